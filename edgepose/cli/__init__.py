@@ -1,0 +1,75 @@
+"""The ``edgepose`` command: subcommands, log level and exit codes.
+
+Expected failures (:class:`~edgepose.errors.EdgeposeError`) print one line and exit with their
+sysexits code; anything else is unexpected and exits 1. ``-v`` shows the traceback of either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from edgepose import __version__
+from edgepose.errors import EX_SOFTWARE, EdgeposeError
+
+# Each module has ``register(subparsers)``, which adds its subcommand(s) with ``func`` set.
+COMMAND_MODULES = (
+    "edgepose.cli.run",
+    "edgepose.cli.check_config",
+    "edgepose.cli.models",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgepose", description="Pose estimation daemon for the Raspberry Pi.")
+    parser.add_argument("--version", action="version", version=f"edgepose {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging; -v also shows tracebacks")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less logging")
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", metavar="FILE", help="config file (default: built-in defaults)")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                        help="override a config key, e.g. --set model.threads=2 (repeatable)")  # fmt: skip
+
+
+def log_level(args: argparse.Namespace, configured: str = "info") -> str:
+    order = ["debug", "info", "warning", "error"]
+    index = order.index(configured) - getattr(args, "verbose", 0) + getattr(args, "quiet", 0)
+    return order[max(0, min(len(order) - 1, index))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", 0)
+    try:
+        return int(args.func(args) or 0)
+    except EdgeposeError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"edgepose: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"edgepose: hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        logging.getLogger("edgepose").debug("unexpected error", exc_info=True)
+        if verbose:
+            traceback.print_exc()
+        print(
+            f"edgepose: unexpected error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr
+        )
+        return EX_SOFTWARE

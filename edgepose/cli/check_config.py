@@ -1,0 +1,34 @@
+"""``edgepose check-config``: validate a config file; exit 0 or 78."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from edgepose.cli import add_config, add_verbosity
+from edgepose.config import load_config, redacted
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check-config", help="validate a config file (exit 0 or 78)")
+    add_config(p)
+    add_verbosity(p)
+    p.add_argument("--print", action="store_true", help="print the complete effective config (secrets hidden)")
+    p.add_argument("--write-default", metavar="PATH", help="write the documented default config to PATH and exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.write_default:
+        from pathlib import Path
+
+        from edgepose.config.reference import reference_yaml
+
+        Path(args.write_default).write_text(reference_yaml(), encoding="utf-8")
+        return 0
+    config = load_config(args.config, args.overrides)
+    if args.print:
+        print(json.dumps(redacted(config), indent=2, default=list))
+    else:
+        print(f"{args.config or 'defaults'}: ok")
+    return 0

@@ -1,0 +1,162 @@
+"""Loading the config: YAML file, ``--set`` overrides, secrets, then cross-field checks.
+
+Secrets are read here, once, when the config loads (never at import), from the first of:
+``mqtt.password``, the environment variable named by ``mqtt.password_env``, the file
+``mqtt.password_file``, or the systemd credential ``$CREDENTIALS_DIRECTORY/mqtt_password``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import socket
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgepose.config.sections import Config
+from edgepose.config.validate import Where, build
+from edgepose.errors import ConfigError
+
+CREDENTIAL_NAME = "mqtt_password"
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Read, validate and complete the configuration. Raises :class:`ConfigError` on any problem."""
+    env = os.environ if env is None else env
+    where = Where()
+    data: dict[str, Any] = {}
+    if path is not None:
+        data, where = read_yaml(Path(path))
+    for item in overrides:
+        apply_override(data, item)
+    config = build(Config, data, "", where)
+    return finish(config, env)
+
+
+def read_yaml(path: Path) -> tuple[dict[str, Any], Where]:
+    """Parse a YAML file into plain data and a map from key path to line, for error messages."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}", "pass -c FILE or copy config/edgepose.yaml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{line}: malformed YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, not {type(data).__name__}")
+    lines: dict[str, int] = {}
+    _record_lines(node, "", lines)
+    return data, Where(str(path), lines)
+
+
+def _record_lines(node: Any, path: str, lines: dict[str, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = f"{path}.{key.value}" if path else str(key.value)
+            lines[sub] = key.start_mark.line + 1
+            _record_lines(value, sub, lines)
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Apply one ``KEY.PATH=VALUE``; the value is read as YAML, so ``2``, ``true``, ``[a, b]`` work."""
+    key, sep, raw = item.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key.strip()):
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. model.threads=2")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {item!r}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def finish(config: Config, env: Mapping[str, str]) -> Config:
+    """Fill derived defaults, read secrets and check rules that span fields."""
+    device_id = config.device_id or _hostname()
+    mqtt = dataclasses.replace(config.mqtt, password=read_password(config, env))
+    config = dataclasses.replace(config, device_id=device_id, mqtt=mqtt)
+    verify_sinks(config.sinks)
+    verify_mqtt(config)
+    return config
+
+
+def _hostname() -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()) or "edgepose"
+    return name
+
+
+def read_password(config: Config, env: Mapping[str, str]) -> str:
+    m = config.mqtt
+    if m.password:
+        return m.password
+    if m.password_env:
+        if m.password_env not in env:
+            raise ConfigError(
+                f"mqtt.password_env: environment variable {m.password_env!r} is not set",
+                "set it, or use mqtt.password_file",
+            )
+        return env[m.password_env]
+    candidates = [Path(m.password_file)] if m.password_file else []
+    if not candidates and env.get("CREDENTIALS_DIRECTORY"):
+        cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
+        if cred.exists():
+            candidates.append(cred)
+    for file in candidates:
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"mqtt.password_file: cannot read {file}: {exc.strerror}") from None
+    return ""
+
+
+def verify_sinks(sinks: Sequence[str]) -> None:
+    for i, sink in enumerate(sinks):
+        kind, _, arg = sink.partition(":")
+        if kind in ("stdout", "mqtt") and not arg:
+            continue
+        if kind == "jsonl" and arg:
+            continue
+        raise ConfigError(f"sinks[{i}]: {sink!r} is not a sink", "allowed: stdout, jsonl:PATH, mqtt")
+
+
+def verify_mqtt(config: Config) -> None:
+    m = config.mqtt
+    if m.reconnect_max < m.reconnect_min:
+        raise ConfigError(
+            f"mqtt.reconnect_max: {m.reconnect_max} is below mqtt.reconnect_min {m.reconnect_min}",
+        )
+    if bool(m.tls.cert_file) != bool(m.tls.key_file):
+        raise ConfigError("mqtt.tls: cert_file and key_file go together", "set both or neither")
+    if (m.password or m.password_env or m.password_file) and not m.username:
+        raise ConfigError("mqtt.username: a password is set but no username", "set mqtt.username")
+
+
+def redacted(config: Config) -> dict[str, Any]:
+    """The config as plain data with secrets blanked, for logs, `meta` and bench reports."""
+    data = dataclasses.asdict(config)
+    if data["mqtt"]["password"]:
+        data["mqtt"]["password"] = "***"
+    return data

@@ -1,0 +1,182 @@
+"""The configuration schema: one frozen dataclass per YAML section.
+
+``config/edgepose.yaml`` documents every key; a test checks that file and this schema agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from edgepose.config.fields import setting
+
+TOPIC_SAFE = r"[^#+\s/][^#+\s]*"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: Literal["auto", "image", "directory", "video", "picamera2", "v4l2", "stream"] = setting(
+        "auto", "what `uri` is; auto guesses from the uri (a file's extension, a directory, /dev/video*, rtsp://)"
+    )
+    uri: str = setting(
+        "auto",
+        "image file, directory, video file, /dev/videoN, rtsp:// or http:// URL, 'picamera2', or 'auto': "
+        "the camera where there is one, else the sample image from the model manifest",
+    )
+    camera: str = setting("cam0", "camera name used in topics and documents", pattern=TOPIC_SAFE)
+    loop: bool = setting(False, "restart a video file or image list at its end")
+    realtime: bool = setting(False, "pace video files at their native frame rate instead of as fast as possible")
+    width: int = setting(1280, "capture width for cameras (main stream)", min=16, max=8192)
+    height: int = setting(720, "capture height for cameras (main stream)", min=16, max=8192)
+    fps: float = setting(30.0, "requested camera frame rate", min=0.1, max=240.0)
+    stall_timeout: float = setting(10.0, "seconds without a frame before the source is reported unhealthy", min=0.1)
+    retry_max: float = setting(5.0, "longest wait between source reconnect attempts, seconds", min=0.05)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = setting(
+        "movenet_lightning_int8",
+        "a model name from the manifest (`edgepose models list`) or a path to a .tflite file",
+    )
+    edgetpu_name: str = setting(
+        "", "the Edge TPU variant of the same network (name or path); empty: derive '<name>_edgetpu'"
+    )
+    accelerator: Literal["cpu", "edgetpu", "auto"] = setting(
+        "cpu", "cpu; edgetpu (Coral); auto: the Edge TPU when one is present, else the CPU"
+    )
+    edgetpu_device: str = setting(
+        "", "which Edge TPU: usb, usb:N, pci, pci:N, or empty for any", pattern=r"(|usb|pci)(:\d+)?"
+    )
+    fallback: Literal["none", "cpu"] = setting("none", "on Edge TPU failure: none (exit 69) or cpu (run on the CPU)")
+    threads: int = setting(4, "CPU inference threads (XNNPACK)", min=1, max=64)
+    invoke_timeout: float = setting(5.0, "seconds an invoke may take before the accelerator is declared hung", min=0.01)
+    dirs: tuple[str, ...] = setting(
+        factory=tuple, doc="extra directories searched for model files (EDGEPOSE_MODEL_DIRS is searched first)"
+    )
+    cache_dir: str = setting(
+        "", "where `edgepose models fetch` stores models; empty: $CACHE_DIRECTORY or ~/.cache/edgepose/models"
+    )
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    min_pose_score: float = setting(0.2, "poses scoring below this are not reported", min=0.0, max=1.0)
+    min_keypoint_score: float = setting(
+        0.2, "keypoints below this count as not visible (boxes, crop region)", min=0.0, max=1.0
+    )
+    max_poses: int = setting(10, "most poses reported per frame (multi-person models)", min=1, max=100)
+    nms_radius: float = setting(20.0, "PoseNet: pixels within which a second pose's root is suppressed", min=0.0)
+    crop_region: bool = setting(True, "single-person MoveNet on video: crop around the last frame's person")
+    kernel: Literal["auto", "numba", "numpy"] = setting(
+        "auto", "decoder kernels: numba (fast), numpy (reference), auto: numba where it imports"
+    )
+    heatmap_refine: Literal["argmax", "quarter", "dark"] = setting(
+        "dark", "heatmap models: sub-pixel refinement of the argmax"
+    )
+    numba_cache_dir: str = setting("", "where Numba caches compiled kernels; empty: NUMBA_CACHE_DIR or Numba's default")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    tracker: Literal["keypoint", "bbox", "none"] = setting("keypoint", "how ids are kept across frames")
+    max_tracks: int = setting(18, "most people tracked at once", min=1, max=1000)
+    max_age_ms: float = setting(1000.0, "a track unseen this long ends", min=1.0)
+    min_similarity: float = setting(0.0, "0: the tracker's own default (keypoint 0.2, bbox 0.15)", min=0.0, max=1.0)
+    keypoint_threshold: float = setting(0.3, "keypoint tracker: keypoints below this are ignored", min=0.0, max=1.0)
+    min_keypoints: int = setting(4, "keypoint tracker: fewest confident keypoints to compare", min=1, max=17)
+    smoothing: bool = setting(True, "One Euro smoothing of keypoints per track")
+    min_cutoff: float = setting(2.5, "One Euro minimum cutoff, Hz", min=0.0)
+    beta: float = setting(300.0, "One Euro speed coefficient (coordinates normalized to the frame)", min=0.0)
+    d_cutoff: float = setting(2.5, "One Euro derivative cutoff, Hz", min=0.0)
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    enabled: bool = setting(False, "connect with TLS")
+    ca_file: str = setting("", "CA certificate file; empty: the system's CAs")
+    cert_file: str = setting("", "client certificate (mutual TLS)")
+    key_file: str = setting("", "client private key (mutual TLS)")
+    insecure: bool = setting(False, "skip certificate host-name checks (testing only)")
+
+
+@dataclass(frozen=True)
+class HomeAssistantConfig:
+    enabled: bool = setting(False, "publish Home Assistant MQTT discovery for people count and fps")
+    discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix", pattern=TOPIC_SAFE)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = setting("localhost", "broker host name or address")
+    port: int = setting(1883, "broker port", min=1, max=65535)
+    protocol: Literal["3.1.1", "5"] = setting("3.1.1", "MQTT protocol version")
+    client_id: str = setting("", "client id; empty: edgepose-<device_id>")
+    username: str = setting("", "user name; empty: anonymous")
+    password: str = setting("", "password (prefer password_env or password_file)", secret=True)
+    password_env: str = setting("", "name of an environment variable that holds the password")
+    password_file: str = setting(
+        "", "file that holds the password; the systemd credential 'mqtt_password' is read when set"
+    )
+    tls: TlsConfig = setting(factory=TlsConfig, doc="TLS settings")
+    topic_prefix: str = setting("", "topic prefix; empty: edgepose/<device_id>", pattern=r"(|" + TOPIC_SAFE + ")")
+    keepalive: int = setting(30, "seconds between keep-alive pings", min=5, max=65535)
+    qos_poses: Literal[0, 1, 2] = setting(0, "QoS of pose messages")
+    qos_status: Literal[0, 1, 2] = setting(1, "QoS of available, meta, stats and count")
+    only_with_poses: bool = setting(False, "publish pose documents only for frames with at least one person")
+    max_rate: float = setting(0.0, "most pose messages per second; 0: no limit", min=0.0)
+    stats_interval: float = setting(10.0, "seconds between stats messages; 0: none", min=0.0)
+    publish_count: bool = setting(True, "publish the retained people count topic")
+    buffer_messages: int = setting(1000, "pose messages kept while the broker is away", min=0, max=10_000_000)
+    buffer_bytes: int = setting(8_000_000, "bytes kept while the broker is away", min=0)
+    max_payload: int = setting(262_144, "largest pose message in bytes; larger ones are dropped and counted", min=1024)
+    reconnect_min: float = setting(0.5, "first reconnect delay, seconds", min=0.05)
+    reconnect_max: float = setting(30.0, "longest reconnect delay, seconds", min=0.1)
+    homeassistant: HomeAssistantConfig = setting(factory=HomeAssistantConfig, doc="Home Assistant discovery")
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    enabled: bool = setting(False, "serve /healthz and /metrics over HTTP")
+    host: str = setting("127.0.0.1", "address to bind; keep it on localhost unless you mean it")
+    port: int = setting(9180, "port", min=1, max=65535)
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    enabled: bool = setting(False, "serve a live preview page with the skeleton overlay")
+    host: str = setting("127.0.0.1", "address to bind; keep it on localhost unless you mean it")
+    port: int = setting(9181, "port", min=1, max=65535)
+    max_fps: float = setting(5.0, "most preview images per second", min=0.1, max=60.0)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    watchdog: bool = setting(True, "ping the systemd watchdog while frames flow (when run under systemd)")
+    shutdown_timeout: float = setting(5.0, "seconds a clean stop may take", min=0.1)
+    health: HealthConfig = setting(factory=HealthConfig, doc="health endpoint")
+    preview: PreviewConfig = setting(factory=PreviewConfig, doc="live preview page")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: Literal["debug", "info", "warning", "error"] = setting("info", "log level")
+    format: Literal["auto", "plain", "journald"] = setting(
+        "auto", "auto: journald style (priority prefix, no timestamp) under systemd, plain otherwise"
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    device_id: str = setting("", "this device's name in topics and documents; empty: the host name",
+                             pattern=r"(|[A-Za-z0-9_.-]+)")  # fmt: skip
+    sinks: tuple[str, ...] = setting(
+        factory=lambda: ("stdout",), doc="where poses go: stdout, jsonl:PATH, mqtt (any of them, repeated)"
+    )
+    source: SourceConfig = setting(factory=SourceConfig, doc="where frames come from")
+    model: ModelConfig = setting(factory=ModelConfig, doc="the pose model and where it runs")
+    decoder: DecoderConfig = setting(factory=DecoderConfig, doc="turning model outputs into poses")
+    tracking: TrackingConfig = setting(factory=TrackingConfig, doc="ids and smoothing across frames")
+    mqtt: MqttConfig = setting(factory=MqttConfig, doc="the MQTT broker (used when sinks has mqtt)")
+    service: ServiceConfig = setting(factory=ServiceConfig, doc="systemd, health and preview")
+    logging: LoggingConfig = setting(factory=LoggingConfig, doc="logging")

@@ -1,0 +1,123 @@
+"""Builds typed config sections from plain YAML data, or says exactly what is wrong.
+
+Errors name the key path, the value and what is allowed, plus the YAML line when known, e.g.::
+
+    config.yaml:12: model.threads: 0 is below the minimum 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from edgepose.errors import ConfigError
+
+
+@dataclasses.dataclass
+class Where:
+    """Where a value came from: file name and a map of key path to line number."""
+
+    source: str = "command line"
+    lines: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def at(self, path: str) -> str:
+        line = self.lines.get(path)
+        return f"{self.source}:{line}" if line else self.source
+
+
+def build(cls: type, data: Any, path: str = "", where: Where | None = None) -> Any:
+    """Return ``cls(**data)`` with every field checked; unknown keys are refused."""
+    where = where or Where()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        _fail(where, path, f"{_show(data)} is not a mapping", "expected a section of keys")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(fields)}"
+            _fail(where, _join(path, str(key)), "unknown key", hint)
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], _join(path, name), f.metadata, where)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        _fail(where, path or "<root>", str(exc), None)
+
+
+def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any], where: Where) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _convert(option, value, path, meta, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed or type(value) is not type(allowed[0]):
+            _fail(where, path, f"{_show(value)} is not allowed", "allowed: " + ", ".join(map(_show, allowed)))
+        return value
+    if origin in (list, tuple):
+        (item_tp, *_rest) = get_args(tp)
+        if not isinstance(value, list):
+            _fail(where, path, f"{_show(value)} is not a list", None)
+        return tuple(_convert(item_tp, v, f"{path}[{i}]", {}, where) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, path, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            _fail(where, path, f"{_show(value)} is not a boolean", "use true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(where, path, f"{_show(value)} is not a whole number", None)
+        return _bounded(value, path, meta, where)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            _fail(where, path, f"{_show(value)} is not a number", None)
+        return _bounded(float(value), path, meta, where)
+    if tp is str:
+        if not isinstance(value, str):
+            _fail(where, path, f"{_show(value)} is not a string", "quote it in YAML")
+        pattern = meta.get("pattern")
+        if pattern and not re.fullmatch(pattern, value):
+            _fail(where, path, f"{_show(value)} does not match {pattern}", None)
+        return value
+    raise TypeError(f"config field {path} has an unsupported type {tp!r}")  # a bug, not user input
+
+
+def _bounded(value: float, path: str, meta: typing.Mapping[str, Any], where: Where) -> Any:
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and value < lo:
+        _fail(where, path, f"{value} is below the minimum {lo}", f"allowed: {lo}..{hi if hi is not None else ''}")
+    if hi is not None and value > hi:
+        _fail(where, path, f"{value} is above the maximum {hi}", f"allowed: {lo if lo is not None else ''}..{hi}")
+    return value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _fail(where: Where, path: str, what: str, hint: str | None) -> typing.NoReturn:
+    raise ConfigError(f"{where.at(path)}: {path}: {what}", hint)

@@ -1,0 +1,51 @@
+"""Expected failures, each carrying the sysexits code the CLI exits with.
+
+Anything raised as an :class:`EdgeposeError` is reported as one line (what, where, what to do)
+without a traceback; anything else is a bug and exits 1.
+"""
+
+from __future__ import annotations
+
+EX_OK = 0
+EX_SOFTWARE = 1  # not sysexits' 70: the issue tracker and users expect 1 for "unexpected"
+EX_NOINPUT = 66
+EX_UNAVAILABLE = 69
+EX_CONFIG = 78
+
+
+class EdgeposeError(Exception):
+    """An expected failure with a message for the user and an optional hint on what to do."""
+
+    exit_code = EX_SOFTWARE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(EdgeposeError):
+    """The configuration (file, override or secret) is invalid."""
+
+    exit_code = EX_CONFIG
+
+
+class InputError(EdgeposeError):
+    """An input (source, image, video, model file) is missing, unreadable or not what it claims."""
+
+    exit_code = EX_NOINPUT
+
+
+class UnavailableError(EdgeposeError):
+    """A required service, library or piece of hardware is not available."""
+
+    exit_code = EX_UNAVAILABLE
+
+
+class FrameError(EdgeposeError):
+    """One frame could not be processed; the pipeline counts it and goes on."""
+
+    exit_code = EX_NOINPUT

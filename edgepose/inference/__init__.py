@@ -1,0 +1,1 @@
+"""Running a model: runtime discovery, model files and interpreter engines."""

@@ -1,0 +1,125 @@
+"""One model loaded into one interpreter: tensors in, tensors out, nothing model-specific.
+
+The engine is the seam the accelerator code (CPU, Edge TPU) and the tests plug into: anything
+with ``input``, ``outputs`` and ``invoke`` can stand in for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from edgepose.errors import InputError, UnavailableError
+from edgepose.inference.modelfile import ModelFile
+from edgepose.inference.runtime import Runtime, import_runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A tensor's name, shape, dtype and (scale, zero point); scale 0 means not quantized."""
+
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0
+
+    def dequantize(self, array: np.ndarray) -> np.ndarray:
+        """float32 values of an output, using this tensor's own scale and zero point."""
+        if not self.quantized:
+            return array.astype(np.float32, copy=False)
+        return (array.astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)
+
+
+class InferenceEngine(Protocol):
+    """What the pose estimator needs from an interpreter."""
+
+    input: TensorSpec
+    outputs: tuple[TensorSpec, ...]
+    accelerator: str
+
+    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]: ...
+
+    def resize_input(self, shape: tuple[int, ...]) -> None: ...
+
+
+class LiteRtEngine:
+    """A LiteRT (or tflite_runtime) interpreter on the CPU, or with the delegates given."""
+
+    def __init__(
+        self,
+        model: ModelFile,
+        threads: int = 4,
+        delegates: list[Any] | None = None,
+        runtime: Runtime | None = None,
+        accelerator: str = "cpu",
+        content: bytes | None = None,
+    ) -> None:
+        self.model = model
+        self.runtime = runtime or import_runtime()
+        self.accelerator = accelerator
+        self.threads = threads
+        if model.edgetpu_compiled and not delegates:
+            raise UnavailableError(
+                f"{model.path.name} is compiled for the Edge TPU and cannot run on the CPU",
+                "use the CPU variant of the model, or set model.accelerator: edgetpu with a Coral attached",
+            )
+        try:
+            self._interp = self.runtime.Interpreter(
+                model_content=content if content is not None else model.content,
+                num_threads=threads,
+                experimental_delegates=delegates or None,
+            )
+            self._interp.allocate_tensors()
+        except ValueError as exc:
+            raise InputError(f"{model.path} cannot be loaded: {exc}", "re-download the model") from None
+        except RuntimeError as exc:
+            text = str(exc).splitlines()[0]
+            if "custom op" in text:
+                raise InputError(
+                    f"{model.path.name} needs a custom op this runtime lacks: {text}",
+                    "use a model without custom ops (see `edgepose models list`)",
+                ) from None
+            raise InputError(f"{model.path} cannot be prepared: {text}") from None
+        self._read_specs()
+
+    def _read_specs(self) -> None:
+        (inp,) = self._interp.get_input_details()
+        self.input = _spec(inp)
+        self.outputs = tuple(_spec(d) for d in self._interp.get_output_details())
+
+    def resize_input(self, shape: tuple[int, ...]) -> None:
+        """Resize a dynamic input (MoveNet MultiPose) and reallocate."""
+        if tuple(shape) == self.input.shape:
+            return
+        self._interp.resize_tensor_input(self.input.index, list(shape), strict=True)
+        self._interp.allocate_tensors()
+        self._read_specs()
+
+    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """Run the model on one input tensor; returns copies of every output, in output order."""
+        self._interp.set_tensor(self.input.index, tensor)
+        self._interp.invoke()
+        return [self._interp.get_tensor(o.index) for o in self.outputs]
+
+
+def _spec(detail: dict[str, Any]) -> TensorSpec:
+    scale, zero = detail.get("quantization", (0.0, 0))
+    return TensorSpec(
+        name=detail["name"],
+        index=int(detail["index"]),
+        shape=tuple(int(d) for d in detail["shape"]),
+        dtype=np.dtype(detail["dtype"]),
+        scale=float(scale),
+        zero_point=int(zero),
+    )

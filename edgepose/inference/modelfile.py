@@ -1,0 +1,66 @@
+"""Reading a .tflite file before handing it to the interpreter.
+
+Reading the flatbuffer first lets edgepose refuse a file that is not a model, or an Edge TPU model
+on the CPU, with a message that says what to do, instead of an interpreter crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgepose.errors import InputError
+
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model's bytes and what was learnt from its flatbuffer without running it."""
+
+    path: Path
+    content: bytes
+    custom_ops: tuple[str, ...]
+
+    @property
+    def edgetpu_compiled(self) -> bool:
+        return EDGETPU_CUSTOM_OP in self.custom_ops
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def read_model(path: str | Path) -> ModelFile:
+    """Read and sanity-check a model file. Raises :class:`InputError` for anything unusable."""
+    path = Path(path)
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"model file not found: {path}", "check model.name or run `edgepose models fetch`") from None
+    except IsADirectoryError:
+        raise InputError(f"model path is a directory: {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read model file {path}: {exc.strerror}") from None
+    return ModelFile(path, content, custom_ops_of(content, path))
+
+
+def custom_ops_of(content: bytes, path: Path | str = "<bytes>") -> tuple[str, ...]:
+    """Names of the custom ops a model uses; :class:`InputError` if it is not a TFLite flatbuffer."""
+    if len(content) < 8 or content[4:8] != TFLITE_IDENTIFIER:
+        raise InputError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)", "re-download the model")
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # tflite_runtime ships no schema module: leave the checks to the interpreter
+        return ()
+    try:
+        model = schema.Model.GetRootAs(content, 0)
+        names = []
+        for i in range(model.OperatorCodesLength()):
+            code = model.OperatorCodes(i).CustomCode()
+            if code:
+                names.append(code.decode("utf-8", "replace"))
+    except Exception as exc:  # a corrupt buffer can fail anywhere inside flatbuffers
+        raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
+    return tuple(names)

@@ -1,0 +1,1 @@
+"""Known models: the manifest, finding files, fetching and verifying them."""

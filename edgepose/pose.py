@@ -1,0 +1,66 @@
+"""The values that pass from the decoder to the tracker and the sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgepose.keypoints import NUM_KEYPOINTS
+
+
+@dataclass(frozen=True, slots=True)
+class Pose:
+    """One person.
+
+    keypoints: ``(17, 3)`` float32 of ``(x, y, score)``; x and y in **source-frame pixels**,
+        COCO-17 order (:data:`edgepose.keypoints.KEYPOINT_NAMES`), score in [0, 1].
+    score: the pose's confidence in [0, 1].
+    box: ``(x0, y0, x1, y1)`` in source-frame pixels.
+    id: the tracker's identity for this person, ``None`` until a tracker assigned one.
+    """
+
+    keypoints: np.ndarray
+    score: float
+    box: tuple[float, float, float, float]
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        kp = self.keypoints
+        if not isinstance(kp, np.ndarray) or kp.shape != (NUM_KEYPOINTS, 3):
+            raise ValueError(f"keypoints must be a ({NUM_KEYPOINTS}, 3) array, got {getattr(kp, 'shape', kp)}")
+        if len(self.box) != 4:
+            raise ValueError(f"box must have 4 values, got {self.box}")
+
+
+def box_from_keypoints(keypoints: np.ndarray, min_score: float = 0.0) -> tuple[float, float, float, float]:
+    """Tight box around the keypoints scoring above ``min_score`` (all of them if none do)."""
+    visible = keypoints[keypoints[:, 2] > min_score]
+    pts = visible if len(visible) else keypoints
+    x0, y0 = pts[:, 0].min(), pts[:, 1].min()
+    x1, y1 = pts[:, 0].max(), pts[:, 1].max()
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Milliseconds spent per stage on one frame."""
+
+    preprocess: float = 0.0
+    inference: float = 0.0
+    decode: float = 0.0
+    total: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FrameResult:
+    """Everything known about one processed frame: what a sink serializes."""
+
+    frame_index: int
+    ts: float
+    mono: float
+    width: int
+    height: int
+    camera: str
+    poses: tuple[Pose, ...]
+    timing: Timing = field(default_factory=Timing)

@@ -1,0 +1,113 @@
+"""Turning a source frame into a model input, and model coordinates back into source pixels.
+
+Every model input is cut from a *region* of the source frame: an axis-aligned rectangle in source
+pixels with the model input's aspect ratio. The whole frame, letterboxed, is the centred region
+that just contains it; MoveNet's crop-region tracking uses smaller squares around the person.
+Parts of a region outside the frame are black padding. Because the region has the input's aspect
+ratio, mapping back is one scale and one offset per axis, with no special case for padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+try:  # OpenCV is the `video` extra; a NumPy resize keeps the camera path working without it
+    import cv2
+except ImportError:  # pragma: no cover - exercised where OpenCV is absent
+    cv2 = None
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A rectangle in source pixels: left, top, width, height (may extend past the frame)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    def to_source(self, xy: np.ndarray) -> np.ndarray:
+        """Map ``(..., 2)`` coordinates normalized to the region (0..1, x then y) to source pixels."""
+        out = np.empty_like(xy, dtype=np.float32)
+        out[..., 0] = self.x + xy[..., 0] * self.w
+        out[..., 1] = self.y + xy[..., 1] * self.h
+        return out
+
+
+def full_region(width: int, height: int, in_w: int, in_h: int) -> Region:
+    """The centred region with the input's aspect ratio that just contains the whole frame."""
+    scale = max(width / in_w, height / in_h)
+    w, h = in_w * scale, in_h * scale
+    return Region((width - w) / 2.0, (height - h) / 2.0, w, h)
+
+
+def cut(image: np.ndarray, region: Region, in_w: int, in_h: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Resample ``region`` of an RGB image to ``(in_h, in_w, 3)`` uint8, black outside the image.
+
+    ``out`` may be a preallocated buffer reused frame after frame (no per-frame allocation).
+    """
+    height, width = image.shape[:2]
+    if out is None:
+        out = np.zeros((in_h, in_w, 3), np.uint8)
+    else:
+        out[...] = 0
+    sx, sy = in_w / region.w, in_h / region.h  # input pixels per source pixel
+    # The part of the region that lies on the image, in source pixels ...
+    x0, y0 = max(region.x, 0.0), max(region.y, 0.0)
+    x1, y1 = min(region.x + region.w, float(width)), min(region.y + region.h, float(height))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    # ... and where it lands in the input.
+    dx0 = round((x0 - region.x) * sx)
+    dy0 = round((y0 - region.y) * sy)
+    dx1 = min(in_w, round((x1 - region.x) * sx))
+    dy1 = min(in_h, round((y1 - region.y) * sy))
+    if dx1 <= dx0 or dy1 <= dy0:
+        return out
+    src = image[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
+    out[dy0:dy1, dx0:dx1] = resize(src, dx1 - dx0, dy1 - dy0)
+    return out
+
+
+def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize (area when shrinking a lot, as OpenCV recommends for downscaling)."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    if cv2 is not None:
+        shrink = image.shape[1] > 2 * width or image.shape[0] > 2 * height
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return resize_numpy(image, width, height)
+
+
+def resize_numpy(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize in NumPy with half-pixel centres (OpenCV's convention)."""
+    h, w = image.shape[:2]
+    ys = np.clip((np.arange(height) + 0.5) * (h / height) - 0.5, 0, h - 1)
+    xs = np.clip((np.arange(width) + 0.5) * (w / width) - 0.5, 0, w - 1)
+    y0 = np.floor(ys).astype(np.intp)
+    x0 = np.floor(xs).astype(np.intp)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    wy = (ys - y0)[:, None, None].astype(np.float32)
+    wx = (xs - x0)[None, :, None].astype(np.float32)
+    img = image.astype(np.float32)
+    top = img[y0][:, x0] * (1 - wx) + img[y0][:, x1] * wx
+    bottom = img[y1][:, x0] * (1 - wx) + img[y1][:, x1] * wx
+    return np.clip(top * (1 - wy) + bottom * wy + 0.5, 0, 255).astype(np.uint8)
+
+
+def to_input_dtype(rgb: np.ndarray, dtype: np.dtype, scale: float = 0.0, zero_point: int = 0) -> np.ndarray:
+    """Cast a ``(H, W, 3)`` uint8 image to the model's input dtype, batched ``(1, H, W, 3)``.
+
+    uint8 models take pixels as they are; int8 models take ``pixel - 128``; float models take
+    pixels scaled to [-1, 1] unless the input is quantized, in which case its own parameters apply.
+    """
+    batch = rgb[None]
+    if dtype == np.uint8:
+        return batch
+    if dtype == np.int8:
+        return (batch.astype(np.int16) - 128).astype(np.int8)
+    if scale:
+        return np.round(batch / scale + zero_point).astype(dtype)
+    return (batch.astype(np.float32) / 127.5 - 1.0).astype(dtype)

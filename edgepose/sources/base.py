@@ -1,0 +1,38 @@
+"""The source interface: open, read a frame with its capture time, close.
+
+``read`` returns None at the natural end of a finite source (last image, end of a video). Errors
+that another read may survive raise :class:`~edgepose.errors.FrameError`; a source that cannot be
+opened at all raises :class:`~edgepose.errors.InputError` or :class:`~edgepose.errors.UnavailableError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from edgepose.frame import Frame
+
+
+class Source(Protocol):
+    """Where frames come from."""
+
+    name: str
+    #: True when consecutive frames show the same scene over time (video, camera), so
+    #: state such as MoveNet's crop region may carry from one frame to the next.
+    continuous: bool
+
+    def open(self) -> None: ...
+
+    def read(self) -> Frame | None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """The two clocks a source stamps frames with; injected so tests can drive time."""
+
+    wall: Callable[[], float] = time.time
+    mono: Callable[[], float] = time.monotonic

@@ -1,0 +1,85 @@
+"""Image files and directories of images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.errors import FrameError, InputError, UnavailableError
+from edgepose.frame import Frame
+from edgepose.sources.base import Clocks
+
+IMAGE_SUFFIXES = frozenset({".bmp", ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+
+
+def require_cv2():
+    """OpenCV, or a clear message on how to install it."""
+    try:
+        import cv2
+    except ImportError:
+        raise UnavailableError(
+            "reading image and video files needs OpenCV, which is not installed",
+            "pip install 'edgepose[video]' (opencv-python-headless)",
+        ) from None
+    return cv2
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An RGB uint8 image; :class:`FrameError` when the file is missing, corrupt or not an image."""
+    cv2 = require_cv2()
+    if not path.is_file():
+        raise FrameError(f"image not found: {path}")
+    data = np.fromfile(path, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise FrameError(f"cannot decode image {path} (corrupt or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # OpenCV decodes BGR; edgepose frames are RGB
+
+
+class ImageSource:
+    """One image, or every image of a directory in name order; frames are unrelated (not continuous)."""
+
+    continuous = False
+
+    def __init__(self, path: str | Path, camera: str = "cam0", loop: bool = False, clocks: Clocks | None = None):
+        self.path = Path(path)
+        self.name = camera
+        self.loop = loop
+        self.clocks = clocks or Clocks()
+        self.files: list[Path] = []
+        self._next = 0
+        self._count = 0
+
+    def open(self) -> None:
+        if self.path.is_dir():
+            self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self.files:
+                raise InputError(
+                    f"no images in directory {self.path}", "supported: " + " ".join(sorted(IMAGE_SUFFIXES))
+                )
+        elif self.path.is_file():
+            self.files = [self.path]
+            # A single image that cannot be decoded is a bad input, not a skippable frame.
+            try:
+                read_image(self.path)
+            except FrameError as exc:
+                raise InputError(exc.message) from None
+        else:
+            raise InputError(f"source not found: {self.path}", "check source.uri or --source")
+        self._next = 0
+
+    def read(self) -> Frame | None:
+        if self._next >= len(self.files):
+            if not self.loop or not self.files:
+                return None
+            self._next = 0
+        path = self.files[self._next]
+        self._next += 1
+        image = read_image(path)
+        frame = Frame(image, self._count, self.clocks.wall(), self.clocks.mono(), self.name)
+        self._count += 1
+        return frame
+
+    def close(self) -> None:
+        self.files = []

@@ -1,0 +1,85 @@
+"""Video files through OpenCV (its wheels bundle FFmpeg, so H.264 MP4 works on a fresh Pi)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from edgepose.errors import FrameError, InputError
+from edgepose.frame import Frame
+from edgepose.sources.base import Clocks
+from edgepose.sources.files import require_cv2
+
+
+class VideoFileSource:
+    """Frames of a video file, optionally looping and optionally paced at the file's frame rate."""
+
+    continuous = True
+
+    def __init__(
+        self,
+        path: str | Path,
+        camera: str = "cam0",
+        loop: bool = False,
+        realtime: bool = False,
+        clocks: Clocks | None = None,
+        sleep: Any = time.sleep,
+    ) -> None:
+        self.path = Path(path)
+        self.name = camera
+        self.loop = loop
+        self.realtime = realtime
+        self.clocks = clocks or Clocks()
+        self.sleep = sleep
+        self.fps = 0.0
+        self._cap: Any = None
+        self._count = 0
+        self._start_mono = 0.0
+        self._file_frame = 0
+
+    def open(self) -> None:
+        cv2 = require_cv2()
+        if not self.path.is_file():
+            raise InputError(f"video not found: {self.path}", "check source.uri or --source")
+        cap = cv2.VideoCapture(str(self.path))
+        ok, first = cap.read() if cap.isOpened() else (False, None)
+        if not ok or first is None:
+            cap.release()
+            raise InputError(f"cannot read video {self.path} (corrupt, empty or unsupported codec)")
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self._cap = cap
+        self._start_mono = self.clocks.mono()
+        self._file_frame = 0
+
+    def read(self) -> Frame | None:
+        cv2 = require_cv2()
+        if self._cap is None:
+            raise FrameError("video source is not open")
+        ok, bgr = self._cap.read()
+        if not ok:
+            if not self.loop:
+                return None
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._start_mono = self.clocks.mono()
+            self._file_frame = 0
+            ok, bgr = self._cap.read()
+            if not ok:
+                raise FrameError(f"video {self.path} cannot be rewound")
+        if self.realtime and self.fps > 0:
+            due = self._start_mono + self._file_frame / self.fps
+            delay = due - self.clocks.mono()
+            if delay > 0:
+                self.sleep(delay)
+        self._file_frame += 1
+        frame = Frame(
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._count, self.clocks.wall(), self.clocks.mono(), self.name
+        )
+        self._count += 1
+        return frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None

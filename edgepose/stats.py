@@ -1,0 +1,59 @@
+"""Counters and latency windows shared by the pipeline, the stats topic, metrics and the benchmark.
+
+One object per run; every figure any report shows comes from here, so the MQTT stats, the
+Prometheus metrics and the benchmark can never disagree about what was counted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class LatencyWindow:
+    """The last ``size`` durations (ms), for percentiles over a recent window."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, ms: float) -> None:
+        with self._lock:
+            self._values.append(ms)
+
+    def percentile(self, q: float) -> float | None:
+        """The q-th percentile (0..100), or None when nothing was recorded."""
+        with self._lock:
+            if not self._values:
+                return None
+            return float(np.percentile(np.fromiter(self._values, float), q))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+@dataclass
+class RunStats:
+    """What happened in a run. Counters only grow; read them from any thread."""
+
+    started_mono: float = 0.0
+    captured: int = 0  # frames the source produced
+    processed: int = 0  # frames that went through the model
+    skipped: int = 0  # frames replaced by a newer one before inference (never queued)
+    failed: int = 0  # frames or reads that raised and were skipped
+    published: int = 0  # documents handed to the sinks
+    last_progress_mono: float = 0.0  # when a frame was last processed
+    people: int = 0  # poses in the last processed frame
+    preprocess_ms: LatencyWindow = field(default_factory=LatencyWindow)
+    inference_ms: LatencyWindow = field(default_factory=LatencyWindow)
+    decode_ms: LatencyWindow = field(default_factory=LatencyWindow)
+    total_ms: LatencyWindow = field(default_factory=LatencyWindow)
+    latency_ms: LatencyWindow = field(default_factory=LatencyWindow)  # capture to output
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + n)
