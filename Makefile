@@ -27,17 +27,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 venv: $(VENV)/.installed
 
 models: venv
-	$(BIN)/edgepose models fetch --if-missing movenet_lightning_int8 squat
+	$(BIN)/python -m edgepose models fetch --if-missing movenet_lightning_int8 squat
 
 run: models
-	$(BIN)/edgepose run -c $(CONFIG)
+	$(BIN)/python -m edgepose run -c $(CONFIG)
 
 test: venv
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check edgepose tests
-	$(BIN)/ruff format --check edgepose tests
+	$(BIN)/python -m ruff check edgepose tests
+	$(BIN)/python -m ruff format --check edgepose tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
