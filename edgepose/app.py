@@ -1,13 +1,16 @@
 """Assembling a run from the config: model, estimator, source, sinks, pipeline.
 
-Each ``build_*`` step is small and named, so the service layer and the benchmark can reuse the
-ones they need and tests can replace any part.
+:class:`App` starts its parts as a list of named steps and stops them in reverse, so the service
+layer, the benchmark and tests can reuse the steps they need and replace any part.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from edgepose.estimator import PoseEstimator
 from edgepose.inference.accelerator import open_engine
 from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
 from edgepose.modelstore.locate import locate, search_dirs
-from edgepose.pipeline import Pipeline
+from edgepose.pipeline import Pipeline, ResultHook
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources import Source, make_source
 from edgepose.sources.base import Clocks
@@ -84,10 +87,6 @@ def build_source(config: Config, clocks: Clocks | None = None) -> Source:
     return source
 
 
-def build_sinks(config: Config) -> list[Sink]:
-    return [make_sink(spec, config) for spec in config.sinks]
-
-
 def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
     """What a new subscriber needs to interpret poses (published retained as ``meta``)."""
     spec = loaded.estimator.engine.input
@@ -106,21 +105,75 @@ def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
     }
 
 
-def run(config: Config, max_frames: int | None = None, stop: Any = None) -> RunStats:
-    """Run the pipeline to the end of the source (or ``max_frames``), closing everything after."""
-    loaded = build_estimator(config)
-    source = build_source(config)
-    sinks: list[Sink] = []
-    try:
-        meta = meta_document(config, loaded)
-        for spec in config.sinks:
-            sink = make_sink(spec, config)
+@dataclass
+class App:
+    """One run of edgepose: starts its parts in order, stops them in reverse.
+
+    ``hooks`` are called after every processed frame (see :data:`edgepose.pipeline.ResultHook`).
+    """
+
+    config: Config
+    stats: RunStats = field(default_factory=RunStats)
+    hooks: list[ResultHook] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
+    loaded: Loaded | None = None
+    source: Source | None = None
+    sinks: list[Sink] = field(default_factory=list)
+    pipeline: Pipeline | None = None
+    _stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Load the model, open the source and the sinks; on failure, undo what was started."""
+        try:
+            for name, step in (("model", self.start_model), ("source", self.start_source),
+                               ("sinks", self.start_sinks), ("pipeline", self.start_pipeline)):  # fmt: skip
+                log.debug("starting %s", name)
+                step()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_model(self) -> None:
+        self.loaded = build_estimator(self.config)
+
+    def start_source(self) -> None:
+        self.source = build_source(self.config)
+        self._stops.append(("source", self.source.close))
+
+    def start_sinks(self) -> None:
+        assert self.loaded is not None
+        meta = meta_document(self.config, self.loaded)
+        for spec in self.config.sinks:
+            sink = make_sink(spec, self.config, self.stats)
             sink.open(meta)
-            sinks.append(sink)
-        stamp = Stamp(config.device_id, loaded.model_name, loaded.accelerator)
-        pipeline = Pipeline(source, loaded.estimator, sinks, stamp)
-        return pipeline.run(max_frames=max_frames, stop=stop)
+            self.sinks.append(sink)
+            self._stops.append((sink.name, sink.close))
+
+    def start_pipeline(self) -> None:
+        assert self.loaded is not None and self.source is not None
+        stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
+        self.pipeline = Pipeline(self.source, self.loaded.estimator, self.sinks, stamp, self.stats,
+                                 self.clock, self.hooks)  # fmt: skip
+
+    def run(self, max_frames: int | None = None, stop: threading.Event | None = None) -> RunStats:
+        assert self.pipeline is not None, "start() first"
+        return self.pipeline.run(max_frames=max_frames, stop=stop)
+
+    def stop(self) -> None:
+        """Stop what was started, newest first; one part failing to stop does not keep others open."""
+        while self._stops:
+            name, stop = self._stops.pop()
+            try:
+                stop()
+            except Exception:  # log and go on closing the rest
+                log.exception("error while stopping %s", name)
+
+
+def run(config: Config, max_frames: int | None = None, stop: threading.Event | None = None) -> RunStats:
+    """Run the pipeline to the end of the source (or ``max_frames``), closing everything after."""
+    app = App(config)
+    app.start()
+    try:
+        return app.run(max_frames=max_frames, stop=stop)
     finally:
-        for sink in sinks:
-            sink.close()
-        source.close()
+        app.stop()

@@ -15,6 +15,7 @@ from typing import Any
 from edgepose.document import Stamp, encode, to_document
 from edgepose.errors import FrameError
 from edgepose.estimator import PoseEstimator
+from edgepose.frame import Frame
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.sources.base import Source
@@ -22,7 +23,9 @@ from edgepose.stats import RunStats
 
 log = logging.getLogger(__name__)
 
-ResultHook = Callable[[FrameResult, dict[str, Any]], None]
+# Called after every processed frame with the frame, its result and its document (the service's
+# watchdog, the preview page and tests hang off this). Hooks must be quick and must not raise.
+ResultHook = Callable[[Frame, FrameResult, dict[str, Any]], None]
 
 
 class Pipeline:
@@ -64,7 +67,7 @@ class Pipeline:
             self.process(frame)
         return stats
 
-    def process(self, frame: Any) -> FrameResult | None:
+    def process(self, frame: Frame) -> FrameResult | None:
         """Estimate, serialize once, hand to every sink and hook. Returns None if the frame failed."""
         stats = self.stats
         try:
@@ -90,5 +93,5 @@ class Pipeline:
             stats.people = len(result.poses)
             stats.last_progress_mono = now
         for hook in self.hooks:
-            hook(result, document)
+            hook(frame, result, document)
         return result

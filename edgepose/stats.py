@@ -57,3 +57,31 @@ class RunStats:
     def count(self, name: str, n: int = 1) -> None:
         with self.lock:
             setattr(self, name, getattr(self, name) + n)
+
+    def snapshot(self, now: float) -> dict[str, float | int | None]:
+        """The pipeline's figures as plain numbers (the stats topic, /metrics and bench read this).
+
+        Rates are averages since the start; percentiles cover the last window of frames.
+        """
+        with self.lock:
+            captured, processed, skipped, failed = self.captured, self.processed, self.skipped, self.failed
+            published, people = self.published, self.people
+        uptime = max(now - self.started_mono, 1e-9) if self.started_mono else 0.0
+        return {
+            "uptime_s": round(uptime, 3),
+            "captured": captured,
+            "processed": processed,
+            "skipped": skipped,
+            "failed": failed,
+            "published": published,
+            "people": people,
+            "camera_fps": round(captured / uptime, 3) if uptime else 0.0,
+            "processed_fps": round(processed / uptime, 3) if uptime else 0.0,
+            "preprocess_ms_p50": self.preprocess_ms.percentile(50),
+            "inference_ms_p50": self.inference_ms.percentile(50),
+            "inference_ms_p95": self.inference_ms.percentile(95),
+            "decode_ms_p50": self.decode_ms.percentile(50),
+            "decode_ms_p95": self.decode_ms.percentile(95),
+            "latency_ms_p50": self.latency_ms.percentile(50),
+            "latency_ms_p99": self.latency_ms.percentile(99),
+        }

@@ -24,7 +24,8 @@ class StreamSink:
             self.stream = sys.stdout
 
     def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        assert self.stream is not None
+        if self.stream is None:
+            raise RuntimeError("sink written before open()")
         try:
             self.stream.write(line + "\n")
             self.stream.flush()
