@@ -19,6 +19,7 @@ from edgepose.config.sections import Config
 from edgepose.document import Stamp
 from edgepose.errors import InputError
 from edgepose.estimator import PoseEstimator
+from edgepose.health import Health
 from edgepose.inference.accelerator import open_engine
 from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
 from edgepose.modelstore.locate import locate, search_dirs
@@ -114,6 +115,7 @@ class App:
 
     config: Config
     stats: RunStats = field(default_factory=RunStats)
+    health: Health = field(default_factory=Health)
     hooks: list[ResultHook] = field(default_factory=list)
     clock: Callable[[], float] = time.monotonic
     loaded: Loaded | None = None

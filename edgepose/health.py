@@ -1,0 +1,50 @@
+"""Health of the running parts, as the service layer reports it.
+
+Components (the source, the accelerator, a sink...) mark themselves healthy or unhealthy with a
+reason; the watchdog, ``/healthz`` and the stats read one :class:`HealthStatus`. State changes are
+logged once, not on every call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    healthy: bool
+    reasons: tuple[str, ...]  # "component: why", one per unhealthy component
+
+
+class Health:
+    """Thread-safe map of component name to the reason it is unhealthy (None when healthy)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: dict[str, str | None] = {}
+
+    def ok(self, component: str) -> None:
+        self._set(component, None)
+
+    def unhealthy(self, component: str, reason: str) -> None:
+        self._set(component, reason)
+
+    def _set(self, component: str, reason: str | None) -> None:
+        with self._lock:
+            before = self._state.get(component, "<unset>")
+            self._state[component] = reason
+        if before != reason:
+            if reason is None:
+                if before != "<unset>":
+                    log.info("%s is healthy again", component)
+            else:
+                log.warning("%s is unhealthy: %s", component, reason)
+
+    def status(self) -> HealthStatus:
+        with self._lock:
+            reasons = tuple(f"{name}: {why}" for name, why in sorted(self._state.items()) if why is not None)
+        return HealthStatus(not reasons, reasons)
