@@ -1,0 +1,77 @@
+"""Topic names, all derived from the config in one place.
+
+Default prefix ``edgepose/<device_id>``; under it ``available``, ``meta``, ``stats``, ``count``
+(device-wide) and ``<camera>/poses`` (one per camera, so several cameras can share a prefix).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgepose.config.sections import Config
+from edgepose.errors import ConfigError
+
+MAX_TOPIC_BYTES = 65_535  # MQTT: a topic is a UTF-8 string with a 16-bit length
+
+
+def check_topic(topic: str, what: str) -> str:
+    """Return ``topic`` if it is a valid topic to publish to, else raise :class:`ConfigError`.
+
+    Publishing forbids the wildcards ``+`` and ``#``; ``$`` topics are the broker's own.
+    """
+    problem = None
+    if not topic:
+        problem = "is empty"
+    elif "+" in topic or "#" in topic:
+        problem = "contains a wildcard (+ or #), which cannot be published to"
+    elif "\x00" in topic:
+        problem = "contains a NUL character"
+    elif topic.startswith("$"):
+        problem = "starts with $, which brokers reserve for their own topics"
+    elif len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
+        problem = f"is longer than {MAX_TOPIC_BYTES} bytes"
+    if problem:
+        raise ConfigError(f"{what}: topic {topic!r} {problem}", "check mqtt.topic_prefix, device_id and source.camera")
+    return topic
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic edgepose publishes to (and ``edgepose watch`` subscribes to)."""
+
+    prefix: str
+    camera: str
+
+    @classmethod
+    def from_config(cls, config: Config) -> Topics:
+        prefix = config.mqtt.topic_prefix.rstrip("/") or f"edgepose/{config.device_id or 'edgepose'}"
+        topics = cls(prefix, config.source.camera)
+        for name in ("available", "meta", "stats", "count", "poses"):
+            check_topic(getattr(topics, name), f"mqtt topic '{name}'")
+        return topics
+
+    @property
+    def available(self) -> str:
+        """``online`` (retained) while connected, ``offline`` (retained) as the will and on shutdown."""
+        return f"{self.prefix}/available"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.prefix}/meta"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.prefix}/stats"
+
+    @property
+    def count(self) -> str:
+        return f"{self.prefix}/count"
+
+    @property
+    def poses(self) -> str:
+        return f"{self.prefix}/{self.camera}/poses"
+
+    @property
+    def all_poses(self) -> str:
+        """Subscription filter for the poses of every camera under this prefix."""
+        return f"{self.prefix}/+/poses"
