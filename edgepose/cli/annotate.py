@@ -1,0 +1,204 @@
+"""``edgepose annotate INPUT OUTPUT``: draw the poses onto an image, a directory of images or a video.
+
+The poses come from running the model (the same building blocks as ``edgepose run``: the
+configured model, the source for INPUT, the pipeline with its hooks), or from a recorded
+JSON-lines file (``--from-jsonl``) whose documents' ``frame`` counters match INPUT's frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgepose.cli import add_config, add_verbosity, log_level
+from edgepose.config import Config, load_config
+from edgepose.errors import InputError
+from edgepose.frame import Frame
+from edgepose.logs import setup_logging
+from edgepose.pose import FrameResult
+from edgepose.sources import Source, guess_kind, make_source
+from edgepose.stats import RunStats
+from edgepose.viz import Style, draw_poses, poses_from_document
+from edgepose.viz.output import DirectoryWriter, FrameWriter, ImageFileWriter, VideoWriter
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("annotate", help="draw skeletons onto an image, a directory of images or a video")
+    add_config(p)
+    add_verbosity(p)
+    p.add_argument("input", metavar="INPUT", help="image file, directory of images, or video file")
+    p.add_argument("output", metavar="OUTPUT", help="image file (or directory), directory, or video file (.mp4, .avi)")
+    p.add_argument("--model", metavar="PATH|NAME", help="model file or manifest name (model.name)")
+    p.add_argument("--threads", type=int, metavar="N", help="model.threads")
+    p.add_argument("--from-jsonl", metavar="POSES.jsonl", help="draw recorded documents instead of running the model")
+    p.add_argument("--min-score", type=float, metavar="S",
+                   help="hide keypoints scoring below S (default: decoder.min_keypoint_score)")  # fmt: skip
+    p.add_argument("--no-boxes", action="store_true", help="draw skeletons and keypoints only")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = [f"source.uri={_quote(args.input)}", "source.loop=false", "source.realtime=false"]
+    if args.model is not None:
+        overrides.append(f"model.name={_quote(args.model)}")
+    if args.threads is not None:
+        overrides.append(f"model.threads={args.threads}")
+    config = load_config(args.config, [*overrides, *args.overrides])
+    setup_logging(log_level(args, config.logging.level), config.logging.format)
+    min_score = config.decoder.min_keypoint_score if args.min_score is None else args.min_score
+    if not 0.0 <= min_score <= 1.0:
+        raise InputError(f"--min-score {min_score} is outside 0..1")
+    style = Style(min_keypoint_score=min_score, boxes=not args.no_boxes)
+    report = annotate(config, Path(args.output), style, Path(args.from_jsonl) if args.from_jsonl else None)
+    print(report.summary(), file=sys.stderr)
+    return 0
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass
+class Report:
+    """What an annotate run did; every frame that was not written is counted in one of the fields."""
+
+    output: Path
+    written: int = 0
+    failed: int = 0  # frames the source or the model could not process
+    without_document: int = 0  # --from-jsonl: frames the file has no document for
+    unused_documents: list[int] = field(default_factory=list)  # --from-jsonl: frames INPUT does not have
+
+    def summary(self) -> str:
+        parts = [f"annotated {self.written} frame(s) -> {self.output}"]
+        if self.failed:
+            parts.append(f"{self.failed} failed and skipped")
+        if self.without_document:
+            parts.append(f"{self.without_document} written without overlay (no document for them)")
+        if self.unused_documents:
+            parts.append(f"{len(self.unused_documents)} document(s) matched no frame")
+        return "; ".join(parts)
+
+
+def open_writer(kind: str, source: Source, output: Path) -> FrameWriter:
+    """The writer that writes 'the same' as the input: image for image, directory, video."""
+    if kind == "image":
+        return ImageFileWriter(output, Path(str(source.files[0])).name)  # type: ignore[attr-defined]
+    if kind == "directory":
+        return DirectoryWriter(output)
+    return VideoWriter(output, getattr(source, "fps", 0.0))
+
+
+def frame_name(source: Source, frame: Frame) -> str:
+    """The input file name of a frame from a directory source ('' for video)."""
+    files = getattr(source, "files", None)
+    return files[frame.index].name if files else ""
+
+
+def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = None) -> Report:
+    """Annotate ``config.source.uri`` into ``output``; the poses come from the model or from ``jsonl``."""
+    kind = guess_kind(config.source.uri) if config.source.kind == "auto" else config.source.kind
+    if kind not in ("image", "directory", "video"):
+        raise InputError(f"cannot annotate a {kind} source", "give an image, a directory of images or a video file")
+    documents = read_documents(jsonl) if jsonl is not None else None  # read first: fail before any work
+    source = make_source(replace(config.source, loop=False), config.source.uri)
+    source.open()
+    report = Report(output)
+    try:
+        writer = open_writer(kind, source, output)
+        try:
+            if documents is None:
+                _from_model(config, source, writer, style, report)
+            else:
+                _from_documents(source, documents, writer, style, report)
+        finally:
+            writer.close()
+    finally:
+        source.close()
+    return report
+
+
+def _from_model(config: Config, source: Source, writer: FrameWriter, style: Style, report: Report) -> None:
+    from edgepose.app import build_estimator
+    from edgepose.document import Stamp
+    from edgepose.pipeline import Pipeline
+
+    loaded = build_estimator(config)
+    stats = RunStats()
+
+    def draw(frame: Frame, result: FrameResult, document: dict[str, Any]) -> None:
+        writer.write(draw_poses(frame.image, result.poses, style), frame_name(source, frame))
+        report.written += 1
+
+    stamp = Stamp(config.device_id, loaded.model_name, loaded.accelerator)
+    Pipeline(source, loaded.estimator, [], stamp, stats, hooks=[draw]).run()
+    report.failed = stats.failed
+
+
+def _from_documents(
+    source: Source, documents: Mapping[int, dict[str, Any]], writer: FrameWriter, style: Style, report: Report
+) -> None:
+    seen: set[int] = set()
+    while True:
+        try:
+            frame = source.read()
+        except InputError as exc:  # FrameError is an InputError: a corrupt image in a directory
+            report.failed += 1
+            log.warning("skipped a frame: %s", exc)
+            continue
+        if frame is None:
+            break
+        document = documents.get(frame.index)
+        if document is None:
+            report.without_document += 1
+            image = frame.image
+        else:
+            seen.add(frame.index)
+            if (document.get("width"), document.get("height")) != (frame.width, frame.height):
+                raise InputError(
+                    f"frame {frame.index}: the document is for a {document.get('width')}x{document.get('height')} "
+                    f"frame, the input's is {frame.width}x{frame.height}",
+                    "give the input the JSONL was recorded from",
+                )
+            image = draw_poses(frame.image, poses_from_document(document), style)
+        writer.write(image, frame_name(source, frame))
+        report.written += 1
+    report.unused_documents = sorted(set(documents) - seen)
+
+
+def read_documents(path: Path) -> dict[int, dict[str, Any]]:
+    """Schema v1 documents of a JSONL file by their ``frame`` counter; one run and camera per file."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"JSONL file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    documents: dict[int, dict[str, Any]] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not JSON: {exc.msg}") from None
+        frame = doc.get("frame") if isinstance(doc, dict) else None
+        if not isinstance(frame, int) or "poses" not in doc:
+            raise InputError(f"{path}:{number}: not a pose document (no frame counter or poses)")
+        if frame in documents:
+            raise InputError(
+                f"{path}:{number}: a second document for frame {frame}",
+                'the file mixes runs or cameras; keep one (e.g. grep \'"camera":"cam0"\')',
+            )
+        poses_from_document(doc)  # refuse malformed poses here, with the line number's frame
+        documents[frame] = doc
+    if not documents:
+        raise InputError(f"{path} holds no pose documents")
+    return documents
