@@ -6,10 +6,11 @@ on the CPU, with a message that says what to do, instead of an interpreter crash
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.errors import InputError
+from edgepose.inference.surgery import POSENET_DECODER_OP, strip_posenet_decoder
 
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 TFLITE_IDENTIFIER = b"TFL3"
@@ -17,11 +18,17 @@ TFLITE_IDENTIFIER = b"TFL3"
 
 @dataclass(frozen=True)
 class ModelFile:
-    """A model's bytes and what was learnt from its flatbuffer without running it."""
+    """A model's bytes and what was learnt from its flatbuffer without running it.
+
+    ``content`` is what the interpreter loads: for a model that ended in Coral's
+    ``PosenetDecoderOp`` it is the model without that node (see :mod:`edgepose.inference.surgery`),
+    ``custom_ops`` still lists what the file had, and ``decoder_options`` holds the op's parameters.
+    """
 
     path: Path
     content: bytes
     custom_ops: tuple[str, ...]
+    decoder_options: dict[str, float] = field(default_factory=dict)
 
     @property
     def edgetpu_compiled(self) -> bool:
@@ -43,7 +50,11 @@ def read_model(path: str | Path) -> ModelFile:
         raise InputError(f"model path is a directory: {path}") from None
     except OSError as exc:
         raise InputError(f"cannot read model file {path}: {exc.strerror}") from None
-    return ModelFile(path, content, custom_ops_of(content, path))
+    custom_ops = custom_ops_of(content, path)
+    if POSENET_DECODER_OP in custom_ops:
+        stripped = strip_posenet_decoder(content, path)
+        return ModelFile(path, stripped.content, custom_ops, stripped.options)
+    return ModelFile(path, content, custom_ops)
 
 
 def custom_ops_of(content: bytes, path: Path | str = "<bytes>") -> tuple[str, ...]:

@@ -1,0 +1,118 @@
+"""Cutting Coral's ``PosenetDecoderOp`` off a PoseNet model, in memory.
+
+Coral's PoseNet models end in a custom op that decodes poses; stock LiteRT has no kernel for it
+("Encountered unresolved custom op"). The op is a pure function of three tensors the network
+already computes (heatmap logits, short offsets, mid offsets), so edgepose removes the node and
+makes those three tensors the subgraph's outputs; its decoders then do the op's work. The op's
+own parameters (max detections, score threshold, NMS radius, stride) live in its flexbuffer
+options and become the decoder's defaults.
+
+The rewrite uses the flatbuffer object API of ``ai_edge_litert.schema_py_generated``. Edge TPU
+models keep their ``edgetpu-custom-op`` (the delegate runs it); only the decoder node goes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgepose.errors import InputError
+
+POSENET_DECODER_OP = "PosenetDecoderOp"
+TFLITE_IDENTIFIER = b"TFL3"
+# The op's options edgepose reads, and the type each is converted to.
+OPTION_TYPES: dict[str, type] = {"max_detections": int, "score_threshold": float, "nms_radius": float, "stride": int}
+
+
+@dataclass(frozen=True)
+class StrippedModel:
+    """A model without its decoder op: the new bytes, the op's options, the outputs it now has."""
+
+    content: bytes
+    options: dict[str, float]
+    output_names: tuple[str, ...]
+
+
+def _schema() -> Any:
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        raise InputError(
+            f"removing {POSENET_DECODER_OP} needs ai-edge-litert's flatbuffer schema",
+            "pip install ai-edge-litert (tflite_runtime has no schema module)",
+        ) from None
+    return schema
+
+
+def _code_name(code: Any) -> str:
+    raw = code.customCode
+    if raw is None:
+        return ""
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def decoder_options(custom_options: Any) -> dict[str, float]:
+    """The op's parameters from its flexbuffer map; unknown keys are ignored, missing ones absent."""
+    from flatbuffers import flexbuffers
+
+    try:
+        root = flexbuffers.GetRoot(bytearray(bytes(custom_options))).AsMap
+        found = {}
+        for key, value in zip(root.Keys, root.Values, strict=True):
+            name = key.AsKey
+            if name in OPTION_TYPES:
+                found[name] = OPTION_TYPES[name](value.Value)
+        return found
+    except Exception as exc:  # a damaged flexbuffer can fail anywhere inside the reader
+        raise InputError(f"{POSENET_DECODER_OP} has unreadable options: {exc}", "re-download the model") from None
+
+
+def strip_posenet_decoder(content: bytes, path: Path | str = "<bytes>") -> StrippedModel:
+    """Remove every ``PosenetDecoderOp`` node; its inputs become the subgraph's outputs, in order.
+
+    Raises :class:`InputError` when the model has no such op or cannot be rewritten.
+    """
+    schema = _schema()
+    import flatbuffers
+
+    try:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    except Exception as exc:
+        raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
+    codes = model.operatorCodes or []
+    decoder_codes = {i for i, c in enumerate(codes) if _code_name(c) == POSENET_DECODER_OP}
+    if not decoder_codes:
+        raise InputError(f"{path} has no {POSENET_DECODER_OP} to remove")
+    options: dict[str, float] = {}
+    output_names: list[str] = []
+    for subgraph in model.subgraphs or []:
+        kept, outputs = [], []
+        for op in subgraph.operators or []:
+            if op.opcodeIndex in decoder_codes:
+                options.update(decoder_options(op.customOptions))
+                outputs.extend(int(i) for i in op.inputs)
+            else:
+                kept.append(op)
+        if outputs:
+            subgraph.operators = kept
+            subgraph.outputs = outputs
+            output_names.extend(_tensor_name(subgraph.tensors[i]) for i in outputs)
+    # Drop the op code itself, renumbering the codes the remaining operators point at.
+    remap, new_codes = {}, []
+    for i, code in enumerate(codes):
+        if i not in decoder_codes:
+            remap[i] = len(new_codes)
+            new_codes.append(code)
+    model.operatorCodes = new_codes
+    for subgraph in model.subgraphs or []:
+        for op in subgraph.operators or []:
+            op.opcodeIndex = remap[op.opcodeIndex]
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return StrippedModel(bytes(builder.Output()), options, tuple(output_names))
+
+
+def _tensor_name(tensor: Any) -> str:
+    name = tensor.name
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
