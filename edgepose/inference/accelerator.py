@@ -1,63 +1,282 @@
-"""Opening an engine for the configured accelerator (the CPU, or an Edge TPU delegate).
+"""Choosing where the model runs (the CPU or an Edge TPU) and opening a supervised engine there.
 
-The Edge TPU is reached through the runtime's ``load_delegate('libedgetpu.so.1', {'device': ...})``;
-nothing here needs pycoral.
+The Edge TPU is reached through the runtime's own ``load_delegate('libedgetpu.so.1', {'device': ...})``;
+nothing here needs pycoral. A model *pair* (the CPU file and the ``_edgetpu`` file of one network)
+is configured once, and the file for the accelerator in use is picked here. Every way the Edge TPU
+can be unusable ends in one :class:`UnavailableError` line that says what to do; with
+``model.fallback: cpu`` the CPU model runs instead, loudly.
 """
 
 from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 from edgepose.config.sections import ModelConfig
-from edgepose.errors import UnavailableError
+from edgepose.errors import InputError, UnavailableError
+from edgepose.health import Health
 from edgepose.inference.engine import LiteRtEngine
-from edgepose.inference.modelfile import read_model
+from edgepose.inference.modelfile import ModelFile, read_model
 from edgepose.inference.runtime import Runtime, import_runtime
+from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
+from edgepose.inference.tpu_devices import EdgeTpuDevice, find_edgetpus, matching
+from edgepose.modelstore.locate import locate
+from edgepose.modelstore.manifest import ModelEntry, load_manifest
 
 log = logging.getLogger(__name__)
 
 EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
+EDGETPU_SUFFIX = "_edgetpu"
+DeviceScan = Callable[[], list[EdgeTpuDevice]]
 
 
 @dataclass(frozen=True)
 class EngineChoice:
-    engine: LiteRtEngine
-    accelerator: str  # "cpu" or "edgetpu": what actually runs
+    """The engine and what it runs: ``accelerator`` is what actually runs ("cpu" or "edgetpu")."""
+
+    engine: SupervisedEngine
+    accelerator: str
+    model_path: Path
+    fallback: str = ""  # why the Edge TPU is not used although it was asked for ("" when it is)
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """The CPU and Edge TPU files of one network; a missing side carries the reason instead."""
+
+    cpu: Path | None
+    edgetpu: Path | None
+    cpu_error: InputError | None = None
+    edgetpu_error: InputError | None = None
 
 
 def edgetpu_library() -> str:
     return EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
 
 
-def load_edgetpu_delegate(runtime: Runtime, device: str = ""):
-    """The Edge TPU delegate for ``device`` ('' any, usb, usb:N, pci, pci:N), or a clear error."""
+# -- the model pair ---------------------------------------------------------------------------
+
+
+def resolve_pair(
+    model: ModelConfig, dirs: Sequence[Path], manifest: Mapping[str, ModelEntry] | None = None
+) -> ModelPair:
+    """Both files of the configured network, wherever they can be found.
+
+    ``model.name`` may name either side; the other side is ``model.edgetpu_name`` when set, else
+    the manifest's pairing (``cpu_variant``), else the same name with or without ``_edgetpu``.
+    """
+    manifest = load_manifest() if manifest is None else manifest
+    entry = manifest.get(model.name)
+    if entry is not None and entry.edgetpu:
+        tpu_names, cpu_names = [model.name], [entry.cpu_variant, _strip_suffix(model.name)]
+    elif entry is None and _is_edgetpu_file(model.name, dirs, manifest):
+        tpu_names, cpu_names = [model.name], [_strip_suffix(model.name)]
+    else:
+        paired = [n for n, e in manifest.items() if e.edgetpu and e.cpu_variant == model.name]
+        # An explicit edgetpu_name is not second-guessed.
+        tpu_names = [model.edgetpu_name] if model.edgetpu_name else [*paired, _add_suffix(model.name)]
+        cpu_names = [model.name]
+    cpu, cpu_error = _first_found([n for n in cpu_names if n], dirs, manifest)
+    tpu, tpu_error = _first_found([n for n in tpu_names if n], dirs, manifest)
+    return ModelPair(cpu, tpu, cpu_error, tpu_error)
+
+
+def _strip_suffix(name: str) -> str:
+    path = Path(name)
+    stem = path.stem if path.suffix == ".tflite" else name
+    if not stem.endswith(EDGETPU_SUFFIX):
+        return ""
+    base = stem[: -len(EDGETPU_SUFFIX)]
+    return str(path.with_name(base + path.suffix)) if path.suffix == ".tflite" else base
+
+
+def _add_suffix(name: str) -> str:
+    path = Path(name)
+    if path.suffix == ".tflite":
+        return str(path.with_name(path.stem + EDGETPU_SUFFIX + path.suffix))
+    return name + EDGETPU_SUFFIX
+
+
+def _is_edgetpu_file(name: str, dirs: Sequence[Path], manifest: Mapping[str, ModelEntry]) -> bool:
+    try:
+        return read_model(locate(name, dirs, manifest)).edgetpu_compiled
+    except InputError:
+        return False
+
+
+def _first_found(names: Sequence[str], dirs: Sequence[Path], manifest: Mapping[str, ModelEntry]):
+    first_error: InputError | None = None
+    for name in names:
+        try:
+            return locate(name, dirs, manifest), None
+        except InputError as exc:
+            first_error = first_error or exc
+    return None, first_error or InputError("no model configured")
+
+
+# -- the Edge TPU delegate --------------------------------------------------------------------
+
+
+def load_edgetpu_delegate(runtime: Runtime, device: str = "", scan: DeviceScan = find_edgetpus) -> Any:
+    """The Edge TPU delegate for ``device`` ('' any, usb, usb:N, pci, pci:N), or a one-line error.
+
+    The runtime's ``Delegate`` leaves a half-built object behind when the library does not load,
+    whose ``__del__`` then prints an "Exception ignored ... AttributeError" traceback; that object
+    is disarmed here, so the user sees only the message below.
+    """
     options = {"device": device} if device else {}
     try:
         return runtime.load_delegate(edgetpu_library(), options)
     except (ValueError, OSError, RuntimeError) as exc:
-        text = str(exc)
-        if "cannot open shared object" in text or "No such file" in text:
-            raise UnavailableError(
-                f"the Edge TPU runtime ({edgetpu_library()}) is not installed",
-                "install libedgetpu1-std from Coral's package repository, or set model.accelerator: cpu",
-            ) from None
-        raise UnavailableError(
-            f"no Edge TPU could be opened{' at ' + device if device else ''}: {text}",
-            "check the Coral is plugged in (lsusb shows 1a6e:089a or 18d1:9302), that this user is in the "
-            "plugdev group, and the udev rule is installed; or set model.fallback: cpu",
-        ) from None
+        _disarm_partial_delegates(exc)
+        text = " ".join(str(exc).split())
+    raise diagnose_delegate_failure(text, device, scan())
 
 
-def open_engine(model_path: Path, config: ModelConfig, runtime: Runtime | None = None) -> EngineChoice:
-    """An engine for one model file on the configured accelerator."""
+def _disarm_partial_delegates(exc: BaseException) -> None:
+    """Mark every half-constructed ``Delegate`` in the exception chain's frames as owning nothing."""
+    seen: set[int] = set()
+    chain: BaseException | None = exc
+    while chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        tb: TracebackType | None = chain.__traceback__
+        while tb is not None:
+            obj = tb.tb_frame.f_locals.get("self")
+            if type(obj).__name__ == "Delegate" and getattr(obj, "_delegate_ptr", None) is None:
+                obj._library = None  # its __del__ then has nothing to destroy (the pointer is NULL)
+            tb = tb.tb_next
+        chain = chain.__cause__ or chain.__context__
+
+
+def diagnose_delegate_failure(text: str, device: str, devices: Sequence[EdgeTpuDevice]) -> UnavailableError:
+    """Why the delegate did not load, from its message and what the system shows."""
+    library = edgetpu_library()
+    where = f" matching model.edgetpu_device={device!r}" if device else ""
+    if "cannot open shared object" in text or "No such file" in text or "image not found" in text:
+        return UnavailableError(
+            f"the Edge TPU runtime ({library}) is not installed",
+            "install libedgetpu1-std from Coral's apt repository (see docs: Edge TPU), or set model.fallback: cpu",
+        )
+    chosen = matching(list(devices), device)
+    if not devices:
+        return UnavailableError(
+            "no Edge TPU found (no USB device 1a6e:089a or 18d1:9302, no /dev/apex_*)",
+            "plug the Coral in (USB 3 port; on a Pi use a powered hub if it resets), or set model.fallback: cpu",
+        )
+    if not chosen:
+        found = ", ".join(f"{d.kind} {d.ident}" for d in devices)
+        return UnavailableError(
+            f"no Edge TPU{where} (found: {found})", "set model.edgetpu_device to usb, usb:N, pci or pci:N, or empty"
+        )
+    denied = [d for d in chosen if d.accessible is False]
+    if denied:
+        d = denied[0]
+        group = "plugdev" if d.kind == "usb" else "apex"
+        return UnavailableError(
+            f"permission denied on {d.node} (Edge TPU {d.ident})",
+            f"add this user to the {group} group (sudo usermod -aG {group} $USER, then log in again) and install "
+            "Coral's udev rule (libedgetpu1-std ships it); or run as a user that may open it",
+        )
+    return UnavailableError(
+        f"the Edge TPU{where} could not be opened: {text or 'no reason given'}",
+        "replug the Coral (another process may hold it; see `edgepose doctor` and dmesg), or set model.fallback: cpu",
+    )
+
+
+# -- opening the engine -----------------------------------------------------------------------
+
+
+def wants_edgetpu(model: ModelConfig, pair: ModelPair, scan: DeviceScan) -> bool:
+    """``edgetpu``: always; ``auto``: when an Edge TPU is present and an Edge TPU model exists."""
+    if model.accelerator == "edgetpu":
+        return True
+    if model.accelerator == "cpu":
+        return False
+    present = matching(scan(), model.edgetpu_device)
+    if present and pair.edgetpu is not None:
+        return True
+    if present:
+        log.info("an Edge TPU is present but there is no Edge TPU model for %s: running on the CPU", model.name)
+    else:
+        log.info("no Edge TPU found: running %s on the CPU", model.name)
+    return False
+
+
+def open_engine(
+    model: ModelConfig,
+    dirs: Sequence[Path],
+    health: Health | None = None,
+    on_fallback: Callable[[str], None] | None = None,
+    runtime: Runtime | None = None,
+    scan: DeviceScan = find_edgetpus,
+    manifest: Mapping[str, ModelEntry] | None = None,
+) -> EngineChoice:
+    """A supervised engine for the configured network on the configured accelerator.
+
+    ``on_fallback(reason)`` is called whenever the CPU replaces the Edge TPU, at start or later.
+    """
     runtime = runtime or import_runtime()
-    model = read_model(model_path)
-    if config.accelerator == "edgetpu" or (config.accelerator == "auto" and model.edgetpu_compiled):
-        delegate = load_edgetpu_delegate(runtime, config.edgetpu_device)
-        if not model.edgetpu_compiled:
-            log.warning("%s is not compiled for the Edge TPU: it runs, but nothing is accelerated", model.path.name)
-        return EngineChoice(LiteRtEngine(model, config.threads, [delegate], runtime, "edgetpu"), "edgetpu")
-    return EngineChoice(LiteRtEngine(model, config.threads, None, runtime, "cpu"), "cpu")
+    pair = resolve_pair(model, dirs, manifest)
+    policy = SupervisorPolicy.from_config(model)
+    notify = on_fallback or (lambda _reason: None)
+
+    def cpu_builder(path: Path) -> Callable[[], LiteRtEngine]:
+        cpu_model = read_model(path)
+        return lambda: LiteRtEngine(cpu_model, model.threads, None, runtime, "cpu")
+
+    if not wants_edgetpu(model, pair, scan):
+        path = _cpu_path(model, pair)
+        engine = SupervisedEngine(cpu_builder(path), "cpu", policy, health)
+        return EngineChoice(engine, "cpu", path)
+
+    tpu_model = _edgetpu_model(pair)
+    fallback_path = pair.cpu if model.fallback == "cpu" else None
+    if model.fallback == "cpu" and fallback_path is None:
+        raise InputError(
+            f"model.fallback is cpu but the CPU model of {model.name} is missing: {pair.cpu_error}",
+            "fetch the CPU variant too, or set model.name to it",
+        )
+    try:
+        first = load_edgetpu_delegate(runtime, model.edgetpu_device, scan)
+    except UnavailableError as exc:
+        if fallback_path is None:
+            raise
+        reason = f"Edge TPU unavailable: {exc.message}"
+        log.error("FALLING BACK TO THE CPU (model.fallback: cpu): %s; fix: %s", reason, exc.hint)
+        notify(reason)
+        engine = SupervisedEngine(cpu_builder(fallback_path), "cpu", policy, health)
+        return EngineChoice(engine, "cpu", fallback_path, fallback=reason)
+
+    delegates = [first]  # the probe's delegate serves the first build; rebuilds load a fresh one
+
+    def build_tpu() -> LiteRtEngine:
+        delegate = delegates.pop() if delegates else load_edgetpu_delegate(runtime, model.edgetpu_device, scan)
+        return LiteRtEngine(tpu_model, model.threads, [delegate], runtime, "edgetpu")
+
+    fallback = cpu_builder(fallback_path) if fallback_path is not None else None
+    engine = SupervisedEngine(build_tpu, "edgetpu", policy, health, fallback, on_fallback)
+    return EngineChoice(engine, "edgetpu", tpu_model.path)
+
+
+def _cpu_path(model: ModelConfig, pair: ModelPair) -> Path:
+    if pair.cpu is not None:
+        return pair.cpu
+    if pair.edgetpu is not None:  # only the Edge TPU file exists: let the engine refuse it clearly
+        return pair.edgetpu
+    raise pair.cpu_error or InputError(f"model {model.name!r} not found")
+
+
+def _edgetpu_model(pair: ModelPair) -> ModelFile:
+    if pair.edgetpu is not None:
+        return read_model(pair.edgetpu)
+    if pair.cpu is None:
+        raise pair.edgetpu_error or InputError("no model found")
+    cpu = read_model(pair.cpu)
+    log.warning("%s is not compiled for the Edge TPU: it runs, but nothing is accelerated (%s)", cpu.path.name,
+                pair.edgetpu_error.message if pair.edgetpu_error else "no Edge TPU variant")  # fmt: skip
+    return cpu

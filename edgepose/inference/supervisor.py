@@ -1,0 +1,255 @@
+"""Inference under a deadline: a hung or failing accelerator costs a rebuild, not the service.
+
+Why a worker thread: a USB Coral can stop answering in the middle of ``invoke()`` (google-coral/
+edgetpu issues 22 and 94), and a native call cannot be interrupted from Python. The interpreter
+therefore lives on its own daemon thread; the caller waits for each invoke with a deadline. LiteRT
+releases the GIL while it invokes, so a stuck invoke leaves every other thread (the pipeline,
+health reporting, the systemd watchdog, MQTT) running. An invoke that raises or overruns marks
+component ``accelerator`` unhealthy, and the engine is rebuilt on a fresh thread, delegate
+reloaded, after a doubling, capped wait. After ``max_failures`` in a row it falls back to the CPU
+(when allowed) or raises :class:`UnavailableError`, so the service exits 69 and systemd restarts it.
+
+The trade-off: a stuck thread cannot be killed, so it is abandoned with its interpreter (memory and
+the device handle stay held until the process exits), and at most ``max_failures`` of them pile up
+before the process gives up. A worker *process* could be killed, but every frame would cross a
+process boundary (a copy or shared memory per frame), the model would load twice, and a native
+crash would need the same restart logic anyway; the thread costs ~0.1 ms a frame and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from queue import SimpleQueue
+from typing import Any, TypeVar
+
+import numpy as np
+
+from edgepose.errors import EdgeposeError, FrameError, UnavailableError
+from edgepose.health import Health
+from edgepose.inference.engine import InferenceEngine, TensorSpec
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "accelerator"
+T = TypeVar("T")
+EngineBuilder = Callable[[], InferenceEngine]
+
+
+@dataclass(frozen=True)
+class SupervisorPolicy:
+    """Deadlines (seconds) and the rebuild schedule: wait ``backoff * 2**(n-1)``, at most ``backoff_max``."""
+
+    invoke_timeout: float = 5.0
+    load_timeout: float = 30.0
+    max_failures: int = 3
+    backoff: float = 0.5
+    backoff_max: float = 10.0
+
+    def wait_before(self, failures: int) -> float:
+        """Seconds to wait before rebuild number ``failures`` (1-based)."""
+        return min(self.backoff * 2.0 ** max(failures - 1, 0), self.backoff_max)
+
+    @classmethod
+    def from_config(cls, model: Any) -> SupervisorPolicy:
+        return cls(model.invoke_timeout, model.load_timeout, model.max_failures, model.rebuild_backoff,
+                   model.rebuild_backoff_max)  # fmt: skip
+
+
+class _Worker:
+    """One daemon thread that runs jobs in order. Daemon, so a job stuck in native code never blocks exit."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: SimpleQueue[tuple[Callable[[], Any], Future] | None] = SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the waiting caller, who decides
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._jobs.put((fn, future))
+        return future
+
+    def retire(self) -> None:
+        """Let the thread end after its current job (if that job never ends, neither does the thread)."""
+        self._jobs.put(None)
+
+
+class SupervisedEngine:
+    """An :class:`~edgepose.inference.engine.InferenceEngine` whose invokes run under a deadline.
+
+    ``build`` makes the engine (called on the worker thread, again after every failure);
+    ``fallback`` makes the CPU engine used once ``build``'s engine failed ``max_failures`` times in
+    a row (None: no fallback, raise :class:`UnavailableError` instead). ``on_fallback(reason)`` is
+    called once when that happens (the app counts it in stats).
+    """
+
+    def __init__(
+        self,
+        build: EngineBuilder,
+        accelerator: str,
+        policy: SupervisorPolicy,
+        health: Health | None = None,
+        fallback: EngineBuilder | None = None,
+        on_fallback: Callable[[str], None] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.health = health or Health()
+        self._build = build
+        self._fallback = fallback
+        self._on_fallback = on_fallback
+        self._closed = threading.Event()  # set by close(): wakes a backoff wait at once
+        self._resize: tuple[int, ...] | None = None
+        self._generation = 0
+        self.failures = 0  # consecutive failed invokes or builds
+        self.rebuilds = 0
+        self.abandoned = 0  # worker threads left behind in a call that never returned
+        self.fallback_reason = ""
+        self.accelerator = accelerator
+        self._worker = self._new_worker()
+        self._engine = self._call(self._build, policy.load_timeout, "loading the model")
+        self.health.ok(COMPONENT)
+
+    # -- the InferenceEngine interface ---------------------------------------------------------
+
+    @property
+    def input(self) -> TensorSpec:
+        return self._engine.input
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._engine.outputs
+
+    def resize_input(self, shape: tuple[int, ...]) -> None:
+        self._resize = tuple(shape)
+        engine = self._engine
+        self._call(lambda: engine.resize_input(tuple(shape)), self.policy.load_timeout, "resizing the input")
+
+    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """Outputs of one invoke; :class:`FrameError` (skip the frame) when it failed and was recovered."""
+        if self._closed.is_set():
+            raise UnavailableError("the inference engine is closed")
+        engine = self._engine
+        try:
+            outputs = self._call(lambda: engine.invoke(tensor), self.policy.invoke_timeout, "invoke")
+        except _CallFailedError as failed:
+            self._recover(failed.reason)
+            raise FrameError(f"inference failed on the {self.accelerator}: {failed.reason}") from None
+        if self.failures:
+            log.info("%s recovered after %d failure(s)", self.accelerator, self.failures)
+        self.failures = 0
+        self.health.ok(COMPONENT)
+        return outputs
+
+    def close(self) -> None:
+        """Stop: wake any backoff wait, let the worker end. Never waits for a stuck invoke."""
+        self._closed.set()
+        self._worker.retire()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _new_worker(self) -> _Worker:
+        self._generation += 1
+        worker = _Worker(f"edgepose-{self.accelerator}-{self._generation}")
+        weakref.finalize(self, worker.retire)  # an engine dropped without close() leaves no idle thread
+        return worker
+
+    def _call(self, fn: Callable[[], T], timeout: float, what: str) -> T:
+        """Run ``fn`` on the worker; :class:`_CallFailedError` if it raises or overruns ``timeout``."""
+        future = self._worker.submit(fn)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            # The worker is stuck inside fn: abandon it (it is a daemon) and start a new one.
+            self.abandoned += 1
+            self._worker.retire()
+            self._worker = self._new_worker()
+            raise _CallFailedError(f"{what} did not finish within {timeout:g} s") from None
+        except EdgeposeError as exc:
+            raise _CallFailedError(exc.message) from None
+        except Exception as exc:
+            text = str(exc).strip().splitlines()
+            raise _CallFailedError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}") from None
+
+    def _recover(self, reason: str) -> None:
+        """After a failure: back off, rebuild; after ``max_failures``, fall back or give up."""
+        while True:
+            self.failures += 1
+            self.health.unhealthy(COMPONENT, f"{self.accelerator}: {reason} (failure {self.failures})")
+            if self.failures >= self.policy.max_failures:
+                self._give_up(reason)
+                return
+            wait = self.policy.wait_before(self.failures)
+            log.warning("%s failed (%s); rebuilding in %.2f s", self.accelerator, reason, wait)
+            if self._closed.wait(wait):
+                raise UnavailableError("stopped while the accelerator was being rebuilt")
+            try:
+                self._engine = self._rebuild(self._build)
+                self.rebuilds += 1
+                return
+            except _CallFailedError as failed:
+                reason = failed.reason
+
+    def _rebuild(self, build: EngineBuilder) -> InferenceEngine:
+        """A fresh engine on a fresh worker (the old worker may hold a wedged device)."""
+        self._worker.retire()
+        self._worker = self._new_worker()
+        resize = self._resize
+
+        def make() -> InferenceEngine:
+            engine = build()
+            if resize is not None:
+                engine.resize_input(resize)
+            return engine
+
+        return self._call(make, self.policy.load_timeout, "rebuilding the interpreter")
+
+    def _give_up(self, reason: str) -> None:
+        what = f"the {self.accelerator} failed {self.failures} times in a row (last: {reason})"
+        if self._fallback is None:
+            raise UnavailableError(what, "check the device (`edgepose doctor`); the service manager restarts edgepose")
+        try:
+            engine = self._rebuild(self._fallback)
+        except _CallFailedError as failed:
+            raise UnavailableError(f"{what}, and the CPU fallback failed too: {failed.reason}") from None
+        _check_compatible(self._engine, engine)
+        self._engine = engine
+        self._fallback = None
+        self.fallback_reason = what
+        self.accelerator = "cpu"
+        self.failures = 0
+        log.error("FALLING BACK TO THE CPU: %s", what)
+        self.health.ok(COMPONENT)
+        if self._on_fallback is not None:
+            self._on_fallback(what)
+
+
+class _CallFailedError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _check_compatible(old: InferenceEngine, new: InferenceEngine) -> None:
+    """The estimator keeps the first engine's input size and decoder: the fallback must match them."""
+    same_input = old.input.shape == new.input.shape and old.input.dtype == new.input.dtype
+    same_outputs = [o.shape for o in old.outputs] == [o.shape for o in new.outputs]
+    if not (same_input and same_outputs):
+        raise UnavailableError(
+            "the CPU fallback model has different tensors from the Edge TPU model",
+            "set model.name to the CPU variant of the same network as model.edgetpu_name",
+        )
