@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "edgepose.cli.check_config",
     "edgepose.cli.models",
     "edgepose.cli.annotate",
+    "edgepose.cli.watch",
 )
 
 

@@ -1,0 +1,133 @@
+"""Subscribing to a device's topics and driving the watch view (or printing raw documents).
+
+paho's network thread only puts events on a queue; the calling thread owns the state and the
+terminal, so no state is shared between threads. Connection settings (host, port, protocol,
+auth, TLS) are the config's ``mqtt`` section, built by :mod:`edgepose.mqtt.connect`, so any
+broker the daemon could use can be watched, and so can any other broker holding the same topics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from edgepose.config.sections import Config
+from edgepose.errors import ConfigError, UnavailableError
+from edgepose.mqtt.connect import AUTH_REFUSALS, build_client, describe_refusal
+from edgepose.mqtt.topics import Topics
+from edgepose.watch.state import WatchState, on_connection, on_message, render
+
+log = logging.getLogger(__name__)
+
+CLEAR = "\x1b[H"  # cursor home; each line then ends with "erase to end of line", the view with "erase below"
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    json: bool = False  # print each pose document as one JSON line instead of the view
+    interval: float = 1.0  # seconds between view refreshes
+    duration: float | None = None  # stop after this many seconds
+    max_documents: int | None = None  # stop after this many pose documents
+    in_place: bool = True  # redraw over the previous view (a terminal) instead of appending snapshots
+
+
+def watch(config: Config, out: TextIO, options: WatchOptions, clock: Callable[[], float] = time.monotonic) -> int:
+    """Run until ``duration`` or ``max_documents`` (or Ctrl-C). Returns the exit code."""
+    topics = Topics.from_config(config)
+    events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+    client = build_client(config.mqtt, f"edgepose-watch-{uuid.uuid4().hex[:12]}")
+    subscription = f"{topics.prefix}/#"
+
+    def connected(client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            events.put(("refused", reason))
+            return
+        client.subscribe(subscription, qos=1)  # again on every connect: a clean session forgets it
+        events.put(("connected",))
+
+    client.on_connect = connected
+    client.on_disconnect = lambda c, u, flags, reason, p: events.put(("lost", str(reason)))
+    client.on_connect_fail = lambda c, u: events.put(("failed",))
+    client.on_message = lambda c, u, msg: events.put(("message", msg.topic, msg.payload))
+
+    state = WatchState(topics.prefix, f"{config.mqtt.host}:{config.mqtt.port}",
+                       min_keypoint_score=config.decoder.min_keypoint_score)  # fmt: skip
+    start = clock()
+    next_draw = start
+    documents = 0
+    client.connect_async(config.mqtt.host, config.mqtt.port, keepalive=config.mqtt.keepalive)
+    client.loop_start()
+    try:
+        while True:
+            now = clock()
+            if options.duration is not None and now - start >= options.duration:
+                break
+            if not options.json and now >= next_draw:
+                draw(out, render(state, now), options.in_place)
+                next_draw = now + options.interval
+            try:
+                event = events.get(timeout=max(0.01, min(next_draw - now, 0.2)))
+            except queue.Empty:
+                continue
+            state = apply_event(state, event, config, clock())
+            if event[0] == "message" and event[1].endswith("/poses"):
+                documents += 1
+                if options.json:
+                    print_document(out, event[2])
+                if options.max_documents is not None and documents >= options.max_documents:
+                    break
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if not options.json:
+        draw(out, render(state, clock()), options.in_place)
+    if state.connects == 0:
+        raise UnavailableError(
+            f"could not connect to the broker at {state.broker}: {state.connection_note}",
+            "check mqtt.host and mqtt.port (--host, --port), and that the broker is running",
+        )
+    return 0
+
+
+def apply_event(state: WatchState, event: tuple[Any, ...], config: Config, now: float) -> WatchState:
+    """Fold one network event into the state; a refusal that retrying cannot fix raises."""
+    kind = event[0]
+    if kind == "message":
+        return on_message(state, event[1], event[2], now)
+    if kind == "connected":
+        log.info("connected to %s, watching %s/#", state.broker, state.prefix)
+        return on_connection(state, True, "connected")
+    if kind == "refused":
+        reason = event[1]
+        if reason.value in AUTH_REFUSALS:
+            raise ConfigError(f"the broker at {state.broker} refused the connection: {describe_refusal(reason)}")
+        return on_connection(state, False, f"refused: {describe_refusal(reason)}")
+    if kind == "lost":
+        log.warning("lost the broker at %s: %s", state.broker, event[1])
+        return on_connection(state, False, f"lost: {event[1]}")
+    return on_connection(state, False, f"cannot reach {state.broker}")
+
+
+def print_document(out: TextIO, payload: bytes) -> None:
+    """One document per line; a payload that is not JSON is reported on stderr, not printed."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        log.warning("a pose message is not JSON (%s): skipped", exc)
+        return
+    out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+def draw(out: TextIO, text: str, in_place: bool) -> None:
+    if in_place:
+        out.write(CLEAR + "".join(line + "\x1b[K\n" for line in text.splitlines()) + "\x1b[J")
+    else:
+        out.write(text + "\n\n")
+    out.flush()

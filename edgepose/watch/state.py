@@ -1,0 +1,194 @@
+"""The watch view's model: messages in, a new :class:`WatchState` out, and the state as text.
+
+Pure functions of their inputs and a ``now`` on the monotonic clock (seconds), so tests feed
+messages and time directly. A malformed message is counted (``bad_messages``), never fatal:
+``watch`` must work against whatever a broker holds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+RATE_WINDOW_S = 3.0  # pose messages per second are counted over this many recent seconds
+STALE_S = 5.0  # no pose message for this long: say so instead of showing old people as current
+
+
+@dataclass(frozen=True)
+class Person:
+    """One row of the people table, from a pose document."""
+
+    id: int | None
+    score: float
+    box: tuple[float, float, float, float]
+    visible: int  # keypoints scoring at least the view's min score
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """The last pose document of one camera, reduced to what the view shows."""
+
+    camera: str
+    frame: int
+    size: tuple[int, int]
+    model: str
+    accelerator: str
+    inference_ms: float
+    people: tuple[Person, ...]
+    received: float  # monotonic seconds
+    arrivals: tuple[float, ...] = ()  # monotonic arrival times within RATE_WINDOW_S
+
+
+@dataclass(frozen=True)
+class WatchState:
+    """Everything the view knows about one device prefix."""
+
+    prefix: str
+    broker: str  # host:port, for the header
+    connected: bool = False
+    connection_note: str = "connecting"  # why not connected, or the broker's answer
+    connects: int = 0  # successful connections of this watcher; reconnects = connects - 1
+    available: str | None = None  # the device's retained availability: online, offline, None = unknown
+    meta: Mapping[str, Any] | None = None
+    stats: Mapping[str, Any] | None = None
+    stats_received: float | None = None
+    count: str | None = None
+    cameras: Mapping[str, CameraView] = field(default_factory=dict)
+    messages: int = 0
+    bad_messages: int = 0
+    last_bad: str = ""
+    min_keypoint_score: float = 0.2
+
+
+def on_connection(state: WatchState, connected: bool, note: str) -> WatchState:
+    """The watcher's own connection changed (connected, or lost/refused with ``note`` saying why)."""
+    return replace(state, connected=connected, connection_note=note, connects=state.connects + int(connected))
+
+
+def on_message(state: WatchState, topic: str, payload: bytes, now: float) -> WatchState:
+    """Fold one message under the prefix into the state."""
+    state = replace(state, messages=state.messages + 1)
+    sub = topic[len(state.prefix) + 1 :] if topic.startswith(state.prefix + "/") else topic
+    try:
+        if sub == "available":
+            return replace(state, available=payload.decode("utf-8").strip() or None)
+        if sub == "count":
+            return replace(state, count=payload.decode("utf-8").strip() or None)
+        if sub == "meta":
+            return replace(state, meta=_json_object(payload) if payload else None)
+        if sub == "stats":
+            return replace(state, stats=_json_object(payload), stats_received=now)
+        if sub.endswith("/poses"):
+            return _poses(state, _json_object(payload), now)
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        return replace(state, bad_messages=state.bad_messages + 1, last_bad=f"{topic}: {exc}"[:120])
+    return state  # another topic under the prefix (e.g. a newer version's): ignored but counted
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    value = json.loads(payload)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _poses(state: WatchState, doc: Mapping[str, Any], now: float) -> WatchState:
+    people = tuple(
+        Person(
+            p.get("id"),
+            float(p["score"]),
+            tuple(float(v) for v in p["box"]),  # type: ignore[arg-type]
+            sum(1 for kp in p["keypoints"] if float(kp[2]) >= state.min_keypoint_score),
+        )
+        for p in doc["poses"]
+    )
+    camera = str(doc["camera"])
+    previous = state.cameras.get(camera)
+    kept = (t for t in (previous.arrivals if previous else ()) if now - t <= RATE_WINDOW_S)
+    arrivals = (*kept, now)
+    view = CameraView(
+        camera=camera,
+        frame=int(doc["frame"]),
+        size=(int(doc["width"]), int(doc["height"])),
+        model=str(doc.get("model", "")),
+        accelerator=str(doc.get("accelerator", "")),
+        inference_ms=float(doc["timing_ms"]["inference"]),
+        people=people,
+        received=now,
+        arrivals=arrivals,
+    )
+    return replace(state, cameras={**state.cameras, camera: view})
+
+
+def message_rate(view: CameraView, now: float) -> float:
+    """Pose messages per second received over the last RATE_WINDOW_S."""
+    recent = [t for t in view.arrivals if now - t <= RATE_WINDOW_S]
+    if len(recent) < 2:
+        return 0.0
+    return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+
+def _num(stats: Mapping[str, Any], key: str, unit: str = "", digits: int = 1) -> str:
+    value = stats.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value:.{digits}f}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def render(state: WatchState, now: float) -> str:
+    """The view as plain text lines (no colours, so it reads the same in a log or a pipe)."""
+    lines = [f"edgepose watch  {state.prefix}  on {state.broker}"]
+    link = "connected" if state.connected else f"NOT CONNECTED ({state.connection_note}; retrying)"
+    reconnects = max(state.connects - 1, 0)
+    lines.append(f"broker: {link}; watcher reconnects {reconnects}")
+    availability = {"online": "ONLINE", "offline": "OFFLINE"}.get(state.available or "", state.available)
+    lines.append(f"device: {availability or 'unknown (no availability message yet)'}")
+    if state.meta:
+        m = state.meta
+        lines.append(
+            f"model: {m.get('model', '?')} on {m.get('accelerator', '?')}, {m.get('threads', '?')} threads, "
+            f"version {m.get('version', '?')}"
+        )
+    if state.stats is not None:
+        s = state.stats
+        age = now - state.stats_received if state.stats_received is not None else 0.0
+        lines.append(
+            f"fps: camera {_num(s, 'camera_fps')}, processed {_num(s, 'processed_fps')}   "
+            f"inference p50 {_num(s, 'inference_ms_p50', ' ms')} p95 {_num(s, 'inference_ms_p95', ' ms')}   "
+            f"latency p50 {_num(s, 'latency_ms_p50', ' ms')}"
+        )
+        lines.append(
+            f"drops: dropped {_num(s, 'dropped')}, skipped {_num(s, 'skipped')}, failed {_num(s, 'failed')}   "
+            f"reconnects {_num(s, 'reconnects')}   uptime {_num(s, 'uptime_s', ' s', 0)}   (stats {age:.0f} s ago)"
+        )
+    else:
+        lines.append("fps: - (no stats message yet)")
+    if state.count is not None:
+        lines.append(f"people count: {state.count}")
+    if not state.cameras:
+        lines.append("poses: none received yet")
+    for name in sorted(state.cameras):
+        lines.extend(_camera_lines(state.cameras[name], now))
+    lines.append(
+        f"messages: {state.messages}, unreadable {state.bad_messages}"
+        + (f" (last: {state.last_bad})" if state.last_bad else "")
+    )
+    return "\n".join(lines)
+
+
+def _camera_lines(view: CameraView, now: float) -> list[str]:
+    age = now - view.received
+    stale = f"   NO POSES FOR {age:.0f} s" if age > STALE_S else ""
+    out = [
+        f"[{view.camera}] frame {view.frame}  {view.size[0]}x{view.size[1]}  {message_rate(view, now):.1f} msg/s  "
+        f"inference {view.inference_ms:.1f} ms  people {len(view.people)}{stale}"
+    ]
+    if view.people:
+        out.append(f"  {'id':>5} {'score':>6} {'keypoints':>9}  box")
+        for p in view.people:
+            pid = "-" if p.id is None else str(p.id)
+            box = " ".join(f"{v:.0f}" for v in p.box)
+            out.append(f"  {pid:>5} {p.score:>6.2f} {p.visible:>6}/17  [{box}]")
+    return out
