@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "edgepose.cli.models",
     "edgepose.cli.annotate",
     "edgepose.cli.watch",
+    "edgepose.cli.bench",
+    "edgepose.cli.eval",
 )
 
 

@@ -1,0 +1,123 @@
+"""``edgepose bench``: the benchmark table for this board, camera and config.
+
+Exit status: 0 when done; 3 when ``--compare`` flags a regression (so a script or CI can stop on
+it); the usual codes (66, 69, 78) for bad inputs, or when no configuration could run at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from edgepose.cli import add_config, add_verbosity, log_level
+from edgepose.cli.run import _quote
+from edgepose.config import load_config
+from edgepose.errors import ConfigError
+from edgepose.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+EX_REGRESSION = 3
+DEFAULT_THREADS = (1, 2, 4)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure latency, fps and memory per model, accelerator and thread count")
+    add_config(p)
+    add_verbosity(p)
+    p.add_argument("--models", metavar="A,B", help="models (names or paths); default: model.name from the config")
+    p.add_argument("--threads", metavar="1,2,4", help="thread counts; default: 1,2,4")
+    p.add_argument("--accelerators", metavar="cpu,edgetpu",
+                   help="accelerators; default: cpu, and edgetpu when an Edge TPU is present")  # fmt: skip
+    p.add_argument("--frames", type=int, default=100, metavar="N", help="measured frames per stage (default 100)")
+    p.add_argument("--warmup", type=int, default=10, metavar="N", help="warm-up frames before each stage (default 10)")
+    p.add_argument("--source", metavar="SRC", help="frames to use (source.uri); default: the configured source")
+    p.add_argument(
+        "--sink",
+        action="append",
+        default=[],
+        metavar="SINK",
+        help="sinks to publish to (default: the configured ones, stdout sent to the null device)",
+    )
+    p.add_argument("--json", type=Path, metavar="PATH", help="write every figure and the environment as JSON")
+    p.add_argument("--csv", type=Path, metavar="PATH", help="write one CSV row per configuration")
+    p.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG (needs the 'plot' extra: matplotlib)")
+    p.add_argument("--compare", type=Path, metavar="OLD.json", help="show the change against an earlier --json run")
+    p.add_argument("--threshold", type=float, default=10.0, metavar="PERCENT",
+                   help="--compare flags figures worse by more than this (default 10)")  # fmt: skip
+    p.set_defaults(func=bench)
+
+
+def split_list(text: str | None, what: str) -> tuple[str, ...]:
+    items = tuple(s.strip() for s in (text or "").split(",") if s.strip())
+    if text is not None and not items:
+        raise ConfigError(f"--{what}: empty list")
+    return items
+
+
+def parse_threads(text: str | None) -> tuple[int, ...]:
+    if text is None:
+        return DEFAULT_THREADS
+    try:
+        values = tuple(int(v) for v in split_list(text, "threads"))
+    except ValueError:
+        raise ConfigError(f"--threads: {text!r} is not a comma-separated list of integers") from None
+    if any(v < 1 or v > 64 for v in values):
+        raise ConfigError(f"--threads: {text!r}: each must be in 1..64")
+    return values
+
+
+def parse_accelerators(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        from edgepose.bench.runner import edgetpu_present
+
+        return ("cpu", "edgetpu") if edgetpu_present() else ("cpu",)
+    values = split_list(text, "accelerators")
+    bad = [v for v in values if v not in ("cpu", "edgetpu")]
+    if bad:
+        raise ConfigError(f"--accelerators: {', '.join(bad)} is not an accelerator", "allowed: cpu, edgetpu")
+    return values
+
+
+def bench(args: argparse.Namespace) -> int:
+    overrides = ([f"source.uri={_quote(args.source)}"] if args.source else []) + list(args.overrides)
+    config = load_config(args.config, overrides)
+    setup_logging(log_level(args, config.logging.level), config.logging.format)
+    from edgepose.bench import Plan, run_bench
+    from edgepose.bench import report as rep
+    from edgepose.bench.runner import stderr_progress
+
+    if args.frames < 1 or args.warmup < 0:
+        raise ConfigError(f"--frames must be at least 1 and --warmup at least 0 (got {args.frames}, {args.warmup})")
+    old = rep.load_json(args.compare) if args.compare else None  # fail before a long run, not after
+    plan = Plan(
+        models=split_list(args.models, "models") or (config.model.name,),
+        accelerators=parse_accelerators(args.accelerators),
+        threads=parse_threads(args.threads),
+        frames=args.frames,
+        warmup=args.warmup,
+        sinks=tuple(args.sink),
+    )
+    progress = stderr_progress if not args.quiet else (lambda _message: None)
+    report = run_bench(config, plan, progress)
+    data = rep.to_dict(report)
+    sys.stdout.write(rep.markdown_table(data))
+    if args.json:
+        rep.write_json(report, args.json)
+        log.info("wrote %s", args.json)
+    if args.csv:
+        rep.write_csv(data, args.csv)
+        log.info("wrote %s", args.csv)
+    if args.plot:
+        rep.write_plot(data, args.plot)
+        log.info("wrote %s", args.plot)
+    if old is not None:
+        changes, notes = rep.compare(old, data, args.threshold)
+        sys.stdout.write("\n" + rep.comparison_table(changes, notes, args.threshold))
+        flagged = [c for c in changes if c.regression]
+        if flagged:
+            log.warning("%d figures regressed by more than %g%%", len(flagged), args.threshold)
+            return EX_REGRESSION
+    return 0
