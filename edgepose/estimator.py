@@ -37,6 +37,7 @@ class PoseEstimator:
         self.config = decoder_config
         self.model_name = model_name
         self.decoder = decoder or choose_decoder(formats, engine.outputs, engine.input, decoder_config, model_name)
+        self.formats = tuple(formats)
         self.clock = clock
         _, self.in_h, self.in_w, _ = engine.input.shape
         self._buffer = np.zeros((self.in_h, self.in_w, 3), np.uint8)
@@ -46,6 +47,15 @@ class PoseEstimator:
     @property
     def uses_crop_region(self) -> bool:
         return not self.decoder.multi_person and self.config.crop_region
+
+    def reconfigure(self, decoder_config: DecoderConfig) -> None:
+        """Apply new decoder settings (a config reload): the decoder is rebuilt for the same model outputs.
+
+        Two reference assignments, so a frame in flight finishes with the old decoder or the new one.
+        """
+        self.decoder = choose_decoder(self.formats, self.engine.outputs, self.engine.input, decoder_config,
+                                      self.model_name)  # fmt: skip
+        self.config = decoder_config
 
     def reset(self) -> None:
         """Forget the previous frame (call between unrelated images)."""

@@ -1,7 +1,9 @@
 """Logging to stderr: plain lines on a terminal, journald-style under systemd.
 
 Under journald (``JOURNAL_STREAM`` is set) lines carry a ``<N>`` syslog priority prefix and no
-timestamp, since the journal adds its own.
+timestamp, since the journal adds its own. Repeats of one warning (the same call site and message
+template, e.g. a frame failing on every frame) are rate-limited: the first is logged, the rest are
+counted and summed up in the next line that gets through.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
@@ -26,10 +30,49 @@ def under_journald(env: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("JOURNAL_STREAM"))
 
 
+class RateLimitFilter(logging.Filter):
+    """Lets one record per (logger, level, message template) through every ``interval`` seconds.
+
+    Only records at ``min_level`` or above are limited (debug output stays complete). A record that
+    gets through after suppressed ones says how many were left out, so nothing vanishes silently.
+    """
+
+    def __init__(
+        self, interval: float = 60.0, min_level: int = logging.WARNING, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.interval = interval
+        self.min_level = min_level
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}  # key -> (last logged, suppressed since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.min_level:
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        with self._lock:
+            last, suppressed = self._seen.get(key, (None, 0))
+            if last is not None and now - last < self.interval:
+                self._seen[key] = (last, suppressed + 1)
+                return False
+            self._seen[key] = (now, 0)
+        if suppressed:
+            record.msg = f"{record.msg} ({suppressed} more like this in the last {now - last:.0f} s)"
+        return True
+
+
+def set_level(level: str) -> None:
+    """Change the root level of a running process (the service applies ``logging.level`` on reload)."""
+    logging.getLogger().setLevel(LEVELS.get(level, logging.INFO))
+
+
 def setup_logging(level: str = "info", fmt: str = "auto", env: Mapping[str, str] | None = None) -> None:
     """Configure the root logger once per process (the CLI calls this; library code never does)."""
     journald = fmt == "journald" or (fmt == "auto" and under_journald(env))
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RateLimitFilter())
     if journald:
         handler.setFormatter(JournalFormatter("%(name)s: %(message)s"))
     else:

@@ -1,0 +1,1 @@
+"""Running edgepose as a service: systemd notification, signals, watchdog and the health endpoint."""
