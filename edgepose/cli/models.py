@@ -1,62 +1,134 @@
-"""``edgepose models``: list the known models and fetch them."""
+"""``edgepose models``: list the known models, fetch them, inspect a model file."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
 
-from edgepose.cli import add_config, add_verbosity
+from edgepose.cli import add_config, add_verbosity, log_level
 from edgepose.config import load_config
 from edgepose.errors import InputError
+from edgepose.logs import setup_logging
 from edgepose.modelstore.locate import cache_dir, locate, search_dirs
-from edgepose.modelstore.manifest import load_manifest
+from edgepose.modelstore.manifest import MANIFEST_PATH, ModelEntry, load_manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list and fetch models")
+    p = sub.add_parser("models", help="list, fetch and inspect models")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    lp = msub.add_parser("list", help="known models and whether they are present")
-    add_config(lp)
-    add_verbosity(lp)
+
+    lp = msub.add_parser("list", help="known models and where each is present")
+    _common(lp)
+    lp.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     lp.set_defaults(func=list_models)
-    fp = msub.add_parser("fetch", help="download a model from its official URL and verify its checksum")
-    add_config(fp)
-    add_verbosity(fp)
+
+    fp = msub.add_parser("fetch", help="download models from their official URLs and verify their checksums")
+    _common(fp)
     fp.add_argument("names", nargs="+", metavar="NAME")
-    fp.add_argument("--dir", help="where to store it (default: the model cache directory)")
+    fp.add_argument("--dir", help="where to store them (default: the model cache directory)")
     fp.add_argument("--if-missing", action="store_true", help="do nothing for a name already present")
+    fp.add_argument(
+        "--base-url",
+        default=os.environ.get("EDGEPOSE_MODEL_BASE_URL", ""),
+        help="fetch <BASE_URL>/<file> from a mirror instead (default: $EDGEPOSE_MODEL_BASE_URL)",
+    )
+    fp.add_argument("--no-progress", action="store_true", help="no progress bar")
     fp.set_defaults(func=fetch_models)
+
+    ip = msub.add_parser("inspect", help="inputs, outputs, quantization, format, Edge TPU and custom ops of a model")
+    _common(ip)
+    ip.add_argument("model", metavar="PATH|NAME")
+    ip.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    ip.set_defaults(func=inspect_models)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    add_config(parser)
+    add_verbosity(parser)
+    parser.add_argument("--manifest", type=Path, default=MANIFEST_PATH, help="the model manifest (default: built in)")
+
+
+def _setup(args: argparse.Namespace):
+    config = load_config(args.config, args.overrides)
+    setup_logging(log_level(args, config.logging.level), config.logging.format)
+    return config, load_manifest(args.manifest), search_dirs(config.model.dirs, config.model.cache_dir)
 
 
 def list_models(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides)
-    dirs = search_dirs(config.model.dirs, config.model.cache_dir)
-    for entry in load_manifest().values():
+    _config, manifest, dirs = _setup(args)
+    rows = []
+    for entry in manifest.values():
         try:
-            where = str(locate(entry.name, dirs))
+            where = str(locate(entry.name, dirs, manifest))
         except InputError:
-            where = "-"
-        tpu = "edgetpu" if entry.edgetpu else entry.kind if entry.kind != "model" else "cpu"
-        print(f"{entry.name:44} {tpu:8} {entry.format:20} {where}")
+            where = ""
+        rows.append((entry, where))
+    if args.json:
+        print(json.dumps([_entry_dict(e, where) for e, where in rows], indent=2))
+        return 0
+    print(f"{'NAME':42} {'RUNS ON':8} {'FORMAT':19} {'INPUT':9} {'SHA256':7} PRESENT AT")
+    for entry, where in rows:
+        runs = "edgetpu" if entry.edgetpu else ("cpu" if entry.kind == "model" else entry.kind)
+        size = "x".join(str(v) for v in entry.input) if entry.input else "-"
+        sha = "pinned" if entry.sha256 else "unknown"
+        print(f"{entry.name:42} {runs:8} {entry.format:19} {size:9} {sha:7} {where or '- (edgepose models fetch)'}")
     return 0
 
 
-def fetch_models(args: argparse.Namespace) -> int:
-    from edgepose.modelstore.fetch import fetch
+def _entry_dict(entry: ModelEntry, where: str) -> dict:
+    return {"name": entry.name, "file": entry.file, "url": entry.url, "sha256": entry.sha256 or None,
+            "format": entry.format, "input": list(entry.input) if entry.input else None, "edgetpu": entry.edgetpu,
+            "cpu_variant": entry.cpu_variant or None, "kind": entry.kind, "present": where or None}  # fmt: skip
 
-    config = load_config(args.config, args.overrides)
-    manifest = load_manifest()
-    dirs = search_dirs(config.model.dirs, config.model.cache_dir)
-    target = cache_dir(args.dir or config.model.cache_dir)
-    for name in args.names:
+
+def fetch_models(args: argparse.Namespace) -> int:
+    import sys
+
+    from edgepose.modelstore.fetch import ProgressBar, fetch
+
+    config, manifest, dirs = _setup(args)
+    target = Path(args.dir).expanduser() if args.dir else cache_dir(config.model.cache_dir)
+    entries = []
+    for name in args.names:  # every name checked before anything is downloaded
         entry = manifest.get(name)
         if entry is None:
             raise InputError(f"unknown model {name!r}", "see `edgepose models list`")
+        entries.append(entry)
+    for entry in entries:
         if args.if_missing:
             try:
-                print(f"{name}: present at {locate(name, dirs)}")
+                print(f"{entry.name}: present at {locate(entry.name, dirs, manifest)}")
                 continue
             except InputError:
                 pass
-        path = fetch(entry, target)
-        print(f"{name}: {path}")
+        bar = None if args.no_progress else ProgressBar(entry.name, sys.stderr)
+        path = fetch(entry, target, base_url=args.base_url, progress=bar)
+        print(f"{entry.name}: {path}")
+    return 0
+
+
+def inspect_models(args: argparse.Namespace) -> int:
+    from edgepose.modelstore.info import inspect_model
+
+    _config, manifest, dirs = _setup(args)
+    info = inspect_model(locate(args.model, dirs, manifest), manifest)
+    if args.json:
+        print(json.dumps(info.to_dict(), indent=2))
+        return 0
+    tpu = "yes (needs a Coral and libedgetpu)" if info.edgetpu_compiled else "no"
+    decoder = "" if info.decoder else " (no decoder for it in this build)"
+    lines = [
+        f"file:          {info.path} ({info.size_bytes} bytes)",
+        f"edge tpu:      {tpu}",
+        f"quantization:  {info.quantization}",
+        f"format:        {info.format}{decoder}",
+        f"custom ops:    {', '.join(info.custom_ops) or 'none'}",
+        *[f"input:         {t.describe()}" for t in info.inputs],
+        *[f"output:        {t.describe()}" for t in info.outputs],
+    ]
+    if info.runs_as != info.outputs:
+        lines += [f"runs as:       {t.describe()}  (after removing PosenetDecoderOp)" for t in info.runs_as]
+    print("\n".join(lines))
     return 0
