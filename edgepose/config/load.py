@@ -152,6 +152,12 @@ def verify_mqtt(config: Config) -> None:
         raise ConfigError("mqtt.tls: cert_file and key_file go together", "set both or neither")
     if (m.password or m.password_env or m.password_file) and not m.username:
         raise ConfigError("mqtt.username: a password is set but no username", "set mqtt.username")
+    if m.buffer_bytes < m.max_payload:
+        raise ConfigError(f"mqtt.buffer_bytes: {m.buffer_bytes} is below mqtt.max_payload {m.max_payload}",
+                          "the buffer must hold at least one message of the largest size")  # fmt: skip
+    from edgepose.mqtt.topics import Topics
+
+    Topics.from_config(config)  # every topic edgepose publishes to must be valid
 
 
 def redacted(config: Config) -> dict[str, Any]:

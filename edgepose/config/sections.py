@@ -127,9 +127,15 @@ class MqttConfig:
     max_rate: float = setting(0.0, "most pose messages per second; 0: no limit", min=0.0)
     stats_interval: float = setting(10.0, "seconds between stats messages; 0: none", min=0.0)
     publish_count: bool = setting(True, "publish the retained people count topic")
-    buffer_messages: int = setting(1000, "pose messages kept while the broker is away", min=0, max=10_000_000)
-    buffer_bytes: int = setting(8_000_000, "bytes kept while the broker is away", min=0)
-    max_payload: int = setting(262_144, "largest pose message in bytes; larger ones are dropped and counted", min=1024)
+    buffer_messages: int = setting(
+        1000, "pose messages kept while the broker is away; when full the oldest are dropped", min=1, max=10_000_000
+    )
+    buffer_bytes: int = setting(
+        8_000_000, "payload bytes kept while the broker is away; at least max_payload", min=1024, max=1_073_741_824
+    )
+    max_payload: int = setting(
+        262_144, "largest pose message in bytes; larger ones are dropped and counted", min=1024, max=268_435_455
+    )
     reconnect_min: float = setting(0.5, "first reconnect delay, seconds", min=0.05)
     reconnect_max: float = setting(30.0, "longest reconnect delay, seconds", min=0.1)
     homeassistant: HomeAssistantConfig = setting(factory=HomeAssistantConfig, doc="Home Assistant discovery")
