@@ -51,7 +51,11 @@ class RunStats:
     inference_ms: LatencyWindow = field(default_factory=LatencyWindow)
     decode_ms: LatencyWindow = field(default_factory=LatencyWindow)
     total_ms: LatencyWindow = field(default_factory=LatencyWindow)
-    latency_ms: LatencyWindow = field(default_factory=LatencyWindow)  # capture to output
+    latency_ms: LatencyWindow = field(default_factory=LatencyWindow)  # capture to output (live sources)
+    track_ms: LatencyWindow = field(default_factory=LatencyWindow)  # tracking and smoothing
+    publish_ms: LatencyWindow = field(default_factory=LatencyWindow)  # document, encoding, sinks, per frame
+    source_retries: int = 0  # times a live source was reopened after failing
+    accelerator_fallbacks: int = 0  # times the CPU replaced the Edge TPU (model.fallback: cpu)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str, n: int = 1) -> None:
@@ -65,7 +69,8 @@ class RunStats:
         """
         with self.lock:
             captured, processed, skipped, failed = self.captured, self.processed, self.skipped, self.failed
-            published, people = self.published, self.people
+            published, people, retries = self.published, self.people, self.source_retries
+            fallbacks = self.accelerator_fallbacks
         uptime = max(now - self.started_mono, 1e-9) if self.started_mono else 0.0
         return {
             "uptime_s": round(uptime, 3),
@@ -84,4 +89,8 @@ class RunStats:
             "decode_ms_p95": self.decode_ms.percentile(95),
             "latency_ms_p50": self.latency_ms.percentile(50),
             "latency_ms_p99": self.latency_ms.percentile(99),
+            "track_ms_p50": self.track_ms.percentile(50),
+            "publish_ms_p50": self.publish_ms.percentile(50),
+            "source_retries": retries,
+            "accelerator_fallbacks": fallbacks,
         }

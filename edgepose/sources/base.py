@@ -1,5 +1,8 @@
 """The source interface: open, read a frame with its capture time, close.
 
+Frames carry their capture time in seconds (``Frame.mono`` on ``time.monotonic()``, ``Frame.ts``
+Unix time); tracking, smoothing and latency all use these.
+
 ``read`` returns None at the natural end of a finite source (last image, end of a video). Errors
 that another read may survive raise :class:`~edgepose.errors.FrameError`; a source that cannot be
 opened at all raises :class:`~edgepose.errors.InputError` or :class:`~edgepose.errors.UnavailableError`.
@@ -22,6 +25,10 @@ class Source(Protocol):
     #: True when consecutive frames show the same scene over time (video, camera), so
     #: state such as MoveNet's crop region may carry from one frame to the next.
     continuous: bool
+    #: True when frames arrive on their own schedule whether or not they are taken (cameras,
+    #: streams, video paced in real time): the pipeline then keeps only the newest frame and
+    #: counts the rest as skipped. False: the pipeline processes every frame (back-pressure).
+    live: bool
 
     def open(self) -> None: ...
 

@@ -41,6 +41,7 @@ class ImageSource:
     """One image, or every image of a directory in name order; frames are unrelated (not continuous)."""
 
     continuous = False
+    live = False  # every image is processed (back-pressure), none skipped
 
     def __init__(self, path: str | Path, camera: str = "cam0", loop: bool = False, clocks: Clocks | None = None):
         self.path = Path(path)

@@ -13,7 +13,13 @@ from edgepose.sources.files import require_cv2
 
 
 class VideoFileSource:
-    """Frames of a video file, optionally looping and optionally paced at the file's frame rate."""
+    """Frames of a video file, optionally looping and optionally paced at the file's frame rate.
+
+    Paced (``realtime``), the file behaves like a camera: it is *live* (frames not taken in time
+    are skipped) and frames carry the clock's time. Read as fast as possible, every frame is
+    processed and frames carry their **media time** (open time + frames played / fps, continuing
+    across loops), so tracking and smoothing see the video's own timeline, not the reading speed.
+    """
 
     continuous = True
 
@@ -36,7 +42,13 @@ class VideoFileSource:
         self._cap: Any = None
         self._count = 0
         self._start_mono = 0.0
+        self._open_mono = 0.0
+        self._open_wall = 0.0
         self._file_frame = 0
+
+    @property
+    def live(self) -> bool:
+        return self.realtime
 
     def open(self) -> None:
         cv2 = require_cv2()
@@ -50,7 +62,8 @@ class VideoFileSource:
         cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
         self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self._cap = cap
-        self._start_mono = self.clocks.mono()
+        self._start_mono = self._open_mono = self.clocks.mono()
+        self._open_wall = self.clocks.wall()
         self._file_frame = 0
 
     def read(self) -> Frame | None:
@@ -73,9 +86,12 @@ class VideoFileSource:
             if delay > 0:
                 self.sleep(delay)
         self._file_frame += 1
-        frame = Frame(
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._count, self.clocks.wall(), self.clocks.mono(), self.name
-        )
+        if self.realtime or self.fps <= 0:
+            wall, mono = self.clocks.wall(), self.clocks.mono()
+        else:
+            offset = self._count / self.fps
+            wall, mono = self._open_wall + offset, self._open_mono + offset
+        frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._count, wall, mono, self.name)
         self._count += 1
         return frame
 

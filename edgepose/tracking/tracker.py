@@ -1,0 +1,156 @@
+"""Stable person ids across frames: greedy matching of poses to tracks by a similarity.
+
+Times are **seconds on the monotonic clock** (the frames' capture time, ``Frame.mono``)
+everywhere in this module: ages, expiry and the One Euro filter all read the same unit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgepose.pose import FrameResult, Pose, box_from_keypoints
+from edgepose.tracking.similarity import iou, oks
+from edgepose.tracking.smoothing import DEFAULT_PARAMS, OneEuroFilter, OneEuroParams
+
+
+@dataclass
+class Track:
+    """One person being followed. ``keypoints`` are the last *raw* detection (matching uses them)."""
+
+    id: int
+    keypoints: np.ndarray  # (17, 3) x, y in source pixels, score
+    box: tuple[float, float, float, float]
+    last_seen: float  # capture time, monotonic seconds
+    smoother: OneEuroFilter | None = None
+
+
+Similarity = Callable[[Pose, Track], float]
+
+
+def keypoint_similarity(threshold: float = 0.3, min_keypoints: int = 4) -> Similarity:
+    """OKS between a pose and a track's last keypoints (the TF Lite pose tracker's measure)."""
+    return lambda pose, track: oks(pose.keypoints, track.keypoints, threshold, min_keypoints)
+
+
+def box_similarity() -> Similarity:
+    """IoU between a pose's box and a track's last box."""
+    return lambda pose, track: iou(pose.box, track.box)
+
+
+def greedy_match(sim: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
+    """Pairs ``(pose, track)`` taken best-first from a ``(poses, tracks)`` similarity matrix.
+
+    Greedy rather than optimal (Hungarian): with a handful of people and a frame every tens of
+    milliseconds the best pair is almost always right, and greedy never trades a clear match
+    for a better total.
+    """
+    pairs: list[tuple[int, int]] = []
+    if sim.size == 0:
+        return pairs
+    order = np.argsort(-sim, axis=None, kind="stable")
+    used_p: set[int] = set()
+    used_t: set[int] = set()
+    for flat in order:
+        p, t = divmod(int(flat), sim.shape[1])
+        if sim[p, t] < min_similarity:
+            break
+        if p in used_p or t in used_t:
+            continue
+        pairs.append((p, t))
+        used_p.add(p)
+        used_t.add(t)
+    return pairs
+
+
+@dataclass
+class TrackerCounts:
+    started: int = 0  # tracks created (ids handed out)
+    ended: int = 0  # tracks expired after max age
+    untracked: int = 0  # poses left without an id because max_tracks were in use
+
+
+class PoseTracker:
+    """Assigns ``Pose.id`` and (optionally) smooths keypoints per track with a One Euro filter."""
+
+    def __init__(
+        self,
+        similarity: Similarity,
+        min_similarity: float,
+        max_tracks: int = 18,
+        max_age: float = 1.0,
+        smoothing: OneEuroParams | None = DEFAULT_PARAMS,
+        box_min_score: float = 0.2,
+    ) -> None:
+        self.similarity = similarity
+        self.min_similarity = min_similarity
+        self.max_tracks = max_tracks
+        self.max_age = max_age  # seconds
+        self.smoothing = smoothing
+        self.box_min_score = box_min_score
+        self.tracks: list[Track] = []
+        self.counts = TrackerCounts()
+        self._next_id = 0
+
+    def reset(self) -> None:
+        """Forget every track (ids keep counting up, so an old id never names a new person)."""
+        self.counts.ended += len(self.tracks)
+        self.tracks = []
+
+    def expire(self, t: float) -> None:
+        """End tracks unseen for longer than ``max_age``; their filters go with them."""
+        alive = [tr for tr in self.tracks if t - tr.last_seen <= self.max_age]
+        self.counts.ended += len(self.tracks) - len(alive)
+        self.tracks = alive
+
+    def update(self, poses: Sequence[Pose], t: float, width: int, height: int) -> list[Pose]:
+        """The poses of one frame captured at ``t`` (monotonic s), with ids and smoothed keypoints."""
+        self.expire(t)
+        sim = np.array([[self.similarity(p, tr) for tr in self.tracks] for p in poses], np.float64)
+        sim = sim.reshape(len(poses), len(self.tracks))
+        assigned: dict[int, Track] = {p: self.tracks[k] for p, k in greedy_match(sim, self.min_similarity)}
+        out: list[Pose] = []
+        for i, pose in enumerate(poses):
+            track = assigned.get(i)
+            if track is None:
+                if len(self.tracks) >= self.max_tracks:
+                    self.counts.untracked += 1
+                    out.append(pose)
+                    continue
+                track = Track(self._next_id, pose.keypoints, pose.box, t, self._new_smoother())
+                self._next_id += 1
+                self.counts.started += 1
+                self.tracks.append(track)
+            track.keypoints, track.box, track.last_seen = pose.keypoints, pose.box, t
+            out.append(self._smoothed(pose, track, t, width, height))
+        return out
+
+    def _new_smoother(self) -> OneEuroFilter | None:
+        return OneEuroFilter(self.smoothing) if self.smoothing is not None else None
+
+    def _smoothed(self, pose: Pose, track: Track, t: float, width: int, height: int) -> Pose:
+        if track.smoother is None:
+            return dataclasses.replace(pose, id=track.id)
+        scale = np.array([max(width, 1), max(height, 1)], np.float64)
+        xy = track.smoother(pose.keypoints[:, :2] / scale, t) * scale
+        keypoints = pose.keypoints.copy()
+        keypoints[:, :2] = xy
+        box = box_from_keypoints(keypoints, self.box_min_score)
+        return dataclasses.replace(pose, keypoints=keypoints, box=box, id=track.id)
+
+
+class TrackingStage:
+    """The pipeline stage: a tracker applied to whole frame results, in capture order."""
+
+    def __init__(self, tracker: PoseTracker) -> None:
+        self.tracker = tracker
+
+    def __call__(self, result: FrameResult) -> FrameResult:
+        poses = self.tracker.update(result.poses, result.mono, result.width, result.height)
+        return dataclasses.replace(result, poses=tuple(poses))
+
+    def reset(self) -> None:
+        self.tracker.reset()
