@@ -419,7 +419,7 @@ class MqttSink:
         """One warning per kind of failure; repeats of the same one go to debug."""
         if text != self._last_failure:
             self._last_failure = text
-            log.warning("mqtt: %s; retrying with backoff up to %.0f s", text, self.mqtt.reconnect_max)
+            log.warning("mqtt: %s; retrying with backoff up to %g s", text, self.mqtt.reconnect_max)
         else:
             log.debug("mqtt: %s (again)", text)
 
