@@ -28,6 +28,7 @@ from edgepose.sinks import Sink, make_sink
 from edgepose.sources import Source, make_source
 from edgepose.sources.base import Clocks
 from edgepose.stats import RunStats
+from edgepose.tracking import make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +79,26 @@ def resolve_source_uri(config: Config) -> str:
 
 
 def detect_camera() -> str | None:
-    """A camera source uri when one is attached, else None (no camera sources in this build yet)."""
-    return None
+    """``picamera2`` when picamera2 imports and lists a camera, else ``/dev/video0`` if present, else None."""
+    from edgepose.errors import UnavailableError
+    from edgepose.sources.picamera2 import import_picamera2, list_cameras
+
+    try:
+        if list_cameras(import_picamera2()):
+            return "picamera2"
+    except (UnavailableError, RuntimeError, OSError) as exc:  # not a Pi, or libcamera is unhappy
+        log.debug("no Pi camera: %s", exc)
+    return "/dev/video0" if Path("/dev/video0").exists() else None
 
 
-def build_source(config: Config, clocks: Clocks | None = None) -> Source:
-    source = make_source(config.source, resolve_source_uri(config), clocks)
+def build_source(
+    config: Config,
+    clocks: Clocks | None = None,
+    health: Health | None = None,
+    stats: RunStats | None = None,
+    model_input: tuple[int, int] | None = None,
+) -> Source:
+    source = make_source(config.source, resolve_source_uri(config), clocks, health, stats, model_input)
     source.open()
     return source
 
@@ -139,7 +154,9 @@ class App:
         self.loaded = build_estimator(self.config)
 
     def start_source(self) -> None:
-        self.source = build_source(self.config)
+        spec = self.loaded.estimator.engine.input if self.loaded is not None else None
+        model_input = (spec.shape[2], spec.shape[1]) if spec is not None else None  # (width, height)
+        self.source = build_source(self.config, health=self.health, stats=self.stats, model_input=model_input)
         self._stops.append(("source", self.source.close))
 
     def start_sinks(self) -> None:
@@ -154,12 +171,15 @@ class App:
     def start_pipeline(self) -> None:
         assert self.loaded is not None and self.source is not None
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
+        tracking = make_tracker(self.config.tracking, self.config.decoder.min_keypoint_score)
         self.pipeline = Pipeline(self.source, self.loaded.estimator, self.sinks, stamp, self.stats,
-                                 self.clock, self.hooks)  # fmt: skip
+                                 self.clock, self.hooks, tracking, self.config.source.slot_size)  # fmt: skip
 
-    def run(self, max_frames: int | None = None, stop: threading.Event | None = None) -> RunStats:
+    def run(
+        self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None
+    ) -> RunStats:
         assert self.pipeline is not None, "start() first"
-        return self.pipeline.run(max_frames=max_frames, stop=stop)
+        return self.pipeline.run(max_frames=max_frames, stop=stop, duration=duration)
 
     def stop(self) -> None:
         """Stop what was started, newest first; one part failing to stop does not keep others open."""
@@ -171,11 +191,13 @@ class App:
                 log.exception("error while stopping %s", name)
 
 
-def run(config: Config, max_frames: int | None = None, stop: threading.Event | None = None) -> RunStats:
-    """Run the pipeline to the end of the source (or ``max_frames``), closing everything after."""
+def run(
+    config: Config, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None
+) -> RunStats:
+    """Run the pipeline to the end of the source (or ``max_frames``, ``duration`` s), closing everything after."""
     app = App(config)
     app.start()
     try:
-        return app.run(max_frames=max_frames, stop=stop)
+        return app.run(max_frames=max_frames, stop=stop, duration=duration)
     finally:
         app.stop()

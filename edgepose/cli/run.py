@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--sink", action="append", metavar="SINK", help="stdout, jsonl:PATH or mqtt (repeatable; replaces sinks)"
     )
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     p.set_defaults(func=run)
 
 

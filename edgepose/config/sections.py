@@ -30,7 +30,11 @@ class SourceConfig:
     height: int = setting(720, "capture height for cameras (main stream)", min=16, max=8192)
     fps: float = setting(30.0, "requested camera frame rate", min=0.1, max=240.0)
     stall_timeout: float = setting(10.0, "seconds without a frame before the source is reported unhealthy", min=0.1)
+    retry_min: float = setting(0.1, "first wait before reopening a failed camera or stream, seconds", min=0.01)
     retry_max: float = setting(5.0, "longest wait between source reconnect attempts, seconds", min=0.05)
+    slot_size: int = setting(
+        1, "live sources: frames held between capture and inference; older ones are skipped", min=1, max=16
+    )
 
 
 @dataclass(frozen=True)
