@@ -143,7 +143,8 @@ class App:
         """Load the model, open the source and the sinks; on failure, undo what was started."""
         try:
             for name, step in (("model", self.start_model), ("source", self.start_source),
-                               ("sinks", self.start_sinks), ("pipeline", self.start_pipeline)):  # fmt: skip
+                               ("sinks", self.start_sinks), ("preview", self.start_preview),
+                               ("pipeline", self.start_pipeline)):  # fmt: skip
                 log.debug("starting %s", name)
                 step()
         except BaseException:
@@ -167,6 +168,17 @@ class App:
             sink.open(meta)
             self.sinks.append(sink)
             self._stops.append((sink.name, sink.close))
+
+    def start_preview(self) -> None:
+        """The live preview page (``service.preview``), fed by a hook; off by default."""
+        if not self.config.service.preview.enabled:
+            return
+        from edgepose.preview import PreviewServer
+
+        preview = PreviewServer(self.config.service.preview, self.stats, self.clock)
+        preview.start()
+        self.hooks.append(preview.hook)
+        self._stops.append(("preview", preview.stop))
 
     def start_pipeline(self) -> None:
         assert self.loaded is not None and self.source is not None

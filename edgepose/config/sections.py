@@ -158,6 +158,7 @@ class PreviewConfig:
     host: str = setting("127.0.0.1", "address to bind; keep it on localhost unless you mean it")
     port: int = setting(9181, "port", min=1, max=65535)
     max_fps: float = setting(5.0, "most preview images per second", min=0.1, max=60.0)
+    allow_remote: bool = setting(False, "answer clients on other machines too (otherwise they get 403)")
 
 
 @dataclass(frozen=True)
