@@ -21,6 +21,7 @@ from edgepose.errors import InputError
 from edgepose.estimator import PoseEstimator
 from edgepose.health import Health
 from edgepose.inference.accelerator import open_engine
+from edgepose.inference.surgery import decoder_options_of
 from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
 from edgepose.modelstore.locate import locate, search_dirs
 from edgepose.pipeline import Pipeline, ResultHook
@@ -53,7 +54,7 @@ def build_estimator(config: Config) -> Loaded:
     path = locate(config.model.name, model_dirs(config))
     choice = open_engine(path, config.model)
     name = path.stem
-    estimator = PoseEstimator(choice.engine, config.decoder, model_name=name)
+    estimator = PoseEstimator(choice.engine, config.decoder, model_name=name, model_options=decoder_options_of(path))
     log.info("model %s on %s (%d threads), input %s, format %s", name, choice.accelerator,
              config.model.threads, list(choice.engine.input.shape), estimator.decoder.format)  # fmt: skip
     return Loaded(estimator, name, path, choice.accelerator)

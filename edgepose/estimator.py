@@ -7,7 +7,7 @@ measures each stage with an injected clock, so the pipeline and the benchmark re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,11 +32,14 @@ class PoseEstimator:
         formats: Sequence[OutputFormat] = FORMATS,
         decoder: Decoder | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        model_options: Mapping[str, float] | None = None,
     ) -> None:
         self.engine = engine
         self.config = decoder_config
         self.model_name = model_name
-        self.decoder = decoder or choose_decoder(formats, engine.outputs, engine.input, decoder_config, model_name)
+        self.model_options = dict(model_options or {})  # the model's own decoder parameters (PosenetDecoderOp)
+        self.decoder = decoder or choose_decoder(formats, engine.outputs, engine.input, decoder_config, model_name,
+                                                 self.model_options)  # fmt: skip
         self.formats = tuple(formats)
         self.clock = clock
         _, self.in_h, self.in_w, _ = engine.input.shape
@@ -54,7 +57,7 @@ class PoseEstimator:
         Two reference assignments, so a frame in flight finishes with the old decoder or the new one.
         """
         self.decoder = choose_decoder(self.formats, self.engine.outputs, self.engine.input, decoder_config,
-                                      self.model_name)  # fmt: skip
+                                      self.model_name, self.model_options)  # fmt: skip
         self.config = decoder_config
 
     def reset(self) -> None:
@@ -69,9 +72,19 @@ class PoseEstimator:
             return next_crop_region(self._last.keypoints, frame.width, frame.height)
         return full_region(frame.width, frame.height, self.in_w, self.in_h)
 
+    def _fit_input(self, in_w: int, in_h: int) -> None:
+        """Resize a dynamic model input (reallocating only when the frame size changes)."""
+        if (in_w, in_h) != (self.in_w, self.in_h):
+            self.engine.resize_input((1, in_h, in_w, 3))
+            self.in_w, self.in_h = in_w, in_h
+            self._buffer = np.zeros((in_h, in_w, 3), np.uint8)
+
     def estimate(self, frame: Frame, continuous: bool = False) -> FrameResult:
         """Poses of one frame, in source pixels, with per-stage timings in milliseconds."""
         t0 = self.clock()
+        size_for = getattr(self.decoder, "input_size_for", None)  # dynamic inputs (MoveNet MultiPose)
+        if size_for is not None:
+            self._fit_input(*size_for(frame.width, frame.height))
         region = self.region_for(frame, continuous)
         rgb = cut(frame.image, region, self.in_w, self.in_h, self._buffer)
         spec = self.engine.input

@@ -57,6 +57,8 @@ def _allowed(tp: Any, meta: dict[str, Any]) -> str:
 
 
 def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):

@@ -65,12 +65,23 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    min_pose_score: float = setting(0.2, "poses scoring below this are not reported", min=0.0, max=1.0)
+    min_pose_score: float | None = setting(
+        None, "poses scoring below this are not reported; null: the model's own threshold, else 0.2", min=0.0, max=1.0
+    )
     min_keypoint_score: float = setting(
         0.2, "keypoints below this count as not visible (boxes, crop region)", min=0.0, max=1.0
     )
-    max_poses: int = setting(10, "most poses reported per frame (multi-person models)", min=1, max=100)
-    nms_radius: float = setting(20.0, "PoseNet: pixels within which a second pose's root is suppressed", min=0.0)
+    max_poses: int | None = setting(
+        None, "most poses reported per frame (multi-person models); null: the model's own, else 10", min=1, max=100
+    )
+    nms_radius: float | None = setting(
+        None, "PoseNet: model-input pixels within which a second pose's part is suppressed; null: the model's own, "
+        "else 20", min=0.0,
+    )  # fmt: skip
+    multipose_long_side: int = setting(
+        256, "MoveNet MultiPose: the input's long side in pixels (a multiple of 32; the short side keeps the "
+        "frame's aspect ratio)", min=32, max=1024,
+    )  # fmt: skip
     crop_region: bool = setting(True, "single-person MoveNet on video: crop around the last frame's person")
     kernel: Literal["auto", "numba", "numpy"] = setting(
         "auto", "decoder kernels: numba (fast), numpy (reference), auto: numba where it imports"

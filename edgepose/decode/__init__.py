@@ -1,6 +1,6 @@
 """Decoders: model outputs to poses, one module per output format."""
 
-from edgepose.decode import movenet_single
+from edgepose.decode import heatmap, movenet_multi, movenet_single, posenet_multi, posenet_single
 from edgepose.decode.base import Decoder, OutputFormat, choose_decoder
 
 # Tried in order; the first whose test matches the model's outputs decodes it.
@@ -10,6 +10,36 @@ FORMATS: tuple[OutputFormat, ...] = (
         "MoveNet SinglePose [1,1,17,3]",
         movenet_single.matches,
         movenet_single.build,
+    ),
+    OutputFormat(
+        "movenet_multipose",
+        "MoveNet MultiPose [1,6,56]",
+        movenet_multi.matches,
+        movenet_multi.build,
+    ),
+    OutputFormat(
+        "posenet_coral",
+        "PoseNet multi-person, Coral layout: heatmaps 17, short offsets 34, mid offsets 64",
+        posenet_multi.matches_coral,
+        posenet_multi.build_coral,
+    ),
+    OutputFormat(
+        "posenet_tf",
+        "PoseNet multi-person, TensorFlow layout: heatmaps 17, offsets 34, displacements fwd 32 and bwd 32",
+        posenet_multi.matches_tf,
+        posenet_multi.build_tf,
+    ),
+    OutputFormat(
+        "posenet_single",
+        "PoseNet single-person: heatmaps 17 and offsets 34",
+        posenet_single.matches,
+        posenet_single.build,
+    ),
+    OutputFormat(
+        "heatmap",
+        "heatmaps [1,H,W,17] or [1,17,H,W] (Simple Baselines, HRNet)",
+        heatmap.matches,
+        heatmap.build,
     ),
 )
 

@@ -6,15 +6,16 @@ source-frame pixels, given the :class:`~edgepose.preprocess.Region` the input wa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.errors import InputError
+from edgepose.errors import FrameError, InputError
 from edgepose.inference.engine import TensorSpec
+from edgepose.kernels import Kernels, load_kernels, warmup
 from edgepose.pose import Pose
 from edgepose.preprocess import Region
 
@@ -30,12 +31,16 @@ class Decoder(Protocol):
 
 @dataclass(frozen=True)
 class OutputFormat:
-    """A known output layout: a name, a test on the output specs, and how to build its decoder."""
+    """A known output layout: a name, a test on the output specs, and how to build its decoder.
+
+    ``build`` gets the model's own decoder parameters as its last argument (``options``, e.g. the
+    ``PosenetDecoderOp`` options of :mod:`edgepose.inference.surgery`; empty for most models).
+    """
 
     name: str
     description: str
     matches: Callable[[Sequence[TensorSpec], TensorSpec], bool]
-    build: Callable[[Sequence[TensorSpec], TensorSpec, DecoderConfig], Decoder]
+    build: Callable[[Sequence[TensorSpec], TensorSpec, DecoderConfig, Mapping[str, float]], Decoder]
 
 
 def choose_decoder(
@@ -44,11 +49,42 @@ def choose_decoder(
     input_spec: TensorSpec,
     config: DecoderConfig,
     model_name: str = "model",
+    options: Mapping[str, float] | None = None,
 ) -> Decoder:
     """The decoder for the first format that matches; an :class:`InputError` listing the known ones."""
     for fmt in formats:
         if fmt.matches(outputs, input_spec):
-            return fmt.build(outputs, input_spec, config)
+            return fmt.build(outputs, input_spec, config, dict(options or {}))
     shapes = ", ".join(f"{o.name} {list(o.shape)} {o.dtype}" for o in outputs)
     known = "; ".join(f"{f.name} ({f.description})" for f in formats)
     raise InputError(f"{model_name}: unknown output format: {shapes}", f"known formats: {known}")
+
+
+T = TypeVar("T", int, float)
+
+
+def setting_or_model(configured: T | None, options: Mapping[str, float], key: str, default: T) -> T:
+    """Precedence of a decoder parameter: the user's config value, else the model's own, else ``default``."""
+    if configured is not None:
+        return configured
+    if key in options:
+        return type(default)(options[key])
+    return default
+
+
+def dequantize_finite(spec: TensorSpec, array: np.ndarray, what: str) -> np.ndarray:
+    """float32 values of one output; a float output holding NaN or inf is refused as a :class:`FrameError`.
+
+    Quantized outputs cannot hold either, so they skip the check.
+    """
+    values = spec.dequantize(array)
+    if not spec.quantized and not np.isfinite(values).all():
+        raise FrameError(f"the model's {what} output ({spec.name}) holds NaN or inf: frame skipped")
+    return values
+
+
+def decoder_kernels(config: DecoderConfig) -> Kernels:
+    """The kernels ``decoder.kernel`` chooses, compiled (or loaded from the cache) now, not on the first frame."""
+    kernels = load_kernels(config.kernel, config.numba_cache_dir)
+    warmup(kernels)
+    return kernels

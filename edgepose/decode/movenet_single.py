@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
+from edgepose.decode.base import setting_or_model
 from edgepose.inference.engine import TensorSpec
 from edgepose.pose import Pose, box_from_keypoints
 from edgepose.preprocess import Region
+
+DEFAULT_MIN_POSE_SCORE = 0.2
 
 
 def matches(outputs: Sequence[TensorSpec], _input: TensorSpec) -> bool:
@@ -24,7 +27,7 @@ class MoveNetSingleDecoder:
 
     def __init__(self, spec: TensorSpec, config: DecoderConfig) -> None:
         self.spec = spec
-        self.min_pose_score = config.min_pose_score
+        self.min_pose_score = setting_or_model(config.min_pose_score, {}, "score_threshold", DEFAULT_MIN_POSE_SCORE)
         self.min_keypoint_score = config.min_keypoint_score
 
     def decode(self, outputs: Sequence[np.ndarray], region: Region) -> list[Pose]:
@@ -41,5 +44,7 @@ def decode_single(raw: np.ndarray, region: Region, min_keypoint_score: float) ->
     return Pose(keypoints, score, box_from_keypoints(keypoints, min_keypoint_score))
 
 
-def build(outputs: Sequence[TensorSpec], _input: TensorSpec, config: DecoderConfig) -> MoveNetSingleDecoder:
+def build(
+    outputs: Sequence[TensorSpec], _input: TensorSpec, config: DecoderConfig, _options: Mapping[str, float]
+) -> MoveNetSingleDecoder:
     return MoveNetSingleDecoder(outputs[0], config)

@@ -116,3 +116,40 @@ def strip_posenet_decoder(content: bytes, path: Path | str = "<bytes>") -> Strip
 def _tensor_name(tensor: Any) -> str:
     name = tensor.name
     return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+
+
+def read_decoder_options(content: bytes) -> dict[str, float]:
+    """The ``PosenetDecoderOp`` options of a model file, read without rewriting it ({} when it has none).
+
+    For callers that hold the original file, not the stripped :class:`~edgepose.inference.modelfile.ModelFile`.
+    """
+    schema = _schema()
+    try:
+        model = schema.Model.GetRootAs(content, 0)
+        codes = {
+            i for i in range(model.OperatorCodesLength()) if model.OperatorCodes(i).CustomCode() == b"PosenetDecoderOp"
+        }
+        if not codes:
+            return {}
+        for s in range(model.SubgraphsLength()):
+            subgraph = model.Subgraphs(s)
+            for o in range(subgraph.OperatorsLength()):
+                op = subgraph.Operators(o)
+                if op.OpcodeIndex() in codes:
+                    return decoder_options(op.CustomOptionsAsNumpy())
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"corrupt TFLite model: {exc}", "re-download the model") from None
+    return {}
+
+
+def decoder_options_of(path: Path | str) -> dict[str, float]:
+    """:func:`read_decoder_options` of a model file ({} for a file without the op or that cannot be read)."""
+    try:
+        content = Path(path).read_bytes()
+    except OSError:
+        return {}  # the engine has already read this file; it reports any real problem itself
+    if content[4:8] != TFLITE_IDENTIFIER:
+        return {}
+    return read_decoder_options(content)
