@@ -121,7 +121,13 @@ class SupervisedEngine:
         self.fallback_reason = ""
         self.accelerator = accelerator
         self._worker = self._new_worker()
-        self._engine = self._call(self._build, policy.load_timeout, "loading the model")
+        try:
+            self._engine = self._call(self._build, policy.load_timeout, "loading the model")
+        except _CallFailedError as failed:  # at start there is nothing to recover: say why, once
+            self._worker.retire()
+            if isinstance(failed.original, EdgeposeError):
+                raise failed.original from None
+            raise UnavailableError(f"cannot load the model on the {accelerator}: {failed.reason}") from None
         self.health.ok(COMPONENT)
 
     # -- the InferenceEngine interface ---------------------------------------------------------
@@ -180,10 +186,10 @@ class SupervisedEngine:
             self._worker = self._new_worker()
             raise _CallFailedError(f"{what} did not finish within {timeout:g} s") from None
         except EdgeposeError as exc:
-            raise _CallFailedError(exc.message) from None
+            raise _CallFailedError(exc.message, exc) from None
         except Exception as exc:
             text = str(exc).strip().splitlines()
-            raise _CallFailedError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}") from None
+            raise _CallFailedError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}", exc) from None
 
     def _recover(self, reason: str) -> None:
         """After a failure: back off, rebuild; after ``max_failures``, fall back or give up."""
@@ -239,9 +245,12 @@ class SupervisedEngine:
 
 
 class _CallFailedError(Exception):
-    def __init__(self, reason: str) -> None:
+    """A call on the worker raised or overran; ``original`` is what it raised (None on a timeout)."""
+
+    def __init__(self, reason: str, original: BaseException | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.original = original
 
 
 def _check_compatible(old: InferenceEngine, new: InferenceEngine) -> None:
