@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ip.add_argument("--json", action="store_true", help="one JSON document instead of text")
     ip.set_defaults(func=inspect_models)
 
+    sp = msub.add_parser("strip", help="write a Coral PoseNet model without its PosenetDecoderOp (for stock LiteRT)")
+    add_verbosity(sp)
+    sp.add_argument("input", metavar="IN", help="a .tflite file ending in PosenetDecoderOp")
+    sp.add_argument("output", metavar="OUT", help="where to write the model without the op")
+    sp.set_defaults(func=strip_model)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
@@ -131,4 +137,25 @@ def inspect_models(args: argparse.Namespace) -> int:
     if info.runs_as != info.outputs:
         lines += [f"runs as:       {t.describe()}  (after removing PosenetDecoderOp)" for t in info.runs_as]
     print("\n".join(lines))
+    return 0
+
+
+def strip_model(args: argparse.Namespace) -> int:
+    """``models strip IN OUT``: what edgepose does in memory on load, written to a file."""
+    from edgepose.inference.surgery import strip_posenet_decoder
+
+    source, target = Path(args.input), Path(args.output)
+    if source.resolve() == target.resolve():
+        raise InputError(f"{target} is the input file", "write the stripped model to another path")
+    try:
+        content = source.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror}") from None
+    stripped = strip_posenet_decoder(content, source)
+    try:
+        target.write_bytes(stripped.content)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror}") from None
+    options = ", ".join(f"{k}={v:g}" for k, v in sorted(stripped.options.items()))
+    print(f"{target}: outputs {', '.join(stripped.output_names)}; decoder options {options}")
     return 0
