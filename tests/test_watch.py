@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 
 from edgepose.watch.state import WatchState, message_rate, on_connection, on_message, render
 from tests.conftest import ROOT, parse_documents, run_cli
+from tests.mosquitto import Mosquitto, free_port
 
 PREFIX = "edgepose/dev1"
 
@@ -34,7 +32,13 @@ def pose_document(frame: int, ids: list[int | None]) -> bytes:
 def test_view_shows_availability_stats_and_people() -> None:
     state = on_connection(WatchState(PREFIX, "localhost:1883"), True, "connected")
     state = on_message(state, f"{PREFIX}/available", b"online", 0.0)
-    stats = {"camera_fps": 24.9, "processed_fps": 24.5, "inference_ms_p50": 7.1, "dropped": 3, "reconnects": 2}
+    stats = {
+        "camera_fps": 24.9,
+        "processed_fps": 24.5,
+        "inference_ms_p50": 7.1,
+        "source_retries": 1,
+        "mqtt": {"dropped": 3, "reconnects": 2},
+    }  # the sink's counters, as the MQTT sink nests them
     state = on_message(state, f"{PREFIX}/stats", json.dumps(stats).encode(), 0.0)
     for i in range(11):  # 10 intervals of 0.1 s: 10 messages per second
         state = on_message(state, f"{PREFIX}/cam0/poses", pose_document(i, [4, 9]), 1.0 + i * 0.1)
@@ -42,7 +46,7 @@ def test_view_shows_availability_stats_and_people() -> None:
     assert "device: ONLINE" in text
     assert "camera 24.9, processed 24.5" in text
     assert "inference p50 7.1 ms" in text
-    assert "dropped 3" in text and "reconnects 2" in text
+    assert "dropped 3" in text and "reconnects 2, source retries 1" in text
     assert "[cam0] frame 10" in text and "people 2" in text
     assert "10.0 msg/s" in text
     rows = [line.split() for line in text.splitlines() if line.startswith("  ") and "[" in line]
@@ -73,33 +77,12 @@ def test_old_poses_are_marked_stale_and_lost_connection_is_shown() -> None:
     assert render(on_connection(state, True, "connected"), 20.0).count("watcher reconnects 1") == 1
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[int]:
     """A real Mosquitto on a free local port, for this test only."""
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("mosquitto did not start")
-    yield port
-    proc.terminate()
-    proc.wait(5)
+    mosquitto = Mosquitto(tmp_path / "broker", persistence=False).start()
+    yield mosquitto.port
+    mosquitto.stop()
 
 
 @pytest.fixture
@@ -129,6 +112,7 @@ def test_watch_shows_a_running_daemon(daemon: int) -> None:
     assert "fps: camera " in last and "fps: - " not in last
     assert "[cam0] frame" in last and "people 1" in last
     assert "movenet_single_pose_lightning_ptq on cpu" in last
+    assert "dropped 0" in last and "reconnects 0" in last  # the sink's counters from the stats topic
 
 
 def test_watch_json_prints_schema_documents(daemon: int) -> None:

@@ -131,7 +131,10 @@ def message_rate(view: CameraView, now: float) -> float:
 
 
 def _num(stats: Mapping[str, Any], key: str, unit: str = "", digits: int = 1) -> str:
+    """A figure of the stats message; sink counters sit in a nested object (``"mqtt": {"dropped": ..}``)."""
     value = stats.get(key)
+    if value is None:
+        value = next((v[key] for v in stats.values() if isinstance(v, Mapping) and key in v), None)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "-"
     return f"{value:.{digits}f}{unit}" if isinstance(value, float) else f"{value}{unit}"
@@ -161,7 +164,8 @@ def render(state: WatchState, now: float) -> str:
         )
         lines.append(
             f"drops: dropped {_num(s, 'dropped')}, skipped {_num(s, 'skipped')}, failed {_num(s, 'failed')}   "
-            f"reconnects {_num(s, 'reconnects')}   uptime {_num(s, 'uptime_s', ' s', 0)}   (stats {age:.0f} s ago)"
+            f"reconnects {_num(s, 'reconnects')}, source retries {_num(s, 'source_retries')}   "
+            f"uptime {_num(s, 'uptime_s', ' s', 0)}   (stats {age:.0f} s ago)"
         )
     else:
         lines.append("fps: - (no stats message yet)")
