@@ -285,3 +285,17 @@ def test_every_state_change_logs_one_line_not_one_per_message(broker: Mosquitto,
     assert sum("lost the connection" in line for line in lines) == 1
     assert sum("reconnected" in line for line in lines) == 1
     assert len(lines) < 15, lines
+
+
+def test_home_assistant_discovery_is_published_retained_when_enabled(broker: Mosquitto) -> None:
+    config = make_config(broker, "mqtt.homeassistant.enabled=true")
+    sink = open_sink(config)
+    wait_connected(sink)
+    late = Collector(broker, ["homeassistant/sensor/#"])
+    assert late.wait_for(lambda c: len(c.messages) >= 2)
+    sink.close()
+    configs = {m.topic: m for m in late.messages}
+    people = configs["homeassistant/sensor/edgepose_testpi/people/config"]
+    assert people.retain and people.json()["state_topic"] == "edgepose/testpi/count"
+    assert configs["homeassistant/sensor/edgepose_testpi/fps/config"].retain
+    late.close()
