@@ -44,20 +44,27 @@ class Loaded:
     model_name: str
     model_path: Path
     accelerator: str
+    fallback: str = ""  # why the CPU runs although the Edge TPU was asked for ("" when it was not)
 
 
 def model_dirs(config: Config) -> list[Path]:
     return search_dirs(config.model.dirs, config.model.cache_dir)
 
 
-def build_estimator(config: Config) -> Loaded:
-    path = locate(config.model.name, model_dirs(config))
-    choice = open_engine(path, config.model)
+def build_estimator(config: Config, health: Health | None = None, stats: RunStats | None = None) -> Loaded:
+    """The model pair's file for the accelerator in use, in a supervised engine (see ``inference/accelerator``)."""
+
+    def count_fallback(_reason: str) -> None:
+        if stats is not None:
+            stats.count("accelerator_fallbacks")
+
+    choice = open_engine(config.model, model_dirs(config), health, count_fallback)
+    path = choice.model_path
     name = path.stem
     estimator = PoseEstimator(choice.engine, config.decoder, model_name=name, model_options=decoder_options_of(path))
     log.info("model %s on %s (%d threads), input %s, format %s", name, choice.accelerator,
              config.model.threads, list(choice.engine.input.shape), estimator.decoder.format)  # fmt: skip
-    return Loaded(estimator, name, path, choice.accelerator)
+    return Loaded(estimator, name, path, choice.accelerator, choice.fallback)
 
 
 def resolve_source_uri(config: Config) -> str:
@@ -115,6 +122,7 @@ def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
         "model": loaded.model_name,
         "format": loaded.estimator.decoder.format,
         "accelerator": loaded.accelerator,
+        "fallback": loaded.fallback or None,  # set when model.fallback: cpu replaced the Edge TPU
         "threads": config.model.threads,
         "input_size": [spec.shape[2], spec.shape[1]],
         "keypoints": list(KEYPOINT_NAMES),
@@ -153,7 +161,8 @@ class App:
             raise
 
     def start_model(self) -> None:
-        self.loaded = build_estimator(self.config)
+        self.loaded = build_estimator(self.config, self.health, self.stats)
+        self._stops.append(("model", getattr(self.loaded.estimator.engine, "close", lambda: None)))
 
     def start_source(self) -> None:
         spec = self.loaded.estimator.engine.input if self.loaded is not None else None

@@ -30,10 +30,14 @@ def under_journald(env: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("JOURNAL_STREAM"))
 
 
+ONCE_EACH = {"ratelimit": False}  # ``log.error(..., extra=ONCE_EACH)``: never rate-limited
+
+
 class RateLimitFilter(logging.Filter):
     """Lets one record per (logger, level, message template) through every ``interval`` seconds.
 
-    Only records at ``min_level`` or above are limited (debug output stays complete). A record that
+    Only records at ``min_level`` or above are limited (debug output stays complete), and not those
+    logged with ``extra=ONCE_EACH`` (answers to something the user did, like a reload). A record that
     gets through after suppressed ones says how many were left out, so nothing vanishes silently.
     """
 
@@ -48,7 +52,7 @@ class RateLimitFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}  # key -> (last logged, suppressed since)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < self.min_level:
+        if record.levelno < self.min_level or not getattr(record, "ratelimit", True):
             return True
         key = (record.name, record.levelno, str(record.msg))
         now = self.clock()

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "edgepose.cli.run",
     "edgepose.cli.check_config",
     "edgepose.cli.models",
+    "edgepose.cli.doctor",
     "edgepose.cli.annotate",
     "edgepose.cli.watch",
     "edgepose.cli.bench",

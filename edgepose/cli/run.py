@@ -52,8 +52,14 @@ def _quote(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides_from(args))
     setup_logging(log_level(args, config.logging.level), config.logging.format)
-    from edgepose import app
+    # The service layer: signals (SIGTERM stops, SIGHUP reloads), systemd notify and watchdog,
+    # the health endpoint. Without systemd it runs the same way, silently.
+    from edgepose.service.daemon import serve
 
-    stats = app.run(config, max_frames=args.max_frames)
-    log.info("done: %d frames processed, %d failed", stats.processed, stats.failed)
-    return 0
+    return serve(
+        config,
+        max_frames=args.max_frames,
+        duration=args.duration,
+        load=lambda: load_config(args.config, overrides_from(args)),
+        log_level=lambda c: log_level(args, c.logging.level),
+    )

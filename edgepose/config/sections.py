@@ -55,6 +55,14 @@ class ModelConfig:
     fallback: Literal["none", "cpu"] = setting("none", "on Edge TPU failure: none (exit 69) or cpu (run on the CPU)")
     threads: int = setting(4, "CPU inference threads (XNNPACK)", min=1, max=64)
     invoke_timeout: float = setting(5.0, "seconds an invoke may take before the accelerator is declared hung", min=0.01)
+    load_timeout: float = setting(
+        30.0, "seconds loading the model (and the Edge TPU delegate) may take before it counts as failed", min=0.1
+    )
+    max_failures: int = setting(
+        3, "consecutive failed or hung invokes before giving up on the accelerator (fallback or exit 69)", min=1, max=1000
+    )
+    rebuild_backoff: float = setting(0.5, "first wait before rebuilding a failed interpreter, seconds", min=0.0)
+    rebuild_backoff_max: float = setting(10.0, "longest wait between rebuilds (the wait doubles), seconds", min=0.0)
     dirs: tuple[str, ...] = setting(
         factory=tuple, doc="extra directories searched for model files (EDGEPOSE_MODEL_DIRS is searched first)"
     )

@@ -38,7 +38,7 @@ from edgepose.config.sections import Config
 from edgepose.errors import EX_OK, EX_SOFTWARE, EdgeposeError
 from edgepose.frame import Frame
 from edgepose.health import HealthStatus
-from edgepose.logs import set_level, setup_logging
+from edgepose.logs import ONCE_EACH, set_level, setup_logging
 from edgepose.pose import FrameResult
 from edgepose.service.health_http import HealthServer, Probe
 from edgepose.service.notify import Notifier, watchdog_interval
@@ -172,6 +172,7 @@ class Daemon:
         self._rate_mark: tuple[float, int] = (0.0, 0)
         self._fps = 0.0
         self._extend_warned = False
+        self._was_healthy = True
         app.hooks.append(self._on_frame)
 
     @property
@@ -248,9 +249,11 @@ class Daemon:
             self.app.health.unhealthy(PROGRESS, f"no frame processed for more than {stall_after:g} s")
         else:
             self.app.health.ok(PROGRESS)
-        if self.watchdog is not None and since < self.watchdog and self.app.health.status().healthy:
+        healthy = self.app.health.status().healthy
+        if self.watchdog is not None and since < self.watchdog and healthy:
             self.notifier.watchdog()
-        if now - self._last_status >= STATUS_EVERY_S:
+        if now - self._last_status >= STATUS_EVERY_S or healthy != self._was_healthy:
+            self._was_healthy = healthy
             self._last_status = now
             self.notifier.status(self.status_text(now))
 
@@ -309,7 +312,7 @@ class Daemon:
             try:
                 new = self.load()
             except EdgeposeError as exc:
-                log.error("reload failed, keeping the current configuration: %s", exc.message)
+                log.error("reload failed, keeping the current configuration: %s", exc.message, extra=ONCE_EACH)
                 return
             pipeline = self.app.pipeline
             plan = plan_reload(self.config, new, can_track=pipeline is not None and hasattr(pipeline, "tracking"))
@@ -356,7 +359,8 @@ class Daemon:
         if self.health_server is not None:
             self.health_server.close()
         self.notifier.close()
-        leftover = [t.name for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+        here = (threading.current_thread(), threading.main_thread())
+        leftover = [t.name for t in threading.enumerate() if t not in here and not t.daemon]
         if leftover:
             log.warning("threads still running at exit: %s", ", ".join(leftover))
         stats = self.app.stats
