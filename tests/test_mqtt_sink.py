@@ -299,3 +299,19 @@ def test_home_assistant_discovery_is_published_retained_when_enabled(broker: Mos
     assert people.retain and people.json()["state_topic"] == "edgepose/testpi/count"
     assert configs["homeassistant/sensor/edgepose_testpi/fps/config"].retain
     late.close()
+
+
+def test_mqtt5_publishes_the_same_documents(broker: Mosquitto) -> None:
+    config = make_config(broker, "mqtt.protocol='5'")
+    topics = Topics.from_config(config)
+    collector = Collector(broker, [topics.poses, topics.available])
+    sink = open_sink(config)
+    wait_connected(sink)
+    for i in range(20):
+        sink.write(*frame(i))
+    assert collector.wait_for(lambda c: len(c.on(topics.poses)) >= 20)
+    sink.close()
+    assert collector.wait_for(lambda c: [m.payload for m in c.on(topics.available)] == [b"online", b"offline"])
+    assert frame_numbers(collector, topics.poses) == list(range(20))
+    assert "p5" in broker.log()  # Mosquitto logs the protocol of each client: (p5, c1, k30)
+    collector.close()
