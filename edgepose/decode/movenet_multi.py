@@ -7,6 +7,7 @@ so the frame keeps its aspect ratio with little padding, long side ``decoder.mul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -28,9 +29,13 @@ def matches(outputs: Sequence[TensorSpec], _input: TensorSpec) -> bool:
 
 
 def input_size(width: int, height: int, long_side: int) -> tuple[int, int]:
-    """(in_w, in_h): the long side ``long_side`` rounded to a multiple of 32, the other in proportion."""
+    """(in_w, in_h): the long side ``long_side`` rounded to a multiple of 32, the other in proportion.
+
+    The short side is rounded *up*, so the frame spans the whole long side of the input (the extra
+    rows or columns are padding) and never loses resolution to rounding.
+    """
     long_side = max(MULTIPLE, round(long_side / MULTIPLE) * MULTIPLE)
-    short = max(MULTIPLE, round(min(width, height) / max(width, height) * long_side / MULTIPLE) * MULTIPLE)
+    short = max(MULTIPLE, math.ceil(min(width, height) / max(width, height) * long_side / MULTIPLE) * MULTIPLE)
     return (long_side, short) if width >= height else (short, long_side)
 
 
