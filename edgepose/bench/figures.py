@@ -51,8 +51,9 @@ class RunFigures:
     fps: frames processed / wall time of the whole run (what a user gets).
     frame_ms: time between consecutive outputs (the first from the start of the run).
     invoke_ms: the interpreter's invoke inside this run (per-frame ``Timing.inference``).
-    latency_ms: capture (the frame's monotonic stamp) to the end of publishing; for files and
-        pre-decoded frames "capture" is the moment the frame was read.
+    latency_ms: capture (the frame's monotonic stamp) to the end of publishing; live sources
+        only (cameras, streams, video with ``source.realtime``): files carry media time, not a
+        capture moment, so it is None for them and for pre-decoded frames.
     track_ms: tracking and smoothing; None where no tracker runs (``tracking.tracker: none``,
         or a source that is not video-like, which the pipeline does not track).
     publish_ms: building and encoding the document and handing it to every sink.

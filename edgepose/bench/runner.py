@@ -49,7 +49,7 @@ def stderr_progress(message: str) -> None:
 
 
 class MemorySource:
-    """Frames decoded beforehand, handed out in a cycle and stamped when read (so latency is real).
+    """Frames decoded beforehand, handed out in a cycle and stamped with the clock when read.
 
     Not live: the pipeline takes every frame (back-pressure), as from a file. Stops after
     ``limit`` reads so a pipeline whose frames all fail cannot loop for ever.
@@ -87,8 +87,9 @@ class MemorySource:
 class _Collector:
     """The pipeline hook of one run: every frame's stage timings, output time and latency."""
 
-    def __init__(self, clock: Callable[[], float], rss: Callable[[], int | None]) -> None:
+    def __init__(self, clock: Callable[[], float], rss: Callable[[], int | None], live: bool) -> None:
         self.clock = clock
+        self.live = live
         self.rss = rss
         self.start = clock()
         self._prev = self.start
@@ -107,7 +108,8 @@ class _Collector:
         self.preprocess.append(t.preprocess)
         self.invoke.append(t.inference)
         self.decode.append(t.decode)
-        self.latency.append((now - frame.mono) * 1e3)
+        if self.live:  # only a live source's stamp is a capture moment (files carry media time)
+            self.latency.append((now - frame.mono) * 1e3)
         if len(self.periods) % RSS_EVERY == 1:
             value = self.rss()
             if value is not None:
@@ -194,7 +196,7 @@ def run_pipeline(source: Any, loaded: Loaded, config: Config, sinks: Sequence[Si
     loaded.estimator.reset()
     stats = RunStats()
     stamp = Stamp(config.device_id, loaded.model_name, loaded.accelerator)
-    collector = _Collector(clock, rss)
+    collector = _Collector(clock, rss, bool(getattr(source, "live", False)))
     tracking = make_tracking(config)
     extra = {"tracking": tracking} if tracking is not None else {}
     pipeline = Pipeline(source, loaded.estimator, list(sinks), stamp, stats, clock, [collector], **extra)
@@ -220,18 +222,11 @@ def run_pipeline(source: Any, loaded: Loaded, config: Config, sinks: Sequence[Si
     return figures, collector.rss_samples
 
 
-def bench_one(config: Config, plan: Plan, images: Sequence[np.ndarray], continuous: bool,
-              progress: Progress) -> Row:  # fmt: skip
-    """Measure one configuration (``config.model`` already set for it)."""
+def bench_one(config: Config, loaded: Loaded, plan: Plan, images: Sequence[np.ndarray], continuous: bool,
+              progress: Progress, temp_start: float | None = None) -> Row:  # fmt: skip
+    """Measure one configuration (``config.model`` set for it, ``loaded`` built from it)."""
     model, accelerator, threads = config.model.name, config.model.accelerator, config.model.threads
-    temp_start = system.cpu_temperature()
-    rss: list[int] = []
-    try:
-        loaded = build_estimator(config)
-    except EdgeposeError as exc:
-        progress(f"{model} on {accelerator}, {threads} threads: unavailable: {exc}")
-        return Row(model, accelerator, threads, status="unavailable", error=str(exc), temp_start_c=temp_start)
-    rss.append(system.rss_bytes() or 0)
+    rss: list[int] = [system.rss_bytes() or 0]
     sinks: list[Sink] = []
     try:
         meta = meta_document(config, loaded)
@@ -280,8 +275,6 @@ def bench_one(config: Config, plan: Plan, images: Sequence[np.ndarray], continuo
         temp_end_c=system.cpu_temperature(),
         throttled=system.throttled(),
     )
-    del loaded
-    gc.collect()
     return row
 
 
@@ -367,17 +360,29 @@ def run_bench(config: Config, plan: Plan, progress: Progress = stderr_progress,
     env["temp_start_c"] = system.cpu_temperature()
     env["throttled_start"] = system.throttled()
     rows = []
+    errors: list[EdgeposeError] = []
     todo = plan.configurations()
     for i, (model, accelerator, threads) in enumerate(todo, 1):
-        progress(f"[{i}/{len(todo)}] {model} on {accelerator}, {threads} threads")
-        rows.append(bench_one(configuration(config, model, accelerator, threads), plan, images, continuous, progress))
+        what = f"{model} on {accelerator}, {threads} threads"
+        progress(f"[{i}/{len(todo)}] {what}")
+        row_config = configuration(config, model, accelerator, threads)
+        temp_start = system.cpu_temperature()
+        try:
+            loaded = build_estimator(row_config)
+        except EdgeposeError as exc:  # reported in its row; the other configurations still run
+            progress(f"{what}: unavailable: {exc}")
+            errors.append(exc)
+            rows.append(Row(model, accelerator, threads, "unavailable", str(exc), temp_start_c=temp_start))
+            continue
+        rows.append(bench_one(row_config, loaded, plan, images, continuous, progress, temp_start))
+        del loaded  # free the interpreter before the next configuration loads its own
+        gc.collect()
     env["temp_end_c"] = system.cpu_temperature()
     env["throttled_end"] = system.throttled()
     env["rss_peak_process_bytes"] = system.peak_rss_bytes()
     late = throttle_warning(env["throttled_end"])
     if late and late not in warnings:
         warnings.append(late)
-    if not any(r.status == "ok" for r in rows):
-        first = rows[0].error if rows else "nothing to run"
-        raise UnavailableError(f"no configuration could run: {first}")
+    if errors and len(errors) == len(rows):
+        raise errors[0]  # nothing ran: the first reason, with its own exit code
     return Report(now().isoformat(timespec="seconds"), env, redacted(config), plan, tuple(rows), tuple(warnings))
