@@ -1,0 +1,87 @@
+"""``models inspect`` on every shared model, and ``models list``: read from the flatbuffer, no interpreter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgepose.modelstore.info import inspect_model
+from edgepose.modelstore.manifest import load_manifest
+from tests.conftest import SHARED, run_cli
+
+SHARED_MODELS = sorted((SHARED / "models").glob("*.tflite"))
+
+
+@pytest.mark.parametrize("path", SHARED_MODELS, ids=lambda p: p.name)
+def test_inspect_every_shared_model(path: Path) -> None:
+    out = run_cli("models", "inspect", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    tpu = path.stem.endswith("_edgetpu")
+    assert info["edgetpu_compiled"] is tpu
+    assert ("edgetpu-custom-op" in info["custom_ops"]) is tpu
+    (inp,) = info["inputs"]
+    assert inp["dtype"] == "uint8"
+    if path.name.startswith("movenet"):
+        assert inp["shape"] == [1, 192, 192, 3] and info["format"] == "movenet_singlepose"
+        assert [o["shape"] for o in info["outputs"]] == [[1, 1, 17, 3]] and info["decoder_available"]
+    else:
+        assert inp["shape"] == [1, 481, 641, 3] and info["format"] == "posenet_coral"
+        assert inp["scale"] == pytest.approx(1 / 128) and inp["zero_point"] == 128
+        assert "PosenetDecoderOp" in info["custom_ops"]
+        # what edgepose runs once the decoder op is cut off: heatmaps, short and mid offsets, stride 16
+        assert [o["shape"][-1] for o in info["runs_as"]] == [17, 34, 64]
+        assert all(o["shape"][1:3] == [31, 41] for o in info["runs_as"])
+    assert info["quantization"].startswith("Edge TPU-compiled" if tpu and "posenet" in path.name else "int8")
+
+
+def test_inspect_text_by_manifest_name() -> None:
+    out = run_cli("models", "inspect", "movenet_lightning_int8_edgetpu")
+    assert out.returncode == 0, out.stderr
+    assert "edge tpu:      yes" in out.stdout and "custom ops:    edgetpu-custom-op" in out.stdout
+    assert "input:         serving_default_input:0 [1, 192, 192, 3] uint8" in out.stdout
+
+
+def test_inspect_a_non_model_is_exit_66(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x00" * 64)
+    out = run_cli("models", "inspect", str(junk))
+    assert out.returncode == 66 and "is not a TFLite model" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_inspect_library_matches_manifest_inputs() -> None:
+    manifest = load_manifest()
+    for entry in manifest.values():
+        path = SHARED / "models" / entry.file
+        if entry.kind == "model" and path.exists():
+            info = inspect_model(path)
+            assert tuple(info.inputs[0].shape[1:3]) == entry.input, entry.name
+            assert info.edgetpu_compiled is entry.edgetpu and info.format == entry.format
+
+
+def test_list_shows_known_and_present() -> None:
+    out = run_cli("models", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert rows["movenet_lightning_int8"]["present"] == str(
+        SHARED / "models" / "movenet_single_pose_lightning_ptq.tflite"
+    )
+    assert rows["movenet_thunder_int8"]["present"] is None and rows["movenet_thunder_int8"]["sha256"] is None
+    for name in ("movenet_lightning_f16", "movenet_thunder_f16", "movenet_thunder_int8_tfhub",
+                 "movenet_multipose_lightning", "posenet_257", "posenet_mobilenet_v1_075_353x481_edgetpu",
+                 "posenet_mobilenet_v1_075_721x1281_edgetpu"):  # fmt: skip
+        assert rows[name]["url"].startswith("https://"), name
+    text = run_cli("models", "list").stdout
+    assert "movenet_thunder_int8" in text and "- (edgepose models fetch)" in text
+
+
+def test_manifest_checksums_match_the_shared_files() -> None:
+    import hashlib
+
+    for entry in load_manifest().values():
+        for folder in ("models", "images"):
+            path = SHARED / folder / entry.file
+            if path.exists():
+                assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256, entry.name
