@@ -41,7 +41,12 @@ def far_mask(shape: tuple[int, ...], documents: list[dict]) -> np.ndarray:
     ("model", "image", "people"),
     [
         ("movenet_lightning_int8", "squat.bmp", 1),  # single person
-        ("posenet_mobilenet_v1_075_481x641", "posenet_test_image.bmp", 2),  # several people
+        pytest.param(
+            "posenet_mobilenet_v1_075_481x641",
+            "posenet_test_image.bmp",
+            2,  # several people
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_keypoints_drawn_at_decoded_positions(model: str, image: str, people: int, shared: Path, tmp_path: Path):
@@ -54,6 +59,7 @@ def test_keypoints_drawn_at_decoded_positions(model: str, image: str, people: in
     assert "annotated 1 frame(s)" in proc.stderr
     before, after = read_image(source), read_image(out)
     assert after.shape == before.shape
+    # annotate runs the daemon's tracker, so each pose has the id (and colour) `run` published.
     colours = {color_for(p["id"], i) for i, p in enumerate(docs[0]["poses"])}
     drawn = 0
     for pose in docs[0]["poses"]:

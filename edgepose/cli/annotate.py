@@ -129,6 +129,7 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
     from edgepose.app import build_estimator
     from edgepose.document import Stamp
     from edgepose.pipeline import Pipeline
+    from edgepose.tracking import make_tracker
 
     loaded = build_estimator(config)
     stats = RunStats()
@@ -138,7 +139,9 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
         report.written += 1
 
     stamp = Stamp(config.device_id, loaded.model_name, loaded.accelerator)
-    Pipeline(source, loaded.estimator, [], stamp, stats, hooks=[draw]).run()
+    # The same tracker as the daemon, so ids (and colours) match what `edgepose run` publishes.
+    tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
+    Pipeline(source, loaded.estimator, [], stamp, stats, hooks=[draw], tracking=tracking).run()
     report.failed = stats.failed
 
 
