@@ -140,7 +140,7 @@ def render_metrics(probe: Probe) -> str:
 def _numeric_items(data: Any) -> Iterable[tuple[str, float]]:
     if not isinstance(data, Mapping):
         return ()
-    return [(str(k), float(v)) for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    return [(str(k), float(v)) for k, v in data.items() if isinstance(v, int | float)]  # bools as 1/0
 
 
 class HealthServer:
