@@ -61,6 +61,6 @@ class OneEuroFilter:
         a_d = smoothing_factor(p.d_cutoff, dt)
         dx_hat = a_d * dx + (1.0 - a_d) * self._dx
         a = smoothing_factor(p.min_cutoff + p.beta * np.abs(dx_hat), dt)
-        x_hat = a * x + (1.0 - a) * self._x
+        x_hat = self._x + a * (x - self._x)  # = a·x + (1-a)·prev, exact when x == prev
         self._x, self._dx, self._t = x_hat, dx_hat, t
         return x_hat.copy()

@@ -1,0 +1,227 @@
+"""The real-time pipeline with the real MoveNet model: latest-frame slot, back-pressure, stop, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+import tracemalloc
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edgepose.app import build_estimator
+from edgepose.config import load_config
+from edgepose.document import Stamp
+from edgepose.errors import UnavailableError
+from edgepose.frame import Frame
+from edgepose.pipeline import FrameSlot, Pipeline
+from edgepose.pose import FrameResult
+from edgepose.sources.video import VideoFileSource
+from edgepose.stats import RunStats
+from edgepose.tracking import make_tracker
+from tests.conftest import parse_documents, run_cli, validate_document
+
+
+class FakeCamera:
+    """A live camera producing a NEW buffer every ``period`` seconds, stamped at capture."""
+
+    continuous = True
+    live = True
+
+    def __init__(self, image: np.ndarray, period: float = 0.0, fail_at: int | None = None) -> None:
+        self.image = image
+        self.period = period
+        self.fail_at = fail_at
+        self.name = "cam0"
+        self.reads = 0
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame:
+        if self.period:
+            time.sleep(self.period)
+        if self.fail_at is not None and self.reads >= self.fail_at:
+            raise UnavailableError("camera went away")
+        image = self.image.copy()  # like a camera: every frame is its own buffer
+        frame = Frame(image, self.reads, time.time(), time.monotonic(), self.name)
+        self.reads += 1
+        return frame
+
+    def close(self) -> None:
+        pass
+
+
+class ListSink:
+    name = "list"
+
+    def __init__(self) -> None:
+        self.documents: list[dict[str, Any]] = []
+        self.dropped = 0
+
+    def open(self, meta: dict[str, Any]) -> None:
+        pass
+
+    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
+        self.documents.append(document)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(None, ["model.name=movenet_lightning_int8", "model.threads=2"])
+
+
+@pytest.fixture(scope="module")
+def loaded(config):
+    return build_estimator(config)
+
+
+@pytest.fixture(scope="module")
+def small_frame(squat_rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(squat_rgb[:480, :480])
+
+
+def make(loaded, config, source, sinks=(), hooks=(), stats=None) -> Pipeline:
+    tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
+    return Pipeline(source, loaded.estimator, list(sinks), Stamp("test", loaded.model_name, "cpu"),
+                    stats or RunStats(), hooks=hooks, tracking=tracking)  # fmt: skip
+
+
+def capture_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "edgepose-capture"]
+
+
+def test_source_faster_than_inference_keeps_latency_flat_skips_and_memory_bounded(loaded, config, small_frame):
+    """Capture at ~500 fps, inference at ~100 fps: a queue would grow by 4 frames per processed one."""
+    latencies: list[float] = []
+    memory: list[int] = []
+
+    def hook(frame: Frame, result: FrameResult, document: dict) -> None:
+        latencies.append(time.monotonic() - frame.mono)
+        if len(latencies) in (40, 160):
+            memory.append(tracemalloc.get_traced_memory()[0])
+
+    stats = RunStats()
+    pipeline = make(loaded, config, FakeCamera(small_frame, period=0.002), hooks=[hook], stats=stats)
+    tracemalloc.start()
+    try:
+        pipeline.run(max_frames=160)
+    finally:
+        tracemalloc.stop()
+    assert stats.processed == 160
+    assert stats.skipped > 0, "frames replaced in the slot are counted"
+    assert stats.captured == stats.processed + stats.skipped + stats.failed  # nothing unaccounted
+    first, last = np.median(latencies[10:50]), np.median(latencies[-40:])
+    inference = (stats.inference_ms.percentile(50) or 0) / 1e3
+    assert last < 2 * first + 0.02, (first, last)  # flat, not growing with the run
+    assert max(latencies[10:]) < 10 * inference + 0.2  # bounded by a few inference times
+    growth_mb = (memory[1] - memory[0]) / 2**20
+    frame_mb = small_frame.nbytes / 2**20
+    assert growth_mb < 4 * frame_mb, f"memory grew {growth_mb:.1f} MB over 120 frames"
+    assert capture_threads() == []
+
+
+def test_finite_video_processes_every_frame_in_order(loaded, config, walking_video):
+    sink = ListSink()
+    stats = RunStats()
+    source = VideoFileSource(walking_video)
+    source.open()
+    try:
+        make(loaded, config, source, [sink], stats=stats).run(max_frames=25)
+    finally:
+        source.close()
+    assert [d["frame"] for d in sink.documents] == list(range(25))
+    assert (stats.captured, stats.processed, stats.skipped) == (25, 25, 0)
+    # Media time: the file's rate (~25 fps), whatever the reading speed; single-person MoveNet is tracked too.
+    ts = np.array([d["ts"] for d in sink.documents])
+    assert 24 < source.fps < 26
+    np.testing.assert_allclose(np.diff(ts), 1 / source.fps, atol=2e-6)
+    # (the person appears at about frame 7; a first faint detection may get an id of its own)
+    ids = {p["id"] for d in sink.documents[10:] for p in d["poses"]}
+    assert len(ids) == 1 and None not in ids and all(d["poses"] for d in sink.documents[10:])
+    validate_document(sink.documents[-1])
+
+
+def test_stop_takes_effect_within_a_frame_time_and_leaves_no_thread(loaded, config, small_frame):
+    stop = threading.Event()
+    stats = RunStats()
+    pipeline = make(loaded, config, FakeCamera(small_frame, period=1 / 30), stats=stats)
+    runner = threading.Thread(target=pipeline.run, kwargs={"stop": stop})
+    runner.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    stop.set()
+    runner.join(5)
+    took = time.monotonic() - t0
+    assert not runner.is_alive()
+    assert took < 0.25, f"stop took {took:.3f} s"
+    assert capture_threads() == []
+    assert stats.processed > 0
+    assert stats.last_progress_mono > stats.started_mono  # what the service watchdog reads
+
+
+def test_duration_ends_the_run(loaded, config, small_frame):
+    stats = RunStats()
+    t0 = time.monotonic()
+    make(loaded, config, FakeCamera(small_frame, period=1 / 30), stats=stats).run(duration=0.6)
+    assert 0.55 < time.monotonic() - t0 < 1.2
+    assert stats.processed > 3 and capture_threads() == []
+
+
+def test_fatal_source_error_is_raised_in_the_caller_and_the_thread_ends(loaded, config, small_frame):
+    stats = RunStats()
+    with pytest.raises(UnavailableError, match="camera went away"):
+        make(loaded, config, FakeCamera(small_frame, period=0.01, fail_at=5), stats=stats).run()
+    assert stats.captured == 5
+    assert capture_threads() == []
+
+
+@pytest.mark.parametrize(
+    ("drop", "puts", "expected_dropped", "left"),
+    [
+        (True, 5, 4, 1),  # latest-frame slot: only the newest survives, four counted
+        (False, 1, 0, 1),  # back-pressure slot: nothing is ever dropped
+    ],
+)
+def test_frame_slot(small_frame, drop, puts, expected_dropped, left):
+    slot = FrameSlot(1, drop=drop)
+    frames = [Frame(small_frame, i, 0.0, 0.0) for i in range(puts)]
+    assert sum(slot.put(f) for f in frames) == expected_dropped
+    got = slot.get(0.01)
+    assert isinstance(got, Frame) and got.index == puts - 1
+    assert slot.get(0.01) is None  # empty, producer not finished: timeout
+    slot.put(frames[0])
+    assert slot.close() == left
+
+
+def test_back_pressure_slot_blocks_until_taken(small_frame):
+    slot = FrameSlot(1, drop=False)
+    slot.put(Frame(small_frame, 0, 0.0, 0.0))
+    done = threading.Event()
+    threading.Thread(target=lambda: (slot.put(Frame(small_frame, 1, 0.0, 0.0)), done.set()), daemon=True).start()
+    assert not done.wait(0.2), "put must wait while the slot is full"
+    assert slot.get(0.1).index == 0
+    assert done.wait(1.0)
+    assert slot.get(0.1).index == 1
+
+
+def test_cli_video_gives_one_document_per_frame_with_ids(walking_video):
+    proc = run_cli("run", "--source", str(walking_video), "--sink", "stdout", "--max-frames", "12", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    docs = parse_documents(proc.stdout)
+    assert [d["frame"] for d in docs] == list(range(12))
+    assert all(isinstance(p["id"], int) for d in docs for p in d["poses"])
+
+
+def test_cli_duration_flag(walking_video):
+    t0 = time.monotonic()
+    proc = run_cli("run", "--source", str(walking_video), "--set", "source.loop=true", "--set", "source.realtime=true",
+                   "--sink", "stdout", "--duration", "1.5", "--threads", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    docs = parse_documents(proc.stdout)
+    assert 5 <= len(docs) <= 40  # 1.5 s of a 25 fps video, frames the model could not take skipped
+    assert time.monotonic() - t0 < 30
