@@ -117,7 +117,7 @@ def person_crop(bbox: Sequence[float], in_w: int, in_h: int, scale: float = BOX_
     else:
         h = w / aspect
     cw, ch = max(1, math.ceil(w)), max(1, math.ceil(h))
-    return round(cx - cw / 2.0), round(cy - ch / 2.0), cw, ch
+    return math.floor(cx - cw / 2.0 + 0.5), math.floor(cy - ch / 2.0 + 0.5), cw, ch  # round half up
 
 
 def cut_padded(image: np.ndarray, crop: tuple[int, int, int, int]) -> np.ndarray:
