@@ -13,7 +13,7 @@ The trade-off: a stuck thread cannot be killed, so it is abandoned with its inte
 the device handle stay held until the process exits), and at most ``max_failures`` of them pile up
 before the process gives up. A worker *process* could be killed, but every frame would cross a
 process boundary (a copy or shared memory per frame), the model would load twice, and a native
-crash would need the same restart logic anyway; the thread costs ~0.1 ms a frame and nothing else.
+crash would need the same restart logic anyway. The thread hand-off costs about 25 µs a frame (median).
 """
 
 from __future__ import annotations
