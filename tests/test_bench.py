@@ -259,3 +259,35 @@ def test_plan_matrix_order() -> None:
     assert plan.configurations()[:3] == [("a", "cpu", 1), ("a", "cpu", 4), ("a", "edgetpu", 1)]
     assert len(plan.configurations()) == 8
     assert dataclasses.replace(plan, frames=5).frames == 5
+
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark-pi.sh"
+
+
+def test_benchmark_script_is_shellcheck_clean() -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is a development dependency (apt install shellcheck)")
+    proc = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_benchmark_script_writes_results_named_by_board_and_date(tmp_path: Path, squat_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+
+    env = dict(os.environ, EDGEPOSE=f"{sys.executable} -m edgepose")
+    args = [str(SCRIPT), "--out", str(tmp_path), "--frames", "3", "--threads", "1", "--models", MOVENET,
+            "--source", str(squat_path), "--", "--warmup", "0", "--accelerators", "cpu"]  # fmt: skip
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=SCRIPT.parents[1])
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    stems = {re.sub(r"\.(md|json|csv|png)$", "", n) for n in names}
+    assert len(stems) == 1 and re.fullmatch(r"bench-[a-z0-9.-]+-\d{8}-\d{4}", stems.pop()), names
+    assert {Path(n).suffix for n in names} == {".md", ".json", ".csv", ".png"}
+    md = next(tmp_path.glob("*.md")).read_text()
+    assert "| movenet_single_pose_lightning_ptq | 2.8 | cpu | 1 |" in md
+    assert "benchmark-pi: board:" in proc.stderr
