@@ -59,7 +59,7 @@ class ModelConfig:
         30.0, "seconds loading the model (and the Edge TPU delegate) may take before it counts as failed", min=0.1
     )
     max_failures: int = setting(
-        3, "consecutive failed or hung invokes before giving up on the accelerator (fallback or exit 69)", min=1, max=1000
+        3, "failed or hung invokes in a row before giving up on the accelerator (fallback or exit 69)", min=1, max=1000
     )
     rebuild_backoff: float = setting(0.5, "first wait before rebuilding a failed interpreter, seconds", min=0.0)
     rebuild_backoff_max: float = setting(10.0, "longest wait between rebuilds (the wait doubles), seconds", min=0.0)
