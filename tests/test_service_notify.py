@@ -116,8 +116,10 @@ def test_watchdog_pings_stop_within_one_interval_when_the_pipeline_stalls(listen
                 break  # the write the pipeline was blocked in
         assert last_doc is not None
         late = pings[-1].wall - last_doc["ts"]
-        # Pings stop within one interval of the last progress (plus one frame's processing time).
-        assert late < WATCHDOG_S + 0.2, f"last ping {late:.2f} s after the last processed frame"
+        # Pings stop within one interval of the last progress. The document's ts is its capture time,
+        # which precedes the progress by the frame's wait in the slot and its processing (two frame
+        # times at most; up to ~0.1 s on a loaded 2-core machine), hence the margin.
+        assert late < WATCHDOG_S + 0.4, f"last ping {late:.2f} s after the last processed frame was captured"
     finally:
         stop_child(proc)
 
