@@ -78,12 +78,14 @@ class RunFigures:
 class Row:
     """One configuration (model x accelerator x threads) of a benchmark.
 
-    status: ``ok``, or ``unavailable`` with ``error`` saying why (model missing, no decoder for
-    its outputs, no Edge TPU): a configuration that cannot run is reported, not fatal.
+    status: ``ok``; ``unavailable`` (could not load: model missing, no decoder for its outputs,
+    no Edge TPU) or ``failed`` (failed while measured, e.g. an invoke overran its deadline), with
+    ``error`` saying why: a configuration that cannot run is reported, not fatal.
     accelerator: what was asked; ``ran_on``: what actually ran it.
-    invoke_ms: the interpreter alone on one fixed input, after the warm-up; ``invoke_fps`` is
-    ``1000 / invoke_ms.p50``. ``predecoded``: the pipeline on frames decoded into memory
-    beforehand (excludes file decoding); ``source``: the pipeline on the real source.
+    invoke_ms: the engine's invoke alone, as the daemon calls it (through the invoke-deadline
+    supervisor), on one fixed input after the warm-up; ``invoke_fps`` is ``1000 / invoke_ms.p50``.
+    predecoded: the pipeline on frames decoded into memory beforehand (excludes file decoding);
+    source: the pipeline on the real source.
     rss_peak_bytes: the largest resident size sampled during this configuration;
     rss_steady_bytes: the resident size at the end of the pre-decoded run.
     """

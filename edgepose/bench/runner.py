@@ -279,16 +279,10 @@ def bench_one(config: Config, loaded: Loaded, plan: Plan, images: Sequence[np.nd
 
 
 def edgetpu_present() -> bool:
-    """True when the Edge TPU runtime loads and a device opens (the probe is released at once)."""
-    from edgepose.inference.accelerator import load_edgetpu_delegate
-    from edgepose.inference.runtime import import_runtime
+    """True when an Edge TPU is attached (USB or PCIe), from the device scan; nothing is opened."""
+    from edgepose.inference.tpu_devices import find_edgetpus
 
-    try:
-        delegate = load_edgetpu_delegate(import_runtime())
-    except EdgeposeError:
-        return False
-    del delegate
-    return True
+    return bool(find_edgetpus())
 
 
 def environment(config: Config) -> dict[str, Any]:
@@ -374,9 +368,18 @@ def run_bench(config: Config, plan: Plan, progress: Progress = stderr_progress,
             errors.append(exc)
             rows.append(Row(model, accelerator, threads, "unavailable", str(exc), temp_start_c=temp_start))
             continue
-        rows.append(bench_one(row_config, loaded, plan, images, continuous, progress, temp_start))
-        del loaded  # free the interpreter before the next configuration loads its own
-        gc.collect()
+        try:
+            rows.append(bench_one(row_config, loaded, plan, images, continuous, progress, temp_start))
+        except EdgeposeError as exc:  # e.g. an invoke that hung: this configuration failed, not the run
+            progress(f"{what}: failed: {exc}")
+            errors.append(exc)
+            rows.append(Row(model, accelerator, threads, "failed", str(exc), temp_start_c=temp_start))
+        finally:
+            close = getattr(loaded.estimator.engine, "close", None)
+            if close is not None:
+                close()
+            del loaded  # free the interpreter before the next configuration loads its own
+            gc.collect()
     env["temp_end_c"] = system.cpu_temperature()
     env["throttled_end"] = system.throttled()
     env["rss_peak_process_bytes"] = system.peak_rss_bytes()
