@@ -197,6 +197,23 @@ def test_bad_input_is_one_line(args: list[str], code: int, message: str, squat_p
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_edge_tpu_row_says_why_when_there_is_none(squat_path: Path, tmp_path: Path) -> None:
+    from edgepose.bench.runner import edgetpu_present
+
+    if edgetpu_present():
+        pytest.skip("an Edge TPU is attached: the row would run")
+    out = tmp_path / "b.json"
+    proc = run_cli("bench", "--accelerators", "cpu,edgetpu", "--threads", "1", "--frames", "2", "--warmup", "0",
+                   "--source", str(squat_path), "--json", str(out), "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr  # the CPU row ran
+    cpu, tpu = json.loads(out.read_text())["rows"]
+    assert cpu["status"] == "ok" and tpu["status"] == "unavailable" and "Edge TPU" in tpu["error"]
+    assert "| edgetpu | 1 | unavailable: " in proc.stdout
+    alone = run_cli("bench", "--accelerators", "edgetpu", "--threads", "1", "--frames", "2", "--source",
+                    str(squat_path), "-q")  # fmt: skip
+    assert alone.returncode == 69 and "Edge TPU" in alone.stderr  # nothing ran: the reason, exit 69
+
+
 def test_compare_refuses_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     bad = tmp_path / "x.json"
     bad.write_text('{"rows": 3}')
