@@ -186,9 +186,14 @@ def test_outage_with_a_small_buffer_drops_the_oldest_and_reports_each(broker: Mo
 
 
 def test_broker_down_at_start_connects_when_it_appears(tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "broker")  # configured, not started
+    broker = Mosquitto(tmp_path / "broker")
     config = make_config(broker)
     topics = Topics.from_config(config)
+    # The subscriber's persistent session is made before the outage, so the broker keeps what
+    # arrives for it whether the sink or the subscriber reconnects first.
+    broker.start()
+    Collector(broker, [topics.poses, topics.available], client_id="late", clean=False).close()
+    broker.stop()
     sink = open_sink(config)
     for i in range(30):  # frames flow while there is no broker
         sink.write(*frame(i))

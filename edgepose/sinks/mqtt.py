@@ -106,6 +106,7 @@ class MqttSink:
         self._dropping = False
         self._dropped_at_drop_start = 0
         self._stop = False
+        self._closing = False
         self._pending_count: int | None = None
         self._last_count: int | None = None
         self._last_sent_mono: float | None = None
@@ -180,10 +181,24 @@ class MqttSink:
                 log.warning("mqtt: a pose message of %d bytes is over mqtt.max_payload (%d): dropped and counted "
                             "(this is logged once)", len(payload), m.max_payload)  # fmt: skip
             return
+        message = Message(self.topics.poses, payload, m.qos_poses)
         with self._cond:
-            if n := self._buffer.push(Message(self.topics.poses, payload, m.qos_poses)):
-                self._note_drops(n)
-            self._cond.notify()
+            # Fast path: nothing older is waiting, so hand it to paho here (publish() only queues
+            # the packet for paho's thread) and spare the publisher thread a wake-up per frame.
+            direct = (self._connected and not self._closing and len(self._buffer) == 0 and self._sending == 0
+                      and not self._resending and len(self._outstanding) < WINDOW)  # fmt: skip
+            if direct:
+                self._sending += 1
+            else:
+                if n := self._buffer.push(message):
+                    self._note_drops(n)
+                self._cond.notify()
+        if direct and not self._send(message, from_buffer=True):
+            with self._cond:
+                self._sending -= 1
+                if n := self._buffer.push_front([message]):
+                    self._note_drops(n)
+                self._cond.notify()
 
     def close(self) -> None:
         """Send what can be sent within ``service.shutdown_timeout``, publish ``offline``, disconnect.
@@ -195,6 +210,7 @@ class MqttSink:
             return
         deadline = self.clock() + self.config.service.shutdown_timeout
         with self._cond:
+            self._closing = True
             self._cond.wait_for(lambda: not self._connected or self._queue_depth() == 0,
                                 timeout=max(0.0, deadline - self.clock()))  # fmt: skip
             self._stop = True
@@ -390,7 +406,8 @@ class MqttSink:
                 self._early_acks.add(mid)
             else:
                 self._acknowledged(message)
-            self._cond.notify_all()
+            if len(self._buffer) or self._closing:  # someone may be waiting for room or for the last ack
+                self._cond.notify_all()
 
     # -- helpers -----------------------------------------------------------------------------------
 
