@@ -123,6 +123,16 @@ def test_max_tracks_leaves_extra_people_untracked_and_counted(new_tracker) -> No
     assert tracker.counts.untracked == 1 and len(tracker.tracks) == 2
 
 
+def test_when_full_the_stalest_track_makes_room(new_tracker) -> None:
+    tracker = new_tracker(max_tracks=2)
+    a, b, c = (person(10 + 200 * k, 10, seed=k) for k in range(3))
+    tracker.update([a, b], 0.0, 640, 480)
+    tracker.update([b], 0.1, 640, 480)
+    out = tracker.update([b, c], 0.2, 640, 480)  # a is unseen for 0.2 s: it ends, c takes its place
+    assert [p.id for p in out] == [1, 2]
+    assert tracker.counts.ended == 1 and tracker.counts.untracked == 0
+
+
 def test_config_max_age_is_milliseconds_and_tracker_works_in_seconds() -> None:
     stage = make_tracker(TrackingConfig(max_age_ms=250.0))
     assert stage is not None

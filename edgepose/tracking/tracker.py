@@ -7,7 +7,7 @@ everywhere in this module: ages, expiry and the One Euro filter all read the sam
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +70,7 @@ def greedy_match(sim: np.ndarray, min_similarity: float) -> list[tuple[int, int]
 class TrackerCounts:
     started: int = 0  # tracks created (ids handed out)
     ended: int = 0  # tracks expired after max age
-    untracked: int = 0  # poses left without an id because max_tracks were in use
+    untracked: int = 0  # poses left without an id: max_tracks people were all seen in the same frame
 
 
 class PoseTracker:
@@ -116,8 +116,8 @@ class PoseTracker:
         for i, pose in enumerate(poses):
             track = assigned.get(i)
             if track is None:
-                if len(self.tracks) >= self.max_tracks:
-                    self.counts.untracked += 1
+                if len(self.tracks) >= self.max_tracks and not self._evict_stalest(t, assigned.values()):
+                    self.counts.untracked += 1  # every track was seen in this very frame
                     out.append(pose)
                     continue
                 track = Track(self._next_id, pose.keypoints, pose.box, t, self._new_smoother())
@@ -127,6 +127,17 @@ class PoseTracker:
             track.keypoints, track.box, track.last_seen = pose.keypoints, pose.box, t
             out.append(self._smoothed(pose, track, t, width, height))
         return out
+
+    def _evict_stalest(self, t: float, matched: Iterable[Track]) -> bool:
+        """Full: end the track unseen the longest (not one matched or seen at ``t``), as the TF Lite
+        tracker keeps the most recent ones. False when every track belongs to this frame."""
+        keep = {id(tr) for tr in matched}
+        stale = [tr for tr in self.tracks if tr.last_seen < t and id(tr) not in keep]
+        if not stale:
+            return False
+        self.tracks.remove(min(stale, key=lambda tr: tr.last_seen))
+        self.counts.ended += 1
+        return True
 
     def _new_smoother(self) -> OneEuroFilter | None:
         return OneEuroFilter(self.smoothing) if self.smoothing is not None else None
