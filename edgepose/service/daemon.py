@@ -316,7 +316,11 @@ class Daemon:
                 return
             pipeline = self.app.pipeline
             plan = plan_reload(self.config, new, can_track=pipeline is not None and hasattr(pipeline, "tracking"))
-            self.apply(plan)
+            try:
+                self.apply(plan)
+            except Exception:  # a reload must never take the running service down
+                log.exception("reload failed while applying %s; the service goes on", ", ".join(plan.applied),
+                              extra=ONCE_EACH)  # fmt: skip
         finally:
             if running:
                 self.notifier.ready(self.status_text(self.clock()))
