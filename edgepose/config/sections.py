@@ -168,7 +168,7 @@ class MqttConfig:
 class HealthConfig:
     enabled: bool = setting(False, "serve /healthz and /metrics over HTTP")
     host: str = setting("127.0.0.1", "address to bind; keep it on localhost unless you mean it")
-    port: int = setting(9180, "port", min=1, max=65535)
+    port: int = setting(9180, "port; 0: any free port (the chosen one is logged)", min=0, max=65535)
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,16 @@ class PreviewConfig:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    watchdog: bool = setting(True, "ping the systemd watchdog while frames flow (when run under systemd)")
-    shutdown_timeout: float = setting(5.0, "seconds a clean stop may take", min=0.1)
+    watchdog: bool = setting(
+        True, "ping the systemd watchdog (WatchdogSec= in the unit) only while frames are being processed"
+    )
+    shutdown_timeout: float = setting(
+        5.0, "seconds a clean stop may take; after that the sinks are closed and the process exits 1", min=0.1
+    )
+    start_timeout: float = setting(
+        600.0, "seconds start-up (model load, first frame, Numba compile) may take before systemd's own "
+        "TimeoutStartSec= is no longer extended", min=1.0,
+    )  # fmt: skip
     health: HealthConfig = setting(factory=HealthConfig, doc="health endpoint")
     preview: PreviewConfig = setting(factory=PreviewConfig, doc="live preview page")
 
