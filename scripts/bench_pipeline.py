@@ -140,7 +140,7 @@ def throughput(config: Any, args: argparse.Namespace) -> None:
     invoke_count(loaded.estimator, tensor, 1.0)  # warm-up (caches, first-call costs)
     make_pipeline(config, loaded, MemorySource(images), RunStats())[0].run(max_frames=20)
     # Alternate short rounds of each, so a change in the machine's load hits both alike.
-    rounds = 5
+    rounds = args.rounds
     invokes = invoke_time = 0.0
     processed = skipped = failed = 0
     pipeline_time = 0.0
@@ -216,7 +216,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="interpreter threads, for both measurements")
     parser.add_argument("--video", type=Path, default=SHARED / "videos" / "walking_crowd_720p.mp4")
     parser.add_argument("--frames", type=int, default=100, help="frames decoded into memory")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each measurement")
+    parser.add_argument("--rounds", type=int, default=20, help="alternations of invoke-only and pipeline runs")
     parser.add_argument("--fps", type=float, default=30.0, help="camera rate of the latency phase")
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="run the long memory test instead")
     parser.add_argument("--sample", type=float, default=10.0, help="soak: seconds between RSS samples")
