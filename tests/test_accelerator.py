@@ -179,10 +179,18 @@ def test_model_pair_resolution(models_dir: Path, config: ModelConfig, cpu: str, 
     assert pair.cpu == models_dir / cpu and pair.edgetpu == models_dir / tpu
 
 
-def test_cpu_accelerator_picks_the_cpu_file_of_an_edgetpu_name(models_dir: Path) -> None:
-    choice = open_engine(model(name="movenet_lightning_int8_edgetpu", accelerator="cpu"), [models_dir])
+def test_auto_picks_the_cpu_file_of_an_edgetpu_name(models_dir: Path) -> None:
+    choice = open_engine(
+        model(name="movenet_lightning_int8_edgetpu", accelerator="auto"), [models_dir], scan=lambda: []
+    )
     assert choice.accelerator == "cpu" and choice.model_path.name == MOVENET
     choice.engine.close()
+
+
+def test_an_edgetpu_name_with_accelerator_cpu_is_refused(models_dir: Path) -> None:
+    # Naming the Edge TPU file and asking for the CPU is a contradiction: say so, do not guess.
+    with pytest.raises(UnavailableError, match="compiled for the Edge TPU and cannot run on the CPU"):
+        open_engine(model(name="movenet_lightning_int8_edgetpu", accelerator="cpu"), [models_dir])
 
 
 def test_edgetpu_model_alone_on_the_cpu_is_refused(tmp_path: Path, models_dir: Path) -> None:

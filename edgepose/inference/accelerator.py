@@ -53,6 +53,7 @@ class ModelPair:
     edgetpu: Path | None
     cpu_error: InputError | None = None
     edgetpu_error: InputError | None = None
+    named_edgetpu: bool = False  # model.name itself is the Edge TPU file
 
 
 def edgetpu_library() -> str:
@@ -83,7 +84,9 @@ def resolve_pair(
         cpu_names = [model.name]
     cpu, cpu_error = _first_found([n for n in cpu_names if n], dirs, manifest)
     tpu, tpu_error = _first_found([n for n in tpu_names if n], dirs, manifest)
-    return ModelPair(cpu, tpu, cpu_error, tpu_error)
+    return ModelPair(
+        cpu, tpu, cpu_error, tpu_error, named_edgetpu=tpu_names == [model.name] and cpu_names[0] != model.name
+    )
 
 
 def _strip_suffix(name: str) -> str:
@@ -264,6 +267,9 @@ def open_engine(
 
 
 def _cpu_path(model: ModelConfig, pair: ModelPair) -> Path:
+    """The CPU file; an Edge TPU model named with ``accelerator: cpu`` is taken as meant, and refused."""
+    if pair.named_edgetpu and model.accelerator == "cpu" and pair.edgetpu is not None:
+        return pair.edgetpu
     if pair.cpu is not None:
         return pair.cpu
     if pair.edgetpu is not None:  # only the Edge TPU file exists: let the engine refuse it clearly
