@@ -21,6 +21,7 @@ returns.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -256,6 +257,9 @@ class Pipeline:
         if self.tracking is not None and self.source.continuous:
             result = self.tracking(result)
         t1 = self.clock()
+        accelerator = getattr(self.estimator.engine, "accelerator", self.stamp.accelerator)
+        if accelerator != self.stamp.accelerator:  # the Edge TPU fell back to the CPU while running
+            self.stamp = dataclasses.replace(self.stamp, accelerator=accelerator)
         document = to_document(result, self.stamp)
         line = encode(document)
         for sink in self.sinks:

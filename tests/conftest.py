@@ -6,6 +6,7 @@ the project root). Nothing is copied into the repository and nothing is download
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -70,9 +71,17 @@ def walking_video(shared: Path) -> Path:
     return shared / "videos" / "walking_crowd_720p.mp4"
 
 
-def validate_document(document: dict) -> None:
-    """Raise if a pose document does not match the committed JSON Schema."""
-    jsonschema.validate(document, load_schema("poses.v1.json"))
+@functools.cache
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def validate_document(document: dict, schema: str = "poses.v1.json") -> None:
+    """Raise if a document does not match the committed JSON Schema (checked once, then cached)."""
+    _validator(schema).validate(document)
 
 
 def parse_documents(text: str) -> list[dict]:

@@ -292,3 +292,42 @@ def test_a_process_with_a_stuck_invoke_still_stops_cleanly(tmp_path: Path, moven
     assert "gave up: the edgetpu failed 2 times in a row" in out.stdout
     assert "health: ('accelerator: edgetpu:" in out.stdout and "abandoned: 2" in out.stdout
     assert elapsed < 30
+
+
+def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path, release: threading.Event) -> None:
+    """The pipeline stamps each document with what actually ran it, also after a fallback mid-run."""
+    from edgepose.config.sections import DecoderConfig
+    from edgepose.document import Stamp
+    from edgepose.estimator import PoseEstimator
+    from edgepose.pipeline import Pipeline
+    from edgepose.sources.files import ImageSource
+    from edgepose.stats import RunStats
+
+    class ListSink:
+        name, dropped = "list", 0
+
+        def __init__(self) -> None:
+            self.documents: list[dict] = []
+
+        def open(self, meta: dict) -> None:
+            pass
+
+        def write(self, result, document: dict, line: str) -> None:
+            self.documents.append(document)
+
+        def close(self) -> None:
+            pass
+
+    build, _built = builder(movenet_path, ["raise"], release)
+    engine = SupervisedEngine(build, "edgetpu", FAST, Health(),
+                              fallback=lambda: LiteRtEngine(read_model(movenet_path), threads=1))  # fmt: skip
+    sink, stats = ListSink(), RunStats()
+    source = ImageSource(squat_path, loop=True)
+    source.open()
+    pipeline = Pipeline(source, PoseEstimator(engine, DecoderConfig()), [sink], Stamp("dev", "m", "edgetpu"), stats)
+    pipeline.run(max_frames=6)  # a file source: the first 6 frames, each processed or counted
+    source.close()
+    engine.close()
+    assert stats.failed == FAST.max_failures  # the frames the Edge TPU failed on are counted, not lost
+    assert len(sink.documents) == 6 - FAST.max_failures
+    assert {d["accelerator"] for d in sink.documents} == {"cpu"}

@@ -65,7 +65,7 @@ def host_facts() -> dict[str, Any]:
 
 class MqttSink:
     """Publishes pose documents to ``<prefix>/<camera>/poses`` and status to ``available``, ``meta``,
-    ``stats`` and ``count`` (see ``docs/mqtt.md``).
+    ``stats`` and ``count`` (see the MQTT section of README.md).
 
     ``clock`` (monotonic seconds) paces the rate limit and stats; ``wall`` stamps stats; ``facts``
     reads the host; ``rng`` draws reconnect jitter. Tests inject them.
