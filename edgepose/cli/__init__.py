@@ -49,6 +49,33 @@ def add_config(parser: argparse.ArgumentParser) -> None:
                         help="override a config key, e.g. --set model.threads=2 (repeatable)")  # fmt: skip
 
 
+# Flags several commands share, and the config key each one stands for (quoted: read as a string).
+SHORTCUTS: tuple[tuple[str, str, bool], ...] = (
+    ("source", "source.uri", True),
+    ("model", "model.name", True),
+    ("accelerator", "model.accelerator", False),
+    ("threads", "model.threads", False),
+)
+
+
+def shortcut_overrides(args: argparse.Namespace, *first: str) -> list[str]:
+    """A command's shortcut flags as ``--set`` overrides, after ``first`` and before explicit ``--set``."""
+    out = list(first)
+    for attr, key, quoted in SHORTCUTS:
+        value = getattr(args, attr, None)
+        if value is not None:
+            out.append(f"{key}={yaml_quote(value) if quoted else value}")
+    sinks = getattr(args, "sink", None)
+    if sinks:
+        out.append("sinks=[" + ", ".join(yaml_quote(s) for s in sinks) + "]")
+    return out + list(getattr(args, "overrides", ()))
+
+
+def yaml_quote(text: str) -> str:
+    """YAML-quote a flag value so paths like 'no' or '1.mp4' stay strings."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def log_level(args: argparse.Namespace, configured: str = "info") -> str:
     order = ["debug", "info", "warning", "error"]
     index = order.index(configured) - getattr(args, "verbose", 0) + getattr(args, "quiet", 0)

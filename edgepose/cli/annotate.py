@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgepose.cli import add_config, add_verbosity, log_level
+from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides, yaml_quote
 from edgepose.config import Config, load_config
 from edgepose.errors import InputError
 from edgepose.frame import Frame
@@ -46,12 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = [f"source.uri={_quote(args.input)}", "source.loop=false", "source.realtime=false"]
-    if args.model is not None:
-        overrides.append(f"model.name={_quote(args.model)}")
-    if args.threads is not None:
-        overrides.append(f"model.threads={args.threads}")
-    config = load_config(args.config, [*overrides, *args.overrides])
+    first = (f"source.uri={yaml_quote(args.input)}", "source.loop=false", "source.realtime=false")
+    config = load_config(args.config, shortcut_overrides(args, *first))
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     min_score = config.decoder.min_keypoint_score if args.min_score is None else args.min_score
     if not 0.0 <= min_score <= 1.0:
@@ -60,10 +56,6 @@ def run(args: argparse.Namespace) -> int:
     report = annotate(config, Path(args.output), style, Path(args.from_jsonl) if args.from_jsonl else None)
     print(report.summary(), file=sys.stderr)
     return 0
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass

@@ -11,8 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edgepose.cli import add_config, add_verbosity, log_level
-from edgepose.cli.run import _quote
+from edgepose.cli import add_config, add_verbosity, log_level, yaml_quote
 from edgepose.config import load_config
 from edgepose.errors import ConfigError
 from edgepose.logs import setup_logging
@@ -82,7 +81,8 @@ def parse_accelerators(text: str | None) -> tuple[str, ...]:
 
 
 def bench(args: argparse.Namespace) -> int:
-    overrides = ([f"source.uri={_quote(args.source)}"] if args.source else []) + list(args.overrides)
+    # Not shortcut_overrides: bench's --threads and --models are lists over runs, not config keys.
+    overrides = ([f"source.uri={yaml_quote(args.source)}"] if args.source else []) + list(args.overrides)
     config = load_config(args.config, overrides)
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     from edgepose.bench import Plan, run_bench

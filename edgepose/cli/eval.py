@@ -8,8 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edgepose.cli import add_config, add_verbosity, log_level
-from edgepose.cli.run import _quote
+from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides
 from edgepose.config import load_config
 from edgepose.errors import ConfigError
 from edgepose.logs import setup_logging
@@ -41,14 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    overrides = []
-    if args.model is not None:
-        overrides.append(f"model.name={_quote(args.model)}")
-    if args.accelerator is not None:
-        overrides.append(f"model.accelerator={args.accelerator}")
-    if args.threads is not None:
-        overrides.append(f"model.threads={args.threads}")
-    config = load_config(args.config, overrides + list(args.overrides))
+    config = load_config(args.config, shortcut_overrides(args))
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     from edgepose.app import build_estimator
     from edgepose.evaluate import coco

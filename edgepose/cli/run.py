@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from edgepose.cli import add_config, add_verbosity, log_level
+from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides
 from edgepose.config import load_config
 from edgepose.logs import setup_logging
 
@@ -28,29 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def overrides_from(args: argparse.Namespace) -> list[str]:
-    """The shortcut flags as ``--set`` overrides, applied after the file and before explicit --set."""
-    out = []
-    if args.source is not None:
-        out.append(f"source.uri={_quote(args.source)}")
-    if args.model is not None:
-        out.append(f"model.name={_quote(args.model)}")
-    if args.accelerator is not None:
-        out.append(f"model.accelerator={args.accelerator}")
-    if args.threads is not None:
-        out.append(f"model.threads={args.threads}")
-    if args.sink:
-        out.append("sinks=[" + ", ".join(_quote(s) for s in args.sink) + "]")
-    return out + list(args.overrides)
-
-
-def _quote(text: str) -> str:
-    """YAML-quote a flag value so paths like 'no' or '1.mp4' stay strings."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config, overrides_from(args))
+    config = load_config(args.config, shortcut_overrides(args))
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     # The service layer: signals (SIGTERM stops, SIGHUP reloads), systemd notify and watchdog,
     # the health endpoint. Without systemd it runs the same way, silently.
@@ -60,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
         config,
         max_frames=args.max_frames,
         duration=args.duration,
-        load=lambda: load_config(args.config, overrides_from(args)),
+        load=lambda: load_config(args.config, shortcut_overrides(args)),
         log_level=lambda c: log_level(args, c.logging.level),
     )
