@@ -95,7 +95,7 @@ class PoseEstimator:
         poses = sorted(self.decoder.decode(outputs, region), key=lambda p: -p.score)
         t3 = self.clock()
         if self.uses_crop_region:
-            self._last = poses[0] if poses else None
+            self._last = getattr(self.decoder, "last_pose", None) or (poses[0] if poses else None)
             self._last_size = (frame.width, frame.height)
         timing = Timing((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t3 - t0) * 1e3)
         return FrameResult(

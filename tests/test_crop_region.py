@@ -121,3 +121,16 @@ def test_body_range_uses_every_torso_joint() -> None:
     r = next_crop_region(kp, 1280, 720)
     half = r.w / 2
     assert half == pytest.approx(150 * 1.9)  # |320 - 200| = 120 in x, |300 - 150| = 150 in y
+
+
+def test_crop_follows_a_person_whose_pose_score_is_under_the_threshold(moving_video: Path, movenet_path: Path) -> None:
+    """The crop decision uses keypoint scores (torso visible), not the reported pose's score."""
+    estimator = PoseEstimator(LiteRtEngine(read_model(movenet_path), threads=2), DecoderConfig(min_pose_score=0.99))
+    source = VideoFileSource(moving_video)
+    source.open()
+    first = source.read()
+    second = source.read()
+    source.close()
+    assert estimator.estimate(first, continuous=True).poses == ()  # nothing reported ...
+    whole = full_region(CANVAS_W, CANVAS_H, 192, 192)
+    assert estimator.region_for(second, continuous=True).w < 0.75 * whole.w  # ... yet the crop follows

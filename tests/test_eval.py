@@ -78,7 +78,8 @@ def test_eval_cli_writes_valid_results_and_pycocotools_ap(ochuman: Path, tmp_pat
         # Mapped back to image pixels (not crop or model-input coordinates).
         assert np.median(kp[:, 0]) < width and np.median(kp[:, 1]) < height and kp[:, 0].max() > 192
     ap = independent_ap(ochuman / "test_ochuman.json", results)
-    assert table_ap(proc.stdout) == pytest.approx(100 * ap, abs=0.051)
+    # The table rounds to 0.1 and scores unrounded keypoints; the file keeps 0.001 px: allow both.
+    assert table_ap(proc.stdout) == pytest.approx(100 * ap, abs=0.15)
     # Quality gate: an independent crop-and-score run gives about 0.49 on these 5 people.
     assert ap > 0.35
     assert "| single-person | 3 | 5 |" in proc.stdout

@@ -29,10 +29,16 @@ class MoveNetSingleDecoder:
         self.spec = spec
         self.min_pose_score = setting_or_model(config.min_pose_score, {}, "score_threshold", DEFAULT_MIN_POSE_SCORE)
         self.min_keypoint_score = config.min_keypoint_score
+        # The last pose before the pose-score threshold: what the crop region follows. Its torso
+        # check uses keypoint scores, as Google's tutorial does, so a person first seen faintly
+        # (pose score under the threshold) is still zoomed in on and then found clearly.
+        self.last_pose: Pose | None = None
 
     def decode(self, outputs: Sequence[np.ndarray], region: Region) -> list[Pose]:
         raw = self.spec.dequantize(outputs[0]).reshape(17, 3)
-        return [p for p in [decode_single(raw, region, self.min_keypoint_score)] if p.score >= self.min_pose_score]
+        pose = decode_single(raw, region, self.min_keypoint_score)
+        self.last_pose = pose
+        return [pose] if pose.score >= self.min_pose_score else []
 
 
 def decode_single(raw: np.ndarray, region: Region, min_keypoint_score: float) -> Pose:
