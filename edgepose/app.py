@@ -170,8 +170,14 @@ class App:
         self.source = build_source(self.config, health=self.health, stats=self.stats, model_input=model_input)
         self._stops.append(("source", self.source.close))
 
+    def _started(self, *parts: str) -> None:
+        """Refuse a step taken out of order (a programming error, so it raises, never asserts)."""
+        missing = [p for p in parts if getattr(self, p) is None]
+        if missing:
+            raise RuntimeError(f"App: {', '.join(missing)} not started; call start() first")
+
     def start_sinks(self) -> None:
-        assert self.loaded is not None
+        self._started("loaded")
         meta = meta_document(self.config, self.loaded)
         for spec in self.config.sinks:
             sink = make_sink(spec, self.config, self.stats)
@@ -191,7 +197,7 @@ class App:
         self._stops.append(("preview", preview.stop))
 
     def start_pipeline(self) -> None:
-        assert self.loaded is not None and self.source is not None
+        self._started("loaded", "source")
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
         tracking = make_tracker(self.config.tracking, self.config.decoder.min_keypoint_score)
         self.pipeline = Pipeline(self.source, self.loaded.estimator, self.sinks, stamp, self.stats,
@@ -200,7 +206,7 @@ class App:
     def run(
         self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None
     ) -> RunStats:
-        assert self.pipeline is not None, "start() first"
+        self._started("pipeline")
         return self.pipeline.run(max_frames=max_frames, stop=stop, duration=duration)
 
     def stop(self) -> None:

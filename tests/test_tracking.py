@@ -8,7 +8,7 @@ import pytest
 from edgepose.config.sections import TrackingConfig
 from edgepose.pose import Pose, box_from_keypoints
 from edgepose.tracking import make_tracker
-from edgepose.tracking.similarity import iou, keypoint_area, oks
+from edgepose.tracking.similarity import iou, iou_matrix, keypoint_area, oks, oks_matrix
 from edgepose.tracking.tracker import PoseTracker, box_similarity, greedy_match, keypoint_similarity
 
 
@@ -140,3 +140,25 @@ def test_config_max_age_is_milliseconds_and_tracker_works_in_seconds() -> None:
     assert stage.tracker.min_similarity == pytest.approx(0.2)  # keypoint tracker's default
     assert make_tracker(TrackingConfig(tracker="bbox")).tracker.min_similarity == pytest.approx(0.15)
     assert make_tracker(TrackingConfig(tracker="none")) is None
+
+
+def test_matrix_forms_equal_the_pairwise_definitions() -> None:
+    """The trackers use the vectorized matrices; they must equal ``oks`` and ``iou`` pair by pair."""
+    rng = np.random.default_rng(11)
+    poses = rng.uniform(0, 200, (5, 17, 3))
+    tracks = rng.uniform(0, 200, (4, 17, 3))
+    poses[..., 2] = rng.uniform(0, 1, (5, 17))
+    tracks[..., 2] = rng.uniform(0, 1, (4, 17))
+    tracks[0, :, 2] = 0.0  # a track with nothing confident (area 0)
+    poses[1, :, 2] = 0.1  # a pose with nothing confident
+    tracks[2] = poses[3]  # identical: OKS 1
+    got = oks_matrix(poses, tracks, 0.3, 4)
+    want = np.array([[oks(p, t, 0.3, 4) for t in tracks] for p in poses])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert got[3, 2] == pytest.approx(1.0)
+    boxes_a = np.sort(rng.uniform(0, 100, (6, 2, 2)), axis=1).reshape(6, 4)  # (x0, y0, x1, y1), x0 <= x1
+    boxes_b = np.vstack([boxes_a[:3], [[500, 500, 510, 510], [0, 0, 0, 0]]])  # disjoint; empty
+    got_iou = iou_matrix(boxes_a, boxes_b)
+    want_iou = np.array([[iou(tuple(a), tuple(b)) for b in boxes_b] for a in boxes_a])
+    np.testing.assert_allclose(got_iou, want_iou, rtol=1e-9, atol=1e-12)
+    assert oks_matrix(poses[:0], tracks).shape == (0, 4) and iou_matrix(boxes_a, boxes_b[:0]).shape == (6, 0)

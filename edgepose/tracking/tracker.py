@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgepose.pose import FrameResult, Pose, box_from_keypoints
-from edgepose.tracking.similarity import iou, oks
+from edgepose.tracking.similarity import iou_matrix, oks_matrix
 from edgepose.tracking.smoothing import DEFAULT_PARAMS, OneEuroFilter, OneEuroParams
 
 
@@ -28,17 +28,27 @@ class Track:
     smoother: OneEuroFilter | None = None
 
 
-Similarity = Callable[[Pose, Track], float]
+# Every pose of a frame against every track: a ``(poses, tracks)`` matrix, computed in one pass.
+Similarity = Callable[[Sequence[Pose], Sequence[Track]], np.ndarray]
 
 
 def keypoint_similarity(threshold: float = 0.3, min_keypoints: int = 4) -> Similarity:
-    """OKS between a pose and a track's last keypoints (the TF Lite pose tracker's measure)."""
-    return lambda pose, track: oks(pose.keypoints, track.keypoints, threshold, min_keypoints)
+    """OKS between each pose and each track's last keypoints (the TF Lite pose tracker's measure)."""
+
+    def similarity(poses: Sequence[Pose], tracks: Sequence[Track]) -> np.ndarray:
+        return oks_matrix(
+            np.array([p.keypoints for p in poses]).reshape(-1, 17, 3),
+            np.array([t.keypoints for t in tracks]).reshape(-1, 17, 3),
+            threshold,
+            min_keypoints,
+        )
+
+    return similarity
 
 
 def box_similarity() -> Similarity:
-    """IoU between a pose's box and a track's last box."""
-    return lambda pose, track: iou(pose.box, track.box)
+    """IoU between each pose's box and each track's last box."""
+    return lambda poses, tracks: iou_matrix(np.array([p.box for p in poses]), np.array([t.box for t in tracks]))
 
 
 def greedy_match(sim: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
@@ -109,8 +119,7 @@ class PoseTracker:
     def update(self, poses: Sequence[Pose], t: float, width: int, height: int) -> list[Pose]:
         """The poses of one frame captured at ``t`` (monotonic s), with ids and smoothed keypoints."""
         self.expire(t)
-        sim = np.array([[self.similarity(p, tr) for tr in self.tracks] for p in poses], np.float64)
-        sim = sim.reshape(len(poses), len(self.tracks))
+        sim = self.similarity(poses, self.tracks).reshape(len(poses), len(self.tracks))
         assigned: dict[int, Track] = {p: self.tracks[k] for p, k in greedy_match(sim, self.min_similarity)}
         out: list[Pose] = []
         for i, pose in enumerate(poses):
