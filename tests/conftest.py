@@ -92,6 +92,17 @@ def parse_documents(text: str) -> list[dict]:
     return docs
 
 
+def end_child(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Stop a child process a test started: SIGTERM, then SIGKILL if it has not exited in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120, cwd: Path | None = None,
             stdin: str | None = None) -> subprocess.CompletedProcess:  # fmt: skip
     """Run ``python -m edgepose`` as a user would, in a child process."""

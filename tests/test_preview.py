@@ -24,7 +24,7 @@ from edgepose.pose import FrameResult, Pose
 from edgepose.preview import LatestFrame, PreviewServer, is_local_client
 from edgepose.stats import RunStats
 from edgepose.viz import color_for
-from tests.conftest import ROOT
+from tests.conftest import ROOT, end_child
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -218,12 +218,7 @@ def daemon_with_preview(shared: Path) -> Iterator[int]:
             pytest.fail("the preview served no frame within 30 s")
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_child(proc)
 
 
 @pytest.mark.slow

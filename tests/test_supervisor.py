@@ -73,6 +73,21 @@ def tensor_for(engine) -> np.ndarray:
     return np.zeros(engine.input.shape, engine.input.dtype)
 
 
+def invoke_in_thread(engine) -> tuple[threading.Thread, list[BaseException]]:
+    """One invoke on a caller thread of its own (started); what it raises lands in the list."""
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            engine.invoke(tensor_for(engine))
+        except BaseException as exc:
+            errors.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    return caller, errors
+
+
 def test_backoff_doubles_and_is_capped() -> None:
     policy = SupervisorPolicy(backoff=0.5, backoff_max=3.0)
     assert [policy.wait_before(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
@@ -111,16 +126,7 @@ def test_health_stays_readable_while_an_invoke_hangs(movenet_path: Path, release
     health = Health()
     policy = dataclasses.replace(FAST, invoke_timeout=0.5, backoff=30.0, backoff_max=30.0)
     engine = SupervisedEngine(build, "edgetpu", policy, health)
-    errors: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            engine.invoke(tensor_for(engine))
-        except BaseException as exc:
-            errors.append(exc)
-
-    caller = threading.Thread(target=call)
-    caller.start()
+    caller, errors = invoke_in_thread(engine)
     deadline = time.monotonic() + 5.0
     while health.status().healthy and time.monotonic() < deadline:  # what a watchdog thread does
         time.sleep(0.01)
@@ -177,16 +183,7 @@ def test_close_wakes_a_long_backoff(movenet_path: Path, release: threading.Event
     build, _ = builder(movenet_path, ["raise"], release)
     slow = dataclasses.replace(FAST, backoff=30.0, backoff_max=30.0)
     engine = SupervisedEngine(build, "edgetpu", slow, Health())
-    errors: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            engine.invoke(tensor_for(engine))
-        except BaseException as exc:
-            errors.append(exc)
-
-    caller = threading.Thread(target=call)
-    caller.start()
+    caller, errors = invoke_in_thread(engine)
     time.sleep(0.2)
     t0 = time.monotonic()
     engine.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edgepose.watch.state import WatchState, message_rate, on_connection, on_message, render
-from tests.conftest import ROOT, parse_documents, run_cli
+from tests.conftest import ROOT, end_child, parse_documents, run_cli
 from tests.mosquitto import Mosquitto, free_port
 
 PREFIX = "edgepose/dev1"
@@ -94,12 +94,7 @@ def daemon(broker: int, squat_path: Path) -> Iterator[int]:
             "--set", "mqtt.max_rate=20"]  # fmt: skip
     proc = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     yield broker
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    end_child(proc)
 
 
 def test_watch_shows_a_running_daemon(daemon: int) -> None:
