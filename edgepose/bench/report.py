@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import io
 import json
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,8 +171,10 @@ def write_csv(data: Mapping[str, Any], path: Path) -> None:
 
 
 def _label(row: Mapping[str, Any]) -> str:
+    """Model name wrapped at underscores (file names run to 50 characters), then accelerator and threads."""
     name = Path(row.get("model_file") or row["model"]).stem
-    return f"{name}\n{row.get('ran_on') or row['accelerator']} t{row['threads']}"
+    wrapped = textwrap.fill(name.replace("_", " "), 18).replace(" ", "_")
+    return f"{wrapped}\n{row.get('ran_on') or row['accelerator']} t{row['threads']}"
 
 
 def write_plot(data: Mapping[str, Any], path: Path) -> None:
