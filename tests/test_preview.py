@@ -25,14 +25,9 @@ from edgepose.preview import LatestFrame, PreviewServer, is_local_client
 from edgepose.stats import RunStats
 from edgepose.viz import color_for
 from tests.conftest import ROOT, end_child
+from tests.mosquitto import free_port
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def own_non_loopback_address() -> str | None:
