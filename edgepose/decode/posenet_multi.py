@@ -15,7 +15,7 @@ in grid cells, so offsets and the NMS radius are divided by the stride on the wa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,21 +173,22 @@ class PoseNetMultiDecoder:
         return poses_from_grid(coords, kp_scores, scores, p.stride, self.input_spec, region, p.min_keypoint_score)
 
 
-def build_coral(
-    outputs: Sequence[TensorSpec], input_spec: TensorSpec, config: DecoderConfig, options: Mapping[str, float]
-) -> PoseNetMultiDecoder:
-    order = coral_layout(outputs)
-    if order is None:
-        raise InputError("not a Coral PoseNet output layout")
-    params = resolve_params(config, options, _grid(outputs[order[0]]), input_spec)
-    return PoseNetMultiDecoder("posenet_coral", outputs, order, input_spec, params, decoder_kernels(config))
+def _builder(
+    name: str, layout: Callable[[Sequence[TensorSpec]], Sequence[int] | None]
+) -> Callable[[Sequence[TensorSpec], TensorSpec, DecoderConfig, Mapping[str, float]], PoseNetMultiDecoder]:
+    """The ``OutputFormat.build`` of one PoseNet layout: the two differ only in where each tensor is."""
+
+    def build(
+        outputs: Sequence[TensorSpec], input_spec: TensorSpec, config: DecoderConfig, options: Mapping[str, float]
+    ) -> PoseNetMultiDecoder:
+        order = layout(outputs)
+        if order is None:
+            raise InputError(f"not a {name} output layout")
+        params = resolve_params(config, options, _grid(outputs[order[0]]), input_spec)
+        return PoseNetMultiDecoder(name, outputs, order, input_spec, params, decoder_kernels(config))
+
+    return build
 
 
-def build_tf(
-    outputs: Sequence[TensorSpec], input_spec: TensorSpec, config: DecoderConfig, options: Mapping[str, float]
-) -> PoseNetMultiDecoder:
-    order = tf_layout(outputs)
-    if order is None:
-        raise InputError("not a TensorFlow PoseNet output layout")
-    params = resolve_params(config, options, _grid(outputs[order[0]]), input_spec)
-    return PoseNetMultiDecoder("posenet_tf", outputs, order, input_spec, params, decoder_kernels(config))
+build_coral = _builder("posenet_coral", coral_layout)
+build_tf = _builder("posenet_tf", tf_layout)

@@ -212,17 +212,15 @@ def _rescore(
 
 @jit
 def posenet_single(scores: np.ndarray, shorts: np.ndarray, stride: float, logits: bool) -> np.ndarray:
-    h, w, k = scores.shape
+    k = scores.shape[2]
+    peaks = heatmap_argmax(scores)  # the best cell per keypoint: the same search as heatmap models
     out = np.empty((k, 3), np.float32)
     for j in range(k):
-        best, by, bx = scores[0, 0, j], 0, 0
-        for y in range(h):
-            for x in range(w):
-                if scores[y, x, j] > best:
-                    best, by, bx = scores[y, x, j], y, x
+        bx, by = int(peaks[j, 0]), int(peaks[j, 1])
         out[j, 0] = bx * stride + shorts[by, bx, k + j]
         out[j, 1] = by * stride + shorts[by, bx, j]
-        out[j, 2] = _sigmoid(np.float64(best)) if logits else min(max(np.float64(best), 0.0), 1.0)
+        best = np.float64(peaks[j, 2])
+        out[j, 2] = _sigmoid(best) if logits else min(max(best, 0.0), 1.0)
     return out
 
 

@@ -178,15 +178,14 @@ def posenet_single(scores: np.ndarray, shorts: np.ndarray, stride: float, logits
     ``scores`` ``(H, W, 17)``, ``shorts`` ``(H, W, 34)`` in input pixels. Returns ``(17, 3)`` of
     (x, y, score), x and y in input pixels (cell * stride + offset).
     """
-    h, w, k = scores.shape
-    flat = scores.reshape(h * w, k)
-    best = np.argmax(flat, axis=0)  # first maximum in raster order
-    ys, xs = best // w, best % w
+    k = scores.shape[2]
+    peaks = heatmap_argmax(scores)  # the best cell per keypoint: the same search as heatmap models
+    xs, ys = peaks[:, 0].astype(np.intp), peaks[:, 1].astype(np.intp)
     out = np.empty((k, 3), np.float32)
     idx = np.arange(k)
     out[:, 0] = xs * stride + shorts[ys, xs, k + idx]
     out[:, 1] = ys * stride + shorts[ys, xs, idx]
-    raw = flat[best, idx].astype(np.float64)
+    raw = peaks[:, 2].astype(np.float64)
     out[:, 2] = 1.0 / (1.0 + np.exp(-raw)) if logits else np.clip(raw, 0.0, 1.0)
     return out
 
