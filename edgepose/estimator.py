@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,8 +22,24 @@ from edgepose.pose import FrameResult, Pose, Timing
 from edgepose.preprocess import Region, cut, full_region, to_input_dtype
 
 
+@dataclass(frozen=True)
+class DecoderSetup:
+    """A decoder and the settings it was built from: replaced together, read once per frame."""
+
+    decoder: Decoder
+    config: DecoderConfig
+
+    @property
+    def uses_crop_region(self) -> bool:
+        return not self.decoder.multi_person and self.config.crop_region
+
+
 class PoseEstimator:
-    """Runs one engine and its decoder on frames."""
+    """Runs one engine and its decoder on frames.
+
+    The decoder and its settings are one :class:`DecoderSetup` reference that :meth:`estimate`
+    reads once, so a frame is decoded wholly with one setup even if :meth:`use` runs meanwhile.
+    """
 
     def __init__(
         self,
@@ -35,12 +52,10 @@ class PoseEstimator:
         model_options: Mapping[str, float] | None = None,
     ) -> None:
         self.engine = engine
-        self.config = decoder_config
         self.model_name = model_name
         self.model_options = dict(model_options or {})  # the model's own decoder parameters (PosenetDecoderOp)
-        self.decoder = decoder or choose_decoder(formats, engine.outputs, engine.input, decoder_config, model_name,
-                                                 self.model_options)  # fmt: skip
         self.formats = tuple(formats)
+        self.setup = DecoderSetup(decoder, decoder_config) if decoder is not None else self.setup_for(decoder_config)
         self.clock = clock
         _, self.in_h, self.in_w, _ = engine.input.shape
         self._buffer = np.zeros((self.in_h, self.in_w, 3), np.uint8)
@@ -48,27 +63,36 @@ class PoseEstimator:
         self._last_size: tuple[int, int] | None = None
 
     @property
+    def decoder(self) -> Decoder:
+        return self.setup.decoder
+
+    @property
+    def config(self) -> DecoderConfig:
+        return self.setup.config
+
+    @property
     def uses_crop_region(self) -> bool:
-        return not self.decoder.multi_person and self.config.crop_region
+        return self.setup.uses_crop_region
 
-    def reconfigure(self, decoder_config: DecoderConfig) -> None:
-        """Apply new decoder settings (a config reload): the decoder is rebuilt for the same model outputs.
+    def setup_for(self, decoder_config: DecoderConfig) -> DecoderSetup:
+        """A decoder for this model's outputs built with other settings (a reload); not yet in use."""
+        decoder = choose_decoder(self.formats, self.engine.outputs, self.engine.input, decoder_config,
+                                 self.model_name, self.model_options)  # fmt: skip
+        return DecoderSetup(decoder, decoder_config)
 
-        Two reference assignments, so a frame in flight finishes with the old decoder or the new one.
-        """
-        self.decoder = choose_decoder(self.formats, self.engine.outputs, self.engine.input, decoder_config,
-                                      self.model_name, self.model_options)  # fmt: skip
-        self.config = decoder_config
+    def use(self, setup: DecoderSetup) -> None:
+        """Decode from the next frame on with ``setup`` (the pipeline calls this between frames)."""
+        self.setup = setup
 
     def reset(self) -> None:
         """Forget the previous frame (call between unrelated images)."""
         self._last = None
         self._last_size = None
 
-    def region_for(self, frame: Frame, continuous: bool) -> Region:
+    def region_for(self, frame: Frame, continuous: bool, setup: DecoderSetup | None = None) -> Region:
         """Where to cut this frame's input from: the crop region on video, the whole frame otherwise."""
         size = (frame.width, frame.height)
-        if self.uses_crop_region and continuous and self._last is not None and self._last_size == size:
+        if (setup or self.setup).uses_crop_region and continuous and self._last is not None and self._last_size == size:
             return next_crop_region(self._last.keypoints, frame.width, frame.height)
         return full_region(frame.width, frame.height, self.in_w, self.in_h)
 
@@ -81,21 +105,23 @@ class PoseEstimator:
 
     def estimate(self, frame: Frame, continuous: bool = False) -> FrameResult:
         """Poses of one frame, in source pixels, with per-stage timings in milliseconds."""
+        setup = self.setup  # once: the whole frame is decoded with one decoder
+        decoder = setup.decoder
         t0 = self.clock()
-        size_for = getattr(self.decoder, "input_size_for", None)  # dynamic inputs (MoveNet MultiPose)
+        size_for = getattr(decoder, "input_size_for", None)  # dynamic inputs (MoveNet MultiPose)
         if size_for is not None:
             self._fit_input(*size_for(frame.width, frame.height))
-        region = self.region_for(frame, continuous)
+        region = self.region_for(frame, continuous, setup)
         rgb = cut(frame.image, region, self.in_w, self.in_h, self._buffer)
         spec = self.engine.input
         tensor = to_input_dtype(rgb, spec.dtype, spec.scale, spec.zero_point)
         t1 = self.clock()
         outputs = self.engine.invoke(tensor)
         t2 = self.clock()
-        poses = sorted(self.decoder.decode(outputs, region), key=lambda p: -p.score)
+        poses = sorted(decoder.decode(outputs, region), key=lambda p: -p.score)
         t3 = self.clock()
-        if self.uses_crop_region:
-            self._last = getattr(self.decoder, "last_pose", None) or (poses[0] if poses else None)
+        if setup.uses_crop_region:
+            self._last = getattr(decoder, "last_pose", None) or (poses[0] if poses else None)
             self._last_size = (frame.width, frame.height)
         timing = Timing((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t3 - t0) * 1e3)
         return FrameResult(
@@ -107,4 +133,5 @@ class PoseEstimator:
             camera=frame.camera,
             poses=tuple(poses),
             timing=timing,
+            file=frame.file,
         )

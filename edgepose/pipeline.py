@@ -17,21 +17,29 @@ on inference anyway.
 A frame that fails (corrupt image, decode error) is counted and skipped; the run goes on. A stop
 request takes effect within one frame time, and the capture thread is joined before ``run``
 returns.
+
+Other threads never change a stage in place: they queue a :class:`Reconfigure` with
+:meth:`Pipeline.request`, and the inference thread applies what is queued between two frames. A
+frame is thus estimated, tracked and published with one decoder and one tracker, and each stage
+reads its collaborators once per frame.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
+import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from edgepose.document import Stamp, encode, to_document
 from edgepose.errors import FrameError, InputError
-from edgepose.estimator import PoseEstimator
+from edgepose.estimator import DecoderSetup, PoseEstimator
 from edgepose.frame import Frame
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
@@ -55,6 +63,28 @@ class Tracking(Protocol):
     def __call__(self, result: FrameResult) -> FrameResult: ...
 
     def reset(self) -> None: ...
+
+
+class Keep(enum.Enum):
+    """Marker for a :class:`Reconfigure` field that leaves its stage as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True)
+class Reconfigure:
+    """A change to the running pipeline, applied by the inference thread between two frames.
+
+    ``decoder``: a setup built beforehand (``PoseEstimator.setup_for``), None to keep the current
+    one. ``tracking``: the new tracking stage, None for no tracking, ``KEEP`` to keep the current
+    one. Built outside the inference thread, so a change that cannot be built never reaches a frame.
+    """
+
+    decoder: DecoderSetup | None = None
+    tracking: Tracking | Literal[Keep.KEEP] | None = KEEP
 
 
 class FrameSlot:
@@ -149,6 +179,25 @@ class Pipeline:
         self.tracking = tracking
         self.slot_size = slot_size
         self._error: BaseException | None = None
+        self._requests: queue.SimpleQueue[Reconfigure] = queue.SimpleQueue()
+
+    def request(self, change: Reconfigure) -> None:
+        """Queue a change from any thread; it applies before the next frame is processed."""
+        self._requests.put(change)
+
+    def apply_requests(self) -> int:
+        """Apply the queued changes in order (the inference thread, between frames); how many there were."""
+        applied = 0
+        while True:
+            try:
+                change = self._requests.get_nowait()
+            except queue.Empty:
+                return applied
+            if change.decoder is not None:
+                self.estimator.use(change.decoder)
+            if change.tracking is not KEEP:
+                self.tracking = change.tracking
+            applied += 1
 
     @property
     def live(self) -> bool:
@@ -239,7 +288,8 @@ class Pipeline:
             slot.finish()
 
     def _idle(self) -> None:
-        """Nothing to process: let a source that watches itself check for a stall."""
+        """Nothing to process: apply queued changes, let a source that watches itself check for a stall."""
+        self.apply_requests()
         check = getattr(self.source, "check_stall", None)
         if check is not None:
             check()
@@ -247,17 +297,19 @@ class Pipeline:
     def process(self, frame: Frame) -> FrameResult | None:
         """Estimate, track, serialize once, hand to every sink and hook. None if the frame failed."""
         stats = self.stats
+        self.apply_requests()  # the frame boundary: what other threads asked for applies from this frame
+        estimator, tracking, continuous = self.estimator, self.tracking, self.source.continuous  # once a frame
         try:
-            result = self.estimator.estimate(frame, continuous=self.source.continuous)
+            result = estimator.estimate(frame, continuous=continuous)
         except FrameError as exc:
             stats.count("failed")
             log.warning("frame %d failed: %s", frame.index, exc)
             return None
         t0 = self.clock()
-        if self.tracking is not None and self.source.continuous:
-            result = self.tracking(result)
+        if tracking is not None and continuous:
+            result = tracking(result)
         t1 = self.clock()
-        accelerator = getattr(self.estimator.engine, "accelerator", self.stamp.accelerator)
+        accelerator = getattr(estimator.engine, "accelerator", self.stamp.accelerator)
         if accelerator != self.stamp.accelerator:  # the Edge TPU fell back to the CPU while running
             self.stamp = dataclasses.replace(self.stamp, accelerator=accelerator)
         document = to_document(result, self.stamp)

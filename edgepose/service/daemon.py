@@ -326,13 +326,23 @@ class Daemon:
                 self.notifier.ready(self.status_text(self.clock()))
 
     def apply(self, plan: ReloadPlan) -> None:
+        """Build what changed here, then queue it: the pipeline swaps it in between two frames."""
         new = plan.config
-        if any(k.startswith("decoder.") for k in plan.applied) and self.app.loaded is not None:
-            self.app.loaded.estimator.reconfigure(new.decoder)
-        if any(k.startswith("tracking.") for k in plan.applied) and self.app.pipeline is not None:
+        decoder = any(k.startswith("decoder.") for k in plan.applied) and self.app.loaded is not None
+        tracking = any(k.startswith("tracking.") for k in plan.applied) and self.app.pipeline is not None
+        if decoder or tracking:
+            from edgepose.pipeline import KEEP, Reconfigure
             from edgepose.tracking import make_tracker
 
-            self.app.pipeline.tracking = make_tracker(new.tracking, new.decoder.min_keypoint_score)
+            estimator = self.app.loaded.estimator
+            change = Reconfigure(
+                decoder=estimator.setup_for(new.decoder) if decoder else None,
+                tracking=make_tracker(new.tracking, new.decoder.min_keypoint_score) if tracking else KEEP,
+            )
+            if self.app.pipeline is not None:
+                self.app.pipeline.request(change)
+            elif change.decoder is not None:  # still starting: no frame has run, nothing to queue behind
+                estimator.use(change.decoder)
         if "logging.format" in plan.applied:
             setup_logging(self.log_level(new), new.logging.format)
         elif "logging.level" in plan.applied:

@@ -1,0 +1,229 @@
+"""Reloads while frames run: a change is applied between two frames, never inside one.
+
+The daemon reloads from the main thread while the inference thread is in the middle of a frame.
+These tests make a reload land at the worst places inside a frame (between the two reads of the
+tracking stage, during ``invoke``) and check that every frame was processed with the decoder and
+tracker in effect when it started, and that the run survives a loop of reloads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edgepose.app import App, Loaded, build_estimator
+from edgepose.config import load_config
+from edgepose.document import Stamp
+from edgepose.estimator import PoseEstimator
+from edgepose.frame import Frame
+from edgepose.pipeline import Pipeline
+from edgepose.service.daemon import Daemon, plan_reload
+from edgepose.service.notify import Notifier
+from edgepose.stats import RunStats
+from edgepose.tracking import make_tracker
+
+# The squat image's one person scores about 0.75: seen at the low threshold, filtered at the high one.
+LOW, HIGH = 0.1, 0.99
+TRACKERS = ("keypoint", "none")
+
+
+def config_with(tracker: str, min_pose_score: float):
+    return load_config(
+        None,
+        ["model.name=movenet_lightning_int8", "model.threads=2", f"tracking.tracker={tracker}",
+         f"decoder.min_pose_score={min_pose_score}"],
+        env={},
+    )  # fmt: skip
+
+
+class ReloadingImages:
+    """A continuous, finite source of one image that reloads the daemon every time it is asked
+    whether it is continuous (the pipeline asks between its reads of the tracking stage)."""
+
+    live = False
+    name = "cam0"
+
+    def __init__(self, image: np.ndarray, frames: int) -> None:
+        self.image = image
+        self.frames = frames
+        self.reads = 0
+        self.on_query: Any = None
+
+    @property
+    def continuous(self) -> bool:
+        if self.on_query is not None:
+            self.on_query()
+        return True
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        if self.reads >= self.frames:
+            return None
+        self.reads += 1
+        return Frame(self.image, self.reads - 1, self.reads / 25, self.reads / 25, self.name)
+
+    def close(self) -> None:
+        pass
+
+
+class ReloadingEngine:
+    """The real engine, with a reload in the middle of every ``invoke`` (the frame in flight)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.on_invoke: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+        outputs = self.engine.invoke(tensor)
+        if self.on_invoke is not None:
+            self.on_invoke()
+        return outputs
+
+
+@pytest.fixture(scope="module")
+def loaded_engine():
+    return build_estimator(config_with("keypoint", LOW)).estimator.engine
+
+
+def service(engine: Any, source: Any, initial: tuple[str, float], hooks=()) -> tuple[Daemon, Pipeline]:
+    """A daemon over an app whose model and pipeline are already built (no worker thread)."""
+    config = config_with(*initial)
+    estimator = PoseEstimator(engine, config.decoder, model_name="movenet")
+    app = App(config)
+    app.loaded = Loaded(estimator, "movenet", config.model.name, "cpu")
+    tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
+    app.pipeline = Pipeline(source, estimator, [], Stamp("test", "movenet", "cpu"), RunStats(), hooks=list(hooks),
+                            tracking=tracking)  # fmt: skip
+    return Daemon(app, Notifier(env={})), app.pipeline
+
+
+def expected_settings(initial: tuple[str, float], requests: list[tuple[int, tuple[str, float]]], frames: int):
+    """The setting each frame must have seen: the last one asked for before the frame started."""
+    out, current, pending = [], initial, list(requests)
+    for index in range(frames):
+        while pending and pending[0][0] < index:
+            current = pending.pop(0)[1]
+        out.append(current)
+    return out
+
+
+def seen_setting(document: dict[str, Any]) -> tuple[str, float]:
+    poses = document["poses"]
+    tracker = "none" if all(p["id"] is None for p in poses) else "keypoint"
+    return tracker, LOW if poses else HIGH
+
+
+def test_a_reload_inside_a_frame_applies_from_the_next_frame(loaded_engine, squat_rgb):
+    """Reloads between the two reads of the tracking stage and during invoke: no TypeError, and each
+    frame is decoded and tracked wholly with the settings in effect when it started."""
+    frames = 24
+    documents: list[dict[str, Any]] = []
+    engine = ReloadingEngine(loaded_engine)
+    source = ReloadingImages(squat_rgb, frames)
+    daemon, pipeline = service(engine, source, ("keypoint", LOW), hooks=[lambda f, r, d: documents.append(d)])
+    # Two cycles of reloads, one flipping the tracker, one the threshold; each reload sends both.
+    state = {"tracker": "keypoint", "score": LOW}
+    requests: list[tuple[int, tuple[str, float]]] = []
+
+    def reload(key: str, value: Any) -> None:
+        state[key] = value
+        setting = (state["tracker"], state["score"])
+        requests.append((len(documents), setting))
+        daemon.apply(plan_reload(daemon.config, config_with(*setting)))
+
+    flips = {"tracker": 0, "score": 0}
+
+    def flip(key: str, values: tuple[Any, Any]) -> None:
+        flips[key] += 1
+        reload(key, values[flips[key] % 2])
+
+    source.on_query = lambda: flip("tracker", ("keypoint", "none"))
+    engine.on_invoke = lambda: flip("score", (LOW, HIGH))
+    stats = pipeline.run()
+    assert stats.processed == frames and stats.failed == 0
+    assert len(documents) == frames
+    expected = expected_settings(("keypoint", LOW), requests, frames)
+    # With tracker none a frame without poses cannot show its tracker; compare what a frame shows.
+    seen = [seen_setting(d) for d in documents]
+    for index, (want, got) in enumerate(zip(expected, seen, strict=True)):
+        assert got[1] == want[1], f"frame {index} was decoded with min_pose_score {got[1]}, expected {want[1]}"
+        if documents[index]["poses"]:
+            assert got[0] == want[0], f"frame {index} was tracked by {got[0]}, expected {want[0]}"
+
+
+def test_a_loop_of_reloads_from_another_thread_never_stops_the_pipeline(loaded_engine, small_camera):
+    """The daemon's main thread reloads as fast as it can while a live camera runs."""
+    documents: list[dict[str, Any]] = []
+    daemon, pipeline = service(
+        loaded_engine, small_camera, ("keypoint", LOW), hooks=[lambda f, r, d: documents.append(d)]
+    )
+    stop = threading.Event()
+    reloads = 0
+
+    def reload_loop() -> None:
+        nonlocal reloads
+        settings = [("none", LOW), ("keypoint", HIGH), ("bbox", LOW), ("keypoint", LOW)]
+        while not stop.is_set():
+            daemon.apply(plan_reload(daemon.config, config_with(*settings[reloads % len(settings)])))
+            reloads += 1
+
+    runner = threading.Thread(target=reload_loop)
+    runner.start()
+    try:
+        stats = pipeline.run(max_frames=200)
+    finally:
+        stop.set()
+        runner.join()
+    assert stats.processed == 200 and stats.failed == 0
+    assert reloads > 200  # many reloads landed while frames ran
+    for document in documents:  # each frame is wholly tracked or wholly not
+        ids = {p["id"] is None for p in document["poses"]}
+        assert len(ids) <= 1, document
+
+
+class Camera:
+    """A live camera: a new buffer on every read, no pacing."""
+
+    continuous = True
+    live = True
+    name = "cam0"
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self.reads = 0
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame:
+        self.reads += 1
+        return Frame(self.image.copy(), self.reads - 1, time.time(), time.monotonic(), self.name)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture()
+def small_camera(squat_rgb: np.ndarray) -> Camera:
+    return Camera(np.ascontiguousarray(squat_rgb[:480, :480]))
+
+
+def test_the_estimator_decodes_a_frame_with_the_setup_it_started_with(loaded_engine, squat_rgb):
+    """``use`` while a frame is in ``invoke``: that frame keeps the old decoder, the next gets the new."""
+    engine = ReloadingEngine(loaded_engine)
+    estimator = PoseEstimator(engine, config_with("none", LOW).decoder, model_name="movenet")
+    strict = estimator.setup_for(config_with("none", HIGH).decoder)
+    engine.on_invoke = lambda: estimator.use(strict)
+    frame = Frame(squat_rgb, 0, 0.0, 0.0)
+    assert len(estimator.estimate(frame).poses) == 1  # decoded with min_pose_score 0.1
+    engine.on_invoke = None
+    assert estimator.estimate(frame).poses == ()  # now 0.99
