@@ -26,7 +26,7 @@ class Stamp:
 def to_document(result: FrameResult, stamp: Stamp) -> dict[str, Any]:
     """The schema v1 document of one processed frame (coordinates rounded to 0.01 px)."""
     t = result.timing
-    return {
+    document = {
         "schema": SCHEMA,
         "device": stamp.device,
         "camera": result.camera,
@@ -54,6 +54,9 @@ def to_document(result: FrameResult, stamp: Stamp) -> dict[str, Any]:
             for pose in result.poses
         ],
     }
+    if result.file:  # image sources: which file this is (``frame`` counts only the images that decoded)
+        document["file"] = result.file
+    return document
 
 
 def encode(document: dict[str, Any]) -> str:

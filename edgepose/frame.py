@@ -19,6 +19,9 @@ class Frame:
     ts: capture time, Unix seconds (wall clock; what subscribers correlate with other data).
     mono: capture time on ``time.monotonic()``; latencies and ages are measured with it.
     camera: the camera's name, used in topics and documents.
+    file: the image file's name for frames read from image files, '' otherwise. Frames of a
+        directory are counted by ``index`` only when they decode, so the name is what ties a
+        frame (and its document, and its drawing) to its file.
     """
 
     image: np.ndarray
@@ -26,6 +29,7 @@ class Frame:
     ts: float
     mono: float
     camera: str = "cam0"
+    file: str = ""
 
     def __post_init__(self) -> None:
         check_image(self.image)

@@ -64,3 +64,4 @@ class FrameResult:
     camera: str
     poses: tuple[Pose, ...]
     timing: Timing = field(default_factory=Timing)
+    file: str = ""  # the image file's name (image sources), '' otherwise

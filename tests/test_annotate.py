@@ -184,3 +184,41 @@ def test_bad_inputs_give_one_line(args: list[str], message: str, squat_path: Pat
     assert proc.returncode == 66, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture()
+def mixed_dir(shared: Path, tmp_path: Path) -> Path:
+    """Images of two sizes with an unreadable one before the end: names must not shift past it."""
+    src = tmp_path / "mixed"
+    src.mkdir()
+    shutil.copy(shared / "images" / "squat.bmp", src / "a.bmp")  # 500x610
+    (src / "b.jpg").write_bytes(b"not an image")
+    shutil.copy(shared / "images" / "posenet_test_image.bmp", src / "c.bmp")  # 640x480
+    shutil.copy(shared / "images" / "squat.bmp", src / "d.bmp")
+    return src
+
+
+def assert_drawn_under_own_names(src: Path, out: Path) -> None:
+    assert sorted(p.name for p in out.iterdir()) == ["a.bmp", "c.bmp", "d.bmp"]
+    for name in ("a.bmp", "c.bmp", "d.bmp"):
+        assert read_image(out / name).shape == read_image(src / name).shape, name
+
+
+def test_directory_names_survive_an_unreadable_image(mixed_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_cli("annotate", str(mixed_dir), str(out), "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert_drawn_under_own_names(mixed_dir, out)
+    assert "annotated 3 frame(s)" in proc.stderr and "1 failed and skipped" in proc.stderr
+
+
+def test_from_jsonl_skips_an_unreadable_image(mixed_dir: Path, tmp_path: Path) -> None:
+    jsonl = tmp_path / "poses.jsonl"
+    proc = run_cli("run", "--source", str(mixed_dir), "--sink", f"jsonl:{jsonl}", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    proc = run_cli("annotate", str(mixed_dir), str(out), "--from-jsonl", str(jsonl))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert_drawn_under_own_names(mixed_dir, out)
+    assert "1 failed and skipped" in proc.stderr

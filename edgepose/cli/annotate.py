@@ -18,7 +18,7 @@ from typing import Any
 
 from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides, yaml_quote
 from edgepose.config import Config, load_config
-from edgepose.errors import InputError
+from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
 from edgepose.logs import setup_logging
 from edgepose.pose import FrameResult
@@ -88,10 +88,9 @@ def open_writer(kind: str, source: Source, output: Path) -> FrameWriter:
     return VideoWriter(output, getattr(source, "fps", 0.0))
 
 
-def frame_name(source: Source, frame: Frame) -> str:
-    """The input file name of a frame from a directory source ('' for video)."""
-    files = getattr(source, "files", None)
-    return files[frame.index].name if files else ""
+def frame_name(frame: Frame) -> str:
+    """The input file name of a frame from an image source ('' for video)."""
+    return frame.file
 
 
 def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = None) -> Report:
@@ -127,7 +126,7 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
     stats = RunStats()
 
     def draw(frame: Frame, result: FrameResult, document: dict[str, Any]) -> None:
-        writer.write(draw_poses(frame.image, result.poses, style), frame_name(source, frame))
+        writer.write(draw_poses(frame.image, result.poses, style), frame_name(frame))
         report.written += 1
 
     stamp = Stamp(config.device_id, loaded.model_name, loaded.accelerator)
@@ -144,7 +143,7 @@ def _from_documents(
     while True:
         try:
             frame = source.read()
-        except InputError as exc:  # FrameError is an InputError: a corrupt image in a directory
+        except FrameError as exc:  # one image of a directory: skipped and counted, as `run` does
             report.failed += 1
             log.warning("skipped a frame: %s", exc)
             continue
@@ -163,7 +162,7 @@ def _from_documents(
                     "give the input the JSONL was recorded from",
                 )
             image = draw_poses(frame.image, poses_from_document(document), style)
-        writer.write(image, frame_name(source, frame))
+        writer.write(image, frame_name(frame))
         report.written += 1
     report.unused_documents = sorted(set(documents) - seen)
 

@@ -78,7 +78,7 @@ class ImageSource:
         path = self.files[self._next]
         self._next += 1
         image = read_image(path)
-        frame = Frame(image, self._count, self.clocks.wall(), self.clocks.mono(), self.name)
+        frame = Frame(image, self._count, self.clocks.wall(), self.clocks.mono(), self.name, path.name)
         self._count += 1
         return frame
 
