@@ -89,13 +89,17 @@ def resolve_source_uri(config: Config) -> str:
 def detect_camera() -> str | None:
     """``picamera2`` when picamera2 imports and lists a camera, else ``/dev/video0`` if present, else None."""
     from edgepose.errors import UnavailableError
-    from edgepose.sources.picamera2 import import_picamera2, list_cameras
+    from edgepose.sources.picamera2 import Picamera2MissingError, import_picamera2, list_cameras
 
     try:
         if list_cameras(import_picamera2()):
             return "picamera2"
-    except (UnavailableError, RuntimeError, OSError) as exc:  # not a Pi, or libcamera is unhappy
+    except Picamera2MissingError as exc:  # not a Pi, or a USB camera only
         log.debug("no Pi camera: %s", exc)
+    except UnavailableError as exc:  # installed but broken: say why rather than fall back in silence
+        log.warning("the Pi camera is not usable: %s (%s)", exc.message, exc.hint)
+    except (RuntimeError, OSError) as exc:  # libcamera is unhappy
+        log.warning("the Pi camera is not usable: picamera2 cannot list cameras (%s)", exc)
     return "/dev/video0" if Path("/dev/video0").exists() else None
 
 

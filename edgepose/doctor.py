@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgepose import __version__, system
+from edgepose import __version__, platforms, syspackages, system
 from edgepose.config.sections import Config
 from edgepose.errors import EdgeposeError
 from edgepose.inference.tpu_devices import DEV, SYS_USB, find_edgetpus, library_loads, library_path
@@ -77,7 +77,7 @@ def _version(dist: str) -> str | None:
 def versions() -> list[Check]:
     out = [
         Check("python", "ok", f"Python {platform.python_version()} ({sys.executable}), edgepose {__version__}"),
-        Check("platform", "info", f"{platform.system()} {platform.release()} {platform.machine()}"),
+        _platform_check(platforms.verdict(platforms.read_platform())),
     ]
     try:
         from edgepose.inference.runtime import import_runtime
@@ -89,6 +89,8 @@ def versions() -> list[Check]:
     import numpy
 
     out.append(Check("numpy", "ok", f"NumPy {numpy.__version__}"))
+    abi = syspackages.abi_verdict(numpy.__version__, str(Path(numpy.__file__).parent.parent), syspackages.scan())
+    out.append(Check("numpy.abi", abi.status, abi.detail, abi.hint))
     numba = _version("numba")
     out.append(
         Check("numba", "ok", f"Numba {numba}")
@@ -103,11 +105,22 @@ def versions() -> list[Check]:
     return out
 
 
+def _platform_check(v: platforms.Verdict) -> Check:
+    return Check("platform", v.status, v.detail, v.hint)
+
+
 def camera(dev: Path = DEV, importer: Callable[[str], Any] = importlib.import_module) -> list[Check]:
+    from edgepose.sources.picamera2 import Picamera2MissingError, import_picamera2
+
     out = []
     cameras: list[Any] = []
     try:
-        picamera2 = importer("picamera2")
+        picamera2 = import_picamera2(importer)
+    except Picamera2MissingError as exc:
+        out.append(Check("camera.picamera2", "info", exc.message, exc.hint or ""))
+    except EdgeposeError as exc:  # installed but broken: libcamera, the NumPy ABI, the venv
+        out.append(Check("camera.picamera2", "fail", exc.message, exc.hint or ""))
+    else:
         try:
             cameras = list(picamera2.Picamera2.global_camera_info())
         except Exception as exc:  # libcamera without a camera, or not a Pi
@@ -115,15 +128,6 @@ def camera(dev: Path = DEV, importer: Callable[[str], Any] = importlib.import_mo
         else:
             status = "ok" if cameras else "warn"
             out.append(Check("camera.picamera2", status, f"picamera2 imports; {len(cameras)} camera(s)"))
-    except Exception as exc:  # ImportError, or libcamera's own errors on import
-        out.append(
-            Check(
-                "camera.picamera2",
-                "info",
-                f"picamera2 is not importable ({type(exc).__name__})",
-                "on Raspberry Pi OS: sudo apt install python3-picamera2, venv with --system-site-packages",
-            )
-        )
     videos = sorted(str(p) for p in dev.glob("video*"))
     if videos:
         out.append(Check("camera.v4l2", "ok", "video devices: " + ", ".join(videos)))

@@ -13,6 +13,11 @@ Pi 4 and earlier), an ``(height * 3/2, stride)`` array of the Y, U and V planes.
 The capture time is the request's ``SensorTimestamp`` (nanoseconds on CLOCK_MONOTONIC, the clock
 of ``time.monotonic()``), not the time the frame reached Python.
 
+Each way the import fails on a Pi gets its own line with the fix (:func:`diagnose_import`): picamera2
+not installed, installed by apt but hidden from a venv made without ``--system-site-packages``,
+libcamera's bindings missing, and NumPy's ABI mismatch (apt's simplejpeg is built against apt's
+NumPy; see :mod:`edgepose.syspackages`). A camera that another process holds is reported as busy.
+
 Only ONE ``Picamera2`` object is made per camera for the life of the process: creating and
 closing them repeatedly leaks memory and file descriptors (raspberrypi/picamera2 issues 958 and
 887). :class:`CameraPool` keeps them; ``close`` only stops the camera.
@@ -20,13 +25,17 @@ closing them repeatedly leaks memory and file descriptors (raspberrypi/picamera2
 
 from __future__ import annotations
 
+import errno
+import importlib
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from edgepose import syspackages
 from edgepose.errors import FrameError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.sources.base import Clocks
@@ -35,20 +44,78 @@ INSTALL_HINT = (
     "on Raspberry Pi OS: sudo apt install python3-picamera2, and create the virtual environment with "
     "--system-site-packages (make does); or use a USB camera (--source /dev/video0)"
 )
+LIBCAMERA_HINT = "sudo apt install python3-libcamera (picamera2's libcamera bindings come from apt only)"
+BUSY_HINT = (
+    "only one process can hold a Pi camera: stop the other one (another edgepose service, rpicam-*, "
+    "a notebook; `sudo fuser -v /dev/media*` names it), then start again"
+)
+BUSY_MARKERS = ("Device or resource busy", "Failed to acquire camera", "returned unexpected code: -16")
 LORES_FORMAT = "YUV420"
 MAIN_FORMAT = "RGB888"  # only used if the lores stream is turned off; [B, G, R] in NumPy
 BUFFER_COUNT = 4  # fewer buffers than picamera2's video default (6): less memory, same rate
 
 
-def import_picamera2() -> Any:
-    """The ``picamera2`` module, or :class:`UnavailableError` (exit 69) with the install hint."""
+class Picamera2MissingError(UnavailableError):
+    """picamera2 is simply not installed (not a Pi, or a USB camera only): not worth a warning."""
+
+
+def import_picamera2(importer: Callable[[str], Any] = importlib.import_module) -> Any:
+    """The ``picamera2`` module, or :class:`UnavailableError` (exit 69) saying which part is missing."""
     try:
-        import picamera2
-    except ImportError as exc:  # picamera2 missing, or libcamera's bindings under it (not a Pi)
-        raise UnavailableError(
-            f"the Raspberry Pi camera needs picamera2 and libcamera, which cannot be imported ({exc})", INSTALL_HINT
-        ) from None
-    return picamera2
+        return importer("picamera2")
+    except Exception as exc:  # ImportError, NumPy's ValueError, libcamera's own errors on import
+        raise diagnose_import(exc) from None
+
+
+def diagnose_import(exc: BaseException, system: syspackages.SystemPython | None = None) -> UnavailableError:
+    """One line with the fix for each way ``import picamera2`` fails on a Pi (see the module doc)."""
+    if syspackages.is_abi_error(exc):
+        system = system or syspackages.scan()
+        version, where = syspackages.numpy_in_use()
+        built_for = system.numpy or "an older NumPy"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return UnavailableError(
+            f"picamera2 cannot load: NumPy {version} ({where}) is in use, but apt's picamera2/simplejpeg were "
+            f"built for NumPy {built_for} ({type(exc).__name__}: {first})",
+            f"keep the venv on apt's NumPy: `make clean venv` or `sudo scripts/install.sh` pin it; or in this venv: "
+            f"pip install 'numpy=={system.numpy}'"
+            if system.numpy
+            else "reinstall the venv with `make clean venv`",
+        )
+    if isinstance(exc, ModuleNotFoundError):
+        missing = exc.name or ""
+        if missing.split(".")[0] == "libcamera":
+            return UnavailableError(
+                "picamera2 is installed but libcamera's Python bindings are missing", LIBCAMERA_HINT
+            )
+        if missing.split(".")[0] == "picamera2":
+            system = system or syspackages.scan()
+            if "picamera2" in system.bound:
+                return UnavailableError(
+                    "picamera2 is installed by apt but this Python does not see it: the virtual environment "
+                    "was created without --system-site-packages",
+                    "recreate it: make clean venv (or sudo scripts/install.sh)",
+                )
+            return Picamera2MissingError(
+                "the Raspberry Pi camera needs picamera2, which is not installed", INSTALL_HINT
+            )
+        return UnavailableError(
+            f"picamera2 is installed but cannot import {missing or 'a module it needs'}",
+            "sudo apt install --reinstall python3-picamera2",
+        )
+    return UnavailableError(f"picamera2 failed to import ({type(exc).__name__}: {exc})", INSTALL_HINT)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True when opening a camera failed because another process holds it (EBUSY anywhere in the chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "errno", None) == errno.EBUSY or any(m in str(current) for m in BUSY_MARKERS):
+            return True
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return False
 
 
 def list_cameras(module: Any) -> list[dict[str, Any]]:
@@ -66,7 +133,14 @@ class CameraPool:
     def get(self, module: Any, number: int) -> Any:
         with self._lock:
             if number not in self._cameras:
-                self._cameras[number] = module.Picamera2(number)
+                try:
+                    self._cameras[number] = module.Picamera2(number)
+                except RuntimeError as exc:  # "Camera __init__ sequence did not complete." and its cause
+                    if is_busy(exc):
+                        raise UnavailableError(
+                            f"camera {number} is busy: another process holds it", BUSY_HINT
+                        ) from None
+                    raise UnavailableError(f"camera {number} could not be opened ({exc})", BUSY_HINT) from None
             return self._cameras[number]
 
 
@@ -163,9 +237,15 @@ class Picamera2Source:
 
     def open(self) -> None:
         module = self.module or import_picamera2()
-        if not list_cameras(module):
+        cameras = list_cameras(module)
+        if not cameras:
             raise UnavailableError(
-                "picamera2 finds no camera", "check the ribbon cable, then `rpicam-hello --list-cameras`"
+                "picamera2 finds no camera connected", "check the ribbon cable, then `rpicam-hello --list-cameras`"
+            )
+        if self.number >= len(cameras):
+            raise UnavailableError(
+                f"camera {self.number} is not connected: picamera2 lists {len(cameras)} camera(s)",
+                f"use --source picamera2:{len(cameras) - 1} or lower; `rpicam-hello --list-cameras` lists them",
             )
         cam = self.pool.get(module, self.number)
         lores = lores_size(self.size, self.model_input)

@@ -1,0 +1,143 @@
+"""The picamera2 adapter tells the truth: each way the Pi camera stack fails gets one line and exit 69.
+
+Driven through the real CLI with the stand-in package of ``tests/pi/standins`` (the same one the
+emulated Raspberry Pi OS root installs into its dist-packages), made to fail the way the real
+one does: no package, no libcamera bindings, a simplejpeg built for another NumPy (the messages
+NumPy and Cython really print), no camera, a camera another process holds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepose.errors import EX_UNAVAILABLE
+from tests.conftest import run_cli
+
+STANDINS = Path(__file__).resolve().parent / "pi" / "standins"
+
+# What the real modules raise under the wrong NumPy: Cython's dtype check (simplejpeg is Cython) and
+# NumPy's import_array() in a C module built for NumPy 1.x (seen with Debian's python3-opencv).
+DTYPE_SIZE = (
+    "numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, got 88 from PyObject"
+)
+ARRAY_API = "numpy.core.multiarray failed to import"
+WORKING_JPEG = "def encode_jpeg(image, quality=85, colorspace='RGB'):\n    return b'\\xff\\xd8\\xff\\xd9'\n"
+
+
+def standin_tree(root: Path, jpeg_module: str = WORKING_JPEG, libcamera: bool = True) -> Path:
+    """A directory with the stand-in picamera2, libcamera and simplejpeg, simplejpeg's core replaced."""
+    site = root / "site"
+    shutil.copytree(STANDINS / "picamera2", site / "picamera2")
+    if libcamera:
+        shutil.copytree(STANDINS / "libcamera", site / "libcamera")
+    (site / "simplejpeg").mkdir(parents=True)
+    shutil.copy(STANDINS / "simplejpeg" / "__init__.py", site / "simplejpeg" / "__init__.py")
+    (site / "simplejpeg" / "_jpeg.py").write_text(jpeg_module)
+    return site
+
+
+def apt_site(root: Path, numpy: str = "1.24.2", picamera2: bool = True) -> Path:
+    """What apt's dist-packages look like to edgepose.syspackages: NumPy's metadata, picamera2's package."""
+    apt = root / "apt"
+    (apt / "numpy").mkdir(parents=True)
+    info = apt / f"numpy-{numpy}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: numpy\nVersion: {numpy}\n")
+    if picamera2:
+        (apt / "picamera2").mkdir()
+        (apt / "picamera2" / "__init__.py").write_text("")
+    return apt
+
+
+def camera_run(site: Path | None, apt: Path, *extra: str, env: dict | None = None):
+    full = {"EDGEPOSE_SYSTEM_SITE": str(apt), **(env or {})}
+    if site is not None:
+        full["PYTHONPATH"] = f"{site}:{Path(__file__).resolve().parents[1]}"
+    return run_cli(
+        "run", "--source", "picamera2", "--max-frames", "2", "--threads", "1", "--sink", "stdout", *extra, env=full
+    )
+
+
+def one_error_line(stderr: str) -> str:
+    errors = [line for line in stderr.splitlines() if line.startswith("edgepose: error:")]
+    assert len(errors) == 1, stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("message", [DTYPE_SIZE, ARRAY_API])
+@pytest.mark.parametrize("exc", ["ValueError", "ImportError"])
+def test_numpy_abi_mismatch_names_both_numpys_and_the_fix(tmp_path, message, exc):
+    site = standin_tree(tmp_path, f"raise {exc}({message!r})\n")
+    proc = camera_run(site, apt_site(tmp_path))
+    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert f"NumPy {np.__version__}" in line  # the one in use
+    assert "built for NumPy 1.24.2" in line  # the one apt's module was built for
+    assert "pip install 'numpy==1.24.2'" in proc.stderr and "make clean venv" in proc.stderr
+
+
+def test_missing_libcamera_bindings_are_named(tmp_path):
+    proc = camera_run(standin_tree(tmp_path, libcamera=False), apt_site(tmp_path))
+    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
+    assert "libcamera's Python bindings are missing" in one_error_line(proc.stderr)
+    assert "sudo apt install python3-libcamera" in proc.stderr
+
+
+def test_picamera2_not_installed(tmp_path):
+    proc = camera_run(None, apt_site(tmp_path, picamera2=False))
+    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
+    assert "picamera2, which is not installed" in one_error_line(proc.stderr)
+    assert "sudo apt install python3-picamera2" in proc.stderr
+
+
+def test_apt_picamera2_hidden_from_a_venv_without_system_site_packages(tmp_path):
+    proc = camera_run(None, apt_site(tmp_path, picamera2=True))  # apt has it; this Python does not see it
+    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
+    assert "without --system-site-packages" in one_error_line(proc.stderr)
+
+
+def test_no_camera_connected(tmp_path):
+    proc = camera_run(standin_tree(tmp_path), apt_site(tmp_path), env={"STANDIN_PICAMERA2": "none"})
+    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
+    assert "no camera connected" in one_error_line(proc.stderr)
+
+
+def test_second_camera_not_connected(tmp_path):
+    full = {"EDGEPOSE_SYSTEM_SITE": str(apt_site(tmp_path)), "PYTHONPATH": str(standin_tree(tmp_path))}
+    proc = run_cli("run", "--source", "picamera2:1", "--max-frames", "1", "--threads", "1", env=full)
+    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
+    assert "camera 1 is not connected" in one_error_line(proc.stderr)
+
+
+def test_camera_busy_in_another_process(tmp_path):
+    proc = camera_run(standin_tree(tmp_path), apt_site(tmp_path), env={"STANDIN_PICAMERA2": "busy"})
+    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
+    assert "camera 0 is busy: another process holds it" in one_error_line(proc.stderr)
+
+
+def test_working_stand_in_camera_gives_poses_of_the_scene(tmp_path, squat_path):
+    """The whole camera path: lores YUV420 from the stand-in, converted, through the real model."""
+    env = {"STANDIN_PICAMERA2_SCENE": str(squat_path)}
+    proc = camera_run(standin_tree(tmp_path), apt_site(tmp_path), "--set", "source.width=640",
+                      "--set", "source.height=480", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    docs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(docs) == 2
+    assert (docs[0]["width"], docs[0]["height"]) == (256, 192)  # lores for a 192 model, aligned to 64
+    assert docs[0]["poses"] and docs[0]["poses"][0]["score"] > 0.3
+
+
+def test_doctor_reports_the_abi_mismatch_as_a_failure(tmp_path):
+    env = {"EDGEPOSE_SYSTEM_SITE": str(apt_site(tmp_path)),
+           "PYTHONPATH": str(standin_tree(tmp_path, f"raise ValueError({DTYPE_SIZE!r})\n"))}  # fmt: skip
+    proc = run_cli("doctor", "--json", env=env)
+    checks = {c["id"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["camera.picamera2"]["status"] == "fail"
+    assert "built for NumPy 1.24.2" in checks["camera.picamera2"]["detail"]
+    assert checks["numpy.abi"]["status"] == ("ok" if np.__version__ == "1.24.2" else "fail")
