@@ -8,6 +8,7 @@ from __future__ import annotations
 
 EX_OK = 0
 EX_SOFTWARE = 1  # not sysexits' 70: the issue tracker and users expect 1 for "unexpected"
+EX_USAGE = 64  # a command line argparse refuses (its own default, 2, is in no table)
 EX_NOINPUT = 66
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78

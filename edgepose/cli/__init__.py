@@ -2,6 +2,7 @@
 
 Expected failures (:class:`~edgepose.errors.EdgeposeError`) print one line and exit with their
 sysexits code; anything else is unexpected and exits 1. ``-v`` shows the traceback of either.
+A command line that does not parse exits 64 (``EX_USAGE``) after the usage line.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import importlib
 import logging
 import sys
 import traceback
+import typing
 from collections.abc import Sequence
 
 from edgepose import __version__
-from edgepose.errors import EX_SOFTWARE, EdgeposeError
+from edgepose.errors import EX_SOFTWARE, EX_USAGE, EdgeposeError
 
 # Each module has ``register(subparsers)``, which adds its subcommand(s) with ``func`` set.
 COMMAND_MODULES = (
@@ -29,8 +31,18 @@ COMMAND_MODULES = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with edgepose's error line and exit code (subcommand parsers are of the same class)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.print_usage(sys.stderr)
+        command = self.prog.removeprefix("edgepose").strip()
+        where = f"{command}: " if command else ""
+        self.exit(EX_USAGE, f"edgepose: error: {where}{message}\nedgepose: hint: see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgepose", description="Pose estimation daemon for the Raspberry Pi.")
+    parser = Parser(prog="edgepose", description="Pose estimation daemon for the Raspberry Pi.")
     parser.add_argument("--version", action="version", version=f"edgepose {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
