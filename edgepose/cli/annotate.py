@@ -18,7 +18,7 @@ from typing import Any
 
 from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides, yaml_quote
 from edgepose.config import Config, load_config
-from edgepose.errors import FrameError, InputError
+from edgepose.errors import ConfigError, FrameError, InputError
 from edgepose.frame import Frame
 from edgepose.logs import setup_logging
 from edgepose.pose import FrameResult
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     min_score = config.decoder.min_keypoint_score if args.min_score is None else args.min_score
     if not 0.0 <= min_score <= 1.0:
-        raise InputError(f"--min-score {min_score} is outside 0..1")
+        raise ConfigError(f"--min-score {min_score} is outside 0..1", "a keypoint score: 0 shows every keypoint")
     style = Style(min_keypoint_score=min_score, boxes=not args.no_boxes)
     report = annotate(config, Path(args.output), style, Path(args.from_jsonl) if args.from_jsonl else None)
     print(report.summary(), file=sys.stderr)
