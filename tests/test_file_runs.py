@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bad_files import run_cli_obeying_modes, unreadable, video
 from tests.conftest import parse_documents, run_cli
 
 
@@ -25,3 +26,77 @@ def test_documents_of_a_directory_name_their_file(mixed_dir: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     docs = parse_documents(proc.stdout)
     assert [(d["file"], d["width"], d["height"]) for d in docs] == [("a.bmp", 500, 610), ("c.bmp", 640, 480)]
+
+
+# --- unreadable inputs and unwritable outputs: one line and exit 66, never "unexpected error" ---
+
+
+def assert_one_line(proc, code: int, *needles: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and "unexpected error" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("edgepose: error:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in errors[0], (needle, proc.stderr)
+
+
+def test_unreadable_image_exits_66(squat_path: Path, tmp_path: Path) -> None:
+    image = unreadable(Path(shutil.copy(squat_path, tmp_path / "a.bmp")))
+    proc = run_cli_obeying_modes("run", "--source", str(image))
+    assert_one_line(proc, 66, "cannot read image", "Permission denied", str(image))
+
+
+def test_unreadable_image_in_a_directory_is_skipped_and_named(mixed_dir: Path) -> None:
+    secret = unreadable(Path(shutil.copy(mixed_dir / "a.bmp", mixed_dir / "a2.bmp")))
+    proc = run_cli_obeying_modes("run", "--source", str(mixed_dir), "--sink", "stdout", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert [d["file"] for d in parse_documents(proc.stdout)] == ["a.bmp", "c.bmp"]
+    assert f"{secret}: Permission denied" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreadable_directory_exits_66(mixed_dir: Path) -> None:
+    unreadable(mixed_dir)
+    proc = run_cli_obeying_modes("run", "--source", str(mixed_dir))
+    assert_one_line(proc, 66, "cannot read directory", "Permission denied")
+
+
+def test_source_inside_an_unreadable_directory_exits_66(mixed_dir: Path) -> None:
+    unreadable(mixed_dir)
+    proc = run_cli_obeying_modes("run", "--source", str(mixed_dir / "a.bmp"))
+    assert_one_line(proc, 66, "Permission denied")
+
+
+def test_unreadable_video_exits_66(tmp_path: Path) -> None:
+    clip = unreadable(video(tmp_path / "clip.avi", 3))
+    proc = run_cli_obeying_modes("run", "--source", str(clip))
+    assert_one_line(proc, 66, "cannot read video", "Permission denied")
+
+
+def test_unreadable_eval_image_is_skipped_and_named(shared: Path, tmp_path: Path) -> None:
+    images = Path(shutil.copytree(shared / "keypoints" / "ochuman", tmp_path / "ochuman"))
+    unreadable(images / "003799.jpg")
+    proc = run_cli_obeying_modes("eval", "--annotations", str(images / "test_ochuman.json"), "--images", str(images),
+                                 "--threads", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "not evaluated: 003799.jpg" in proc.stdout and "Permission denied" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_models_fetch_into_an_unwritable_directory_exits_66(tmp_path: Path) -> None:
+    target = tmp_path / "models"
+    target.mkdir(mode=0o555)
+    proc = run_cli_obeying_modes("models", "fetch", "squat", "--dir", str(target), "--base-url", "http://127.0.0.1:9")
+    assert_one_line(proc, 66, f"cannot write to {target}", "Permission denied")
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "missing/edgepose.yaml",  # the directory does not exist
+        ".",  # a directory, not a file
+    ],
+)
+def test_write_default_to_a_bad_path_exits_66(where: str, tmp_path: Path) -> None:
+    proc = run_cli("check-config", "--write-default", str(tmp_path / where))
+    assert_one_line(proc, 66, "cannot write")

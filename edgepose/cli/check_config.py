@@ -7,6 +7,7 @@ import json
 
 from edgepose.cli import add_config, add_verbosity
 from edgepose.config import load_config, redacted
+from edgepose.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,10 @@ def run(args: argparse.Namespace) -> int:
 
         from edgepose.config.reference import reference_yaml
 
-        Path(args.write_default).write_text(reference_yaml(), encoding="utf-8")
+        try:
+            Path(args.write_default).write_text(reference_yaml(), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {args.write_default}: {exc.strerror}") from None
         return 0
     config = load_config(args.config, args.overrides)
     if args.print:

@@ -13,6 +13,7 @@ import http.client
 import logging
 import os
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -45,7 +46,7 @@ def fetch(
 ) -> Path:
     """Download ``entry`` into ``directory`` (resuming a previous ``.part``); returns the final path."""
     url = source_url(entry, base_url)
-    directory.mkdir(parents=True, exist_ok=True)
+    writable_directory(directory)
     target = directory / entry.file
     part = target.with_name(target.name + ".part")
     progress = progress or (lambda _done, _total: None)
@@ -89,6 +90,18 @@ def fetch(
     if total is not None and done < total:
         raise _interrupted(entry, done, total, "the connection closed early")
     return _verify_and_place(entry, part, target, digest.hexdigest())
+
+
+def writable_directory(directory: Path) -> None:
+    """Create ``directory`` and make sure a file can be created in it, before anything is downloaded."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"cannot write to {directory}: {exc.strerror}", "give a writable directory (--dir, or model.cache_dir)"
+        ) from None
 
 
 def _interrupted(entry: ModelEntry, done: int, total: int | None, why: object) -> UnavailableError:

@@ -31,14 +31,20 @@ def guess_kind(uri: str) -> str:
     if uri.startswith("/dev/video") or uri.isdigit():
         return "v4l2"
     path = Path(uri)
-    if path.is_dir():
-        return "directory"
+    try:
+        if path.is_dir():
+            return "directory"
+        exists = path.exists()
+    except OSError as exc:  # a directory above it cannot be searched (permissions)
+        raise InputError(
+            f"cannot look at source {uri}: {exc.strerror}", "check the permissions of its directories"
+        ) from None
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return "image"
     if suffix in VIDEO_SUFFIXES:
         return "video"
-    if not path.exists():
+    if not exists:
         raise InputError(f"source not found: {uri}", "give an image, a directory, a video file or a camera")
     raise InputError(f"cannot tell what source {uri} is", "set source.kind explicitly")
 

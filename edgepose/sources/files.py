@@ -26,11 +26,14 @@ def require_cv2():
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An RGB uint8 image; :class:`FrameError` when the file is missing, corrupt or not an image."""
+    """An RGB uint8 image; :class:`FrameError` when the file is missing, unreadable, corrupt or not an image."""
     cv2 = require_cv2()
-    if not path.is_file():
-        raise FrameError(f"image not found: {path}")
-    data = np.fromfile(path, np.uint8)
+    try:
+        data = np.fromfile(path, np.uint8)
+    except FileNotFoundError:
+        raise FrameError(f"image not found: {path}") from None
+    except OSError as exc:  # permission denied (the service's own user), a directory, an I/O error
+        raise FrameError(f"cannot read image {path}: {exc.strerror or exc}") from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise FrameError(f"cannot decode image {path} (corrupt or not an image)")
@@ -54,7 +57,10 @@ class ImageSource:
 
     def open(self) -> None:
         if self.path.is_dir():
-            self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            try:
+                self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            except OSError as exc:
+                raise InputError(f"cannot read directory {self.path}: {exc.strerror}") from None
             if not self.files:
                 raise InputError(
                     f"no images in directory {self.path}", "supported: " + " ".join(sorted(IMAGE_SUFFIXES))

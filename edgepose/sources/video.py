@@ -52,8 +52,13 @@ class VideoFileSource:
 
     def open(self) -> None:
         cv2 = require_cv2()
-        if not self.path.is_file():
-            raise InputError(f"video not found: {self.path}", "check source.uri or --source")
+        try:
+            with self.path.open("rb"):  # OpenCV would only say it cannot open it, whatever the reason
+                pass
+        except FileNotFoundError:
+            raise InputError(f"video not found: {self.path}", "check source.uri or --source") from None
+        except OSError as exc:
+            raise InputError(f"cannot read video {self.path}: {exc.strerror}") from None
         cap = cv2.VideoCapture(str(self.path))
         ok, first = cap.read() if cap.isOpened() else (False, None)
         if not ok or first is None:
