@@ -170,7 +170,7 @@ def test_nothing_found_scores_zero(dataset: coco.Dataset) -> None:
         ('{"images": []}', "is not a COCO annotation file"),
         (
             '{"images": [], "annotations": [{"image_id": 1, "bbox": [0, 0, 1, 1], "keypoints": [0, 0]}]}',
-            "is not a 17-keypoint person",
+            "keypoints are not 51 numbers",
         ),
     ],
 )

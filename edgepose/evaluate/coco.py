@@ -94,14 +94,45 @@ def load_dataset(annotations: Path, images_dir: Path) -> Dataset:
         or not isinstance(data.get("annotations"), list)
     ):
         raise InputError(f"{annotations} is not a COCO annotation file (needs 'images' and 'annotations' lists)")
+    image_ids = {img.get("id") for img in data["images"] if isinstance(img, dict)}
     for i, ann in enumerate(data["annotations"]):
-        kp = ann.get("keypoints")
-        if not isinstance(kp, list) or len(kp) != 3 * NUM_KEYPOINTS or "bbox" not in ann or "image_id" not in ann:
-            raise InputError(f"{annotations}: annotations[{i}] is not a 17-keypoint person with bbox and image_id")
+        problem = annotation_problem(ann, image_ids)
+        if problem:
+            which = f"annotation id {ann['id']}" if isinstance(ann, dict) and "id" in ann else "annotation"
+            hint = "fix or remove it: a COCO person has a bbox [x, y, w, h] and 17 (x, y, v) keypoints"
+            raise InputError(f"{annotations}: {which} (annotations[{i}]): {problem}", hint)
     if not images_dir.is_dir():
         raise InputError(f"image directory not found: {images_dir}", "pass --images DIR")
     data.setdefault("categories", [{"id": PERSON, "name": "person", "supercategory": "person"}])
-    return Dataset(data, annotations, images_dir)
+    dataset = Dataset(data, annotations, images_dir)
+    if not any(dataset.people(img["id"]) for img in dataset.images):
+        # pycocotools would score this AP 0 (or -1): a number that reads like a result
+        raise InputError(f"nothing to evaluate: {annotations} has no annotated people (not crowds, with at least "
+                         "one keypoint)", "give an annotation file with person keypoints")  # fmt: skip
+    return dataset
+
+
+def _numbers(value: Any, count: int) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == count
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    )
+
+
+def annotation_problem(ann: Any, image_ids: set[Any]) -> str | None:
+    """What makes one COCO keypoint annotation unusable, or None (checked once, before any model runs)."""
+    if not isinstance(ann, dict):
+        return "not an object"
+    if not _numbers(ann.get("bbox"), 4):
+        return f"bbox is not 4 numbers: {json.dumps(ann.get('bbox'))[:60]}"
+    if not _numbers(ann.get("keypoints"), 3 * NUM_KEYPOINTS):
+        return f"keypoints are not {3 * NUM_KEYPOINTS} numbers: {json.dumps(ann.get('keypoints'))[:60]}"
+    if ann.get("image_id") not in image_ids:
+        return f"image_id {json.dumps(ann.get('image_id'))} is not in images"
+    if not isinstance(ann.get("num_keypoints", 0), int) or not isinstance(ann.get("iscrowd", 0), int):
+        return "num_keypoints and iscrowd must be whole numbers"
+    return None
 
 
 def person_crop(bbox: Sequence[float], in_w: int, in_h: int, scale: float = BOX_SCALE) -> tuple[int, int, int, int]:

@@ -1,0 +1,91 @@
+"""Bad invocations and inputs refused through the real CLI, each with its exit code and one clear line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.test_exit_codes import assert_clean_error
+
+EX_USAGE, EX_NOINPUT, EX_CONFIG = 64, 66, 78
+
+
+# -- usage errors ----------------------------------------------------------------------------------
+
+# (arguments, words the one-line error must contain)
+USAGE_ERRORS = [
+    ((), "the following arguments are required: COMMAND"),  # no command at all
+    (("frobnicate",), "invalid choice: 'frobnicate'"),  # unknown command
+    (("run", "--threads", "four"), "argument --threads: invalid int value: 'four'"),
+    (("run", "--accelerator", "gpu"), "argument --accelerator: invalid choice: 'gpu'"),
+    (("check-config", "--no-such-flag"), "unrecognized arguments: --no-such-flag"),
+    (("annotate", "in.jpg"), "the following arguments are required: OUTPUT"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), USAGE_ERRORS)
+def test_usage_errors_exit_64_with_one_line(args: tuple[str, ...], needle: str) -> None:
+    proc = run_cli(*args)
+    assert_clean_error(proc, EX_USAGE, needle)
+    assert "usage: edgepose" in proc.stderr  # the usage line stays: it says what was expected
+
+
+def test_help_and_version_still_exit_0() -> None:
+    assert run_cli("--help").returncode == 0
+    assert run_cli("run", "--help").returncode == 0
+    assert run_cli("--version").returncode == 0
+
+
+# -- annotate --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("score", ["-3", "1.5"])
+def test_annotate_min_score_out_of_range_is_a_config_error(score: str, squat_path: Path, tmp_path: Path) -> None:
+    proc = run_cli("annotate", str(squat_path), str(tmp_path / "out.jpg"), f"--min-score={score}")
+    assert_clean_error(proc, EX_CONFIG, f"--min-score {float(score)} is outside 0..1")
+
+
+# -- eval ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def ochuman(shared: Path) -> Path:
+    return shared / "keypoints" / "ochuman"
+
+
+def broken_annotations(ochuman: Path, tmp_path: Path, index: int, key: str, value: object) -> tuple[Path, int]:
+    data = json.loads((ochuman / "test_ochuman.json").read_text())
+    data["annotations"][index][key] = value
+    path = tmp_path / "annotations.json"
+    path.write_text(json.dumps(data))
+    return path, data["annotations"][index]["id"]
+
+
+# (field, bad value, what the message says about it)
+BAD_ANNOTATIONS = [
+    ("bbox", None, "bbox is not 4 numbers"),
+    ("bbox", [1, 2, 3], "bbox is not 4 numbers"),
+    ("keypoints", ["a"] * 51, "keypoints are not 51 numbers"),
+    ("keypoints", "nose", "keypoints are not 51 numbers"),
+    ("image_id", 99999, "image_id 99999 is not in images"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "needle"), BAD_ANNOTATIONS)
+def test_eval_malformed_annotation_exits_66_with_its_id(ochuman: Path, tmp_path: Path, key, value, needle) -> None:
+    path, ann_id = broken_annotations(ochuman, tmp_path, 1, key, value)
+    proc = run_cli("eval", "--annotations", str(path), "--images", str(ochuman), "--model", "movenet_lightning_int8")
+    assert_clean_error(proc, EX_NOINPUT, f"annotation id {ann_id}", needle)
+
+
+def test_eval_with_no_annotated_people_says_there_is_nothing_to_evaluate(ochuman: Path, tmp_path: Path) -> None:
+    data = json.loads((ochuman / "test_ochuman.json").read_text())
+    data["annotations"] = []
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps(data))
+    proc = run_cli("eval", "--annotations", str(path), "--images", str(ochuman), "--model", "movenet_lightning_int8")
+    assert_clean_error(proc, EX_NOINPUT, "nothing to evaluate", "no annotated people")
+    assert "AP" not in proc.stdout
