@@ -5,8 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from edgepose.sources.video import VideoFileSource
 from tests.bad_files import run_cli_obeying_modes, unreadable, video
 from tests.conftest import parse_documents, run_cli
 
@@ -100,3 +102,22 @@ def test_models_fetch_into_an_unwritable_directory_exits_66(tmp_path: Path) -> N
 def test_write_default_to_a_bad_path_exits_66(where: str, tmp_path: Path) -> None:
     proc = run_cli("check-config", "--write-default", str(tmp_path / where))
     assert_one_line(proc, 66, "cannot write")
+
+
+@pytest.mark.parametrize("frames", [1, 2])
+def test_every_frame_of_a_short_video_is_processed(frames: int, tmp_path: Path) -> None:
+    clip = video(tmp_path / "clip.avi", frames)
+    proc = run_cli("run", "--source", str(clip), "--sink", "stdout", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert [d["frame"] for d in parse_documents(proc.stdout)] == list(range(frames))
+
+
+def test_a_looping_one_frame_video_repeats_its_frame(tmp_path: Path) -> None:
+    source = VideoFileSource(video(tmp_path / "one.avi", 1), loop=True)
+    source.open()
+    try:
+        frames = [source.read() for _ in range(3)]
+    finally:
+        source.close()
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert all(np.array_equal(f.image, frames[0].image) for f in frames)

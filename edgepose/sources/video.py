@@ -45,6 +45,7 @@ class VideoFileSource:
         self._open_mono = 0.0
         self._open_wall = 0.0
         self._file_frame = 0
+        self._probed: Any = None  # the frame open() read to check the file: the first read returns it
 
     @property
     def live(self) -> bool:
@@ -64,7 +65,8 @@ class VideoFileSource:
         if not ok or first is None:
             cap.release()
             raise InputError(f"cannot read video {self.path} (corrupt, empty or unsupported codec)")
-        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        # Kept, not re-read: seeking back to 0 leaves OpenCV unable to read a one-frame video again.
+        self._probed = first
         self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self._cap = cap
         self._start_mono = self._open_mono = self.clocks.mono()
@@ -75,11 +77,16 @@ class VideoFileSource:
         cv2 = require_cv2()
         if self._cap is None:
             raise FrameError("video source is not open")
-        ok, bgr = self._cap.read()
+        if self._probed is not None:
+            ok, bgr, self._probed = True, self._probed, None
+        else:
+            ok, bgr = self._cap.read()
         if not ok:
             if not self.loop:
                 return None
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            # Reopened rather than seeked: a seek to 0 does not rewind every file (one-frame videos).
+            self._cap.release()
+            self._cap = cv2.VideoCapture(str(self.path))
             self._start_mono = self.clocks.mono()
             self._file_frame = 0
             ok, bgr = self._cap.read()
