@@ -89,3 +89,44 @@ def test_eval_with_no_annotated_people_says_there_is_nothing_to_evaluate(ochuman
     proc = run_cli("eval", "--annotations", str(path), "--images", str(ochuman), "--model", "movenet_lightning_int8")
     assert_clean_error(proc, EX_NOINPUT, "nothing to evaluate", "no annotated people")
     assert "AP" not in proc.stdout
+
+
+# -- config: duplicate keys, an empty source, no sinks ---------------------------------------------
+
+# (config text, words the error must contain: the key, and both lines)
+DUPLICATE_KEYS = [
+    ("model:\n  threads: 2\n  threads: 4\n", "model.threads: duplicate key at lines 2 and 3"),
+    ("model:\n  threads: 2\ndecoder: {}\nmodel:\n  name: x\n", "model: duplicate key at lines 1 and 4"),
+    ("sinks: [stdout]\nsinks: [mqtt]\n", "sinks: duplicate key at lines 1 and 2"),
+]
+
+
+@pytest.mark.parametrize(("text", "needle"), DUPLICATE_KEYS)
+def test_duplicate_yaml_keys_are_refused_with_both_lines(tmp_path: Path, text: str, needle: str) -> None:
+    cfg = tmp_path / "dup.yaml"
+    cfg.write_text(text)
+    assert_clean_error(run_cli("check-config", "-c", str(cfg)), EX_CONFIG, f"{cfg}:", needle)
+
+
+def test_the_same_key_in_two_sections_is_not_a_duplicate(tmp_path: Path) -> None:
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text("source:\n  fps: 10\nmodel:\n  threads: 2\nmqtt:\n  port: 1883\nservice:\n  health:\n    port: 0\n")
+    proc = run_cli("check-config", "-c", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("args", [("--source", ""), ("--source", "  "), ("--set", "source.uri=")])
+def test_an_empty_source_is_refused(args: tuple[str, str], tmp_path: Path) -> None:
+    # run from an empty directory: without the check it would run over the current directory
+    proc = run_cli("run", *args, "--sink", "stdout", cwd=tmp_path)
+    assert_clean_error(proc, EX_CONFIG, "source.uri: empty")
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("where", ["file", "override"])
+def test_no_sinks_is_refused(where: str, tmp_path: Path, squat_path: Path) -> None:
+    cfg = tmp_path / "none.yaml"
+    cfg.write_text("sinks: []\n")
+    args = ("-c", str(cfg)) if where == "file" else ("--set", "sinks=[]")
+    proc = run_cli("run", *args, "--source", str(squat_path))
+    assert_clean_error(proc, EX_CONFIG, "sinks: empty", "stdout, jsonl:PATH, mqtt")

@@ -184,7 +184,8 @@ def test_metrics_parse_and_agree_with_the_stats(running):
 def test_healthz_is_503_while_starting(tmp_path, squat_path):
     """Before the first frame the service is not ready: /healthz says so, and no watchdog ping."""
     listener = NotifyListener(tmp_path / "notify.sock")
-    config = load_config(None, ["sinks=[]", "service.health.enabled=true", "service.health.port=0"])
+    config = load_config(None, [f"sinks=['jsonl:{tmp_path / 'poses.jsonl'}']", "service.health.enabled=true",
+                                "service.health.port=0"])  # fmt: skip
     source_gate, engine_gate = Gate(), Gate()
     engine_gate.close()  # the first invoke hangs: start-up never completes
     daemon = Daemon(GatedApp(config, source_gate, engine_gate, squat_path),

@@ -62,16 +62,22 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], Where]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, not {type(data).__name__}")
     lines: dict[str, int] = {}
-    _record_lines(node, "", lines)
+    _record_lines(node, "", lines, path)
     return data, Where(str(path), lines)
 
 
-def _record_lines(node: Any, path: str, lines: dict[str, int]) -> None:
+def _record_lines(node: Any, path: str, lines: dict[str, int], file: Path) -> None:
+    """Note each key's line; refuse a key given twice in one mapping (YAML would keep the last silently)."""
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key, value in node.value:
             sub = f"{path}.{key.value}" if path else str(key.value)
-            lines[sub] = key.start_mark.line + 1
-            _record_lines(value, sub, lines)
+            line = key.start_mark.line + 1
+            if sub in seen:
+                raise ConfigError(f"{file}:{line}: {sub}: duplicate key at lines {seen[sub]} and {line}",
+                                  "keep one; YAML would silently use the last")  # fmt: skip
+            seen[sub] = lines[sub] = line
+            _record_lines(value, sub, lines, file)
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:
@@ -98,6 +104,7 @@ def finish(config: Config, env: Mapping[str, str]) -> Config:
     device_id = config.device_id or _hostname()
     mqtt = dataclasses.replace(config.mqtt, password=read_password(config, env))
     config = dataclasses.replace(config, device_id=device_id, mqtt=mqtt)
+    verify_source(config.source.uri)
     verify_sinks(config.sinks)
     verify_mqtt(config)
     return config
@@ -132,7 +139,14 @@ def read_password(config: Config, env: Mapping[str, str]) -> str:
     return ""
 
 
+def verify_source(uri: str) -> None:
+    if not uri.strip():  # as a path, '' is the current directory: a run over whatever is there
+        raise ConfigError("source.uri: empty", "pass --source FILE|DIR|DEVICE|URL, or set source.uri: auto")
+
+
 def verify_sinks(sinks: Sequence[str]) -> None:
+    if not sinks:  # a run that publishes nowhere is a mistake, not a mode
+        raise ConfigError("sinks: empty: the poses would go nowhere", "list at least one of stdout, jsonl:PATH, mqtt")
     for i, sink in enumerate(sinks):
         kind, _, arg = sink.partition(":")
         if kind in ("stdout", "mqtt") and not arg:
