@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from edgepose.sources.imagesize import header_size
 from edgepose.sources.video import VideoFileSource
-from tests.bad_files import run_cli_obeying_modes, unreadable, video
+from tests.bad_files import huge_png, run_cli_obeying_modes, unreadable, video
 from tests.conftest import parse_documents, run_cli
 
 
@@ -121,3 +123,50 @@ def test_a_looping_one_frame_video_repeats_its_frame(tmp_path: Path) -> None:
         source.close()
     assert [f.index for f in frames] == [0, 1, 2]
     assert all(np.array_equal(f.image, frames[0].image) for f in frames)
+
+
+# --- images too large to decode: refused with a clear line, skipped in a directory ---
+
+
+def test_huge_image_exits_66_with_its_size(tmp_path: Path) -> None:
+    image = huge_png(tmp_path / "huge.png")
+    assert image.stat().st_size < 20_000  # the header claims 50000x50000; the file is tiny
+    proc = run_cli("run", "--source", str(image))
+    assert_one_line(proc, 66, "50000x50000", "too large")
+    assert "CV_IO_MAX_IMAGE_PIXELS" not in proc.stderr
+
+
+def test_huge_image_in_a_directory_is_skipped(mixed_dir: Path) -> None:
+    (mixed_dir / "b.jpg").unlink()
+    huge_png(mixed_dir / "b2.png")
+    proc = run_cli("run", "--source", str(mixed_dir), "--sink", "stdout", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert [d["file"] for d in parse_documents(proc.stdout)] == ["a.bmp", "c.bmp"]
+    assert "b2.png" in proc.stderr and "too large" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("suffix", "params"),
+    [
+        (".png", []),
+        (".jpg", []),
+        (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),  # progressive: another start-of-frame marker
+        (".bmp", []),
+        (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80]),  # lossy (VP8)
+        (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101]),  # lossless (VP8L)
+        (".ppm", []),
+        (".pgm", []),
+    ],
+)
+def test_header_size_matches_the_decoded_size(suffix: str, params: list[int]) -> None:
+    image = np.zeros((37, 53, 3), np.uint8)
+    if suffix == ".pgm":
+        image = image[:, :, 0]
+    ok, data = cv2.imencode(suffix, image, params)
+    assert ok
+    assert header_size(data.tobytes()) == (53, 37)
+
+
+def test_header_size_of_something_else_is_none() -> None:
+    assert header_size(b"GIF89a") is None
+    assert header_size(b"\x89PNG\r\n\x1a\n") is None  # cut short

@@ -9,6 +9,7 @@ import numpy as np
 from edgepose.errors import FrameError, InputError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.sources.base import Clocks
+from edgepose.sources.imagesize import MAX_IMAGE_PIXELS, header_size
 
 IMAGE_SUFFIXES = frozenset({".bmp", ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
@@ -34,10 +35,24 @@ def read_image(path: Path) -> np.ndarray:
         raise FrameError(f"image not found: {path}") from None
     except OSError as exc:  # permission denied (the service's own user), a directory, an I/O error
         raise FrameError(f"cannot read image {path}: {exc.strerror or exc}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    size = header_size(data[:65536].tobytes())
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise FrameError(too_large(path, *size))
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as exc:  # OpenCV's own limits, in formats whose header is not read above
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise FrameError(too_large(path)) from None
+        raise FrameError(f"cannot decode image {path} (OpenCV: {str(exc).strip().splitlines()[-1]})") from None
     if image is None:
         raise FrameError(f"cannot decode image {path} (corrupt or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # OpenCV decodes BGR; edgepose frames are RGB
+
+
+def too_large(path: Path, width: int = 0, height: int = 0) -> str:
+    size = f" is {width}x{height} ({width * height / 1e6:.0f} megapixels):" if width else ""
+    return (f"image {path}{size} too large to decode (the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); "
+            "scale it down first")  # fmt: skip
 
 
 class ImageSource:
