@@ -13,15 +13,24 @@ export EDGEPOSE_MODEL_DIRS ?= $(SHARED)/models:$(SHARED)/images
 export EDGEPOSE_SHARED ?= $(SHARED)
 endif
 
-.PHONY: run test lint venv models clean
+.PHONY: run test test-pi lint venv models clean preflight
+
+# What a fresh Pi lacks (python3-venv, python3-picamera2, a 64-bit OS), said as the apt line to run.
+preflight:
+	@bash scripts/preflight.sh $(PYTHON)
 
 # --system-site-packages: Raspberry Pi OS ships picamera2/libcamera as system packages.
 $(BIN)/activate:
+	@bash scripts/preflight.sh $(PYTHON)
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 
+# Where apt's NumPy-bound modules (picamera2, simplejpeg) are visible, the venv keeps apt's NumPy:
+# the constraint pins it (docs/raspberry-pi.md says why); elsewhere the constraint file is empty.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[video,plot,eval,dev]'
+	PYTHONPATH=. $(BIN)/python -m edgepose.syspackages constraints > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e '.[video,plot,eval,dev]'
+	PYTHONPATH=. $(BIN)/python -m edgepose.syspackages check
 	touch $@
 
 venv: $(VENV)/.installed
@@ -29,11 +38,16 @@ venv: $(VENV)/.installed
 models: venv
 	$(BIN)/python -m edgepose models fetch --if-missing movenet_lightning_int8 squat
 
-run: models
+run: preflight models
 	$(BIN)/python -m edgepose run -c $(CONFIG)
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The emulated Raspberry Pi OS (Bookworm arm64 under qemu): builds and caches the root, installs the
+# project there as on a Pi (scripts/install.sh and this Makefile's venv), runs the tests marked `pi`.
+test-pi:
+	bash scripts/test-pi.sh
 
 lint: venv
 	$(BIN)/python -m ruff check edgepose tests

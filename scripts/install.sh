@@ -187,17 +187,33 @@ create_venv() {
         run python3 -m venv --system-site-packages "$VENV"
     fi
     run "$VENV/bin/python" -m pip install --upgrade pip
+    # apt's picamera2 imports simplejpeg, built against apt's NumPy: where it is visible, the venv
+    # keeps apt's NumPy (a pip constraint), so that one NumPy ABI serves both (docs/raspberry-pi.md).
+    local constraints=$PREFIX/constraints.txt
+    if [[ $DRY_RUN -eq 1 ]]; then
+        printf '    would write %s from: python -m edgepose.syspackages constraints\n' "$constraints"
+    else
+        PYTHONPATH=$SRC_DIR "$VENV/bin/python" -m edgepose.syspackages constraints >"$constraints"
+        sed 's/^/    constraint: /' "$constraints"
+    fi
     case "$(uname -m)" in
         aarch64 | x86_64)
-            run "$VENV/bin/python" -m pip install --upgrade "${SRC_DIR}[video]"
+            run "$VENV/bin/python" -m pip install --upgrade -c "$constraints" "${SRC_DIR}[video]"
             ;;
         *)
-            # 32-bit Pi OS: there is no ai-edge-litert wheel; tflite-runtime (piwheels) takes its place.
+            # 32-bit ARM: no ai-edge-litert wheel exists; tflite-runtime is the only route, with NumPy < 2.
             run "$VENV/bin/python" -m pip install --upgrade --no-deps "$SRC_DIR"
-            run "$VENV/bin/python" -m pip install --upgrade "pyyaml>=6,<7" "paho-mqtt>=2,<3" \
-                opencv-python-headless tflite-runtime
+            if ! run "$VENV/bin/python" -m pip install --upgrade -c "$constraints" "numpy<2" "pyyaml>=6,<7" \
+                "paho-mqtt>=2,<3" "opencv-python-headless<4.12" tflite-runtime; then
+                echo "install.sh: no tflite-runtime wheel for $(uname -m) (32-bit ARM): edgepose cannot run models here." >&2
+                echo "  -> install Raspberry Pi OS (64-bit) with Raspberry Pi Imager (Pi 3, 4, 5, Zero 2 W)" >&2
+                exit 69
+            fi
             ;;
     esac
+    if [[ $DRY_RUN -eq 0 ]]; then
+        PYTHONPATH=$SRC_DIR "$VENV/bin/python" -m edgepose.syspackages check | sed 's/^/    /'
+    fi
 }
 
 install_config() {
@@ -223,8 +239,12 @@ install_udev_rule() {
         note "$RULE is up to date"
     else
         run install -m 0644 "$SRC_DIR/systemd/99-edgepose-coral.rules" "$RULE"
-        live udevadm control --reload-rules
-        live udevadm trigger --subsystem-match=usb
+        if [[ -z $ROOT ]] && ! command -v udevadm >/dev/null 2>&1; then
+            note "no udevadm (a container?): the rule applies once udev runs"
+        else
+            live udevadm control --reload-rules
+            live udevadm trigger --subsystem-match=usb
+        fi
     fi
 }
 
@@ -265,7 +285,9 @@ uninstall() {
     done
     if [[ -e $PREFIX ]]; then run rm -rf "$PREFIX"; else note "$PREFIX is not there"; fi
     live systemctl daemon-reload
-    live udevadm control --reload-rules
+    if [[ -n $ROOT ]] || command -v udevadm >/dev/null 2>&1; then
+        live udevadm control --reload-rules
+    fi
     if [[ $PURGE -eq 0 ]]; then
         note "kept $ETC, $STATE and $CACHE (remove them with --uninstall --purge)"
         return

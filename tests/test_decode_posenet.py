@@ -50,6 +50,7 @@ def estimate(engine: LiteRtEngine, image: np.ndarray, config: DecoderConfig) -> 
     return list(estimator.estimate(Frame(image, 0, 0.0, 0.0)).poses)
 
 
+@pytest.mark.pi  # also on arm64 in the emulated Raspberry Pi OS (make test-pi)
 @pytest.mark.parametrize("kernel", ["numba", "numpy"])
 def test_golden_matches_corals_decoder(engine, image, models_dir, kernel) -> None:
     h, w = image.shape[:2]

@@ -19,6 +19,8 @@ from edgepose.inference.modelfile import read_model
 MEAN_TOLERANCE = 0.015
 MAX_TOLERANCE = 0.04
 
+pytestmark = pytest.mark.pi  # also on arm64 in the emulated Raspberry Pi OS (make test-pi)
+
 
 def read_reference(path: Path) -> np.ndarray:
     """``(17, 3)`` of (x, y, score) normalized to the image, in keypoint order."""

@@ -18,6 +18,9 @@ import pytest
 from edgepose.errors import EX_UNAVAILABLE
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.pi  # also in the emulated Raspberry Pi OS (make test-pi)
+
+
 STANDINS = Path(__file__).resolve().parent / "pi" / "standins"
 
 # What the real modules raise under the wrong NumPy: Cython's dtype check (simplejpeg is Cython) and

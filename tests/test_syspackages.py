@@ -9,6 +9,9 @@ import pytest
 from edgepose import platforms, syspackages
 from edgepose.syspackages import SystemPython
 
+pytestmark = pytest.mark.pi  # also in the emulated Raspberry Pi OS (make test-pi)
+
+
 
 def make_apt(root: Path, numpy: str | None = "1.24.2", modules: tuple[str, ...] = ("picamera2",),
              how: str = "dist-info") -> Path:  # fmt: skip
