@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,35 @@ def test_no_sinks_is_refused(where: str, tmp_path: Path, squat_path: Path) -> No
     args = ("-c", str(cfg)) if where == "file" else ("--set", "sinks=[]")
     proc = run_cli("run", *args, "--source", str(squat_path))
     assert_clean_error(proc, EX_CONFIG, "sinks: empty", "stdout, jsonl:PATH, mqtt")
+
+
+# -- sources that are not files --------------------------------------------------------------------
+
+
+def test_a_symlink_loop_is_called_one(tmp_path: Path) -> None:
+    loop = tmp_path / "clip.mp4"
+    loop.symlink_to(loop)
+    assert_clean_error(run_cli("run", "--source", str(loop)), EX_NOINPUT, f"{loop} is a symlink loop")
+
+
+def test_a_dangling_symlink_names_its_target(tmp_path: Path) -> None:
+    link = tmp_path / "photo.jpg"
+    link.symlink_to(tmp_path / "gone.jpg")
+    proc = run_cli("run", "--source", str(link))
+    assert_clean_error(proc, EX_NOINPUT, f"{link} is a symlink to {tmp_path / 'gone.jpg'}, which does not exist")
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "photo.jpg", "frames"])
+def test_a_fifo_is_called_one(name: str, tmp_path: Path) -> None:
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    # (reading a FIFO nobody writes to blocks: the timeout only keeps a regression from hanging the suite)
+    proc = run_cli("run", "--source", str(fifo), timeout=60)
+    assert_clean_error(proc, EX_NOINPUT, f"{fifo} is a FIFO (named pipe), not a file")
+
+
+def test_a_fifo_with_an_explicit_kind_is_called_one(tmp_path: Path) -> None:
+    fifo = tmp_path / "stream"
+    os.mkfifo(fifo)
+    proc = run_cli("run", "--source", str(fifo), "--set", "source.kind=video", timeout=60)
+    assert_clean_error(proc, EX_NOINPUT, "is a FIFO (named pipe), not a file")

@@ -15,6 +15,7 @@ from edgepose.health import Health
 from edgepose.sources.base import Clocks, Source
 from edgepose.sources.capture import OpenCvCapture
 from edgepose.sources.files import IMAGE_SUFFIXES, ImageSource
+from edgepose.sources.paths import check_path
 from edgepose.sources.retry import Backoff, RetryingSource
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats
@@ -31,6 +32,7 @@ def guess_kind(uri: str) -> str:
     if uri.startswith("/dev/video") or uri.isdigit():
         return "v4l2"
     path = Path(uri)
+    check_path(path)  # a symlink loop, a FIFO: said as what they are, not "not found"
     try:
         if path.is_dir():
             return "directory"

@@ -9,6 +9,7 @@ import numpy as np
 from edgepose.errors import FrameError, InputError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.sources.base import Clocks
+from edgepose.sources.paths import check_path
 from edgepose.sources.imagesize import MAX_IMAGE_PIXELS, header_size
 
 IMAGE_SUFFIXES = frozenset({".bmp", ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
@@ -71,6 +72,7 @@ class ImageSource:
         self._count = 0
 
     def open(self) -> None:
+        check_path(self.path)
         if self.path.is_dir():
             try:
                 self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

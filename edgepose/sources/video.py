@@ -10,6 +10,7 @@ from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
 from edgepose.sources.base import Clocks
 from edgepose.sources.files import require_cv2
+from edgepose.sources.paths import check_path
 
 
 class VideoFileSource:
@@ -53,6 +54,7 @@ class VideoFileSource:
 
     def open(self) -> None:
         cv2 = require_cv2()
+        check_path(self.path)  # before open(): a FIFO would block it
         try:
             with self.path.open("rb"):  # OpenCV would only say it cannot open it, whatever the reason
                 pass
