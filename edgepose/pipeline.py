@@ -65,6 +65,15 @@ class Tracking(Protocol):
     def reset(self) -> None: ...
 
 
+class Ended(enum.StrEnum):
+    """Why :meth:`Pipeline.run` returned (the service's last words say it)."""
+
+    SOURCE = "the source ended"
+    MAX_FRAMES = "max_frames reached"
+    DURATION = "duration reached"
+    STOPPED = "stop requested"
+
+
 class Keep(enum.Enum):
     """Marker for a :class:`Reconfigure` field that leaves its stage as it is."""
 
@@ -179,6 +188,7 @@ class Pipeline:
         self.tracking = tracking
         self.slot_size = slot_size
         self._error: BaseException | None = None
+        self.ended: Ended | None = None  # why the last run() returned; None while running or after an error
         self._requests: queue.SimpleQueue[Reconfigure] = queue.SimpleQueue()
 
     def request(self, change: Reconfigure) -> None:
@@ -219,6 +229,7 @@ class Pipeline:
         slot = FrameSlot(self.slot_size if live else 1, drop=live)
         halt = threading.Event()  # tells the capture thread to end, whatever the reason
         self._error = None
+        self.ended = None
         stats.started_mono = self.clock()
         with stats.lock:
             stats.last_progress_mono = stats.started_mono
@@ -229,14 +240,18 @@ class Pipeline:
             target=self._capture, args=(slot, halt, read_limit), name="edgepose-capture", daemon=True
         )
         thread.start()
+        ended = Ended.STOPPED
         try:
             while not stop.is_set():
                 if max_frames is not None and stats.processed >= max_frames:
+                    ended = Ended.MAX_FRAMES
                     break
                 if deadline is not None and self.clock() >= deadline:
+                    ended = Ended.DURATION
                     break
                 item = slot.get(POLL_S)
                 if item is END:
+                    ended = Ended.SOURCE
                     break
                 if item is None:
                     self._idle()
@@ -255,6 +270,7 @@ class Pipeline:
                 log.warning("the capture thread did not end within %.0f s (a read is blocked)", JOIN_TIMEOUT_S)
         if self._error is not None:
             raise self._error
+        self.ended = ended
         return stats
 
     def _capture(self, slot: FrameSlot, halt: threading.Event, limit: int | None) -> None:

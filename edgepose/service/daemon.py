@@ -39,6 +39,7 @@ from edgepose.errors import EX_OK, EX_SOFTWARE, EdgeposeError
 from edgepose.frame import Frame
 from edgepose.health import HealthStatus
 from edgepose.logs import ONCE_EACH, set_level, setup_logging
+from edgepose.pipeline import Ended
 from edgepose.pose import FrameResult
 from edgepose.service.health_http import HealthServer, Probe
 from edgepose.service.notify import Notifier, watchdog_interval
@@ -212,6 +213,8 @@ class Daemon:
                 if not self._worker.is_alive():
                     if self.error is not None:
                         reason = "start-up failed" if self.state is State.STARTING else "the pipeline failed"
+                    else:
+                        reason = self.ended_reason(max_frames, duration)
                     break
                 self.check(self.clock())
         finally:
@@ -221,6 +224,15 @@ class Daemon:
         if self.error is not None and not self.forced:
             raise self.error
         return code
+
+    def ended_reason(self, max_frames: int | None, duration: float | None) -> str:
+        """Why the worker ended by itself, as the pipeline recorded it."""
+        ended = getattr(self.app.pipeline, "ended", None)
+        if ended is Ended.MAX_FRAMES:
+            return f"--max-frames {max_frames} reached"
+        if ended is Ended.DURATION:
+            return f"--duration {duration:g} s reached"
+        return "the source ended"
 
     def _work(self, max_frames: int | None, duration: float | None) -> None:
         try:
