@@ -23,6 +23,7 @@ from edgepose.health import Health
 from edgepose.inference.accelerator import open_engine
 from edgepose.inference.surgery import decoder_options_of
 from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
+from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
 from edgepose.pipeline import Pipeline, ResultHook
 from edgepose.sinks import Sink, make_sink
@@ -210,8 +211,22 @@ class App:
     def run(
         self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None
     ) -> RunStats:
+        """Run the pipeline until the source ends, a limit is reached or ``stop`` is set.
+
+        Ends by naming what failed (the warnings along the way are rate-limited). A run that ended
+        by itself without processing a frame raises :class:`InputError`: it was asked for frames.
+        """
         self._started("pipeline")
-        return self.pipeline.run(max_frames=max_frames, stop=stop, duration=duration)
+        stop = stop or threading.Event()
+        try:
+            stats = self.pipeline.run(max_frames=max_frames, stop=stop, duration=duration)
+        finally:
+            if self.stats.failed:
+                log.warning("%s", self.stats.failure_summary(), extra=ONCE_EACH)
+        if stats.processed == 0 and not stop.is_set():
+            why = f"{stats.failed} failed" if stats.failed else "the source gave none"
+            raise InputError(f"no frame was processed from {self.config.source.uri}: {why}")
+        return stats
 
     def stop(self) -> None:
         """Stop what was started, newest first; one part failing to stop does not keep others open."""

@@ -282,7 +282,7 @@ class Pipeline:
                 try:
                     frame = self.source.read()
                 except FrameError as exc:
-                    stats.count("failed")
+                    stats.fail(exc.message)
                     failures += 1
                     log.warning("skipped a frame: %s", exc)
                     if failures >= MAX_CONSECUTIVE_FAILURES:
@@ -318,7 +318,7 @@ class Pipeline:
         try:
             result = estimator.estimate(frame, continuous=continuous)
         except FrameError as exc:
-            stats.count("failed")
+            stats.fail(f"frame {frame.file or frame.index}: {exc.message}")
             log.warning("frame %d failed: %s", frame.index, exc)
             return None
         t0 = self.clock()

@@ -12,6 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+FAILURES_NAMED = 20  # failures a run's summary names; the rest are counted
+
+
+def failure_summary(failed: int, failures: list[str]) -> str:
+    """``N frames failed:`` and why, one indented line each, then ``... and M more``."""
+    lines = [f"{failed} frame{'s' if failed != 1 else ''} failed:", *(f"  {why}" for why in failures)]
+    if failed > len(failures):
+        lines.append(f"  ... and {failed - len(failures)} more")
+    return "\n".join(lines)
+
 
 class LatencyWindow:
     """The last ``size`` durations (ms), for percentiles over a recent window."""
@@ -56,11 +66,27 @@ class RunStats:
     publish_ms: LatencyWindow = field(default_factory=LatencyWindow)  # document, encoding, sinks, per frame
     source_retries: int = 0  # times a live source was reopened after failing
     accelerator_fallbacks: int = 0  # times the CPU replaced the Edge TPU (model.fallback: cpu)
+    # Why the first FAILURES_NAMED failures failed: their warnings are rate-limited, so a run's
+    # summary names them from here (one file of a directory each).
+    failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str, n: int = 1) -> None:
         with self.lock:
             setattr(self, name, getattr(self, name) + n)
+
+    def fail(self, why: str) -> None:
+        """Count a frame or read that failed, keeping why for the summary (the first ones only)."""
+        with self.lock:
+            self.failed += 1
+            if len(self.failures) < FAILURES_NAMED:
+                self.failures.append(why)
+
+    def failure_summary(self) -> str:
+        """``N frames failed:`` and why, one line each, the first :data:`FAILURES_NAMED` of them."""
+        with self.lock:
+            failed, failures = self.failed, list(self.failures)
+        return failure_summary(failed, failures)
 
     def snapshot(self, now: float) -> dict[str, float | int | None]:
         """The pipeline's figures as plain numbers (the stats topic, /metrics and bench read this).

@@ -170,3 +170,74 @@ def test_header_size_matches_the_decoded_size(suffix: str, params: list[int]) ->
 def test_header_size_of_something_else_is_none() -> None:
     assert header_size(b"GIF89a") is None
     assert header_size(b"\x89PNG\r\n\x1a\n") is None  # cut short
+
+
+# --- runs that process nothing, and runs where frames failed ---
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--max-frames", "0"),  # would process nothing
+        ("--max-frames", "-1"),
+        ("--duration", "0"),
+        ("--duration", "-5"),
+        ("--duration", "nan"),  # compares false with everything: it would never stop the run
+    ],
+)
+def test_a_limit_that_allows_no_frame_is_refused(flag: str, value: str, squat_path: Path) -> None:
+    proc = run_cli("run", "--source", str(squat_path), "--sink", "stdout", flag, value)
+    assert_one_line(proc, 78, flag, value)
+    assert proc.stdout == ""
+
+
+def test_a_directory_of_only_bad_images_exits_66_naming_each(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"garbage")
+    (folder / "b.png").write_bytes(b"")
+    huge_png(folder / "c.png")
+    proc = run_cli("run", "--source", str(folder), "--sink", "stdout")
+    assert_one_line(proc, 66, "no frame was processed", "3 failed")
+    assert proc.stdout == ""
+    for name in ("a.jpg", "b.png", "c.png"):
+        assert str(folder / name) in proc.stderr, name
+
+
+def test_annotate_with_nothing_to_draw_exits_66(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"garbage")
+    proc = run_cli("annotate", str(folder), str(tmp_path / "out"))
+    assert_one_line(proc, 66, "no frame was processed")
+
+
+def test_a_finite_run_names_every_failed_file(squat_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "seven_bad"
+    folder.mkdir()
+    shutil.copy(squat_path, folder / "good.bmp")
+    bad = [folder / f"bad{i}.jpg" for i in range(7)]
+    for path in bad:
+        path.write_bytes(b"garbage")
+    proc = run_cli("run", "--source", str(folder), "--sink", "stdout", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert len(parse_documents(proc.stdout)) == 1
+    assert "7 frames failed" in proc.stderr
+    for path in bad:
+        assert str(path) in proc.stderr, path
+
+
+def test_the_failure_summary_is_capped_then_counted(squat_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "many_bad"
+    folder.mkdir()
+    shutil.copy(squat_path, folder / "good.bmp")
+    for i in range(25):
+        (folder / f"bad{i:02d}.jpg").write_bytes(b"garbage")
+    for command in (["run", "--sink", "stdout"], ["annotate"]):
+        args = [command[0], str(folder)] if command[0] == "annotate" else [command[0], "--source", str(folder)]
+        args += [str(tmp_path / "out")] if command[0] == "annotate" else command[1:]
+        proc = run_cli(*args, "--threads", "2")
+        assert proc.returncode == 0, proc.stderr
+        named = [f"bad{i:02d}.jpg" for i in range(25) if f"bad{i:02d}.jpg" in proc.stderr]
+        assert named == [f"bad{i:02d}.jpg" for i in range(20)], (command, proc.stderr)
+        assert "and 5 more" in proc.stderr, proc.stderr

@@ -23,7 +23,7 @@ from edgepose.frame import Frame
 from edgepose.logs import setup_logging
 from edgepose.pose import FrameResult
 from edgepose.sources import Source, guess_kind, make_source
-from edgepose.stats import RunStats
+from edgepose.stats import FAILURES_NAMED, RunStats, failure_summary
 from edgepose.viz import Style, draw_poses, poses_from_document
 from edgepose.viz.output import DirectoryWriter, FrameWriter, ImageFileWriter, VideoWriter
 
@@ -65,6 +65,7 @@ class Report:
     output: Path
     written: int = 0
     failed: int = 0  # frames the source or the model could not process
+    failures: list[str] = field(default_factory=list)  # why, for the first FAILURES_NAMED of them
     without_document: int = 0  # --from-jsonl: frames the file has no document for
     unused_documents: list[int] = field(default_factory=list)  # --from-jsonl: frames INPUT does not have
 
@@ -76,7 +77,8 @@ class Report:
             parts.append(f"{self.without_document} written without overlay (no document for them)")
         if self.unused_documents:
             parts.append(f"{len(self.unused_documents)} document(s) matched no frame")
-        return "; ".join(parts)
+        summary = "; ".join(parts)
+        return f"{summary}\n{failure_summary(self.failed, self.failures)}" if self.failed else summary
 
 
 def open_writer(kind: str, source: Source, output: Path) -> FrameWriter:
@@ -113,6 +115,11 @@ def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = No
             writer.close()
     finally:
         source.close()
+    if not report.written:
+        if report.failed:
+            log.warning("%s", failure_summary(report.failed, report.failures))
+        why = f"{report.failed} failed" if report.failed else "the input gave none"
+        raise InputError(f"no frame was processed from {config.source.uri}: {why}")
     return report
 
 
@@ -133,7 +140,7 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
     # The same tracker as the daemon, so ids (and colours) match what `edgepose run` publishes.
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
     Pipeline(source, loaded.estimator, [], stamp, stats, hooks=[draw], tracking=tracking).run()
-    report.failed = stats.failed
+    report.failed, report.failures = stats.failed, list(stats.failures)
 
 
 def _from_documents(
@@ -145,6 +152,8 @@ def _from_documents(
             frame = source.read()
         except FrameError as exc:  # one image of a directory: skipped and counted, as `run` does
             report.failed += 1
+            if len(report.failures) < FAILURES_NAMED:
+                report.failures.append(exc.message)
             log.warning("skipped a frame: %s", exc)
             continue
         if frame is None:

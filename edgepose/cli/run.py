@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 
 from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides
 from edgepose.config import load_config
+from edgepose.errors import ConfigError
 from edgepose.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_limits(max_frames: int | None, duration: float | None) -> None:
+    """Refuse limits that would let no frame through: 0 or less, and NaN (which never compares true)."""
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"--max-frames: {max_frames} is below the minimum 1", "leave it out to run to the end")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise ConfigError(f"--duration: {duration:g} is not a number of seconds above 0",
+                          "leave it out to run to the end")  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
+    check_limits(args.max_frames, args.duration)
     config = load_config(args.config, shortcut_overrides(args))
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     # The service layer: signals (SIGTERM stops, SIGHUP reloads), systemd notify and watchdog,
