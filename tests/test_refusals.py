@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.test_exit_codes import assert_clean_error
 
 EX_USAGE, EX_NOINPUT, EX_CONFIG = 64, 66, 78
@@ -163,3 +165,31 @@ def test_a_fifo_with_an_explicit_kind_is_called_one(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     proc = run_cli("run", "--source", str(fifo), "--set", "source.kind=video", timeout=60)
     assert_clean_error(proc, EX_NOINPUT, "is a FIFO (named pipe), not a file")
+
+
+# -- a closed stdout ---------------------------------------------------------------------------------
+
+
+def run_into_closed_pipe(*args: str) -> subprocess.CompletedProcess:
+    """The command's stdout is a pipe whose reader is gone before it writes (``| head`` that ended)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "edgepose", *args], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("models", "list"),
+        ("check-config", "--print"),
+        ("run", "--source", "{squat}", "--sink", "stdout"),
+    ],
+)
+def test_a_closed_stdout_ends_quietly(args: tuple[str, ...], squat_path: Path) -> None:
+    proc = run_into_closed_pipe(*(a.format(squat=squat_path) for a in args))
+    assert proc.returncode == 0, proc.stderr
+    assert "BrokenPipe" not in proc.stderr and "Traceback" not in proc.stderr and "error" not in proc.stderr

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import traceback
 import typing
 from collections.abc import Sequence
 
 from edgepose import __version__
-from edgepose.errors import EX_SOFTWARE, EX_USAGE, EdgeposeError
+from edgepose.errors import EX_OK, EX_SOFTWARE, EX_USAGE, EdgeposeError
 
 # Each module has ``register(subparsers)``, which adds its subcommand(s) with ``func`` set.
 COMMAND_MODULES = (
@@ -99,7 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     verbose = getattr(args, "verbose", 0)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+        return code
+    except BrokenPipeError:
+        return stdout_closed()
     except EdgeposeError as exc:
         if verbose:
             traceback.print_exc()
@@ -117,3 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"edgepose: unexpected error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr
         )
         return EX_SOFTWARE
+
+
+def stdout_closed() -> int:
+    """The reader of stdout went away (``edgepose models list | head -3``): end quietly, as Unix tools
+    do. Whatever is still buffered goes to the null device, so the exit flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EX_OK
