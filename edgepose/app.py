@@ -234,8 +234,9 @@ class App:
             name, stop = self._stops.pop()
             try:
                 stop()
-            except Exception:  # log and go on closing the rest
-                log.exception("error while stopping %s", name)
+            except Exception as exc:  # one line (the traceback with -v), and go on closing the rest
+                log.error("error while stopping %s: %s: %s", name, type(exc).__name__, exc)
+                log.debug("while stopping %s", name, exc_info=True)
 
 
 def run(

@@ -1,59 +1,98 @@
-"""JSON-lines sinks: standard output, or a file that is appended to and flushed every line."""
+"""JSON-lines sinks: standard output, or a file that is appended to one whole line at a time."""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from edgepose.errors import InputError
 from edgepose.pose import FrameResult
+from edgepose.sinks.lines import LineWriter, WriteFailures, ends_mid_line
+
+log = logging.getLogger(__name__)
 
 
 class StreamSink:
-    """Writes one JSON document per line to a text stream (stdout by default)."""
+    """Writes one JSON document per line to a text stream (stdout by default).
+
+    Lines go straight to the stream's file descriptor when it has one (see :mod:`edgepose.sinks.lines`):
+    a line the descriptor cannot take is dropped whole, counted by cause, and the next is a retry.
+    """
 
     name = "stdout"
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
-        self.dropped = 0
+        self.failures = WriteFailures(self.name)
+        self._lines: LineWriter | None = None
+
+    @property
+    def dropped(self) -> int:
+        return self.failures.total
 
     def open(self, meta: dict[str, Any]) -> None:
         if self.stream is None:
+            if sys.stdout is None:  # started with its standard output closed
+                raise InputError("the stdout sink has no standard output (it is closed)",
+                                 "redirect it (> poses.jsonl), or use a jsonl:PATH sink")  # fmt: skip
             self.stream = sys.stdout
+        try:
+            fd = self.stream.fileno()
+        except (OSError, ValueError):  # io.UnsupportedOperation: an in-memory stream
+            return
+        self.stream.flush()
+        self._lines = LineWriter(os.dup(fd))
 
     def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        if self.stream is None:
+        if self.stream is None and self._lines is None:
             raise RuntimeError("sink written before open()")
         try:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-        except BrokenPipeError:  # a closed pipe (edgepose run | head) is not a crash
-            self.dropped += 1
+            if self._lines is not None:
+                self._lines.write(line.encode())
+            elif self.stream is not None:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+        except OSError as exc:  # a full disk, a closed pipe (edgepose run | head): never a crash
+            self.failures.failed(exc)
+            return
+        self.failures.succeeded()
+
+    def counters(self) -> dict[str, int]:
+        """Figures for /metrics: what could not be written, by cause (``dropped_enospc``...)."""
+        return {"writing": int(not self.failures.failing),
+                **{f"dropped_{cause.lower()}": n for cause, n in self.failures.dropped.items()}}  # fmt: skip
 
     def close(self) -> None:
-        pass
+        if self._lines is not None:
+            self._lines.close()
+            self._lines = None
+        if self.failures.total:
+            log.warning("%s: %s document(s) could not be written", self.name, self.failures.summary())
 
 
 class JsonlFileSink(StreamSink):
-    """Appends to a file; each line is flushed so a crash loses at most the frame in flight."""
+    """Appends to a file, one whole line per document, written as it comes (a crash loses at most
+    the frame in flight, and never leaves half a line)."""
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(None)
         self.path = Path(path)
         self.name = f"jsonl:{path}"
+        self.failures = WriteFailures(self.name)
 
     def open(self, meta: dict[str, Any]) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.stream = self.path.open("a", encoding="utf-8")
+            mid_line = ends_mid_line(self.path)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise InputError(
                 f"cannot open {self.path} for writing: {exc.strerror}", "check sinks in the config"
             ) from None
-
-    def close(self) -> None:
-        if self.stream is not None:
-            self.stream.close()
-            self.stream = None
+        if mid_line:
+            log.warning("%s ends in the middle of a line (a run before was cut off): appending after a newline",
+                        self.path)  # fmt: skip
+        self._lines = LineWriter(fd, mid_line)
