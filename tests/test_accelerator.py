@@ -294,3 +294,33 @@ def test_manifest_pairs_are_consistent() -> None:
             assert entry.cpu_variant in manifest and not manifest[entry.cpu_variant].edgetpu, entry.name
             assert entry.file.endswith("_edgetpu.tflite")
             assert entry.input == manifest[entry.cpu_variant].input
+
+
+# (what the delegate loader says, the devices present): each diagnosis whose hint offers the fallback
+FALLBACK_HINTED = [
+    ("libedgetpu.so.1: cannot open shared object file: No such file or directory", [USB]),  # not installed
+    ("Failed to load delegate from libedgetpu.so.1", NO_DEVICES),  # no Coral plugged in
+    ("Failed to load delegate from libedgetpu.so.1", [USB]),  # present but could not be opened
+]
+
+
+@pytest.mark.parametrize(("text", "devices"), FALLBACK_HINTED)
+def test_the_fallback_is_suggested_only_where_it_is_not_set(
+    text: str, devices: list[EdgeTpuDevice], models_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing_load_delegate(library: str, options: dict) -> object:
+        raise ValueError(text)
+
+    runtime = Runtime("stand-in", "0", import_runtime().Interpreter, failing_load_delegate)
+    without = model(name="movenet_lightning_int8", accelerator="edgetpu", fallback="none")
+    with pytest.raises(UnavailableError) as err:
+        open_engine(without, [models_dir], runtime=runtime, scan=lambda: devices)
+    assert "model.fallback: cpu" in (err.value.hint or "")
+    with caplog.at_level(logging.ERROR):
+        choice = open_engine(dataclasses.replace(without, fallback="cpu"), [models_dir], runtime=runtime,
+                             scan=lambda: devices)  # fmt: skip
+    try:
+        (line,) = [r.getMessage() for r in caplog.records if "FALLING BACK" in r.getMessage()]
+        assert "; fix: " in line and "set model.fallback" not in line, line
+    finally:
+        choice.engine.close()

@@ -156,6 +156,10 @@ def _disarm_partial_delegates(exc: BaseException) -> None:
         chain = chain.__cause__ or chain.__context__
 
 
+# Ends the hints of failures the CPU could stand in for; dropped where model.fallback is already cpu.
+OR_FALLBACK = ", or set model.fallback: cpu"
+
+
 def diagnose_delegate_failure(text: str, device: str, devices: Sequence[EdgeTpuDevice]) -> UnavailableError:
     """Why the delegate did not load, from its message and what the system shows."""
     library = edgetpu_library()
@@ -163,13 +167,13 @@ def diagnose_delegate_failure(text: str, device: str, devices: Sequence[EdgeTpuD
     if "cannot open shared object" in text or "No such file" in text or "image not found" in text:
         return UnavailableError(
             f"the Edge TPU runtime ({library}) is not installed",
-            "install libedgetpu1-std from Coral's apt repository (see docs: Edge TPU), or set model.fallback: cpu",
+            "install libedgetpu1-std from Coral's apt repository (see docs: Edge TPU)" + OR_FALLBACK,
         )
     chosen = matching(list(devices), device)
     if not devices:
         return UnavailableError(
             "no Edge TPU found (no USB device 1a6e:089a or 18d1:9302, no /dev/apex_*)",
-            "plug the Coral in (USB 3 port; on a Pi use a powered hub if it resets), or set model.fallback: cpu",
+            "plug the Coral in (USB 3 port; on a Pi use a powered hub if it resets)" + OR_FALLBACK,
         )
     if not chosen:
         found = ", ".join(f"{d.kind} {d.ident}" for d in devices)
@@ -187,7 +191,7 @@ def diagnose_delegate_failure(text: str, device: str, devices: Sequence[EdgeTpuD
         )
     return UnavailableError(
         f"the Edge TPU{where} could not be opened: {text or 'no reason given'}",
-        "replug the Coral (another process may hold it; see `edgepose doctor` and dmesg), or set model.fallback: cpu",
+        "replug the Coral (another process may hold it; see `edgepose doctor` and dmesg)" + OR_FALLBACK,
     )
 
 
@@ -250,7 +254,8 @@ def open_engine(
         if fallback_path is None:
             raise
         reason = f"Edge TPU unavailable: {exc.message}"
-        log.error("FALLING BACK TO THE CPU (model.fallback: cpu): %s; fix: %s", reason, exc.hint)
+        fix = (exc.hint or "").removesuffix(OR_FALLBACK)  # the fallback is what is happening: not advice
+        log.error("FALLING BACK TO THE CPU (model.fallback: cpu): %s; fix: %s", reason, fix)
         notify(reason)
         engine = SupervisedEngine(cpu_builder(fallback_path), "cpu", policy, health)
         return EngineChoice(engine, "cpu", fallback_path, fallback=reason)
