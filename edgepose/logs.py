@@ -19,6 +19,11 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 pose message``, ``2 pose messages``: a count with its noun in agreement (``plural`` if not ``+s``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 class JournalFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prio = SYSLOG_PRIORITY.get(record.levelno, 6)

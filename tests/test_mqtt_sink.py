@@ -322,3 +322,14 @@ def test_mqtt5_publishes_the_same_documents(broker: Mosquitto) -> None:
     assert frame_numbers(collector, topics.poses) == list(range(20))
     assert "p5" in broker.log()  # Mosquitto logs the protocol of each client: (p5, c1, k30)
     collector.close()
+
+
+def test_counts_in_the_log_agree_with_their_nouns(broker: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    """One message published: "1 pose message", never "1 pose messages"."""
+    caplog.set_level(logging.INFO, logger="edgepose")
+    sink = open_sink(make_config(broker))
+    wait_connected(sink)
+    sink.write(*frame(0))
+    sink.close()
+    (closed,) = [r.getMessage() for r in caplog.records if "closed:" in r.getMessage()]
+    assert closed == "mqtt: closed: 1 pose message published, 0 dropped, 0 reconnects", closed

@@ -31,6 +31,7 @@ from edgepose.config.sections import Config
 from edgepose.document import Stamp
 from edgepose.errors import EdgeposeError, FrameError, InputError, UnavailableError
 from edgepose.frame import Frame
+from edgepose.logs import counted
 from edgepose.pipeline import Pipeline
 from edgepose.pose import FrameResult
 from edgepose.preprocess import cut, full_region, to_input_dtype
@@ -137,7 +138,7 @@ def predecode(config: Config, count: int) -> tuple[list[np.ndarray], bool]:
     if not images:
         raise InputError(f"the source {config.source.uri} gave no frames to benchmark with")
     if failed:
-        log.warning("pre-decoding: %d frames failed and were skipped", failed)
+        log.warning("pre-decoding: %s failed and skipped", counted(failed, "frame"))
     return images, bool(getattr(source, "continuous", False))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from edgepose.cli import add_config, add_verbosity, log_level, yaml_quote
 from edgepose.config import load_config
 from edgepose.errors import ConfigError
-from edgepose.logs import setup_logging
+from edgepose.logs import counted, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ def bench(args: argparse.Namespace) -> int:
         sys.stdout.write("\n" + rep.comparison_table(changes, notes, args.threshold))
         flagged = [c for c in changes if c.regression]
         if flagged:
-            log.warning("%d figures regressed by more than %g%%", len(flagged), args.threshold)
+            log.warning("%s by more than %g%%", counted(len(flagged), "figure regressed", "figures regressed"),
+                        args.threshold)  # fmt: skip
             return EX_REGRESSION
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides
 from edgepose.config import load_config
 from edgepose.errors import ConfigError
-from edgepose.logs import setup_logging
+from edgepose.logs import counted, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,6 @@ def evaluate(args: argparse.Namespace) -> int:
     scores = coco.score(dataset, predictions.results)
     if args.json:
         coco.write_results(predictions.results, args.json)
-        log.info("wrote %d detections to %s", len(predictions.results), args.json)
+        log.info("wrote %s to %s", counted(len(predictions.results), "detection"), args.json)
     sys.stdout.write(coco.summary_table(loaded.model_name, loaded.accelerator, predictions, scores))
     return 0

@@ -38,7 +38,7 @@ from edgepose.config.sections import Config
 from edgepose.errors import EX_OK, EX_SOFTWARE, EdgeposeError
 from edgepose.frame import Frame
 from edgepose.health import HealthStatus
-from edgepose.logs import ONCE_EACH, set_level, setup_logging
+from edgepose.logs import ONCE_EACH, counted, set_level, setup_logging
 from edgepose.pipeline import Ended
 from edgepose.pose import FrameResult
 from edgepose.service.health_http import HealthServer, Probe
@@ -391,7 +391,8 @@ class Daemon:
             log.warning("threads still running at exit: %s", ", ".join(leftover))
         stats = self.app.stats
         if previous is not State.STARTING:
-            log.info("done: %d frames processed, %d failed, %d skipped", stats.processed, stats.failed, stats.skipped)
+            log.info("done: %s processed, %d failed, %d skipped", counted(stats.processed, "frame"), stats.failed,
+                     stats.skipped)  # fmt: skip
         return EX_SOFTWARE if self.forced else EX_OK
 
 

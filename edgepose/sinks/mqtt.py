@@ -32,6 +32,7 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from edgepose.config.sections import Config
 from edgepose.document import encode
+from edgepose.logs import counted
 from edgepose.mqtt.buffer import Message, RingBuffer
 from edgepose.mqtt.connect import Will, build_client, client_id_for, describe_connect_error, describe_refusal, start
 from edgepose.mqtt.homeassistant import discovery_messages
@@ -228,12 +229,14 @@ class MqttSink:
             left = len(self._buffer) + self._pose_outstanding() + self._sending
             self.dropped_shutdown += left
         if left:
-            log.warning("mqtt: %d pose messages could not be sent before shutdown (counted as dropped)", left)
+            log.warning(
+                "mqtt: %s could not be sent before shutdown (counted as dropped)", counted(left, "pose message")
+            )
         client.disconnect()
         client.loop_stop()
         self._client = None
-        log.info("mqtt: closed: %d pose messages published, %d dropped, %d reconnects",
-                 self.published, self.dropped, self.reconnects)  # fmt: skip
+        log.info("mqtt: closed: %s published, %d dropped, %s", counted(self.published, "pose message"),
+                 self.dropped, counted(self.reconnects, "reconnect"))  # fmt: skip
 
     def counters(self) -> dict[str, int | float]:
         """The sink's figures for the stats topic and /metrics (all numbers)."""
@@ -276,8 +279,9 @@ class MqttSink:
                     self._pending_count = None
                 if self._dropping and len(self._buffer) == 0:
                     self._dropping = False
-                    log.info("mqtt: the buffer has room again; %d messages were dropped while it was full",
-                             self._buffer.dropped - self._dropped_at_drop_start)  # fmt: skip
+                    dropped = self._buffer.dropped - self._dropped_at_drop_start
+                    log.info("mqtt: the buffer has room again; %s dropped while it was full",
+                             counted(dropped, "message was", "messages were"))  # fmt: skip
             if stats_due:
                 self._next_stats = max(self._next_stats + interval, now)
                 if self._connected:
@@ -361,8 +365,8 @@ class MqttSink:
             offline_s = now - self._disconnected_mono if self._disconnected_mono is not None else 0.0
             self._cond.notify_all()
         if reconnect:
-            log.info("mqtt: reconnected to %s:%d after %.1f s; sending %d buffered messages",
-                     self.mqtt.host, self.mqtt.port, offline_s, waiting)  # fmt: skip
+            log.info("mqtt: reconnected to %s:%d after %.1f s; sending %s",
+                     self.mqtt.host, self.mqtt.port, offline_s, counted(waiting, "buffered message"))  # fmt: skip
         else:
             log.info("mqtt: connected to %s:%d", self.mqtt.host, self.mqtt.port)
 
