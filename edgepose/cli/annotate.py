@@ -185,6 +185,7 @@ def read_documents(path: Path) -> dict[int, dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
     documents: dict[int, dict[str, Any]] = {}
+    first_line: dict[int, int] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -197,11 +198,14 @@ def read_documents(path: Path) -> dict[int, dict[str, Any]]:
             raise InputError(f"{path}:{number}: not a pose document (no frame counter or poses)")
         if frame in documents:
             raise InputError(
-                f"{path}:{number}: a second document for frame {frame}",
-                'the file mixes runs or cameras; keep one (e.g. grep \'"camera":"cam0"\')',
+                f"{path}:{number}: a second document for frame {frame} (line {first_line[frame]} has the first): "
+                "the file holds more than one run or camera",
+                f"jsonl:{path} appends; record into a new file, or with --sink 'jsonl:{path}?mode=w' to start "
+                'it afresh each run; for several cameras keep one (grep \'"camera":"cam0"\')',
             )
         poses_from_document(doc)  # refuse malformed poses here, with the line number's frame
         documents[frame] = doc
+        first_line[frame] = number
     if not documents:
         raise InputError(f"{path} holds no pose documents")
     return documents

@@ -147,13 +147,10 @@ def verify_source(uri: str) -> None:
 def verify_sinks(sinks: Sequence[str]) -> None:
     if not sinks:  # a run that publishes nowhere is a mistake, not a mode
         raise ConfigError("sinks: empty: the poses would go nowhere", "list at least one of stdout, jsonl:PATH, mqtt")
+    from edgepose.sinks.spec import parse_sink
+
     for i, sink in enumerate(sinks):
-        kind, _, arg = sink.partition(":")
-        if kind in ("stdout", "mqtt") and not arg:
-            continue
-        if kind == "jsonl" and arg:
-            continue
-        raise ConfigError(f"sinks[{i}]: {sink!r} is not a sink", "allowed: stdout, jsonl:PATH, mqtt")
+        parse_sink(sink, f"sinks[{i}]")
 
 
 def verify_mqtt(config: Config) -> None:

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from edgepose.config.sections import Config
-from edgepose.errors import ConfigError
 from edgepose.sinks.base import Sink
 from edgepose.sinks.jsonlines import JsonlFileSink, StreamSink
+from edgepose.sinks.spec import parse_sink
 from edgepose.stats import RunStats
 
 
 def make_sink(spec: str, config: Config, stats: RunStats | None = None) -> Sink:
-    """A sink from its spec: ``stdout``, ``jsonl:PATH`` or ``mqtt``."""
-    kind, _, arg = spec.partition(":")
-    if kind == "stdout":
+    """A sink from its spec: ``stdout``, ``jsonl:PATH[?mode=a|w]`` or ``mqtt`` (see :mod:`edgepose.sinks.spec`)."""
+    parsed = parse_sink(spec)
+    if parsed.kind == "stdout":
         return StreamSink()
-    if kind == "jsonl" and arg:
-        return JsonlFileSink(arg)
-    if kind == "mqtt":
-        from edgepose.sinks.mqtt import MqttSink
+    if parsed.kind == "jsonl":
+        return JsonlFileSink(parsed.path, parsed.mode)
+    from edgepose.sinks.mqtt import MqttSink
 
-        return MqttSink(config, stats or RunStats())
-    raise ConfigError(f"sink {spec!r} is not known", "allowed: stdout, jsonl:PATH, mqtt")
+    return MqttSink(config, stats or RunStats())
 
 
 __all__ = ["Sink", "make_sink"]

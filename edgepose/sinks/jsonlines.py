@@ -75,19 +75,22 @@ class StreamSink:
 
 class JsonlFileSink(StreamSink):
     """Appends to a file, one whole line per document, written as it comes (a crash loses at most
-    the frame in flight, and never leaves half a line)."""
+    the frame in flight, and never leaves half a line). ``mode="w"`` empties the file at open:
+    it then holds this run only, whose frame counters start at 0 again."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, mode: str = "a") -> None:
         super().__init__(None)
         self.path = Path(path)
+        self.mode = mode
         self.name = f"jsonl:{path}"
         self.failures = WriteFailures(self.name)
 
     def open(self, meta: dict[str, Any]) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            mid_line = ends_mid_line(self.path)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fresh = os.O_TRUNC if self.mode == "w" else 0
+            mid_line = not fresh and ends_mid_line(self.path)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | fresh, 0o644)
         except OSError as exc:
             raise InputError(
                 f"cannot open {self.path} for writing: {exc.strerror}", "check sinks in the config"
