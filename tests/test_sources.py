@@ -184,10 +184,10 @@ def blocky_image(w: int, h: int, seed: int = 3) -> np.ndarray:
 class StandInPicamera2Module:
     """A ``picamera2`` module with the documented calls edgepose uses, recording each one."""
 
-    def __init__(self, cameras: list[dict[str, Any]] | None = None, align: int = 32) -> None:
+    def __init__(self, cameras: list[dict[str, Any]] | None = None, scene: tuple[int, int] = (384, 216)) -> None:
         self.calls: list[tuple] = []
         self.instances: list[Any] = []
-        self.scene = blocky_image(352, 192)
+        self.scene = blocky_image(*scene)
         module = self
 
         class Request:
@@ -229,9 +229,10 @@ class StandInPicamera2Module:
             def configure(self, config: dict[str, Any]) -> None:
                 module.calls.append(("configure",))
                 self.config = {k: dict(v) for k, v in config.items() if k in ("main", "lores") and v}
-                for stream in self.config.values():  # picamera2's align_stream rounds the width up
+                for stream in self.config.values():  # picamera2's align_stream: widths DOWN to 64 (YUV420)
                     w, h = stream["size"]
-                    stream["size"] = ((w + align - 1) // align * align, h)
+                    align = 64 if stream["format"] in ("YUV420", "YVU420") else 32
+                    stream["size"] = (w - w % align, h - h % 2)
 
             def camera_configuration(self) -> dict[str, Any]:
                 return self.config
@@ -254,10 +255,25 @@ class StandInPicamera2Module:
 
 
 def test_lores_size_keeps_the_aspect_ratio_and_covers_the_model_input():
-    assert lores_size((1280, 720), (192, 192)) == (342, 192)
-    assert lores_size((1280, 720), (641, 481)) == (856, 482)
+    assert lores_size((1280, 720), (192, 192)) == (384, 216)
+    assert lores_size((1280, 720), (641, 481)) == (896, 504)
+    assert lores_size((640, 480), (192, 192)) == (256, 192)
     assert lores_size((640, 480), (641, 481)) is None  # the model is bigger than main: no lores
     assert lores_size((1280, 720), None) is None
+
+
+@pytest.mark.parametrize("main", [(1280, 720), (1920, 1080), (640, 480), (1536, 864), (2304, 1296)])
+@pytest.mark.parametrize("model", [(192, 192), (256, 256), (641, 481), (481, 353)])
+def test_lores_size_survives_picamera2s_alignment_without_changing_the_aspect_ratio(main, model):
+    """picamera2 rounds a YUV420 width down to a multiple of 64; the ISP then scales the whole field of
+    view into that size, so a width it changes squeezes the picture. The size asked for must be one it keeps."""
+    size = lores_size(main, model)
+    if size is None:
+        return
+    w, h = size
+    assert (w % 64, h % 2) == (0, 0)
+    assert w >= model[0] and h >= model[1]  # still covers the model input
+    assert abs(w / h - main[0] / main[1]) <= 2 / h * (main[0] / main[1])  # aspect within the rounding of h
 
 
 def test_picamera2_configures_lores_for_the_model_and_reads_it_with_the_sensor_timestamp():
@@ -269,15 +285,15 @@ def test_picamera2_configures_lores_for_the_model_and_reads_it_with_the_sensor_t
     kind, main, lores, controls, buffers = stand_in.calls[1]
     assert kind == "create_video_configuration"
     assert main == {"size": (1280, 720), "format": "RGB888"}
-    assert lores == {"size": (342, 192), "format": "YUV420"}
+    assert lores == {"size": (384, 216), "format": "YUV420"}
     assert controls == {"FrameRate": 30.0} and buffers == 4
     assert [c[0] for c in stand_in.calls[2:]] == ["configure", "start"]
-    assert source.stream.size == (352, 192)  # the aligned size picamera2 reports is what is read
+    assert source.stream.size == (384, 216)  # already a multiple of 64: picamera2's alignment changes nothing
 
     frame = source.read()
     assert ("make_array", "lores") in stand_in.calls and ("make_array", "main") not in stand_in.calls
     assert stand_in.calls[-1] == ("release",)  # every request goes back to libcamera
-    assert (frame.width, frame.height) == (352, 192)
+    assert (frame.width, frame.height) == (384, 216)
     np.testing.assert_allclose(frame.image.astype(int), stand_in.scene.astype(int), atol=3)  # YUV420 -> RGB
     assert frame.mono == pytest.approx(5.033333333)  # SensorTimestamp, ns -> monotonic s
     assert frame.ts == pytest.approx(1_700_000_010.0 - (10.0 - 5.033333333))
@@ -298,7 +314,7 @@ def test_picamera2_makes_one_object_per_process_across_reopen():
 
 
 def test_picamera2_main_stream_rgb888_is_bgr_in_memory_and_converted():
-    stand_in = StandInPicamera2Module()
+    stand_in = StandInPicamera2Module(scene=(352, 192))
     source = Picamera2Source(size=(352, 192), module=stand_in.module, pool=CameraPool(), model_input=None)
     source.open()
     frame = source.read()

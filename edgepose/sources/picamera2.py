@@ -51,6 +51,7 @@ BUSY_HINT = (
 )
 BUSY_MARKERS = ("Device or resource busy", "Failed to acquire camera", "returned unexpected code: -16")
 LORES_FORMAT = "YUV420"
+LORES_ALIGN = 64  # picamera2 rounds a YUV420 width down to a multiple of 64 (its align_stream)
 MAIN_FORMAT = "RGB888"  # only used if the lores stream is turned off; [B, G, R] in NumPy
 BUFFER_COUNT = 4  # fewer buffers than picamera2's video default (6): less memory, same rate
 
@@ -150,16 +151,27 @@ PROCESS_POOL = CameraPool()
 
 
 def lores_size(main: tuple[int, int], model_input: tuple[int, int] | None) -> tuple[int, int] | None:
-    """The smallest size with the main stream's aspect ratio that covers the model input
-    ``(width, height)``, rounded up to even numbers; None when that is not smaller than main."""
+    """The smallest lores ``(width, height)`` that covers the model input with the main stream's aspect
+    ratio and that picamera2 keeps as asked; None when that is not smaller than main.
+
+    picamera2's ``align_stream`` rounds a YUV420 width down to a multiple of 64 (and a height to even);
+    the ISP then scales the whole field of view into the aligned size, so a width it cuts would
+    squeeze the picture (and could leave it narrower than the model). The width is therefore chosen
+    as a multiple of 64 and the height follows it.
+    """
     if model_input is None:
         return None
     scale = max(model_input[0] / main[0], model_input[1] / main[1])
     if scale >= 1.0:
         return None
-    w = 2 * math.ceil(main[0] * scale / 2)
-    h = 2 * math.ceil(main[1] * scale / 2)
-    return (min(w, main[0]), min(h, main[1]))
+    w = LORES_ALIGN * math.ceil(main[0] * scale / LORES_ALIGN)
+    h = 2 * round(w * main[1] / main[0] / 2)
+    while h < model_input[1]:
+        w += LORES_ALIGN
+        h = 2 * round(w * main[1] / main[0] / 2)
+    if w >= main[0] or h >= main[1]:
+        return None
+    return (w, h)
 
 
 def yuv420_to_rgb(array: np.ndarray, width: int, height: int) -> np.ndarray:
