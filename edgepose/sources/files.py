@@ -9,8 +9,8 @@ import numpy as np
 from edgepose.errors import FrameError, InputError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.sources.base import Clocks
-from edgepose.sources.paths import check_path
 from edgepose.sources.imagesize import MAX_IMAGE_PIXELS, header_size
+from edgepose.sources.paths import check_path
 
 IMAGE_SUFFIXES = frozenset({".bmp", ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
@@ -36,11 +36,13 @@ def read_image(path: Path) -> np.ndarray:
         raise FrameError(f"image not found: {path}") from None
     except OSError as exc:  # permission denied (the service's own user), a directory, an I/O error
         raise FrameError(f"cannot read image {path}: {exc.strerror or exc}") from None
+    if not data.size:
+        raise FrameError(f"image {path} is empty (0 bytes)")
     size = header_size(data[:65536].tobytes())
     if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
         raise FrameError(too_large(path, *size))
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # OpenCV's own limits, in formats whose header is not read above
         if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
             raise FrameError(too_large(path)) from None

@@ -1,0 +1,271 @@
+"""Every kind of bad input edgepose has met, generated here and run through the real CLI.
+
+Each row builds its input in a temporary directory (nothing binary is committed) and names the
+exit code README.md documents for it. Every row is checked the same way: that exit code, exactly
+one ``edgepose: error:`` line when it is not 0 (none when it is), no traceback, and no half record
+in anything written (stdout, JSON-lines files).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.bad_files import fill, huge_png, obeying_modes, tmpfs, unreadable, video
+from tests.conftest import ROOT, parse_documents
+
+OK, EX_NOINPUT, EX_CONFIG = 0, 66, 78
+
+
+@dataclass
+class Kit:
+    """What a row builds its input from, and where it says its outputs are."""
+
+    tmp: Path
+    squat: Path  # a real photo of a person (BMP)
+    outputs: list[Path] = field(default_factory=list)  # JSON-lines files the run writes
+
+    @property
+    def bgr(self) -> np.ndarray:
+        return cv2.imread(str(self.squat))
+
+    def image(self, name: str, image: np.ndarray, params: tuple[int, ...] = ()) -> Path:
+        path = self.tmp / name
+        assert cv2.imwrite(str(path), image, list(params))
+        return path
+
+    def pillow(self, name: str, mode: str, **save: object) -> Path:
+        pil = pytest.importorskip("PIL.Image", reason="Pillow builds palette, CMYK and EXIF images")
+        path = self.tmp / name
+        picture = pil.fromarray(self.bgr[:, :, ::-1])
+        if mode == "P":
+            picture = picture.convert("P", palette=pil.Palette.ADAPTIVE)
+        elif mode != "RGB":
+            picture = picture.convert(mode)
+        picture.save(path, **save)
+        return path
+
+    def raw(self, name: str, data: bytes) -> Path:
+        path = self.tmp / name
+        path.write_bytes(data)
+        return path
+
+    def truncated(self, name: str, source: Path, keep: float = 0.5) -> Path:
+        data = source.read_bytes()
+        return self.raw(name, data[: int(len(data) * keep)])
+
+
+def run_image(build: Callable[[Kit], Path]) -> Callable[[Kit], list[str]]:
+    return lambda kit: ["run", "--source", str(build(kit)), "--sink", "stdout"]
+
+
+def exif_rotated(kit: Kit) -> Path:
+    pil = pytest.importorskip("PIL.Image", reason="Pillow writes the EXIF orientation")
+    picture = pil.fromarray(kit.bgr[:, :, ::-1])
+    exif = picture.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    path = kit.tmp / "rotated.jpg"
+    picture.save(path, exif=exif)
+    return path
+
+
+def unreadable_copy(kit: Kit) -> Path:
+    return unreadable(Path(shutil.copy(kit.squat, kit.tmp / "unreadable.bmp")))
+
+
+def mp4_without_moov(kit: Kit) -> Path:
+    """The first 30% of an MP4 whose index (moov) comes last: a download cut short."""
+    return kit.truncated("cut.mp4", kit.squat.parents[1] / "videos" / "walking_crowd_720p.mp4", 0.3)
+
+
+def unreadable_directory(kit: Kit) -> list[str]:
+    folder = Path(shutil.copytree(kit.squat.parent, kit.tmp / "images"))
+    return ["run", "--source", str(unreadable(folder))]
+
+
+def odd_directory(kit: Kit) -> list[str]:
+    """Good odd images and bad files side by side: the good ones are processed, the bad named."""
+    folder = kit.tmp / "odd"
+    folder.mkdir()
+    shutil.copy(kit.squat, folder / "a_plain.bmp")
+    kit.image("odd/b_gray.png", cv2.cvtColor(kit.bgr, cv2.COLOR_BGR2GRAY))
+    kit.image("odd/c_rgba.png", cv2.cvtColor(kit.bgr, cv2.COLOR_BGR2BGRA))
+    kit.image("odd/d_16bit.png", kit.bgr.astype(np.uint16) * 257)
+    kit.raw("odd/e_empty.jpg", b"")
+    kit.raw("odd/f_text.png", b"not an image\n")
+    huge_png(folder / "g_huge.png")
+    kit.truncated("odd/h_truncated.jpg", kit.image("whole.jpg", kit.bgr))
+    unreadable(Path(shutil.copy(kit.squat, folder / "i_unreadable.bmp")))
+    return ["run", "--source", str(folder), "--sink", "stdout"]
+
+
+def only_bad_directory(kit: Kit) -> list[str]:
+    folder = kit.tmp / "bad"
+    folder.mkdir()
+    kit.raw("bad/a.jpg", b"")
+    kit.raw("bad/b.png", b"\x89PNG\r\n\x1a\n")
+    return ["run", "--source", str(folder), "--sink", "stdout"]
+
+
+def full_disk(kit: Kit) -> list[str]:
+    disk = kit.tmp / "disk"  # mounted by the test (see ``how="full_disk"``)
+    fill(disk, leave=4096)
+    folder = kit.tmp / "frames"
+    folder.mkdir()
+    for i in range(8):
+        shutil.copy(kit.squat, folder / f"{i}.bmp")
+    kit.outputs.append(disk / "poses.jsonl")
+    return ["run", "--source", str(folder), "--sink", f"jsonl:{disk / 'poses.jsonl'}", "--sink", "stdout"]
+
+
+def config(text: bytes | None) -> Callable[[Kit], list[str]]:
+    def build(kit: Kit) -> list[str]:
+        path = kit.tmp / "edgepose.yaml"
+        if text is None:
+            path.mkdir()  # a directory where the file should be
+        else:
+            path.write_bytes(text)
+        return ["check-config", "-c", str(path)]
+
+    return build
+
+
+def unreadable_config(kit: Kit) -> list[str]:
+    path = kit.raw("edgepose.yaml", b"model:\n  threads: 2\n")
+    return ["check-config", "-c", str(unreadable(path))]
+
+
+def jsonl_in_unwritable_dir(kit: Kit) -> list[str]:
+    folder = kit.tmp / "locked"
+    folder.mkdir(mode=0o555)
+    return ["run", "--source", str(kit.squat), "--sink", f"jsonl:{folder / 'poses.jsonl'}"]
+
+
+def annotate_into_unwritable_dir(kit: Kit) -> list[str]:
+    folder = kit.tmp / "locked"
+    folder.mkdir(mode=0o555)
+    return ["annotate", str(kit.squat), str(folder / "drawn.png")]
+
+
+@dataclass(frozen=True)
+class Case:
+    build: Callable[[Kit], list[str]]  # the CLI arguments, after building the input
+    code: int  # the exit code README.md documents
+    docs: int | None = None  # documents expected on stdout (None: not counted)
+    how: str = "plain"  # plain | obeying_modes (chmod 000 holds) | full_disk | dev_full | closed_stdout
+    says: str = ""  # what the error line must say
+
+
+CASES = {
+    # images that are odd but fine: one document each
+    "grayscale png": Case(run_image(lambda k: k.image("gray.png", cv2.cvtColor(k.bgr, cv2.COLOR_BGR2GRAY))), OK, 1),
+    "rgba png": Case(run_image(lambda k: k.image("rgba.png", cv2.cvtColor(k.bgr, cv2.COLOR_BGR2BGRA))), OK, 1),
+    "16-bit png": Case(run_image(lambda k: k.image("deep.png", k.bgr.astype(np.uint16) * 257)), OK, 1),
+    "palette png": Case(run_image(lambda k: k.pillow("palette.png", "P")), OK, 1),
+    "cmyk jpeg": Case(run_image(lambda k: k.pillow("cmyk.jpg", "CMYK")), OK, 1),
+    "progressive jpeg": Case(run_image(lambda k: k.image("prog.jpg", k.bgr, (cv2.IMWRITE_JPEG_PROGRESSIVE, 1))), OK, 1),
+    "exif-rotated jpeg": Case(run_image(exif_rotated), OK, 1),
+    "1x1 image": Case(run_image(lambda k: k.image("tiny.png", k.bgr[:1, :1])), OK, 1),
+    # images that cannot be used: one line, 66
+    "huge png (50000x50000)": Case(run_image(lambda k: huge_png(k.tmp / "huge.png")), EX_NOINPUT, says="too large"),
+    "truncated jpeg": Case(run_image(lambda k: k.truncated("cut.jpg", k.image("whole.jpg", k.bgr))), EX_NOINPUT),
+    "empty image file": Case(run_image(lambda k: k.raw("empty.jpg", b"")), EX_NOINPUT, says="is empty"),
+    "text named .png": Case(run_image(lambda k: k.raw("text.png", b"hello\n")), EX_NOINPUT),
+    "unreadable image": Case(run_image(unreadable_copy), EX_NOINPUT, how="obeying_modes", says="Permission denied"),
+    # video
+    "one-frame video": Case(run_image(lambda k: video(k.tmp / "one.avi", 1)), OK, 1),
+    "truncated avi": Case(run_image(lambda k: k.truncated("cut.avi", video(k.tmp / "whole.avi", 10))), OK),
+    "truncated mp4 (no moov)": Case(run_image(mp4_without_moov), EX_NOINPUT),
+    "empty video file": Case(run_image(lambda k: k.raw("empty.mp4", b"")), EX_NOINPUT),
+    "unreadable video": Case(
+        run_image(lambda k: unreadable(video(k.tmp / "u.avi", 2))), EX_NOINPUT, how="obeying_modes"
+    ),
+    # directories
+    "directory of odd and bad files": Case(odd_directory, OK, 4, how="obeying_modes"),
+    "directory of only bad files": Case(only_bad_directory, EX_NOINPUT, 0, says="no frame was processed"),
+    "unreadable directory": Case(unreadable_directory, EX_NOINPUT, how="obeying_modes"),
+    # configs
+    "empty config (the defaults)": Case(config(b""), OK),
+    "binary config": Case(config(b"\xff\xfe\x00garbage\x01"), EX_CONFIG),
+    "latin-1 config": Case(config(b"device_id: caf\xe9\n"), EX_CONFIG),
+    "tab-indented config": Case(config(b"model:\n\tthreads: 2\n"), EX_CONFIG),
+    "config is a directory": Case(config(None), EX_CONFIG),
+    "unreadable config": Case(unreadable_config, EX_CONFIG, how="obeying_modes"),
+    "limit letting no frame through": Case(lambda k: ["run", "--source", str(k.squat), "--max-frames", "0"], EX_CONFIG),
+    "NaN duration": Case(lambda k: ["run", "--source", str(k.squat), "--duration", "nan"], EX_CONFIG),
+    # outputs
+    "jsonl on a full disk": Case(full_disk, OK, 8, how="full_disk"),
+    "stdout on a full device": Case(run_image(lambda k: k.squat), OK, how="dev_full"),
+    "closed stdout": Case(run_image(lambda k: k.squat), EX_NOINPUT, how="closed_stdout", says="closed"),
+    "jsonl in an unwritable directory": Case(jsonl_in_unwritable_dir, EX_NOINPUT, how="obeying_modes"),
+    "annotate into an unwritable directory": Case(annotate_into_unwritable_dir, EX_NOINPUT, how="obeying_modes"),
+    "write-default to a missing directory": Case(
+        lambda k: ["check-config", "--write-default", str(k.tmp / "no" / "such.yaml")], EX_NOINPUT
+    ),
+}
+
+
+def run(case: Case, args: list[str]) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "edgepose", *args]
+    if case.how == "obeying_modes":
+        command = [*obeying_modes(), *command]
+    if case.how == "closed_stdout":
+        command = ["sh", "-c", 'exec "$0" "$@" >&-', *command]
+    if case.how == "dev_full":
+        with Path("/dev/full").open("w") as full:
+            return subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def assert_whole_records(text: str) -> list[dict]:
+    assert text == "" or text.endswith("\n"), text[-200:]
+    return parse_documents(text)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input(name: str, squat_path: Path, tmp_path: Path) -> None:
+    case = CASES[name]
+    kit = Kit(tmp_path, squat_path)
+    if case.how == "full_disk":
+        with tmpfs(tmp_path / "disk", "64k"):
+            args = case.build(kit)
+            proc = run(case, args)
+            written = [path.read_text() for path in kit.outputs]
+    else:
+        args = case.build(kit)
+        proc = run(case, args)
+        written = [path.read_text() for path in kit.outputs]
+    assert proc.returncode == case.code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and "unexpected error" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("edgepose: error:")]
+    assert len(errors) == (1 if case.code else 0), proc.stderr
+    assert not case.says or case.says in errors[0], proc.stderr
+    docs = assert_whole_records(proc.stdout or "") if args[0] == "run" else []
+    if case.docs is not None and case.how not in ("dev_full", "closed_stdout"):
+        assert len(docs) == case.docs, proc.stderr
+    for text in written:
+        assert_whole_records(text)
+
+
+def test_exif_orientation_is_applied(squat_path: Path, tmp_path: Path) -> None:
+    """The document's size is the image as displayed: 610x500 for the 500x610 photo turned 90°."""
+    kit = Kit(tmp_path, squat_path)
+    proc = run(Case(run_image(exif_rotated), OK), run_image(exif_rotated)(kit))
+    (doc,) = parse_documents(proc.stdout)
+    assert (doc["width"], doc["height"]) == (610, 500)
+
+
+def test_every_bad_file_of_a_directory_is_named(squat_path: Path, tmp_path: Path) -> None:
+    kit = Kit(tmp_path, squat_path)
+    proc = run(CASES["directory of odd and bad files"], odd_directory(kit))
+    for name in ("e_empty.jpg", "f_text.png", "g_huge.png", "h_truncated.jpg", "i_unreadable.bmp"):
+        assert str(tmp_path / "odd" / name) in proc.stderr, name
+    assert "5 frames failed" in proc.stderr
