@@ -72,7 +72,7 @@ build_base() {
     fi
     copy_local_cas "$tmp"
     chroot "$tmp" apt-get clean
-    echo "$(recipe_base)" >"$tmp/.edgepose-base"
+    recipe_base >"$tmp/.edgepose-base"
     rm -rf "$ROOT"
     mv "$tmp" "$ROOT"
     rm -f "$tmp.log"
@@ -88,13 +88,13 @@ install_standins() {
     done
     chroot "$ROOT" sh -ec "
         cd $SITE/simplejpeg
-        cython3 -3 --quiet _jpeg.pyx -o /tmp/_jpeg.c
+        cython3 -3 _jpeg.pyx -o /tmp/_jpeg.c
         gcc -shared -fPIC -O1 -w \$(python3-config --includes) -I $SITE/numpy/core/include /tmp/_jpeg.c \
             -o _jpeg\$(python3-config --extension-suffix)
         rm -f /tmp/_jpeg.c _jpeg.pyx
         python3 -c 'import picamera2, simplejpeg, numpy; print(\"    apt NumPy\", numpy.__version__, \"loads\", simplejpeg._jpeg.__file__)'
     "
-    echo "$(recipe_standins)" >"$ROOT/.edgepose-standins"
+    recipe_standins >"$ROOT/.edgepose-standins"
 }
 
 build() {
