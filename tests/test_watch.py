@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edgepose.watch.state import WatchState, message_rate, on_connection, on_message, render
+from edgepose.watch.state import WatchState, message_rate, on_connection, on_message, render, view_lines
 from tests.conftest import ROOT, end_child, parse_documents, run_cli
 from tests.mosquitto import Mosquitto, free_port
 
@@ -101,13 +102,33 @@ def test_watch_shows_a_running_daemon(daemon: int) -> None:
     proc = run_cli("watch", "--port", str(daemon), "--host", "127.0.0.1", "--device", "dev1", "--duration", "5",
                    "--interval", "0.5", timeout=30)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    last = proc.stdout.strip().split("\n\n")[-1]  # not a terminal: one snapshot per refresh
-    assert "broker: connected" in last
-    assert "device: ONLINE" in last
-    assert "fps: camera " in last and "fps: - " not in last
-    assert "[cam0] frame" in last and "people 1" in last
-    assert "movenet_single_pose_lightning_ptq on cpu" in last
-    assert "dropped 0" in last and "reconnects 0" in last  # the sink's counters from the stats topic
+    # Not a terminal: one line per change, never the same fact twice (the looping image does not change)
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"edgepose watch  edgepose/dev1  on 127.0.0.1:{daemon}"
+    assert len(lines) == len(set(lines)), proc.stdout
+    assert "broker: connected" in lines
+    assert "device: ONLINE" in lines
+    assert any(line.startswith("model: movenet_single_pose_lightning_ptq on cpu") for line in lines)
+    assert "[cam0] people 1" in lines
+    # the sink's counters from the stats topic
+    assert "drops: dropped 0, failed 0, reconnects 0, source retries 0" in lines
+    assert not any(line.startswith(("fps:", "messages:")) for line in lines), "no figures that change every second"
+
+
+def test_the_view_as_lines_prints_each_change_once() -> None:
+    state = on_connection(WatchState(PREFIX, "broker:1883"), True, "connected")
+    facts, printed = view_lines(state, {}, 0.0)
+    assert printed == ("broker: connected",)  # only what is known: no device, model or poses yet
+    steps = [
+        (on_message(state, f"{PREFIX}/cam0/poses", pose_document(1, [1]), 1.0), 1.0, ("[cam0] people 1",)),
+        (on_message(state, f"{PREFIX}/cam0/poses", pose_document(2, [1]), 1.5), 1.5, ()),  # same people: no line
+        (None, 12.0, ("[cam0] no poses for more than 5 s",)),  # time alone changes it
+        (None, 13.0, ()),  # ... once
+    ]
+    for new, now, expected in steps:
+        state = new or state
+        facts, printed = view_lines(state, facts, now)
+        assert printed == expected, (now, printed)
 
 
 def test_watch_json_prints_schema_documents(daemon: int) -> None:
@@ -124,3 +145,44 @@ def test_watch_without_a_broker_says_so() -> None:
     assert proc.returncode == 69
     assert "could not connect to the broker at 127.0.0.1:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def watch_child(*args: str, ignore_sigint: bool = False) -> subprocess.Popen:
+    """``edgepose watch ARGS`` as a child with its stderr piped; optionally started as a shell starts
+    a background job (``edgepose watch &``), with SIGINT ignored."""
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
+    return subprocess.Popen([sys.executable, "-m", "edgepose", "watch", *args], cwd=ROOT, env=dict(os.environ),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=preexec)  # fmt: skip
+
+
+def read_until(proc: subprocess.Popen, needle: str) -> list[str]:
+    """stderr lines up to the first holding ``needle`` (fails if the child ends first)."""
+    seen = []
+    for line in proc.stderr:
+        seen.append(line.rstrip("\n"))
+        if needle in line:
+            return seen
+    raise AssertionError(f"{needle!r} never appeared; stderr: {seen}")
+
+
+def test_watch_json_without_a_broker_says_it_is_connecting_and_why_it_fails() -> None:
+    port = free_port()
+    proc = watch_child("--json", "--port", str(port), "--host", "127.0.0.1")  # no --duration: until stopped
+    try:
+        lines = read_until(proc, "refused")
+        assert lines[0] == f"edgepose watch: connecting to the broker at 127.0.0.1:{port}"
+        assert f"edgepose watch: cannot connect: connection to 127.0.0.1:{port} refused" in lines[-1]
+        assert "retrying" in lines[-1]
+    finally:
+        end_child(proc)
+
+
+def test_watch_in_the_background_still_ends_on_sigint(broker: int) -> None:
+    proc = watch_child("--json", "--port", str(broker), "--host", "127.0.0.1", ignore_sigint=True)
+    try:
+        read_until(proc, "connected to the broker")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        end_child(proc)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from edgepose.cli import add_config, add_verbosity, log_level
 from edgepose.config import load_config
@@ -50,4 +52,12 @@ def run(args: argparse.Namespace) -> int:
         max_documents=args.count,
         in_place=sys.stdout.isatty(),
     )
-    return watch(config, sys.stdout, options)
+    # Handlers of our own: a shell starts a background job (`edgepose watch &`) with SIGINT ignored,
+    # and Python then never raises KeyboardInterrupt. The handlers only record; the loop stops.
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda _sig, _frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return watch(config, sys.stdout, options, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from edgepose.config.sections import Config
 from edgepose.errors import ConfigError, UnavailableError
-from edgepose.mqtt.connect import AUTH_REFUSALS, build_client, describe_refusal
+from edgepose.mqtt.connect import AUTH_REFUSALS, build_client, describe_connect_error, describe_refusal
 from edgepose.mqtt.topics import Topics
-from edgepose.watch.state import WatchState, on_connection, on_message, render
+from edgepose.watch.state import WatchState, on_connection, on_message, render, view_lines
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,22 @@ class WatchOptions:
     interval: float = 1.0  # seconds between view refreshes
     duration: float | None = None  # stop after this many seconds
     max_documents: int | None = None  # stop after this many pose documents
-    in_place: bool = True  # redraw over the previous view (a terminal) instead of appending snapshots
+    in_place: bool = True  # redraw over the previous view (a terminal); else one line per change
 
 
-def watch(config: Config, out: TextIO, options: WatchOptions, clock: Callable[[], float] = time.monotonic) -> int:
-    """Run until ``duration`` or ``max_documents`` (or Ctrl-C). Returns the exit code."""
+def watch(
+    config: Config,
+    out: TextIO,
+    options: WatchOptions,
+    clock: Callable[[], float] = time.monotonic,
+    stop: threading.Event | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run until ``duration``, ``max_documents`` or ``stop`` is set (the CLI sets it on SIGINT and
+    SIGTERM). Returns the exit code. With ``json``, stdout holds documents only, so how the
+    connection goes is told on ``err`` (stderr), once per change."""
+    stop = stop or threading.Event()
+    err = err or sys.stderr
     topics = Topics.from_config(config)
     events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
     client = build_client(config.mqtt, f"edgepose-watch-{uuid.uuid4().hex[:12]}")
@@ -53,7 +66,9 @@ def watch(config: Config, out: TextIO, options: WatchOptions, clock: Callable[[]
 
     client.on_connect = connected
     client.on_disconnect = lambda c, u, flags, reason, p: events.put(("lost", str(reason)))
-    client.on_connect_fail = lambda c, u: events.put(("failed",))
+    host, port = config.mqtt.host, config.mqtt.port
+    # paho calls this inside its `except OSError` block: the exception says why (refused, no such host...)
+    client.on_connect_fail = lambda c, u: events.put(("failed", describe_connect_error(sys.exc_info()[1], host, port)))
     client.on_message = lambda c, u, msg: events.put(("message", msg.topic, msg.payload))
 
     state = WatchState(topics.prefix, f"{config.mqtt.host}:{config.mqtt.port}",
@@ -61,21 +76,33 @@ def watch(config: Config, out: TextIO, options: WatchOptions, clock: Callable[[]
     start = clock()
     next_draw = start
     documents = 0
-    client.connect_async(config.mqtt.host, config.mqtt.port, keepalive=config.mqtt.keepalive)
+    facts: dict[str, str] = {}
+    told = ""  # the connection news last written to err (json mode)
+    if options.json:
+        told = tell(err, f"connecting to the broker at {state.broker}")
+    elif not options.in_place:
+        write_lines(out, [f"edgepose watch  {state.prefix}  on {state.broker}"])
+    client.connect_async(host, port, keepalive=config.mqtt.keepalive)
     client.loop_start()
     try:
-        while True:
+        while not stop.is_set():
             now = clock()
             if options.duration is not None and now - start >= options.duration:
                 break
             if not options.json and now >= next_draw:
-                draw(out, render(state, now), options.in_place)
+                if options.in_place:
+                    draw(out, render(state, now))
+                else:
+                    facts, lines = view_lines(state, facts, now)
+                    write_lines(out, lines)
                 next_draw = now + options.interval
             try:
                 event = events.get(timeout=max(0.01, min(next_draw - now, 0.2)))
             except queue.Empty:
                 continue
             state = apply_event(state, event, config, clock())
+            if options.json and connection_news(state) != told:
+                told = tell(err, connection_news(state))
             if event[0] == "message" and event[1].endswith("/poses"):
                 documents += 1
                 if options.json:
@@ -86,7 +113,10 @@ def watch(config: Config, out: TextIO, options: WatchOptions, clock: Callable[[]
         client.disconnect()
         client.loop_stop()
     if not options.json:
-        draw(out, render(state, clock()), options.in_place)
+        if options.in_place:
+            draw(out, render(state, clock()))
+        else:
+            write_lines(out, view_lines(state, facts, clock())[1])
     if state.connects == 0:
         raise UnavailableError(
             f"could not connect to the broker at {state.broker}: {state.connection_note}",
@@ -111,7 +141,28 @@ def apply_event(state: WatchState, event: tuple[Any, ...], config: Config, now: 
     if kind == "lost":
         log.warning("lost the broker at %s: %s", state.broker, event[1])
         return on_connection(state, False, f"lost: {event[1]}")
-    return on_connection(state, False, f"cannot reach {state.broker}")
+    return on_connection(state, False, event[1] if len(event) > 1 else f"cannot reach {state.broker}")
+
+
+def connection_news(state: WatchState) -> str:
+    """How the watcher's connection stands, in one line (json mode tells each change on stderr)."""
+    if state.connected:
+        return f"connected to the broker at {state.broker}, watching {state.prefix}/#"
+    if state.connects == 0:
+        return f"cannot connect: {state.connection_note}; retrying"
+    return f"disconnected ({state.connection_note}); retrying"
+
+
+def tell(err: TextIO, news: str) -> str:
+    err.write(f"edgepose watch: {news}\n")
+    err.flush()
+    return news
+
+
+def write_lines(out: TextIO, lines: Sequence[str]) -> None:
+    if lines:
+        out.write("".join(line + "\n" for line in lines))
+        out.flush()
 
 
 def print_document(out: TextIO, payload: bytes) -> None:
@@ -125,9 +176,7 @@ def print_document(out: TextIO, payload: bytes) -> None:
     out.flush()
 
 
-def draw(out: TextIO, text: str, in_place: bool) -> None:
-    if in_place:
-        out.write(CLEAR + "".join(line + "\x1b[K\n" for line in text.splitlines()) + "\x1b[J")
-    else:
-        out.write(text + "\n\n")
+def draw(out: TextIO, text: str) -> None:
+    """Redraw the view over the previous one (a terminal)."""
+    out.write(CLEAR + "".join(line + "\x1b[K\n" for line in text.splitlines()) + "\x1b[J")
     out.flush()

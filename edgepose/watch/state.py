@@ -196,3 +196,39 @@ def _camera_lines(view: CameraView, now: float) -> list[str]:
             box = " ".join(f"{v:.0f}" for v in p.box)
             out.append(f"  {pid:>5} {p.score:>6.2f} {p.visible:>6}/17  [{box}]")
     return out
+
+
+def view_facts(state: WatchState, now: float) -> dict[str, str]:
+    """What the view says that changes seldom, one line per fact, keyed by what it is about.
+
+    For a stdout that is not a terminal (a log, a pipe): a line is printed when its fact changes,
+    so rates, frame numbers and ages, which change on every refresh, are left out.
+    """
+    link = "connected" if state.connected else f"NOT CONNECTED ({state.connection_note}; retrying)"
+    facts = {"broker": f"broker: {link}"}
+    if state.available is not None:
+        facts["device"] = "device: " + {"online": "ONLINE", "offline": "OFFLINE"}.get(state.available, state.available)
+    if state.meta:
+        m = state.meta
+        facts["model"] = (f"model: {m.get('model', '?')} on {m.get('accelerator', '?')}, {m.get('threads', '?')} "
+                          f"threads, version {m.get('version', '?')}")  # fmt: skip
+    if state.stats is not None:
+        s = state.stats
+        facts["drops"] = (f"drops: dropped {_num(s, 'dropped')}, failed {_num(s, 'failed')}, reconnects "
+                          f"{_num(s, 'reconnects')}, source retries {_num(s, 'source_retries')}")  # fmt: skip
+    if state.count is not None:
+        facts["count"] = f"people count: {state.count}"
+    for name in sorted(state.cameras):
+        view = state.cameras[name]
+        stale = now - view.received > STALE_S
+        facts[f"camera {name}"] = (f"[{name}] no poses for more than {STALE_S:g} s" if stale
+                                   else f"[{name}] people {len(view.people)}")  # fmt: skip
+    if state.bad_messages:
+        facts["unreadable"] = f"unreadable messages: {state.bad_messages} (last: {state.last_bad})"
+    return facts
+
+
+def view_lines(state: WatchState, previous: Mapping[str, str], now: float) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The facts now, and the lines to print: each fact that is new or differs from ``previous``."""
+    facts = view_facts(state, now)
+    return facts, tuple(line for key, line in facts.items() if previous.get(key) != line)
