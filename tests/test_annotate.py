@@ -222,3 +222,19 @@ def test_from_jsonl_skips_an_unreadable_image(mixed_dir: Path, tmp_path: Path) -
     assert "Traceback" not in proc.stderr
     assert_drawn_under_own_names(mixed_dir, out)
     assert "1 failed and skipped" in proc.stderr
+
+
+def test_from_jsonl_matches_directory_images_by_file_name(mixed_dir: Path, shared: Path, tmp_path: Path) -> None:
+    """Recorded while b.jpg was broken, drawn after it was fixed: frame counters differ, file names do not."""
+    jsonl = tmp_path / "poses.jsonl"
+    proc = run_cli("run", "--source", str(mixed_dir), "--sink", f"jsonl:{jsonl}", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr
+    (mixed_dir / "b.jpg").write_bytes((shared / "images" / "squat.bmp").read_bytes())  # now readable
+    out = tmp_path / "out"
+    proc = run_cli("annotate", str(mixed_dir), str(out), "--from-jsonl", str(jsonl))
+    assert proc.returncode == 0, proc.stderr
+    assert "1 written without overlay" in proc.stderr  # b.jpg: nothing was recorded for it
+    assert "matched no frame" not in proc.stderr
+    for name in ("a.bmp", "c.bmp", "d.bmp"):  # each drawn with its own document
+        assert not np.array_equal(read_image(out / name), read_image(mixed_dir / name)), name
+    assert (out / "b.jpg").is_file()

@@ -2,7 +2,8 @@
 
 The poses come from running the model (the same building blocks as ``edgepose run``: the
 configured model, the source for INPUT, the pipeline with its hooks), or from a recorded
-JSON-lines file (``--from-jsonl``) whose documents' ``frame`` counters match INPUT's frames.
+JSON-lines file (``--from-jsonl``) whose documents match INPUT's frames: by ``file`` name in a
+directory, by ``frame`` counter otherwise.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = No
             if documents is None:
                 _from_model(config, source, writer, style, report)
             else:
-                _from_documents(source, documents, writer, style, report)
+                _from_documents(source, documents, writer, style, report, by_name=kind == "directory")
         finally:
             writer.close()
     finally:
@@ -144,8 +145,16 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
 
 
 def _from_documents(
-    source: Source, documents: Mapping[int, dict[str, Any]], writer: FrameWriter, style: Style, report: Report
+    source: Source,
+    documents: Mapping[int, dict[str, Any]],
+    writer: FrameWriter,
+    style: Style,
+    report: Report,
+    by_name: bool = False,
 ) -> None:
+    # With ``by_name`` (a directory), images are matched by file name where the documents carry
+    # it: ``frame`` counts only the images that decoded, which may not be the same as when recording.
+    by_file = {doc["file"]: n for n, doc in documents.items() if isinstance(doc.get("file"), str)} if by_name else {}
     seen: set[int] = set()
     while True:
         try:
@@ -158,12 +167,13 @@ def _from_documents(
             continue
         if frame is None:
             break
-        document = documents.get(frame.index)
+        key = by_file.get(frame.file) if frame.file and by_file else frame.index
+        document = documents.get(key) if key is not None else None
         if document is None:
             report.without_document += 1
             image = frame.image
         else:
-            seen.add(frame.index)
+            seen.add(key)
             if (document.get("width"), document.get("height")) != (frame.width, frame.height):
                 raise InputError(
                     f"frame {frame.index}: the document is for a {document.get('width')}x{document.get('height')} "
