@@ -209,7 +209,8 @@ class Config:
     device_id: str = setting("", "this device's name in topics and documents; empty: the host name",
                              pattern=r"(|[A-Za-z0-9_.-]+)")  # fmt: skip
     sinks: tuple[str, ...] = setting(
-        factory=lambda: ("stdout",), doc="where poses go: stdout, jsonl:PATH, mqtt (any of them, repeated)"
+        factory=lambda: ("stdout",),
+        doc="where poses go: stdout, jsonl:PATH (appends; jsonl:PATH?mode=w starts it afresh), mqtt (any, repeated)",
     )
     source: SourceConfig = setting(factory=SourceConfig, doc="where frames come from")
     model: ModelConfig = setting(factory=ModelConfig, doc="the pose model and where it runs")
