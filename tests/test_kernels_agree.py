@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -43,9 +45,31 @@ def golden_grids(posenet_path: Path, shared: Path) -> tuple[np.ndarray, np.ndarr
     return h, s / 16, m / 16
 
 
-def test_flags_leave_out_nnan_and_ninf() -> None:
-    assert not {"nnan", "ninf", "fast"} & FASTMATH
-    assert JIT_OPTIONS["cache"] and JIT_OPTIONS["nogil"] and JIT_OPTIONS["nopython"]
+def _count_nan_and_inf(values: np.ndarray) -> int:
+    n = 0
+    for v in values:
+        if np.isnan(v) or math.isinf(v):
+            n += 1
+    return n
+
+
+def test_the_flags_keep_nan_and_inf_checks() -> None:
+    """What the flags are for: compiled with them, NaN and inf checks survive (``fastmath=True``
+    lets LLVM assume neither exists and fold both checks to False: this function would return 0)."""
+    values = np.array([1.0, np.nan, np.inf, 2.0, -np.inf], np.float32)
+    assert numba.jit(**{**JIT_OPTIONS, "cache": False})(_count_nan_and_inf)(values) == 3
+
+
+def test_every_kernel_is_compiled_with_the_shared_flags() -> None:
+    from edgepose.kernels import compiled
+
+    kernels = [v for v in vars(compiled).values() if isinstance(v, numba.core.registry.CPUDispatcher)]
+    assert kernels
+    for kernel in kernels:
+        options = kernel.targetoptions
+        assert options["nopython"] and options["nogil"], kernel.__name__
+        assert set(options["fastmath"]) == set(FASTMATH), kernel.__name__
+        assert kernel._cache.__class__.__name__ != "NullCache", f"{kernel.__name__} is not cached"
 
 
 def test_kernel_kind_is_checked() -> None:

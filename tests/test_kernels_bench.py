@@ -12,7 +12,8 @@ def test_benchmark_reports_numba_and_numpy_for_every_decoder(posenet_path: Path,
     cases = [posenet, *derived_cases(posenet)]
     results = bench_decoders(cases, calls=5, numpy_calls=2)
     assert {(r.case, r.kernel) for r in results} == {(c.name, k) for c in cases for k in ("numba", "numpy")}
-    assert all(r.p95_ms >= r.p50_ms > 0 for r in results)
+    # as many timed calls as asked for, each kind (p95 >= p50 holds by definition: not a check)
+    assert {(r.kernel, r.calls) for r in results} == {("numba", 5), ("numpy", 2)}
     assert {r.poses for r in results if r.case.startswith("posenet_multi")} == {2}  # both kinds find both people
     table = format_table(results)
     assert "posenet_multi 31x41, 10 poses max" in table and "speed-up" in table
