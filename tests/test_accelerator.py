@@ -1,7 +1,8 @@
 """Accelerator selection and the Edge TPU's failure modes, through the real ``load_delegate``.
 
-This machine has neither a Coral nor libedgetpu, so the real runtime's delegate loading fails the
-way it does on a Pi without the Edge TPU runtime installed: that is the path under test here.
+Where there is neither a Coral nor libedgetpu (CI, a dev box), the real runtime's delegate loading
+fails the way it does on a Pi without the Edge TPU runtime installed: the tests of that path are
+marked with the environment they need (``tests/environment.py``) and skipped where it is installed.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from edgepose.inference.accelerator import (
 )
 from edgepose.inference.modelfile import read_model
 from edgepose.inference.runtime import Runtime, import_runtime
-from edgepose.inference.tpu_devices import EdgeTpuDevice, find_edgetpus, library_loads, matching
+from edgepose.inference.tpu_devices import EdgeTpuDevice, find_edgetpus, matching
 from edgepose.modelstore.manifest import load_manifest
 from tests.conftest import MOVENET, MOVENET_TPU, POSENET, POSENET_TPU, SHARED, run_cli
+from tests.environment import without_edgetpu, without_libedgetpu
 
 NO_DEVICES: list[EdgeTpuDevice] = []
 USB = EdgeTpuDevice("usb", "18d1:9302", "usb", Path("/dev/bus/usb/002/003"), True)
@@ -36,11 +38,7 @@ USB_DENIED = EdgeTpuDevice("usb", "18d1:9302", "usb", Path("/dev/bus/usb/002/005
 PCI = EdgeTpuDevice("pci", "apex_0", "pci", Path("/dev/apex_0"), True)
 
 
-def test_this_machine_has_no_libedgetpu() -> None:
-    # The premise of the real-delegate tests below; if a runtime appears here they need a new home.
-    assert not library_loads("libedgetpu.so.1")
-
-
+@without_libedgetpu
 def test_real_load_delegate_missing_library_is_one_clear_error(capfd: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(UnavailableError) as err:
         load_edgetpu_delegate(import_runtime(), "usb")
@@ -53,6 +51,7 @@ def test_real_load_delegate_missing_library_is_one_clear_error(capfd: pytest.Cap
     assert "Exception ignored" not in capfd.readouterr().err
 
 
+@without_libedgetpu
 def test_without_disarming_the_runtime_prints_a_traceback_users_would_see() -> None:
     # Why the disarming exists: the raw runtime call leaves an AttributeError in __del__ (in a child
     # process so its noise stays out of this one).
@@ -148,6 +147,7 @@ def test_find_edgetpus_reads_usb_ids_before_and_after_first_use(tmp_path: Path) 
     assert found[1].node == dev / "bus/usb/002/003" and found[1].accessible is True
 
 
+@without_edgetpu
 def test_find_edgetpus_on_this_machine_finds_none() -> None:
     assert find_edgetpus() == []
 
@@ -205,6 +205,7 @@ def test_auto_without_a_device_runs_on_the_cpu_without_fallback(models_dir: Path
     choice.engine.close()
 
 
+@without_libedgetpu
 def test_auto_with_a_device_tries_the_edgetpu_and_fails_clearly(models_dir: Path) -> None:
     # A device shows in sysfs but libedgetpu is missing: auto behaves as edgetpu (no silent CPU).
     with pytest.raises(UnavailableError, match="not installed"):
@@ -243,6 +244,7 @@ def test_cpu_model_on_the_tpu_runs_but_warns(
     choice.engine.close()
 
 
+@without_libedgetpu
 def test_fallback_at_start_is_in_log_meta_and_stats(caplog: pytest.LogCaptureFixture) -> None:
     config = load_config(None, ["model.accelerator=edgetpu", "model.fallback=cpu"])
     app = App(config)
@@ -267,6 +269,7 @@ def test_no_fallback_is_meta_free_and_counts_nothing() -> None:
     loaded.estimator.engine.close()
 
 
+@without_libedgetpu
 def test_cli_without_fallback_exits_69_with_one_line(squat_path: Path) -> None:
     out = run_cli("run", "--source", str(squat_path), "--max-frames", "1", "--accelerator", "edgetpu")
     assert out.returncode == 69
@@ -275,6 +278,7 @@ def test_cli_without_fallback_exits_69_with_one_line(squat_path: Path) -> None:
     assert out.stdout == ""
 
 
+@without_libedgetpu
 def test_cli_with_fallback_runs_on_the_cpu_and_says_so(squat_path: Path) -> None:
     out = run_cli("run", "--source", str(squat_path), "--max-frames", "1", "--accelerator", "edgetpu",
                   "--set", "model.fallback=cpu", "--sink", "stdout")  # fmt: skip
