@@ -106,6 +106,9 @@ live() {
     fi
 }
 
+# systemd as PID 1 (what sd_booted() checks); not so in a chroot or most containers.
+systemd_running() { [[ -d /run/systemd/system ]]; }
+
 # Write stdin to a file (through run, so --dry-run prints instead).
 write_file() {
     local path=$1 mode=$2 content
@@ -260,6 +263,12 @@ install_unit() {
         run systemctl --root="$ROOT" enable "$SERVICE.service"
         return
     fi
+    if ! systemd_running; then
+        # A chroot, a container or an image being built: enabling works on the files alone.
+        note "systemd is not running here (a chroot or a container): enabling the unit for the next boot"
+        run systemctl enable "$SERVICE.service"
+        return
+    fi
     run systemctl daemon-reload
     run systemctl enable "$SERVICE.service"
     if [[ $START -eq 1 ]]; then
@@ -274,6 +283,8 @@ uninstall() {
         if [[ -e $UNIT ]]; then
             run systemctl --root="$ROOT" disable "$SERVICE.service"
         fi
+    elif [[ -e $UNIT ]] && ! systemd_running; then
+        run systemctl disable "$SERVICE.service"
     elif systemctl cat "$SERVICE.service" >/dev/null 2>&1; then
         run systemctl disable --now "$SERVICE.service"
     else
@@ -284,7 +295,9 @@ uninstall() {
         if [[ -e $path ]]; then run rm -f "$path"; else note "$path is not there"; fi
     done
     if [[ -e $PREFIX ]]; then run rm -rf "$PREFIX"; else note "$PREFIX is not there"; fi
-    live systemctl daemon-reload
+    if [[ -n $ROOT ]] || systemd_running; then
+        live systemctl daemon-reload
+    fi
     if [[ -n $ROOT ]] || command -v udevadm >/dev/null 2>&1; then
         live udevadm control --reload-rules
     fi
