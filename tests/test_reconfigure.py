@@ -8,6 +8,7 @@ tracker in effect when it started, and that the run survives a loop of reloads.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from typing import Any
@@ -25,6 +26,7 @@ from edgepose.service.daemon import Daemon, plan_reload
 from edgepose.service.notify import Notifier
 from edgepose.stats import RunStats
 from edgepose.tracking import make_tracker
+from tests.service_kit import spawn, stop_child, wait_until
 
 # The squat image's one person scores about 0.75: seen at the low threshold, filtered at the high one.
 LOW, HIGH = 0.1, 0.99
@@ -227,3 +229,38 @@ def test_the_estimator_decodes_a_frame_with_the_setup_it_started_with(loaded_eng
     assert len(estimator.estimate(frame).poses) == 1  # decoded with min_pose_score 0.1
     engine.on_invoke = None
     assert estimator.estimate(frame).poses == ()  # now 0.99
+
+
+def test_a_running_service_survives_a_loop_of_sighup_reloads(tmp_path, squat_path):
+    """The real thing: ``edgepose run`` on a looping image, its config flipped between tracker none
+    and keypoint (and two thresholds) and reloaded with SIGHUP twenty times, waiting for each."""
+    config, out = tmp_path / "config.yaml", tmp_path / "poses.jsonl"
+
+    def write(tracker: str, score: float) -> None:
+        config.write_text(f"sinks: ['jsonl:{out}']\nsource:\n  loop: true\nmodel:\n  threads: 1\n"
+                          f"tracking:\n  tracker: {tracker}\ndecoder:\n  min_pose_score: {score}\n")  # fmt: skip
+
+    write("keypoint", LOW)
+    proc, stderr = spawn(["-c", str(config), "--source", str(squat_path)], tmp_path)
+    try:
+        wait_until(lambda: documents(out) >= 3 or proc.poll() is not None, what="the first documents")
+        for i in range(20):
+            write(("none", "keypoint")[i % 2], (HIGH, LOW)[i % 2])
+            proc.send_signal(signal.SIGHUP)
+            wait_until(lambda n=i + 1: stderr.read_text().count("reloaded the configuration") == n or proc.poll(),
+                       what=f"reload {i + 1}")  # fmt: skip
+            assert proc.poll() is None, stderr.read_text()
+        before = documents(out)
+        wait_until(lambda: documents(out) >= before + 3, what="frames after the reloads")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, stderr.read_text()
+    finally:
+        stop_child(proc)
+    log = stderr.read_text()
+    assert "Traceback" not in log and "pipeline failed" not in log and "reload failed" not in log, log
+    assert log.count("applied decoder.min_pose_score, tracking.tracker") == 20, log  # live, not deferred
+
+
+def documents(path) -> int:
+    """Complete lines written so far."""
+    return path.read_text().count("\n") if path.exists() else 0
