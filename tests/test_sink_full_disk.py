@@ -4,6 +4,7 @@ tmpfs (root only, else skipped) or /dev/full."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import shutil
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from edgepose.app import App
+from edgepose.config import load_config
 from edgepose.sinks.jsonlines import JsonlFileSink
 from tests.bad_files import fill, tmpfs
 from tests.conftest import ROOT, parse_documents, run_cli
@@ -95,3 +98,17 @@ def test_a_closed_stdout_is_refused_at_start(squat_path: Path) -> None:
     assert proc.returncode == 66, proc.stderr
     assert "the stdout sink has no standard output" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_part_that_fails_to_stop_is_one_line_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    app = App(load_config(None, []))
+
+    def full_disk() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    app._stops.append(("jsonl:poses.jsonl", full_disk))
+    with caplog.at_level(logging.INFO):
+        app.stop()
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.exc_info is None  # the traceback is logged at debug only (-v)
+    assert "jsonl:poses.jsonl: OSError: [Errno 28] No space left on device" in record.getMessage()
