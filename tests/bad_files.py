@@ -65,6 +65,18 @@ def huge_png(path: Path, width: int = 50_000, height: int = 50_000) -> Path:
     return path
 
 
+def huge_tiff(path: Path, width: int = 50_000, height: int = 50_000) -> Path:
+    """A little-endian TIFF header claiming ``width`` x ``height`` grey pixels (under 1 KB): edgepose does
+    not read TIFF headers itself, so this is refused by OpenCV's own size check."""
+    tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 122),
+            (277, 3, 1), (278, 4, 1), (279, 4, width)]  # fmt: skip
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags
+    )
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0" + b"\0" * 256)
+    return path
+
+
 def video(path: Path, frames: int, size: tuple[int, int] = (320, 240)) -> Path:
     """An MJPG AVI of ``frames`` grey frames (each a little brighter, so they differ)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, size)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.bad_files import fill, huge_png, obeying_modes, tmpfs, unreadable, video
+from tests.bad_files import fill, huge_png, huge_tiff, obeying_modes, tmpfs, unreadable, video
 from tests.conftest import ROOT, parse_documents
 
 OK, EX_NOINPUT, EX_CONFIG = 0, 66, 78
@@ -176,6 +176,9 @@ CASES = {
     "1x1 image": Case(run_image(lambda k: k.image("tiny.png", k.bgr[:1, :1])), OK, 1),
     # images that cannot be used: one line, 66
     "huge png (50000x50000)": Case(run_image(lambda k: huge_png(k.tmp / "huge.png")), EX_NOINPUT, says="too large"),
+    "huge tiff (OpenCV's own check)": Case(
+        run_image(lambda k: huge_tiff(k.tmp / "huge.tif")), EX_NOINPUT, says="too large"
+    ),
     "truncated jpeg": Case(run_image(lambda k: k.truncated("cut.jpg", k.image("whole.jpg", k.bgr))), EX_NOINPUT),
     "empty image file": Case(run_image(lambda k: k.raw("empty.jpg", b"")), EX_NOINPUT, says="is empty"),
     "text named .png": Case(run_image(lambda k: k.raw("text.png", b"hello\n")), EX_NOINPUT),

@@ -53,8 +53,8 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def too_large(path: Path, width: int = 0, height: int = 0) -> str:
-    size = f" is {width}x{height} ({width * height / 1e6:.0f} megapixels):" if width else ""
-    return (f"image {path}{size} too large to decode (the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); "
+    size = f" ({width}x{height}, {width * height / 1e6:.0f} megapixels)" if width else ""
+    return (f"image {path}{size} is too large to decode (the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); "
             "scale it down first")  # fmt: skip
 
 
