@@ -193,3 +193,14 @@ def test_a_closed_stdout_ends_quietly(args: tuple[str, ...], squat_path: Path) -
     proc = run_into_closed_pipe(*(a.format(squat=squat_path) for a in args))
     assert proc.returncode == 0, proc.stderr
     assert "BrokenPipe" not in proc.stderr and "Traceback" not in proc.stderr and "error" not in proc.stderr
+
+
+def test_a_fifo_inside_a_directory_is_skipped_and_named(squat_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "a.bmp").write_bytes(squat_path.read_bytes())
+    os.mkfifo(folder / "b.jpg")  # reading it would block: nobody writes to it
+    proc = run_cli("run", "--source", str(folder), "--sink", "stdout", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 1
+    assert f"{folder / 'b.jpg'} is a FIFO (named pipe), not a file" in proc.stderr

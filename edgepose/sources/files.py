@@ -10,7 +10,7 @@ from edgepose.errors import FrameError, InputError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.sources.base import Clocks
 from edgepose.sources.imagesize import MAX_IMAGE_PIXELS, header_size
-from edgepose.sources.paths import check_path
+from edgepose.sources.paths import check_path, path_problem
 
 IMAGE_SUFFIXES = frozenset({".bmp", ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
@@ -30,6 +30,9 @@ def require_cv2():
 def read_image(path: Path) -> np.ndarray:
     """An RGB uint8 image; :class:`FrameError` when the file is missing, unreadable, corrupt or not an image."""
     cv2 = require_cv2()
+    problem = path_problem(path)  # a FIFO would block the read below; a symlink loop is no "not found"
+    if problem is not None:
+        raise FrameError(problem)
     try:
         data = np.fromfile(path, np.uint8)
     except FileNotFoundError:
