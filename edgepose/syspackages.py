@@ -127,22 +127,21 @@ def abi_verdict(in_use: str, in_use_path: str, system: SystemPython) -> Verdict:
     """
     if not system.bound:
         return Verdict("ok", f"NumPy {in_use}: no system module bound to NumPy's C ABI is visible")
-    what = " and ".join(system.bound)
+    names = " and ".join(system.bound)
+    what = names + (" were" if len(system.bound) > 1 else " was")
     if not system.numpy:
-        return Verdict(
-            "warn", f"apt's {what} is installed but apt's NumPy was not found", "sudo apt install python3-numpy"
-        )
+        return Verdict("warn", f"apt's {names} found but not apt's NumPy", "sudo apt install python3-numpy")
     if in_use == system.numpy:
-        return Verdict("ok", f"NumPy {in_use} ({in_use_path}): the one apt's {what} was built for")
+        return Verdict("ok", f"NumPy {in_use} ({in_use_path}): the one apt's {what} built for")
     fix = (
         f"keep the venv on apt's NumPy: recreate it with `make clean venv` (or `sudo scripts/install.sh`), "
         f"which pins numpy=={system.numpy}; or in this venv: pip install 'numpy=={system.numpy}'"
     )
     mine, theirs = _release(in_use), _release(system.numpy)
     if mine[0] != theirs[0] or mine < theirs:
-        return Verdict("fail", f"NumPy {in_use} ({in_use_path}) is in use, but apt's {what} was built for NumPy "
+        return Verdict("fail", f"NumPy {in_use} ({in_use_path}) is in use, but apt's {what} built for NumPy "
                        f"{system.numpy}: importing it fails", fix)  # fmt: skip
-    return Verdict("warn", f"NumPy {in_use} ({in_use_path}) is in use; apt's {what} was built for {system.numpy} "
+    return Verdict("warn", f"NumPy {in_use} ({in_use_path}) is in use; apt's {what} built for {system.numpy} "
                    "(compatible, but two NumPys are installed)", fix)  # fmt: skip
 
 
