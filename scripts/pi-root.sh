@@ -8,13 +8,16 @@
 #   scripts/pi-root.sh path               print where the root is
 #
 # The root lives in $EDGEPOSE_PI_ROOT (default ~/.cache/edgepose/pi-root-bookworm-arm64). The apt
-# mirror is debootstrap's default unless EDGEPOSE_PI_MIRROR is set. Needs root, debootstrap,
+# mirror is debootstrap's default unless EDGEPOSE_PI_MIRROR is set; the emulated core is
+# EDGEPOSE_PI_CPU (default cortex-a72, a Pi 4's). Needs root, debootstrap,
 # qemu-user-static and binfmt_misc (mounted and with qemu-aarch64 enabled).
 set -euo pipefail
 
 SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=${EDGEPOSE_PI_ROOT:-$HOME/.cache/edgepose/pi-root-bookworm-arm64}
 MIRROR=${EDGEPOSE_PI_MIRROR:-}
+# The emulated core: cortex-a72 (Pi 4); cortex-a76 (Pi 5) and cortex-a53 (Pi 3, Zero 2 W) also work.
+CPU=${EDGEPOSE_PI_CPU:-cortex-a72}
 STANDINS=$SRC_DIR/tests/pi/standins
 # What Raspberry Pi OS Lite brings for Python, the build tools that apt's simplejpeg is built with,
 # systemd (for systemctl in the install script) and make (for the Makefile).
@@ -154,7 +157,10 @@ run_inside() {
     cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
     # A clean environment: what a login shell on the Pi would have, not the host's settings.
     local status=0
+    # QEMU_CPU: a Raspberry Pi's core, not qemu's default "max" (which adds SVE, SME and i8mm that no
+    # Pi has, and on which LiteRT's arm64 kernels compute wrong results under qemu 7.2).
     env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+        QEMU_CPU="$CPU" \
         PIP_CERT=/etc/ssl/certs/ca-certificates.crt TERM="${TERM:-dumb}" CI="${CI:-}" chroot "$ROOT" "$@" || status=$?
     unmount_all
     trap - EXIT

@@ -32,12 +32,19 @@ ARRAY_API = "numpy.core.multiarray failed to import"
 WORKING_JPEG = "def encode_jpeg(image, quality=85, colorspace='RGB'):\n    return b'\\xff\\xd8\\xff\\xd9'\n"
 
 
+def missing(site: Path, name: str) -> None:
+    """A module that is absent, even where the system has it: the import fails as for a missing one."""
+    (site / f"{name}.py").write_text(f"raise ModuleNotFoundError(\"No module named '{name}'\", name={name!r})\n")
+
+
 def standin_tree(root: Path, jpeg_module: str = WORKING_JPEG, libcamera: bool = True) -> Path:
     """A directory with the stand-in picamera2, libcamera and simplejpeg, simplejpeg's core replaced."""
     site = root / "site"
     shutil.copytree(STANDINS / "picamera2", site / "picamera2")
     if libcamera:
         shutil.copytree(STANDINS / "libcamera", site / "libcamera")
+    else:
+        missing(site, "libcamera")
     (site / "simplejpeg").mkdir(parents=True)
     shutil.copy(STANDINS / "simplejpeg" / "__init__.py", site / "simplejpeg" / "__init__.py")
     (site / "simplejpeg" / "_jpeg.py").write_text(jpeg_module)
@@ -92,15 +99,22 @@ def test_missing_libcamera_bindings_are_named(tmp_path):
     assert "sudo apt install python3-libcamera" in proc.stderr
 
 
+def no_picamera2(root: Path) -> Path:
+    site = root / "site"
+    site.mkdir()
+    missing(site, "picamera2")
+    return site
+
+
 def test_picamera2_not_installed(tmp_path):
-    proc = camera_run(None, apt_site(tmp_path, picamera2=False))
+    proc = camera_run(no_picamera2(tmp_path), apt_site(tmp_path, picamera2=False))
     assert proc.returncode == EX_UNAVAILABLE, proc.stderr
     assert "picamera2, which is not installed" in one_error_line(proc.stderr)
     assert "sudo apt install python3-picamera2" in proc.stderr
 
 
 def test_apt_picamera2_hidden_from_a_venv_without_system_site_packages(tmp_path):
-    proc = camera_run(None, apt_site(tmp_path, picamera2=True))  # apt has it; this Python does not see it
+    proc = camera_run(no_picamera2(tmp_path), apt_site(tmp_path, picamera2=True))  # apt has it; Python does not
     assert proc.returncode == EX_UNAVAILABLE, proc.stderr
     assert "without --system-site-packages" in one_error_line(proc.stderr)
 
