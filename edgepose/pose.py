@@ -42,6 +42,31 @@ def box_from_keypoints(keypoints: np.ndarray, min_score: float = 0.0) -> tuple[f
     return (float(x0), float(y0), float(x1), float(y1))
 
 
+def boxes_from_keypoints(keypoints: np.ndarray, min_score: float = 0.0) -> np.ndarray:
+    """:func:`box_from_keypoints` of every pose of ``(N, 17, 3)`` keypoints at once: ``(N, 4)``.
+
+    One pass over a frame's poses instead of one NumPy call chain per pose; the values are the
+    same (a min and a max of the same keypoints), in the keypoints' dtype.
+    """
+    kp = np.asarray(keypoints)
+    visible = kp[..., 2] > min_score  # (N, 17)
+    use = np.where(visible.any(axis=1, keepdims=True), visible, True)  # none visible: all of them
+    xy = kp[..., :2]
+    lo = np.where(use[..., None], xy, np.inf).min(axis=1)
+    hi = np.where(use[..., None], xy, -np.inf).max(axis=1)
+    return np.concatenate([lo, hi], axis=1).astype(kp.dtype, copy=False)
+
+
+def poses_from_arrays(keypoints: np.ndarray, scores: np.ndarray, min_keypoint_score: float) -> list[Pose]:
+    """Poses from ``(N, 17, 3)`` keypoints and ``(N,)`` scores, boxes from the keypoints above ``min_keypoint_score``.
+
+    Each pose's keypoints are a view of ``keypoints`` (nothing downstream writes into a pose's arrays).
+    """
+    boxes = boxes_from_keypoints(keypoints, min_keypoint_score).tolist()
+    scores = np.asarray(scores).tolist()
+    return [Pose(keypoints[i], scores[i], tuple(box)) for i, box in enumerate(boxes)]
+
+
 @dataclass(frozen=True, slots=True)
 class Timing:
     """Milliseconds spent per stage on one frame."""

@@ -83,6 +83,25 @@ def dequantize_finite(spec: TensorSpec, array: np.ndarray, what: str) -> np.ndar
     return values
 
 
+def dequantize_scaled(spec: TensorSpec, array: np.ndarray, what: str, factor: float = 1.0) -> np.ndarray:
+    """``dequantize_finite(spec, array, what)[0] * float32(factor)`` in one pass into one new C-order array.
+
+    The same float32 operations in the same order (``((q - zero_point) * scale) * factor``), so the
+    same bits, without the intermediate copies; the batch axis of a ``(1, ...)`` output is dropped.
+    """
+    values = array[0] if array.ndim and array.shape[0] == 1 else array
+    if spec.quantized:
+        out = np.subtract(values, np.float32(spec.zero_point), dtype=np.float32)
+        out *= np.float32(spec.scale)
+    else:
+        out = np.array(values, np.float32)  # a copy: the kernels get an array the engine cannot overwrite
+        if not np.isfinite(out).all():
+            raise FrameError(f"the model's {what} output ({spec.name}) holds NaN or inf: frame skipped")
+    if factor != 1.0:
+        out *= np.float32(factor)
+    return out
+
+
 def decoder_kernels(config: DecoderConfig) -> Kernels:
     """The kernels ``decoder.kernel`` chooses, compiled (or loaded from the cache) now, not on the first frame."""
     kernels = load_kernels(config.kernel, config.numba_cache_dir)
