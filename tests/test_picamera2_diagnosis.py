@@ -92,13 +92,6 @@ def test_numpy_abi_mismatch_names_both_numpys_and_the_fix(tmp_path, message, exc
     assert "pip install 'numpy==1.24.2'" in proc.stderr and "make clean venv" in proc.stderr
 
 
-def test_missing_libcamera_bindings_are_named(tmp_path):
-    proc = camera_run(standin_tree(tmp_path, libcamera=False), apt_site(tmp_path))
-    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
-    assert "libcamera's Python bindings are missing" in one_error_line(proc.stderr)
-    assert "sudo apt install python3-libcamera" in proc.stderr
-
-
 def no_picamera2(root: Path) -> Path:
     site = root / "site"
     site.mkdir()
@@ -106,36 +99,29 @@ def no_picamera2(root: Path) -> Path:
     return site
 
 
-def test_picamera2_not_installed(tmp_path):
-    proc = camera_run(no_picamera2(tmp_path), apt_site(tmp_path, picamera2=False))
+# (case, the Python path the child sees, whether apt has picamera2, stand-in mode, source, line, hint)
+FAILURES = [
+    ("no libcamera", lambda t: standin_tree(t, libcamera=False), True, "", "picamera2",
+     "libcamera's Python bindings are missing", "sudo apt install python3-libcamera"),
+    ("not installed", no_picamera2, False, "", "picamera2",
+     "picamera2, which is not installed", "sudo apt install python3-picamera2"),
+    ("hidden from the venv", no_picamera2, True, "", "picamera2",
+     "installed by apt but this Python does not see it", "make clean venv"),
+    ("no camera", standin_tree, True, "none", "picamera2", "no camera connected", "rpicam-hello --list-cameras"),
+    ("second camera", standin_tree, True, "", "picamera2:1", "camera 1 is not connected", "picamera2:0"),
+    ("busy", standin_tree, True, "busy", "picamera2", "camera 0 is busy: another process holds it", "fuser"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("site", "apt_has", "mode", "source", "line", "hint"), [f[1:] for f in FAILURES],
+                         ids=[f[0] for f in FAILURES])  # fmt: skip
+def test_each_camera_failure_is_one_line_with_its_fix(tmp_path, site, apt_has, mode, source, line, hint):
+    env = {"EDGEPOSE_SYSTEM_SITE": str(apt_site(tmp_path, picamera2=apt_has)), "STANDIN_PICAMERA2": mode,
+           "PYTHONPATH": f"{site(tmp_path)}:{Path(__file__).resolve().parents[1]}"}  # fmt: skip
+    proc = run_cli("run", "--source", source, "--max-frames", "1", "--threads", "1", env=env)
     assert proc.returncode == EX_UNAVAILABLE, proc.stderr
-    assert "picamera2, which is not installed" in one_error_line(proc.stderr)
-    assert "sudo apt install python3-picamera2" in proc.stderr
-
-
-def test_apt_picamera2_hidden_from_a_venv_without_system_site_packages(tmp_path):
-    proc = camera_run(no_picamera2(tmp_path), apt_site(tmp_path, picamera2=True))  # apt has it; Python does not
-    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
-    assert "without --system-site-packages" in one_error_line(proc.stderr)
-
-
-def test_no_camera_connected(tmp_path):
-    proc = camera_run(standin_tree(tmp_path), apt_site(tmp_path), env={"STANDIN_PICAMERA2": "none"})
-    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
-    assert "no camera connected" in one_error_line(proc.stderr)
-
-
-def test_second_camera_not_connected(tmp_path):
-    full = {"EDGEPOSE_SYSTEM_SITE": str(apt_site(tmp_path)), "PYTHONPATH": str(standin_tree(tmp_path))}
-    proc = run_cli("run", "--source", "picamera2:1", "--max-frames", "1", "--threads", "1", env=full)
-    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
-    assert "camera 1 is not connected" in one_error_line(proc.stderr)
-
-
-def test_camera_busy_in_another_process(tmp_path):
-    proc = camera_run(standin_tree(tmp_path), apt_site(tmp_path), env={"STANDIN_PICAMERA2": "busy"})
-    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
-    assert "camera 0 is busy: another process holds it" in one_error_line(proc.stderr)
+    assert line in one_error_line(proc.stderr)
+    assert hint in proc.stderr
 
 
 def test_working_stand_in_camera_gives_poses_of_the_scene(tmp_path, squat_path):
