@@ -9,6 +9,7 @@ on the camera's resolution; time is in **seconds** (capture timestamps).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,21 @@ def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | floa
     """The exponential smoothing factor in (0, 1] of a first-order low-pass at ``cutoff`` Hz."""
     tau = 1.0 / (2.0 * math.pi * np.maximum(cutoff, 1e-9))
     return 1.0 / (1.0 + tau / dt)
+
+
+def one_euro_step(
+    x: np.ndarray, prev: np.ndarray, prev_dx: np.ndarray, dt: np.ndarray | float, params: OneEuroParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the filter: ``(x_hat, dx_hat)`` from the new sample, the last output and speed.
+
+    Element-wise, so one call steps one filter or a stack of them (``dt`` broadcast per filter,
+    e.g. ``(N, 1, 1)`` for ``(N, 17, 2)`` keypoints); ``dt`` must be positive.
+    """
+    dx = (x - prev) / dt
+    a_d = smoothing_factor(params.d_cutoff, dt)
+    dx_hat = a_d * dx + (1.0 - a_d) * prev_dx
+    a = smoothing_factor(params.min_cutoff + params.beta * np.abs(dx_hat), dt)
+    return prev + a * (x - prev), dx_hat  # = a·x + (1-a)·prev, exact when x == prev
 
 
 class OneEuroFilter:
@@ -56,11 +72,39 @@ class OneEuroFilter:
         dt = t - self._t
         if dt <= 0:  # same or older timestamp: no time passed, keep the last output
             return self._x.copy()
-        p = self.params
-        dx = (x - self._x) / dt
-        a_d = smoothing_factor(p.d_cutoff, dt)
-        dx_hat = a_d * dx + (1.0 - a_d) * self._dx
-        a = smoothing_factor(p.min_cutoff + p.beta * np.abs(dx_hat), dt)
-        x_hat = self._x + a * (x - self._x)  # = a·x + (1-a)·prev, exact when x == prev
-        self._x, self._dx, self._t = x_hat, dx_hat, t
-        return x_hat.copy()
+        self._x, self._dx = one_euro_step(x, self._x, self._dx, dt, self.params)
+        self._t = t
+        return self._x.copy()
+
+
+def filter_all(filters: Sequence[OneEuroFilter], xs: np.ndarray, t: float) -> np.ndarray:
+    """``[f(x, t) for f, x in zip(filters, xs)]`` as one stacked array, in one vectorized step.
+
+    A frame's tracks are all sampled at the same ``t`` but were last seen at different times, so
+    ``dt`` is per filter. Filters that are new, or saw no time pass, take the single-filter path's
+    answer; the others are stepped together. Filters with different parameters go one by one.
+    """
+    xs = np.asarray(xs, np.float64)
+    out = np.empty_like(xs)
+    if len(filters) == 0:
+        return out
+    if any(f.params != filters[0].params for f in filters):
+        for i, f in enumerate(filters):
+            out[i] = f(xs[i], t)
+        return out
+    step = []
+    for i, f in enumerate(filters):
+        if f._x is None or f._dx is None or t - f._t <= 0:
+            out[i] = f(xs[i], t)
+        else:
+            step.append(i)
+    if step:
+        moving = [filters[i] for i in step]
+        dt = np.array([t - f._t for f in moving]).reshape((-1,) + (1,) * (xs.ndim - 1))
+        prev = np.stack([f._x for f in moving])
+        prev_dx = np.stack([f._dx for f in moving])
+        x_hat, dx_hat = one_euro_step(xs[step], prev, prev_dx, dt, filters[0].params)
+        out[step] = x_hat
+        for k, f in enumerate(moving):
+            f._x, f._dx, f._t = x_hat[k], dx_hat[k], t
+    return out

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepose.pose import FrameResult, Pose, box_from_keypoints
+from edgepose.pose import FrameResult, Pose, boxes_from_keypoints
 from edgepose.tracking.similarity import iou_matrix, oks_matrix
-from edgepose.tracking.smoothing import DEFAULT_PARAMS, OneEuroFilter, OneEuroParams
+from edgepose.tracking.smoothing import DEFAULT_PARAMS, OneEuroFilter, OneEuroParams, filter_all
 
 
 @dataclass
@@ -121,7 +121,8 @@ class PoseTracker:
         self.expire(t)
         sim = self.similarity(poses, self.tracks).reshape(len(poses), len(self.tracks))
         assigned: dict[int, Track] = {p: self.tracks[k] for p, k in greedy_match(sim, self.min_similarity)}
-        out: list[Pose] = []
+        out: list[Pose | None] = []
+        tracked: list[tuple[int, Track]] = []  # (index in out, its track): smoothed together below
         for i, pose in enumerate(poses):
             track = assigned.get(i)
             if track is None:
@@ -134,8 +135,11 @@ class PoseTracker:
                 self.counts.started += 1
                 self.tracks.append(track)
             track.keypoints, track.box, track.last_seen = pose.keypoints, pose.box, t
-            out.append(self._smoothed(pose, track, t, width, height))
-        return out
+            tracked.append((len(out), track))
+            out.append(None)
+        for (i, _), smoothed in zip(tracked, self._smoothed_all(poses, tracked, t, width, height), strict=True):
+            out[i] = smoothed
+        return out  # type: ignore[return-value]  # every None was filled
 
     def _evict_stalest(self, t: float, matched: Iterable[Track]) -> bool:
         """Full: end the track unseen the longest (not one matched or seen at ``t``), as the TF Lite
@@ -151,15 +155,29 @@ class PoseTracker:
     def _new_smoother(self) -> OneEuroFilter | None:
         return OneEuroFilter(self.smoothing) if self.smoothing is not None else None
 
-    def _smoothed(self, pose: Pose, track: Track, t: float, width: int, height: int) -> Pose:
-        if track.smoother is None:
-            return dataclasses.replace(pose, id=track.id)
+    def _smoothed_all(
+        self, poses: Sequence[Pose], tracked: Sequence[tuple[int, Track]], t: float, width: int, height: int
+    ) -> list[Pose]:
+        """The tracked poses with their ids and, with smoothing on, filtered keypoints and boxes.
+
+        Every track's filter is stepped in one vectorized call (:func:`filter_all`), the boxes in
+        another; per pose only the :class:`Pose` itself is built.
+        """
+        if not tracked:
+            return []
+        chosen = [poses[i] for i, _ in tracked]
+        tracks = [track for _, track in tracked]
+        if self.smoothing is None:
+            return [Pose(p.keypoints, p.score, p.box, tr.id) for p, tr in zip(chosen, tracks, strict=True)]
         scale = np.array([max(width, 1), max(height, 1)], np.float64)
-        xy = track.smoother(pose.keypoints[:, :2] / scale, t) * scale
-        keypoints = pose.keypoints.copy()
-        keypoints[:, :2] = xy
-        box = box_from_keypoints(keypoints, self.box_min_score)
-        return dataclasses.replace(pose, keypoints=keypoints, box=box, id=track.id)
+        keypoints = np.array([p.keypoints for p in chosen])  # a copy: the detections stay as they were
+        xy = filter_all([tr.smoother for tr in tracks], keypoints[:, :, :2] / scale, t) * scale  # type: ignore[misc]
+        keypoints[:, :, :2] = xy
+        boxes = boxes_from_keypoints(keypoints, self.box_min_score).tolist()
+        return [
+            Pose(keypoints[k], p.score, tuple(boxes[k]), tr.id)
+            for k, (p, tr) in enumerate(zip(chosen, tracks, strict=True))
+        ]
 
 
 class TrackingStage:

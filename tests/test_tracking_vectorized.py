@@ -1,0 +1,145 @@
+"""The tracker with One Euro smoothing stepped over all tracks at once, against its old per-track
+definition, bit for bit, on real PoseNet poses of the walking crowd and on random crowds."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepose.config.sections import DecoderConfig
+from edgepose.estimator import PoseEstimator
+from edgepose.frame import Frame
+from edgepose.inference.engine import LiteRtEngine
+from edgepose.inference.modelfile import read_model
+from edgepose.pose import Pose, box_from_keypoints
+from edgepose.sources.video import VideoFileSource
+from edgepose.tracking.smoothing import OneEuroFilter, OneEuroParams, filter_all
+from edgepose.tracking.tracker import PoseTracker, Track, box_similarity, greedy_match, keypoint_similarity
+
+
+class PerTrackTracker(PoseTracker):
+    """The old definition: each pose's track filtered and boxed on its own."""
+
+    def update(self, poses: Sequence[Pose], t: float, width: int, height: int) -> list[Pose]:
+        self.expire(t)
+        sim = self.similarity(poses, self.tracks).reshape(len(poses), len(self.tracks))
+        assigned = {p: self.tracks[k] for p, k in greedy_match(sim, self.min_similarity)}
+        out: list[Pose] = []
+        for i, pose in enumerate(poses):
+            track = assigned.get(i)
+            if track is None:
+                if len(self.tracks) >= self.max_tracks and not self._evict_stalest(t, assigned.values()):
+                    self.counts.untracked += 1
+                    out.append(pose)
+                    continue
+                track = Track(self._next_id, pose.keypoints, pose.box, t, self._new_smoother())
+                self._next_id += 1
+                self.counts.started += 1
+                self.tracks.append(track)
+            track.keypoints, track.box, track.last_seen = pose.keypoints, pose.box, t
+            out.append(self._one(pose, track, t, width, height))
+        return out
+
+    def _one(self, pose: Pose, track: Track, t: float, width: int, height: int) -> Pose:
+        if track.smoother is None:
+            return dataclasses.replace(pose, id=track.id)
+        scale = np.array([max(width, 1), max(height, 1)], np.float64)
+        xy = track.smoother(pose.keypoints[:, :2] / scale, t) * scale
+        keypoints = pose.keypoints.copy()
+        keypoints[:, :2] = xy
+        box = box_from_keypoints(keypoints, self.box_min_score)
+        return dataclasses.replace(pose, keypoints=keypoints, box=box, id=track.id)
+
+
+def assert_same(ours: list[Pose], theirs: list[Pose]) -> None:
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.id == b.id and a.score == b.score and a.box == b.box
+        assert a.keypoints.dtype == b.keypoints.dtype
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
+
+
+def pair(kind: str, smoothing: OneEuroParams | None, max_tracks: int = 18) -> tuple[PoseTracker, PoseTracker]:
+    sim = keypoint_similarity(0.3, 4) if kind == "keypoint" else box_similarity()
+    return tuple(cls(sim, 0.2, max_tracks=max_tracks, max_age=0.3, smoothing=smoothing)  # type: ignore[return-value]
+                 for cls in (PoseTracker, PerTrackTracker))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def crowd(posenet_path: Path, walking_video: Path) -> list[tuple[list[Pose], float]]:
+    """PoseNet's poses on 20 walking-crowd frames, with their capture times (25 fps)."""
+    engine = LiteRtEngine(read_model(posenet_path), threads=2)
+    estimator = PoseEstimator(engine, DecoderConfig(), model_options=engine.model.decoder_options)
+    source = VideoFileSource(walking_video)
+    source.open()
+    try:
+        frames = [source.read() for _ in range(20)]
+    finally:
+        source.close()
+    out = []
+    for i, frame in enumerate(frames):
+        assert frame is not None
+        result = estimator.estimate(Frame(frame.image, i, 0.0, i / 25), continuous=True)
+        out.append((list(result.poses), i / 25))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["keypoint", "bbox"])
+@pytest.mark.parametrize("smoothing", [OneEuroParams(), None])
+def test_real_crowd_tracks_as_before(crowd, kind, smoothing) -> None:
+    ours, theirs = pair(kind, smoothing)
+    people = 0
+    for poses, t in crowd:
+        a, b = ours.update(poses, t, 1280, 720), theirs.update(poses, t, 1280, 720)
+        assert_same(a, b)
+        people += len(a)
+    assert people >= 20 * 5
+    assert ours.counts == theirs.counts
+
+
+def random_crowd(rng: np.random.Generator, frames: int) -> list[tuple[list[Pose], float]]:
+    """People drifting, coming and going, frames with repeated or older timestamps and no one."""
+    centres = rng.uniform(0, 600, (25, 2))
+    out, t = [], 0.0
+    for _ in range(frames):
+        t += float(rng.choice([0.0, -0.01, 0.04, 0.04, 0.2, 0.5]))
+        centres += rng.normal(0, 8, centres.shape)
+        poses = []
+        for c in centres[rng.random(len(centres)) < 0.6]:
+            kp = np.empty((17, 3), np.float32)
+            kp[:, :2] = c + rng.normal(0, 25, (17, 2))
+            kp[:, 2] = rng.random(17)
+            poses.append(Pose(kp, float(rng.random()), box_from_keypoints(kp, 0.2)))
+        out.append((poses, t))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_crowds_track_as_before(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ours, theirs = pair("keypoint" if seed % 2 else "bbox", OneEuroParams(beta=float(rng.uniform(0, 500))), 12)
+    for poses, t in random_crowd(rng, 40):
+        assert_same(ours.update(poses, t, 640, 480), theirs.update(poses, t, 640, 480))
+    assert ours.counts == theirs.counts and ours.counts.untracked > 0
+
+
+def test_filter_all_equals_each_filter_on_its_own() -> None:
+    rng = np.random.default_rng(11)
+    ours = [OneEuroFilter() for _ in range(7)]
+    theirs = [OneEuroFilter() for _ in range(7)]
+    for step in range(30):
+        t = step * 0.04
+        live = [i for i in range(7) if rng.random() < 0.7]  # each filter sampled at its own times
+        xs = rng.normal(0.5, 0.1, (len(live), 17, 2))
+        got = filter_all([ours[i] for i in live], xs, t - 0.04 * (step % 5 == 0))  # some with no time passed
+        for k, i in enumerate(live):
+            np.testing.assert_array_equal(got[k], theirs[i](xs[k], t - 0.04 * (step % 5 == 0)))
+    mixed = [OneEuroFilter(OneEuroParams(beta=0.0)), OneEuroFilter()]  # different parameters: one by one
+    alone = [OneEuroFilter(OneEuroParams(beta=0.0)), OneEuroFilter()]
+    for t in (0.0, 0.1):
+        xs = rng.normal(size=(2, 3))
+        np.testing.assert_array_equal(filter_all(mixed, xs, t), [f(x, t) for f, x in zip(alone, xs, strict=True)])
