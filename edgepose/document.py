@@ -6,10 +6,13 @@ The JSON Schema is ``edgepose/schema/poses.v1.json``; bump ``SCHEMA`` on any inc
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edgepose.pose import FrameResult
+import numpy as np
+
+from edgepose.pose import FrameResult, Pose
 
 SCHEMA = "edgepose.poses/1"
 
@@ -42,21 +45,47 @@ def to_document(result: FrameResult, stamp: Stamp) -> dict[str, Any]:
             "decode": round(t.decode, 3),
             "total": round(t.total, 3),
         },
-        "poses": [
-            {
-                "id": pose.id,
-                "score": round(float(pose.score), 4),
-                "box": [round(float(v), 2) for v in pose.box],
-                "keypoints": [
-                    [round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in pose.keypoints
-                ],
-            }
-            for pose in result.poses
-        ],
+        "poses": pose_entries(result.poses),
     }
     if result.file:  # image sources: which file this is (``frame`` counts only the images that decoded)
         document["file"] = result.file
     return document
+
+
+def round_half_even(values: np.ndarray, digits: int) -> np.ndarray:
+    """``round(v, digits)`` of every value, as a float64 array: the same numbers, not one Python call each.
+
+    ``np.round`` scales by ``10**digits`` in binary, so it differs from ``round`` (which rounds the
+    exact decimal value) only where the scaled value is within rounding error of a half: those few
+    are taken from ``round`` itself. Float32 inputs scale exactly; no fallback is needed for them.
+    """
+    values = np.asarray(values, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # |v| > 1e300 overflows; inf - inf is NaN, never near
+        out = np.round(values, digits)
+        scaled = values * 10.0**digits
+        near = np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) <= 1e-12 * (np.abs(scaled) + 1.0)
+    near |= np.isinf(scaled) & np.isfinite(values)  # scaling overflowed (|v| > 1e300): round knows better
+    if near.any():
+        out[near] = [round(v, digits) for v in values[near].tolist()]
+    return out
+
+
+def pose_entries(poses: Sequence[Pose]) -> list[dict[str, Any]]:
+    """The documents' ``poses``: coordinates rounded to 0.01 px, scores to 0.0001, as plain lists.
+
+    Rounded as arrays (:func:`round_half_even`) instead of 700 ``round`` calls for 13 people.
+    """
+    if not poses:
+        return []
+    keypoints = np.array([p.keypoints for p in poses], np.float64)  # (N, 17, 3)
+    keypoints[..., :2] = round_half_even(keypoints[..., :2], 2)
+    keypoints[..., 2] = round_half_even(keypoints[..., 2], 4)
+    boxes = round_half_even(np.array([p.box for p in poses], np.float64), 2).tolist()
+    scores = round_half_even(np.array([p.score for p in poses], np.float64), 4).tolist()
+    return [
+        {"id": pose.id, "score": score, "box": box, "keypoints": kps}
+        for pose, score, box, kps in zip(poses, scores, boxes, keypoints.tolist(), strict=True)
+    ]
 
 
 def encode(document: dict[str, Any]) -> str:
