@@ -1,5 +1,6 @@
-"""Documents built with array rounding against the old number-by-number definition: the same
-document, value for value, on real PoseNet poses and on random ones; every one valid."""
+"""Documents built with array rounding against the old number-by-number definition, and encoded
+with orjson against json: the same document, value for value and key for key, on real PoseNet
+poses and on random ones; every one valid, none with NaN or inf."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import numpy as np
 import pytest
 from conftest import validate_document
 
+from edgepose import document as document_module
 from edgepose.config.sections import DecoderConfig
-from edgepose.document import Stamp, encode, round_half_even, to_document
+from edgepose.document import PoseDocument, Stamp, encode, round_half_even, to_document
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
@@ -21,6 +23,15 @@ from edgepose.pose import FrameResult, Pose, Timing, box_from_keypoints
 from edgepose.sources.files import read_image
 
 STAMP = Stamp("testpi", "posenet", "cpu")
+
+
+def json_encode(document: dict) -> str:
+    """``encode`` where orjson is not installed (32-bit ARM)."""
+    saved, document_module.orjson = document_module.orjson, None
+    try:
+        return encode(document)
+    finally:
+        document_module.orjson = saved
 
 
 def poses_by_number(result: FrameResult) -> list[dict[str, Any]]:
@@ -40,7 +51,10 @@ def assert_same_document(result: FrameResult) -> None:
     document = to_document(result, STAMP)
     expected = poses_by_number(result)
     assert document["poses"] == expected
-    assert encode(document) == json.dumps({**document, "poses": expected}, separators=(",", ":"))  # same bytes
+    old_line = json.dumps({**document, "poses": expected}, separators=(",", ":"), allow_nan=False)
+    assert json.loads(encode(document)) == json.loads(old_line)  # orjson: the same document once parsed
+    assert list(json.loads(encode(document))) == list(json.loads(old_line))  # keys in the same order
+    assert json_encode(document) == old_line  # json: the same bytes
     assert list(document) == ["schema", "device", "camera", "frame", "ts", "width", "height", "model",
                               "accelerator", "timing_ms", "poses", *(["file"] if result.file else [])]  # fmt: skip
     validate_document(json.loads(encode(document)))
@@ -102,3 +116,44 @@ def test_nan_still_never_reaches_a_document() -> None:
     kp[4, 0] = np.nan
     with pytest.raises(ValueError, match=r"JSON compliant|finite"):
         encode(to_document(result_of([Pose(kp, 0.5, (0.0, 0.0, 1.0, 1.0))]), STAMP))
+
+
+def test_orjson_is_used_for_pose_documents() -> None:
+    assert document_module.orjson is not None, "orjson is a dependency on this platform"
+    document = to_document(result_of([]), STAMP)
+    assert type(document) is PoseDocument
+    assert encode(document) == document_module.orjson.dumps(document).decode()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"camera": "caméra-東"},  # orjson writes UTF-8, json escapes: the same once parsed
+        {"file": "bad\udcff.jpg"},  # a surrogate-escaped file name orjson refuses: json takes it
+        {"ts": np.float64(1.7e9)},  # a float subclass orjson does not serialize
+        {"frame": 2**70},  # past 64 bits
+        {"ts": 1e-05, "width": 10**16},
+    ],
+)
+def test_unusual_values_give_the_same_document(change: dict) -> None:
+    document = PoseDocument({**to_document(result_of([]), STAMP), **change})
+    assert json.loads(encode(document)) == json.loads(json_encode(document))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_are_refused_by_the_builder(bad: float) -> None:
+    kp = np.ones((17, 3), np.float32)
+    with pytest.raises(ValueError, match="JSON compliant"):
+        to_document(result_of([Pose(kp, bad, (0.0, 0.0, 1.0, 1.0))]), STAMP)
+    with pytest.raises(ValueError, match="JSON compliant"):
+        to_document(result_of([Pose(kp, 0.5, (0.0, bad, 1.0, 1.0))]), STAMP)
+    with pytest.raises(ValueError, match="JSON compliant"):
+        to_document(FrameResult(0, bad, 0.0, 1, 1, "cam0", ()), STAMP)
+    with pytest.raises(ValueError, match="JSON compliant"):
+        to_document(FrameResult(0, 0.0, 0.0, 1, 1, "cam0", (), Timing(decode=bad)), STAMP)
+
+
+def test_other_documents_still_refuse_nan() -> None:
+    """Meta and stats documents are plain dicts: json checks them, as before."""
+    with pytest.raises(ValueError, match="JSON compliant"):
+        encode({"p50": float("nan")})
