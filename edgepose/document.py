@@ -70,43 +70,55 @@ def to_document(result: FrameResult, stamp: Stamp) -> PoseDocument:
     return document
 
 
-def round_half_even(values: np.ndarray, digits: int) -> np.ndarray:
+def round_half_even(values: np.ndarray, digits: int | np.ndarray) -> np.ndarray:
     """``round(v, digits)`` of every value, as a float64 array: the same numbers, not one Python call each.
 
-    ``np.round`` scales by ``10**digits`` in binary, so it differs from ``round`` (which rounds the
-    exact decimal value) only where the scaled value is within rounding error of a half: those few
-    are taken from ``round`` itself. Float32 inputs scale exactly; no fallback is needed for them.
+    ``digits`` is one int or an array of them broadcast against ``values``. ``rint(v * 10**d) / 10**d``
+    (what ``np.round`` does) scales in binary, so it differs from ``round`` (which rounds the exact
+    decimal value) only where the scaled value is within rounding error of a half: those few are
+    taken from ``round`` itself. Float32 inputs scale exactly, so they only meet true halves.
     """
     values = np.asarray(values, np.float64)
+    scale = 10.0 ** np.asarray(digits, np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # |v| > 1e300 overflows; inf - inf is NaN, never near
-        out = np.round(values, digits)
-        scaled = values * 10.0**digits
-        near = np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) <= 1e-12 * (np.abs(scaled) + 1.0)
-    near |= np.isinf(scaled) & np.isfinite(values)  # scaling overflowed (|v| > 1e300): round knows better
+        scaled = values * scale
+        out = np.rint(scaled) / scale
+        size = np.abs(scaled)
+        near = np.abs(scaled - np.floor(scaled) - 0.5) <= 1e-12 * (size + 1.0)
+        near |= (size == np.inf) & (np.abs(values) < np.inf)  # scaling overflowed: round knows better
     if near.any():
-        out[near] = [round(v, digits) for v in values[near].tolist()]
+        which = np.nonzero(near)
+        places = np.broadcast_to(np.asarray(digits), values.shape)[which].tolist()
+        out[which] = [round(v, d) for v, d in zip(values[which].tolist(), places, strict=True)]
     return out
+
+
+# Digits of one pose's values packed in a row: 17 (x, y, score), the box, the pose's score.
+POSE_DIGITS = np.array([2, 2, 4] * 17 + [2] * 4 + [4])
 
 
 def pose_entries(poses: Sequence[Pose]) -> list[dict[str, Any]]:
     """The documents' ``poses``: coordinates rounded to 0.01 px, scores to 0.0001, as plain lists.
 
-    Rounded as arrays (:func:`round_half_even`) instead of 700 ``round`` calls for 13 people.
+    Every number of every pose is packed in one array, checked finite and rounded at once
+    (:func:`round_half_even`) instead of 56 ``round`` calls a person.
     """
-    if not poses:
+    n = len(poses)
+    if n == 0:
         return []
-    keypoints = np.array([p.keypoints for p in poses], np.float64)  # (N, 17, 3)
-    boxes = np.array([p.box for p in poses], np.float64)
-    scores = np.array([p.score for p in poses], np.float64)
-    if not (np.isfinite(keypoints).all() and np.isfinite(boxes).all() and np.isfinite(scores).all()):
+    pack = np.empty((n, len(POSE_DIGITS)), np.float64)
+    for row, pose in zip(pack, poses, strict=True):
+        row[:51] = pose.keypoints.reshape(-1)
+        row[51:55] = pose.box
+        row[55] = pose.score
+    if not np.isfinite(pack).all():
         raise ValueError("Out of range float values are not JSON compliant: a pose holds NaN or inf")
-    keypoints[..., :2] = round_half_even(keypoints[..., :2], 2)
-    keypoints[..., 2] = round_half_even(keypoints[..., 2], 4)
-    boxes = round_half_even(boxes, 2).tolist()
-    scores = round_half_even(scores, 4).tolist()
+    rounded = round_half_even(pack, POSE_DIGITS)
+    keypoints = rounded[:, :51].reshape(n, 17, 3).tolist()
+    boxes = rounded[:, 51:55].tolist()
+    scores = rounded[:, 55].tolist()
     return [
-        {"id": pose.id, "score": score, "box": box, "keypoints": kps}
-        for pose, score, box, kps in zip(poses, scores, boxes, keypoints.tolist(), strict=True)
+        {"id": pose.id, "score": scores[i], "box": boxes[i], "keypoints": keypoints[i]} for i, pose in enumerate(poses)
     ]
 
 

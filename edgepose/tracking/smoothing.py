@@ -82,13 +82,14 @@ def filter_all(filters: Sequence[OneEuroFilter], xs: np.ndarray, t: float) -> np
 
     A frame's tracks are all sampled at the same ``t`` but were last seen at different times, so
     ``dt`` is per filter. Filters that are new, or saw no time pass, take the single-filter path's
-    answer; the others are stepped together. Filters with different parameters go one by one.
+    answer; the others are stepped together. Filters with different parameters, and one or two
+    filters (where stacking costs more than it saves), go one by one.
     """
     xs = np.asarray(xs, np.float64)
     out = np.empty_like(xs)
     if len(filters) == 0:
         return out
-    if any(f.params != filters[0].params for f in filters):
+    if len(filters) < 3 or any(f.params != filters[0].params for f in filters):  # stacking costs more
         for i, f in enumerate(filters):
             out[i] = f(xs[i], t)
         return out
