@@ -25,7 +25,7 @@ from edgepose.inference.surgery import decoder_options_of
 from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
-from edgepose.pipeline import Pipeline, ResultHook
+from edgepose.pipeline import Pipeline, ResultHook, overlap_for
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources import Source, make_source
 from edgepose.sources.base import Clocks
@@ -205,8 +205,9 @@ class App:
         self._started("loaded", "source")
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
         tracking = make_tracker(self.config.tracking, self.config.decoder.min_keypoint_score)
+        overlap = overlap_for(self.config.model.overlap, self.loaded.accelerator)
         self.pipeline = Pipeline(self.source, self.loaded.estimator, self.sinks, stamp, self.stats,
-                                 self.clock, self.hooks, tracking, self.config.source.slot_size)  # fmt: skip
+                                 self.clock, self.hooks, tracking, self.config.source.slot_size, overlap)  # fmt: skip
 
     def run(
         self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None

@@ -2,6 +2,9 @@
 
 The estimator holds the per-stream state a single-person model needs (MoveNet's crop region) and
 measures each stage with an injected clock, so the pipeline and the benchmark read the same figures.
+:meth:`PoseEstimator.estimate` is the three steps in a row; the overlapped pipeline calls
+:meth:`~PoseEstimator.prepare` and :meth:`~PoseEstimator.finish` itself, with the invoke between
+them running on the accelerator's worker thread while it prepares or publishes other frames.
 """
 
 from __future__ import annotations
@@ -58,7 +61,10 @@ class PoseEstimator:
         self.setup = DecoderSetup(decoder, decoder_config) if decoder is not None else self.setup_for(decoder_config)
         self.clock = clock
         _, self.in_h, self.in_w, _ = engine.input.shape
-        self._buffer = np.zeros((self.in_h, self.in_w, 3), np.uint8)
+        # Two input buffers, used in turn: with overlap, frame n+1 is cut while frame n's tensor
+        # (a view of the other buffer for uint8 models) may still be read by the invoke.
+        self._buffers = [np.zeros((self.in_h, self.in_w, 3), np.uint8) for _ in range(2)]
+        self._turn = 0
         self._last: Pose | None = None
         self._last_size: tuple[int, int] | None = None
 
@@ -101,29 +107,42 @@ class PoseEstimator:
         if (in_w, in_h) != (self.in_w, self.in_h):
             self.engine.resize_input((1, in_h, in_w, 3))
             self.in_w, self.in_h = in_w, in_h
-            self._buffer = np.zeros((in_h, in_w, 3), np.uint8)
+            self._buffers = [np.zeros((in_h, in_w, 3), np.uint8) for _ in range(2)]
 
     def estimate(self, frame: Frame, continuous: bool = False) -> FrameResult:
         """Poses of one frame, in source pixels, with per-stage timings in milliseconds."""
+        prepared = self.prepare(frame, continuous)
+        t1 = self.clock()
+        outputs = self.engine.invoke(prepared.tensor)
+        return self.finish(prepared, outputs, (self.clock() - t1) * 1e3)
+
+    def prepare(self, frame: Frame, continuous: bool = False) -> Prepared:
+        """Cut and convert the model input of ``frame`` (the crop region from the last finished frame)."""
         setup = self.setup  # once: the whole frame is decoded with one decoder
-        decoder = setup.decoder
         t0 = self.clock()
-        size_for = getattr(decoder, "input_size_for", None)  # dynamic inputs (MoveNet MultiPose)
+        size_for = getattr(setup.decoder, "input_size_for", None)  # dynamic inputs (MoveNet MultiPose)
         if size_for is not None:
             self._fit_input(*size_for(frame.width, frame.height))
         region = self.region_for(frame, continuous, setup)
-        rgb = cut(frame.image, region, self.in_w, self.in_h, self._buffer)
+        buffer = self._buffers[self._turn]
+        self._turn ^= 1
+        rgb = cut(frame.image, region, self.in_w, self.in_h, buffer)
         spec = self.engine.input
         tensor = to_input_dtype(rgb, spec.dtype, spec.scale, spec.zero_point)
-        t1 = self.clock()
-        outputs = self.engine.invoke(tensor)
+        return Prepared(frame, setup, region, tensor, (self.clock() - t0) * 1e3)
+
+    def finish(self, prepared: Prepared, outputs: list[np.ndarray], invoke_ms: float) -> FrameResult:
+        """Decode ``outputs`` of ``prepared``'s invoke into the frame's result (and move the crop region on)."""
+        setup, frame = prepared.setup, prepared.frame
+        decoder = setup.decoder
         t2 = self.clock()
-        poses = sorted(decoder.decode(outputs, region), key=lambda p: -p.score)
+        poses = sorted(decoder.decode(outputs, prepared.region), key=lambda p: -p.score)
         t3 = self.clock()
         if setup.uses_crop_region:
             self._last = getattr(decoder, "last_pose", None) or (poses[0] if poses else None)
             self._last_size = (frame.width, frame.height)
-        timing = Timing((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t3 - t0) * 1e3)
+        decode_ms = (t3 - t2) * 1e3
+        timing = Timing(prepared.preprocess_ms, invoke_ms, decode_ms, prepared.preprocess_ms + invoke_ms + decode_ms)
         return FrameResult(
             frame_index=frame.index,
             ts=frame.ts,
@@ -135,3 +154,18 @@ class PoseEstimator:
             timing=timing,
             file=frame.file,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A frame's model input, ready to invoke: what :meth:`PoseEstimator.finish` needs to decode it.
+
+    ``setup`` is the decoder chosen when the frame was prepared (a reload in between does not split
+    a frame); ``region`` is where in the source frame the input was cut from (source pixels).
+    """
+
+    frame: Frame
+    setup: DecoderSetup
+    region: Region
+    tensor: np.ndarray
+    preprocess_ms: float

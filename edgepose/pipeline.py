@@ -8,11 +8,21 @@ Capture runs in its own thread and hands frames to inference through a :class:`F
 - **finite sources that are not live** (image files, video files read as fast as possible) wait
   for inference instead (back-pressure): every frame is processed, one document per frame.
 
-Decode, tracking and publishing run in the inference thread right after ``invoke``. They take a
-millisecond or two against tens for inference, sinks must not block by contract (the MQTT sink
-queues), and the tracker and MoveNet's crop region need frames in order; a separate output
-stage would add a hand-off and a thread without freeing the capture thread, which never waits
-on inference anyway.
+Decode, tracking and publishing run in the inference thread, in capture order (the tracker and
+MoveNet's crop region need frames in order). Two schedules, chosen per accelerator
+(:func:`overlap_for`, config ``model.overlap``):
+
+- **serial**: preprocess, invoke, decode, track, publish, one frame after the other. On the CPU
+  the Python stages compete with XNNPACK's threads for the same cores, so overlapping them buys
+  little there.
+- **overlapped**: while frame n is on the accelerator (the invoke runs on the supervisor's worker
+  thread and releases the GIL), frame n+1 is preprocessed and frame n-1 is decoded, tracked,
+  serialized and published; the next invoke is handed over as soon as the previous one returns.
+  On an accelerator with its own silicon (the Edge TPU) the Python work then hides behind the
+  invoke. MoveNet's crop region for frame n+1 then comes from frame n-1's pose (n is still on the
+  accelerator when n+1 is cut): one frame late, for 0.96 instead of 0.82 of the accelerator's
+  limit (docs/pipeline.md). ``exact_crop=True`` decodes n before cutting n+1 instead, so only
+  tracking and publishing overlap.
 
 A frame that fails (corrupt image, decode error) is counted and skipped; the run goes on. A stop
 request takes effect within one frame time, and the capture thread is joined before ``run``
@@ -35,12 +45,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
 
 from edgepose.document import Stamp, encode, to_document
 from edgepose.errors import FrameError, InputError
-from edgepose.estimator import DecoderSetup, PoseEstimator
+from edgepose.estimator import DecoderSetup, PoseEstimator, Prepared
 from edgepose.frame import Frame
+from edgepose.inference.supervisor import InFlight
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.sources.base import Source
@@ -63,6 +76,50 @@ class Tracking(Protocol):
     def __call__(self, result: FrameResult) -> FrameResult: ...
 
     def reset(self) -> None: ...
+
+
+@runtime_checkable
+class StartsInvokes(Protocol):
+    """An engine that can run an invoke in the background: what the overlapped schedule needs."""
+
+    def start(self, tensor: np.ndarray, confirm: bool = False) -> InFlight: ...
+
+    def collect(self, flight: InFlight) -> list[np.ndarray]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimes:
+    """What one published frame cost after decoding, in ms (the benchmark's stage table)."""
+
+    track: float  # tracking and smoothing
+    document: float  # building the document
+    encode: float  # JSON
+    sinks: float  # handing the line to every sink
+
+
+StageProbe = Callable[[StageTimes], None]
+
+# Which accelerators gain from overlap (measured in docs/pipeline.md): the Edge TPU (and the
+# benchmark's GIL-releasing stand-in) invoke on their own silicon, so Python's stages hide behind
+# the invoke. On the CPU, XNNPACK's threads and the Python stages share the same cores.
+OVERLAP_ACCELERATORS = frozenset({"edgetpu", "sleep"})
+
+
+def overlap_for(mode: str, accelerator: str) -> bool:
+    """Whether to overlap stages: ``on``, ``off``, or ``auto`` (by accelerator)."""
+    if mode == "auto":
+        return accelerator in OVERLAP_ACCELERATORS
+    return mode == "on"
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A frame on the accelerator: its input, the invoke, and the tracking stage it will get."""
+
+    prepared: Prepared
+    invoke: InFlight
+    tracking: Tracking | None
+    continuous: bool
 
 
 class Ended(enum.StrEnum):
@@ -133,16 +190,27 @@ class FrameSlot:
             self._cond.notify_all()
             return dropped
 
-    def get(self, timeout: float) -> Frame | type[END] | None:
-        """The next frame, ``END`` when the producer finished and the slot is empty, None on timeout."""
+    def get(self, timeout: float, until: Callable[[], bool] | None = None) -> Frame | type[END] | None:
+        """The next frame, ``END`` when the producer finished and the slot is empty, None on timeout.
+
+        ``until``: also return None as soon as it is true (checked whenever :meth:`wake` is called),
+        so the overlapped pipeline waits for "a frame, or the invoke in flight has ended".
+        """
         with self._cond:
-            if not self._items and not self._finished:
+            if until is not None:
+                self._cond.wait_for(lambda: self._items or self._finished or until(), timeout)
+            elif not self._items and not self._finished:
                 self._cond.wait(timeout)
             if self._items:
                 frame = self._items.popleft()
                 self._cond.notify_all()
                 return frame
             return END if self._finished else None
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`get` look at its ``until`` again (from any thread)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def finish(self) -> None:
         with self._cond:
@@ -177,6 +245,9 @@ class Pipeline:
         hooks: Sequence[ResultHook] = (),
         tracking: Tracking | None = None,
         slot_size: int = 1,
+        overlap: bool = False,
+        probe: StageProbe | None = None,
+        exact_crop: bool = False,
     ) -> None:
         self.source = source
         self.estimator = estimator
@@ -187,9 +258,14 @@ class Pipeline:
         self.hooks = list(hooks)
         self.tracking = tracking
         self.slot_size = slot_size
+        # Overlap needs an engine that invokes in the background; any other runs serially.
+        self.overlap = overlap and isinstance(estimator.engine, StartsInvokes)
+        self.probe = probe
+        self.exact_crop = exact_crop
         self._error: BaseException | None = None
         self.ended: Ended | None = None  # why the last run() returned; None while running or after an error
         self._requests: queue.SimpleQueue[Reconfigure] = queue.SimpleQueue()
+        self._wake: Callable[[Any], None] = lambda _future: None
 
     def request(self, change: Reconfigure) -> None:
         """Queue a change from any thread; it applies before the next frame is processed."""
@@ -227,6 +303,7 @@ class Pipeline:
         stats = self.stats
         live = self.live
         slot = FrameSlot(self.slot_size if live else 1, drop=live)
+        self._wake = lambda _future: slot.wake()  # an invoke that ends wakes the overlapped loop
         halt = threading.Event()  # tells the capture thread to end, whatever the reason
         self._error = None
         self.ended = None
@@ -240,23 +317,9 @@ class Pipeline:
             target=self._capture, args=(slot, halt, read_limit), name="edgepose-capture", daemon=True
         )
         thread.start()
-        ended = Ended.STOPPED
         try:
-            while not stop.is_set():
-                if max_frames is not None and stats.processed >= max_frames:
-                    ended = Ended.MAX_FRAMES
-                    break
-                if deadline is not None and self.clock() >= deadline:
-                    ended = Ended.DURATION
-                    break
-                item = slot.get(POLL_S)
-                if item is END:
-                    ended = Ended.SOURCE
-                    break
-                if item is None:
-                    self._idle()
-                    continue
-                self.process(item)  # type: ignore[arg-type]
+            loop = self._overlapped if self.overlap else self._serial
+            ended = loop(slot, stop, max_frames, deadline)
         finally:
             halt.set()
             left = slot.close()
@@ -272,6 +335,132 @@ class Pipeline:
             raise self._error
         self.ended = ended
         return stats
+
+    def _serial(self, slot: FrameSlot, stop: threading.Event, max_frames: int | None, deadline: float | None) -> Ended:
+        """One frame at a time: estimate, track, publish, then take the next."""
+        stats = self.stats
+        while not stop.is_set():
+            if max_frames is not None and stats.processed >= max_frames:
+                return Ended.MAX_FRAMES
+            if deadline is not None and self.clock() >= deadline:
+                return Ended.DURATION
+            item = slot.get(POLL_S)
+            if item is END:
+                return Ended.SOURCE
+            if item is None:
+                self._idle()
+                continue
+            self.process(item)  # type: ignore[arg-type]
+        return Ended.STOPPED
+
+    def _overlapped(self, slot: FrameSlot, stop: threading.Event, max_frames: int | None,
+                    deadline: float | None) -> Ended:  # fmt: skip
+        """Frame n on the accelerator while n+1 is prepared and n-1 is published (see the module's doc).
+
+        At most one frame is in flight. When no newer frame is waiting, the one in flight is
+        finished at once rather than held, so a slow camera adds no latency; the frame in flight
+        when the run ends (stop, limit, end of source) is finished and published too.
+        """
+        stats = self.stats
+        flight: _Flight | None = None
+        ended = Ended.STOPPED
+        while not stop.is_set():
+            held = 1 if flight is not None else 0
+            if max_frames is not None and stats.processed + held >= max_frames:
+                if flight is None:
+                    ended = Ended.MAX_FRAMES
+                    break
+                self._land(flight, self._collect(flight))  # it may fail: then another frame is due
+                flight = None
+                continue
+            if deadline is not None and self.clock() >= deadline:
+                ended = Ended.DURATION
+                break
+            item = slot.get(POLL_S, flight.invoke.future.done) if flight is not None else slot.get(POLL_S)
+            if item is END:
+                ended = Ended.SOURCE
+                break
+            if item is None:
+                if flight is not None:
+                    self._land(flight, self._collect(flight))
+                    flight = None
+                else:
+                    self._idle()
+                continue
+            self.apply_requests()  # the frame boundary: applies from the frame taken now
+            frame: Frame = item  # type: ignore[assignment]
+            exact = flight is not None and self.exact_crop and flight.continuous and \
+                flight.prepared.setup.uses_crop_region  # fmt: skip
+            if flight is None:
+                flight = self._launch(frame)
+            elif exact:  # decode n first: n+1's crop region comes from n's pose
+                outputs = self._collect(flight)
+                result = self._decode(flight, outputs)
+                following = self._launch(frame)
+                self._track_and_publish(flight, result)
+                flight = following
+            else:  # cut n+1 while n runs, hand n+1 over, then decode and publish n
+                prepared = self._prepare(frame)
+                outputs = self._collect(flight)
+                following = self._start(prepared)
+                self._land(flight, outputs)
+                flight = following
+        if flight is not None:
+            self._land(flight, self._collect(flight))
+            flight = None
+        return ended
+
+    def _prepare(self, frame: Frame) -> Prepared | None:
+        """The frame's model input, or None when the frame cannot be prepared (counted as failed)."""
+        try:
+            return self.estimator.prepare(frame, continuous=self.source.continuous)
+        except FrameError as exc:
+            self._failed(frame, exc)
+            return None
+
+    def _start(self, prepared: Prepared | None) -> _Flight | None:
+        """Hand a prepared frame to the accelerator; the tracking stage is fixed for it now."""
+        if prepared is None:
+            return None
+        engine: StartsInvokes = self.estimator.engine  # type: ignore[assignment]
+        invoke = engine.start(prepared.tensor, confirm=True)  # the worker begins before we go on
+        invoke.future.add_done_callback(self._wake)
+        return _Flight(prepared, invoke, self.tracking, self.source.continuous)
+
+    def _launch(self, frame: Frame) -> _Flight | None:
+        return self._start(self._prepare(frame))
+
+    def _collect(self, flight: _Flight | None) -> list[np.ndarray] | None:
+        """The invoke's outputs, or None when it failed and the engine recovered (counted as failed)."""
+        if flight is None:
+            return None
+        engine: StartsInvokes = self.estimator.engine  # type: ignore[assignment]
+        try:
+            return engine.collect(flight.invoke)
+        except FrameError as exc:
+            self._failed(flight.prepared.frame, exc)
+            return None
+
+    def _decode(self, flight: _Flight | None, outputs: list[np.ndarray] | None) -> FrameResult | None:
+        if flight is None or outputs is None:
+            return None
+        try:
+            return self.estimator.finish(flight.prepared, outputs, flight.invoke.invoke_ms)
+        except FrameError as exc:
+            self._failed(flight.prepared.frame, exc)
+            return None
+
+    def _track_and_publish(self, flight: _Flight | None, result: FrameResult | None) -> None:
+        if flight is not None and result is not None:
+            self._publish(flight.prepared.frame, result, flight.tracking, flight.continuous)
+
+    def _land(self, flight: _Flight | None, outputs: list[np.ndarray] | None) -> None:
+        """Decode, track and publish a frame whose invoke has returned."""
+        self._track_and_publish(flight, self._decode(flight, outputs))
+
+    def _failed(self, frame: Frame, exc: FrameError) -> None:
+        self.stats.fail(f"frame {frame.file or frame.index}: {exc.message}")
+        log.warning("frame %d failed: %s", frame.index, exc)
 
     def _capture(self, slot: FrameSlot, halt: threading.Event, limit: int | None) -> None:
         """The capture thread: read, stamp, hand over; never waits on inference for live sources."""
@@ -312,27 +501,32 @@ class Pipeline:
 
     def process(self, frame: Frame) -> FrameResult | None:
         """Estimate, track, serialize once, hand to every sink and hook. None if the frame failed."""
-        stats = self.stats
         self.apply_requests()  # the frame boundary: what other threads asked for applies from this frame
         estimator, tracking, continuous = self.estimator, self.tracking, self.source.continuous  # once a frame
         try:
             result = estimator.estimate(frame, continuous=continuous)
         except FrameError as exc:
-            stats.fail(f"frame {frame.file or frame.index}: {exc.message}")
-            log.warning("frame %d failed: %s", frame.index, exc)
+            self._failed(frame, exc)
             return None
-        t0 = self.clock()
+        return self._publish(frame, result, tracking, continuous)
+
+    def _publish(self, frame: Frame, result: FrameResult, tracking: Tracking | None, continuous: bool) -> FrameResult:
+        """Track, serialize once, hand to every sink and hook, count."""
+        stats, clock = self.stats, self.clock
+        t0 = clock()
         if tracking is not None and continuous:
             result = tracking(result)
-        t1 = self.clock()
-        accelerator = getattr(estimator.engine, "accelerator", self.stamp.accelerator)
+        t1 = clock()
+        accelerator = getattr(self.estimator.engine, "accelerator", self.stamp.accelerator)
         if accelerator != self.stamp.accelerator:  # the Edge TPU fell back to the CPU while running
             self.stamp = dataclasses.replace(self.stamp, accelerator=accelerator)
         document = to_document(result, self.stamp)
+        t2 = clock()
         line = encode(document)
+        t3 = clock()
         for sink in self.sinks:
             sink.write(result, document, line)
-        now = self.clock()
+        now = clock()
         t = result.timing
         stats.preprocess_ms.add(t.preprocess)
         stats.inference_ms.add(t.inference)
@@ -340,6 +534,8 @@ class Pipeline:
         stats.total_ms.add(t.total)
         stats.track_ms.add((t1 - t0) * 1e3)
         stats.publish_ms.add((now - t1) * 1e3)
+        if self.probe is not None:
+            self.probe(StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (now - t3) * 1e3))
         if self.live:  # capture to output; files read as fast as possible have no capture moment
             stats.latency_ms.add((now - frame.mono) * 1e3)
         with stats.lock:

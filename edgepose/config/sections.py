@@ -55,6 +55,11 @@ class ModelConfig:
     fallback: Literal["none", "cpu"] = setting("none", "on Edge TPU failure: none (exit 69) or cpu (run on the CPU)")
     threads: int = setting(4, "CPU inference threads (XNNPACK)", min=1, max=64)
     invoke_timeout: float = setting(5.0, "seconds an invoke may take before the accelerator is declared hung", min=0.01)
+    overlap: Literal["auto", "on", "off"] = setting(
+        "auto",
+        "preprocess the next frame and publish the previous one while a frame is on the accelerator; "
+        "auto: on for the Edge TPU, off for the CPU (measured in docs/pipeline.md)",
+    )
     load_timeout: float = setting(
         30.0, "seconds loading the model (and the Edge TPU delegate) may take before it counts as failed", min=0.1
     )
