@@ -2,11 +2,17 @@
 """Pipeline benchmark: throughput against the bare interpreter, latency, and a long-run memory soak.
 
     python scripts/bench_pipeline.py                 # throughput + latency (MoveNet CPU, 2 threads)
+    python scripts/bench_pipeline.py --engine sleep:7ms,real --models movenet_lightning_int8,\
+        posenet_mobilenet_v1_075_481x641 --threads 1,2   # issue 14's table
     python scripts/bench_pipeline.py --soak 600      # 10 min on the looping video, paced at 25 fps
 
 Throughput: frames are decoded into memory first, so the figure is the pipeline's own cost
-(preprocess, invoke, decode, tracking, encoding, sink) against ``invoke`` alone on the same
-input at the same thread count, in one run. Latency: the same frames offered as a live camera
+(preprocess, invoke, decode, tracking, encoding, sink) against the engine's bare invoke loop on
+the same input, serially and overlapped (``edgepose.bench.limit``), every configuration and
+variant interleaved in each round. ``--engine sleep:7ms``: a stand-in whose invoke sleeps 7 ms
+(GIL released) and replays the real model's outputs on the same frames; ``real``: the model on
+the CPU at each ``--threads``. Prints one JSON object per configuration and the stage table.
+Latency: the same frames offered as a live camera
 at ``--fps``; capture-to-publish p50/p99 from the pipeline's stats. Soak: RSS sampled every
 ``--sample`` seconds; the result compares the last and the largest sample with the one at 60 s.
 Prints one JSON object per phase.
@@ -31,6 +37,7 @@ SHARED = Path(os.environ.get("EDGEPOSE_SHARED", ROOT.parent / "shared"))
 os.environ.setdefault("EDGEPOSE_MODEL_DIRS", f"{SHARED / 'models'}{os.pathsep}{SHARED / 'images'}")
 
 from edgepose.app import build_estimator  # noqa: E402
+from edgepose.bench import limit  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
 from edgepose.document import Stamp  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
@@ -133,32 +140,20 @@ def make_pipeline(config: Any, loaded: Any, source: Any, stats: RunStats) -> tup
     return Pipeline(source, loaded.estimator, [sink], stamp, stats, tracking=tracking), sink
 
 
-def throughput(config: Any, args: argparse.Namespace) -> None:
+def throughput(args: argparse.Namespace) -> None:
+    """Every model x engine (x threads for the real engine) against its bare loop, interleaved."""
+    images = decode_frames(args.video, args.frames)
+    threads = [int(t) for t in args.threads.split(",")]
+    summaries = limit.run_limit(load_config(None, []), args.models.split(","), args.engine.split(","), threads,
+                                images, args.seconds, args.rounds, build_estimator)  # fmt: skip
+    for summary in summaries:
+        print(json.dumps({"phase": "throughput", **summary}), flush=True)
+    sys.stdout.write(limit.markdown(summaries))
+
+
+def latency(config: Any, args: argparse.Namespace) -> None:
     loaded = build_estimator(config)
     images = decode_frames(args.video, args.frames)
-    tensor = prepared_tensor(loaded.estimator, images[0])
-    invoke_count(loaded.estimator, tensor, 1.0)  # warm-up (caches, first-call costs)
-    make_pipeline(config, loaded, MemorySource(images), RunStats())[0].run(max_frames=20)
-    # Alternate short rounds of each, so a change in the machine's load hits both alike.
-    rounds = args.rounds
-    invokes = invoke_time = 0.0
-    processed = skipped = failed = 0
-    pipeline_time = 0.0
-    for _ in range(rounds):
-        n, elapsed = invoke_count(loaded.estimator, tensor, args.seconds / rounds)
-        invokes, invoke_time = invokes + n, invoke_time + elapsed
-        stats = RunStats()
-        pipeline, _ = make_pipeline(config, loaded, MemorySource(images), stats)
-        t0 = time.perf_counter()
-        pipeline.run(duration=args.seconds / rounds)
-        pipeline_time += time.perf_counter() - t0
-        processed, skipped, failed = processed + stats.processed, skipped + stats.skipped, failed + stats.failed
-    rate, fps = invokes / invoke_time, processed / pipeline_time
-    print(json.dumps({
-        "phase": "throughput", "model": loaded.model_name, "threads": config.model.threads,
-        "invoke_fps": round(rate, 1), "pipeline_fps": round(fps, 1), "ratio": round(fps / rate, 3),
-        "processed": processed, "skipped_at_stop": skipped, "failed": failed,
-    }), flush=True)  # fmt: skip
     stats = RunStats()
     pipeline, _ = make_pipeline(config, loaded, MemorySource(images, fps=args.fps), stats)
     pipeline.run(duration=args.seconds)
@@ -212,21 +207,25 @@ def soak(config: Any, args: argparse.Namespace) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="movenet_lightning_int8", help="model name or path (CPU)")
-    parser.add_argument("--threads", type=int, default=2, help="interpreter threads, for both measurements")
+    parser.add_argument("--models", default="movenet_lightning_int8", help="model names or paths (CPU), A,B")
+    parser.add_argument("--engine", default="real", help="real and/or sleep:<latency> (e.g. sleep:7ms), A,B")
+    parser.add_argument("--threads", default="2", help="interpreter threads of the real engine, 1,2")
     parser.add_argument("--video", type=Path, default=SHARED / "videos" / "walking_crowd_720p.mp4")
     parser.add_argument("--frames", type=int, default=100, help="frames decoded into memory")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each measurement")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each variant's measurement")
+    parser.add_argument("--no-latency", action="store_true", help="skip the live-camera latency phase")
     parser.add_argument("--rounds", type=int, default=20, help="alternations of invoke-only and pipeline runs")
     parser.add_argument("--fps", type=float, default=30.0, help="camera rate of the latency phase")
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="run the long memory test instead")
     parser.add_argument("--sample", type=float, default=10.0, help="soak: seconds between RSS samples")
     args = parser.parse_args()
-    config = load_config(None, [f"model.name='{args.model}'", f"model.threads={args.threads}"])
+    first = [f"model.name='{args.models.split(',')[0]}'", f"model.threads={args.threads.split(',')[0]}"]
     if args.soak:
-        soak(config, args)
-    else:
-        throughput(config, args)
+        soak(load_config(None, first), args)
+        return 0
+    throughput(args)
+    if not args.no_latency:
+        latency(load_config(None, first), args)
     return 0
 
 

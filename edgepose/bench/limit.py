@@ -1,0 +1,313 @@
+"""The pipeline against its limit: the bare invoke loop on the same engine, in interleaved rounds.
+
+The limit of a pipeline is its engine's own invoke loop: no Python stage can make frames come
+faster than the accelerator returns them. Each round runs the bare loop, then the pipeline
+serially, then overlapped (and, for a model with a crop region, overlapped with the crop region
+kept exact, which puts decode and preprocess back on the invoke's critical path), for the same
+number of seconds, so a change in the machine's load hits every variant alike; the ratios come
+from the sums over all rounds.
+
+``engine``: ``real`` (the configured model and accelerator) or ``sleep:7ms``, a stand-in whose
+invoke sleeps with the GIL released and replays the real model's outputs on the same frames
+(:mod:`edgepose.inference.standin`). Either way the pipeline runs the real supervisor (its
+worker thread), decoder, tracker, document builder and JSON encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgepose.app import Loaded
+from edgepose.bench.runner import MemorySource
+from edgepose.config.sections import Config
+from edgepose.document import Stamp
+from edgepose.estimator import PoseEstimator
+from edgepose.frame import Frame
+from edgepose.inference.engine import InferenceEngine
+from edgepose.inference.standin import Recording, RecordingEngine, SleepEngine, parse_sleep
+from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
+from edgepose.pipeline import Pipeline, StageTimes
+from edgepose.pose import FrameResult
+from edgepose.tracking import make_tracker
+
+STAGES = ("preprocess", "hand-off", "decode", "tracking", "document", "json", "sinks", "rest")
+
+
+class TimedEngine:
+    """An engine that keeps the duration (ms) of each of its own invokes, apart from any hand-off."""
+
+    def __init__(self, engine: InferenceEngine, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.input, self.outputs, self.accelerator = engine.input, engine.outputs, engine.accelerator
+        self.own_ms: list[float] = []
+
+    def resize_input(self, shape: tuple[int, ...]) -> None:
+        self.engine.resize_input(shape)
+        self.input, self.outputs = self.engine.input, self.engine.outputs
+
+    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+        t0 = self.clock()
+        outputs = self.engine.invoke(tensor)
+        self.own_ms.append((self.clock() - t0) * 1e3)
+        return outputs
+
+
+class NullSink:
+    """Takes every line and counts it: the JSON is encoded by the pipeline before any sink sees it."""
+
+    name = "null"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def open(self, meta: dict[str, Any]) -> None:
+        pass
+
+    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        pass
+
+
+def raw_engine(loaded: Loaded) -> InferenceEngine:
+    """The interpreter under the supervisor (the bare loop runs it with no worker thread)."""
+    engine = loaded.estimator.engine
+    return engine.engine if isinstance(engine, SupervisedEngine) else engine
+
+
+def record(loaded: Loaded, config: Config, images: Sequence[np.ndarray]) -> Recording:
+    """The real model's outputs on ``images`` as one video (MoveNet through its crop region)."""
+    recorder = RecordingEngine(raw_engine(loaded))
+    estimator = PoseEstimator(recorder, config.decoder, loaded.model_name,
+                              model_options=loaded.estimator.model_options)  # fmt: skip
+    for n, image in enumerate(images):
+        estimator.estimate(Frame(image, n, 0.0, 0.0, "cam0"), continuous=True)
+    return recorder.recording()
+
+
+@dataclass
+class Setup:
+    """What every round of one configuration uses: the timed engine, and a supervised estimator on it."""
+
+    engine_spec: str
+    accelerator: str
+    threads: int
+    config: Config
+    images: Sequence[np.ndarray]
+    timed: TimedEngine
+    estimator: PoseEstimator
+
+
+def setup(loaded: Loaded, config: Config, engine_spec: str, images: Sequence[np.ndarray]) -> Setup:
+    """The engine ``engine_spec`` names, timed, under a real supervisor, with the model's decoder."""
+    if engine_spec == "real":
+        inner, accelerator = raw_engine(loaded), loaded.accelerator
+    else:
+        recording = record(loaded, config, images)
+        inner, accelerator = SleepEngine(recording, parse_sleep(engine_spec)), "sleep"
+    timed = TimedEngine(inner)
+    supervised = SupervisedEngine(lambda: timed, accelerator, SupervisorPolicy.from_config(config.model))
+    estimator = PoseEstimator(supervised, config.decoder, loaded.model_name,
+                              model_options=loaded.estimator.model_options)  # fmt: skip
+    return Setup(engine_spec, accelerator, config.model.threads, config, images, timed, estimator)
+
+
+@dataclass
+class Tally:
+    """Sums over every round of one variant (ms, except ``frames`` and ``seconds``)."""
+
+    frames: int = 0
+    seconds: float = 0.0
+    sums: dict[str, float] = field(default_factory=dict)
+    people: int = 0
+
+    def add(self, name: str, ms: float) -> None:
+        self.sums[name] = self.sums.get(name, 0.0) + ms
+
+    def mean(self, name: str) -> float:
+        return self.sums.get(name, 0.0) / self.frames if self.frames else 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+class _Recorder:
+    """The pipeline's hook and stage probe of one round: sums every frame's stage times."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+    def hook(self, frame: Frame, result: FrameResult, document: dict[str, Any]) -> None:
+        t, tally = result.timing, self.tally
+        tally.add("preprocess", t.preprocess)
+        tally.add("inference", t.inference)
+        tally.add("decode", t.decode)
+        tally.people += len(result.poses)
+
+    def probe(self, stages: StageTimes) -> None:
+        tally = self.tally
+        tally.add("tracking", stages.track)
+        tally.add("document", stages.document)
+        tally.add("json", stages.encode)
+        tally.add("sinks", stages.sinks)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to run the frames: ``bare`` is the engine's own loop; the others are pipelines."""
+
+    name: str
+    bare: bool = False
+    overlap: bool = False
+    exact_crop: bool = False
+
+
+BARE = Variant("bare")
+SERIAL = Variant("serial")
+OVERLAP = Variant("overlap", overlap=True)
+OVERLAP_EXACT = Variant("overlap-exact", overlap=True, exact_crop=True)
+
+
+def variants_for(estimator: PoseEstimator) -> tuple[Variant, ...]:
+    """Bare, serial, overlapped; and overlapped with an exact crop region where the model has one."""
+    exact = (OVERLAP_EXACT,) if estimator.uses_crop_region else ()
+    return (BARE, SERIAL, OVERLAP, *exact)
+
+
+def bare_round(s: Setup, tensor: np.ndarray, seconds: float, tally: Tally) -> None:
+    """The engine's own invoke loop on one input, on this thread: the limit."""
+    engine = s.timed.engine
+    n, t0 = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < seconds:
+        engine.invoke(tensor)
+        n += 1
+    tally.frames += n
+    tally.seconds += elapsed
+
+
+def pipeline_round(s: Setup, variant: Variant, seconds: float, tally: Tally) -> None:
+    """One pipeline run of ``seconds`` on the looping frames, with tracking and JSON, into ``tally``."""
+    config = s.config
+    s.estimator.reset()
+    s.timed.own_ms.clear()
+    recorder = _Recorder(tally)
+    stamp = Stamp(config.device_id, s.estimator.model_name, s.accelerator)
+    tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
+    pipeline = Pipeline(MemorySource(s.images, continuous=True, limit=10**9), s.estimator, [NullSink()], stamp,
+                        hooks=[recorder.hook], tracking=tracking, overlap=variant.overlap, probe=recorder.probe,
+                        exact_crop=variant.exact_crop)  # fmt: skip
+    t0 = time.perf_counter()
+    stats = pipeline.run(duration=seconds)
+    tally.seconds += time.perf_counter() - t0
+    tally.frames += stats.processed
+    tally.add("own", sum(s.timed.own_ms[: stats.processed]))
+
+
+def input_tensor(estimator: PoseEstimator, image: np.ndarray) -> np.ndarray:
+    """The whole frame as the model's input (what the bare loop invokes on)."""
+    prepared = estimator.prepare(Frame(image, 0, 0.0, 0.0, "cam0"), continuous=False)
+    return np.array(prepared.tensor, copy=True)
+
+
+def interleaved(setups: Sequence[Setup], seconds: float, rounds: int) -> list[dict[str, Tally]]:
+    """``rounds`` rounds; each runs every variant of every setup for ``seconds / rounds``; sums per variant.
+
+    Interleaving every configuration and variant inside each round is what makes their ratios
+    comparable on a machine whose load changes (other jobs, frequency scaling).
+    """
+    plans = [(s, variants_for(s.estimator), input_tensor(s.estimator, s.images[0])) for s in setups]
+    for s, _, tensor in plans:  # first-call costs (kernels, caches) stay out of the figures
+        bare_round(s, tensor, 0.3, Tally())
+        pipeline_round(s, SERIAL, 0.5, Tally())
+    tallies = [{v.name: Tally() for v in variants} for _, variants, _ in plans]
+    for _ in range(rounds):
+        for (s, variants, tensor), tally in zip(plans, tallies, strict=True):
+            for v in variants:
+                if v.bare:
+                    bare_round(s, tensor, seconds / rounds, tally[v.name])
+                else:
+                    pipeline_round(s, v, seconds / rounds, tally[v.name])
+    return tallies
+
+
+def stage_means(tally: Tally, bare_invoke_ms: float) -> dict[str, float]:
+    """Mean ms a frame: each stage, the hand-off (the worker's invoke time less the engine's own),
+    and ``rest``: the frame period less every stage and the engine's invoke (what the loop itself,
+    the slot and the capture thread cost; negative when stages overlap the invoke)."""
+    own = tally.mean("own") or bare_invoke_ms
+    means = {
+        "preprocess": tally.mean("preprocess"),
+        "hand-off": tally.mean("inference") - own,
+        "decode": tally.mean("decode"),
+        "tracking": tally.mean("tracking"),
+        "document": tally.mean("document"),
+        "json": tally.mean("json"),
+        "sinks": tally.mean("sinks"),
+    }
+    period = 1000.0 / tally.fps if tally.fps else 0.0
+    means["rest"] = period - own - sum(means.values())
+    means["invoke"] = own
+    means["period"] = period
+    return means
+
+
+def summary(s: Setup, tallies: dict[str, Tally]) -> dict[str, Any]:
+    """fps per variant, ratio to the bare loop, people a frame, and the stage table."""
+    bare = tallies[BARE.name]
+    bare_ms = 1000.0 / bare.fps if bare.fps else 0.0
+    out: dict[str, Any] = {"engine": s.engine_spec, "accelerator": s.accelerator, "model": s.estimator.model_name,
+                           "threads": s.threads, "bare_fps": round(bare.fps, 1), "variants": {}}  # fmt: skip
+    for name, tally in tallies.items():
+        if name == BARE.name:
+            continue
+        means = stage_means(tally, bare_ms)
+        out["variants"][name] = {
+            "fps": round(tally.fps, 1),
+            "ratio": round(tally.fps / bare.fps, 3) if bare.fps else None,
+            "frames": tally.frames,
+            "people": round(tally.people / tally.frames, 1) if tally.frames else 0.0,
+            "stages_ms": {k: round(v, 3) for k, v in means.items()},
+        }
+    return out
+
+
+def markdown(summaries: Sequence[dict[str, Any]]) -> str:
+    """One row per configuration and variant: fps, ratio to the bare loop, people, the stage means."""
+    head = ["engine", "model", "threads", "variant", "fps", "bare fps", "ratio", "people", *STAGES, "period"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summaries:
+        for name, v in s["variants"].items():
+            st = v["stages_ms"]
+            cells = [s["engine"], s["model"], str(s["threads"]), name, f"{v['fps']:.1f}", f"{s['bare_fps']:.1f}",
+                     f"{v['ratio']:.3f}", f"{v['people']:.1f}", *(f"{st[k]:.2f}" for k in STAGES),
+                     f"{st['period']:.2f}"]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_limit(config: Config, models: Sequence[str], engines: Sequence[str], threads: Sequence[int],
+              images: Sequence[np.ndarray], seconds: float, rounds: int,
+              build: Callable[[Config], Loaded]) -> list[dict[str, Any]]:  # fmt: skip
+    """Every model x engine (x thread count, for the real engine) in one interleaved run; a summary each.
+
+    ``seconds``: each variant's total time over all rounds. The stand-in replays one recording made
+    at the first thread count (its outputs do not depend on threads).
+    """
+    setups = []
+    for model in models:
+        for engine in engines:
+            for count in threads if engine == "real" else threads[:1]:
+                m = dataclasses.replace(config.model, name=model, threads=count)
+                one = dataclasses.replace(config, model=m)
+                setups.append(setup(build(one), one, engine, images))
+    tallies = interleaved(setups, seconds, rounds)
+    return [summary(s, t) for s, t in zip(setups, tallies, strict=True)]
