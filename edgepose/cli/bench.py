@@ -7,12 +7,14 @@ it); the usual codes (66, 69, 78) for bad inputs, or when no configuration could
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
 
 from edgepose.cli import add_config, add_verbosity, log_level, yaml_quote
 from edgepose.config import load_config
+from edgepose.config.sections import Config
 from edgepose.errors import ConfigError
 from edgepose.logs import counted, setup_logging
 
@@ -40,6 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SINK",
         help="sinks to publish to (default: the configured ones, stdout sent to the null device)",
     )
+    p.add_argument("--engine", metavar="real,sleep:7ms",
+                   help="instead of the table: pipeline fps (serial and overlapped) against the bare invoke loop "
+                        "of each engine, interleaved; real: the model on the CPU; sleep:7ms: a stand-in invoke that "
+                        "sleeps (GIL released) and replays the model's outputs on the source's frames")  # fmt: skip
+    p.add_argument("--seconds", type=float, default=8.0, metavar="S",
+                   help="--engine: seconds per variant over all rounds (default 8)")  # fmt: skip
+    p.add_argument("--rounds", type=int, default=8, metavar="N",
+                   help="--engine: rounds, each running every variant in turn (default 8)")  # fmt: skip
     p.add_argument("--json", type=Path, metavar="PATH", help="write every figure and the environment as JSON")
     p.add_argument("--csv", type=Path, metavar="PATH", help="write one CSV row per configuration")
     p.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG (needs the 'plot' extra: matplotlib)")
@@ -91,6 +101,8 @@ def bench(args: argparse.Namespace) -> int:
 
     if args.frames < 1 or args.warmup < 0:
         raise ConfigError(f"--frames must be at least 1 and --warmup at least 0 (got {args.frames}, {args.warmup})")
+    if args.engine is not None:
+        return limit_bench(args, config)
     old = rep.load_json(args.compare) if args.compare else None  # fail before a long run, not after
     plan = Plan(
         models=split_list(args.models, "models") or (config.model.name,),
@@ -121,4 +133,32 @@ def bench(args: argparse.Namespace) -> int:
             log.warning("%s by more than %g%%", counted(len(flagged), "figure regressed", "figures regressed"),
                         args.threshold)  # fmt: skip
             return EX_REGRESSION
+    return 0
+
+
+def limit_bench(args: argparse.Namespace, config: Config) -> int:
+    """``--engine``: the pipeline against its limit, the bare loop of the same engine (``bench.limit``)."""
+    import json
+
+    from edgepose.app import build_estimator, resolve_source_uri
+    from edgepose.bench import limit
+    from edgepose.bench.runner import predecode
+    from edgepose.inference.standin import parse_sleep
+
+    engines = split_list(args.engine, "engine")
+    for engine in engines:
+        if engine != "real":
+            parse_sleep(engine)  # refuse a bad spec before loading anything
+    if args.seconds <= 0 or args.rounds < 1:
+        raise ConfigError(f"--seconds must be positive and --rounds at least 1 (got {args.seconds}, {args.rounds})")
+    uri = resolve_source_uri(config)
+    config = dataclasses.replace(config, source=dataclasses.replace(config.source, uri=uri))
+    images, _ = predecode(config, args.frames)
+    summaries = limit.run_limit(config, split_list(args.models, "models") or (config.model.name,), engines,
+                                parse_threads(args.threads or str(config.model.threads)), images, args.seconds,
+                                args.rounds, build_estimator)  # fmt: skip
+    sys.stdout.write(limit.markdown(summaries))
+    if args.json:
+        args.json.write_text(json.dumps({"source": uri, "configurations": summaries}, indent=2) + "\n")
+        log.info("wrote %s", args.json)
     return 0

@@ -1,0 +1,42 @@
+"""``edgepose bench --engine``: the pipeline against the bare loop of the same engine, per variant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import MOVENET, run_cli
+
+
+def test_engine_table_has_every_variant_of_every_engine(walking_video, tmp_path):
+    out = tmp_path / "limit.json"
+    args = ["--engine", "sleep:2ms,real", "--models", MOVENET, "--threads", "1", "--source", str(walking_video)]
+    proc = run_cli("bench", *args, "--frames", "4", "--seconds", "0.6", "--rounds", "2", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split(" | ") for line in proc.stdout.splitlines() if line.startswith(("| sleep", "| real"))]
+    assert [(r[0].strip("| "), r[3]) for r in rows] == [
+        (engine, variant) for engine in ("sleep:2ms", "real") for variant in ("serial", "overlap", "overlap-exact")
+    ]
+    data = json.loads(out.read_text())
+    sleep, real = data["configurations"]
+    assert (sleep["accelerator"], real["accelerator"]) == ("sleep", "cpu")
+    for config in (sleep, real):
+        assert config["bare_fps"] > 0
+        for variant in config["variants"].values():
+            assert variant["frames"] > 0 and variant["ratio"] > 0
+            stages = variant["stages_ms"]
+            assert stages["decode"] > 0 and stages["document"] > 0 and stages["json"] > 0 and stages["invoke"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--engine", "sleep:7"], "is not an engine"),  # a latency needs its unit
+        (["--engine", "gpu"], "is not an engine"),
+        (["--engine", "sleep:7ms", "--rounds", "0"], "--rounds"),
+    ],
+)
+def test_engine_refusals(squat_path, args, message):
+    proc = run_cli("bench", "--source", str(squat_path), "--frames", "2", *args)
+    assert proc.returncode == 78 and message in proc.stderr
