@@ -17,6 +17,7 @@ from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.pose import Pose, box_from_keypoints
 from edgepose.sources.video import VideoFileSource
+from edgepose.tracking.similarity import SIGMAS, oks_matrix
 from edgepose.tracking.smoothing import OneEuroFilter, OneEuroParams, filter_all
 from edgepose.tracking.tracker import PoseTracker, Track, box_similarity, greedy_match, keypoint_similarity
 
@@ -143,3 +144,35 @@ def test_filter_all_equals_each_filter_on_its_own() -> None:
     for t in (0.0, 0.1):
         xs = rng.normal(size=(2, 3))
         np.testing.assert_array_equal(filter_all(mixed, xs, t), [f(x, t) for f, x in zip(alone, xs, strict=True)])
+
+
+def oks_matrix_before(poses, tracks, threshold=0.3, min_keypoints=4, sigmas=SIGMAS) -> np.ndarray:
+    """The previous vectorized form, kept to hold the leaner one to the same bits."""
+    p, t = len(poses), len(tracks)
+    poses, tracks = np.asarray(poses, np.float64), np.asarray(tracks, np.float64)
+    seen_t = tracks[:, :, 2] >= threshold
+    both = (poses[:, None, :, 2] >= threshold) & seen_t[None]
+    n = both.sum(axis=2)
+    xs = np.where(seen_t, tracks[:, :, 0], np.inf), np.where(seen_t, tracks[:, :, 0], -np.inf)
+    ys = np.where(seen_t, tracks[:, :, 1], np.inf), np.where(seen_t, tracks[:, :, 1], -np.inf)
+    w, h = xs[1].max(axis=1) - xs[0].min(axis=1), ys[1].max(axis=1) - ys[0].min(axis=1)
+    area = np.where(seen_t.any(axis=1), w * h, 0.0) + 1e-6
+    d2 = ((poses[:, None, :, :2] - tracks[None, :, :, :2]) ** 2).sum(axis=3)
+    e = np.exp(-d2 / (2.0 * area[None, :, None] * ((2.0 * sigmas) ** 2)[None, None, :]))
+    total = np.where(both, e, 0.0).sum(axis=2)
+    out = np.divide(total, n, out=np.zeros((p, t), np.float64), where=n > 0)
+    out[(n < min_keypoints) | (n == 0)] = 0.0
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_oks_matrix_equals_its_previous_form(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for trial in range(60):
+        poses = rng.uniform(0, 1000, (int(rng.integers(1, 15)), 17, 3))
+        tracks = rng.uniform(0, 1000, (int(rng.integers(1, 15)), 17, 3))
+        poses[..., 2], tracks[..., 2] = rng.random(poses.shape[:2]), rng.random(tracks.shape[:2])
+        tracks[0, :, 2] = 0.0 if trial % 4 == 0 else tracks[0, :, 2]  # nothing confident: area 0
+        tracks[-1] = poses[0] if trial % 5 == 0 else tracks[-1]  # identical: OKS 1
+        k = int(rng.integers(0, 6))
+        np.testing.assert_array_equal(oks_matrix(poses, tracks, 0.3, k), oks_matrix_before(poses, tracks, 0.3, k))

@@ -78,20 +78,18 @@ def oks_matrix(
     seen_t = tracks[:, :, 2] >= threshold  # (T, 17)
     both = (poses[:, None, :, 2] >= threshold) & seen_t[None]  # (P, T, 17)
     n = both.sum(axis=2)
-    # The scale: area of each track's confident keypoints' box (0 where it has none).
-    big, small = np.float64(np.inf), np.float64(-np.inf)
-    xs = np.where(seen_t, tracks[:, :, 0], big), np.where(seen_t, tracks[:, :, 0], small)
-    ys = np.where(seen_t, tracks[:, :, 1], big), np.where(seen_t, tracks[:, :, 1], small)
-    w = xs[1].max(axis=1) - xs[0].min(axis=1)
-    h = ys[1].max(axis=1) - ys[0].min(axis=1)
-    area = np.where(seen_t.any(axis=1), w * h, 0.0) + 1e-6  # (T,)
-    d2 = ((poses[:, None, :, :2] - tracks[None, :, :, :2]) ** 2).sum(axis=3)  # (P, T, 17)
+    # The scale: area of each track's confident keypoints' box (0 where it has none); x and y at once.
+    xy = tracks[:, :, :2]
+    seen = seen_t[:, :, None]
+    wh = np.where(seen, xy, -np.inf).max(axis=1) - np.where(seen, xy, np.inf).min(axis=1)  # (T, 2)
+    area = np.where(seen_t.any(axis=1), wh[:, 0] * wh[:, 1], 0.0) + 1e-6  # (T,)
+    diff = poses[:, None, :, :2] - xy[None]  # (P, T, 17, 2)
+    d2 = diff[..., 0] ** 2 + diff[..., 1] ** 2
     k2 = (2.0 * sigmas) ** 2
     e = np.exp(-d2 / (2.0 * area[None, :, None] * k2[None, None, :]))
-    total = np.where(both, e, 0.0).sum(axis=2)
-    out = np.divide(total, n, out=np.zeros((p, t), np.float64), where=n > 0)
-    out[(n < min_keypoints) | (n == 0)] = 0.0
-    return out
+    e[~both] = 0.0
+    # Fewer than min_keypoints (or none) confident in both: 0.
+    return np.divide(e.sum(axis=2), n, out=np.zeros((p, t), np.float64), where=n >= max(min_keypoints, 1))
 
 
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
