@@ -114,7 +114,8 @@ def setup(loaded: Loaded, config: Config, engine_spec: str, images: Sequence[np.
         recording = record(loaded, config, images)
         inner, accelerator = SleepEngine(recording, parse_sleep(engine_spec)), "sleep"
     timed = TimedEngine(inner)
-    supervised = SupervisedEngine(lambda: timed, accelerator, SupervisorPolicy.from_config(config.model))
+    policy = SupervisorPolicy.from_config(config.model)
+    supervised = SupervisedEngine(lambda: timed, accelerator, policy, inline=accelerator == "cpu")  # as open_engine
     estimator = PoseEstimator(supervised, config.decoder, loaded.model_name,
                               model_options=loaded.estimator.model_options)  # fmt: skip
     return Setup(engine_spec, accelerator, config.model.threads, config, images, timed, estimator)

@@ -238,7 +238,7 @@ def open_engine(
 
     if not wants_edgetpu(model, pair, scan):
         path = _cpu_path(model, pair)
-        engine = SupervisedEngine(cpu_builder(path), "cpu", policy, health)
+        engine = SupervisedEngine(cpu_builder(path), "cpu", policy, health, inline=True)  # no device to wedge
         return EngineChoice(engine, "cpu", path)
 
     tpu_model = _edgetpu_model(pair)
@@ -257,7 +257,7 @@ def open_engine(
         fix = (exc.hint or "").removesuffix(OR_FALLBACK)  # the fallback is what is happening: not advice
         log.error("FALLING BACK TO THE CPU (model.fallback: cpu): %s; fix: %s", reason, fix)
         notify(reason)
-        engine = SupervisedEngine(cpu_builder(fallback_path), "cpu", policy, health)
+        engine = SupervisedEngine(cpu_builder(fallback_path), "cpu", policy, health, inline=True)
         return EngineChoice(engine, "cpu", fallback_path, fallback=reason)
 
     delegates = [first]  # the probe's delegate serves the first build; rebuilds load a fresh one

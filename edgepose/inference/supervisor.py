@@ -13,7 +13,11 @@ The trade-off: a stuck thread cannot be killed, so it is abandoned with its inte
 the device handle stay held until the process exits), and at most ``max_failures`` of them pile up
 before the process gives up. A worker *process* could be killed, but every frame would cross a
 process boundary (a copy or shared memory per frame), the model would load twice, and a native
-crash would need the same restart logic anyway. The thread hand-off costs about 25 µs a frame (median).
+crash would need the same restart logic anyway. The thread hand-off costs about 0.2 ms a frame (mean,
+measured in docs/pipeline.md); a CPU engine (``inline=True``) skips it: XNNPACK has no device to
+wedge, so its invokes run on the caller's thread without a deadline, and only a raising invoke
+is rebuilt. Background invokes (:meth:`SupervisedEngine.start`, for the overlapped pipeline)
+always run on the worker.
 """
 
 from __future__ import annotations
@@ -108,8 +112,13 @@ class SupervisedEngine:
         health: Health | None = None,
         fallback: EngineBuilder | None = None,
         on_fallback: Callable[[str], None] | None = None,
+        inline: bool = False,
     ) -> None:
         self.policy = policy
+        # inline: :meth:`invoke` runs on the caller's thread, without the deadline (and without the
+        # worker hand-off, about 0.2 ms a frame): for the CPU, whose invoke has no device to wedge.
+        # A raising invoke is still rebuilt; background invokes (start) still use the worker.
+        self.inline = inline
         self.health = health or Health()
         self._build = build
         self._fallback = fallback
@@ -154,7 +163,16 @@ class SupervisedEngine:
 
     def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
         """Outputs of one invoke; :class:`FrameError` (skip the frame) when it failed and was recovered."""
-        return self.collect(self.start(tensor))
+        if not self.inline:
+            return self.collect(self.start(tensor))
+        if self._closed.is_set():
+            raise UnavailableError("the inference engine is closed")
+        try:
+            outputs = _converted(lambda: self._engine.invoke(tensor), "invoke", waited=False)
+        except _CallFailedError as failed:
+            self._recover(failed.reason)
+            raise FrameError(f"inference failed on the {self.accelerator}: {failed.reason}") from None
+        return self._succeeded(outputs)
 
     def start(self, tensor: np.ndarray, confirm: bool = False) -> InFlight:
         """Hand one invoke to the worker; return once it began (``confirm``) or at once.
@@ -194,6 +212,9 @@ class SupervisedEngine:
         except _CallFailedError as failed:
             self._recover(failed.reason)
             raise FrameError(f"inference failed on the {self.accelerator}: {failed.reason}") from None
+        return self._succeeded(outputs)
+
+    def _succeeded(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
         if self.failures:
             log.info("%s recovered after %d failure(s)", self.accelerator, self.failures)
         self.failures = 0
@@ -220,18 +241,13 @@ class SupervisedEngine:
     def _wait(self, future: Future[T], timeout: float, what: str) -> T:
         """The result of a job on the worker; :class:`_CallFailedError` if it raised or overran ``timeout``."""
         try:
-            return future.result(timeout=timeout)
+            return _converted(lambda: future.result(timeout=timeout), what, waited=True)
         except FutureTimeout:
             # The worker is stuck inside fn: abandon it (it is a daemon) and start a new one.
             self.abandoned += 1
             self._worker.retire()
             self._worker = self._new_worker()
             raise _CallFailedError(f"{what} did not finish within {timeout:g} s") from None
-        except EdgeposeError as exc:
-            raise _CallFailedError(exc.message, exc) from None
-        except Exception as exc:
-            text = str(exc).strip().splitlines()
-            raise _CallFailedError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}", exc) from None
 
     def _recover(self, reason: str) -> None:
         """After a failure: back off, rebuild; after ``max_failures``, fall back or give up."""
@@ -310,6 +326,22 @@ class _CallFailedError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.original = original
+
+
+def _converted(fn: Callable[[], T], what: str, waited: bool) -> T:
+    """``fn()``; what it raised as :class:`_CallFailedError`. ``waited``: ``fn`` waits on a future,
+    whose timeout passes through (the caller abandons the worker)."""
+    try:
+        return fn()
+    except FutureTimeout:
+        if waited:
+            raise
+        raise _CallFailedError(f"{what} raised TimeoutError") from None
+    except EdgeposeError as exc:
+        raise _CallFailedError(exc.message, exc) from None
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        raise _CallFailedError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}", exc) from None
 
 
 def _check_compatible(old: InferenceEngine, new: InferenceEngine) -> None:
