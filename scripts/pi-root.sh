@@ -62,9 +62,20 @@ copy_local_cas() {
     fi
 }
 
+# Never recurse into a root that still has something mounted in it (a run killed before its
+# cleanup leaves /dev bound read-write): unmount what is there, and stay on one file system.
+remove_root() {
+    local dir=$1 mnt
+    [[ -e $dir ]] || return 0
+    while read -r mnt; do
+        umount -l "$mnt" || die "cannot unmount $mnt: remove $dir by hand"
+    done < <(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r)
+    rm -rf --one-file-system "$dir"
+}
+
 build_base() {
     local tmp=$ROOT.partial
-    rm -rf "$tmp"
+    remove_root "$tmp"
     mkdir -p "$(dirname "$ROOT")"
     say "debootstrap Debian Bookworm arm64 into $tmp (about 10 minutes under qemu)"
     local args=(--arch=arm64 --variant=minbase "--include=$PACKAGES" bookworm "$tmp")
@@ -76,7 +87,7 @@ build_base() {
     copy_local_cas "$tmp"
     chroot "$tmp" apt-get clean
     recipe_base >"$tmp/.edgepose-base"
-    rm -rf "$ROOT"
+    remove_root "$ROOT"
     mv "$tmp" "$ROOT"
     rm -f "$tmp.log"
 }
