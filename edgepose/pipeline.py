@@ -19,10 +19,10 @@ MoveNet's crop region need frames in order). Two schedules, chosen per accelerat
   thread and releases the GIL), frame n+1 is preprocessed and frame n-1 is decoded, tracked,
   serialized and published; the next invoke is handed over as soon as the previous one returns.
   On an accelerator with its own silicon (the Edge TPU) the Python work then hides behind the
-  invoke. MoveNet's crop region for frame n+1 then comes from frame n-1's pose (n is still on the
-  accelerator when n+1 is cut): one frame late, for 0.96 instead of 0.82 of the accelerator's
-  limit (docs/pipeline.md). ``exact_crop=True`` decodes n before cutting n+1 instead, so only
-  tracking and publishing overlap.
+  invoke. MoveNet's crop region stays exact by default: frame n is decoded before frame n+1 is
+  cut, so for it only tracking and publishing overlap, and the documents are those of the serial
+  schedule. ``exact_crop=False`` cuts n+1 from n-1's pose instead (n is still on the accelerator):
+  closer to the accelerator's limit, but on the real model it found fewer poses (docs/pipeline.md).
 
 A frame that fails (corrupt image, decode error) is counted and skipped; the run goes on. A stop
 request takes effect within one frame time, and the capture thread is joined before ``run``
@@ -247,7 +247,7 @@ class Pipeline:
         slot_size: int = 1,
         overlap: bool = False,
         probe: StageProbe | None = None,
-        exact_crop: bool = False,
+        exact_crop: bool = True,
     ) -> None:
         self.source = source
         self.estimator = estimator

@@ -16,7 +16,7 @@ def test_engine_table_has_every_variant_of_every_engine(walking_video, tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = [line.split(" | ") for line in proc.stdout.splitlines() if line.startswith(("| sleep", "| real"))]
     assert [(r[0].strip("| "), r[3]) for r in rows] == [
-        (engine, variant) for engine in ("sleep:2ms", "real") for variant in ("serial", "overlap", "overlap-exact")
+        (engine, variant) for engine in ("sleep:2ms", "real") for variant in ("serial", "overlap", "overlap-late")
     ]
     data = json.loads(out.read_text())
     sleep, real = data["configurations"]

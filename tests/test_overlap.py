@@ -182,12 +182,12 @@ def test_overlap_for(mode, accelerator, expected):
     assert overlap_for(mode, accelerator) is expected
 
 
-def test_overlapped_with_exact_crop_publishes_what_serial_publishes(config, recording, frames):
+def test_overlapped_publishes_what_serial_publishes(config, recording, frames):
     """Every frame, in order, with the same poses, ids and crop regions as the serial schedule."""
     runs = []
     for overlap in (False, True):
         source = MemorySource(frames, True, clocks=video_clocks())
-        made, sink = pipeline(config, standin(config, recording), source, overlap, exact_crop=True)
+        made, sink = pipeline(config, standin(config, recording), source, overlap)
         assert made.overlap is overlap
         made.run(max_frames=len(frames))
         runs.append(without_timing(sink.documents))
@@ -196,7 +196,7 @@ def test_overlapped_with_exact_crop_publishes_what_serial_publishes(config, reco
 
 
 def test_overlapped_with_late_crop_keeps_every_frame_in_order(config, recording, frames):
-    made, sink = pipeline(config, standin(config, recording), MemorySource(frames, True), True)
+    made, sink = pipeline(config, standin(config, recording), MemorySource(frames, True), True, exact_crop=False)
     stats = made.run(max_frames=2 * len(frames))
     assert [d["frame"] for d in sink.documents] == list(range(2 * len(frames)))
     assert made.ended is Ended.MAX_FRAMES and stats.processed == stats.published == 2 * len(frames)
