@@ -2,8 +2,8 @@
 """Pipeline benchmark: throughput against the bare interpreter, latency, and a long-run memory soak.
 
     python scripts/bench_pipeline.py                 # throughput + latency (MoveNet CPU, 2 threads)
-    python scripts/bench_pipeline.py --engine sleep:7ms,real --models movenet_lightning_int8,\
-        posenet_mobilenet_v1_075_481x641 --threads 1,2   # issue 14's table
+    python scripts/bench_pipeline.py --engine sleep:7ms,real --threads 1,2 --no-latency
+        --models movenet_lightning_int8,posenet_mobilenet_v1_075_481x641   # (one line) issue 14's table
     python scripts/bench_pipeline.py --soak 600      # 10 min on the looping video, paced at 25 fps
 
 Throughput: frames are decoded into memory first, so the figure is the pipeline's own cost
