@@ -97,6 +97,18 @@ def round_half_even(values: np.ndarray, digits: int | np.ndarray) -> np.ndarray:
 POSE_DIGITS = np.array([2, 2, 4] * 17 + [2] * 4 + [4])
 
 
+def pose_entry(pose: Pose) -> dict[str, Any]:
+    """One pose's entry number by number: what :func:`pose_entries` gives, cheaper for a single pose."""
+    if not (np.isfinite(pose.keypoints).all() and all(math.isfinite(v) for v in (*pose.box, pose.score))):
+        raise ValueError("Out of range float values are not JSON compliant: a pose holds NaN or inf")
+    return {
+        "id": pose.id,
+        "score": round(float(pose.score), 4),
+        "box": [round(float(v), 2) for v in pose.box],
+        "keypoints": [[round(x, 2), round(y, 2), round(s, 4)] for x, y, s in pose.keypoints.tolist()],
+    }
+
+
 def pose_entries(poses: Sequence[Pose]) -> list[dict[str, Any]]:
     """The documents' ``poses``: coordinates rounded to 0.01 px, scores to 0.0001, as plain lists.
 
@@ -106,6 +118,8 @@ def pose_entries(poses: Sequence[Pose]) -> list[dict[str, Any]]:
     n = len(poses)
     if n == 0:
         return []
+    if n == 1:  # one person (MoveNet): 56 round() calls cost less than the array steps
+        return [pose_entry(poses[0])]
     pack = np.empty((n, len(POSE_DIGITS)), np.float64)
     for row, pose in zip(pack, poses, strict=True):
         row[:51] = pose.keypoints.reshape(-1)

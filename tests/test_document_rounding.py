@@ -89,6 +89,20 @@ def test_random_poses_give_the_same_document(seed: int, dtype) -> None:
     assert_same_document(result_of(poses))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("people", [1, 2])
+def test_one_or_two_poses_give_the_same_document(people: int, dtype) -> None:
+    rng = np.random.default_rng(people)
+    for _ in range(20):
+        poses = []
+        for i in range(people):
+            kp = rng.uniform(-100, 2000, (17, 3)).astype(dtype)
+            kp[:, 2] = rng.random(17)
+            kp[:3, :2] = (rng.integers(-1000, 1000, (3, 2)) + 0.5) / 100
+            poses.append(Pose(kp, float(rng.random()), box_from_keypoints(kp), i))
+        assert_same_document(result_of(poses))
+
+
 def test_no_poses() -> None:
     assert to_document(result_of([]), STAMP)["poses"] == []
 
@@ -147,6 +161,14 @@ def test_non_finite_numbers_are_refused_by_the_builder(bad: float) -> None:
         to_document(result_of([Pose(kp, bad, (0.0, 0.0, 1.0, 1.0))]), STAMP)
     with pytest.raises(ValueError, match="JSON compliant"):
         to_document(result_of([Pose(kp, 0.5, (0.0, bad, 1.0, 1.0))]), STAMP)
+    bad_kp = kp.copy()
+    bad_kp[5, 1] = bad
+    for poses in (
+        [Pose(bad_kp, 0.5, (0.0, 0.0, 1.0, 1.0))],
+        [Pose(kp, 0.5, (0.0, 0.0, 1.0, 1.0))] * 3 + [Pose(bad_kp, 0.5, (0.0, 0.0, 1.0, 1.0))],
+    ):
+        with pytest.raises(ValueError, match="JSON compliant"):
+            to_document(result_of(poses), STAMP)
     with pytest.raises(ValueError, match="JSON compliant"):
         to_document(FrameResult(0, bad, 0.0, 1, 1, "cam0", ()), STAMP)
     with pytest.raises(ValueError, match="JSON compliant"):

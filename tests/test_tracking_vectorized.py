@@ -176,3 +176,12 @@ def test_oks_matrix_equals_its_previous_form(seed: int) -> None:
         tracks[-1] = poses[0] if trial % 5 == 0 else tracks[-1]  # identical: OKS 1
         k = int(rng.integers(0, 6))
         np.testing.assert_array_equal(oks_matrix(poses, tracks, 0.3, k), oks_matrix_before(poses, tracks, 0.3, k))
+
+
+@pytest.mark.parametrize("people", [1, 2, 3])
+def test_one_to_three_people_track_as_before(people: int) -> None:
+    """Below ``SMALL`` the poses are smoothed one by one: the same results either way."""
+    rng = np.random.default_rng(people)
+    ours, theirs = pair("keypoint", OneEuroParams())
+    for poses, t in random_crowd(rng, 30):
+        assert_same(ours.update(poses[:people], t, 640, 480), theirs.update(poses[:people], t, 640, 480))

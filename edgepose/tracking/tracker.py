@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepose.pose import FrameResult, Pose, boxes_from_keypoints
+from edgepose.pose import FrameResult, Pose, box_from_keypoints, boxes_from_keypoints
 from edgepose.tracking.similarity import iou_matrix, oks_matrix
 from edgepose.tracking.smoothing import DEFAULT_PARAMS, OneEuroFilter, OneEuroParams, filter_all
 
@@ -27,6 +27,9 @@ class Track:
     last_seen: float  # capture time, monotonic seconds
     smoother: OneEuroFilter | None = None
 
+
+# Fewer tracked poses than this are smoothed one by one: for one or two, stacking costs more than it saves.
+SMALL = 3
 
 # Every pose of a frame against every track: a ``(poses, tracks)`` matrix, computed in one pass.
 Similarity = Callable[[Sequence[Pose], Sequence[Track]], np.ndarray]
@@ -170,6 +173,8 @@ class PoseTracker:
         if self.smoothing is None:
             return [Pose(p.keypoints, p.score, p.box, tr.id) for p, tr in zip(chosen, tracks, strict=True)]
         scale = np.array([max(width, 1), max(height, 1)], np.float64)
+        if len(chosen) < SMALL:
+            return [self._smoothed(p, tr, t, scale) for p, tr in zip(chosen, tracks, strict=True)]
         keypoints = np.array([p.keypoints for p in chosen])  # a copy: the detections stay as they were
         xy = filter_all([tr.smoother for tr in tracks], keypoints[:, :, :2] / scale, t) * scale  # type: ignore[misc]
         keypoints[:, :, :2] = xy
@@ -178,6 +183,13 @@ class PoseTracker:
             Pose(keypoints[k], p.score, tuple(boxes[k]), tr.id)
             for k, (p, tr) in enumerate(zip(chosen, tracks, strict=True))
         ]
+
+    def _smoothed(self, pose: Pose, track: Track, t: float, scale: np.ndarray) -> Pose:
+        """One pose on its own: what :meth:`_smoothed_all` does for many, with the same results."""
+        xy = track.smoother(pose.keypoints[:, :2] / scale, t) * scale  # type: ignore[misc]
+        keypoints = pose.keypoints.copy()
+        keypoints[:, :2] = xy
+        return Pose(keypoints, pose.score, box_from_keypoints(keypoints, self.box_min_score), track.id)
 
 
 class TrackingStage:
