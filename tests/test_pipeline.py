@@ -258,5 +258,7 @@ def test_cli_duration_flag(walking_video):
     assert proc.returncode == 0, proc.stderr
     assert "stopping: --duration 1.5 s reached" in proc.stderr  # it ended by itself, for that reason
     docs = parse_documents(proc.stdout)
-    # paced at 25 fps, 1.5 s holds at most 38 frames; how many the model took depends on the machine
-    assert 1 <= len(docs) <= 38
+    # paced at 25 fps, 1.5 s holds 38 frame times; the pacing starts when the video opens and the
+    # duration at the first frame, so one frame more can fall inside either end (39 was seen under
+    # load); how many the model took depends on the machine
+    assert 1 <= len(docs) <= 40
