@@ -42,30 +42,10 @@ from edgepose.config import load_config  # noqa: E402
 from edgepose.document import Stamp  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
 from edgepose.pipeline import Pipeline  # noqa: E402
-from edgepose.pose import FrameResult  # noqa: E402
 from edgepose.preprocess import cut, full_region, to_input_dtype  # noqa: E402
 from edgepose.sources.video import VideoFileSource  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
 from edgepose.tracking import make_tracker  # noqa: E402
-
-
-class CountingSink:
-    """Takes every document and keeps only a count (the sink cost is encoding, measured anyway)."""
-
-    name = "null"
-
-    def __init__(self) -> None:
-        self.dropped = 0
-        self.count = 0
-
-    def open(self, meta: dict[str, Any]) -> None:
-        pass
-
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        self.count += 1
-
-    def close(self) -> None:
-        pass
 
 
 class MemorySource:
@@ -133,8 +113,8 @@ def invoke_count(estimator: Any, tensor: np.ndarray, seconds: float) -> tuple[in
     return n, time.perf_counter() - t0
 
 
-def make_pipeline(config: Any, loaded: Any, source: Any, stats: RunStats) -> tuple[Pipeline, CountingSink]:
-    sink = CountingSink()
+def make_pipeline(config: Any, loaded: Any, source: Any, stats: RunStats) -> tuple[Pipeline, limit.NullSink]:
+    sink = limit.NullSink()
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
     stamp = Stamp("bench", loaded.model_name, loaded.accelerator)
     return Pipeline(source, loaded.estimator, [sink], stamp, stats, tracking=tracking), sink
