@@ -30,24 +30,9 @@ from edgepose.sources.base import Clocks
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats
 from edgepose.tracking import make_tracker
+from tests.test_pipeline import ListSink
 
 FAST = SupervisorPolicy(invoke_timeout=0.3, load_timeout=10.0, max_failures=3, backoff=0.01, backoff_max=0.02)
-
-
-class ListSink:
-    name = "list"
-
-    def __init__(self) -> None:
-        self.documents: list[dict[str, Any]] = []
-
-    def open(self, meta: dict[str, Any]) -> None:
-        pass
-
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        self.documents.append(document)
-
-    def close(self) -> None:
-        pass
 
 
 class LiveSource(MemorySource):
