@@ -1,0 +1,10 @@
+"""Behaviours built on tracked poses: pose matching, fall detection, repetition counting.
+
+Each behaviour is a pure part fed plain per-track values (keypoints in source-frame pixels,
+angles in degrees, timestamps in seconds from an injected clock) that returns :class:`Event`
+values; none of them reads a clock, a file or the network by itself.
+"""
+
+from edgepose.behaviours.events import Event
+
+__all__ = ["Event"]
