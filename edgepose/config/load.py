@@ -13,7 +13,7 @@ import re
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -38,7 +38,7 @@ def load_config(
     for item in overrides:
         apply_override(data, item)
     config = build(Config, data, "", where)
-    return finish(config, env)
+    return finish(config, env, where)
 
 
 def read_yaml(path: Path) -> tuple[dict[str, Any], Where]:
@@ -78,6 +78,11 @@ def _record_lines(node: Any, path: str, lines: dict[str, int], file: Path) -> No
                                   "keep one; YAML would silently use the last")  # fmt: skip
             seen[sub] = lines[sub] = line
             _record_lines(value, sub, lines, file)
+    elif isinstance(node, yaml.SequenceNode):  # list entries: analysis.zones[0].polygon[3]
+        for i, item in enumerate(node.value):
+            sub = f"{path}[{i}]"
+            lines.setdefault(sub, item.start_mark.line + 1)
+            _record_lines(item, sub, lines, file)
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:
@@ -99,7 +104,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-def finish(config: Config, env: Mapping[str, str]) -> Config:
+def finish(config: Config, env: Mapping[str, str], where: Where | None = None) -> Config:
     """Fill derived defaults, read secrets and check rules that span fields."""
     device_id = config.device_id or _hostname()
     mqtt = dataclasses.replace(config.mqtt, password=read_password(config, env))
@@ -107,6 +112,7 @@ def finish(config: Config, env: Mapping[str, str]) -> Config:
     verify_source(config.source.uri)
     verify_sinks(config.sinks)
     verify_mqtt(config)
+    verify_analysis(config, where or Where())
     return config
 
 
@@ -169,6 +175,38 @@ def verify_mqtt(config: Config) -> None:
     from edgepose.mqtt.topics import Topics
 
     Topics.from_config(config)  # every topic edgepose publishes to must be valid
+
+
+def verify_analysis(config: Config, where: Where) -> None:
+    """Each zone: a name used once; a simple polygon of at least 3 points inside 0..1."""
+    from edgepose.analysis.polygon import simple_polygon_problem
+
+    seen: dict[str, int] = {}
+    for i, zone in enumerate(config.analysis.zones):
+        path = f"analysis.zones[{i}]"
+
+        def fail(key: str, what: str, hint: str | None = None, path: str = path) -> NoReturn:
+            at = f"{path}.{key}" if key else path
+            line = where.lines.get(at) or where.lines.get(path)
+            origin = f"{where.source}:{line}" if line else where.source
+            raise ConfigError(f"{origin}: {at}: {what}", hint)
+
+        if not zone.name:
+            fail("name", "missing", "every zone needs a name: letters, digits, _ and -")
+        if zone.name in seen:
+            fail("name", f"{zone.name!r} is also the name of analysis.zones[{seen[zone.name]}]",
+                 "zone names are topics and Home Assistant entities: each name once")  # fmt: skip
+        seen[zone.name] = i
+        for j, point in enumerate(zone.polygon):
+            if len(point) != 2:
+                fail(f"polygon[{j}]", f"{list(point)} is not a point [x, y]")
+            if not all(0.0 <= v <= 1.0 for v in point):
+                fail(f"polygon[{j}]", f"{list(point)} is outside the frame",
+                     "coordinates are normalized: 0..1 of the width and the height, origin top-left")  # fmt: skip
+        if len(zone.polygon) < 3:
+            fail("polygon", f"has {len(zone.polygon)} point(s); a zone needs at least 3")
+        if problem := simple_polygon_problem(zone.polygon):
+            fail("polygon", problem, "list the corners in order around the area, each once")
 
 
 def redacted(config: Config) -> dict[str, Any]:

@@ -43,6 +43,20 @@ def _section(cls: type, value: Any, depth: int, lines: list[str]) -> None:
         note = _allowed(tp, f.metadata)
         lines.append(f"{pad}# {doc}{' [' + note + ']' if note else ''}")
         lines.append(f"{pad}{f.name}: {_scalar(current)}")
+        item = get_args(tp)[0] if get_origin(tp) is tuple else None
+        if item is not None and dataclasses.is_dataclass(item):
+            _items(item, pad, lines)
+
+
+def _items(cls: type, pad: str, lines: list[str]) -> None:
+    """The keys of each entry of a list of sections (e.g. ``analysis.zones``), as comments."""
+    hints = get_type_hints(cls)
+    lines.append(f"{pad}# each entry:")
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        note = _allowed(hints[f.name], f.metadata)
+        doc = f.metadata.get("doc", "") + (f" [{note}]" if note else "")
+        lines.append(f"{pad}#   {f.name}: {_scalar(default)}  # {doc}")
 
 
 def _allowed(tp: Any, meta: dict[str, Any]) -> str:

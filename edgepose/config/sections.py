@@ -209,6 +209,42 @@ class LoggingConfig:
     )
 
 
+ZONE_NAME = r"[A-Za-z0-9_-]{1,64}"  # a topic level and a Home Assistant object id as it is
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    name: str = setting("", "the zone's name in topics, events and Home Assistant entities (required)",
+                        pattern=ZONE_NAME)  # fmt: skip
+    polygon: tuple[tuple[float, ...], ...] = setting(
+        factory=tuple,
+        doc="corners [[x, y], ...] normalized to the frame (0..1, origin top-left); at least 3, no edges crossing",
+    )
+    anchor: Literal["feet", "hips", "box_center"] = setting(
+        "feet", "the point of a person tested: feet (mid-ankles, else the box's bottom centre), hips, box_center"
+    )
+    enter_after: float = setting(0.5, "seconds a person must be inside before they enter", min=0.0, max=3600.0)
+    leave_after: float = setting(1.0, "seconds a person must be outside (or gone) before they leave", min=0.0,
+                                 max=3600.0)  # fmt: skip
+    camera: str = setting("", "only on this camera (source.camera); empty: every camera",
+                          pattern=r"(|" + TOPIC_SAFE + ")")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    enabled: bool = setting(False, "joint angles and zones after tracking; events on <prefix>/<camera>/events")
+    min_keypoint_score: float = setting(
+        0.3, "keypoints below this are not used for angles and anchors (an angle needing one is null)",
+        min=0.0, max=1.0,
+    )  # fmt: skip
+    angles: bool = setting(True, "add each pose's joint angles (degrees) to the pose documents")
+    zones: tuple[ZoneConfig, ...] = setting(
+        factory=tuple,
+        doc="named areas where people are followed and counted, e.g. - {name: doorway, polygon: [[0.1, 0.5], "
+        "[0.4, 0.5], [0.4, 1.0], [0.1, 1.0]]}; each entry's keys below",
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     device_id: str = setting("", "this device's name in topics and documents; empty: the host name",
@@ -221,6 +257,7 @@ class Config:
     model: ModelConfig = setting(factory=ModelConfig, doc="the pose model and where it runs")
     decoder: DecoderConfig = setting(factory=DecoderConfig, doc="turning model outputs into poses")
     tracking: TrackingConfig = setting(factory=TrackingConfig, doc="ids and smoothing across frames")
+    analysis: AnalysisConfig = setting(factory=AnalysisConfig, doc="joint angles, zones and events (off by default)")
     mqtt: MqttConfig = setting(factory=MqttConfig, doc="the MQTT broker (used when sinks has mqtt)")
     service: ServiceConfig = setting(factory=ServiceConfig, doc="systemd, health and preview")
     logging: LoggingConfig = setting(factory=LoggingConfig, doc="logging")

@@ -1,13 +1,18 @@
-"""Home Assistant MQTT discovery: a "people in view" sensor and a "processed fps" sensor.
+"""Home Assistant MQTT discovery: a "people in view" sensor, a "processed fps" sensor, and per zone
+an "occupied" binary sensor and a "people in zone" sensor.
 
 Follows Home Assistant's discovery convention: one retained JSON config per entity at
-``<discovery_prefix>/sensor/<node_id>/<object_id>/config``, sharing one ``device`` block and our
-``available`` topic (``online``/``offline``), so the entities go unavailable with the daemon.
+``<discovery_prefix>/<component>/<node_id>/<object_id>/config``, sharing one ``device`` block and
+our ``available`` topic (``online``/``offline``), so the entities go unavailable with the daemon.
+An empty retained config removes an entity: :func:`zone_removal_messages` for a zone that is no
+longer configured (found by :func:`zone_of_config_topic` among the retained configs at connect).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from edgepose import __version__
@@ -19,22 +24,35 @@ def node_id(device_id: str) -> str:
     return "edgepose_" + re.sub(r"[^A-Za-z0-9_-]", "_", device_id)
 
 
-def discovery_messages(discovery_prefix: str, device_id: str, topics: Topics) -> list[tuple[str, dict[str, Any]]]:
-    """``(topic, config document)`` for each entity; publish each retained."""
+ZONE_COMPONENTS = ("binary_sensor", "sensor")  # occupied, count
+ZONE_OBJECT_PREFIX = "zone_"
+
+
+def device_block(device_id: str) -> dict[str, Any]:
+    """The ``device`` every entity of this daemon shares (one device in Home Assistant)."""
     node = node_id(device_id)
-    device = {
+    return {
         "identifiers": [node],
         "name": f"edgepose {device_id}",
         "manufacturer": "edgepose",
         "model": "pose estimation",
         "sw_version": __version__,
     }
-    common = {
+
+
+def _common(device_id: str, topics: Topics) -> dict[str, Any]:
+    return {
         "availability_topic": topics.available,
         "payload_available": "online",
         "payload_not_available": "offline",
-        "device": device,
+        "device": device_block(device_id),
     }
+
+
+def discovery_messages(discovery_prefix: str, device_id: str, topics: Topics) -> list[tuple[str, dict[str, Any]]]:
+    """``(topic, config document)`` for each entity; publish each retained."""
+    node = node_id(device_id)
+    common = _common(device_id, topics)
     people = {
         **common,
         "name": "People in view",
@@ -57,3 +75,84 @@ def discovery_messages(discovery_prefix: str, device_id: str, topics: Topics) ->
         (f"{discovery_prefix}/sensor/{node}/people/config", people),
         (f"{discovery_prefix}/sensor/{node}/fps/config", fps),
     ]
+
+
+def zone_object_id(camera: str, zone: str) -> str:
+    """``zone_<camera>_<zone>``: the camera is part of it so two cameras' zones never collide."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{ZONE_OBJECT_PREFIX}{camera}_{zone}")
+
+
+def zone_discovery_messages(discovery_prefix: str, device_id: str, topics: Topics,
+                            zones: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+    """Per zone an occupancy ``binary_sensor`` and a count ``sensor`` reading the retained zone state
+    (``<prefix>/<camera>/zones/<zone>``, schema ``edgepose.zone/1``); publish each retained."""
+    node = node_id(device_id)
+    common = _common(device_id, topics)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for zone in zones:
+        obj = zone_object_id(topics.camera, zone)
+        state = zone_state_topic(topics, zone)
+        occupied = {
+            **common,
+            "name": f"{zone} occupied",
+            "unique_id": f"{node}_{obj}_occupied",
+            "state_topic": state,
+            "value_template": "{{ 'ON' if value_json.occupied else 'OFF' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "device_class": "occupancy",
+        }
+        count = {
+            **common,
+            "name": f"{zone} people",
+            "unique_id": f"{node}_{obj}_count",
+            "state_topic": state,
+            "value_template": "{{ value_json.count }}",
+            "state_class": "measurement",
+            "icon": "mdi:account-multiple",
+        }
+        out.append((f"{discovery_prefix}/binary_sensor/{node}/{obj}/config", occupied))
+        out.append((f"{discovery_prefix}/sensor/{node}/{obj}/config", count))
+    return out
+
+
+def zone_config_filter(discovery_prefix: str, device_id: str) -> str:
+    """Subscription filter matching every retained zone entity config of this device."""
+    return f"{discovery_prefix}/+/{node_id(device_id)}/+/config"
+
+
+def is_stale_zone_config(topic: str, payload: bytes, discovery_prefix: str, device_id: str, topics: Topics,
+                         zones: Sequence[str]) -> bool:  # fmt: skip
+    """Whether a retained config (``topic``, ``payload``) is one of this device's and camera's zone
+    entities whose zone is no longer configured: then publish an empty retained config to it.
+
+    Read from the config's own ``state_topic``, so another camera's zones (or another daemon's
+    entities under the same device) are never taken for ours.
+    """
+    head = f"{discovery_prefix}/"
+    if not payload or not topic.startswith(head) or not topic.endswith("/config"):
+        return False
+    parts = topic[len(head) : -len("/config")].split("/")
+    if len(parts) != 3 or parts[0] not in ZONE_COMPONENTS or parts[1] != node_id(device_id):
+        return False
+    try:
+        state_topic = json.loads(payload).get("state_topic", "")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return False
+    ours = zone_state_topic(topics, "")
+    if not isinstance(state_topic, str) or not state_topic.startswith(ours):
+        return False
+    return state_topic[len(ours) :] not in zones
+
+
+def zone_state_topic(topics: Topics, zone: str) -> str:
+    """``<prefix>/<camera>/zones/<zone>``: the retained state both entities of a zone read."""
+    return f"{topics.prefix}/{topics.camera}/zones/{zone}"
+
+
+def zone_removal_messages(discovery_prefix: str, device_id: str, camera: str,
+                          zones: Sequence[str]) -> list[tuple[str, bytes]]:  # fmt: skip
+    """Empty retained configs that make Home Assistant remove these zones' entities."""
+    node = node_id(device_id)
+    return [(f"{discovery_prefix}/{c}/{node}/{zone_object_id(camera, z)}/config", b"")
+            for z in zones for c in ZONE_COMPONENTS]  # fmt: skip

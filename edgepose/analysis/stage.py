@@ -1,0 +1,225 @@
+"""The analysis stage: after tracking and smoothing, angles per pose and the frame's events.
+
+The stage builds one :class:`FrameView` per frame (the poses as arrays, the angles when any part
+needs them) and hands it to each :class:`Analyzer` in turn; each returns :class:`Findings`: fields
+to add to every pose's document entry and events. Zones are one analyzer; behaviours (pose
+matching, falls, repetitions) are further ones, added to the list :func:`make_analysis` builds.
+
+The stage never raises on a frame: an analyzer that fails is counted (``failures``), logged (rate
+limited) and left out of that frame's findings; the pose document is published as it would be
+without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from edgepose.analysis.anchors import anchor_points
+from edgepose.analysis.angles import ANGLE_NAMES, joint_angles
+from edgepose.analysis.events import Event, ZoneState
+from edgepose.analysis.zones import Zone, ZoneTracker
+from edgepose.keypoints import NUM_KEYPOINTS
+from edgepose.pose import FrameResult
+
+log = logging.getLogger(__name__)
+
+ANGLE_DIGITS = 1  # degrees in documents: 0.1 is finer than any keypoint model's error
+
+
+@dataclass(frozen=True, slots=True)
+class FrameView:
+    """One frame's poses as arrays, built once for every analyzer.
+
+    keypoints: ``(P, 17, 3)`` float64 source-frame pixels; boxes: ``(P, 4)`` pixels; ids: per pose;
+    angles: ``(P, len(ANGLE_NAMES))`` degrees, NaN where unknown (empty ``(P, 0)`` when no part needs them);
+    continuous: the frames are one scene in time (video, camera), not unrelated images.
+    """
+
+    result: FrameResult
+    keypoints: np.ndarray
+    boxes: np.ndarray
+    ids: tuple[int | None, ...]
+    angles: np.ndarray
+    continuous: bool
+    min_score: float
+
+    @classmethod
+    def of(cls, result: FrameResult, continuous: bool, min_score: float, with_angles: bool) -> FrameView:
+        poses = result.poses
+        n = len(poses)
+        keypoints = np.empty((n, NUM_KEYPOINTS, 3))
+        boxes = np.empty((n, 4))
+        for i, pose in enumerate(poses):
+            keypoints[i] = pose.keypoints
+            boxes[i] = pose.box
+        angles = joint_angles(keypoints, min_score) if with_angles else np.empty((n, 0))
+        return cls(result, keypoints, boxes, tuple(p.id for p in poses), angles, continuous, min_score)
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """What one analyzer found on a frame.
+
+    pose_fields: document field name -> one JSON value per pose (in the frame's pose order).
+    events: in the order they happened.
+    """
+
+    pose_fields: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
+
+
+class Analyzer(Protocol):
+    """One part of the stage. ``needs_angles``: the stage computes angles for it."""
+
+    name: str
+    needs_angles: bool
+
+    def __call__(self, view: FrameView) -> Findings: ...
+
+    def reset(self) -> None:
+        """Forget everything learnt from earlier frames (a new source, a reload)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the stage found on one frame.
+
+    pose_fields: field -> a value per pose, merged from every analyzer (``angles``: a mapping of
+        angle name to degrees or None, per pose). events: every analyzer's, in analyzer order.
+    zones: the zones whose state changed on this frame (every zone on the first frame).
+    """
+
+    pose_fields: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
+    zones: tuple[ZoneState, ...] = ()
+
+
+NOTHING = Analysis()
+
+
+class AngleAnalyzer:
+    """Angles in each pose's document entry, as ``{"left_knee": 92.4, ...}`` (None where unknown)."""
+
+    name = "angles"
+    needs_angles = True
+
+    def __call__(self, view: FrameView) -> Findings:
+        rounded = np.round(view.angles, ANGLE_DIGITS).tolist()
+        per_pose = [{k: (None if v != v else v) for k, v in zip(ANGLE_NAMES, row, strict=True)} for row in rounded]
+        return Findings({"angles": per_pose})
+
+    def reset(self) -> None:
+        pass
+
+
+class ZoneAnalyzer:
+    """Zone enter/leave/count events and states, for the zones of one camera."""
+
+    name = "zones"
+    needs_angles = False
+
+    def __init__(self, zones: Sequence[Zone]) -> None:
+        self.trackers = [ZoneTracker(z) for z in zones]
+        self.changed: tuple[ZoneState, ...] = ()
+        self._started = False
+
+    def __call__(self, view: FrameView) -> Findings:
+        self.changed = ()  # a failure part-way leaves no stale states behind
+        result = view.result
+        scale = np.array([result.width, result.height], np.float64)
+        anchors: dict[str, np.ndarray] = {}  # one anchor array per rule in use
+        events: list[Event] = []
+        changed = []
+        for tracker in self.trackers:
+            rule = tracker.zone.anchor
+            if rule not in anchors:
+                anchors[rule] = anchor_points(view.keypoints, view.boxes, rule, view.min_score) / scale
+            new = tracker.update(result.mono, result.ts, result.frame_index, view.ids, anchors[rule], view.continuous)
+            events.extend(new)
+            if new or not self._started:
+                changed.append(tracker.state)
+        self._started = True
+        self.changed = tuple(changed)  # type: ignore[arg-type]
+        return Findings(events=tuple(events))
+
+    def states(self) -> tuple[ZoneState, ...]:
+        """Every zone's state after the last frame (None-free once a frame went through)."""
+        return tuple(t.state for t in self.trackers if t.state is not None)
+
+    def reset(self) -> None:
+        self.trackers = [ZoneTracker(t.zone) for t in self.trackers]
+        self._started = False
+
+
+class AnalysisStage:
+    """Runs the analyzers over each frame; see the module's doc."""
+
+    def __init__(self, analyzers: Sequence[Analyzer], min_keypoint_score: float) -> None:
+        self.analyzers = list(analyzers)
+        self.min_keypoint_score = min_keypoint_score
+        self.with_angles = any(a.needs_angles for a in self.analyzers)
+        self.failures = 0  # frames on which some analyzer failed (its findings left out)
+        self.zones = next((a for a in self.analyzers if isinstance(a, ZoneAnalyzer)), None)
+
+    def __call__(self, result: FrameResult, continuous: bool = True) -> Analysis:
+        """Analyze one frame (after tracking); never raises."""
+        try:
+            view = FrameView.of(result, continuous, self.min_keypoint_score, self.with_angles)
+        except Exception as exc:  # a pose the arrays cannot hold: nothing to analyze on this frame
+            self._failed("the frame", result, exc)
+            return NOTHING
+        fields: dict[str, Sequence[Any]] = {}
+        events: list[Event] = []
+        failed = False
+        for analyzer in self.analyzers:
+            try:
+                found = analyzer(view)
+            except Exception as exc:
+                failed = True
+                self._failed(analyzer.name, result, exc)
+                continue
+            fields.update(found.pose_fields)
+            events.extend(found.events)
+        if failed:
+            self.failures += 1
+        zones = self.zones.changed if self.zones is not None else ()
+        return Analysis(fields, tuple(events), zones)
+
+    def _failed(self, part: str, result: FrameResult, exc: Exception) -> None:
+        if part == "the frame":
+            self.failures += 1
+        log.warning("analysis: %s failed on frame %d (%s: %s); skipped", part, result.frame_index,
+                    type(exc).__name__, exc)  # fmt: skip
+        log.debug("analysis failure", exc_info=True)
+
+    def zone_states(self) -> tuple[ZoneState, ...]:
+        return self.zones.states() if self.zones is not None else ()
+
+    def reset(self) -> None:
+        for analyzer in self.analyzers:
+            analyzer.reset()
+
+
+def make_analysis(config: Any, camera: str) -> AnalysisStage | None:
+    """The stage ``config.analysis`` asks for on ``camera``, or None when analysis is off."""
+    a = config.analysis
+    if not a.enabled:
+        return None
+    analyzers: list[Analyzer] = []
+    if a.angles:
+        analyzers.append(AngleAnalyzer())
+    zones = [zone_of(z) for z in a.zones if z.camera in ("", camera)]
+    if zones:
+        analyzers.append(ZoneAnalyzer(zones))
+    return AnalysisStage(analyzers, a.min_keypoint_score)
+
+
+def zone_of(config: Any) -> Zone:
+    """A :class:`Zone` from one ``analysis.zones[]`` entry."""
+    return Zone(config.name, np.asarray(config.polygon, np.float64), config.anchor, config.enter_after,
+                config.leave_after, config.camera)  # fmt: skip
