@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from conftest import validate_document
 
-from edgepose import document as document_module
 from edgepose.config.sections import DecoderConfig
 from edgepose.document import PoseDocument, Stamp, encode, round_half_even, to_document
+from edgepose.documents import poses as document_module
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine

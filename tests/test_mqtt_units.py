@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgepose.backoff import Backoff
 from edgepose.config import load_config
 from edgepose.errors import ConfigError
 from edgepose.mqtt.buffer import Message, RingBuffer
 from edgepose.mqtt.homeassistant import discovery_messages, node_id
 from edgepose.mqtt.topics import Topics, check_topic
-from edgepose.sinks.mqtt import backoff_delay
 
 
 def msg(i: int, size: int = 10) -> Message:
@@ -71,13 +71,13 @@ def test_ring_buffer_keeps_the_newest_suffix_within_limits(sizes: list[int], max
     ],
 )
 def test_backoff_delay_is_capped_exponential_with_jitter(attempt: int, u: float, expected: float) -> None:
-    assert backoff_delay(attempt, 0.5, 30.0, u) == pytest.approx(expected)
+    assert Backoff(0.5, 30.0).delay(attempt, jitter=u) == pytest.approx(expected)
 
 
 @settings(deadline=None)
 @given(st.integers(0, 1000), st.floats(0, 1, exclude_max=True), st.floats(0.05, 5), st.floats(5, 120))
 def test_backoff_delay_stays_within_limits(attempt: int, u: float, low: float, high: float) -> None:
-    assert low <= backoff_delay(attempt, low, high, u) <= high
+    assert low <= Backoff(low, high).delay(attempt, jitter=u) <= high
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""MQTT: topic names, building a paho client, the offline ring buffer and Home Assistant discovery.
+"""MQTT: topic names, building a paho client, the transport (offline ring buffer, acknowledgements,
+reconnects) and Home Assistant discovery.
 
-The sink that publishes poses is :mod:`edgepose.sinks.mqtt`; ``edgepose watch`` reuses
-:mod:`edgepose.mqtt.connect` and :mod:`edgepose.mqtt.topics` to subscribe with the same settings.
+What is published on the transport is the sink's, :mod:`edgepose.sinks.mqtt`; ``edgepose watch``
+reuses :mod:`edgepose.mqtt.connect` and :mod:`edgepose.mqtt.topics` to subscribe with the same settings.
 """

@@ -4,7 +4,7 @@ paho's own limit (``max_queued_messages_set``) refuses the newest message when f
 (paho.mqtt.python issue 856). For live poses the newest frame is the valuable one, so unsent
 messages wait here instead, bounded both by count and by bytes, and every eviction is counted.
 
-Not thread-safe by itself: the sink guards it with its lock.
+Not thread-safe by itself: the transport (:mod:`edgepose.mqtt.transport`) guards it with its lock.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One message to publish. ``pose`` marks pose documents (counted); others are status messages."""
+    """One message to publish. ``kind`` names what is counted (``poses``, ``events``); ``""`` marks a
+    status message (availability, meta, stats, retained states), which is not counted or buffered."""
 
     topic: str
     payload: bytes
     qos: int = 0
     retain: bool = False
-    pose: bool = True
+    kind: str = "poses"
 
 
 class RingBuffer:

@@ -1,0 +1,33 @@
+"""The ``meta`` document: what a new subscriber needs to interpret poses (published retained)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from edgepose import __version__
+from edgepose.config.sections import Config
+from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
+
+if TYPE_CHECKING:
+    from edgepose.app import Loaded
+
+META_SCHEMA = "edgepose.meta/1"  # edgepose/schema/meta.v1.json
+
+
+def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
+    """The run's model, accelerator and keypoint layout; the MQTT sink adds its ``topics``."""
+    spec = loaded.estimator.engine.input
+    return {
+        "schema": META_SCHEMA,
+        "version": __version__,
+        "device": config.device_id,
+        "camera": config.source.camera,
+        "model": loaded.model_name,
+        "format": loaded.estimator.decoder.format,
+        "accelerator": loaded.accelerator,
+        "fallback": loaded.fallback or None,  # set when model.fallback: cpu replaced the Edge TPU
+        "threads": config.model.threads,
+        "input_size": [spec.shape[2], spec.shape[1]],
+        "keypoints": list(KEYPOINT_NAMES),
+        "skeleton": [list(e) for e in SKELETON],
+    }

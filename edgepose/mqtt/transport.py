@@ -1,0 +1,426 @@
+"""The MQTT transport: one connection, its offline buffer, acknowledgements and reconnects.
+
+It knows nothing of poses. A sink (:mod:`edgepose.sinks.mqtt`) decides what to publish and
+hands the transport one of four kinds of message:
+
+- :meth:`MqttTransport.publish`: a counted message (poses, events): bounded by ``mqtt.max_payload``,
+  buffered while offline (:mod:`edgepose.mqtt.buffer`, the oldest go when full), resent after a
+  reconnect when QoS >= 1, and counted per ``Message.kind`` as published or dropped. Never blocks.
+- :meth:`MqttTransport.set_state`: a retained latest-value message (the people count, a zone's
+  state): sent when connected, replaced by a newer value before it is sent, sent again after
+  every reconnect (the broker may have restarted and lost it).
+- ``announce`` (given to :meth:`~MqttTransport.start`): the status messages sent first on every
+  connection, before anything buffered (availability, meta, discovery);
+  ``periodic``: a status message built on the publisher thread every ``interval`` s while connected
+  (stats); ``last`` (given to :meth:`~MqttTransport.close`): sent before the clean disconnect.
+
+Three threads touch it: the pipeline's (``publish``, ``set_state``: they only append and notify),
+a publisher thread of ours (moves buffered messages to paho while connected, keeping at most
+``WINDOW`` unacknowledged), and paho's network thread (connects, reconnects, calls back).
+
+Delivery: with QoS 1 a counted message is either acknowledged by the broker, still in the buffer
+or paho's in-flight window (resent after a reconnect), or counted as dropped. QoS 0 messages not
+yet written to the socket when the connection drops are put back at the head of the buffer.
+
+Locking rule: paho calls ``on_publish`` while holding its own message lock, so we never call into
+paho while holding ``self._cond``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTErrorCode
+
+from edgepose.backoff import Backoff
+from edgepose.config.sections import MqttConfig
+from edgepose.logs import counted
+from edgepose.mqtt.buffer import Message, RingBuffer
+from edgepose.mqtt.connect import Will, build_client, describe_connect_error, describe_refusal, start
+
+log = logging.getLogger(__name__)
+
+WINDOW = 32  # counted messages handed to paho and not yet acknowledged (QoS>=1) or written (QoS 0)
+STATUS_SLOTS = 8  # extra paho in-flight slots so status messages never wait behind counted ones
+POSES = "poses"  # the kind whose figures are the sink's headline counters (published, dropped)
+
+
+class MqttTransport:
+    """One broker connection that buffers, acknowledges and reconnects (see the module's doc).
+
+    ``clock`` (monotonic s) paces ``periodic`` and the shutdown deadline; ``rng`` draws the
+    reconnect jitter. Tests inject both.
+    """
+
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        client_id: str,
+        will: Will,
+        *,
+        shutdown_timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.mqtt = mqtt
+        self.client_id = client_id
+        self.will = will
+        self.shutdown_timeout = shutdown_timeout
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.backoff = Backoff(mqtt.reconnect_min, mqtt.reconnect_max)
+        self._cond = threading.Condition()
+        self._buffer = RingBuffer(max(1, mqtt.buffer_messages), max(1, mqtt.buffer_bytes))
+        self._outstanding: dict[int, Message] = {}  # mid -> message handed to paho, not yet acknowledged
+        self._early_acks: set[int] = set()  # acknowledged before publish() returned its mid to us
+        self._sending = 0  # taken from the buffer, being handed to paho
+        self._resending: set[int] = set()  # QoS>=1 mids paho resends after a reconnect: sent before the buffer
+        self._states: dict[str, Message] = {}  # topic -> the latest retained value (set_state)
+        self._states_due: dict[str, None] = {}  # topics whose value is still to be sent, in order
+        self._announce: Callable[[], Sequence[Message]] = tuple
+        self._periodic: Callable[[], Message] | None = None
+        self._interval = 0.0
+        self._next_periodic = 0.0
+        self._connected = False
+        self._ever_connected = False
+        self._disconnected_mono: float | None = None
+        self._attempt = 0
+        self._last_failure = ""
+        self._dropping = False
+        self._dropped_at_drop_start = 0
+        self._stop = False
+        self._closing = False
+        self._client: paho.Client | None = None
+        self._thread: threading.Thread | None = None
+        self.published: dict[str, int] = {POSES: 0}  # counted messages acknowledged (QoS>=1) or written (QoS 0)
+        self.dropped_oversize = 0
+        self.dropped_shutdown = 0
+        self.reconnects = 0
+        self.connect_failures = 0
+
+    # -- what a sink calls -------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def started(self) -> bool:
+        """Between :meth:`start` and the end of :meth:`close`."""
+        return self._client is not None
+
+    @property
+    def dropped(self) -> int:
+        """Every counted message that will never reach the broker, whatever the reason."""
+        return self._buffer.dropped + self.dropped_oversize + self.dropped_shutdown
+
+    def start(
+        self,
+        announce: Callable[[], Sequence[Message]] = tuple,
+        periodic: Callable[[], Message] | None = None,
+        interval: float = 0.0,
+    ) -> None:
+        """Start connecting in the background; returns at once, whether or not the broker is up.
+
+        ``announce()`` gives the status messages sent first on each connection; ``periodic()``
+        one built every ``interval`` s (0: never) while connected.
+        """
+        self._announce = announce
+        self._periodic, self._interval = periodic, interval
+        client = build_client(self.mqtt, self.client_id, self.will)
+        client.max_inflight_messages_set(WINDOW + STATUS_SLOTS)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        self._client = client
+        self._next_periodic = self.clock() + interval
+        self._thread = threading.Thread(target=self._publisher, name="edgepose-mqtt", daemon=True)
+        self._thread.start()
+        start(client, self.mqtt)
+
+    def publish(self, message: Message) -> bool:
+        """Queue one counted message (``message.kind``); never blocks on the network.
+
+        False when it is over ``mqtt.max_payload`` (dropped and counted, logged once).
+        """
+        if len(message.payload) > self.mqtt.max_payload:
+            with self._cond:
+                self.dropped_oversize += 1
+                first = self.dropped_oversize == 1
+            if first:
+                log.warning("mqtt: a %s message of %d bytes is over mqtt.max_payload (%d): dropped and counted "
+                            "(this is logged once)", _singular(message.kind), len(message.payload),
+                            self.mqtt.max_payload)  # fmt: skip
+            return False
+        with self._cond:
+            self.published.setdefault(message.kind, 0)
+            # Fast path: nothing older is waiting, so hand it to paho here (publish() only queues
+            # the packet for paho's thread) and spare the publisher thread a wake-up per frame.
+            direct = (self._connected and not self._closing and len(self._buffer) == 0 and self._sending == 0
+                      and not self._resending and len(self._outstanding) < WINDOW)  # fmt: skip
+            if direct:
+                self._sending += 1
+            else:
+                if n := self._buffer.push(message):
+                    self._note_drops(n)
+                self._cond.notify()
+        if direct and not self._send(message, from_buffer=True):
+            with self._cond:
+                self._sending -= 1
+                if n := self._buffer.push_front([message]):
+                    self._note_drops(n)
+                self._cond.notify()
+        return True
+
+    def set_state(self, topic: str, payload: bytes, qos: int, retain: bool = True) -> None:
+        """The latest value of ``topic``: sent when connected, and again after every reconnect."""
+        with self._cond:
+            self._states[topic] = Message(topic, payload, qos, retain, kind="")
+            self._states_due[topic] = None
+            self._cond.notify()
+
+    def close(self, last: Callable[[], Sequence[Message]] = tuple) -> int:
+        """Send what can be sent within ``shutdown_timeout``, then ``last()`` and the will's message
+        (a clean disconnect does not fire the will), then disconnect.
+
+        Whatever is still unsent at the deadline is counted as dropped and logged; returns that number.
+        """
+        client = self._client
+        if client is None:
+            return 0
+        deadline = self.clock() + self.shutdown_timeout
+        with self._cond:
+            self._closing = True
+            self._cond.wait_for(lambda: not self._connected or self._queue_depth() == 0,
+                                timeout=max(0.0, deadline - self.clock()))  # fmt: skip
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=max(0.1, deadline - self.clock()))
+        if self._connected:
+            for message in last():
+                self._send(message)
+            will = self.will
+            info = client.publish(will.topic, will.payload, qos=will.qos, retain=will.retain)
+            if will.qos > 0:
+                info.wait_for_publish(timeout=max(0.1, deadline - self.clock()))
+            with self._cond:
+                self._cond.wait_for(lambda: not self._counted_outstanding(),
+                                    timeout=max(0.0, deadline - self.clock()))  # fmt: skip
+        with self._cond:
+            left = len(self._buffer) + self._counted_outstanding() + self._sending
+            self.dropped_shutdown += left
+        if left:
+            log.warning("mqtt: %s could not be sent before shutdown (counted as dropped)",
+                        counted(left, "message"))  # fmt: skip
+        client.disconnect()
+        client.loop_stop()
+        self._client = None
+        return left
+
+    def counters(self) -> dict[str, int | float]:
+        """The transport's figures (all numbers): ``published`` counts poses; other kinds ``published_<kind>``."""
+        with self._cond:
+            figures: dict[str, int | float] = {
+                "connected": int(self._connected),
+                "queue_depth": self._queue_depth(),
+                "buffer_bytes": self._buffer.nbytes,
+                "published": self.published[POSES],
+                "dropped": self.dropped,
+                "dropped_buffer_full": self._buffer.dropped,
+                "dropped_oversize": self.dropped_oversize,
+                "dropped_shutdown": self.dropped_shutdown,
+                "reconnects": self.reconnects,
+                "connect_failures": self.connect_failures,
+            }
+            figures.update({f"published_{k}": n for k, n in self.published.items() if k != POSES})
+            return figures
+
+    # -- the publisher thread ----------------------------------------------------------------------
+
+    def _publisher(self) -> None:
+        interval = self._interval
+        while True:
+            with self._cond:
+                while True:
+                    if self._stop:
+                        return
+                    now = self.clock()
+                    periodic_due = interval > 0 and now >= self._next_periodic
+                    room = WINDOW - len(self._outstanding) - self._sending
+                    sendable = self._connected and len(self._buffer) > 0 and room > 0 and not self._resending
+                    states_due = self._connected and bool(self._states_due)
+                    if sendable or periodic_due or states_due:
+                        break
+                    self._cond.wait(max(0.0, self._next_periodic - now) if interval > 0 else None)
+                batch = self._buffer.pop_many(room) if sendable else []
+                self._sending += len(batch)
+                states = [self._states[t] for t in self._states_due] if states_due else []
+                if states_due:
+                    self._states_due.clear()
+                if self._dropping and len(self._buffer) == 0:
+                    self._dropping = False
+                    dropped = self._buffer.dropped - self._dropped_at_drop_start
+                    log.info("mqtt: the buffer has room again; %s dropped while it was full",
+                             counted(dropped, "message was", "messages were"))  # fmt: skip
+            if periodic_due:
+                self._next_periodic = max(self._next_periodic + interval, now)
+                if self._connected and self._periodic is not None:
+                    self._send(self._periodic())
+            for state in states:
+                self._send(state)
+            for i, message in enumerate(batch):
+                if not self._send(message, from_buffer=True):
+                    with self._cond:  # connection gone: put this and the rest back, oldest first
+                        self._sending -= len(batch) - i
+                        if n := self._buffer.push_front(batch[i:]):
+                            self._note_drops(n)
+                    break
+
+    def _send(self, message: Message, from_buffer: bool = False) -> bool:
+        """Hand one message to paho and track it until acknowledged. False when not accepted."""
+        client = self._client
+        if client is None:
+            return False
+        info = client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+        # QoS>=1 messages are kept by paho even without a connection (sent after reconnecting).
+        accepted = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
+            message.qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
+        )
+        with self._cond:
+            if accepted:
+                if info.mid in self._early_acks:
+                    self._early_acks.discard(info.mid)
+                    self._acknowledged(message)
+                else:
+                    self._outstanding[info.mid] = message
+                if from_buffer:
+                    self._sending -= 1
+        return accepted
+
+    # -- paho callbacks (paho's network thread) ----------------------------------------------------
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            with self._cond:
+                self.connect_failures += 1
+            self._log_failure(f"{self.mqtt.host}:{self.mqtt.port} refused the connection: {describe_refusal(reason)}")
+            return
+        for message in self._announce():  # status first, so a subscriber can read what follows
+            self._send(message)
+        now = self.clock()
+        with self._cond:
+            self._connected = True
+            # paho resends its unacknowledged QoS>=1 messages right after this callback; hold the
+            # buffer back until they are acknowledged so messages arrive in order.
+            self._resending = {mid for mid, m in self._outstanding.items() if m.qos > 0}
+            self._attempt = 0
+            self._last_failure = ""
+            self._states_due = dict.fromkeys(self._states)  # the broker may have lost them (restarted)
+            waiting = len(self._buffer)
+            if self._ever_connected:
+                self.reconnects += 1
+            reconnect, self._ever_connected = self._ever_connected, True
+            offline_s = now - self._disconnected_mono if self._disconnected_mono is not None else 0.0
+            self._cond.notify_all()
+        if reconnect:
+            log.info("mqtt: reconnected to %s:%d after %.1f s; sending %s",
+                     self.mqtt.host, self.mqtt.port, offline_s, counted(waiting, "buffered message"))  # fmt: skip
+        else:
+            log.info("mqtt: connected to %s:%d", self.mqtt.host, self.mqtt.port)
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this from inside its `except OSError` block: the exception is still current.
+        exc = sys.exc_info()[1]
+        with self._cond:
+            self.connect_failures += 1
+        self._log_failure(describe_connect_error(exc, self.mqtt.host, self.mqtt.port))
+        self._schedule_retry(client)
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        with self._cond:
+            was_connected, self._connected = self._connected, False
+            if was_connected:
+                self._disconnected_mono = self.clock()
+            # QoS 0 messages paho had not written yet are discarded on reconnect: take them back.
+            unsent = [mid for mid, m in self._outstanding.items() if m.qos == 0]
+            back = [m for m in (self._outstanding.pop(mid) for mid in unsent) if m.kind]
+            if back and (n := self._buffer.push_front(back)):
+                self._note_drops(n)
+            stopping = self._stop
+            self._cond.notify_all()
+        if was_connected and not stopping:
+            log.warning(
+                "mqtt: lost the connection to %s:%d (%s); buffering up to %d messages / %d bytes, retrying",
+                self.mqtt.host,
+                self.mqtt.port,
+                reason,
+                self._buffer.max_messages,
+                self._buffer.max_bytes,
+            )
+        if not stopping:
+            self._schedule_retry(client)
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        with self._cond:
+            message = self._outstanding.pop(mid, None)
+            self._resending.discard(mid)
+            if message is None:
+                self._early_acks.add(mid)
+            else:
+                self._acknowledged(message)
+            if len(self._buffer) or self._closing:  # someone may be waiting for room or for the last ack
+                self._cond.notify_all()
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _acknowledged(self, message: Message) -> None:
+        if message.kind:
+            self.published[message.kind] = self.published.get(message.kind, 0) + 1
+
+    def _queue_depth(self) -> int:
+        return len(self._buffer) + self._counted_outstanding() + self._sending
+
+    def _counted_outstanding(self) -> int:
+        return sum(1 for m in self._outstanding.values() if m.kind)
+
+    def _note_drops(self, n: int) -> None:
+        """Called with the lock held after the buffer evicted ``n`` messages: log the first of a run only."""
+        if not self._dropping:
+            self._dropping = True
+            self._dropped_at_drop_start = self._buffer.dropped - n
+            log.warning(
+                "mqtt: the buffer is full (%d messages / %d bytes): dropping the oldest, counting each",
+                self._buffer.max_messages,
+                self._buffer.max_bytes,
+            )
+
+    def _log_failure(self, text: str) -> None:
+        """One warning per kind of failure; repeats of the same one go to debug."""
+        if text != self._last_failure:
+            self._last_failure = text
+            log.warning("mqtt: %s; retrying with backoff up to %g s", text, self.mqtt.reconnect_max)
+        else:
+            log.debug("mqtt: %s (again)", text)
+
+    def _schedule_retry(self, client: paho.Client) -> None:
+        """Jittered backoff for paho's next reconnect: paho's own doubles without jitter, so we pin
+        its min and max to our delay before each wait (paho calls back just before waiting)."""
+        with self._cond:
+            attempt = self._attempt
+            self._attempt += 1
+        delay = self.backoff.delay(attempt, jitter=self.rng.random())
+        client.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
+
+
+def _singular(kind: str) -> str:
+    """``poses`` -> ``pose``: how a log line names one message of a kind."""
+    return kind[:-1] if kind.endswith("s") else kind

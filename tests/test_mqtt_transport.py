@@ -1,0 +1,106 @@
+"""The MQTT transport on its own, against a real Mosquitto: a new document on a new topic is one
+call, counted by kind and buffered through an outage; a retained state is resent after a reconnect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgepose.mqtt.buffer import Message
+from edgepose.mqtt.topics import Topics
+from edgepose.sinks.mqtt import MqttSink
+from edgepose.stats import RunStats
+from tests.mosquitto import Collector, Mosquitto
+from tests.test_mqtt_sink import META, frame, make_config, wait_connected
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    b = Mosquitto(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+def test_a_document_on_a_new_topic_is_one_call_counted_by_kind_and_kept_through_an_outage(broker: Mosquitto) -> None:
+    config = make_config(broker, "mqtt.buffer_messages=100")
+    events = f"{Topics.from_config(config).prefix}/cam0/events"
+    collector = Collector(broker, [events], client_id="events-watcher", clean=False)
+    sink = MqttSink(config, RunStats())
+    sink.open(META)
+    wait_connected(sink)
+    assert sink.publish_document(events, {"event": "enter", "n": 0}, kind="events", qos=1)
+    assert collector.wait_for(lambda c: len(c.on(events)) == 1)
+    broker.stop()
+    for n in range(1, 6):  # offline: buffered, in order
+        assert sink.publish_document(events, {"event": "enter", "n": n}, kind="events", qos=1)
+    broker.start()
+    wait_connected(sink)
+    assert collector.wait_for(lambda c: len(c.on(events)) >= 6)
+    sink.write(*frame(0))
+    sink.close()
+    counters = sink.counters()
+    assert [m.json()["n"] for m in collector.on(events)] == list(range(6))
+    assert counters["published_events"] == 6
+    assert counters["published"] == 1  # the headline figure stays the poses'
+    assert counters["dropped"] == 0
+    collector.close()
+
+
+def test_an_oversized_document_is_refused_and_counted(broker: Mosquitto) -> None:
+    config = make_config(broker, "mqtt.max_payload=1024")
+    sink = MqttSink(config, RunStats())
+    sink.open(META)
+    wait_connected(sink)
+    assert not sink.publish_document("edgepose/testpi/cam0/events", {"x": "y" * 2000}, kind="events", qos=1)
+    sink.close()
+    assert sink.counters()["dropped_oversize"] == 1 and sink.dropped == 1
+
+
+def test_a_retained_state_keeps_its_latest_value_and_is_resent_after_a_reconnect(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "forgetful", persistence=False).start()  # forgets retained messages on a restart
+    try:
+        _retained_state_round(broker)
+    finally:
+        broker.stop()
+
+
+def _retained_state_round(broker: Mosquitto) -> None:
+    config = make_config(broker)
+    topic = "edgepose/testpi/cam0/zones/door"
+    sink = MqttSink(config, RunStats())
+    sink.open(META)
+    wait_connected(sink)
+    sink.transport.set_state(topic, b"occupied", qos=1)
+    sink.transport.set_state(topic, b"empty", qos=1)
+    first = Collector(broker, [topic])
+    assert first.wait_for(lambda c: [m.payload for m in c.on(topic)][-1:] == [b"empty"])
+    first.close()
+    broker.stop()
+    broker.start()
+    wait_connected(sink)
+    late = Collector(broker, [topic])
+    assert late.wait_for(lambda c: len(c.on(topic)) >= 1)
+    sink.close()
+    received = late.on(topic)[0]
+    assert (received.payload, received.retain) == (b"empty", True)
+    late.close()
+
+
+def test_status_messages_are_not_counted(broker: Mosquitto) -> None:
+    """Availability, meta and retained states are status: neither published nor dropped figures move."""
+    config = make_config(broker)
+    sink = MqttSink(config, RunStats())
+    sink.open(META)
+    wait_connected(sink)
+    sink.transport.set_state("edgepose/testpi/x", b"1", qos=1)
+    sink.close()
+    counters = sink.counters()
+    assert counters["published"] == 0 and counters["dropped"] == 0
+    assert not [k for k in counters if k.startswith("published_")]
+
+
+def test_message_kind_marks_status() -> None:
+    assert Message("t", b"x").kind == "poses"
+    assert not Message("t", b"x", kind="").kind
