@@ -18,7 +18,8 @@ image already has the output size it is returned as it is (or copied into ``out`
 - :func:`antialiased`: bilinear with the filter's support scaled to the shrink (a triangle over
   ``2 * shrink`` source pixels), as PIL's ``BILINEAR`` and TensorFlow's ``antialias=True`` do;
   separable, in NumPy (no OpenCV needed).
-- :func:`antialiased_fast`: the same after a box reduce by a whole factor (PIL's ``reducing_gap=3``).
+- :func:`antialiased_fast`: nearly the same in OpenCV: a box reduce by a whole factor past 6x, a
+  triangle blur as wide as the rest of the shrink, then bilinear.
 - :func:`pyramid`: ``pyrDown`` while the shrink is 2x or more, then bilinear.
 """
 
@@ -203,26 +204,44 @@ def _weighted_rows(rows: np.ndarray, taps: Taps) -> np.ndarray:
 REDUCING_GAP = 3.0  # PIL: "with reducing_gap >= 3.0 the result is indistinguishable from fair resampling"
 
 
-def antialiased_fast(image: np.ndarray, width: int, height: int, out: np.ndarray | None = None) -> np.ndarray:
-    """:func:`antialiased` after a box reduce by a whole factor, as PIL's ``resize(..., reducing_gap=3.0)``.
+def triangle_kernel(shrink: float) -> np.ndarray:
+    """The triangle filter of a ``shrink``-fold reduction sampled at whole source pixels, for a blur before bilinear.
 
-    Most of a large shrink is done by OpenCV's ``INTER_AREA`` at a whole factor ``f = floor(shrink
-    / 3)`` (each pixel the mean of an ``f x f`` block, in uint8 SIMD), leaving a shrink of 3x to 6x
-    for the triangle filter on an image ``f * f`` times smaller: the NumPy float work is what
-    costs. The output spans the same source extent as :func:`antialiased`; a last partial block
-    (fewer than ``f`` rows or columns at the bottom and right edge) is left out. Without OpenCV,
-    or below a 6x shrink, this is :func:`antialiased`.
+    Bilinear sampling afterwards adds its own tent of half-width 1 (variance 1/6); the triangle's
+    half-width is reduced to ``sqrt(shrink**2 - 1)`` so that the two together have the variance of
+    the triangle of half-width ``shrink`` (``shrink**2 / 6``) that :func:`antialiased` applies.
+    """
+    support = float(np.sqrt(max(shrink * shrink - 1.0, 1.0)))
+    n = int(np.ceil(support))
+    kernel = np.maximum(0.0, 1.0 - np.abs(np.arange(1 - n, n)) / support)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def antialiased_fast(image: np.ndarray, width: int, height: int, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`antialiased` approximated with OpenCV's uint8 SIMD: box reduce, triangle blur, bilinear.
+
+    A shrink of 6x or more is first reduced by a whole factor ``f = floor(shrink / 3)`` with
+    ``INTER_AREA`` (each pixel the mean of an ``f x f`` block, as PIL's ``reducing_gap=3``); the rest
+    is a separable triangle blur (:func:`triangle_kernel`, edges replicated) and a bilinear
+    sample. About a quarter of :func:`antialiased`'s time on a person's crop; within a few levels
+    of it inside the image (tests/test_resize.py), more at the edge rows, where PIL renormalizes
+    and this replicates. The output spans the source's extent up to a last partial block (fewer
+    than ``f`` rows or columns at the bottom and right edge, left out). Enlarging: bilinear.
     """
     _check(image, width, height)
     same = _same_size(image, width, height, out)
     if same is not None:
         return same
+    cv = _opencv()
     factor = int(min(image.shape[1] / width, image.shape[0] / height) / REDUCING_GAP)
-    if factor < 2 or cv2 is None:
-        return _triangle(image, width, height, out, float(image.shape[1]), float(image.shape[0]))
-    h, w = image.shape[0] // factor, image.shape[1] // factor
-    reduced = cv2.resize(image[: h * factor, : w * factor], (w, h), interpolation=cv2.INTER_AREA)
-    return _triangle(reduced, width, height, out, image.shape[1] / factor, image.shape[0] / factor)
+    if factor >= 2:
+        h, w = image.shape[0] // factor, image.shape[1] // factor
+        image = cv.resize(image[: h * factor, : w * factor], (w, h), interpolation=cv.INTER_AREA)
+    shrink_x, shrink_y = image.shape[1] / width, image.shape[0] / height
+    if shrink_x > 1.0 or shrink_y > 1.0:
+        kx, ky = triangle_kernel(shrink_x), triangle_kernel(shrink_y)
+        image = cv.sepFilter2D(image, -1, kx, ky, borderType=cv.BORDER_REPLICATE)
+    return _cv_resize(image, width, height, cv.INTER_LINEAR, out)
 
 
 METHODS: Mapping[str, Resize] = MappingProxyType(
