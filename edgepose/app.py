@@ -12,17 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from edgepose import __version__
 from edgepose.config.sections import Config
-from edgepose.document import Stamp
+from edgepose.documents.meta import meta_document
+from edgepose.documents.poses import Stamp
 from edgepose.errors import InputError
 from edgepose.estimator import PoseEstimator
 from edgepose.health import Health
 from edgepose.inference.accelerator import open_engine
 from edgepose.inference.surgery import decoder_options_of
-from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
 from edgepose.pipeline import Pipeline, ResultHook, overlap_for
@@ -116,25 +114,6 @@ def build_source(
     return source
 
 
-def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
-    """What a new subscriber needs to interpret poses (published retained as ``meta``)."""
-    spec = loaded.estimator.engine.input
-    return {
-        "schema": "edgepose.meta/1",
-        "version": __version__,
-        "device": config.device_id,
-        "camera": config.source.camera,
-        "model": loaded.model_name,
-        "format": loaded.estimator.decoder.format,
-        "accelerator": loaded.accelerator,
-        "fallback": loaded.fallback or None,  # set when model.fallback: cpu replaced the Edge TPU
-        "threads": config.model.threads,
-        "input_size": [spec.shape[2], spec.shape[1]],
-        "keypoints": list(KEYPOINT_NAMES),
-        "skeleton": [list(e) for e in SKELETON],
-    }
-
-
 @dataclass
 class App:
     """One run of edgepose: starts its parts in order, stops them in reverse.
@@ -167,7 +146,7 @@ class App:
 
     def start_model(self) -> None:
         self.loaded = build_estimator(self.config, self.health, self.stats)
-        self._stops.append(("model", getattr(self.loaded.estimator.engine, "close", lambda: None)))
+        self._stops.append(("model", self.loaded.estimator.engine.close))
 
     def start_source(self) -> None:
         spec = self.loaded.estimator.engine.input if self.loaded is not None else None

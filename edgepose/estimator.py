@@ -1,7 +1,8 @@
 """Frame in, poses out: preprocess, invoke, decode, for one model.
 
-The estimator holds the per-stream state a single-person model needs (MoveNet's crop region) and
-measures each stage with an injected clock, so the pipeline and the benchmark read the same figures.
+The estimator holds the crop-region stage a single-person model uses on video
+(:class:`~edgepose.decode.crop_region.CropRegion`) and measures each stage with an injected clock,
+so the pipeline and the benchmark read the same figures.
 :meth:`PoseEstimator.estimate` is the three steps in a row; the overlapped pipeline calls
 :meth:`~PoseEstimator.prepare` and :meth:`~PoseEstimator.finish` itself, with the invoke between
 them running on the accelerator's worker thread while it prepares or publishes other frames.
@@ -18,10 +19,10 @@ import numpy as np
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, OutputFormat, choose_decoder
 from edgepose.decode.base import Decoder
-from edgepose.decode.crop_region import next_crop_region
+from edgepose.decode.crop_region import CropRegion
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
-from edgepose.pose import FrameResult, Pose, Timing
+from edgepose.pose import FrameResult, Timing
 from edgepose.preprocess import Region, cut, full_region, to_input_dtype
 
 
@@ -65,8 +66,8 @@ class PoseEstimator:
         # (a view of the other buffer for uint8 models) may still be read by the invoke.
         self._buffers = [np.zeros((self.in_h, self.in_w, 3), np.uint8) for _ in range(2)]
         self._turn = 0
-        self._last: Pose | None = None
-        self._last_size: tuple[int, int] | None = None
+        # One crop region across decoder setups: a reload keeps following the person.
+        self.crop = CropRegion(self.in_w, self.in_h)
 
     @property
     def decoder(self) -> Decoder:
@@ -92,14 +93,12 @@ class PoseEstimator:
 
     def reset(self) -> None:
         """Forget the previous frame (call between unrelated images)."""
-        self._last = None
-        self._last_size = None
+        self.crop.reset()
 
     def region_for(self, frame: Frame, continuous: bool, setup: DecoderSetup | None = None) -> Region:
         """Where to cut this frame's input from: the crop region on video, the whole frame otherwise."""
-        size = (frame.width, frame.height)
-        if (setup or self.setup).uses_crop_region and continuous and self._last is not None and self._last_size == size:
-            return next_crop_region(self._last.keypoints, frame.width, frame.height)
+        if (setup or self.setup).uses_crop_region and continuous:
+            return self.crop.region_for(frame)
         return full_region(frame.width, frame.height, self.in_w, self.in_h)
 
     def _fit_input(self, in_w: int, in_h: int) -> None:
@@ -107,6 +106,7 @@ class PoseEstimator:
         if (in_w, in_h) != (self.in_w, self.in_h):
             self.engine.resize_input((1, in_h, in_w, 3))
             self.in_w, self.in_h = in_w, in_h
+            self.crop.in_w, self.crop.in_h = in_w, in_h
             self._buffers = [np.zeros((in_h, in_w, 3), np.uint8) for _ in range(2)]
 
     def estimate(self, frame: Frame, continuous: bool = False) -> FrameResult:
@@ -120,9 +120,9 @@ class PoseEstimator:
         """Cut and convert the model input of ``frame`` (the crop region from the last finished frame)."""
         setup = self.setup  # once: the whole frame is decoded with one decoder
         t0 = self.clock()
-        size_for = getattr(setup.decoder, "input_size_for", None)  # dynamic inputs (MoveNet MultiPose)
-        if size_for is not None:
-            self._fit_input(*size_for(frame.width, frame.height))
+        size = setup.decoder.input_size_for(frame.width, frame.height)  # dynamic inputs (MoveNet MultiPose)
+        if size is not None:
+            self._fit_input(*size)
         region = self.region_for(frame, continuous, setup)
         buffer = self._buffers[self._turn]
         self._turn ^= 1
@@ -136,11 +136,11 @@ class PoseEstimator:
         setup, frame = prepared.setup, prepared.frame
         decoder = setup.decoder
         t2 = self.clock()
-        poses = sorted(decoder.decode(outputs, prepared.region), key=lambda p: -p.score)
+        decoded = decoder.decode_frame(outputs, prepared.region)
+        poses = sorted(decoded.poses, key=lambda p: -p.score)
         t3 = self.clock()
         if setup.uses_crop_region:
-            self._last = getattr(decoder, "last_pose", None) or (poses[0] if poses else None)
-            self._last_size = (frame.width, frame.height)
+            self.crop.update(decoded, frame.width, frame.height)
         decode_ms = (t3 - t2) * 1e3
         timing = Timing(prepared.preprocess_ms, invoke_ms, decode_ms, prepared.preprocess_ms + invoke_ms + decode_ms)
         return FrameResult(

@@ -49,7 +49,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from edgepose.document import Stamp, encode, to_document
+from edgepose.documents.poses import Stamp, encode, to_document
 from edgepose.errors import FrameError, InputError
 from edgepose.estimator import DecoderSetup, PoseEstimator, Prepared
 from edgepose.frame import Frame
@@ -288,7 +288,7 @@ class Pipeline:
     @property
     def live(self) -> bool:
         """Whether the source produces frames on its own schedule (then the slot drops stale ones)."""
-        return bool(getattr(self.source, "live", False))
+        return self.source.live
 
     def run(
         self,
@@ -325,9 +325,7 @@ class Pipeline:
             left = slot.close()
             if left:
                 stats.count("skipped", left)  # captured but never processed: counted, not lost
-            interrupt = getattr(self.source, "interrupt", None)
-            if interrupt is not None:
-                interrupt()
+            self.source.interrupt()
             thread.join(JOIN_TIMEOUT_S)
             if thread.is_alive():
                 log.warning("the capture thread did not end within %.0f s (a read is blocked)", JOIN_TIMEOUT_S)
@@ -495,9 +493,7 @@ class Pipeline:
     def _idle(self) -> None:
         """Nothing to process: apply queued changes, let a source that watches itself check for a stall."""
         self.apply_requests()
-        check = getattr(self.source, "check_stall", None)
-        if check is not None:
-            check()
+        self.source.check_stall()
 
     def process(self, frame: Frame) -> FrameResult | None:
         """Estimate, track, serialize once, hand to every sink and hook. None if the frame failed."""
@@ -516,8 +512,11 @@ class Pipeline:
         t0 = clock()
         if tracking is not None and continuous:
             result = tracking(result)
+        # A pose stage after tracking (FrameResult in, FrameResult out, like Tracking) runs here,
+        # before the document is built; like the tracker it is read once per frame (process, _start)
+        # and replaced only through a Reconfigure.
         t1 = clock()
-        accelerator = getattr(self.estimator.engine, "accelerator", self.stamp.accelerator)
+        accelerator = self.estimator.engine.accelerator
         if accelerator != self.stamp.accelerator:  # the Edge TPU fell back to the CPU while running
             self.stamp = dataclasses.replace(self.stamp, accelerator=accelerator)
         document = to_document(result, self.stamp)

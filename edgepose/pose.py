@@ -57,14 +57,34 @@ def boxes_from_keypoints(keypoints: np.ndarray, min_score: float = 0.0) -> np.nd
     return np.concatenate([lo, hi], axis=1).astype(kp.dtype, copy=False)
 
 
-def poses_from_arrays(keypoints: np.ndarray, scores: np.ndarray, min_keypoint_score: float) -> list[Pose]:
-    """Poses from ``(N, 17, 3)`` keypoints and ``(N,)`` scores, boxes from the keypoints above ``min_keypoint_score``.
+# The pose builders every decoder uses: one place decides how a decoded pose gets its box and score.
 
-    Each pose's keypoints are a view of ``keypoints`` (nothing downstream writes into a pose's arrays).
+
+def pose_from_keypoints(keypoints: np.ndarray, score: float, min_keypoint_score: float) -> Pose:
+    """One decoded pose: ``(17, 3)`` keypoints in source pixels, its box around those above ``min_keypoint_score``."""
+    return Pose(keypoints, float(score), box_from_keypoints(keypoints, min_keypoint_score))
+
+
+def poses_from_arrays(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    min_keypoint_score: float = 0.0,
+    boxes: np.ndarray | None = None,
+) -> list[Pose]:
+    """Poses from ``(N, 17, 3)`` keypoints and ``(N,)`` scores (source pixels).
+
+    ``boxes`` ``(N, 4)``: the model's own person boxes (MoveNet MultiPose); without them, each box
+    is around the keypoints above ``min_keypoint_score`` (:func:`boxes_from_keypoints`, all poses
+    at once). Each pose's keypoints are a view of ``keypoints`` (nothing downstream writes into a
+    pose's arrays).
     """
-    boxes = boxes_from_keypoints(keypoints, min_keypoint_score).tolist()
-    scores = np.asarray(scores).tolist()
-    return [Pose(keypoints[i], scores[i], tuple(box)) for i, box in enumerate(boxes)]
+    if len(keypoints) == 0:
+        return []
+    if boxes is None:
+        boxes = boxes_from_keypoints(keypoints, min_keypoint_score)
+    box_rows = np.asarray(boxes).tolist()
+    score_list = np.asarray(scores).tolist()
+    return [Pose(keypoints[i], score_list[i], tuple(box)) for i, box in enumerate(box_rows)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from edgepose.decode import FORMATS, choose_decoder
 from edgepose.decode.movenet_multi import MoveNetMultiDecoder, input_size
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
-from edgepose.inference.engine import TensorSpec
+from edgepose.inference.engine import InferenceEngine, TensorSpec
 from edgepose.preprocess import full_region
 
 OUT = TensorSpec("output_0", 0, (1, 6, 56), np.dtype(np.float32))
@@ -30,7 +30,7 @@ def outputs(*rows: np.ndarray) -> list[np.ndarray]:
     return [raw]
 
 
-class FakeEngine:
+class FakeEngine(InferenceEngine):
     """A stand-in with LiteRT's dynamic-input behaviour: resize_input changes the input spec."""
 
     def __init__(self, rows: list[np.ndarray]) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from edgepose.app import build_estimator
 from edgepose.config import load_config
+from edgepose.decode.base import Decoder
 from edgepose.errors import InputError, UnavailableError
 from edgepose.estimator import PoseEstimator
 from edgepose.evaluate import coco
@@ -104,7 +105,7 @@ def test_multi_person_protocol_uses_whole_images(dataset: coco.Dataset, estimato
     """A decoder that says multi_person gets each whole image once, every pose kept."""
 
     @dataclasses.dataclass
-    class AsMultiPerson:
+    class AsMultiPerson(Decoder):
         inner: object
         format: str = "as-multi"
         multi_person: bool = True

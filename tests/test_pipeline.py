@@ -18,13 +18,15 @@ from edgepose.errors import UnavailableError
 from edgepose.frame import Frame
 from edgepose.pipeline import Ended, FrameSlot, Pipeline
 from edgepose.pose import FrameResult
+from edgepose.sinks.base import Sink
+from edgepose.sources.base import Source
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats
 from edgepose.tracking import make_tracker
 from tests.conftest import parse_documents, run_cli, validate_document
 
 
-class FakeCamera:
+class FakeCamera(Source):
     """A live camera producing a NEW buffer every ``period`` seconds, stamped at capture."""
 
     continuous = True
@@ -54,7 +56,7 @@ class FakeCamera:
         pass
 
 
-class ListSink:
+class ListSink(Sink):
     name = "list"
 
     def __init__(self) -> None:

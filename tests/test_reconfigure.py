@@ -24,6 +24,7 @@ from edgepose.frame import Frame
 from edgepose.pipeline import Pipeline
 from edgepose.service.daemon import Daemon, plan_reload
 from edgepose.service.notify import Notifier
+from edgepose.sources.base import Source
 from edgepose.stats import RunStats
 from edgepose.tracking import make_tracker
 from tests.service_kit import spawn, stop_child, wait_until
@@ -42,7 +43,7 @@ def config_with(tracker: str, min_pose_score: float):
     )  # fmt: skip
 
 
-class ReloadingImages:
+class ReloadingImages(Source):
     """A continuous, finite source of one image that reloads the daemon every time it is asked
     whether it is continuous (the pipeline asks between its reads of the tracking stage)."""
 
@@ -192,7 +193,7 @@ def test_a_loop_of_reloads_from_another_thread_never_stops_the_pipeline(loaded_e
         assert len(ids) <= 1, document
 
 
-class Camera:
+class Camera(Source):
     """A live camera: a new buffer on every read, no pacing."""
 
     continuous = True

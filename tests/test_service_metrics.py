@@ -5,9 +5,10 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from edgepose.service.health_http import Probe, healthz_body, render_metrics
+from edgepose.sinks.base import Sink
 
 
-class CountingSink:
+class CountingSink(Sink):
     def __init__(self, name: str) -> None:
         self.name = name
         self.dropped = 3

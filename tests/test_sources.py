@@ -21,7 +21,7 @@ from edgepose.frame import Frame
 from edgepose.health import Health
 from edgepose.pipeline import Pipeline
 from edgepose.sources import guess_kind, make_source
-from edgepose.sources.base import Clocks
+from edgepose.sources.base import Clocks, Source
 from edgepose.sources.capture import OpenCvCapture
 from edgepose.sources.picamera2 import CameraPool, Picamera2Source, import_picamera2, lores_size, to_rgb
 from edgepose.sources.retry import Backoff, RetryingSource
@@ -40,7 +40,7 @@ class FakeClock:
         return self.now
 
 
-class ScriptedSource:
+class ScriptedSource(Source):
     """Reads follow a script: 'f' a frame, 'x' a failing read (FrameError); opens can be made to fail."""
 
     continuous = True

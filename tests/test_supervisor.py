@@ -22,7 +22,7 @@ from edgepose.config.sections import ModelConfig
 from edgepose.errors import FrameError, UnavailableError
 from edgepose.health import Health
 from edgepose.inference.accelerator import open_engine
-from edgepose.inference.engine import LiteRtEngine
+from edgepose.inference.engine import InferenceEngine, LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.inference.runtime import Runtime, import_runtime
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
@@ -31,7 +31,7 @@ from tests.conftest import MOVENET, ROOT
 FAST = SupervisorPolicy(invoke_timeout=0.3, load_timeout=10.0, max_failures=3, backoff=0.01, backoff_max=0.02)
 
 
-class StandIn:
+class StandIn(InferenceEngine):
     """A real CPU engine whose ``invoke`` raises or hangs on command (the engine seam)."""
 
     def __init__(self, path: Path, mode: str, release: threading.Event) -> None:
@@ -297,11 +297,12 @@ def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path
     from edgepose.document import Stamp
     from edgepose.estimator import PoseEstimator
     from edgepose.pipeline import Pipeline
+    from edgepose.sinks.base import Sink
     from edgepose.sources.files import ImageSource
     from edgepose.stats import RunStats
 
-    class ListSink:
-        name, dropped = "list", 0
+    class ListSink(Sink):
+        name = "list"
 
         def __init__(self) -> None:
             self.documents: list[dict] = []

@@ -10,14 +10,14 @@ import pytest
 
 from edgepose.errors import FrameError
 from edgepose.health import Health
-from edgepose.inference.engine import LiteRtEngine
+from edgepose.inference.engine import InferenceEngine, LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
 
 FAST = SupervisorPolicy(invoke_timeout=0.3, load_timeout=10.0, max_failures=3, backoff=0.01, backoff_max=0.02)
 
 
-class Noting:
+class Noting(InferenceEngine):
     """A real CPU engine that notes the thread of every invoke and raises on the ones asked to."""
 
     def __init__(self, path: Path, raise_on: set[int]) -> None:

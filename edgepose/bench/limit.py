@@ -26,7 +26,7 @@ import numpy as np
 from edgepose.app import Loaded
 from edgepose.bench.runner import MemorySource
 from edgepose.config.sections import Config
-from edgepose.document import Stamp
+from edgepose.documents.poses import Stamp
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
@@ -34,12 +34,13 @@ from edgepose.inference.standin import Recording, RecordingEngine, SleepEngine, 
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
 from edgepose.pipeline import Pipeline, StageTimes
 from edgepose.pose import FrameResult
+from edgepose.sinks.base import Sink
 from edgepose.tracking import make_tracker
 
 STAGES = ("preprocess", "hand-off", "decode", "tracking", "document", "json", "sinks", "rest")
 
 
-class TimedEngine:
+class TimedEngine(InferenceEngine):
     """An engine that keeps the duration (ms) of each of its own invokes, apart from any hand-off."""
 
     def __init__(self, engine: InferenceEngine, clock: Callable[[], float] = time.perf_counter) -> None:
@@ -59,7 +60,7 @@ class TimedEngine:
         return outputs
 
 
-class NullSink:
+class NullSink(Sink):
     """Takes every line and counts it: the JSON is encoded by the pipeline before any sink sees it."""
 
     name = "null"

@@ -28,7 +28,7 @@ from edgepose.app import Loaded, build_estimator, build_source, meta_document, r
 from edgepose.bench.figures import Latency, Plan, Report, Row, RunFigures
 from edgepose.config import redacted
 from edgepose.config.sections import Config
-from edgepose.document import Stamp
+from edgepose.documents.poses import Stamp
 from edgepose.errors import EdgeposeError, FrameError, InputError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.logs import counted
@@ -36,7 +36,7 @@ from edgepose.pipeline import Pipeline
 from edgepose.pose import FrameResult
 from edgepose.preprocess import cut, full_region, to_input_dtype
 from edgepose.sinks import Sink, make_sink
-from edgepose.sources.base import Clocks
+from edgepose.sources.base import Clocks, Source
 from edgepose.stats import RunStats
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def stderr_progress(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-class MemorySource:
+class MemorySource(Source):
     """Frames decoded beforehand, handed out in a cycle and stamped with the clock when read.
 
     Not live: the pipeline takes every frame (back-pressure), as from a file. Stops after
@@ -139,7 +139,7 @@ def predecode(config: Config, count: int) -> tuple[list[np.ndarray], bool]:
         raise InputError(f"the source {config.source.uri} gave no frames to benchmark with")
     if failed:
         log.warning("pre-decoding: %s failed and skipped", counted(failed, "frame"))
-    return images, bool(getattr(source, "continuous", False))
+    return images, source.continuous
 
 
 def configuration(config: Config, model: str, accelerator: str, threads: int) -> Config:
@@ -197,14 +197,14 @@ def run_pipeline(source: Any, loaded: Loaded, config: Config, sinks: Sequence[Si
     loaded.estimator.reset()
     stats = RunStats()
     stamp = Stamp(config.device_id, loaded.model_name, loaded.accelerator)
-    collector = _Collector(clock, rss, bool(getattr(source, "live", False)))
+    collector = _Collector(clock, rss, source.live)
     tracking = make_tracking(config)
     extra = {"tracking": tracking} if tracking is not None else {}
     pipeline = Pipeline(source, loaded.estimator, list(sinks), stamp, stats, clock, [collector], **extra)
     pipeline.run(max_frames=frames)
     elapsed = max(clock() - collector.start, 1e-9)
     processed = len(collector.periods)
-    tracked = tracking is not None and bool(getattr(source, "continuous", False))  # the pipeline tracks video only
+    tracked = tracking is not None and source.continuous  # the pipeline tracks video only
     figures = RunFigures(
         frames=processed,
         elapsed_s=round(elapsed, 4),
@@ -213,8 +213,8 @@ def run_pipeline(source: Any, loaded: Loaded, config: Config, sinks: Sequence[Si
         invoke_ms=Latency.of(collector.invoke),
         preprocess_ms=Latency.of(collector.preprocess),
         decode_ms=Latency.of(collector.decode),
-        track_ms=Latency.of_window(getattr(stats, "track_ms", None)) if tracked else None,
-        publish_ms=Latency.of_window(getattr(stats, "publish_ms", None)),
+        track_ms=Latency.of_window(stats.track_ms) if tracked else None,
+        publish_ms=Latency.of_window(stats.publish_ms),
         latency_ms=Latency.of(collector.latency),
         captured=stats.captured,
         skipped=stats.skipped,
@@ -376,9 +376,7 @@ def run_bench(config: Config, plan: Plan, progress: Progress = stderr_progress,
             errors.append(exc)
             rows.append(Row(model, accelerator, threads, "failed", str(exc), temp_start_c=temp_start))
         finally:
-            close = getattr(loaded.estimator.engine, "close", None)
-            if close is not None:
-                close()
+            loaded.estimator.engine.close()
             del loaded  # free the interpreter before the next configuration loads its own
             gc.collect()
     env["temp_end_c"] = system.cpu_temperature()

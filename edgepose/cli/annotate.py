@@ -88,7 +88,7 @@ def open_writer(kind: str, source: Source, output: Path) -> FrameWriter:
         return ImageFileWriter(output, Path(str(source.files[0])).name)  # type: ignore[attr-defined]
     if kind == "directory":
         return DirectoryWriter(output)
-    return VideoWriter(output, getattr(source, "fps", 0.0))
+    return VideoWriter(output, source.fps)
 
 
 def frame_name(frame: Frame) -> str:
@@ -126,7 +126,7 @@ def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = No
 
 def _from_model(config: Config, source: Source, writer: FrameWriter, style: Style, report: Report) -> None:
     from edgepose.app import build_estimator
-    from edgepose.document import Stamp
+    from edgepose.documents.poses import Stamp
     from edgepose.pipeline import Pipeline
     from edgepose.tracking import make_tracker
 

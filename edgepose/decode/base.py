@@ -20,13 +20,41 @@ from edgepose.pose import Pose
 from edgepose.preprocess import Region
 
 
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One invoke's poses (source pixels), and the pose a crop region follows into the next frame.
+
+    ``anchor`` may be a pose that did not pass the pose-score threshold (MoveNet SinglePose follows
+    a person first seen faintly, as Google's tutorial does); None: the best of ``poses``.
+    """
+
+    poses: list[Pose]
+    anchor: Pose | None = None
+
+
 class Decoder(Protocol):
-    """Turns one invoke's outputs into poses."""
+    """Turns one invoke's outputs into poses. Concrete decoders subclass it for its defaults.
+
+    Implemented by :mod:`~edgepose.decode.movenet_single`, :mod:`~edgepose.decode.movenet_multi`,
+    :mod:`~edgepose.decode.posenet_single`, :mod:`~edgepose.decode.posenet_multi` and
+    :mod:`~edgepose.decode.heatmap`; :func:`choose_decoder` picks one by the model's outputs.
+    Decoders hold no per-stream state: what carries from frame to frame (the crop region) is
+    the :class:`~edgepose.decode.crop_region.CropRegion` stage's.
+    """
 
     format: str
     multi_person: bool
 
     def decode(self, outputs: Sequence[np.ndarray], region: Region) -> list[Pose]: ...
+
+    def decode_frame(self, outputs: Sequence[np.ndarray], region: Region) -> Decoded:
+        """The poses and the crop region's anchor; the default anchor is the best pose."""
+        return Decoded(self.decode(outputs, region))
+
+    def input_size_for(self, width: int, height: int) -> tuple[int, int] | None:
+        """The model input (width, height) for frames of this size, for models with a dynamic
+        input (MoveNet MultiPose); None (the default): the model's input is fixed."""
+        return None
 
 
 @dataclass(frozen=True)

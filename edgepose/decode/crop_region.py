@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgepose.decode.base import Decoded
+from edgepose.frame import Frame
 from edgepose.keypoints import KP
+from edgepose.pose import Pose
 from edgepose.preprocess import Region, full_region
 
 MIN_CROP_KEYPOINT_SCORE = 0.2
@@ -54,3 +57,39 @@ def next_crop_region(
     if half > max(width, height) / 2 or half <= 0:
         return whole
     return Region(cx - half, cy - half, 2 * half, 2 * half)
+
+
+class CropRegion:
+    """The crop-region stage of a single-person model on video: it owns what carries between frames.
+
+    :meth:`region_for` gives where to cut a frame's input: a square around the pose followed from
+    the last decoded frame of the same size, else the whole frame padded to the input's aspect
+    ratio. :meth:`update` follows the newest decoded frame; :meth:`reset` forgets it (unrelated
+    images). Frames must be updated in capture order; the overlapped pipeline keeps the crop exact
+    by decoding frame n before frame n+1 is cut (docs/pipeline.md).
+    """
+
+    def __init__(self, in_w: int, in_h: int, min_score: float = MIN_CROP_KEYPOINT_SCORE) -> None:
+        self.in_w, self.in_h = in_w, in_h
+        self.min_score = min_score
+        self._pose: Pose | None = None
+        self._size: tuple[int, int] | None = None  # (width, height) of the frame the pose is from
+
+    def region_for(self, frame: Frame) -> Region:
+        """Where to cut ``frame``'s input from (source pixels)."""
+        if self._pose is not None and self._size == (frame.width, frame.height):
+            return next_crop_region(self._pose.keypoints, frame.width, frame.height, self.min_score)
+        return full_region(frame.width, frame.height, self.in_w, self.in_h)
+
+    def update(self, decoded: Decoded, width: int, height: int) -> None:
+        """Follow ``decoded``'s anchor, else its best pose (none: the next frame is cut whole).
+
+        ``width`` x ``height``: the frame it was decoded from; a frame of another size is cut whole.
+        """
+        poses = decoded.poses
+        self._pose = decoded.anchor or (max(poses, key=lambda p: p.score) if poses else None)
+        self._size = (width, height)
+
+    def reset(self) -> None:
+        self._pose = None
+        self._size = None

@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.base import decoder_kernels, dequantize_finite, setting_or_model
+from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, setting_or_model
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
 from edgepose.kernels.reference import gaussian_kernel
-from edgepose.pose import Pose, box_from_keypoints
+from edgepose.pose import Pose, pose_from_keypoints
 from edgepose.preprocess import Region
 
 MIN_SCORE = 0.2  # when neither the config nor the model sets one
@@ -55,7 +55,7 @@ def refine(kernels: Kernels, heatmaps: np.ndarray, method: str) -> np.ndarray:
     return kernels.heatmap_dark(heatmaps, gaussian_kernel(DARK_SIGMA))
 
 
-class HeatmapDecoder:
+class HeatmapDecoder(Decoder):
     format = "heatmap"
     multi_person = False
 
@@ -80,7 +80,7 @@ class HeatmapDecoder:
         score = float(keypoints[:, 2].mean())
         if score < self.min_pose_score:
             return []
-        return [Pose(keypoints, score, box_from_keypoints(keypoints, self.min_keypoint_score))]
+        return [pose_from_keypoints(keypoints, score, self.min_keypoint_score)]
 
 
 def build(

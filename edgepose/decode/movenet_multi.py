@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.base import decoder_kernels, dequantize_finite, setting_or_model
+from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, setting_or_model
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
-from edgepose.pose import Pose
+from edgepose.pose import Pose, poses_from_arrays
 from edgepose.preprocess import Region
 
 MIN_SCORE = 0.2  # when neither the config nor the model sets one
@@ -39,7 +39,7 @@ def input_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     return (long_side, short) if width >= height else (short, long_side)
 
 
-class MoveNetMultiDecoder:
+class MoveNetMultiDecoder(Decoder):
     """Up to six poses; box is the model's own person box (mapped to source pixels like the keypoints)."""
 
     format = "movenet_multipose"
@@ -59,14 +59,11 @@ class MoveNetMultiDecoder:
     def decode(self, outputs: Sequence[np.ndarray], region: Region) -> list[Pose]:
         raw = dequantize_finite(self.spec, outputs[0], "poses")[0]
         keypoints, boxes, scores = self.kernels.movenet_multi(np.ascontiguousarray(raw), self.min_pose_score)
-        poses = []
-        for p in range(min(len(scores), self.max_poses)):
-            kps = keypoints[p].copy()
-            kps[:, :2] = region.to_source(keypoints[p, :, :2])
-            corners = region.to_source(boxes[p].reshape(2, 2)).reshape(4)
-            box = (float(corners[0]), float(corners[1]), float(corners[2]), float(corners[3]))
-            poses.append(Pose(kps, float(scores[p]), box))
-        return poses
+        n = min(len(scores), self.max_poses)
+        kps = keypoints[:n].copy()
+        kps[..., :2] = region.to_source(keypoints[:n, :, :2])
+        corners = region.to_source(boxes[:n].reshape(n, 2, 2)).reshape(n, 4)
+        return poses_from_arrays(kps, scores[:n], boxes=corners)
 
 
 def build(

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.base import setting_or_model
+from edgepose.decode.base import Decoded, Decoder, setting_or_model
 from edgepose.inference.engine import TensorSpec
-from edgepose.pose import Pose, box_from_keypoints
+from edgepose.pose import Pose, pose_from_keypoints
 from edgepose.preprocess import Region
 
 DEFAULT_MIN_POSE_SCORE = 0.2
@@ -19,7 +19,7 @@ def matches(outputs: Sequence[TensorSpec], _input: TensorSpec) -> bool:
     return len(outputs) == 1 and outputs[0].shape == (1, 1, 17, 3)
 
 
-class MoveNetSingleDecoder:
+class MoveNetSingleDecoder(Decoder):
     """One pose per frame; its score is the mean keypoint score (as Google's examples compute it)."""
 
     format = "movenet_singlepose"
@@ -29,16 +29,19 @@ class MoveNetSingleDecoder:
         self.spec = spec
         self.min_pose_score = setting_or_model(config.min_pose_score, {}, "score_threshold", DEFAULT_MIN_POSE_SCORE)
         self.min_keypoint_score = config.min_keypoint_score
-        # The last pose before the pose-score threshold: what the crop region follows. Its torso
-        # check uses keypoint scores, as Google's tutorial does, so a person first seen faintly
-        # (pose score under the threshold) is still zoomed in on and then found clearly.
-        self.last_pose: Pose | None = None
 
     def decode(self, outputs: Sequence[np.ndarray], region: Region) -> list[Pose]:
+        return self.decode_frame(outputs, region).poses
+
+    def decode_frame(self, outputs: Sequence[np.ndarray], region: Region) -> Decoded:
+        """The pose if it passes the pose-score threshold; the crop region follows it either way.
+
+        Its torso check uses keypoint scores, as Google's tutorial does, so a person first seen
+        faintly (pose score under the threshold) is still zoomed in on and then found clearly.
+        """
         raw = self.spec.dequantize(outputs[0]).reshape(17, 3)
         pose = decode_single(raw, region, self.min_keypoint_score)
-        self.last_pose = pose
-        return [pose] if pose.score >= self.min_pose_score else []
+        return Decoded([pose] if pose.score >= self.min_pose_score else [], anchor=pose)
 
 
 def decode_single(raw: np.ndarray, region: Region, min_keypoint_score: float) -> Pose:
@@ -47,7 +50,7 @@ def decode_single(raw: np.ndarray, region: Region, min_keypoint_score: float) ->
     keypoints[:, :2] = region.to_source(raw[:, 1::-1])  # (y, x) -> (x, y)
     keypoints[:, 2] = np.clip(raw[:, 2], 0.0, 1.0)
     score = float(keypoints[:, 2].mean())
-    return Pose(keypoints, score, box_from_keypoints(keypoints, min_keypoint_score))
+    return pose_from_keypoints(keypoints, score, min_keypoint_score)
 
 
 def build(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.base import decoder_kernels, dequantize_scaled, setting_or_model
+from edgepose.decode.base import Decoder, decoder_kernels, dequantize_scaled, setting_or_model
 from edgepose.errors import InputError
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
@@ -134,7 +134,7 @@ def poses_from_grid(
     return poses_from_arrays(keypoints, pose_scores, min_keypoint_score)
 
 
-class PoseNetMultiDecoder:
+class PoseNetMultiDecoder(Decoder):
     """Multi-person PoseNet; ``order`` picks (heatmaps, shorts, mids[, mids backward]) out of the outputs."""
 
     multi_person = True

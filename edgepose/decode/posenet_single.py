@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.base import decoder_kernels, dequantize_finite, setting_or_model
+from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, setting_or_model
 from edgepose.decode.posenet_multi import DEFAULT_MIN_POSE_SCORE as MIN_SCORE
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
-from edgepose.pose import Pose, box_from_keypoints
+from edgepose.pose import Pose, pose_from_keypoints
 from edgepose.preprocess import Region
 
 
@@ -34,7 +34,7 @@ def matches(outputs: Sequence[TensorSpec], _input: TensorSpec) -> bool:
     return layout(outputs) is not None
 
 
-class PoseNetSingleDecoder:
+class PoseNetSingleDecoder(Decoder):
     """One pose per frame; its score is the mean keypoint score (sigmoid of the heatmap logits)."""
 
     format = "posenet_single"
@@ -69,7 +69,7 @@ class PoseNetSingleDecoder:
         score = float(keypoints[:, 2].mean())
         if score < self.min_pose_score:
             return []
-        return [Pose(keypoints, score, box_from_keypoints(keypoints, self.min_keypoint_score))]
+        return [pose_from_keypoints(keypoints, score, self.min_keypoint_score)]
 
 
 def build(

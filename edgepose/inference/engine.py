@@ -42,18 +42,30 @@ class TensorSpec:
 
 
 class InferenceEngine(Protocol):
-    """What the pose estimator needs from an interpreter."""
+    """What the pose estimator needs from an interpreter. Concrete engines subclass it for its defaults.
+
+    Implemented by :class:`LiteRtEngine` (CPU, or the Edge TPU delegate),
+    :class:`~edgepose.inference.supervisor.SupervisedEngine` (deadlines and rebuilds around one),
+    the stand-ins of :mod:`edgepose.inference.standin` and the benchmark's ``TimedEngine``.
+    ``accelerator`` is what runs the invoke now (``cpu``, ``edgetpu``, ``sleep``): a supervised
+    Edge TPU engine that fell back to the CPU says so, and the documents follow.
+    """
 
     input: TensorSpec
     outputs: tuple[TensorSpec, ...]
-    accelerator: str
+    accelerator: str = "cpu"
 
     def invoke(self, tensor: np.ndarray) -> list[np.ndarray]: ...
 
-    def resize_input(self, shape: tuple[int, ...]) -> None: ...
+    def resize_input(self, shape: tuple[int, ...]) -> None:
+        """Resize a dynamic input (MoveNet MultiPose); a fixed input cannot be."""
+        raise NotImplementedError(f"{type(self).__name__} has a fixed input {self.input.shape}, not {shape}")
+
+    def close(self) -> None:
+        """Release the interpreter and any thread or device it holds; the default holds none."""
 
 
-class LiteRtEngine:
+class LiteRtEngine(InferenceEngine):
     """A LiteRT (or tflite_runtime) interpreter on the CPU, or with the delegates given."""
 
     def __init__(

@@ -45,7 +45,7 @@ class Recording:
             raise ValueError("a recording needs at least one invoke")
 
 
-class RecordingEngine:
+class RecordingEngine(InferenceEngine):
     """Wraps an engine and keeps a copy of every output it returns (for :func:`record`)."""
 
     def __init__(self, engine: InferenceEngine) -> None:
@@ -66,7 +66,7 @@ class RecordingEngine:
         return Recording(self.input, self.outputs, tuple(self.frames))
 
 
-class SleepEngine:
+class SleepEngine(InferenceEngine):
     """Invoke sleeps ``latency`` seconds (GIL released) and returns the next recorded outputs.
 
     The outputs cycle through the recording in order, whatever the input tensor: replaying frame k's

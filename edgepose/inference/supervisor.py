@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from edgepose.backoff import Backoff
 from edgepose.errors import EdgeposeError, FrameError, UnavailableError
 from edgepose.health import Health
 from edgepose.inference.engine import InferenceEngine, TensorSpec
@@ -59,7 +60,7 @@ class SupervisorPolicy:
 
     def wait_before(self, failures: int) -> float:
         """Seconds to wait before rebuild number ``failures`` (1-based)."""
-        return min(self.backoff * 2.0 ** max(failures - 1, 0), self.backoff_max)
+        return Backoff(self.backoff, self.backoff_max).delay(failures - 1)
 
     @classmethod
     def from_config(cls, model: Any) -> SupervisorPolicy:
@@ -95,7 +96,7 @@ class _Worker:
         self._jobs.put(None)
 
 
-class SupervisedEngine:
+class SupervisedEngine(InferenceEngine):
     """An :class:`~edgepose.inference.engine.InferenceEngine` whose invokes run under a deadline.
 
     ``build`` makes the engine (called on the worker thread, again after every failure);

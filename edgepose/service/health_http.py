@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from edgepose.errors import UnavailableError
+from edgepose.sinks.base import Sink
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Probe:
     healthy: bool  # running, making progress, and every component healthy
     reasons: tuple[str, ...]  # why not healthy, one "component: why" per line
     snapshot: Mapping[str, float | int | None]
-    sinks: tuple[Any, ...] = ()
+    sinks: tuple[Sink, ...] = ()
 
 
 def healthz_body(probe: Probe) -> tuple[int, dict[str, Any]]:
@@ -124,16 +125,12 @@ def render_metrics(probe: Probe) -> str:
         else:
             fam.add(_metric_name(key), "gauge", f"stats figure {key}", value)
     for sink in probe.sinks:
-        name = str(getattr(sink, "name", type(sink).__name__))
-        fam.add("sink_dropped_total", "counter", "documents a sink had to drop", getattr(sink, "dropped", 0),
-                {"sink": name})  # fmt: skip
+        fam.add("sink_dropped_total", "counter", "documents a sink had to drop", sink.dropped,
+                {"sink": str(sink.name)})  # fmt: skip
     for sink in probe.sinks:
-        counters = getattr(sink, "counters", None)
-        if not callable(counters):
-            continue
-        for key, value in _numeric_items(counters()):
+        for key, value in _numeric_items(sink.counters()):
             fam.add(f"sink_{_metric_name(key)}", "untyped", f"sink counter {key}", value,
-                    {"sink": str(getattr(sink, "name", ""))})  # fmt: skip
+                    {"sink": str(sink.name)})  # fmt: skip
     return fam.render()
 
 

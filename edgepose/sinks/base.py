@@ -7,14 +7,23 @@ a sink that has to drop something counts it in ``dropped``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from edgepose.pose import FrameResult
 
 
 class Sink(Protocol):
+    """Where documents go. Concrete sinks subclass it and inherit its defaults.
+
+    Implemented by :class:`~edgepose.sinks.jsonlines.StreamSink` (stdout),
+    :class:`~edgepose.sinks.jsonlines.JsonlFileSink`, :class:`~edgepose.sinks.mqtt.MqttSink` and the
+    benchmark's ``NullSink``. ``name`` labels the sink in logs and /metrics; ``dropped`` counts the
+    documents it could not deliver; :meth:`counters` adds its own figures to /metrics and stats.
+    """
+
     name: str
-    dropped: int
+    dropped: int = 0
 
     def open(self, meta: dict[str, Any]) -> None:
         """Start; ``meta`` describes the model and run (what MQTT publishes as retained meta)."""
@@ -23,3 +32,7 @@ class Sink(Protocol):
 
     def close(self) -> None:
         """Flush and release; called once, also after errors."""
+
+    def counters(self) -> Mapping[str, int | float]:
+        """The sink's own figures, all numbers (``/metrics`` exports each as ``edgepose_sink_<key>``)."""
+        return {}

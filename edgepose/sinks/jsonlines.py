@@ -10,12 +10,13 @@ from typing import Any, TextIO
 
 from edgepose.errors import InputError
 from edgepose.pose import FrameResult
+from edgepose.sinks.base import Sink
 from edgepose.sinks.lines import LineWriter, WriteFailures, ends_mid_line
 
 log = logging.getLogger(__name__)
 
 
-class StreamSink:
+class StreamSink(Sink):
     """Writes one JSON document per line to a text stream (stdout by default).
 
     Lines go straight to the stream's file descriptor when it has one (see :mod:`edgepose.sinks.lines`):

@@ -19,22 +19,44 @@ from edgepose.frame import Frame
 
 
 class Source(Protocol):
-    """Where frames come from."""
+    """Where frames come from. Concrete sources subclass it and inherit its defaults.
+
+    Implemented by :class:`~edgepose.sources.files.ImageSource`,
+    :class:`~edgepose.sources.video.VideoFileSource`, :class:`~edgepose.sources.capture.OpenCvCapture`,
+    :class:`~edgepose.sources.picamera2.Picamera2Source`, :class:`~edgepose.sources.retry.RetryingSource`
+    (around the live ones) and the benchmark's :class:`~edgepose.bench.runner.MemorySource`.
+    """
 
     name: str
     #: True when consecutive frames show the same scene over time (video, camera), so
     #: state such as MoveNet's crop region may carry from one frame to the next.
-    continuous: bool
+    continuous: bool = False
     #: True when frames arrive on their own schedule whether or not they are taken (cameras,
     #: streams, video paced in real time): the pipeline then keeps only the newest frame and
     #: counts the rest as skipped. False: the pipeline processes every frame (back-pressure).
-    live: bool
+    live: bool = False
+    #: Frames a second the source delivers (a video file's own rate, a camera's requested one);
+    #: 0.0 when unknown.
+    fps: float = 0.0
 
     def open(self) -> None: ...
 
     def read(self) -> Frame | None: ...
 
     def close(self) -> None: ...
+
+    def interrupt(self) -> None:
+        """Make a ``read`` blocked in another thread return soon (the pipeline is stopping).
+
+        The default does nothing: a read that always returns within a frame needs no help.
+        """
+
+    def check_stall(self) -> bool:
+        """Called while no frame is waiting: a source that watches itself reports a stall to health.
+
+        Returns True when stalled; the default never is.
+        """
+        return False
 
 
 @dataclass(frozen=True)

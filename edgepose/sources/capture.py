@@ -6,14 +6,14 @@ from typing import Any
 
 from edgepose.errors import FrameError, UnavailableError
 from edgepose.frame import Frame
-from edgepose.sources.base import Clocks
+from edgepose.sources.base import Clocks, Source
 from edgepose.sources.files import require_cv2
 
 OPEN_TIMEOUT_MS = 10_000  # a stream that does not answer is a failed open, not a hang
 READ_TIMEOUT_MS = 5_000  # a stream that stops sending is a failed read (the retry wrapper reopens)
 
 
-class OpenCvCapture:
+class OpenCvCapture(Source):
     """A camera device (``/dev/videoN`` or ``N``) or a network stream (``rtsp://``, ``http://``).
 
     Frames are stamped when ``read`` returns (the drivers' own timestamps are not comparable

@@ -8,7 +8,7 @@ import numpy as np
 
 from edgepose.errors import FrameError, InputError, UnavailableError
 from edgepose.frame import Frame
-from edgepose.sources.base import Clocks
+from edgepose.sources.base import Clocks, Source
 from edgepose.sources.imagesize import MAX_IMAGE_PIXELS, header_size
 from edgepose.sources.paths import check_path, path_problem
 
@@ -61,7 +61,7 @@ def too_large(path: Path, width: int = 0, height: int = 0) -> str:
             "scale it down first")  # fmt: skip
 
 
-class ImageSource:
+class ImageSource(Source):
     """One image, or every image of a directory in name order; frames are unrelated (not continuous)."""
 
     continuous = False

@@ -38,7 +38,7 @@ import numpy as np
 from edgepose import syspackages
 from edgepose.errors import FrameError, UnavailableError
 from edgepose.frame import Frame
-from edgepose.sources.base import Clocks
+from edgepose.sources.base import Clocks, Source
 
 INSTALL_HINT = (
     "on Raspberry Pi OS: sudo apt install python3-picamera2, and create the virtual environment with "
@@ -218,7 +218,7 @@ class StreamChoice:
     size: tuple[int, int]  # (width, height) as configured (picamera2 may align it)
 
 
-class Picamera2Source:
+class Picamera2Source(Source):
     """Frames from one Pi camera, read from the ``lores`` stream when the model is smaller than ``main``."""
 
     continuous = True

@@ -14,8 +14,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from edgepose.backoff import Backoff
 from edgepose.errors import EdgeposeError, FrameError
 from edgepose.frame import Frame
 from edgepose.health import Health
@@ -30,20 +30,7 @@ COMPONENT = "source"
 RETRYABLE = (EdgeposeError, OSError, RuntimeError)
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff, in seconds."""
-
-    initial: float = 0.1
-    maximum: float = 5.0
-    factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        """The wait before retry number ``attempt`` (0 for the first retry)."""
-        return min(self.maximum, self.initial * self.factor ** min(attempt, 64))
-
-
-class RetryingSource:
+class RetryingSource(Source):
     """Wraps a live source; ``read`` only returns a frame, or None once ``interrupt``/``close`` ran."""
 
     def __init__(
@@ -51,7 +38,7 @@ class RetryingSource:
         inner: Source,
         health: Health,
         stall_timeout: float = 10.0,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff | None = None,
         stats: RunStats | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
@@ -59,10 +46,11 @@ class RetryingSource:
         self.inner = inner
         self.name = inner.name
         self.continuous = inner.continuous
-        self.live = getattr(inner, "live", True)
+        self.live = inner.live
+        self.fps = inner.fps
         self.health = health
         self.stall_timeout = stall_timeout
-        self.backoff = backoff
+        self.backoff = backoff or Backoff()
         self.stats = stats
         self.clock = clock
         self._wake = threading.Event()

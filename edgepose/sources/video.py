@@ -8,12 +8,12 @@ from typing import Any
 
 from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
-from edgepose.sources.base import Clocks
+from edgepose.sources.base import Clocks, Source
 from edgepose.sources.files import require_cv2
 from edgepose.sources.paths import check_path
 
 
-class VideoFileSource:
+class VideoFileSource(Source):
     """Frames of a video file, optionally looping and optionally paced at the file's frame rate.
 
     Paced (``realtime``), the file behaves like a camera: it is *live* (frames not taken in time
