@@ -112,3 +112,17 @@ def test_simple_polygon_check(polygon, problem: str | None) -> None:
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(star_polygons(), min_size=1, max_size=5), st.lists(grid_points, min_size=0, max_size=30))
+def test_polygon_set_is_each_polygon_alone(polygons, points) -> None:
+    """The stage tests every zone at once: the same answers as one polygon at a time."""
+    from edgepose.analysis.polygon import PolygonSet
+
+    q = [np.array(p) for p in polygons]
+    pts = np.array([*points, (np.nan, 0.5)]).reshape(-1, 2)
+    got = PolygonSet(tuple(q)).contains(pts)
+    assert got.shape == (len(pts), len(q))
+    for z, polygon in enumerate(q):
+        assert got[:, z].tolist() == points_in_polygon(pts, polygon).tolist()

@@ -38,9 +38,36 @@ ANGLES: dict[str, tuple[str, str, str]] = {
 }
 ANGLE_NAMES: tuple[str, ...] = tuple(ANGLES)
 
-_INDEX = {**KP, **{name: NUM_KEYPOINTS + i for i, name in enumerate(PSEUDO_POINTS)}}
-_TRIPLES = np.array([[_INDEX[n] for n in triple] for triple in ANGLES.values()], np.intp)  # (A, 3)
-_PAIRS = np.array([[KP["left_shoulder"], KP["right_shoulder"]], [KP["left_hip"], KP["right_hip"]]])
+
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The angle table as matrices over the 19 points (17 keypoints, mid_shoulder, mid_hip).
+
+    A frame's rays are then two matrix products, whatever the number of angles: ``rays_u = points @ U``
+    (end minus vertex), ``rays_w = points @ W + W0`` (``W0``: the ``up`` direction, a constant).
+    ``NEED`` counts, per angle, the points it needs; ``MID`` averages the pairs into the mid points.
+    """
+    index = {**KP, "mid_shoulder": MID_SHOULDER, "mid_hip": MID_HIP}
+    n_points, n_angles = NUM_KEYPOINTS + 2, len(ANGLES)
+    u, w, need = (np.zeros((n_points, n_angles)) for _ in range(3))
+    w0 = np.zeros((2, n_angles))
+    for col, (a, v, b) in enumerate(ANGLES.values()):
+        u[index[a], col] += 1.0
+        u[index[v], col] -= 1.0
+        need[index[a], col] = need[index[v], col] = 1.0
+        if b == "up":  # a direction, not a point: straight up the image (-y)
+            w0[1, col] = -1.0
+        else:
+            w[index[b], col] += 1.0
+            w[index[v], col] -= 1.0
+            need[index[b], col] = 1.0
+    mid = np.zeros((NUM_KEYPOINTS, 2))
+    mid[[KP["left_shoulder"], KP["right_shoulder"]], 0] = 1.0
+    mid[[KP["left_hip"], KP["right_hip"]], 1] = 1.0
+    return u, w, w0, need, mid
+
+
+_U, _W, _W0, _NEED, _MID = _tables()
+_NEED_COUNT = _NEED.sum(axis=0)
 
 
 def angle_table() -> dict[str, list[str]]:
@@ -48,40 +75,33 @@ def angle_table() -> dict[str, list[str]]:
     return {name: list(triple) for name, triple in ANGLES.items()}
 
 
-def extended_points(keypoints: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(P, 20, 2)`` float64 points (17 keypoints, mid_shoulder, mid_hip, up) and ``(P, 20)`` usability.
+def joint_angles(keypoints: np.ndarray, min_score: float) -> np.ndarray:
+    """``(P, len(ANGLE_NAMES))`` float64 degrees in [0, 180] for ``(P, 17, 3)`` keypoints; NaN where unknown.
 
-    ``up`` sits one pixel above ``mid_hip`` (any point straight above the vertex gives the same angle).
+    Columns follow :data:`ANGLE_NAMES`. Keypoints are ``(x, y, score)`` in source-frame pixels. The
+    mid points average the pair's visible members (one or both). A NaN coordinate makes the angles
+    through it NaN (decoders give finite keypoints). Small matrix products instead of gathers and
+    reductions: on a few people each NumPy call costs more than its arithmetic.
     """
     kp = np.asarray(keypoints, np.float64)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_KEYPOINTS, 3):
         raise ValueError(f"keypoints must be (P, {NUM_KEYPOINTS}, 3), got {kp.shape}")
-    n = kp.shape[0]
-    xy = np.empty((n, NUM_KEYPOINTS + 3, 2))
-    ok = np.empty((n, NUM_KEYPOINTS + 3), bool)
-    xy[:, :NUM_KEYPOINTS] = kp[..., :2]
-    ok[:, :NUM_KEYPOINTS] = (kp[..., 2] >= min_score) & np.isfinite(kp[..., :2]).all(axis=-1)
-    pair_ok = ok[:, _PAIRS]  # (P, 2, 2)
-    weight = pair_ok / np.maximum(pair_ok.sum(axis=-1, keepdims=True), 1)
-    with np.errstate(invalid="ignore"):  # a NaN coordinate with weight 0 stays out of the mean
-        mids = np.einsum("pkj,pkjc->pkc", weight, np.where(pair_ok[..., None], kp[:, _PAIRS, :2], 0.0))
-    xy[:, MID_SHOULDER:UP] = mids
-    ok[:, MID_SHOULDER:UP] = pair_ok.any(axis=-1)
-    xy[:, UP] = xy[:, MID_HIP] - (0.0, 1.0)
-    ok[:, UP] = ok[:, MID_HIP]
-    return xy, ok
-
-
-def joint_angles(keypoints: np.ndarray, min_score: float) -> np.ndarray:
-    """``(P, len(ANGLE_NAMES))`` float64 degrees in [0, 180] for ``(P, 17, 3)`` keypoints; NaN where unknown.
-
-    Columns follow :data:`ANGLE_NAMES`. Keypoints are ``(x, y, score)`` in source-frame pixels.
-    """
-    xy, ok = extended_points(keypoints, min_score)
-    a, v, b = xy[:, _TRIPLES[:, 0]], xy[:, _TRIPLES[:, 1]], xy[:, _TRIPLES[:, 2]]  # (P, A, 2)
-    u, w = a - v, b - v
-    cross = u[..., 0] * w[..., 1] - u[..., 1] * w[..., 0]
-    dot = (u * w).sum(axis=-1)
+    n = len(kp)
+    if n == 0:
+        return np.empty((0, len(ANGLES)))
+    seen = (kp[..., 2] >= min_score).astype(np.float64)  # (P, 17)
+    count = seen @ _MID  # (P, 2) visible members of each pair
+    points = np.empty((2, n, NUM_KEYPOINTS + 2))  # (xy, P, 19): one 2-D product per step below
+    xy = kp[..., :2].transpose(2, 0, 1)  # (2, P, 17)
+    points[..., :NUM_KEYPOINTS] = xy
+    points[..., NUM_KEYPOINTS:] = ((xy * seen).reshape(2 * n, -1) @ _MID).reshape(2, n, 2) / np.maximum(count, 1.0)
+    usable_points = np.concatenate([seen, np.minimum(count, 1.0)], axis=1)  # (P, 19) as 0/1
+    flat = points.reshape(2 * n, -1)
+    u = (flat @ _U).reshape(2, n, -1)  # (xy, P, A)
+    w = (flat @ _W).reshape(2, n, -1) + _W0[:, None]
+    cross = u[0] * w[1] - u[1] * w[0]
+    dot = u[0] * w[0] + u[1] * w[1]
     degrees = np.degrees(np.arctan2(np.abs(cross), dot))
-    usable = ok[:, _TRIPLES].all(axis=-1) & (u != 0).any(axis=-1) & (w != 0).any(axis=-1)
+    # |cross|^2 + dot^2 = |u|^2 |w|^2: both zero exactly when a ray has no length (two points on one pixel)
+    usable = (usable_points @ _NEED == _NEED_COUNT) & ((cross != 0) | (dot != 0))
     return np.where(usable, degrees, np.nan)

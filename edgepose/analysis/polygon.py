@@ -7,6 +7,8 @@ a corner is decided the same way every time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -35,6 +37,44 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     )  # fmt: skip
     inside = (crossings.sum(axis=1) % 2 == 1) | on_edge.any(axis=1)
     return inside & np.isfinite(p).all(axis=1)  # NaN compares false, which would count as a crossing
+
+
+@dataclass(frozen=True)
+class PolygonSet:
+    """Several polygons tested at once: every point against every edge of all of them in one pass.
+
+    The same rule as :func:`points_in_polygon` (edges inside, NaN outside), with the edges laid out
+    once at construction instead of on every call; a frame's zones cost one set of array operations
+    whatever their number.
+    """
+
+    polygons: tuple[np.ndarray, ...]
+
+    def __post_init__(self) -> None:
+        q = [np.asarray(p, np.float64) for p in self.polygons]
+        starts = np.cumsum([0] + [len(p) for p in q[:-1]]) if q else np.zeros(0, np.intp)
+        first = np.concatenate(q) if q else np.zeros((0, 2))
+        second = np.concatenate([np.roll(p, -1, axis=0) for p in q]) if q else np.zeros((0, 2))
+        xi, yi, xj, yj = first[:, 0], first[:, 1], second[:, 0], second[:, 1]
+        object.__setattr__(self, "_edges", (xi, yi, yj, xj - xi, yj - yi, yj > yi, np.minimum(xi, xj),
+                                            np.maximum(xi, xj), np.minimum(yi, yj), np.maximum(yi, yj)))  # fmt: skip
+        object.__setattr__(self, "_starts", np.asarray(starts, np.intp))
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """``(N, Z)`` bool: whether each of ``(N, 2)`` points is in (or on) each of the Z polygons."""
+        p = np.asarray(points, np.float64).reshape(-1, 2)
+        if not self.polygons or not len(p):
+            return np.zeros((len(p), len(self.polygons)), bool)
+        xi, yi, yj, dx, dy, upward, x0, x1, y0, y1 = self._edges  # type: ignore[attr-defined]
+        px, py = p[:, :1], p[:, 1:]
+        cross = dx * (py - yi) - (px - xi) * dy  # (N, E)
+        crossings = ((yi > py) != (yj > py)) & ((cross > 0) == upward)
+        inside = np.add.reduceat(crossings, self._starts, axis=1) % 2 == 1  # type: ignore[attr-defined]
+        zero = cross == 0
+        if zero.any():  # on an edge's line: rare on real anchors, so the box test runs only then
+            on_edge = zero & (x0 <= px) & (px <= x1) & (y0 <= py) & (py <= y1)
+            inside |= np.logical_or.reduceat(on_edge, self._starts, axis=1)  # type: ignore[attr-defined]
+        return inside & np.isfinite(p).all(axis=1, keepdims=True)
 
 
 def _orientation(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:

@@ -13,15 +13,16 @@ without it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import numpy as np
 
 from edgepose.analysis.anchors import anchor_points
 from edgepose.analysis.angles import ANGLE_NAMES, joint_angles
 from edgepose.analysis.events import Event, ZoneState
+from edgepose.analysis.polygon import PolygonSet
 from edgepose.analysis.zones import Zone, ZoneTracker
 from edgepose.keypoints import NUM_KEYPOINTS
 from edgepose.pose import FrameResult
@@ -52,11 +53,11 @@ class FrameView:
     def of(cls, result: FrameResult, continuous: bool, min_score: float, with_angles: bool) -> FrameView:
         poses = result.poses
         n = len(poses)
-        keypoints = np.empty((n, NUM_KEYPOINTS, 3))
-        boxes = np.empty((n, 4))
-        for i, pose in enumerate(poses):
-            keypoints[i] = pose.keypoints
-            boxes[i] = pose.box
+        if n:
+            keypoints = np.array([p.keypoints for p in poses], np.float64)
+            boxes = np.array([p.box for p in poses], np.float64)
+        else:
+            keypoints, boxes = np.empty((0, NUM_KEYPOINTS, 3)), np.empty((0, 4))
         angles = joint_angles(keypoints, min_score) if with_angles else np.empty((n, 0))
         return cls(result, keypoints, boxes, tuple(p.id for p in poses), angles, continuous, min_score)
 
@@ -102,16 +103,47 @@ class Analysis:
 NOTHING = Analysis()
 
 
+class AngleEntries(Sequence[dict[str, float | None]]):
+    """Each pose's ``angles`` entry, ``{"left_knee": 92.4, ...}`` (None where unknown), built when read.
+
+    The stage only keeps the ``(P, A)`` array; the document builder, which reads every entry once,
+    pays for the dictionaries (so the bench's stage table counts them under the document).
+    """
+
+    __slots__ = ("degrees",)
+
+    def __init__(self, degrees: np.ndarray) -> None:
+        self.degrees = degrees
+
+    def __len__(self) -> int:
+        return len(self.degrees)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, float | None]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, float | None]]: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, float | None] | list[dict[str, float | None]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        row = np.round(self.degrees[i], ANGLE_DIGITS).tolist()
+        return {k: (None if v != v else v) for k, v in zip(ANGLE_NAMES, row, strict=True)}  # NaN != NaN
+
+    def __iter__(self) -> Iterator[dict[str, float | None]]:
+        rows = np.round(self.degrees, ANGLE_DIGITS).tolist()
+        for row in rows:
+            yield {k: (None if v != v else v) for k, v in zip(ANGLE_NAMES, row, strict=True)}
+
+
 class AngleAnalyzer:
-    """Angles in each pose's document entry, as ``{"left_knee": 92.4, ...}`` (None where unknown)."""
+    """Angles in each pose's document entry (:class:`AngleEntries`)."""
 
     name = "angles"
     needs_angles = True
 
     def __call__(self, view: FrameView) -> Findings:
-        rounded = np.round(view.angles, ANGLE_DIGITS).tolist()
-        per_pose = [{k: (None if v != v else v) for k, v in zip(ANGLE_NAMES, row, strict=True)} for row in rounded]
-        return Findings({"angles": per_pose})
+        return Findings({"angles": AngleEntries(view.angles)})
 
     def reset(self) -> None:
         pass
@@ -125,23 +157,36 @@ class ZoneAnalyzer:
 
     def __init__(self, zones: Sequence[Zone]) -> None:
         self.trackers = [ZoneTracker(z) for z in zones]
+        self.polygons = PolygonSet(tuple(z.polygon for z in zones))
+        self._rules = sorted({z.anchor for z in zones})  # the anchor rules in use, each computed once a frame
+        self._rows = [self._rules.index(z.anchor) for z in zones]
+        self._scale: tuple[tuple[int, int], np.ndarray] = ((0, 0), np.ones(2))
         self.changed: tuple[ZoneState, ...] = ()
         self._started = False
 
     def __call__(self, view: FrameView) -> Findings:
         self.changed = ()  # a failure part-way leaves no stale states behind
         result = view.result
-        scale = np.array([result.width, result.height], np.float64)
-        anchors: dict[str, np.ndarray] = {}  # one anchor array per rule in use
+        size, scale = self._scale
+        if size != (result.width, result.height):
+            size, scale = (result.width, result.height), np.array([result.width, result.height], np.float64)
+            self._scale = (size, scale)
+        n = len(view.ids)
+        # The anchors of each rule in use, all against every zone in one pass; each zone reads its rule's rows.
+        rules = self._rules
+        points = np.empty((len(rules), n, 2))
+        for r, rule in enumerate(rules):
+            points[r] = anchor_points(view.keypoints, view.boxes, rule, view.min_score)
+        points /= scale
+        contained = self.polygons.contains(points.reshape(-1, 2)).reshape(len(rules), n, -1)  # (R, P, Z)
         events: list[Event] = []
         changed = []
-        for tracker in self.trackers:
-            rule = tracker.zone.anchor
-            if rule not in anchors:
-                anchors[rule] = anchor_points(view.keypoints, view.boxes, rule, view.min_score) / scale
-            new = tracker.update(result.mono, result.ts, result.frame_index, view.ids, anchors[rule], view.continuous)
+        for i, (tracker, row) in enumerate(zip(self.trackers, self._rows, strict=True)):
+            before = tracker.state
+            new = tracker.update(result.mono, result.ts, result.frame_index, view.ids, points[row], view.continuous,
+                                 contained[row, :, i])  # fmt: skip
             events.extend(new)
-            if new or not self._started:
+            if tracker.state is not before or not self._started:
                 changed.append(tracker.state)
         self._started = True
         self.changed = tuple(changed)  # type: ignore[arg-type]
@@ -153,6 +198,7 @@ class ZoneAnalyzer:
 
     def reset(self) -> None:
         self.trackers = [ZoneTracker(t.zone) for t in self.trackers]
+        self.changed = ()
         self._started = False
 
 

@@ -62,21 +62,32 @@ class ZoneTracker:
         return points_in_polygon(anchors, self.zone.polygon)
 
     def update(self, mono: float, ts: float, frame: int, ids: Sequence[int | None], anchors: np.ndarray,
-               debounce: bool = True) -> list[Event]:  # fmt: skip
+               debounce: bool = True, inside: np.ndarray | None = None) -> list[Event]:  # fmt: skip
         """Fold one frame in: ``ids`` and ``(P, 2)`` normalized ``anchors`` of its poses, in the same order.
 
-        ``mono`` drives the debounce (seconds, monotonic); ``ts`` (Unix seconds) and ``frame`` stamp events.
+        ``mono`` drives the debounce (seconds, monotonic); ``ts`` (Unix seconds) and ``frame`` stamp
+        events. ``inside``: ``(P,)`` whether each anchor is in the zone, when the caller tested
+        several zones at once (:class:`~edgepose.analysis.polygon.PolygonSet`).
         """
         z = self.zone
-        inside = self.inside(anchors) if len(ids) else np.zeros(0, bool)
-        seen: dict[int, int] = {tid: i for i, tid in enumerate(ids) if tid is not None}
+        if inside is None:
+            inside = self.inside(anchors) if len(ids) else np.zeros(0, bool)
+        flags = inside.tolist()
+        where: dict[int, int] = {}
+        raw_untracked = 0
+        for i, tid in enumerate(ids):
+            if tid is None:
+                raw_untracked += flags[i]
+            elif flags[i]:
+                where[tid] = i
+        seen = set(ids)
+        # Only tracks inside now, or inside or changing before, can change: the rest are settled outside.
         entered: list[int] = []
         left: list[int] = []
         moves: list[tuple[int, bool, float, np.ndarray | None]] = []
-        for tid in sorted(set(seen) | set(self._tracks)):
+        for tid in sorted(self._tracks.keys() | where.keys()):
             track = self._tracks.get(tid) or _Track()
-            i = seen.get(tid)
-            raw = bool(inside[i]) if i is not None else False
+            raw = tid in where
             if raw == track.inside:
                 track.since = None
             else:
@@ -86,13 +97,13 @@ class ZoneTracker:
                 if not debounce or held >= (z.enter_after if raw else z.leave_after):
                     track.inside, track.since = raw, None
                     (entered if raw else left).append(tid)
+                    i = where.get(tid, ids.index(tid) if tid in seen else None)
                     moves.append((tid, raw, held, anchors[i] if i is not None else None))
             if track.inside or track.since is not None:
                 self._tracks[tid] = track
             else:
                 self._tracks.pop(tid, None)  # outside and settled: forget it (ids are not reused soon)
-        raw_untracked = int(sum(bool(inside[i]) for i, tid in enumerate(ids) if tid is None))
-        self._settle_untracked(raw_untracked, mono, debounce)
+        self._settle_untracked(int(raw_untracked), mono, debounce)
         in_ids = tuple(sorted(tid for tid, t in self._tracks.items() if t.inside))
         count = len(in_ids) + self._untracked
         events: list[Event] = []
@@ -105,8 +116,9 @@ class ZoneTracker:
                 events.append(zone_leave(z.name, ts, frame, tid, running, anchor, z.anchor, held))
         if count != self._count:
             events.append(zone_count(z.name, ts, frame, count, self._count, entered, left, self._untracked))
+        if count != self._count or moves or self.state is None:
+            self.state = ZoneState(z.name, count, in_ids, ts, frame)
         self._count = count
-        self.state = ZoneState(z.name, count, in_ids, ts, frame)
         return events
 
     def _settle_untracked(self, raw: int, mono: float, debounce: bool) -> None:
