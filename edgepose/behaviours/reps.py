@@ -1,0 +1,111 @@
+"""Counting repetitions (squats, push-ups, curls) from a joint angle, per track, with hysteresis.
+
+A repetition starts at rest on the ``high`` side (knee straight for a squat), goes at or below
+``low`` (the bottom of the squat) and comes back at or above ``high``: one count at that return.
+Between the two thresholds nothing changes, so an angle jittering by less than ``high - low``
+around either threshold counts nothing extra (the hysteresis). The first count needs the track to
+have been seen at rest first: a track that appears mid-squat is not counted a half repetition.
+
+The angle comes from named joint angles (``left_knee``, ``right_knee``, ... as in
+:data:`edgepose.behaviours.geometry.JOINTS`), combined per frame by ``mean``, ``min`` or ``max``
+of those present; a frame where none is present changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from edgepose.behaviours.events import Event
+
+Combine = Literal["mean", "min", "max"]
+
+
+@dataclass(frozen=True, slots=True)
+class RepRule:
+    """What one exercise's repetition is. Angles in degrees."""
+
+    name: str
+    angles: tuple[str, ...]
+    low: float
+    high: float
+    combine: Combine = "mean"
+
+    def __post_init__(self) -> None:
+        if not self.angles:
+            raise ValueError(f"{self.name}: no angles")
+        if not self.low < self.high:
+            raise ValueError(f"{self.name}: low ({self.low}) must be below high ({self.high})")
+
+    def value(self, angles: Mapping[str, float | None]) -> float | None:
+        """This rule's angle for one frame, or None when none of its angles is known."""
+        got = [v for a in self.angles if (v := angles.get(a)) is not None]
+        if not got:
+            return None
+        if self.combine == "min":
+            return min(got)
+        if self.combine == "max":
+            return max(got)
+        return sum(got) / len(got)
+
+
+# The presets. Squat: both knees, straight (>= 160) to below 100 and back (knees of a parallel
+# squat are near 90). Push-up: both elbows, straight (>= 150) to below 90. Curl: the more bent
+# elbow (a one-arm curl leaves the other straight), open (>= 140) to below 60.
+PRESETS: dict[str, RepRule] = {
+    "squat": RepRule("squat", ("left_knee", "right_knee"), low=100.0, high=160.0),
+    "pushup": RepRule("pushup", ("left_elbow", "right_elbow"), low=90.0, high=150.0),
+    "curl": RepRule("curl", ("left_elbow", "right_elbow"), low=60.0, high=140.0, combine="min"),
+}
+
+
+@dataclass
+class _Count:
+    count: int = 0
+    phase: Literal["unknown", "up", "down"] = "unknown"
+
+
+class RepCounter:
+    """Counts of every rule for every track."""
+
+    def __init__(self, rules: Iterable[RepRule]) -> None:
+        self.rules = tuple(rules)
+        names = [r.name for r in self.rules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"rule names repeat: {names}")
+        self._state: dict[tuple[int, str], _Count] = {}
+
+    def update(self, ts: float, track: int, angles: Mapping[str, float | None]) -> list[Event]:
+        """Feed one track's angles of one frame; returns a ``rep`` event per repetition completed."""
+        events = []
+        for rule in self.rules:
+            value = rule.value(angles)
+            if value is None:
+                continue
+            state = self._state.setdefault((track, rule.name), _Count())
+            if value >= rule.high:
+                if state.phase == "down":
+                    state.count += 1
+                    events.append(Event("rep", track, ts, {"exercise": rule.name, "count": state.count,
+                                                           "angle": round(value, 1)}))  # fmt: skip
+                state.phase = "up"
+            elif value <= rule.low and state.phase == "up":
+                state.phase = "down"
+        return events
+
+    def count(self, track: int, rule: str) -> int:
+        state = self._state.get((track, rule))
+        return state.count if state is not None else 0
+
+    def counts(self, track: int) -> dict[str, int]:
+        """Every rule's count for a track (0 for rules it has not counted yet): the document's ``reps``."""
+        return {r.name: self.count(track, r.name) for r in self.rules}
+
+    def reset(self, track: int | None = None) -> None:
+        """Start counting again: one track (it ended), or every track (the reset command)."""
+        if track is None:
+            self._state.clear()
+            return
+        for key in [k for k in self._state if k[0] == track]:
+            del self._state[key]
