@@ -1,7 +1,9 @@
 """Assembling a run from the config: model, estimator, source, sinks, pipeline.
 
 :class:`App` starts its parts as a list of named steps and stops them in reverse, so the service
-layer, the benchmark and tests can reuse the steps they need and replace any part.
+layer, the benchmark and tests can reuse the steps they need. Each part is built by a factory of
+:class:`AppParts`, so a test replaces a part (a gated source, a wrapped engine) without
+subclassing :class:`App`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from edgepose.inference.accelerator import open_engine
 from edgepose.inference.surgery import decoder_options_of
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
-from edgepose.pipeline import Pipeline, ResultHook, overlap_for
+from edgepose.pipeline import Pipeline, ResultHook, Tracking, overlap_for
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources import Source, make_source
 from edgepose.sources.base import Clocks
@@ -114,23 +116,57 @@ def build_source(
     return source
 
 
+def open_source(config: Config, health: Health, stats: RunStats, model_input: tuple[int, int] | None) -> Source:
+    """The configured source, opened (:func:`build_source`): :class:`AppParts`' default source."""
+    return build_source(config, health=health, stats=stats, model_input=model_input)
+
+
+def default_tracking(config: Config) -> Tracking | None:
+    """The configured tracking stage (None for ``tracking.tracker: none``)."""
+    return make_tracker(config.tracking, config.decoder.min_keypoint_score)
+
+
+@dataclass(frozen=True)
+class AppParts:
+    """How :class:`App` builds each part: the defaults read the config; tests replace one or two.
+
+    ``model(config, health, stats)``: the loaded model (its engine in ``estimator.engine``).
+    ``source(config, health, stats, model_input)``: an opened source; ``model_input`` is the
+    model's (width, height), which sizes the Pi camera's ``lores`` stream.
+    ``sink(spec, config, stats)``: one sink of ``config.sinks``, not yet opened.
+    ``tracking(config)``: the tracking stage, or None. ``clock``: monotonic seconds for the
+    pipeline, the preview and the service's watchdog.
+    """
+
+    model: Callable[[Config, Health, RunStats], Loaded] = build_estimator
+    source: Callable[[Config, Health, RunStats, tuple[int, int] | None], Source] = open_source
+    sink: Callable[[str, Config, RunStats], Sink] = make_sink
+    tracking: Callable[[Config], Tracking | None] = default_tracking
+    clock: Callable[[], float] = time.monotonic
+
+
 @dataclass
 class App:
     """One run of edgepose: starts its parts in order, stops them in reverse.
 
+    ``parts`` builds the model, source, sinks and tracking stage (see :class:`AppParts`);
     ``hooks`` are called after every processed frame (see :data:`edgepose.pipeline.ResultHook`).
     """
 
     config: Config
+    parts: AppParts = field(default_factory=AppParts)
     stats: RunStats = field(default_factory=RunStats)
     health: Health = field(default_factory=Health)
     hooks: list[ResultHook] = field(default_factory=list)
-    clock: Callable[[], float] = time.monotonic
     loaded: Loaded | None = None
     source: Source | None = None
     sinks: list[Sink] = field(default_factory=list)
     pipeline: Pipeline | None = None
     _stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.parts.clock
 
     def start(self) -> None:
         """Load the model, open the source and the sinks; on failure, undo what was started."""
@@ -145,13 +181,13 @@ class App:
             raise
 
     def start_model(self) -> None:
-        self.loaded = build_estimator(self.config, self.health, self.stats)
+        self.loaded = self.parts.model(self.config, self.health, self.stats)
         self._stops.append(("model", self.loaded.estimator.engine.close))
 
     def start_source(self) -> None:
         spec = self.loaded.estimator.engine.input if self.loaded is not None else None
         model_input = (spec.shape[2], spec.shape[1]) if spec is not None else None  # (width, height)
-        self.source = build_source(self.config, health=self.health, stats=self.stats, model_input=model_input)
+        self.source = self.parts.source(self.config, self.health, self.stats, model_input)
         self._stops.append(("source", self.source.close))
 
     def _started(self, *parts: str) -> None:
@@ -164,7 +200,7 @@ class App:
         self._started("loaded")
         meta = meta_document(self.config, self.loaded)
         for spec in self.config.sinks:
-            sink = make_sink(spec, self.config, self.stats)
+            sink = self.parts.sink(spec, self.config, self.stats)
             sink.open(meta)
             self.sinks.append(sink)
             self._stops.append((sink.name, sink.close))
@@ -183,7 +219,7 @@ class App:
     def start_pipeline(self) -> None:
         self._started("loaded", "source")
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
-        tracking = make_tracker(self.config.tracking, self.config.decoder.min_keypoint_score)
+        tracking = self.parts.tracking(self.config)
         overlap = overlap_for(self.config.model.overlap, self.loaded.accelerator)
         self.pipeline = Pipeline(self.source, self.loaded.estimator, self.sinks, stamp, self.stats,
                                  self.clock, self.hooks, tracking, self.config.source.slot_size, overlap)  # fmt: skip

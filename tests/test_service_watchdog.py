@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edgepose.app import App
+from edgepose.app import App, AppParts, Loaded, build_estimator
 from edgepose.config import load_config
 from edgepose.service.daemon import Daemon
 from edgepose.service.notify import Notifier
@@ -78,20 +78,20 @@ class GatedEngine:
         return getattr(self._engine, name)
 
 
-class GatedApp(App):
-    def __init__(self, config, source_gate: Gate, engine_gate: Gate, image: Path) -> None:
-        super().__init__(config)
-        self.source_gate, self.engine_gate, self.image = source_gate, engine_gate, image
+def gated_app(config, source_gate: Gate, engine_gate: Gate, image: Path) -> App:
+    """The real app whose source and engine pass through the gates (parts injected, no subclass)."""
 
-    def start_model(self) -> None:
-        super().start_model()
-        assert self.loaded is not None
-        self.loaded.estimator.engine = GatedEngine(self.loaded.estimator.engine, self.engine_gate)
+    def model(config, health, stats) -> Loaded:
+        loaded = build_estimator(config, health, stats)
+        loaded.estimator.engine = GatedEngine(loaded.estimator.engine, engine_gate)
+        return loaded
 
-    def start_source(self) -> None:
-        self.source = GatedSource(self.source_gate, self.image, loop=True)
-        self.source.open()
-        self._stops.append(("source", self.source.close))
+    def source(config, health, stats, model_input) -> GatedSource:
+        gated = GatedSource(source_gate, image, loop=True)
+        gated.open()
+        return gated
+
+    return App(config, AppParts(model=model, source=source))
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def running(tmp_path: Path, squat_path: Path):
     config = load_config(None, [f"sinks=['jsonl:{tmp_path / 'poses.jsonl'}']", f"source.stall_timeout={STALL_S}",
                                 "service.health.enabled=true", "service.health.port=0"])  # fmt: skip
     source_gate, engine_gate = Gate(), Gate()
-    app = GatedApp(config, source_gate, engine_gate, squat_path)
+    app = gated_app(config, source_gate, engine_gate, squat_path)
     daemon = Daemon(app, Notifier({"NOTIFY_SOCKET": listener.address}), watchdog=WATCHDOG_S)
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(daemon.serve()), daemon=True)
@@ -188,7 +188,7 @@ def test_healthz_is_503_while_starting(tmp_path, squat_path):
                                 "service.health.port=0"])  # fmt: skip
     source_gate, engine_gate = Gate(), Gate()
     engine_gate.close()  # the first invoke hangs: start-up never completes
-    daemon = Daemon(GatedApp(config, source_gate, engine_gate, squat_path),
+    daemon = Daemon(gated_app(config, source_gate, engine_gate, squat_path),
                     Notifier({"NOTIFY_SOCKET": listener.address}), watchdog=WATCHDOG_S)  # fmt: skip
     thread = threading.Thread(target=daemon.serve, daemon=True)
     thread.start()
