@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "edgepose.cli.watch",
     "edgepose.cli.bench",
     "edgepose.cli.eval",
+    "edgepose.cli.poses",
 )
 
 
