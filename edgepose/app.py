@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgepose.analysis.stage import make_analysis
 from edgepose.config.sections import Config
 from edgepose.documents.meta import meta_document
 from edgepose.documents.poses import Stamp
@@ -22,7 +23,6 @@ from edgepose.errors import InputError
 from edgepose.estimator import PoseEstimator
 from edgepose.health import Health
 from edgepose.inference.accelerator import open_engine
-from edgepose.inference.surgery import decoder_options_of
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
 from edgepose.pipeline import Pipeline, ResultHook, Tracking, overlap_for
@@ -62,7 +62,7 @@ def build_estimator(config: Config, health: Health | None = None, stats: RunStat
     choice = open_engine(config.model, model_dirs(config), health, count_fallback)
     path = choice.model_path
     name = path.stem
-    estimator = PoseEstimator(choice.engine, config.decoder, model_name=name, model_options=decoder_options_of(path))
+    estimator = PoseEstimator(choice.engine, config.decoder, model_name=name, model_options=choice.decoder_options)
     log.info("model %s on %s (%d threads), input %s, format %s", name, choice.accelerator,
              config.model.threads, list(choice.engine.input.shape), estimator.decoder.format)  # fmt: skip
     return Loaded(estimator, name, path, choice.accelerator, choice.fallback)
@@ -221,8 +221,10 @@ class App:
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
         tracking = self.parts.tracking(self.config)
         overlap = overlap_for(self.config.model.overlap, self.loaded.accelerator)
+        analysis = make_analysis(self.config, self.config.source.camera)  # None unless analysis.enabled
         self.pipeline = Pipeline(self.source, self.loaded.estimator, self.sinks, stamp, self.stats,
-                                 self.clock, self.hooks, tracking, self.config.source.slot_size, overlap)  # fmt: skip
+                                 self.clock, self.hooks, tracking, self.config.source.slot_size, overlap,
+                                 analysis=analysis)  # fmt: skip
 
     def run(
         self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None

@@ -13,7 +13,6 @@ from edgepose.inference.modelfile import custom_ops_of, read_model
 from edgepose.inference.runtime import import_runtime
 from edgepose.inference.surgery import (
     POSENET_DECODER_OP,
-    decoder_options_of,
     read_decoder_options,
     strip_posenet_decoder,
 )
@@ -62,8 +61,8 @@ def test_read_model_strips_in_memory_and_keeps_what_the_file_had(posenet_path: P
 
 def test_options_read_without_rewriting(posenet_path: Path, movenet_path: Path) -> None:
     assert read_decoder_options(posenet_path.read_bytes()) == OPTIONS
-    assert decoder_options_of(posenet_path) == OPTIONS
-    assert decoder_options_of(movenet_path) == {}
+    assert read_model(posenet_path).decoder_options == OPTIONS  # read with the file, once
+    assert read_model(movenet_path).decoder_options == {}
     assert read_model(movenet_path).decoder_options == {}
 
 
@@ -82,3 +81,15 @@ def test_cli_strip_writes_a_runnable_model(posenet_path: Path, movenet_path: Pat
     refused = run_cli("models", "strip", str(movenet_path), str(tmp_path / "x.tflite"))
     assert refused.returncode == 66
     assert "no PosenetDecoderOp" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_estimator_decodes_with_the_options_read_with_the_file(posenet_path: Path) -> None:
+    from edgepose.app import build_estimator
+    from edgepose.config import load_config
+
+    config = load_config(None, [f"model.name={posenet_path}", "model.accelerator=cpu"])
+    loaded = build_estimator(config)
+    try:
+        assert loaded.estimator.model_options == OPTIONS
+    finally:
+        loaded.estimator.engine.close()

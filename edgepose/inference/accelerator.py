@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,6 +43,8 @@ class EngineChoice:
     accelerator: str
     model_path: Path
     fallback: str = ""  # why the Edge TPU is not used although it was asked for ("" when it is)
+    # The model's own decoder parameters (PosenetDecoderOp), read with the file: never read twice.
+    decoder_options: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,14 +234,13 @@ def open_engine(
     policy = SupervisorPolicy.from_config(model)
     notify = on_fallback or (lambda _reason: None)
 
-    def cpu_builder(path: Path) -> Callable[[], LiteRtEngine]:
-        cpu_model = read_model(path)
+    def cpu_builder(cpu_model: ModelFile) -> Callable[[], LiteRtEngine]:
         return lambda: LiteRtEngine(cpu_model, model.threads, None, runtime, "cpu")
 
     if not wants_edgetpu(model, pair, scan):
-        path = _cpu_path(model, pair)
-        engine = SupervisedEngine(cpu_builder(path), "cpu", policy, health, inline=True)  # no device to wedge
-        return EngineChoice(engine, "cpu", path)
+        cpu_model = read_model(_cpu_path(model, pair))
+        engine = SupervisedEngine(cpu_builder(cpu_model), "cpu", policy, health, inline=True)  # no device to wedge
+        return EngineChoice(engine, "cpu", cpu_model.path, decoder_options=cpu_model.decoder_options)
 
     tpu_model = _edgetpu_model(pair)
     fallback_path = pair.cpu if model.fallback == "cpu" else None
@@ -257,8 +258,9 @@ def open_engine(
         fix = (exc.hint or "").removesuffix(OR_FALLBACK)  # the fallback is what is happening: not advice
         log.error("FALLING BACK TO THE CPU (model.fallback: cpu): %s; fix: %s", reason, fix)
         notify(reason)
-        engine = SupervisedEngine(cpu_builder(fallback_path), "cpu", policy, health, inline=True)
-        return EngineChoice(engine, "cpu", fallback_path, fallback=reason)
+        cpu_model = read_model(fallback_path)
+        engine = SupervisedEngine(cpu_builder(cpu_model), "cpu", policy, health, inline=True)
+        return EngineChoice(engine, "cpu", fallback_path, reason, cpu_model.decoder_options)
 
     delegates = [first]  # the probe's delegate serves the first build; rebuilds load a fresh one
 
@@ -266,9 +268,9 @@ def open_engine(
         delegate = delegates.pop() if delegates else load_edgetpu_delegate(runtime, model.edgetpu_device, scan)
         return LiteRtEngine(tpu_model, model.threads, [delegate], runtime, "edgetpu")
 
-    fallback = cpu_builder(fallback_path) if fallback_path is not None else None
+    fallback = cpu_builder(read_model(fallback_path)) if fallback_path is not None else None
     engine = SupervisedEngine(build_tpu, "edgetpu", policy, health, fallback, on_fallback)
-    return EngineChoice(engine, "edgetpu", tpu_model.path)
+    return EngineChoice(engine, "edgetpu", tpu_model.path, decoder_options=tpu_model.decoder_options)
 
 
 def _cpu_path(model: ModelConfig, pair: ModelPair) -> Path:

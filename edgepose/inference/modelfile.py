@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.errors import InputError
-from edgepose.inference.surgery import POSENET_DECODER_OP, strip_posenet_decoder
+from edgepose.inference.surgery import POSENET_DECODER_OP, custom_codes, strip_posenet_decoder
 
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 TFLITE_IDENTIFIER = b"TFL3"
@@ -65,13 +65,4 @@ def custom_ops_of(content: bytes, path: Path | str = "<bytes>") -> tuple[str, ..
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:  # tflite_runtime ships no schema module: leave the checks to the interpreter
         return ()
-    try:
-        model = schema.Model.GetRootAs(content, 0)
-        names = []
-        for i in range(model.OperatorCodesLength()):
-            code = model.OperatorCodes(i).CustomCode()
-            if code:
-                names.append(code.decode("utf-8", "replace"))
-    except Exception as exc:  # a corrupt buffer can fail anywhere inside flatbuffers
-        raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
-    return tuple(names)
+    return tuple(name for name in custom_codes(content, path, schema) if name)

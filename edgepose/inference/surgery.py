@@ -45,11 +45,25 @@ def _schema() -> Any:
     return schema
 
 
-def _code_name(code: Any) -> str:
-    raw = code.customCode
-    if raw is None:
-        return ""
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+def custom_codes(content: bytes, path: Path | str = "<bytes>", schema: Any = None) -> tuple[str, ...]:
+    """The custom-op name of every operator code of a model, in code order ("" for a builtin op).
+
+    The one scan of a flatbuffer's operator codes: :func:`~edgepose.inference.modelfile.custom_ops_of`
+    lists the names, :func:`strip_posenet_decoder` and :func:`read_decoder_options` find the
+    ``PosenetDecoderOp`` indices in it. :class:`InputError` for a corrupt buffer.
+    """
+    schema = schema or _schema()
+    try:
+        model = schema.Model.GetRootAs(content, 0)
+        codes = (model.OperatorCodes(i).CustomCode() for i in range(model.OperatorCodesLength()))
+        return tuple(code.decode("utf-8", "replace") if code else "" for code in codes)
+    except Exception as exc:  # a corrupt buffer can fail anywhere inside flatbuffers
+        raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
+
+
+def decoder_op_codes(content: bytes, path: Path | str = "<bytes>") -> set[int]:
+    """Indices of the ``PosenetDecoderOp`` operator codes of a model (empty when it has none)."""
+    return {i for i, name in enumerate(custom_codes(content, path)) if name == POSENET_DECODER_OP}
 
 
 def decoder_options(custom_options: Any) -> dict[str, float]:
@@ -76,12 +90,12 @@ def strip_posenet_decoder(content: bytes, path: Path | str = "<bytes>") -> Strip
     schema = _schema()
     import flatbuffers
 
+    decoder_codes = decoder_op_codes(content, path)  # the object API keeps the same code order
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     except Exception as exc:
         raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
     codes = model.operatorCodes or []
-    decoder_codes = {i for i, c in enumerate(codes) if _code_name(c) == POSENET_DECODER_OP}
     if not decoder_codes:
         raise InputError(f"{path} has no {POSENET_DECODER_OP} to remove")
     options: dict[str, float] = {}
@@ -121,16 +135,14 @@ def _tensor_name(tensor: Any) -> str:
 def read_decoder_options(content: bytes) -> dict[str, float]:
     """The ``PosenetDecoderOp`` options of a model file, read without rewriting it ({} when it has none).
 
-    For callers that hold the original file, not the stripped :class:`~edgepose.inference.modelfile.ModelFile`.
+    For callers that hold the original file, not the stripped :class:`~edgepose.inference.modelfile.ModelFile`
+    (whose ``decoder_options`` are these, read once when the file is read).
     """
-    schema = _schema()
+    codes = decoder_op_codes(content)
+    if not codes:
+        return {}
     try:
-        model = schema.Model.GetRootAs(content, 0)
-        codes = {
-            i for i in range(model.OperatorCodesLength()) if model.OperatorCodes(i).CustomCode() == b"PosenetDecoderOp"
-        }
-        if not codes:
-            return {}
+        model = _schema().Model.GetRootAs(content, 0)
         for s in range(model.SubgraphsLength()):
             subgraph = model.Subgraphs(s)
             for o in range(subgraph.OperatorsLength()):
@@ -142,14 +154,3 @@ def read_decoder_options(content: bytes) -> dict[str, float]:
     except Exception as exc:
         raise InputError(f"corrupt TFLite model: {exc}", "re-download the model") from None
     return {}
-
-
-def decoder_options_of(path: Path | str) -> dict[str, float]:
-    """:func:`read_decoder_options` of a model file ({} for a file without the op or that cannot be read)."""
-    try:
-        content = Path(path).read_bytes()
-    except OSError:
-        return {}  # the engine has already read this file; it reports any real problem itself
-    if content[4:8] != TFLITE_IDENTIFIER:
-        return {}
-    return read_decoder_options(content)
