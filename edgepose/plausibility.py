@@ -88,7 +88,7 @@ class Thresholds:
     """
 
     limb: float = 3.0
-    symmetry: float = 1.8
+    symmetry: float = 2.0
     span: float = 1.8
     min_score: float = 0.2
     min_segments: int = 4
