@@ -30,14 +30,14 @@ centre, in the keypoints' coordinates (source-frame pixels): no fall starts or f
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import numpy as np
 
 from edgepose.behaviours.events import Event
-from edgepose.behaviours.geometry import body_lean, hip_centre, rows, torso_lean, visible_extent
+from edgepose.behaviours.geometry import body_lean, body_measures, hip_centre, rows, torso_lean, visible_extent
 from edgepose.behaviours.settings import FallSettings
 
 State = Literal["upright", "falling", "down"]
@@ -106,6 +106,20 @@ class FallDetector:
         if m is None:
             return []
         return self.step(track, m)
+
+    def update_all(self, ts: float, tracks: Sequence[int], keypoints: np.ndarray) -> list[Event]:
+        """:meth:`update` for every tracked pose of a frame, ``(P, 17, 3)``, measured in one vectorized pass."""
+        if len(tracks) == 0:
+            return []
+        b = body_measures(keypoints, self.s.min_keypoint_score)
+        events: list[Event] = []
+        usable = ~(np.isnan(b.hip_y) | np.isnan(b.lean) | np.isnan(b.height)) & (np.nan_to_num(b.height) > 0)
+        columns = zip(tracks, usable.tolist(), b.hip_x.tolist(), b.hip_y.tolist(), b.lean.tolist(),
+                      b.body.tolist(), b.bottom.tolist(), b.height.tolist(), strict=True)  # fmt: skip
+        for track, ok, hx, hy, lean, body, bottom, height in columns:
+            if ok:
+                events += self.step(track, Measure(ts, hx, hy, lean, None if body != body else body, bottom, height))
+        return events
 
     def step(self, track: int, m: Measure) -> list[Event]:
         """:meth:`update` on measurements already taken."""

@@ -8,6 +8,7 @@ work on one pose's rows as plain floats, a few microseconds each, for the per-tr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -111,3 +112,71 @@ def visible_extent(kp: Rows, min_score: float) -> tuple[float, float, float] | N
         return None
     top, bottom = min(ys), max(ys)
     return float(top), float(bottom), float(bottom - top)
+
+
+# --- every pose of a frame at once: the same measurements as above over (P, 17, 3) -------------------
+
+ANGLE_NAMES: tuple[str, ...] = tuple(JOINTS)
+_TRIPLES = np.array(list(JOINTS.values()), np.intp)  # (8, 3)
+
+
+def _mid_all(kp: np.ndarray, a: int, b: int, min_score: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`midpoint` of every pose: ``(P, 2)`` points and ``(P,)`` whether either keypoint is visible."""
+    seen = kp[:, [a, b], 2] >= min_score  # (P, 2)
+    n = seen.sum(axis=1)
+    xy = (kp[:, [a, b], :2] * seen[..., None]).sum(axis=1) / np.maximum(n, 1)[:, None]
+    return xy, n > 0
+
+
+def _lean_all(bottom: np.ndarray, top: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """:func:`_lean` of every pose, NaN where unknown."""
+    dx, dy = top[:, 0] - bottom[:, 0], top[:, 1] - bottom[:, 1]
+    ok = ok & ((dx != 0) | (dy != 0))
+    return np.where(ok, np.degrees(np.arctan2(np.abs(dx), -dy)), np.nan)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BodyMeasures:
+    """The fall detector's measurements of P poses, ``(P,)`` float64 each, NaN where not visible."""
+
+    hip_x: np.ndarray
+    hip_y: np.ndarray
+    lean: np.ndarray  # torso
+    body: np.ndarray  # feet (ankles, else knees) -> shoulders
+    bottom: np.ndarray
+    height: np.ndarray
+
+
+def body_measures(keypoints: np.ndarray, min_score: float) -> BodyMeasures:
+    """:func:`hip_centre`, :func:`torso_lean`, :func:`body_lean` and :func:`visible_extent` of every pose."""
+    kp = np.asarray(keypoints, np.float64).reshape(-1, 17, 3)
+    hips, hips_ok = _mid_all(kp, L_HIP, R_HIP, min_score)
+    shoulders, shoulders_ok = _mid_all(kp, L_SHOULDER, R_SHOULDER, min_score)
+    ankles, ankles_ok = _mid_all(kp, L_ANKLE, R_ANKLE, min_score)
+    knees, knees_ok = _mid_all(kp, L_KNEE, R_KNEE, min_score)
+    feet = np.where(ankles_ok[:, None], ankles, knees)
+    visible = kp[..., 2] >= min_score
+    y = kp[..., 1]
+    top = np.where(visible, y, np.inf).min(axis=1)
+    bottom = np.where(visible, y, -np.inf).max(axis=1)
+    enough = visible.sum(axis=1) >= 2
+    nan = np.full(len(kp), np.nan)
+    return BodyMeasures(
+        np.where(hips_ok, hips[:, 0], nan),
+        np.where(hips_ok, hips[:, 1], nan),
+        _lean_all(hips, shoulders, hips_ok & shoulders_ok),
+        _lean_all(feet, shoulders, (ankles_ok | knees_ok) & shoulders_ok),
+        np.where(enough, bottom, nan),
+        np.where(enough, bottom - top, nan),
+    )
+
+
+def joint_angles_all(keypoints: np.ndarray, min_score: float) -> np.ndarray:
+    """:func:`joint_angle` of every pose and joint: ``(P, 8)`` degrees (:data:`ANGLE_NAMES` order), NaN: unknown."""
+    kp = np.asarray(keypoints, np.float64).reshape(-1, 17, 3)
+    a, b, c = kp[:, _TRIPLES[:, 0]], kp[:, _TRIPLES[:, 1]], kp[:, _TRIPLES[:, 2]]  # (P, 8, 3)
+    ux, uy = a[..., 0] - b[..., 0], a[..., 1] - b[..., 1]
+    wx, wy = c[..., 0] - b[..., 0], c[..., 1] - b[..., 1]
+    ok = (np.minimum(np.minimum(a[..., 2], b[..., 2]), c[..., 2]) >= min_score) & ((ux != 0) | (uy != 0))
+    ok &= (wx != 0) | (wy != 0)
+    return np.where(ok, np.degrees(np.arctan2(np.abs(ux * wy - uy * wx), ux * wx + uy * wy)), np.nan)

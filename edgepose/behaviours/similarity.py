@@ -127,11 +127,16 @@ def score_matrix(people: Normalized, library: Normalized, metric: Metric = "weig
         return np.clip(dot, 0.0, 1.0)
     if metric != "weighted":
         raise ValueError(f"unknown metric {metric!r}; one of {', '.join(METRICS)}")
-    diff = people.xy[:, None] - library.xy[None]  # (P, L, 17, 2)
-    dist = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)  # (P, L, 17)
-    weight = people.conf[:, None, :] * library.conf[None, :, :]
-    total = weight.sum(axis=2)
-    d = np.divide((weight * dist).sum(axis=2), total, out=np.full(total.shape, np.inf), where=total > 0)
+    # x and y apart rather than a trailing axis of 2: one pass over (P, L, 17) each, in place.
+    dx = people.xy[:, None, :, 0] - library.xy[None, :, :, 0]
+    dy = people.xy[:, None, :, 1] - library.xy[None, :, :, 1]
+    dx *= dx
+    dy *= dy
+    dx += dy
+    dist = np.sqrt(dx, out=dx)  # (P, L, 17)
+    weighted = np.einsum("plk,pk,lk->pl", dist, people.conf, library.conf)
+    total = people.conf @ library.conf.T  # Σ_k w_k with w_k = c_person,k · c_library,k
+    d = np.divide(weighted, total, out=np.full(total.shape, np.inf), where=total > 0)
     return np.clip(1.0 - d * _DISTANCE_SCALE, 0.0, 1.0)
 
 
@@ -153,12 +158,15 @@ def best_match(people: Normalized, library: Normalized, metric: Metric = "weight
     p = len(people)
     if len(library) == 0 or p == 0:
         return Matches(np.full(p, -1, np.int64), np.zeros(p), np.zeros(p, bool))
-    scores = score_matrix(people, library, metric)
-    flipped = np.zeros_like(scores, bool)
-    if mirrored:
-        other = score_matrix(mirror(people), library, metric)
-        flipped = other > scores
-        scores = np.where(flipped, other, scores)
+    if mirrored:  # the people and their mirror images in one pass, then the better of each pair
+        both = mirror(people)
+        both = Normalized(np.concatenate([people.xy, both.xy]), np.concatenate([people.conf, both.conf]))
+        plain, other = np.split(score_matrix(both, library, metric), 2)
+        flipped = other > plain
+        scores = np.where(flipped, other, plain)
+    else:
+        scores = score_matrix(people, library, metric)
+        flipped = np.zeros_like(scores, bool)
     index = scores.argmax(axis=1)
     rows = np.arange(p)
     return Matches(index, scores[rows, index], flipped[rows, index])

@@ -1,0 +1,126 @@
+"""The behaviours over whole frames: the vectorized measurements against their one-pose twins, and
+:class:`Behaviours` giving each pose its match and counts and the frame its events."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgepose.behaviours.falls import FallDetector
+from edgepose.behaviours.geometry import (
+    ANGLE_NAMES,
+    body_lean,
+    body_measures,
+    hip_centre,
+    joint_angle,
+    joint_angles_all,
+    torso_lean,
+    visible_extent,
+)
+from edgepose.behaviours.library import Loaded, entry_from_pose
+from edgepose.behaviours.settings import BehavioursSettings, FallSettings, MatchSettings, RepsSettings
+from edgepose.behaviours.stage import Behaviours
+from edgepose.pose import Pose
+from tests.test_behaviour_falls import fall_forward, walking
+from tests.test_behaviour_library import NOW
+
+
+def random_poses(n: int, seed: int) -> np.ndarray:
+    """Poses with about a third of the keypoints below 0.3, a few on the same pixel, some all hidden."""
+    rng = np.random.default_rng(seed)
+    kp = np.empty((n, 17, 3))
+    kp[..., :2] = rng.integers(0, 40, (n, 17, 2)) * 10.0  # a coarse grid: coincident keypoints happen
+    kp[..., 2] = rng.uniform(0, 1, (n, 17))
+    kp[: n // 10, :, 2] = 0.1  # nobody visible
+    return kp
+
+
+def same(a: float | None, b: float) -> bool:
+    return (a is None and math.isnan(b)) or (a is not None and a == pytest.approx(b, abs=1e-9))
+
+
+def test_body_measures_agree_with_the_one_pose_functions() -> None:
+    kp = random_poses(300, 1)
+    b = body_measures(kp, 0.3)
+    for i, pose in enumerate(kp):
+        rows = pose.tolist()
+        hips = hip_centre(rows, 0.3)
+        extent = visible_extent(rows, 0.3)
+        assert same(None if hips is None else hips[0], b.hip_x[i]) and same(
+            None if hips is None else hips[1], b.hip_y[i]
+        )
+        assert same(torso_lean(rows, 0.3), b.lean[i]) and same(body_lean(rows, 0.3), b.body[i])
+        assert same(None if extent is None else extent[1], b.bottom[i])
+        assert same(None if extent is None else extent[2], b.height[i])
+
+
+def test_joint_angles_agree_with_the_one_pose_function() -> None:
+    kp = random_poses(300, 2)
+    got = joint_angles_all(kp, 0.3)
+    assert got.shape == (300, len(ANGLE_NAMES))
+    for i, pose in enumerate(kp.tolist()):
+        for j, name in enumerate(ANGLE_NAMES):
+            assert same(joint_angle(pose, name, 0.3), got[i, j]), (i, name)
+    assert np.isnan(got).any() and not np.isnan(got).all()
+
+
+def test_update_all_gives_the_events_of_update_one_by_one() -> None:
+    one, many = FallDetector(), FallDetector()
+    by_one, by_many = [], []
+    for i in range(150):
+        t = i / 15
+        kp = np.stack([walking(t), fall_forward(t), fall_forward(t - 1.0, sign=-1.0)])
+        for track, pose in enumerate(kp):
+            by_one += one.update(t, track, pose)
+        by_many += many.update_all(t, [0, 1, 2], kp)
+    assert by_one == by_many and [e.track for e in by_many if e.kind == "fall"] == [1, 2]
+
+
+def poses_of(ts: float, ids: list[int | None]) -> list[Pose]:
+    """A walker, a faller, and a person squatting every 2 s (knee angle 180 -> 80 -> 180)."""
+    squat = walking(0.0)
+    depth = 0.5 - 0.5 * math.cos(math.pi * ts)
+    squat[[13, 14], 0] += 90 * depth  # knees 90 px forward of 75 px limbs: the knee closes to 80 degrees
+    kps = [walking(ts), fall_forward(ts), squat]
+    return [Pose(k.astype(np.float32), 0.9, (0, 0, 1, 1), i) for k, i in zip(kps, ids, strict=True)]
+
+
+def test_behaviours_over_frames() -> None:
+    library = Loaded((entry_from_pose("standing", walking(0.0), {}, NOW),), ())
+    settings = BehavioursSettings(
+        MatchSettings(enabled=True, hold=0.5), FallSettings(enabled=True), RepsSettings(enabled=True)
+    )
+    behaviours = Behaviours(settings, library)
+    events, last = [], None
+    for i in range(10 * 15):
+        last = behaviours.step(i / 15, poses_of(i / 15, [1, 2, 3]))
+        events += last.events
+    kinds = sorted({(e.kind, e.track) for e in events})
+    assert ("fall", 2) in kinds and ("rep", 3) in kinds and ("pose_match", 1) in kinds, kinds
+    assert not {("fall", 1), ("fall", 3)} & set(kinds)
+    assert last.match[0]["pose"] == "standing" and last.match[0]["score"] > 0.9
+    assert last.reps[2]["squat"] >= 3 and last.reps[0] == {"squat": 0}
+    behaviours.reset_reps()
+    assert behaviours.step(10.0, poses_of(10.0, [1, 2, 3])).reps[2] == {"squat": 0}
+
+
+def test_untracked_poses_get_a_match_and_nothing_else() -> None:
+    library = Loaded((entry_from_pose("standing", walking(0.0), {}, NOW),), ())
+    behaviours = Behaviours(
+        BehavioursSettings(
+            MatchSettings(enabled=True, hold=0.0), FallSettings(enabled=True), RepsSettings(enabled=True)
+        ),
+        library,
+    )
+    got = behaviours.step(0.0, poses_of(0.0, [None, None, None]))
+    assert all(m is not None for m in got.match) and got.reps == (None, None, None) and got.events == ()
+
+
+def test_everything_off_or_an_empty_library() -> None:
+    got = Behaviours(BehavioursSettings()).step(0.0, poses_of(0.0, [1, 2, 3]))
+    assert got.match == (None,) * 3 and got.reps == (None,) * 3 and got.events == ()
+    on = BehavioursSettings(MatchSettings(enabled=True))
+    assert Behaviours(on, Loaded((), ())).step(0.0, poses_of(0.0, [1, 2, 3])).match == (None,) * 3
+    assert Behaviours(on, Loaded((), ())).step(0.0, []).events == ()
