@@ -226,13 +226,16 @@ def antialiased_fast(image: np.ndarray, width: int, height: int, out: np.ndarray
     replicated) and a bilinear sample. A fifth to a sixth of :func:`antialiased`'s time; within a
     few levels of it inside the image (tests/test_resize.py), more at the edge rows, where PIL
     renormalizes and this replicates. An odd last row or column is left out at each halving (at
-    most a source pixel or three of the extent). Enlarging: bilinear.
+    most a source pixel or three of the extent). Enlarging: bilinear. Without OpenCV (the
+    ``video`` extra), this is :func:`antialiased`.
     """
     _check(image, width, height)
     same = _same_size(image, width, height, out)
     if same is not None:
         return same
-    cv = _opencv()
+    if cv2 is None:  # the Pi camera path may run without OpenCV: the exact filter, in NumPy
+        return _triangle(image, width, height, out, float(image.shape[1]), float(image.shape[0]))
+    cv = cv2
     while min(image.shape[1] / width, image.shape[0] / height) >= 2 * REDUCING_GAP:
         h, w = image.shape[0] // 2, image.shape[1] // 2  # OpenCV's fast path: 2x2 means (3x costs 3.6x as much)
         image = cv.resize(image[: 2 * h, : 2 * w], (w, h), interpolation=cv.INTER_AREA)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgepose import preprocess, resize
+from edgepose.errors import UnavailableError
 
 METHODS = sorted(resize.METHODS)
 
@@ -207,3 +208,13 @@ def test_a_coarse_grating_survives_every_method() -> None:
     image = grating((576, 576), 24.0)
     for method in METHODS:
         assert aliased_contrast(resize.METHODS[method](image, 192, 192)) > 0.6, method
+
+
+def test_without_opencv_the_fast_filter_is_the_exact_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Pi camera path may run without OpenCV: the default filter still works, in NumPy."""
+    image = noise_image((300, 400))
+    expected = resize.antialiased(image, 96, 72)
+    monkeypatch.setattr(resize, "cv2", None)
+    assert np.array_equal(resize.antialiased_fast(image, 96, 72), expected)
+    with pytest.raises(UnavailableError, match="OpenCV"):
+        resize.area(image, 96, 72)
