@@ -27,8 +27,8 @@ from typing import Any
 from edgepose.config.sections import PreviewConfig
 from edgepose.errors import UnavailableError
 from edgepose.frame import Frame
+from edgepose.opencv import require_cv2, rgb_to_bgr
 from edgepose.pose import FrameResult, Pose
-from edgepose.sources.files import require_cv2
 from edgepose.stats import RunStats
 from edgepose.viz import Style, draw_poses
 
@@ -114,7 +114,7 @@ class LatestFrame:
                 self._pending = None
             try:
                 image = draw_poses(frame.image, poses, self.style)
-                ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                ok, data = cv2.imencode(".jpg", rgb_to_bgr(image),
                                         [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])  # fmt: skip
             except Exception:  # the preview must not take the daemon down; say so once per frame
                 log.exception("preview: drawing frame %d failed", frame.index)

@@ -6,8 +6,8 @@ from typing import Any
 
 from edgepose.errors import FrameError, UnavailableError
 from edgepose.frame import Frame
+from edgepose.opencv import bgr_to_rgb, require_cv2
 from edgepose.sources.base import Clocks, Source
-from edgepose.sources.files import require_cv2
 
 OPEN_TIMEOUT_MS = 10_000  # a stream that does not answer is a failed open, not a hang
 READ_TIMEOUT_MS = 5_000  # a stream that stops sending is a failed read (the retry wrapper reopens)
@@ -67,14 +67,13 @@ class OpenCvCapture(Source):
         return self.uri.isdigit() or self.uri.removeprefix("/dev/video").isdigit()
 
     def read(self) -> Frame | None:
-        cv2 = require_cv2()
         if self._cap is None:
             raise FrameError(f"{self.uri} is not open")
         ok, bgr = self._cap.read()
         if not ok or bgr is None:
             raise FrameError(f"no frame from {self.uri} (disconnected, ended or timed out)")
         mono, wall = self.clocks.mono(), self.clocks.wall()
-        frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._count, wall, mono, self.name)
+        frame = Frame(bgr_to_rgb(bgr), self._count, wall, mono, self.name)
         self._count += 1
         return frame
 

@@ -6,25 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import FrameError, InputError, UnavailableError
+from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
+from edgepose.opencv import bgr_to_rgb, require_cv2
 from edgepose.sources.base import Clocks, Source
 from edgepose.sources.imagesize import MAX_IMAGE_PIXELS, header_size
 from edgepose.sources.paths import check_path, path_problem
 
 IMAGE_SUFFIXES = frozenset({".bmp", ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
-
-
-def require_cv2():
-    """OpenCV, or a clear message on how to install it."""
-    try:
-        import cv2
-    except ImportError:
-        raise UnavailableError(
-            "reading image and video files needs OpenCV, which is not installed",
-            "pip install 'edgepose[video]' (opencv-python-headless)",
-        ) from None
-    return cv2
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -52,7 +41,7 @@ def read_image(path: Path) -> np.ndarray:
         raise FrameError(f"cannot decode image {path} (OpenCV: {str(exc).strip().splitlines()[-1]})") from None
     if image is None:
         raise FrameError(f"cannot decode image {path} (corrupt or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # OpenCV decodes BGR; edgepose frames are RGB
+    return bgr_to_rgb(image)
 
 
 def too_large(path: Path, width: int = 0, height: int = 0) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
+from edgepose.opencv import bgr_to_rgb, require_cv2
 from edgepose.sources.base import Clocks, Source
-from edgepose.sources.files import require_cv2
 from edgepose.sources.paths import check_path
 
 
@@ -105,7 +105,7 @@ class VideoFileSource(Source):
         else:
             offset = self._count / self.fps
             wall, mono = self._open_wall + offset, self._open_mono + offset
-        frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._count, wall, mono, self.name)
+        frame = Frame(bgr_to_rgb(bgr), self._count, wall, mono, self.name)
         self._count += 1
         return frame
 

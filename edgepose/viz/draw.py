@@ -16,8 +16,8 @@ import numpy as np
 
 from edgepose.errors import InputError
 from edgepose.keypoints import NUM_KEYPOINTS, SKELETON
+from edgepose.opencv import require_cv2
 from edgepose.pose import Pose
-from edgepose.sources.files import require_cv2
 
 RGB = tuple[int, int, int]
 OUTLINE: RGB = (0, 0, 0)  # dark ring around keypoints so they stay visible on light clothes

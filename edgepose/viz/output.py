@@ -11,7 +11,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgepose.errors import InputError
-from edgepose.sources.files import IMAGE_SUFFIXES, require_cv2
+from edgepose.opencv import require_cv2, rgb_to_bgr
+from edgepose.sources.files import IMAGE_SUFFIXES
 
 # Codecs the opencv-python wheels can write without extra libraries (H.264 is not among them).
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -27,7 +28,7 @@ class FrameWriter(Protocol):
 def write_image(path: Path, image: np.ndarray) -> None:
     """Write an RGB image; the format follows the file suffix. Raises InputError when it cannot."""
     cv2 = require_cv2()
-    ok, data = cv2.imencode(path.suffix.lower(), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    ok, data = cv2.imencode(path.suffix.lower(), rgb_to_bgr(image))
     if not ok:
         raise InputError(f"cannot encode {path.name} as {path.suffix}")
     try:
@@ -105,7 +106,7 @@ class VideoWriter:
             self._size = size
         elif size != self._size:
             raise InputError(f"frame {self.written} is {size[0]}x{size[1]}, the video is {self._size}")
-        self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        self._writer.write(rgb_to_bgr(image))
         self.written += 1
 
     def close(self) -> None:
