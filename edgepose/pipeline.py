@@ -49,6 +49,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from edgepose.documents.events import event_documents
 from edgepose.documents.poses import Stamp, encode, to_document
 from edgepose.errors import FrameError, InputError
 from edgepose.estimator import DecoderSetup, PoseEstimator, Prepared
@@ -78,6 +79,17 @@ class Tracking(Protocol):
     def reset(self) -> None: ...
 
 
+class Analyzing(Protocol):
+    """The analysis stage after tracking (:class:`edgepose.analysis.AnalysisStage`): angles, zones, events.
+
+    It runs on every frame, photos included (they get counts, no enter/leave), and never raises.
+    """
+
+    def apply(self, result: FrameResult, continuous: bool = True) -> FrameResult: ...
+
+    def reset(self) -> None: ...
+
+
 @runtime_checkable
 class StartsInvokes(Protocol):
     """An engine that can run an invoke in the background: what the overlapped schedule needs."""
@@ -92,9 +104,10 @@ class StageTimes:
     """What one published frame cost after decoding, in ms (the benchmark's stage table)."""
 
     track: float  # tracking and smoothing
-    document: float  # building the document
+    document: float  # building the document (and the events')
     encode: float  # JSON
-    sinks: float  # handing the line to every sink
+    sinks: float  # handing the line (and the events) to every sink
+    analysis: float = 0.0  # angles, zones, events (0 without the stage)
 
 
 StageProbe = Callable[[StageTimes], None]
@@ -120,6 +133,7 @@ class _Flight:
     invoke: InFlight
     tracking: Tracking | None
     continuous: bool
+    analysis: Analyzing | None = None
 
 
 class Ended(enum.StrEnum):
@@ -146,11 +160,13 @@ class Reconfigure:
 
     ``decoder``: a setup built beforehand (``PoseEstimator.setup_for``), None to keep the current
     one. ``tracking``: the new tracking stage, None for no tracking, ``KEEP`` to keep the current
-    one. Built outside the inference thread, so a change that cannot be built never reaches a frame.
+    one; ``analysis`` the same for the analysis stage. Built outside the inference thread, so a
+    change that cannot be built never reaches a frame.
     """
 
     decoder: DecoderSetup | None = None
     tracking: Tracking | Literal[Keep.KEEP] | None = KEEP
+    analysis: Analyzing | Literal[Keep.KEEP] | None = KEEP
 
 
 class FrameSlot:
@@ -248,6 +264,7 @@ class Pipeline:
         overlap: bool = False,
         probe: StageProbe | None = None,
         exact_crop: bool = True,
+        analysis: Analyzing | None = None,
     ) -> None:
         self.source = source
         self.estimator = estimator
@@ -257,6 +274,7 @@ class Pipeline:
         self.clock = clock
         self.hooks = list(hooks)
         self.tracking = tracking
+        self.analysis = analysis
         self.slot_size = slot_size
         # Overlap needs an engine that invokes in the background; any other runs serially.
         self.overlap = overlap and isinstance(estimator.engine, StartsInvokes)
@@ -283,6 +301,8 @@ class Pipeline:
                 self.estimator.use(change.decoder)
             if change.tracking is not KEEP:
                 self.tracking = change.tracking
+            if change.analysis is not KEEP:
+                self.analysis = change.analysis
             applied += 1
 
     @property
@@ -423,7 +443,7 @@ class Pipeline:
         engine: StartsInvokes = self.estimator.engine  # type: ignore[assignment]
         invoke = engine.start(prepared.tensor, confirm=True)  # the worker begins before we go on
         invoke.future.add_done_callback(self._wake)
-        return _Flight(prepared, invoke, self.tracking, self.source.continuous)
+        return _Flight(prepared, invoke, self.tracking, self.source.continuous, self.analysis)
 
     def _launch(self, frame: Frame) -> _Flight | None:
         return self._start(self._prepare(frame))
@@ -450,7 +470,7 @@ class Pipeline:
 
     def _track_and_publish(self, flight: _Flight | None, result: FrameResult | None) -> None:
         if flight is not None and result is not None:
-            self._publish(flight.prepared.frame, result, flight.tracking, flight.continuous)
+            self._publish(flight.prepared.frame, result, flight.tracking, flight.continuous, flight.analysis)
 
     def _land(self, flight: _Flight | None, outputs: list[np.ndarray] | None) -> None:
         """Decode, track and publish a frame whose invoke has returned."""
@@ -499,42 +519,51 @@ class Pipeline:
         """Estimate, track, serialize once, hand to every sink and hook. None if the frame failed."""
         self.apply_requests()  # the frame boundary: what other threads asked for applies from this frame
         estimator, tracking, continuous = self.estimator, self.tracking, self.source.continuous  # once a frame
+        analysis = self.analysis
         try:
             result = estimator.estimate(frame, continuous=continuous)
         except FrameError as exc:
             self._failed(frame, exc)
             return None
-        return self._publish(frame, result, tracking, continuous)
+        return self._publish(frame, result, tracking, continuous, analysis)
 
-    def _publish(self, frame: Frame, result: FrameResult, tracking: Tracking | None, continuous: bool) -> FrameResult:
-        """Track, serialize once, hand to every sink and hook, count."""
+    def _publish(self, frame: Frame, result: FrameResult, tracking: Tracking | None, continuous: bool,
+                 analysis: Analyzing | None = None) -> FrameResult:  # fmt: skip
+        """Track, analyze, serialize once, hand to every sink and hook, count."""
         stats, clock = self.stats, self.clock
         t0 = clock()
         if tracking is not None and continuous:
             result = tracking(result)
-        # A pose stage after tracking (FrameResult in, FrameResult out, like Tracking) runs here,
-        # before the document is built; like the tracker it is read once per frame (process, _start)
-        # and replaced only through a Reconfigure.
+        ta = clock()
+        # The analysis stage after tracking (FrameResult in, FrameResult out); like the tracker it
+        # is read once per frame (process, _start) and replaced only through a Reconfigure.
+        if analysis is not None:
+            result = analysis.apply(result, continuous)
         t1 = clock()
         accelerator = self.estimator.engine.accelerator
         if accelerator != self.stamp.accelerator:  # the Edge TPU fell back to the CPU while running
             self.stamp = dataclasses.replace(self.stamp, accelerator=accelerator)
         document = to_document(result, self.stamp)
+        events = event_documents(result, self.stamp.device) if analysis is not None else []
         t2 = clock()
         line = encode(document)
+        event_lines = [encode(e) for e in events]
         t3 = clock()
         for sink in self.sinks:
             sink.write(result, document, line)
+            if events:
+                sink.write_events(result, events, event_lines)
         now = clock()
         t = result.timing
         stats.preprocess_ms.add(t.preprocess)
         stats.inference_ms.add(t.inference)
         stats.decode_ms.add(t.decode)
         stats.total_ms.add(t.total)
-        stats.track_ms.add((t1 - t0) * 1e3)
+        stats.track_ms.add((ta - t0) * 1e3)
         stats.publish_ms.add((now - t1) * 1e3)
         if self.probe is not None:
-            self.probe(StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (now - t3) * 1e3))
+            self.probe(StageTimes((ta - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (now - t3) * 1e3,
+                                  (t1 - ta) * 1e3))  # fmt: skip
         if self.live:  # capture to output; files read as fast as possible have no capture moment
             stats.latency_ms.add((now - frame.mono) * 1e3)
         with stats.lock:

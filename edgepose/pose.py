@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgepose.keypoints import NUM_KEYPOINTS
+
+if TYPE_CHECKING:  # the stage imports this module
+    from edgepose.analysis.stage import Analysis
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +114,5 @@ class FrameResult:
     poses: tuple[Pose, ...]
     timing: Timing = field(default_factory=Timing)
     file: str = ""  # the image file's name (image sources), '' otherwise
+    # What the analysis stage found (angles per pose, events, changed zone states); None without it.
+    analysis: Analysis | None = None

@@ -12,6 +12,7 @@ without it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -235,6 +236,10 @@ class AnalysisStage:
             self.failures += 1
         zones = self.zones.changed if self.zones is not None else ()
         return Analysis(fields, tuple(events), zones)
+
+    def apply(self, result: FrameResult, continuous: bool = True) -> FrameResult:
+        """The pipeline's step: ``result`` with what this frame's analysis found (FrameResult in and out)."""
+        return dataclasses.replace(result, analysis=self(result, continuous))
 
     def _failed(self, part: str, result: FrameResult, exc: Exception) -> None:
         if part == "the frame":

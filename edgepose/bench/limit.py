@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepose.analysis.stage import make_analysis
 from edgepose.app import Loaded
 from edgepose.bench.runner import MemorySource
 from edgepose.config.sections import Config
@@ -37,7 +38,7 @@ from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.tracking import make_tracker
 
-STAGES = ("preprocess", "hand-off", "decode", "tracking", "document", "json", "sinks", "rest")
+STAGES = ("preprocess", "hand-off", "decode", "tracking", "analysis", "document", "json", "sinks", "rest")
 
 
 class TimedEngine(InferenceEngine):
@@ -158,6 +159,7 @@ class _Recorder:
     def probe(self, stages: StageTimes) -> None:
         tally = self.tally
         tally.add("tracking", stages.track)
+        tally.add("analysis", stages.analysis)
         tally.add("document", stages.document)
         tally.add("json", stages.encode)
         tally.add("sinks", stages.sinks)
@@ -204,9 +206,10 @@ def pipeline_round(s: Setup, variant: Variant, seconds: float, tally: Tally) -> 
     recorder = _Recorder(tally)
     stamp = Stamp(config.device_id, s.estimator.model_name, s.accelerator)
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
+    analysis = make_analysis(config, "cam0")  # with --set analysis.enabled=true (and zones): its row in the table
     pipeline = Pipeline(MemorySource(s.images, continuous=True, limit=10**9), s.estimator, [NullSink()], stamp,
                         hooks=[recorder.hook], tracking=tracking, overlap=variant.overlap, probe=recorder.probe,
-                        exact_crop=variant.exact_crop)  # fmt: skip
+                        exact_crop=variant.exact_crop, analysis=analysis)  # fmt: skip
     t0 = time.perf_counter()
     stats = pipeline.run(duration=seconds)
     tally.seconds += time.perf_counter() - t0
@@ -252,6 +255,7 @@ def stage_means(tally: Tally, bare_invoke_ms: float) -> dict[str, float]:
         "hand-off": tally.mean("inference") - own,
         "decode": tally.mean("decode"),
         "tracking": tally.mean("tracking"),
+        "analysis": tally.mean("analysis"),
         "document": tally.mean("document"),
         "json": tally.mean("json"),
         "sinks": tally.mean("sinks"),

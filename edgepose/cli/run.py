@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sink", action="append", metavar="SINK", help="stdout, jsonl:PATH or mqtt (repeatable; replaces sinks)"
     )
+    p.add_argument("--events", action="store_true",
+                   help="also write analysis events to the stdout and jsonl sinks (analysis.event_lines)")  # fmt: skip
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     p.set_defaults(func=run)
@@ -39,9 +41,14 @@ def check_limits(max_frames: int | None, duration: float | None) -> None:
                           "leave it out to run to the end")  # fmt: skip
 
 
+def run_flags(args: argparse.Namespace) -> tuple[str, ...]:
+    """``run``'s own flags as overrides (before the shortcuts and ``--set``)."""
+    return ("analysis.event_lines=true",) if getattr(args, "events", False) else ()
+
+
 def run(args: argparse.Namespace) -> int:
     check_limits(args.max_frames, args.duration)
-    config = load_config(args.config, shortcut_overrides(args))
+    config = load_config(args.config, shortcut_overrides(args, *run_flags(args)))
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     # The service layer: signals (SIGTERM stops, SIGHUP reloads), systemd notify and watchdog,
     # the health endpoint. Without systemd it runs the same way, silently.
@@ -51,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
         config,
         max_frames=args.max_frames,
         duration=args.duration,
-        load=lambda: load_config(args.config, shortcut_overrides(args)),
+        load=lambda: load_config(args.config, shortcut_overrides(args, *run_flags(args))),
         log_level=lambda c: log_level(args, c.logging.level),
     )

@@ -238,6 +238,9 @@ class AnalysisConfig:
         min=0.0, max=1.0,
     )  # fmt: skip
     angles: bool = setting(True, "add each pose's joint angles (degrees) to the pose documents")
+    event_lines: bool = setting(
+        False, "also write each event as a line to the stdout and jsonl sinks, after its frame's (run --events)"
+    )
     zones: tuple[ZoneConfig, ...] = setting(
         factory=tuple,
         doc="named areas where people are followed and counted, e.g. - {name: doorway, polygon: [[0.1, 0.5], "

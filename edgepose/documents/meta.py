@@ -30,4 +30,22 @@ def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
         "input_size": [spec.shape[2], spec.shape[1]],
         "keypoints": list(KEYPOINT_NAMES),
         "skeleton": [list(e) for e in SKELETON],
+        **analysis_meta(config),
     }
+
+
+def analysis_meta(config: Config) -> dict[str, Any]:
+    """With ``analysis`` on: the angle names and their point triples, and this camera's zones."""
+    a = config.analysis
+    if not a.enabled:
+        return {}
+    from edgepose.analysis.angles import angle_table
+
+    out: dict[str, Any] = {}
+    if a.angles:
+        out["angles"] = angle_table()
+    zones = [z for z in a.zones if z.camera in ("", config.source.camera)]
+    if zones:
+        out["zones"] = [{"name": z.name, "polygon": [list(p) for p in z.polygon], "anchor": z.anchor,
+                         "enter_after": z.enter_after, "leave_after": z.leave_after} for z in zones]  # fmt: skip
+    return out

@@ -2,15 +2,16 @@
 
 The JSON Schema is ``edgepose/schema/poses.v1.json``; bump ``SCHEMA`` on any incompatible change.
 A frame's document is :func:`to_document`; each pose's entry is built in :func:`pose_entry` (one
-person) and :func:`pose_entries` (several, as arrays): a new per-pose field goes in both, and in
-the schema.
+person) and :func:`pose_entries` (several, as arrays). Fields an analysis stage computes per pose
+(``angles``, and those a behaviour adds) come from ``result.analysis.pose_fields`` and are
+appended to every entry by :func:`to_document`, after ``keypoints``; each needs its place in the schema.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,8 @@ def to_document(result: FrameResult, stamp: Stamp) -> PoseDocument:
             "poses": pose_entries(result.poses),
         }
     )
+    if result.analysis is not None and result.analysis.pose_fields:
+        add_pose_fields(document["poses"], result.analysis.pose_fields)
     if result.file:  # image sources: which file this is (``frame`` counts only the images that decoded)
         document["file"] = result.file
     return document
@@ -102,7 +105,21 @@ POSE_DIGITS = np.array([2, 2, 4] * 17 + [2] * 4 + [4])
 
 # A pose's entry: these keys, in this order (pose_entry and pose_entries build the same dict).
 # Optional per-pose fields (computed by a pose stage after tracking) are appended after
-# "keypoints" in both builders, so the schema v1 keys keep their order.
+# "keypoints" by add_pose_fields, so the schema v1 keys keep their order.
+
+
+def add_pose_fields(entries: list[dict[str, Any]], fields: Mapping[str, Sequence[Any]]) -> None:
+    """Append each ``field -> one JSON value per pose`` to the poses' entries, in pose order.
+
+    The values must be JSON already (None, not NaN, for an unknown number: see
+    :class:`~edgepose.analysis.stage.AngleEntries`); a field with another length than the poses
+    is a bug in the stage that made it, so it raises.
+    """
+    for name, values in fields.items():
+        if len(values) != len(entries):
+            raise ValueError(f"pose field {name!r} has {len(values)} values for {len(entries)} poses")
+        for entry, value in zip(entries, values, strict=True):
+            entry[name] = value
 
 
 def pose_entry(pose: Pose) -> dict[str, Any]:

@@ -147,7 +147,7 @@ def is_stale_zone_config(topic: str, payload: bytes, discovery_prefix: str, devi
 
 def zone_state_topic(topics: Topics, zone: str) -> str:
     """``<prefix>/<camera>/zones/<zone>``: the retained state both entities of a zone read."""
-    return f"{topics.prefix}/{topics.camera}/zones/{zone}"
+    return topics.zone(zone)
 
 
 def zone_removal_messages(discovery_prefix: str, device_id: str, camera: str,

@@ -46,8 +46,10 @@ class Topics:
     def from_config(cls, config: Config) -> Topics:
         prefix = config.mqtt.topic_prefix.rstrip("/") or f"edgepose/{config.device_id or 'edgepose'}"
         topics = cls(prefix, config.source.camera)
-        for name in ("available", "meta", "stats", "count", "poses"):
+        for name in ("available", "meta", "stats", "count", "poses", "events"):
             check_topic(getattr(topics, name), f"mqtt topic '{name}'")
+        for zone in config.analysis.zones:
+            check_topic(topics.zone(zone.name), f"mqtt topic of zone '{zone.name}'")
         return topics
 
     @property
@@ -70,6 +72,15 @@ class Topics:
     @property
     def poses(self) -> str:
         return f"{self.prefix}/{self.camera}/poses"
+
+    @property
+    def events(self) -> str:
+        """The analysis stage's events (QoS 1, not retained)."""
+        return f"{self.prefix}/{self.camera}/events"
+
+    def zone(self, name: str) -> str:
+        """A zone's retained state (``edgepose.zone/1``)."""
+        return f"{self.prefix}/{self.camera}/zones/{name}"
 
     @property
     def all_poses(self) -> str:

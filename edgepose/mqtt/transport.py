@@ -85,6 +85,7 @@ class MqttTransport:
         self._states: dict[str, Message] = {}  # topic -> the latest retained value (set_state)
         self._states_due: dict[str, None] = {}  # topics whose value is still to be sent, in order
         self._announce: Callable[[], Sequence[Message]] = tuple
+        self._watches: list[tuple[str, Callable[[str, bytes], None]]] = []
         self._periodic: Callable[[], Message] | None = None
         self._interval = 0.0
         self._next_periodic = 0.0
@@ -121,6 +122,23 @@ class MqttTransport:
         """Every counted message that will never reach the broker, whatever the reason."""
         return self._buffer.dropped + self.dropped_oversize + self.dropped_shutdown
 
+    def watch(self, topic_filter: str, on_message: Callable[[str, bytes], None]) -> None:
+        """Subscribe to ``topic_filter`` on every connection (before :meth:`start`).
+
+        ``on_message(topic, payload)`` runs on paho's network thread for each message, retained
+        ones included: how a sink learns what an earlier run left on the broker (zone entities of
+        zones no longer configured). It must be quick and may only call :meth:`set_state`/:meth:`publish`.
+        """
+        self._watches.append((topic_filter, on_message))
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: Any) -> None:
+        for topic_filter, on_message in self._watches:
+            if paho.topic_matches_sub(topic_filter, message.topic):
+                try:
+                    on_message(message.topic, message.payload)
+                except Exception:  # never into paho's thread: it would stop the network loop
+                    log.exception("mqtt: handling a message on %s failed", message.topic)
+
     def start(
         self,
         announce: Callable[[], Sequence[Message]] = tuple,
@@ -140,6 +158,7 @@ class MqttTransport:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self._client = client
         self._next_periodic = self.clock() + interval
         self._thread = threading.Thread(target=self._publisher, name="edgepose-mqtt", daemon=True)
@@ -316,6 +335,8 @@ class MqttTransport:
             return
         for message in self._announce():  # status first, so a subscriber can read what follows
             self._send(message)
+        for topic_filter, _ in self._watches:
+            client.subscribe(topic_filter, qos=1)
         now = self.clock()
         with self._cond:
             self._connected = True

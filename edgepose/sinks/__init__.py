@@ -12,10 +12,11 @@ from edgepose.stats import RunStats
 def make_sink(spec: str, config: Config, stats: RunStats | None = None) -> Sink:
     """A sink from its spec: ``stdout``, ``jsonl:PATH[?mode=a|w]`` or ``mqtt`` (see :mod:`edgepose.sinks.spec`)."""
     parsed = parse_sink(spec)
+    events = config.analysis.enabled and config.analysis.event_lines
     if parsed.kind == "stdout":
-        return StreamSink()
+        return StreamSink(events=events)
     if parsed.kind == "jsonl":
-        return JsonlFileSink(parsed.path, parsed.mode)
+        return JsonlFileSink(parsed.path, parsed.mode, events)
     from edgepose.sinks.mqtt import MqttSink
 
     return MqttSink(config, stats or RunStats())

@@ -7,7 +7,7 @@ a sink that has to drop something counts it in ``dropped``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from edgepose.pose import FrameResult
@@ -29,6 +29,13 @@ class Sink(Protocol):
         """Start; ``meta`` describes the model and run (what MQTT publishes as retained meta)."""
 
     def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None: ...
+
+    def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
+        """The frame's events (``edgepose.events/1``, each with its JSON line), after its :meth:`write`.
+
+        Called only for frames with events. The default drops them: a sink publishes events only
+        when it says so (MQTT always, stdout and jsonl with ``analysis.event_lines``).
+        """
 
     def close(self) -> None:
         """Flush and release; called once, also after errors."""

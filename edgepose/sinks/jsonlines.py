@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,12 +22,15 @@ class StreamSink(Sink):
 
     Lines go straight to the stream's file descriptor when it has one (see :mod:`edgepose.sinks.lines`):
     a line the descriptor cannot take is dropped whole, counted by cause, and the next is a retry.
+    ``events``: also write each event document (``edgepose.events/1``) as a line after its frame's
+    pose document (``analysis.event_lines``, ``run --events``); readers tell them apart by ``schema``.
     """
 
     name = "stdout"
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, events: bool = False) -> None:
         self.stream = stream
+        self.events = events
         self.failures = WriteFailures(self.name)
         self._lines: LineWriter | None = None
 
@@ -48,6 +52,14 @@ class StreamSink(Sink):
         self._lines = LineWriter(os.dup(fd))
 
     def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
+        self._write_line(line)
+
+    def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
+        if self.events:
+            for line in lines:
+                self._write_line(line)
+
+    def _write_line(self, line: str) -> None:
         if self.stream is None and self._lines is None:
             raise RuntimeError("sink written before open()")
         try:
@@ -79,8 +91,8 @@ class JsonlFileSink(StreamSink):
     the frame in flight, and never leaves half a line). ``mode="w"`` empties the file at open:
     it then holds this run only, whose frame counters start at 0 again."""
 
-    def __init__(self, path: str | Path, mode: str = "a") -> None:
-        super().__init__(None)
+    def __init__(self, path: str | Path, mode: str = "a", events: bool = False) -> None:
+        super().__init__(None, events)
         self.path = Path(path)
         self.mode = mode
         self.name = f"jsonl:{path}"

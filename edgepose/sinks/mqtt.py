@@ -8,7 +8,12 @@ The connection, its offline buffer, acknowledgements and reconnects are the tran
 - ``count``: the number of people, retained, whenever it changes (:meth:`MqttTransport.set_state`);
 - ``available`` (``online``/``offline``, retained, and the will), ``meta`` and Home Assistant
   discovery (retained) first on every connection;
-- ``stats`` every ``mqtt.stats_interval`` and once more on shutdown.
+- ``stats`` every ``mqtt.stats_interval`` and once more on shutdown;
+- with the analysis stage: every event on ``<prefix>/<camera>/events`` (QoS 1, counted as
+  ``events``), and each zone's state, retained, on ``<prefix>/<camera>/zones/<zone>`` whenever it
+  changes (and again after every reconnect). With Home Assistant discovery, per zone an occupancy
+  ``binary_sensor`` and a count ``sensor``; the retained configs and states of zones no longer
+  configured are found on the broker at connect and removed (empty retained messages).
 
 A new topic (events, a zone's state) is one call: :meth:`MqttSink.publish_document` for counted
 documents, :meth:`MqttTransport.set_state` for retained latest values. The documents themselves
@@ -21,16 +26,22 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from edgepose.config.sections import Config
+from edgepose.documents.events import zone_states
 from edgepose.documents.poses import encode
 from edgepose.documents.stats import STATS_SCHEMA, host_facts, stats_document
 from edgepose.logs import counted
 from edgepose.mqtt.buffer import Message
 from edgepose.mqtt.connect import Will, client_id_for
-from edgepose.mqtt.homeassistant import discovery_messages
+from edgepose.mqtt.homeassistant import (
+    discovery_messages,
+    is_stale_zone_config,
+    zone_config_filter,
+    zone_discovery_messages,
+)
 from edgepose.mqtt.topics import Topics
 from edgepose.mqtt.transport import MqttTransport
 from edgepose.pose import FrameResult
@@ -78,6 +89,9 @@ class MqttSink(Sink):
         self._last_sent_mono: float | None = None
         self._announcements: list[Message] = []
         self.skipped_policy = 0
+        analysis = config.analysis
+        camera = config.source.camera
+        self.zones = [z.name for z in analysis.zones if z.camera in ("", camera)] if analysis.enabled else []
 
     # -- the Sink interface ------------------------------------------------------------------------
 
@@ -93,9 +107,14 @@ class MqttSink(Sink):
 
     def open(self, meta: dict[str, Any]) -> None:
         """Start connecting in the background; returns at once, whether or not the broker is up."""
-        meta = {**meta, "topics": {"available": self.topics.available, "poses": self.topics.poses,
-                                   "stats": self.topics.stats, "count": self.topics.count}}  # fmt: skip
+        topics = {"available": self.topics.available, "poses": self.topics.poses, "stats": self.topics.stats,
+                  "count": self.topics.count}  # fmt: skip
+        if self.config.analysis.enabled:
+            topics["events"] = self.topics.events
+            topics.update({f"zones/{zone}": self.topics.zone(zone) for zone in self.zones})
+        meta = {**meta, "topics": topics}
         self._announcements = self.announcements(meta)
+        self._watch_leftovers()
         log.info(
             "mqtt: connecting to %s:%d as %s (MQTT %s%s), poses to %s",
             self.mqtt.host,
@@ -116,7 +135,38 @@ class MqttSink(Sink):
             for topic, doc in discovery_messages(self.mqtt.homeassistant.discovery_prefix, self.config.device_id,
                                                  self.topics):  # fmt: skip
                 messages.append(Message(topic, encode(doc).encode(), qos, True, kind=""))
+            for topic, doc in zone_discovery_messages(self.mqtt.homeassistant.discovery_prefix,
+                                                      self.config.device_id, self.topics, self.zones):  # fmt: skip
+                messages.append(Message(topic, encode(doc).encode(), qos, True, kind=""))
         return messages
+
+    def _watch_leftovers(self) -> None:
+        """Remove what an earlier run left retained for zones no longer configured: their states (while
+        the analysis stage runs) and, with discovery, their Home Assistant entities (also when the
+        stage is off: then every zone is gone). An empty retained message deletes either."""
+        qos = self.mqtt.qos_status
+        zones = set(self.zones)
+        state_prefix = self.topics.zone("")
+
+        def state(topic: str, payload: bytes) -> None:
+            if payload and topic.startswith(state_prefix) and topic[len(state_prefix) :] not in zones:
+                log.info("mqtt: zone %r is no longer configured: clearing its retained state",
+                         topic[len(state_prefix) :])  # fmt: skip
+                self.transport.set_state(topic, b"", qos)
+
+        if self.config.analysis.enabled:  # the zones are this sink's to keep only while the stage runs
+            self.transport.watch(self.topics.zone("+"), state)
+        ha = self.mqtt.homeassistant
+        if not ha.enabled:
+            return
+
+        def entity(topic: str, payload: bytes) -> None:
+            if is_stale_zone_config(topic, payload, ha.discovery_prefix, self.config.device_id, self.topics,
+                                    self.zones):  # fmt: skip
+                log.info("mqtt: removing the Home Assistant entity %s (its zone is no longer configured)", topic)
+                self.transport.set_state(topic, b"", qos)
+
+        self.transport.watch(zone_config_filter(ha.discovery_prefix, self.config.device_id), entity)
 
     def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
         """Queue one pose document; never blocks on the network."""
@@ -138,6 +188,17 @@ class MqttSink(Sink):
             self.transport.set_state(self.topics.count, str(people).encode(), m.qos_status)
         if not skip:
             self.transport.publish(Message(self.topics.poses, line.encode(), m.qos_poses, kind="poses"))
+        if result.analysis is not None and result.analysis.zones:
+            for zone, doc in zone_states(result, self.config.device_id):
+                self.transport.set_state(self.topics.zone(zone), encode(doc).encode(), m.qos_status)
+
+    def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
+        """Each event on ``<prefix>/<camera>/events``, QoS 1, not retained, counted as ``events``.
+
+        Not subject to ``only_with_poses`` or ``max_rate``: a zone_leave happens on a frame without
+        people, and an event dropped for the rate is a state change lost."""
+        for line in lines:
+            self.transport.publish(Message(self.topics.events, line.encode(), 1, kind="events"))
 
     def publish_document(self, topic: str, document: dict[str, Any], *, kind: str, qos: int,
                          retain: bool = False) -> bool:  # fmt: skip

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+EVENTS_SHOWN = 5  # the most recent analysis events kept for the view
 RATE_WINDOW_S = 3.0  # pose messages per second are counted over this many recent seconds
 STALE_S = 5.0  # no pose message for this long: say so instead of showing old people as current
 
@@ -56,6 +57,8 @@ class WatchState:
     stats_received: float | None = None
     count: str | None = None
     cameras: Mapping[str, CameraView] = field(default_factory=dict)
+    zones: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # "<camera>/<zone>" -> its state
+    events: tuple[Mapping[str, Any], ...] = ()  # the latest EVENTS_SHOWN events, oldest first
     messages: int = 0
     bad_messages: int = 0
     last_bad: str = ""
@@ -82,6 +85,16 @@ def on_message(state: WatchState, topic: str, payload: bytes, now: float) -> Wat
             return replace(state, stats=_json_object(payload), stats_received=now)
         if sub.endswith("/poses"):
             return _poses(state, _json_object(payload), now)
+        if sub.endswith("/events"):
+            event = _json_object(payload)
+            return replace(state, events=(*state.events, event)[-EVENTS_SHOWN:])
+        camera, _, zone = sub.partition("/zones/")
+        if zone and "/" not in camera:
+            key = f"{camera}/{zone}"
+            zones = {k: v for k, v in state.zones.items() if k != key}
+            if payload:  # an empty retained message: the zone was removed
+                zones[key] = _json_object(payload)
+            return replace(state, zones=zones)
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
         return replace(state, bad_messages=state.bad_messages + 1, last_bad=f"{topic}: {exc}"[:120])
     return state  # another topic under the prefix (e.g. a newer version's): ignored but counted
@@ -175,11 +188,37 @@ def render(state: WatchState, now: float) -> str:
         lines.append("poses: none received yet")
     for name in sorted(state.cameras):
         lines.extend(_camera_lines(state.cameras[name], now))
+    lines.extend(_analysis_lines(state))
     lines.append(
         f"messages: {state.messages}, unreadable {state.bad_messages}"
         + (f" (last: {state.last_bad})" if state.last_bad else "")
     )
     return "\n".join(lines)
+
+
+def zone_line(key: str, zone: Mapping[str, Any]) -> str:
+    """``[cam0] zone doorway: OCCUPIED 2 (ids 3, 7)`` from a retained zone state."""
+    camera, _, name = key.partition("/")
+    ids = zone.get("track_ids") or []
+    who = f" (ids {', '.join(map(str, ids))})" if ids else ""
+    what = f"OCCUPIED {zone.get('count', '?')}{who}" if zone.get("occupied") else "empty"
+    return f"[{camera}] zone {name}: {what}"
+
+
+def event_line(event: Mapping[str, Any]) -> str:
+    """``[cam0] frame 1042 zone_enter doorway #3 (count 1)``: one event, briefly."""
+    who = f" #{event['track_id']}" if event.get("track_id") is not None else ""
+    count = f" (count {event['count']})" if "count" in event else ""
+    return f"[{event.get('camera', '?')}] frame {event.get('frame', '?')} {event.get('kind', '?')} " \
+           f"{event.get('zone', '')}{who}{count}"  # fmt: skip
+
+
+def _analysis_lines(state: WatchState) -> list[str]:
+    lines = [zone_line(key, zone) for key, zone in sorted(state.zones.items())]
+    if state.events:
+        lines.append("events (latest last):")
+        lines.extend(f"  {event_line(e)}" for e in state.events)
+    return lines
 
 
 def _camera_lines(view: CameraView, now: float) -> list[str]:
@@ -223,6 +262,11 @@ def view_facts(state: WatchState, now: float) -> dict[str, str]:
         stale = now - view.received > STALE_S
         facts[f"camera {name}"] = (f"[{name}] no poses for more than {STALE_S:g} s" if stale
                                    else f"[{name}] people {len(view.people)}")  # fmt: skip
+    for key, zone in sorted(state.zones.items()):
+        facts[f"zone {key}"] = zone_line(key, zone)
+    if state.events:  # each new event is a new fact: printed once, in order
+        last = state.events[-1]
+        facts["event"] = event_line(last) + f" at {last.get('ts', '?')}"
     if state.bad_messages:
         facts["unreadable"] = f"unreadable messages: {state.bad_messages} (last: {state.last_bad})"
     return facts

@@ -1,0 +1,84 @@
+"""Drawing what the analysis found: zones with their state, and joint angles by their joints.
+
+Pure functions like :mod:`edgepose.viz.draw`: they return a new RGB image and never touch the
+one they are given. Zone polygons are normalized (0..1); angles sit at their vertex keypoint, in
+the pose's pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from edgepose.analysis.angles import ANGLE_NAMES, ANGLES
+from edgepose.analysis.events import ZoneState
+from edgepose.analysis.zones import Zone
+from edgepose.keypoints import KP
+from edgepose.pose import Pose
+from edgepose.sources.files import require_cv2
+
+OCCUPIED = (255, 64, 64)  # RGB
+EMPTY = (64, 200, 96)
+UNKNOWN = (200, 200, 200)  # no state yet
+TEXT = (255, 255, 255)
+SHADOW = (0, 0, 0)
+FILL_ALPHA = 0.18
+
+
+def draw_zones(image: np.ndarray, zones: Sequence[Zone], states: Mapping[str, ZoneState] | None = None) -> np.ndarray:
+    """A copy of ``image`` with each zone filled lightly and outlined: red while occupied, green when
+    empty, grey without a state; labelled ``name`` and, with a state, ``: count``."""
+    cv2 = require_cv2()
+    out = np.ascontiguousarray(image).copy()
+    h, w = out.shape[:2]
+    states = states or {}
+    shapes = []
+    for zone in zones:
+        state = states.get(zone.name)
+        color = UNKNOWN if state is None else OCCUPIED if state.occupied else EMPTY
+        pts = np.rint(np.asarray(zone.polygon) * (w - 1, h - 1)).astype(np.int32)
+        shapes.append((zone, state, color, pts))
+    fill = out.copy()
+    for _, _, color, pts in shapes:
+        cv2.fillPoly(fill, [pts], color)
+    out = cv2.addWeighted(fill, FILL_ALPHA, out, 1 - FILL_ALPHA, 0)
+    for zone, state, color, pts in shapes:
+        cv2.polylines(out, [pts], True, color, 2, cv2.LINE_AA)
+        label = zone.name if state is None else f"{zone.name}: {state.count}"
+        x, y = int(pts[:, 0].min()) + 4, int(pts[:, 1].min()) + 16
+        _text(cv2, out, label, (x, min(max(y, 14), h - 4)))
+    return out
+
+
+def draw_angles(image: np.ndarray, poses: Sequence[Pose], angles: np.ndarray,
+                names: Sequence[str] = ANGLE_NAMES) -> np.ndarray:  # fmt: skip
+    """A copy of ``image`` with each known angle of ``(P, A)`` ``angles`` (degrees, NaN unknown,
+    columns ``names``) written at its vertex: the joint, or the mid-hips for ``torso_lean``."""
+    cv2 = require_cv2()
+    out = np.ascontiguousarray(image).copy()
+    for pose, row in zip(poses, np.asarray(angles, np.float64).reshape(len(poses), -1), strict=True):
+        kp = pose.keypoints
+        for name, value in zip(names, row, strict=True):
+            if not np.isfinite(value):
+                continue
+            vertex = ANGLES[name][1]
+            if vertex == "mid_hip":
+                x, y = (kp[KP["left_hip"], :2] + kp[KP["right_hip"], :2]) / 2
+            else:
+                x, y = kp[KP[vertex], :2]
+            _text(cv2, out, f"{value:.0f}", (round(float(x)) + 6, round(float(y)) - 6))
+    return out
+
+
+def angles_of(pose_angles: Sequence[Mapping[str, float | None] | None]) -> np.ndarray:
+    """``(P, A)`` degrees (NaN unknown) from documents' per-pose ``angles`` objects (None: no angles)."""
+    rows = [[np.nan if (a is None or a.get(n) is None) else float(a[n]) for n in ANGLE_NAMES] for a in pose_angles]  # type: ignore[arg-type]
+    return np.array(rows, np.float64).reshape(len(rows), len(ANGLE_NAMES))
+
+
+def _text(cv2: object, out: np.ndarray, text: str, at: tuple[int, int]) -> None:
+    """White text with a dark outline, readable on any background."""
+    font = cv2.FONT_HERSHEY_SIMPLEX  # type: ignore[attr-defined]
+    cv2.putText(out, text, at, font, 0.45, SHADOW, 3, cv2.LINE_AA)  # type: ignore[attr-defined]
+    cv2.putText(out, text, at, font, 0.45, TEXT, 1, cv2.LINE_AA)  # type: ignore[attr-defined]
