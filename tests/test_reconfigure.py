@@ -8,6 +8,7 @@ tracker in effect when it started, and that the run survives a loop of reloads.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
@@ -265,3 +266,19 @@ def test_a_running_service_survives_a_loop_of_sighup_reloads(tmp_path, squat_pat
 def documents(path) -> int:
     """Complete lines written so far."""
     return path.read_text().count("\n") if path.exists() else 0
+
+
+def test_a_reload_builds_the_tracking_stage_with_the_apps_own_factory(loaded_engine, squat_rgb):
+    """The tracker a reload swaps in comes from AppParts.tracking, as the one built at start."""
+    daemon, pipeline = service(loaded_engine, ReloadingImages(squat_rgb, 1), ("keypoint", LOW))
+    built: list[str] = []
+    marker = make_tracker(config_with("bbox", LOW).tracking, 0.2)
+
+    def tracking(config):  # type: ignore[no-untyped-def]
+        built.append(config.tracking.tracker)
+        return marker
+
+    daemon.app.parts = dataclasses.replace(daemon.app.parts, tracking=tracking)
+    daemon.apply(plan_reload(daemon.config, config_with("bbox", LOW)))
+    assert pipeline.apply_requests() == 1
+    assert built == ["bbox"] and pipeline.tracking is marker

@@ -227,7 +227,7 @@ class Daemon:
 
     def ended_reason(self, max_frames: int | None, duration: float | None) -> str:
         """Why the worker ended by itself, as the pipeline recorded it."""
-        ended = getattr(self.app.pipeline, "ended", None)
+        ended = self.app.pipeline.ended if self.app.pipeline is not None else None
         if ended is Ended.MAX_FRAMES:
             return f"--max-frames {max_frames} reached"
         if ended is Ended.DURATION:
@@ -344,12 +344,11 @@ class Daemon:
         tracking = any(k.startswith("tracking.") for k in plan.applied) and self.app.pipeline is not None
         if decoder or tracking:
             from edgepose.pipeline import KEEP, Reconfigure
-            from edgepose.tracking import make_tracker
 
             estimator = self.app.loaded.estimator
             change = Reconfigure(
                 decoder=estimator.setup_for(new.decoder) if decoder else None,
-                tracking=make_tracker(new.tracking, new.decoder.min_keypoint_score) if tracking else KEEP,
+                tracking=self.app.parts.tracking(new) if tracking else KEEP,  # built as at start
             )
             if self.app.pipeline is not None:
                 self.app.pipeline.request(change)
