@@ -7,6 +7,8 @@
 #   scripts/test-service.sh               build or reuse the root, install, boot, test, power off
 #   scripts/test-service.sh build         only build (or check) the cached root
 #   scripts/test-service.sh path          print where the cached root is
+#   scripts/test-service.sh again [ARGS]  boot the copy a run kept (EDGEPOSE_SERVICE_KEEP=1) and run
+#                                         the tests again (pytest ARGS added), without installing
 #
 # 1. the base root (debootstrap minbase + systemd, dbus, mosquitto, python3) is built once and
 #    cached in $EDGEPOSE_SERVICE_ROOT (default ~/.cache/edgepose/service-root-bookworm-amd64);
@@ -20,7 +22,7 @@
 #    EDGEPOSE_SERVICE_PID naming the container's systemd;
 # 5. power the container off (killed if it does not stop), whatever happened.
 #
-# EDGEPOSE_SERVICE_PYTEST passes pytest options (e.g. "-k watchdog"); EDGEPOSE_SERVICE_KEEP=1 keeps
+# EDGEPOSE_SERVICE_PYTEST adds pytest options (words, e.g. "-x -k watchdog"); EDGEPOSE_SERVICE_KEEP=1 keeps
 # the working copy for a look afterwards; EDGEPOSE_SERVICE_MIRROR sets debootstrap's mirror.
 # Needs root, debootstrap and systemd-nspawn (apt-get install systemd-container).
 set -euo pipefail
@@ -191,6 +193,7 @@ poweroff() {
 cleanup() {
     local status=$?
     poweroff
+    phase "powered off"
     if [[ ${EDGEPOSE_SERVICE_KEEP:-0} == 1 ]]; then
         say "kept $WORK (EDGEPOSE_SERVICE_KEEP=1)"
     else
@@ -216,14 +219,18 @@ copy_checkout() {
 
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
 
+lock() {
+    exec 9>"$BASE.lock"
+    flock -n 9 || die "another run holds $BASE.lock"
+    trap cleanup EXIT
+}
+
 run_all() {
     [[ -x $PYTHON ]] || die "no $PYTHON: make venv first (make test-service does)" 69
     SHARED=$(cd -- "${EDGEPOSE_SHARED:-$SRC_DIR/../shared}" && pwd) || die "no ../shared" 66
     phase "root"
     build
-    exec 9>"$BASE.lock"
-    flock -n 9 || die "another run holds $BASE.lock"
-    trap cleanup EXIT
+    lock
     phase "fresh copy of the root, the checkout and ../shared"
     remove_root "$WORK"
     cp -a --reflink=auto "$BASE" "$WORK"
@@ -259,6 +266,15 @@ run_all() {
     install -m 0644 "$SRC_DIR/tests/service_systemd/config.yaml" "$WORK/etc/edgepose/config.yaml"
     rm -f "$WORK/etc/resolv.conf"
 
+    touch "$WORK/.edgepose-installed"
+    test_booted
+}
+
+# Boot the installed working copy on a private network and run the tests against it.
+test_booted() {
+    local args=("$@")
+    # shellcheck disable=SC2206 # EDGEPOSE_SERVICE_PYTEST holds words (options without spaces in them)
+    args+=(${EDGEPOSE_SERVICE_PYTEST:-})
     phase "boot with a private network (edgepose is enabled: it starts at boot)"
     boot test --private-network
     inside systemctl show edgepose.service >"$WORK/root/edgepose-at-boot.txt"
@@ -267,10 +283,9 @@ run_all() {
     phase "pytest -m service_systemd"
     local status=0 figures=$WORK.figures.log
     : >"$figures"
-    # shellcheck disable=SC2086 # EDGEPOSE_SERVICE_PYTEST holds several options
     EDGEPOSE_SERVICE_PID=$CONTAINER EDGEPOSE_SERVICE_FIGURES=$figures \
         "$PYTHON" -m pytest -q -m service_systemd -p no:cacheprovider "$SRC_DIR/tests/service_systemd" \
-        ${EDGEPOSE_SERVICE_PYTEST:-} || status=$?
+        "${args[@]}" || status=$?
     if [[ -s $figures ]]; then
         say "measured (seconds; docs/service.md):"
         column -t -s $'\t' "$figures" | sed 's/^/    /'
@@ -283,5 +298,13 @@ case "${1:-}" in
     build) build ;;
     path) echo "$BASE" ;;
     "") run_all ;;
-    *) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 64 ;;
+    again)
+        preflight
+        [[ -f $WORK/.edgepose-installed ]] || die "no installed copy at $WORK: run with EDGEPOSE_SERVICE_KEEP=1 first"
+        EDGEPOSE_SERVICE_KEEP=1
+        lock
+        shift
+        test_booted "$@"
+        ;;
+    *) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 64 ;;
 esac

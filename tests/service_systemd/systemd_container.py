@@ -9,6 +9,7 @@ replaced by a clean one, as a login shell there would have it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import queue
@@ -18,11 +19,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+import yaml
 
 PATH_INSIDE = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 UNIT = "edgepose.service"
+CONFIG = "/etc/edgepose/config.yaml"
+DROP_INS = "/run/systemd/system/edgepose.service.d"  # runtime drop-ins: gone at the next boot
+PREFIX = "edgepose/svc"  # device_id svc in config.yaml
 PID = os.environ.get("EDGEPOSE_SERVICE_PID", "")
 
 # Every test module here: marked, and skipped unless scripts/test-service.sh booted the container.
@@ -86,16 +92,20 @@ class Container:
         out = self.run("journalctl", "--no-pager", "-n", "0", "--show-cursor").stdout
         return out.strip().rsplit("-- cursor: ", 1)[1]
 
-    def journal(self, *args: str, after: str = "") -> list[str]:
-        """Message lines (``-o cat``) of the journal, e.g. ``journal("-u", UNIT, "-p", "warning")``."""
-        extra = ["--after-cursor", after] if after else []
-        return self.run("journalctl", "--no-pager", "-q", "-o", "cat", *extra, *args).stdout.splitlines()
-
     def journal_entries(self, *args: str, after: str = "") -> list[dict[str, object]]:
-        """Whole journal entries (every field) as JSON objects."""
-        extra = ["--after-cursor", after] if after else []
+        """Whole journal entries (every field) as JSON objects, those after the cursor ``after``.
+
+        ``--cursor`` and dropping the cursor's own entry, not ``--after-cursor``: journalctl 252
+        shows nothing at all for ``--after-cursor C -u UNIT -p warning`` (both matches at once).
+        """
+        extra = ["--cursor", after] if after else []
         out = self.run("journalctl", "--no-pager", "-q", "-o", "json", *extra, *args).stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        entries = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [e for e in entries if e.get("__CURSOR") != after]
+
+    def journal(self, *args: str, after: str = "") -> list[str]:
+        """The messages (what ``-o cat`` shows), e.g. ``journal("-u", UNIT, "-p", "warning")``."""
+        return [message(e) for e in self.journal_entries(*args, after=after)]
 
     def wait_for(self, what: str, check: Callable[[], object], timeout: float, every: float = 0.5) -> object:
         """Poll ``check`` until it returns something true; fail with ``what`` after ``timeout`` s."""
@@ -116,6 +126,26 @@ class Container:
             timeout,
         )
         return str(found)
+
+
+def message(entry: dict[str, object]) -> str:
+    """An entry's MESSAGE (journald stores one that is not clean UTF-8 as a list of bytes)."""
+    value = entry.get("MESSAGE", "")
+    if isinstance(value, list):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def seconds(span: str) -> float:
+    """A time span as ``systemctl show`` prints it (``30s``, ``1min 30s``, ``500ms``) in seconds."""
+    total = 0.0
+    for part in span.split():
+        number = part.rstrip("abcdefghijklmnopqrstuvwxyz")
+        total += float(number) * UNITS[part[len(number) :] or "s"]
+    return total
 
 
 @dataclass
@@ -179,6 +209,83 @@ class Subscriber:
         if self._proc is not None and self._proc.poll() is not None and self._proc.stderr is not None:
             stderr = f" (mosquitto_sub exited: {self._proc.stderr.read().strip()})"
         raise AssertionError(f"timed out after {timeout:g} s waiting for {what} on {self.topic}{stderr}")
+
+
+@dataclass(frozen=True)
+class Broker:
+    """The container's Mosquitto: anonymous clients are refused; the tests subscribe as ``observer``."""
+
+    container: Container
+    observer_password: str
+    service_password: str  # what /etc/edgepose/mqtt_password holds, the service's credential
+
+    def subscribe(self, topic: str) -> Subscriber:
+        return Subscriber(self.container, topic, "observer", self.observer_password)
+
+    def retained(self, topic: str) -> str:
+        """The retained payload of ``topic`` (empty when none), as a new subscriber gets it."""
+        done = self.container.run(
+            "mosquitto_sub", "-h", "localhost", "-u", "observer", "-P", self.observer_password,
+            "-t", topic, "-C", "1", "-W", "3", "--retained-only", check=False,
+        )  # fmt: skip
+        return done.stdout.strip()
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class Service:
+    """edgepose.service in the container: its config, runtime drop-ins, start and stop."""
+
+    container: Container
+    base: dict[str, Any]
+    drop_ins: list[str] = field(default_factory=list)
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Write the base config with ``changes`` merged in (section by section); returns it."""
+        config = merged(self.base, changes)
+        self.write_config(yaml.safe_dump(config, sort_keys=False))
+        return config
+
+    def write_config(self, text: str) -> None:
+        self.container.write(CONFIG, text, "0644")
+
+    def drop_in(self, name: str, text: str) -> None:
+        """A runtime drop-in for this test (``[Service]`` lines), then daemon-reload."""
+        self.container.write(f"{DROP_INS}/{name}.conf", "[Service]\n" + text)
+        self.drop_ins.append(name)
+        self.container.systemctl("daemon-reload")
+
+    def start(self, check: bool = True) -> int:
+        """``systemctl start``: with Type=notify it returns once the service said READY=1 (or failed)."""
+        return self.container.systemctl("start", UNIT, check=check).returncode
+
+    def stop(self) -> None:
+        self.container.systemctl("stop", UNIT)
+
+    def main_pid(self) -> int:
+        return int(self.container.prop("MainPID"))
+
+    def usec(self, prop: str) -> int:
+        """A ``...TimestampMonotonic`` property in microseconds (CLOCK_MONOTONIC, the same clock as here)."""
+        return int(self.container.prop(prop))
+
+    def reset(self) -> None:
+        self.container.systemctl("stop", UNIT, check=False)
+        self.container.systemctl("reset-failed", UNIT, check=False)
+        if self.drop_ins:
+            self.container.run("rm", "-rf", DROP_INS)
+            self.container.systemctl("daemon-reload")
+            self.drop_ins.clear()
+        self.configure()
 
 
 def lines_with(lines: Iterator[str] | list[str], text: str) -> list[str]:
