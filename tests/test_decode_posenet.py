@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import parse_documents, run_cli
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.posenet_multi import PoseNetMultiDecoder
@@ -20,6 +19,7 @@ from edgepose.inference.modelfile import read_model
 from edgepose.pose import Pose
 from edgepose.preprocess import full_region
 from edgepose.sources.files import read_image
+from tests.conftest import parse_documents, run_cli
 
 REFERENCE = "posenet_mobilenet_v1_075_481_641_16_quant_decoder_reference.csv"
 

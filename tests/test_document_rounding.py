@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import validate_document
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.document import PoseDocument, Stamp, encode, round_half_even, to_document
@@ -21,6 +20,7 @@ from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.pose import FrameResult, Pose, Timing, box_from_keypoints
 from edgepose.sources.files import read_image
+from tests.conftest import validate_document
 
 STAMP = Stamp("testpi", "posenet", "cpu")
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import POSENET_TPU, run_cli
 
 from edgepose.errors import InputError
 from edgepose.inference.modelfile import custom_ops_of, read_model
@@ -16,6 +15,7 @@ from edgepose.inference.surgery import (
     read_decoder_options,
     strip_posenet_decoder,
 )
+from tests.conftest import POSENET_TPU, run_cli
 
 OPTIONS = {"max_detections": 20, "score_threshold": pytest.approx(0.2), "nms_radius": 10.0, "stride": 16}
 OUTPUTS = ("float_heatmaps", "float_short_offsets", "float_mid_offsets")
