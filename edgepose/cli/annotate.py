@@ -43,18 +43,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-score", type=float, metavar="S",
                    help="hide keypoints scoring below S (default: decoder.min_keypoint_score)")  # fmt: skip
     p.add_argument("--no-boxes", action="store_true", help="draw skeletons and keypoints only")
+    p.add_argument("--zones", action="store_true",
+                   help="draw the config's analysis.zones with their state (red: occupied, green: empty)")  # fmt: skip
+    p.add_argument("--angles", action="store_true", help="write each pose's joint angles (degrees) at its joints")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     first = (f"source.uri={yaml_quote(args.input)}", "source.loop=false", "source.realtime=false")
+    if args.zones or args.angles:  # the analysis stage computes what is drawn, whatever the config says
+        first = (*first, "analysis.enabled=true", *(("analysis.angles=true",) if args.angles else ()))
     config = load_config(args.config, shortcut_overrides(args, *first))
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     min_score = config.decoder.min_keypoint_score if args.min_score is None else args.min_score
     if not 0.0 <= min_score <= 1.0:
         raise ConfigError(f"--min-score {min_score} is outside 0..1", "a keypoint score: 0 shows every keypoint")
     style = Style(min_keypoint_score=min_score, boxes=not args.no_boxes)
-    report = annotate(config, Path(args.output), style, Path(args.from_jsonl) if args.from_jsonl else None)
+    overlays = Overlays(args.zones, args.angles)
+    report = annotate(config, Path(args.output), style, Path(args.from_jsonl) if args.from_jsonl else None, overlays)
     print(report.summary(), file=sys.stderr)
     return 0
 
@@ -82,6 +88,42 @@ class Report:
         return f"{summary}\n{failure_summary(self.failed, self.failures)}" if self.failed else summary
 
 
+@dataclass(frozen=True)
+class Overlays:
+    """What the analysis stage adds to the drawing (``--zones``, ``--angles``)."""
+
+    zones: bool = False
+    angles: bool = False
+
+    def __bool__(self) -> bool:
+        return self.zones or self.angles
+
+
+class Analyzed:
+    """Draws the analysis overlays of a run: the stage's zone states after each frame, and angles."""
+
+    def __init__(self, config: Config, overlays: Overlays) -> None:
+        from edgepose.analysis.stage import make_analysis, zone_of
+
+        self.overlays = overlays
+        self.stage = make_analysis(config, config.source.camera) if overlays else None
+        camera = config.source.camera
+        self.zones = [zone_of(z) for z in config.analysis.zones if z.camera in ("", camera)]
+
+    def draw(self, image: Any, result: FrameResult, style: Style) -> Any:
+        """Zones (under everything), the poses, then the angles, from ``result`` as the stage left it."""
+        from edgepose.analysis.overlay import draw_angles, draw_zones
+
+        if self.overlays.zones and self.zones:
+            states = {s.zone: s for s in self.stage.zone_states()} if self.stage is not None else {}
+            image = draw_zones(image, self.zones, states)
+        image = draw_poses(image, result.poses, style)
+        angles = result.analysis.pose_fields.get("angles") if result.analysis is not None else None
+        if self.overlays.angles and angles is not None:
+            image = draw_angles(image, result.poses, angles.degrees)  # type: ignore[attr-defined]
+        return image
+
+
 def open_writer(kind: str, source: Source, output: Path) -> FrameWriter:
     """The writer that writes 'the same' as the input: image for image, directory, video."""
     if kind == "image":
@@ -96,8 +138,13 @@ def frame_name(frame: Frame) -> str:
     return frame.file
 
 
-def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = None) -> Report:
-    """Annotate ``config.source.uri`` into ``output``; the poses come from the model or from ``jsonl``."""
+def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = None,
+             overlays: Overlays = Overlays()) -> Report:  # fmt: skip
+    """Annotate ``config.source.uri`` into ``output``; the poses come from the model or from ``jsonl``.
+
+    ``overlays``: also zones with their state and joint angles, from the analysis stage run over
+    the same poses (the model's, or the recorded documents').
+    """
     kind = guess_kind(config.source.uri) if config.source.kind == "auto" else config.source.kind
     if kind not in ("image", "directory", "video"):
         raise InputError(f"cannot annotate a {kind} source", "give an image, a directory of images or a video file")
@@ -108,10 +155,12 @@ def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = No
     try:
         writer = open_writer(kind, source, output)
         try:
+            analyzed = Analyzed(config, overlays)
             if documents is None:
-                _from_model(config, source, writer, style, report)
+                _from_model(config, source, writer, style, report, analyzed)
             else:
-                _from_documents(source, documents, writer, style, report, by_name=kind == "directory")
+                _from_documents(source, documents, writer, style, report, by_name=kind == "directory",
+                                analyzed=analyzed)  # fmt: skip
         finally:
             writer.close()
     finally:
@@ -124,7 +173,8 @@ def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = No
     return report
 
 
-def _from_model(config: Config, source: Source, writer: FrameWriter, style: Style, report: Report) -> None:
+def _from_model(config: Config, source: Source, writer: FrameWriter, style: Style, report: Report,
+                analyzed: Analyzed) -> None:  # fmt: skip
     from edgepose.app import build_estimator
     from edgepose.documents.poses import Stamp
     from edgepose.pipeline import Pipeline
@@ -134,13 +184,14 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
     stats = RunStats()
 
     def draw(frame: Frame, result: FrameResult, document: dict[str, Any]) -> None:
-        writer.write(draw_poses(frame.image, result.poses, style), frame_name(frame))
+        writer.write(analyzed.draw(frame.image, result, style), frame_name(frame))
         report.written += 1
 
     stamp = Stamp(config.device_id, loaded.model_name, loaded.accelerator)
     # The same tracker as the daemon, so ids (and colours) match what `edgepose run` publishes.
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
-    Pipeline(source, loaded.estimator, [], stamp, stats, hooks=[draw], tracking=tracking).run()
+    Pipeline(source, loaded.estimator, [], stamp, stats, hooks=[draw], tracking=tracking,
+             analysis=analyzed.stage).run()  # fmt: skip
     report.failed, report.failures = stats.failed, list(stats.failures)
 
 
@@ -151,6 +202,7 @@ def _from_documents(
     style: Style,
     report: Report,
     by_name: bool = False,
+    analyzed: Analyzed | None = None,
 ) -> None:
     # With ``by_name`` (a directory), images are matched by file name where the documents carry
     # it: ``frame`` counts only the images that decoded, which may not be the same as when recording.
@@ -180,7 +232,14 @@ def _from_documents(
                     f"frame, the input's is {frame.width}x{frame.height}",
                     "give the input the JSONL was recorded from",
                 )
-            image = draw_poses(frame.image, poses_from_document(document), style)
+            poses = poses_from_document(document)
+            if analyzed is not None and analyzed.stage is not None:
+                # The recorded poses (ids included) through the same stage the daemon runs.
+                result = FrameResult(frame.index, float(document.get("ts", frame.ts)), frame.mono, frame.width,
+                                     frame.height, frame.camera, poses)  # fmt: skip
+                image = analyzed.draw(frame.image, analyzed.stage.apply(result, source.continuous), style)
+            else:
+                image = draw_poses(frame.image, poses, style)
         writer.write(image, frame_name(frame))
         report.written += 1
     report.unused_documents = sorted(set(documents) - seen)
