@@ -176,3 +176,24 @@ def test_a_squat_sequence_from_the_real_model_counts_its_repetitions(squat_keypo
         events += counter.update(t, 1, joint_angles(kp, 0.3))
     assert counter.count(1, "squat") == reps
     assert [e.data["count"] for e in events] == list(range(1, reps + 1))
+
+
+def test_update_all_counts_what_update_counts() -> None:
+    """The frame-at-once form over a (P, A) array against the per-track mapping form, NaNs included."""
+    rng = np.random.default_rng(8)
+    names = ("left_knee", "right_knee", "left_elbow", "right_elbow")
+    one, many = RepCounter(PRESETS.values()), RepCounter(PRESETS.values())
+    by_one, by_many = [], []
+    base = np.array([np.roll(cycles(6, 175.0, 40.0, period=1.0), 3 * k) for k in range(4)]).T  # (T, 4) angles
+    for i, row in enumerate(base):
+        frame = np.stack([row + rng.normal(0, 5, 4) for _ in range(5)])  # 5 tracks
+        frame[rng.uniform(size=frame.shape) < 0.2] = np.nan  # unknown angles
+        for track, angles in enumerate(frame.tolist()):
+            by_one += one.update(i / FPS, track, {n: None if v != v else v for n, v in zip(names, angles, strict=True)})
+        by_many += many.update_all(i / FPS, range(5), frame, names)
+
+    def key(e) -> tuple:  # update orders a frame's events by track, update_all by rule
+        return (e.ts, e.track, e.data["exercise"])
+
+    assert sorted(by_one, key=key) == sorted(by_many, key=key) and len(by_many) > 20
+    assert {e.data["exercise"] for e in by_many} == {"squat", "pushup", "curl"}

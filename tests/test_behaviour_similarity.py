@@ -18,6 +18,7 @@ from edgepose.behaviours.similarity import (
     normalize,
     score_matrix,
     similarity,
+    with_mirrors,
 )
 from edgepose.keypoints import KP
 
@@ -140,6 +141,13 @@ def test_best_match_equals_the_pairwise_definition(metric: str, mirrored: bool) 
     library[17] = flipped(people[7], 640)  # person 7's mirror image is too
     got = best_match(normalize(people), normalize(library), metric, mirrored)
     index, score = pairwise_best(people, library, metric, mirrored)
+    if mirrored:  # the library's mirror images made once give the same matches
+        reused = best_match(normalize(people), normalize(library), metric, True, with_mirrors(normalize(library)))
+        np.testing.assert_array_equal(reused.index, got.index)
+        np.testing.assert_array_equal(reused.score, got.score)
+        np.testing.assert_array_equal(reused.mirrored, got.mirrored)
+        with pytest.raises(ValueError, match="twice"):
+            best_match(normalize(people), normalize(library), metric, True, normalize(library))
     np.testing.assert_array_equal(got.index, index)
     np.testing.assert_allclose(got.score, score, atol=1e-12)
     assert got.index[4] == 13 and got.score[4] == pytest.approx(1.0)

@@ -120,14 +120,6 @@ ANGLE_NAMES: tuple[str, ...] = tuple(JOINTS)
 _TRIPLES = np.array(list(JOINTS.values()), np.intp)  # (8, 3)
 
 
-def _mid_all(kp: np.ndarray, a: int, b: int, min_score: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`midpoint` of every pose: ``(P, 2)`` points and ``(P,)`` whether either keypoint is visible."""
-    seen = kp[:, [a, b], 2] >= min_score  # (P, 2)
-    n = seen.sum(axis=1)
-    xy = (kp[:, [a, b], :2] * seen[..., None]).sum(axis=1) / np.maximum(n, 1)[:, None]
-    return xy, n > 0
-
-
 def _lean_all(bottom: np.ndarray, top: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """:func:`_lean` of every pose, NaN where unknown."""
     dx, dy = top[:, 0] - bottom[:, 0], top[:, 1] - bottom[:, 1]
@@ -147,27 +139,34 @@ class BodyMeasures:
     height: np.ndarray
 
 
+_PAIRS = np.array([[L_HIP, R_HIP], [L_SHOULDER, R_SHOULDER], [L_ANKLE, R_ANKLE], [L_KNEE, R_KNEE]], np.intp)
+
+
 def body_measures(keypoints: np.ndarray, min_score: float) -> BodyMeasures:
-    """:func:`hip_centre`, :func:`torso_lean`, :func:`body_lean` and :func:`visible_extent` of every pose."""
+    """:func:`hip_centre`, :func:`torso_lean`, :func:`body_lean` and :func:`visible_extent` of every pose.
+
+    The four midpoints (hips, shoulders, ankles, knees) of every pose are taken in one pass.
+    """
     kp = np.asarray(keypoints, np.float64).reshape(-1, 17, 3)
-    hips, hips_ok = _mid_all(kp, L_HIP, R_HIP, min_score)
-    shoulders, shoulders_ok = _mid_all(kp, L_SHOULDER, R_SHOULDER, min_score)
-    ankles, ankles_ok = _mid_all(kp, L_ANKLE, R_ANKLE, min_score)
-    knees, knees_ok = _mid_all(kp, L_KNEE, R_KNEE, min_score)
-    feet = np.where(ankles_ok[:, None], ankles, knees)
+    pairs = kp[:, _PAIRS]  # (P, 4, 2, 3)
+    seen = pairs[..., 2] >= min_score  # (P, 4, 2)
+    n = seen.sum(axis=2)  # (P, 4)
+    mids = (pairs[..., :2] * seen[..., None]).sum(axis=2) / np.maximum(n, 1)[..., None]  # (P, 4, 2)
+    ok = n > 0
+    hips, shoulders = mids[:, 0], mids[:, 1]
+    feet = np.where(ok[:, 2, None], mids[:, 2], mids[:, 3])  # ankles, else knees
     visible = kp[..., 2] >= min_score
     y = kp[..., 1]
     top = np.where(visible, y, np.inf).min(axis=1)
     bottom = np.where(visible, y, -np.inf).max(axis=1)
     enough = visible.sum(axis=1) >= 2
-    nan = np.full(len(kp), np.nan)
     return BodyMeasures(
-        np.where(hips_ok, hips[:, 0], nan),
-        np.where(hips_ok, hips[:, 1], nan),
-        _lean_all(hips, shoulders, hips_ok & shoulders_ok),
-        _lean_all(feet, shoulders, (ankles_ok | knees_ok) & shoulders_ok),
-        np.where(enough, bottom, nan),
-        np.where(enough, bottom - top, nan),
+        np.where(ok[:, 0], hips[:, 0], np.nan),
+        np.where(ok[:, 0], hips[:, 1], np.nan),
+        _lean_all(hips, shoulders, ok[:, 0] & ok[:, 1]),
+        _lean_all(feet, shoulders, (ok[:, 2] | ok[:, 3]) & ok[:, 1]),
+        np.where(enough, bottom, np.nan),
+        np.where(enough, bottom - top, np.nan),
     )
 
 

@@ -13,9 +13,11 @@ of those present; a frame where none is present changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 from edgepose.behaviours.events import Event
 
@@ -78,21 +80,43 @@ class RepCounter:
 
     def update(self, ts: float, track: int, angles: Mapping[str, float | None]) -> list[Event]:
         """Feed one track's angles of one frame; returns a ``rep`` event per repetition completed."""
-        events = []
+        events: list[Event] = []
         for rule in self.rules:
             value = rule.value(angles)
-            if value is None:
-                continue
-            state = self._state.setdefault((track, rule.name), _Count())
-            if value >= rule.high:
-                if state.phase == "down":
-                    state.count += 1
-                    events.append(Event("rep", track, ts, {"exercise": rule.name, "count": state.count,
-                                                           "angle": round(value, 1)}))  # fmt: skip
-                state.phase = "up"
-            elif value <= rule.low and state.phase == "up":
-                state.phase = "down"
+            if value is not None:
+                self._advance(ts, track, rule, value, events)
         return events
+
+    def update_all(self, ts: float, tracks: Sequence[int], angles: np.ndarray, names: Sequence[str]) -> list[Event]:
+        """:meth:`update` for every track of a frame from a ``(P, A)`` array of angles (NaN: unknown)
+        whose columns are ``names``: each rule's value for all tracks at once, no dict per track."""
+        events: list[Event] = []
+        column = {n: i for i, n in enumerate(names)}
+        for rule in self.rules:
+            sub = angles[:, [column[a] for a in rule.angles]]
+            known = ~np.isnan(sub)
+            n = known.sum(axis=1)
+            if rule.combine == "min":
+                value = np.where(known, sub, np.inf).min(axis=1)
+            elif rule.combine == "max":
+                value = np.where(known, sub, -np.inf).max(axis=1)
+            else:
+                value = np.where(known, sub, 0.0).sum(axis=1) / np.maximum(n, 1)
+            for track, v, seen in zip(tracks, value.tolist(), (n > 0).tolist(), strict=True):
+                if seen:
+                    self._advance(ts, track, rule, v, events)
+        return events
+
+    def _advance(self, ts: float, track: int, rule: RepRule, value: float, events: list[Event]) -> None:
+        state = self._state.setdefault((track, rule.name), _Count())
+        if value >= rule.high:
+            if state.phase == "down":
+                state.count += 1
+                events.append(Event("rep", track, ts, {"exercise": rule.name, "count": state.count,
+                                                       "angle": round(value, 1)}))  # fmt: skip
+            state.phase = "up"
+        elif value <= rule.low and state.phase == "up":
+            state.phase = "down"
 
     def count(self, track: int, rule: str) -> int:
         state = self._state.get((track, rule))

@@ -22,7 +22,7 @@ from edgepose.behaviours.library import Loaded
 from edgepose.behaviours.matching import PoseMatchHolds, Sample
 from edgepose.behaviours.reps import RepCounter
 from edgepose.behaviours.settings import BehavioursSettings
-from edgepose.behaviours.similarity import best_match, normalize
+from edgepose.behaviours.similarity import best_match, normalize, with_mirrors
 from edgepose.pose import Pose
 
 
@@ -50,6 +50,7 @@ class Behaviours:
         m = settings.match
         self._names = library.names if library is not None and m.enabled else ()
         self._library = library.normalized() if self._names else None
+        self._mirrors = with_mirrors(self._library) if self._library is not None and m.mirror else None
         self._holds = PoseMatchHolds(m.match_threshold, m.hold, m.release, m.max_gap) if m.enabled else None
         self._falls = FallDetector(settings.falls, excluded) if settings.falls.enabled else None
         self._reps = RepCounter(settings.reps.rules()) if settings.reps.enabled else None
@@ -61,7 +62,8 @@ class Behaviours:
         reps: list[dict[str, int] | None] = [None] * len(poses)
         if self._library is not None and poses:
             m = self.settings.match
-            got = best_match(normalize(np.stack([p.keypoints for p in poses])), self._library, m.metric, m.mirror)
+            people = normalize(np.stack([p.keypoints for p in poses]))
+            got = best_match(people, self._library, m.metric, m.mirror, self._mirrors)
             names = [self._names[i] for i in got.index.tolist()]
             scores = got.score.tolist()
             matches = [{"pose": n, "score": round(s, 4)} for n, s in zip(names, scores, strict=True)]
@@ -75,10 +77,9 @@ class Behaviours:
             if self._falls is not None:
                 events += self._falls.update_all(ts, ids, keypoints)
             if self._reps is not None:
-                angles = joint_angles_all(keypoints, self.min_keypoint_score).tolist()
-                for i, track, row in zip(tracked, ids, angles, strict=True):
-                    named = {n: (None if v != v else v) for n, v in zip(ANGLE_NAMES, row, strict=True)}  # NaN: None
-                    events += self._reps.update(ts, track, named)
+                angles = joint_angles_all(keypoints, self.min_keypoint_score)
+                events += self._reps.update_all(ts, ids, angles, ANGLE_NAMES)
+                for i, track in zip(tracked, ids, strict=True):
                     reps[i] = self._reps.counts(track)
         return FrameBehaviours(tuple(matches), tuple(reps), tuple(events))
 
