@@ -13,7 +13,7 @@ export EDGEPOSE_MODEL_DIRS ?= $(SHARED)/models:$(SHARED)/images
 export EDGEPOSE_SHARED ?= $(SHARED)
 endif
 
-.PHONY: run test test-pi lint venv models clean preflight
+.PHONY: run test test-pi test-service lint venv models clean preflight
 
 # What a fresh Pi lacks (python3-venv, python3-picamera2, a 64-bit OS), said as the apt line to run.
 preflight:
@@ -48,6 +48,12 @@ test: venv
 # project there as on a Pi (scripts/install.sh and this Makefile's venv), runs the tests marked `pi`.
 test-pi:
 	bash scripts/test-pi.sh
+
+# The service under a real systemd: boots a cached Debian Bookworm amd64 root with systemd-nspawn,
+# installs with scripts/install.sh there, runs tests/service_systemd (marked service_systemd) from
+# here against it, powers it off (docs/service.md).
+test-service: venv
+	PYTHON=$(abspath $(BIN))/python bash scripts/test-service.sh
 
 lint: venv
 	$(BIN)/python -m ruff check edgepose tests

@@ -286,6 +286,13 @@ test_booted() {
     EDGEPOSE_SERVICE_PID=$CONTAINER EDGEPOSE_SERVICE_FIGURES=$figures \
         "$PYTHON" -m pytest -q -m service_systemd -p no:cacheprovider "$SRC_DIR/tests/service_systemd" \
         "${args[@]}" || status=$?
+    # The whole journal of the test boot, kept beside the cache for a look afterwards.
+    inside journalctl -b --no-pager -o short-monotonic >"$BASE.journal.txt" 2>&1 || true
+    inside journalctl -b --no-pager -o short-monotonic -p warning >"$BASE.journal-warnings.txt" 2>&1 || true
+    if [[ $status -ne 0 ]]; then
+        say "the end of edgepose's journal (all of the boot's: $BASE.journal.txt)"
+        inside journalctl -u edgepose.service --no-pager -n 60 | sed 's/^/    | /' || true
+    fi
     if [[ -s $figures ]]; then
         say "measured (seconds; docs/service.md):"
         column -t -s $'\t' "$figures" | sed 's/^/    /'

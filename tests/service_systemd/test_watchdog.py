@@ -80,7 +80,14 @@ def test_a_stalled_camera_is_killed_by_the_watchdog_and_restarted(
     assert "Failed with result 'watchdog'" in text
     assert "Scheduled restart job, restart counter is at" in text
     # The daemon said why before systemd acted: the source, then the pipeline, went unhealthy.
-    assert any(line.startswith("edgepose.sources.retry: source cam0 failed") for line in lines), text
+    failed = next(line for line in lines if line.startswith("edgepose.sources.retry: source cam0 failed"))
+    # PYTHONFAULTHANDLER=1: the abort left every thread's stack in the journal.
+    assert "Fatal Python error: Aborted" in text and "Thread 0x" in text, text
+    # `journalctl -p warning` shows the daemon's warning and systemd's verdict, not the stacks.
+    warnings = container.journal("-u", UNIT, "-p", "warning", after=cursor)
+    assert failed in warnings and any(line.startswith("Watchdog timeout") or "Watchdog timeout" in line
+                                      for line in warnings), warnings  # fmt: skip
+    assert not [line for line in warnings if line.startswith(("Thread 0x", "  File "))], warnings
     # Frames flow again after the restart.
     with broker.subscribe(f"{PREFIX}/cam0/poses") as poses:
         document = json.loads(poses.wait("a pose document", lambda m: True, 30).payload)
