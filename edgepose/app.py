@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgepose.analysis.stage import make_analysis
 from edgepose.config.sections import Config
@@ -31,6 +32,9 @@ from edgepose.sources import Source, make_source
 from edgepose.sources.base import Clocks
 from edgepose.stats import RunStats
 from edgepose.tracking import make_tracker
+
+if TYPE_CHECKING:  # drawing (OpenCV) is imported only where the preview asks for it
+    from edgepose.analysis.overlay import LiveOverlay
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,18 @@ def build_estimator(config: Config, health: Health | None = None, stats: RunStat
     log.info("model %s on %s (%d threads), input %s, format %s", name, choice.accelerator,
              config.model.threads, list(choice.engine.input.shape), estimator.decoder.format)  # fmt: skip
     return Loaded(estimator, name, path, choice.accelerator, choice.fallback)
+
+
+def preview_overlay(config: Config) -> LiveOverlay | None:
+    """Zones and angles on the preview (``service.preview.zones``/``angles``), when the analysis stage runs."""
+    p, a = config.service.preview, config.analysis
+    if not a.enabled or not (p.zones or p.angles):
+        return None
+    from edgepose.analysis.overlay import LiveOverlay
+    from edgepose.analysis.stage import zone_of
+
+    zones = [zone_of(z) for z in a.zones if z.camera in ("", config.source.camera)]
+    return LiveOverlay(zones, p.zones, p.angles and a.angles)
 
 
 def resolve_source_uri(config: Config) -> str:
@@ -211,7 +227,8 @@ class App:
             return
         from edgepose.preview import PreviewServer
 
-        preview = PreviewServer(self.config.service.preview, self.stats, self.clock)
+        overlay = preview_overlay(self.config)
+        preview = PreviewServer(self.config.service.preview, self.stats, self.clock, overlay=overlay)
         preview.start()
         self.hooks.append(preview.hook)
         self._stops.append(("preview", preview.stop))

@@ -56,3 +56,43 @@ def test_annotate_draws_zones_and_angles(squat_path: Path, tmp_path: Path) -> No
     corner = (slice(h - 12, h - 2), slice(2, 12))  # inside the zone, away from the person
     assert (b[corner][..., 0] - a[corner][..., 0] > 0).all()  # tinted red: the squatting person's feet are in it
     assert (b[: h // 2 - 40] != a[: h // 2 - 40]).any(axis=-1).sum() > 0  # angle labels above the zone
+
+
+def test_the_preview_draws_the_latest_zone_state_even_from_a_skipped_frame() -> None:
+    """The preview samples frames; a zone that changed on a frame it skipped is still drawn as it is now."""
+    import dataclasses
+
+    from edgepose.analysis.overlay import LiveOverlay
+    from edgepose.analysis.stage import Analysis
+    from edgepose.frame import Frame
+    from edgepose.pose import FrameResult
+    from edgepose.preview.server import LatestFrame
+    from edgepose.sources.files import require_cv2
+
+    now = [0.0]
+    frames = LatestFrame(max_fps=1, clock=lambda: now[0], overlay=LiveOverlay([LEFT], True, False))
+    image = np.full((100, 200, 3), 128, np.uint8)
+
+    def offer(i: int, state: ZoneState | None) -> None:
+        frame = Frame(image, i, 0.0, now[0])
+        result = FrameResult(i, 0.0, now[0], 200, 100, "cam0", ())
+        if state is not None:
+            result = dataclasses.replace(result, analysis=Analysis(zones=(state,)))
+        frames.offer(frame, result, {})
+
+    offer(0, ZoneState("left", 0, (), 0.0, 0))  # taken: empty
+    now[0] = 0.5
+    offer(1, ZoneState("left", 1, (4,), 0.5, 1))  # skipped by the rate, but now occupied
+    now[0] = 1.5
+    offer(2, None)  # taken: no change on this frame
+    assert frames.skipped == 1
+    frames.start()  # after the offers: frame 2 replaced frame 0 as the one waiting, so it is the one encoded
+    try:
+        seq, jpeg = frames.wait_newer(0, 10)
+    finally:
+        frames.stop()
+    assert seq == 1 and jpeg is not None
+    cv2 = require_cv2()
+    drawn = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)[..., ::-1].astype(int)
+    red, green = drawn[60, 50, 0], drawn[60, 50, 1]
+    assert red > green + 10  # occupied (red), not empty (green)

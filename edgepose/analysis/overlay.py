@@ -17,6 +17,7 @@ from edgepose.analysis.zones import Zone
 from edgepose.keypoints import KP
 from edgepose.pose import Pose
 from edgepose.sources.files import require_cv2
+from edgepose.viz import Style, draw_poses
 
 OCCUPIED = (255, 64, 64)  # RGB
 EMPTY = (64, 200, 96)
@@ -82,3 +83,35 @@ def _text(cv2: object, out: np.ndarray, text: str, at: tuple[int, int]) -> None:
     font = cv2.FONT_HERSHEY_SIMPLEX  # type: ignore[attr-defined]
     cv2.putText(out, text, at, font, 0.45, SHADOW, 3, cv2.LINE_AA)  # type: ignore[attr-defined]
     cv2.putText(out, text, at, font, 0.45, TEXT, 1, cv2.LINE_AA)  # type: ignore[attr-defined]
+
+
+class LiveOverlay:
+    """The preview's overlay: zones with their latest state and angles, drawn on sampled frames.
+
+    :meth:`note` runs on the pipeline thread for every frame (zone states change on frames the
+    preview does not sample); :meth:`snapshot` is taken with the sampled frame, and :meth:`draw`
+    runs on the preview's encoder thread with that snapshot.
+    """
+
+    def __init__(self, zones: Sequence[Zone], with_zones: bool, with_angles: bool) -> None:
+        self.zones = list(zones) if with_zones else []
+        self.with_angles = with_angles
+        self._states: dict[str, ZoneState] = {}
+
+    def note(self, analysis: object | None) -> None:
+        for state in getattr(analysis, "zones", ()):
+            self._states[state.zone] = state
+
+    def snapshot(self) -> dict[str, ZoneState]:
+        return dict(self._states)
+
+    def draw(self, image: np.ndarray, poses: Sequence[Pose], analysis: object | None,
+             states: Mapping[str, ZoneState], style: Style) -> np.ndarray:  # fmt: skip
+        """Zones under the poses (drawn with ``style``), angles over them."""
+        if self.zones:
+            image = draw_zones(image, self.zones, states)
+        image = draw_poses(image, poses, style)
+        angles = getattr(analysis, "pose_fields", {}).get("angles")
+        if self.with_angles and angles is not None:
+            image = draw_angles(image, poses, angles.degrees)
+        return image

@@ -183,6 +183,8 @@ class PreviewConfig:
     port: int = setting(9181, "port", min=1, max=65535)
     max_fps: float = setting(5.0, "most preview images per second", min=0.1, max=60.0)
     allow_remote: bool = setting(False, "answer clients on other machines too (otherwise they get 403)")
+    zones: bool = setting(False, "draw the analysis zones with their state (needs analysis.enabled)")
+    angles: bool = setting(False, "write joint angles at the joints (needs analysis.enabled and analysis.angles)")
 
 
 @dataclass(frozen=True)

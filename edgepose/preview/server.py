@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
+from edgepose.analysis.overlay import LiveOverlay
 from edgepose.config.sections import PreviewConfig
 from edgepose.errors import UnavailableError
 from edgepose.frame import Frame
@@ -58,15 +59,17 @@ def is_local_client(address: str) -> bool:
 class LatestFrame:
     """The newest frame offered (rate-limited) and its encoded JPEG; the encoder runs on its own thread."""
 
-    def __init__(self, max_fps: float, clock: Callable[[], float] = time.monotonic, style: Style | None = None) -> None:
+    def __init__(self, max_fps: float, clock: Callable[[], float] = time.monotonic, style: Style | None = None,
+                 overlay: LiveOverlay | None = None) -> None:  # fmt: skip
         self.min_interval = 1.0 / max_fps
         self.clock = clock
         self.style = style or Style()
+        self.overlay = overlay  # zones and angles (service.preview.zones/angles), None: the skeletons only
         self.offered = 0  # frames the pipeline handed over
         self.skipped = 0  # of those, not taken because of max_fps (by design: the preview is a sample)
         self.encoded = 0
         self._cond = threading.Condition()
-        self._pending: tuple[Frame, tuple[Pose, ...]] | None = None
+        self._pending: tuple[Frame, tuple[Pose, ...], Any, dict[str, Any]] | None = None
         self._last_taken = -float("inf")
         self._jpeg: bytes | None = None
         self._seq = 0
@@ -77,6 +80,9 @@ class LatestFrame:
     def offer(self, frame: Frame, result: FrameResult, document: dict[str, Any]) -> None:
         """The pipeline hook: O(1), never blocks on encoding."""
         now = self.clock()
+        overlay = self.overlay
+        if overlay is not None:
+            overlay.note(result.analysis)  # every frame: a zone may change on one the preview skips
         with self._cond:
             self.offered += 1
             self._document = document
@@ -84,7 +90,8 @@ class LatestFrame:
                 self.skipped += 1
                 return
             self._last_taken = now
-            self._pending = (frame, result.poses)  # replaces one the encoder has not reached yet
+            states = overlay.snapshot() if overlay is not None else {}
+            self._pending = (frame, result.poses, result.analysis, states)  # replaces one not yet encoded
             self._cond.notify_all()
 
     def start(self) -> None:
@@ -110,10 +117,13 @@ class LatestFrame:
                     self._cond.wait()
                 if self._stopping:
                     return
-                frame, poses = self._pending  # type: ignore[misc]
+                frame, poses, analysis, states = self._pending  # type: ignore[misc]
                 self._pending = None
             try:
-                image = draw_poses(frame.image, poses, self.style)
+                if self.overlay is not None:
+                    image = self.overlay.draw(frame.image, poses, analysis, states, self.style)
+                else:
+                    image = draw_poses(frame.image, poses, self.style)
                 ok, data = cv2.imencode(".jpg", rgb_to_bgr(image),
                                         [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])  # fmt: skip
             except Exception:  # the preview must not take the daemon down; say so once per frame
@@ -147,11 +157,11 @@ class PreviewServer:
     """The HTTP server on its own thread, serving from a :class:`LatestFrame` and a :class:`RunStats`."""
 
     def __init__(self, config: PreviewConfig, stats: RunStats, clock: Callable[[], float] = time.monotonic,
-                 style: Style | None = None) -> None:  # fmt: skip
+                 style: Style | None = None, overlay: LiveOverlay | None = None) -> None:  # fmt: skip
         self.config = config
         self.stats = stats
         self.clock = clock
-        self.frames = LatestFrame(config.max_fps, clock, style)
+        self.frames = LatestFrame(config.max_fps, clock, style, overlay)
         self.refused = 0  # requests from non-local clients answered 403
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
