@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.behaviours.falls import FallDetector
+from edgepose.behaviours.falls import FallDetector, zone_exclusion
 from edgepose.behaviours.geometry import body_lean, torso_lean
 from edgepose.behaviours.settings import FallSettings
 from edgepose.keypoints import KP
@@ -316,6 +316,16 @@ def test_excluded_areas() -> None:
 
     assert run(lying_on_the_bed, 10.0, FallDetector(excluded=on_the_bed)) == []
     assert len(run(lying_on_the_bed, 10.0, FallDetector(excluded=lambda x, y: x < 100))) == 1
+
+
+def test_zones_exclude_by_their_polygons() -> None:
+    """A bed drawn as a zone (normalized corners) on the 1280x720 frame: the fall ends on it, and is not one."""
+    bed = np.array([[0.5, 0.8], [0.9, 0.8], [0.9, 1.0], [0.5, 1.0]])  # x 640..1152, y 576..720 px
+    assert run(lying_on_the_bed, 10.0, FallDetector(excluded=zone_exclusion([bed], 1280, 720))) == []
+    elsewhere = np.array([[0.0, 0.0], [0.2, 0.0], [0.2, 0.2]])
+    assert len(run(lying_on_the_bed, 10.0, FallDetector(excluded=zone_exclusion([elsewhere, bed[::-1] * 0.1],
+                                                                                1280, 720)))) == 1  # fmt: skip
+    assert zone_exclusion([bed], 1280, 720)(640.0, 576.0)  # on the corner: inside, as zones count it
 
 
 def test_tracks_are_independent() -> None:

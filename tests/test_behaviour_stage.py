@@ -126,6 +126,37 @@ def test_everything_off_or_an_empty_library() -> None:
     assert Behaviours(on, Loaded((), ())).step(0.0, []).events == ()
 
 
+def test_the_analysis_stages_angles_give_the_same_counts() -> None:
+    """step_arrays with the angles the analysis stage computed (its names and column order) counts as step does."""
+    from edgepose.analysis.angles import ANGLE_NAMES as ANALYSIS_NAMES
+    from edgepose.analysis.angles import joint_angles
+
+    settings = BehavioursSettings(reps=RepsSettings(enabled=True, presets=("squat", "pushup", "curl")))
+    own, given = Behaviours(settings), Behaviours(settings)
+    assert own.needs_angles
+    for i in range(6 * 15):
+        poses = poses_of(i / 15, [1, 2, 3])
+        keypoints = np.array([p.keypoints for p in poses], np.float64)
+        a = own.step(i / 15, poses)
+        b = given.step_arrays(i / 15, keypoints, (1, 2, 3), joint_angles(keypoints, 0.2), ANALYSIS_NAMES)
+        assert a.reps == b.reps and a.events == b.events
+    assert a.reps[2]["squat"] >= 2
+
+
+def test_unseen_tracks_are_forgotten() -> None:
+    settings = BehavioursSettings(falls=FallSettings(enabled=True), reps=RepsSettings(enabled=True))
+    behaviours = Behaviours(settings, forget_after=5.0)
+    for i in range(3 * 15):  # track 3 squats, then leaves; track 1 walks on
+        behaviours.step(i / 15, poses_of(i / 15, [1, 2, 3]))
+    assert behaviours.step(3.0, poses_of(3.0, [1, 2, 3])).reps[2]["squat"] >= 1
+    for i in range(3 * 15, 9 * 15):
+        behaviours.step(i / 15, poses_of(i / 15, [1, None, None]))
+    assert behaviours.tracks == (1,)  # 2 and 3 unseen for more than 5 s
+    assert behaviours.step(9.0, poses_of(9.0, [1, 2, 3])).reps[2] == {"squat": 0}
+    behaviours.reset()
+    assert behaviours.tracks == ()
+
+
 def bench(people: int = 10, poses: int = 20, frames: int = 300) -> dict[str, float]:
     """Milliseconds per frame of :meth:`Behaviours.step` (all three on) for walking people and a random library."""
     import time

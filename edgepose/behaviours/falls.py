@@ -24,7 +24,8 @@ is the only one that drops, tips and ends with the whole body near horizontal, a
 After a fall a track cannot fall again for ``cooldown`` seconds. Samples whose hips, shoulders or
 extent are not visible are skipped; a gap of more than ``max_gap`` seconds forgets the history
 (a fall must be seen happening). Excluded areas (a bed, a sofa) are a predicate on the hip
-centre, in the keypoints' coordinates (source-frame pixels): no fall starts or fires there.
+centre, in the keypoints' coordinates (source-frame pixels): no fall starts or fires there;
+:func:`zone_exclusion` makes one from zones' polygons.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from edgepose.analysis.polygon import PolygonSet
 from edgepose.behaviours.events import Event
 from edgepose.behaviours.geometry import body_lean, body_measures, hip_centre, rows, torso_lean, visible_extent
 from edgepose.behaviours.settings import FallSettings
@@ -69,6 +71,18 @@ def measure(keypoints: np.ndarray, ts: float, min_score: float) -> Measure | Non
     if hips is None or lean is None or extent is None or extent[2] <= 0:
         return None
     return Measure(ts, hips[0], hips[1], lean, body_lean(keypoints, min_score), extent[1], extent[2])
+
+
+def zone_exclusion(polygons: Sequence[np.ndarray], width: int, height: int) -> Excluded:
+    """The ``excluded`` predicate for zones' polygons (normalized 0..1 coordinates, as the analysis
+    section configures them) on a ``width`` x ``height`` frame: a point in or on any of them."""
+    inside = PolygonSet(tuple(np.asarray(p, np.float64) for p in polygons))
+    scale = np.array([float(width), float(height)])
+
+    def excluded(x: float, y: float) -> bool:
+        return bool(inside.contains(np.array([[x, y]]) / scale).any())
+
+    return excluded
 
 
 @dataclass

@@ -42,10 +42,15 @@ class FrameBehaviours:
 
 
 class Behaviours:
-    """The enabled behaviours and their per-track state."""
+    """The enabled behaviours and their per-track state.
+
+    A track not seen for ``forget_after`` seconds is forgotten (its holds, fall state and counts),
+    so a long run does not keep every track it ever saw; :meth:`end` forgets one at once.
+    """
 
     def __init__(self, settings: BehavioursSettings, library: Loaded | None = None,
-                 excluded: Excluded | None = None, min_keypoint_score: float = 0.2) -> None:  # fmt: skip
+                 excluded: Excluded | None = None, min_keypoint_score: float = 0.2,
+                 forget_after: float = 60.0) -> None:  # fmt: skip
         self.settings = settings
         m = settings.match
         self._names = library.names if library is not None and m.enabled else ()
@@ -55,36 +60,77 @@ class Behaviours:
         self._falls = FallDetector(settings.falls, excluded) if settings.falls.enabled else None
         self._reps = RepCounter(settings.reps.rules()) if settings.reps.enabled else None
         self.min_keypoint_score = min_keypoint_score  # for the angles the repetitions are counted on
+        self.forget_after = forget_after
+        self._seen: dict[int, float] = {}
+
+    @property
+    def tracks(self) -> tuple[int, ...]:
+        """The tracks whose state is kept (seen within ``forget_after`` seconds)."""
+        return tuple(self._seen)
+
+    @property
+    def needs_angles(self) -> bool:
+        """Repetitions are counted on joint angles (the analysis stage computes them once a frame)."""
+        return self._reps is not None
 
     def step(self, ts: float, poses: Sequence[Pose]) -> FrameBehaviours:
+        """One frame's poses (after tracking) at ``ts`` seconds on the monotonic clock."""
+        keypoints = np.array([p.keypoints for p in poses], np.float64).reshape(-1, 17, 3)
+        return self.step_arrays(ts, keypoints, tuple(p.id for p in poses))
+
+    def step_arrays(
+        self,
+        ts: float,
+        keypoints: np.ndarray,
+        ids: Sequence[int | None],
+        angles: np.ndarray | None = None,
+        angle_names: Sequence[str] = ANGLE_NAMES,
+    ) -> FrameBehaviours:
+        """:meth:`step` on a frame already in arrays, as the analysis stage's ``FrameView`` holds it.
+
+        keypoints: ``(P, 17, 3)`` source-frame pixels; ids: per pose, None when untracked;
+        angles: ``(P, A)`` degrees (NaN: unknown) whose columns are ``angle_names``, computed here
+        when None.
+        """
+        n = len(ids)
         events: list[Event] = []
-        matches: list[dict[str, Any] | None] = [None] * len(poses)
-        reps: list[dict[str, int] | None] = [None] * len(poses)
-        if self._library is not None and poses:
+        matches: list[dict[str, Any] | None] = [None] * n
+        reps: list[dict[str, int] | None] = [None] * n
+        if self._library is not None and n:
             m = self.settings.match
-            people = normalize(np.stack([p.keypoints for p in poses]))
-            got = best_match(people, self._library, m.metric, m.mirror, self._mirrors)
+            got = best_match(normalize(keypoints), self._library, m.metric, m.mirror, self._mirrors)
             names = [self._names[i] for i in got.index.tolist()]
             scores = got.score.tolist()
-            matches = [{"pose": n, "score": round(s, 4)} for n, s in zip(names, scores, strict=True)]
+            matches = [{"pose": p, "score": round(s, 4)} for p, s in zip(names, scores, strict=True)]
             if self._holds is not None:
-                samples = [Sample(p.id, n, s) for p, n, s in zip(poses, names, scores, strict=True) if p.id is not None]
+                samples = [Sample(t, p, s) for t, p, s in zip(ids, names, scores, strict=True) if t is not None]
                 events += self._holds.update(ts, samples)
-        tracked = [i for i, p in enumerate(poses) if p.id is not None]
+        tracked = [i for i, t in enumerate(ids) if t is not None]
+        tracks = [ids[i] for i in tracked]
         if tracked and (self._falls is not None or self._reps is not None):
-            ids = [poses[i].id for i in tracked]
-            keypoints = np.stack([poses[i].keypoints for i in tracked])
+            rows = keypoints[tracked]
             if self._falls is not None:
-                events += self._falls.update_all(ts, ids, keypoints)
+                events += self._falls.update_all(ts, tracks, rows)
             if self._reps is not None:
-                angles = joint_angles_all(keypoints, self.min_keypoint_score)
-                events += self._reps.update_all(ts, ids, angles, ANGLE_NAMES)
-                for i, track in zip(tracked, ids, strict=True):
+                if angles is None:
+                    angles, angle_names = joint_angles_all(rows, self.min_keypoint_score), ANGLE_NAMES
+                else:
+                    angles = np.asarray(angles)[tracked]
+                events += self._reps.update_all(ts, tracks, angles, angle_names)
+                for i, track in zip(tracked, tracks, strict=True):
                     reps[i] = self._reps.counts(track)
+        self._forget_unseen(ts, tracks)
         return FrameBehaviours(tuple(matches), tuple(reps), tuple(events))
+
+    def _forget_unseen(self, ts: float, tracks: Sequence[int]) -> None:
+        for track in tracks:
+            self._seen[track] = ts
+        for track in [t for t, last in self._seen.items() if ts - last > self.forget_after]:
+            self.end(track)
 
     def end(self, track: int) -> None:
         """A track ended: its holds, fall state and counts go with it."""
+        self._seen.pop(track, None)
         if self._holds is not None:
             self._holds.end(track)
         if self._falls is not None:
@@ -96,3 +142,8 @@ class Behaviours:
         """The reset command (``<prefix>/<camera>/reps/reset``): every count starts again."""
         if self._reps is not None:
             self._reps.reset()
+
+    def reset(self) -> None:
+        """Forget every track (a new source, a reload)."""
+        for track in list(self._seen):
+            self.end(track)
