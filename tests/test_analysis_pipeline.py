@@ -157,3 +157,17 @@ def test_meta_lists_angles_and_zones(models_dir: Path) -> None:
                               "leave_after": 1.0}]  # fmt: skip
     plain = meta_document(load_config(None, [], env={}), Loaded(Estimator(), "m", models_dir / "m.tflite", "cpu"))  # type: ignore[arg-type]
     assert "angles" not in plain and "zones" not in plain
+
+
+def test_the_overlapped_schedule_gives_the_same_events(walking_video: Path, models_dir: Path, tmp_path: Path) -> None:
+    """The stage is fixed per frame in both schedules (like the tracker): the same events, in order."""
+    zone = f"{{name: path, polygon: {BAND}, enter_after: 0.2, leave_after: 0.2}}"
+    runs = []
+    for mode in ("off", "on"):
+        out = tmp_path / f"{mode}.jsonl"
+        proc = run_cli("run", "--source", str(walking_video), "--model", str(models_dir / POSENET), "--max-frames",
+                       "60", "--sink", f"jsonl:{out}", "--events", "--set", "analysis.enabled=true", "--set",
+                       f"model.overlap='{mode}'", "--set", f"analysis.zones=[{zone}]", timeout=600)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        runs.append([{k: v for k, v in e.items() if k != "ts"} for e in read_run(out)[1]])
+    assert runs[0] and runs[0] == runs[1]
