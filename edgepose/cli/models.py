@@ -136,6 +136,7 @@ def inspect_models(args: argparse.Namespace) -> int:
     ]
     if info.runs_as != info.outputs:
         lines += [f"runs as:       {t.describe()}  (after removing PosenetDecoderOp)" for t in info.runs_as]
+    lines += [f"ignored:       {name}  (an output the {info.format} decoder does not read)" for name in info.ignored]
     print("\n".join(lines))
     return 0
 

@@ -19,21 +19,24 @@ FORMATS: tuple[OutputFormat, ...] = (
     ),
     OutputFormat(
         "posenet_coral",
-        "PoseNet multi-person, Coral layout: heatmaps 17, short offsets 34, mid offsets 64",
+        "PoseNet multi-person, Coral layout: heatmaps 17, short offsets 34, mid offsets 64 (others ignored)",
         posenet_multi.matches_coral,
         posenet_multi.build_coral,
+        posenet_multi.coral_layout,
     ),
     OutputFormat(
         "posenet_tf",
-        "PoseNet multi-person, TensorFlow layout: heatmaps 17, offsets 34, displacements fwd 32 and bwd 32",
+        "PoseNet multi-person, TensorFlow layout: heatmaps 17, offsets 34, displacements fwd, bwd 32 (others ignored)",
         posenet_multi.matches_tf,
         posenet_multi.build_tf,
+        posenet_multi.tf_layout,
     ),
     OutputFormat(
         "posenet_single",
-        "PoseNet single-person: heatmaps 17 and offsets 34",
+        "PoseNet single-person: heatmaps 17 and offsets 34 (others ignored)",
         posenet_single.matches,
         posenet_single.build,
+        posenet_single.layout,
     ),
     OutputFormat(
         "heatmap",

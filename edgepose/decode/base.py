@@ -44,6 +44,8 @@ class Decoder(Protocol):
 
     format: str
     multi_person: bool
+    # Outputs of the model this decoder does not read (a PoseNet-family model's segmentation, ...).
+    ignored_outputs: tuple[str, ...] = ()
 
     def decode(self, outputs: Sequence[np.ndarray], region: Region) -> list[Pose]: ...
 
@@ -63,12 +65,20 @@ class OutputFormat:
 
     ``build`` gets the model's own decoder parameters as its last argument (``options``, e.g. the
     ``PosenetDecoderOp`` options of :mod:`edgepose.inference.surgery`; empty for most models).
+    ``layout`` (formats that tolerate extra outputs) gives the indices of the outputs it reads, so
+    the others can be listed without building the decoder; None: the format reads every output.
     """
 
     name: str
     description: str
     matches: Callable[[Sequence[TensorSpec], TensorSpec], bool]
     build: Callable[[Sequence[TensorSpec], TensorSpec, DecoderConfig, Mapping[str, float]], Decoder]
+    layout: Callable[[Sequence[TensorSpec]], Sequence[int] | None] | None = None
+
+    def ignored(self, outputs: Sequence[TensorSpec]) -> tuple[str, ...]:
+        """Names of the outputs this format's decoder would not read (it must match ``outputs``)."""
+        used = self.layout(outputs) if self.layout is not None else None
+        return () if used is None else tuple(o.name for i, o in enumerate(outputs) if i not in set(used))
 
 
 def choose_decoder(

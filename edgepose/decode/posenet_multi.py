@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
+from edgepose.decode import layout
 from edgepose.decode.base import Decoder, decoder_kernels, dequantize_scaled, setting_or_model
 from edgepose.errors import InputError
 from edgepose.inference.engine import TensorSpec
@@ -47,38 +48,43 @@ class PoseNetParams:
     min_keypoint_score: float
 
 
-def _channels(spec: TensorSpec) -> int:
-    return spec.shape[-1] if len(spec.shape) == 4 and spec.shape[0] == 1 else -1
-
-
 def _grid(spec: TensorSpec) -> tuple[int, ...]:
     return spec.shape[1:3]
 
 
 def coral_layout(outputs: Sequence[TensorSpec]) -> tuple[int, int, int] | None:
-    """Output indices of (heatmaps, short offsets, mid offsets), or None when this is not the layout."""
-    if len(outputs) != 3:
-        return None
-    by_channels = {_channels(o): i for i, o in enumerate(outputs)}
-    if set(by_channels) != {17, 34, 64} or len({_grid(o) for o in outputs}) != 1:
-        return None
-    return by_channels[17], by_channels[34], by_channels[64]
+    """Output indices of (heatmaps, short offsets, mid offsets), or None when this is not the layout.
+
+    Other outputs (long-range offsets, segmentation, part heatmaps) are ignored: see
+    :mod:`edgepose.decode.layout`.
+    """
+    found = layout.find(outputs, (layout.HEATMAPS, layout.SHORT_OFFSETS, layout.MID_OFFSETS))
+    return None if found is None else (found[0], found[1], found[2])
 
 
 def tf_layout(outputs: Sequence[TensorSpec]) -> tuple[int, int, int, int] | None:
     """Output indices of (heatmaps, offsets, displacement fwd, displacement bwd), or None.
 
-    The two 32-channel outputs are told apart by name ('fwd', 'bwd'), else taken in model order.
+    The two 32-channel outputs are told apart by name ('fwd', 'bwd'), else taken in model order;
+    among more than two, only the names can say which are the displacements.
     """
-    if len(outputs) != 4 or len({_grid(o) for o in outputs}) != 1:
+    found = layout.find(outputs, (layout.HEATMAPS, layout.SHORT_OFFSETS))
+    if found is None:
         return None
-    channels = [_channels(o) for o in outputs]
-    if sorted(channels) != [17, 32, 32, 34]:
+    grid = layout.grid_of(outputs[found[0]])
+    disp = [i for i in layout.candidates(outputs, layout.DISPLACEMENTS, grid) if i not in found]
+    names = [outputs[i].name.lower() for i in disp]
+    if len(disp) > 2:
+        fwd = [i for i, n in zip(disp, names, strict=True) if "fwd" in n or "forward" in n]
+        bwd = [i for i, n in zip(disp, names, strict=True) if "bwd" in n or "backward" in n]
+        if len(fwd) != 1 or len(bwd) != 1 or fwd == bwd:
+            return None
+        return found[0], found[1], fwd[0], bwd[0]
+    if len(disp) != 2:
         return None
-    disp = [i for i, c in enumerate(channels) if c == 32]
-    if "bwd" in outputs[disp[0]].name.lower() or "fwd" in outputs[disp[1]].name.lower():
+    if "bwd" in names[0] or "fwd" in names[1]:
         disp.reverse()
-    return channels.index(17), channels.index(34), disp[0], disp[1]
+    return found[0], found[1], disp[0], disp[1]
 
 
 def matches_coral(outputs: Sequence[TensorSpec], _input: TensorSpec) -> bool:
@@ -151,6 +157,7 @@ class PoseNetMultiDecoder(Decoder):
         self.format = format_name
         self.specs = tuple(specs)
         self.order = tuple(order)
+        self.ignored_outputs = layout.ignored(specs, order)
         self.input_spec = input_spec
         self.params = params
         self.kernels = kernels

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
+from edgepose.decode import layout as roles
 from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, setting_or_model
 from edgepose.decode.posenet_multi import DEFAULT_MIN_POSE_SCORE as MIN_SCORE
 from edgepose.inference.engine import TensorSpec
@@ -21,13 +22,19 @@ from edgepose.preprocess import Region
 
 
 def layout(outputs: Sequence[TensorSpec]) -> tuple[int, int] | None:
-    """Output indices of (heatmaps, offsets), or None."""
-    if len(outputs) != 2 or any(len(o.shape) != 4 or o.shape[0] != 1 for o in outputs):
+    """Output indices of (heatmaps, offsets), or None.
+
+    Other outputs are ignored (:mod:`edgepose.decode.layout`), except a multi-person model's mid
+    offsets or displacements on the same grid: a model whose multi-person layout did not resolve
+    is refused, not decoded as one person.
+    """
+    found = roles.find(outputs, (roles.HEATMAPS, roles.SHORT_OFFSETS))
+    if found is None:
         return None
-    channels = [o.shape[-1] for o in outputs]
-    if sorted(channels) != [17, 34] or outputs[0].shape[1:3] != outputs[1].shape[1:3]:
+    grid = roles.grid_of(outputs[found[0]])
+    if roles.candidates(outputs, roles.MID_OFFSETS, grid) or roles.candidates(outputs, roles.DISPLACEMENTS, grid):
         return None
-    return channels.index(17), channels.index(34)
+    return found[0], found[1]
 
 
 def matches(outputs: Sequence[TensorSpec], _input: TensorSpec) -> bool:
@@ -51,6 +58,7 @@ class PoseNetSingleDecoder(Decoder):
     ) -> None:
         self.specs = tuple(specs)
         self.order = order
+        self.ignored_outputs = roles.ignored(specs, order)
         _, self.in_h, self.in_w, _ = input_spec.shape
         grid_h = specs[order[0]].shape[1]
         self.stride = float(options.get("stride", (self.in_h - 1) / (grid_h - 1) if grid_h > 1 else self.in_h))

@@ -85,7 +85,10 @@ def decoder_options(custom_options: Any) -> dict[str, float]:
 def strip_posenet_decoder(content: bytes, path: Path | str = "<bytes>") -> StrippedModel:
     """Remove every ``PosenetDecoderOp`` node; its inputs become the subgraph's outputs, in order.
 
-    Raises :class:`InputError` when the model has no such op or cannot be rewritten.
+    Outputs the op did not produce (a PoseNet-family model's segmentation, long-range offsets, ...)
+    stay outputs, after the op's inputs and in their own order: the decoder ignores them, and
+    ``models inspect`` lists them. Raises :class:`InputError` when the model has no such op or
+    cannot be rewritten.
     """
     schema = _schema()
     import flatbuffers
@@ -101,14 +104,17 @@ def strip_posenet_decoder(content: bytes, path: Path | str = "<bytes>") -> Strip
     options: dict[str, float] = {}
     output_names: list[str] = []
     for subgraph in model.subgraphs or []:
-        kept, outputs = [], []
+        kept, outputs, produced = [], [], set()
         for op in subgraph.operators or []:
             if op.opcodeIndex in decoder_codes:
                 options.update(decoder_options(op.customOptions))
                 outputs.extend(int(i) for i in op.inputs)
+                produced.update(int(i) for i in op.outputs)
             else:
                 kept.append(op)
         if outputs:
+            extra = [int(i) for i in (subgraph.outputs if subgraph.outputs is not None else [])]
+            outputs += [i for i in extra if i not in produced and i not in outputs]
             subgraph.operators = kept
             subgraph.outputs = outputs
             output_names.extend(_tensor_name(subgraph.tensors[i]) for i in outputs)

@@ -52,6 +52,7 @@ class ModelInfo:
     weights: tuple[str, ...]  # dtypes of the constant tensors, most common first
     format: str
     decoder: bool  # whether this build of edgepose has a decoder for ``format``
+    ignored: tuple[str, ...] = ()  # outputs of ``runs_as`` that decoder does not read (extra PoseNet heads)
 
     @property
     def edgetpu_compiled(self) -> bool:
@@ -84,6 +85,7 @@ class ModelInfo:
             "edgetpu_compiled": self.edgetpu_compiled,
             "format": self.format,
             "decoder_available": self.decoder,
+            "ignored_outputs": list(self.ignored),
         }
 
 
@@ -155,18 +157,19 @@ def inspect_model(path: Path, manifest: Mapping[str, ModelEntry] | None = None) 
         raise
     except Exception as exc:  # a corrupt buffer can fail anywhere inside flatbuffers
         raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
-    fmt, known = detect_format(inputs, runs_as, model.custom_ops)
+    fmt, known, ignored = detect_format(inputs, runs_as, model.custom_ops)
     if fmt == "unknown" and manifest:
         by_file = {e.file: e for e in manifest.values()}
         if Path(path).name in by_file:
             fmt = by_file[Path(path).name].format or fmt
-    return ModelInfo(Path(path), len(raw), inputs, outputs, runs_as, model.custom_ops, builtins, weights, fmt, known)
+    return ModelInfo(Path(path), len(raw), inputs, outputs, runs_as, model.custom_ops, builtins, weights, fmt, known,
+                     ignored)  # fmt: skip
 
 
 def detect_format(
     inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo], custom_ops: Sequence[str]
-) -> tuple[str, bool]:
-    """(format name, whether a decoder for it is registered) from the output shapes."""
+) -> tuple[str, bool, tuple[str, ...]]:
+    """(format name, whether a decoder for it is registered, the outputs that decoder ignores)."""
     from edgepose.decode import FORMATS
 
     if inputs:
@@ -175,10 +178,10 @@ def detect_format(
         for fmt in FORMATS:
             try:
                 if fmt.matches(out_specs, in_spec):
-                    return fmt.name, True
+                    return fmt.name, True, fmt.ignored(out_specs)
             except (IndexError, ValueError, TypeError):
                 continue
-    return _by_shape(outputs, custom_ops), False
+    return _by_shape(outputs, custom_ops), False, ()
 
 
 def _by_shape(outputs: Sequence[TensorInfo], custom_ops: Sequence[str]) -> str:
