@@ -250,3 +250,17 @@ def test_outputs_on_another_grid_are_ignored() -> None:
     """A segmentation at twice the resolution with the heads' channel counts is not a head."""
     outputs = [spec("heatmaps", 17), spec("offsets", 34), spec("mid", 64), spec("upsampled", 34, (46, 62))]
     assert matching(outputs) == ("posenet_coral", ("upsampled",))
+
+
+def test_meta_carries_the_ignored_outputs(source_path: Path, extra_path: Path, image: np.ndarray) -> None:
+    from edgepose.app import Loaded
+    from edgepose.config import load_config
+    from edgepose.documents.meta import meta_document
+    from tests.conftest import validate_document
+
+    config = load_config(None, [], env={})
+    extra = meta_document(config, Loaded(poses_of(extra_path, image)[0], "extra", extra_path, "cpu"))
+    plain = meta_document(config, Loaded(poses_of(source_path, image)[0], "plain", source_path, "cpu"))
+    assert extra["ignored_outputs"] == list(EXTRA_NAMES) and extra["format"] == "posenet_coral"
+    assert "ignored_outputs" not in plain
+    validate_document(extra, "meta.v1.json")
