@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from edgepose.behaviours.settings import BehavioursSettings
 from edgepose.config.fields import setting
 
 TOPIC_SAFE = r"[^#+\s/][^#+\s]*"
@@ -248,6 +249,21 @@ class AnalysisConfig:
         doc="named areas where people are followed and counted, e.g. - {name: doorway, polygon: [[0.1, 0.5], "
         "[0.4, 0.5], [0.4, 1.0], [0.1, 1.0]]}; each entry's keys below",
     )
+    behaviours: BehavioursSettings = setting(
+        factory=BehavioursSettings,
+        doc="pose matching, fall detection and repetition counting (each off by default; docs/behaviours.md)",
+    )
+
+    def __post_init__(self) -> None:
+        behaviours = self.behaviours
+        on = [n for n in ("match", "falls", "reps") if getattr(behaviours, n).enabled]
+        if on and not self.enabled:  # a behaviour is an analyzer of this stage: it would silently do nothing
+            raise ValueError(f"behaviours.{on[0]}.enabled needs analysis.enabled: true")
+        zones = {z.name for z in self.zones}
+        for i, name in enumerate(behaviours.falls.exclude):  # a typo would silently exclude nothing
+            if name not in zones:
+                known = ", ".join(sorted(zones)) or "none configured"
+                raise ValueError(f"behaviours.falls.exclude[{i}]: no zone named {name!r} (zones: {known})")
 
 
 @dataclass(frozen=True)
