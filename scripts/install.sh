@@ -7,6 +7,7 @@
 #   sudo scripts/install.sh --uninstall --purge   remove config, data and the user too
 #   scripts/install.sh --dry-run            print every step, change nothing
 #   scripts/install.sh --root DIR           install the files under DIR (packaging, tests)
+#   sudo scripts/install.sh --bridge HOST   also bridge the Pi's Mosquitto to the central broker HOST[:PORT]
 #
 # Running it again is safe: every step checks what is already there, and an existing
 # /etc/edgepose/config.yaml is never overwritten.
@@ -24,13 +25,17 @@ PURGE=0
 EDGETPU=0
 SKIP_VENV=0
 START=1
+BRIDGE=""
 
 usage() {
     cat <<'EOF'
-usage: install.sh [--edgetpu] [--no-start] [--skip-venv] [--root DIR] [--dry-run]
+usage: install.sh [--edgetpu] [--bridge HOST[:PORT]] [--no-start] [--skip-venv] [--root DIR] [--dry-run]
        install.sh --uninstall [--purge] [--root DIR] [--dry-run]
 
   --edgetpu    add Coral's apt archive and install libedgetpu1-std (USB/PCIe Coral)
+  --bridge HOST[:PORT]
+               install Mosquitto here, bridged over TLS to the central broker HOST (port 8883 by
+               default), with its queue on disk (config/mosquitto-bridge.conf.example, docs/mqtt.md)
   --no-start   install and enable, but do not (re)start the service now
   --skip-venv  do not create or update the virtual environment in /opt/edgepose
   --uninstall  stop, disable and remove the service; keeps /etc/edgepose and /var/lib/edgepose
@@ -55,6 +60,12 @@ while [[ $# -gt 0 ]]; do
             shift
             ;;
         --root=*) ROOT=${1#--root=} ;;
+        --bridge)
+            [[ $# -ge 2 ]] || { echo "install.sh: --bridge needs the central broker's host name" >&2; exit 64; }
+            BRIDGE=$2
+            shift
+            ;;
+        --bridge=*) BRIDGE=${1#--bridge=} ;;
         -h | --help) usage; exit 0 ;;
         *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 64 ;;
     esac
@@ -67,6 +78,10 @@ if [[ -n $ROOT ]]; then
 fi
 if [[ $PURGE -eq 1 && $UNINSTALL -eq 0 ]]; then
     echo "install.sh: --purge goes with --uninstall" >&2
+    exit 64
+fi
+if [[ -n $BRIDGE && ! $BRIDGE =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$ ]]; then
+    echo "install.sh: --bridge $BRIDGE is not a host name or address, with an optional :PORT" >&2
     exit 64
 fi
 if [[ $DRY_RUN -eq 0 && -z $ROOT && $EUID -ne 0 ]]; then
@@ -83,6 +98,7 @@ readonly STATE="$ROOT/var/lib/edgepose"
 readonly CACHE="$ROOT/var/cache/edgepose"
 readonly CORAL_LIST="$ROOT/etc/apt/sources.list.d/coral-edgetpu.list"
 readonly CORAL_KEY="$ROOT/usr/share/keyrings/coral-edgetpu.gpg"
+readonly BRIDGE_CONF="$ROOT/etc/mosquitto/conf.d/edgepose-bridge.conf"
 
 step() { printf '==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
@@ -277,6 +293,35 @@ install_unit() {
     fi
 }
 
+# The Pi's Mosquitto, bridged to the central broker: the example with the host and this device filled in.
+install_bridge() {
+    step "Mosquitto bridged to $BRIDGE"
+    live apt-get install -y --no-install-recommends mosquitto
+    local host=${BRIDGE%%:*} port=8883 device
+    [[ $BRIDGE == *:* ]] && port=${BRIDGE##*:}
+    device=$(hostname -s 2>/dev/null || echo edgepose)
+    device=${device//[^A-Za-z0-9_-]/-}
+    local rendered
+    rendered=$(sed -e "s|@CENTRAL_HOST@:8883|$host:$port|" -e "s|@CENTRAL_HOST@|$host|g" -e "s|@DEVICE@|$device|g" \
+        "$SRC_DIR/config/mosquitto-bridge.conf.example")
+    run mkdir -p "$(dirname "$BRIDGE_CONF")"
+    if [[ -e $BRIDGE_CONF ]] && [[ $(cat "$BRIDGE_CONF") == "$rendered" ]]; then
+        note "$BRIDGE_CONF is up to date"
+    else
+        if [[ -e $BRIDGE_CONF ]]; then
+            run cp -p "$BRIDGE_CONF" "$BRIDGE_CONF.bak"
+        fi
+        printf '%s\n' "$rendered" | write_file "$BRIDGE_CONF" 0644
+    fi
+    if [[ ! -e $ROOT/etc/mosquitto/certs/central-ca.pem ]]; then
+        note "put the central broker's CA certificate at /etc/mosquitto/certs/central-ca.pem (bridge_cafile)"
+    fi
+    note "set mqtt.qos_poses: 1 in $ETC/config.yaml: the bridge queues QoS 1 messages only"
+    if [[ -n $ROOT ]] || systemd_running; then
+        live systemctl restart mosquitto.service
+    fi
+}
+
 uninstall() {
     step "stopping and disabling the service"
     if [[ -n $ROOT ]]; then
@@ -291,7 +336,7 @@ uninstall() {
         note "not installed"
     fi
     step "removing the unit, the udev rule and $PREFIX"
-    for path in "$UNIT" "$RULE"; do
+    for path in "$UNIT" "$RULE" "$BRIDGE_CONF"; do
         if [[ -e $path ]]; then run rm -f "$path"; else note "$path is not there"; fi
     done
     if [[ -e $PREFIX ]]; then run rm -rf "$PREFIX"; else note "$PREFIX is not there"; fi
@@ -333,6 +378,9 @@ main() {
         install_config
         install_udev_rule
         install_unit
+        if [[ -n $BRIDGE ]]; then
+            install_bridge
+        fi
     fi
     step "done"
 }
