@@ -165,14 +165,18 @@ class Subscriber:
     password: str
     messages: list[Message] = field(default_factory=list)
     _proc: subprocess.Popen[str] | None = None
+    _pid: int = 0  # mosquitto_sub's, as the container numbers it
     _new: queue.SimpleQueue[Message] = field(default_factory=queue.SimpleQueue)
 
     def __enter__(self) -> Subscriber:
-        # -F: topic, a tab, the payload; one line a message (payloads here have no newline).
+        # -F: topic, a tab, the payload; one line a message (payloads here have no newline). The
+        # shell says its PID first: nsenter does not pass a signal on, so the end kills it inside.
         self._proc = self.container.popen(
-            "mosquitto_sub", "-h", "localhost", "-u", self.user, "-P", self.password, "-q", "1",
-            "-t", self.topic, "-F", "%t\t%p",
+            "sh", "-c", 'echo "$$"; exec mosquitto_sub "$@"', "mosquitto_sub",
+            "-h", "localhost", "-u", self.user, "-P", self.password, "-q", "1", "-t", self.topic, "-F", "%t\t%p",
         )  # fmt: skip
+        assert self._proc.stdout is not None
+        self._pid = int(self._proc.stdout.readline())
         threading.Thread(target=self._read, daemon=True).start()
         return self
 
@@ -186,8 +190,12 @@ class Subscriber:
 
     def __exit__(self, *exc: object) -> None:
         if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(10)
+            self.container.run("kill", str(self._pid), check=False)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
 
     def payloads(self, topic_end: str = "") -> list[str]:
         return [m.payload for m in self.messages if m.topic.endswith(topic_end)]
