@@ -1,0 +1,198 @@
+"""The typed documents a subscriber gets, parsed from one MQTT message and checked once.
+
+Each JSON document is validated against its committed schema (``edgepose/schema/*.json``); the
+typed fields are the ones a consumer reaches for, and ``doc`` keeps the whole document. A message
+that is not what its topic promises becomes an :class:`Invalid` with the reason: reported in the
+stream, never raised, so one bad publisher cannot stop a consumer of the whole fleet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgepose.errors import ConfigError, UnavailableError
+from edgepose.schema import load_schema
+
+KINDS = ("poses", "events", "stats", "meta", "available")
+SCHEMAS = {"poses": "poses.v1.json", "events": "events.v1.json", "stats": "stats.v1.json", "meta": "meta.v1.json"}
+CAMERA_KINDS = frozenset({"poses", "events"})  # published under <prefix>/<camera>/<kind>
+
+
+@dataclass(frozen=True)
+class Poses:
+    """One processed frame (``edgepose.poses/1``); coordinates are pixels of the source frame."""
+
+    topic: str
+    device: str
+    camera: str
+    frame: int
+    ts: float  # capture time, Unix s
+    poses: list[dict[str, Any]]  # highest score first; each has id, score, box, keypoints (17 x [x, y, score])
+    doc: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One analysis event (``edgepose.events/1``): a fall, a repetition, a zone entered..."""
+
+    topic: str
+    device: str
+    camera: str
+    frame: int
+    ts: float
+    kind: str
+    doc: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The periodic figures of one device (``edgepose.stats/1``)."""
+
+    topic: str
+    device: str
+    camera: str
+    ts: float
+    processed_fps: float
+    doc: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What a device runs (``edgepose.meta/1``, retained): model, input size, keypoint names."""
+
+    topic: str
+    device: str
+    camera: str
+    model: str
+    doc: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """A device's retained ``online``/``offline`` (also its last will)."""
+
+    topic: str
+    device: str
+    online: bool
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A message that could not be taken as its topic's document, and why."""
+
+    topic: str
+    device: str
+    reason: str
+    payload: bytes = field(repr=False)
+
+
+Document = Poses | Event | Stats | Meta | Availability
+
+
+@dataclass(frozen=True)
+class TopicLayout:
+    """Where a fleet's documents are: ``prefix`` is the daemon's ``mqtt.topic_prefix`` with
+    ``{device}`` (and any other ``{name}``, such as ``{site}``) standing for one topic level."""
+
+    prefix: str = "edgepose/{device}"
+
+    def __post_init__(self) -> None:
+        if "{device}" not in self.prefix:
+            raise ConfigError(f"client prefix {self.prefix!r} has no {{device}} placeholder",
+                              "the default is edgepose/{device}")  # fmt: skip
+        if any(c in self.prefix for c in "+#"):
+            raise ConfigError(f"client prefix {self.prefix!r} holds a wildcard: use {{device}} and other placeholders")
+
+    def filters(self, kinds: tuple[str, ...], device: str = "+", camera: str = "+", **levels: str) -> list[str]:
+        """The subscription filters for ``kinds`` of ``device`` (a name or ``+``) and ``camera``."""
+        prefix = self.prefix.replace("{device}", device)
+        prefix = re.sub(r"\{(\w+)\}", lambda m: levels.get(m.group(1), "+"), prefix)
+        return [f"{prefix}/{camera}/{k}" if k in CAMERA_KINDS else f"{prefix}/{k}" for k in kinds]
+
+    def parse(self, topic: str) -> tuple[str, str, str] | None:
+        """``(device, camera, kind)`` of a topic in this layout (camera "" for device-wide), or None."""
+        match = self._pattern().fullmatch(topic)
+        if match is None:
+            return None
+        rest = match.group("rest").split("/")
+        if len(rest) == 1 and rest[0] in KINDS and rest[0] not in CAMERA_KINDS:
+            return match.group("device"), "", rest[0]
+        if len(rest) == 2 and rest[1] in CAMERA_KINDS:
+            return match.group("device"), rest[0], rest[1]
+        return None
+
+    def _pattern(self) -> re.Pattern[str]:
+        parts = re.split(r"(\{\w+\})", self.prefix)
+        regex = "".join(
+            "(?P<device>[^/]+)" if p == "{device}" else "[^/]+" if re.fullmatch(r"\{\w+\}", p) else re.escape(p)
+            for p in parts
+        )
+        return re.compile(regex + "/(?P<rest>.+)")
+
+
+def schema_validators() -> dict[str, Callable[[Any], str | None]]:
+    """One check per kind: the first schema error as one line (with its path), or None."""
+    try:
+        import jsonschema
+    except ImportError:
+        raise UnavailableError("validating documents needs jsonschema",
+                               "pip install 'edgepose[client]', or pass validate=False") from None  # fmt: skip
+
+    def make(name: str) -> Callable[[Any], str | None]:
+        schema = load_schema(name)
+        validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+        def check(doc: Any) -> str | None:
+            error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+            if error is None:
+                return None
+            where = "/".join(str(p) for p in error.absolute_path) or "(document)"
+            return f"{name}: {where}: {error.message}"
+
+        return check
+
+    return {kind: make(name) for kind, name in SCHEMAS.items()}
+
+
+def parse_message(
+    topic: str,
+    payload: bytes,
+    device: str,
+    camera: str,
+    kind: str,
+    validators: Mapping[str, Callable[[Any], str | None]] | None,
+) -> Document | Invalid:
+    """The document of one message whose topic the layout placed as ``(device, camera, kind)``."""
+    if kind == "available":
+        text = payload.decode("utf-8", "replace").strip()
+        if text not in ("online", "offline"):
+            return Invalid(topic, device, f"availability is {text[:40]!r}, not online or offline", payload)
+        return Availability(topic, device, text == "online")
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Invalid(topic, device, f"not JSON: {exc}", payload)
+    if validators is not None:
+        problem = validators[kind](doc)
+        if problem:
+            return Invalid(topic, device, problem, payload)
+    elif not isinstance(doc, dict):
+        return Invalid(topic, device, f"a {kind} document is a JSON object, not {type(doc).__name__}", payload)
+    try:
+        return _typed(topic, kind, doc)
+    except (KeyError, TypeError, ValueError) as exc:  # unvalidated: a field is missing or of the wrong type
+        return Invalid(topic, device, f"{kind}: {type(exc).__name__}: {exc}", payload)
+
+
+def _typed(topic: str, kind: str, doc: dict[str, Any]) -> Document:
+    if kind == "poses":
+        return Poses(topic, doc["device"], doc["camera"], int(doc["frame"]), float(doc["ts"]), list(doc["poses"]), doc)
+    if kind == "events":
+        return Event(topic, doc["device"], doc["camera"], int(doc["frame"]), float(doc["ts"]), str(doc["kind"]), doc)
+    if kind == "stats":
+        return Stats(topic, doc["device"], doc["camera"], float(doc["ts"]), float(doc["processed_fps"]), doc)
+    return Meta(topic, doc["device"], doc["camera"], str(doc["model"]), doc)
