@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "edgepose.cli.bench",
     "edgepose.cli.eval",
     "edgepose.cli.poses",
+    "edgepose.cli.record",
+    "edgepose.cli.replay",
 )
 
 
