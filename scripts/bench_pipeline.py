@@ -41,14 +41,15 @@ from edgepose.bench import limit  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
 from edgepose.document import Stamp  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
-from edgepose.pipeline import Pipeline  # noqa: E402
+from edgepose.pipeline import Pipeline, overlap_for  # noqa: E402
 from edgepose.preprocess import cut, full_region, to_input_dtype  # noqa: E402
+from edgepose.sources.base import Source  # noqa: E402
 from edgepose.sources.video import VideoFileSource  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
 from edgepose.tracking import make_tracker  # noqa: E402
 
 
-class MemorySource:
+class MemorySource(Source):
     """Pre-decoded frames, in a loop. ``fps`` 0: as fast as taken (back-pressure); else a paced live camera."""
 
     continuous = True
@@ -117,7 +118,8 @@ def make_pipeline(config: Any, loaded: Any, source: Any, stats: RunStats) -> tup
     sink = limit.NullSink()
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
     stamp = Stamp("bench", loaded.model_name, loaded.accelerator)
-    return Pipeline(source, loaded.estimator, [sink], stamp, stats, tracking=tracking), sink
+    overlap = overlap_for(config.model.overlap, loaded.accelerator)
+    return Pipeline(source, loaded.estimator, [sink], stamp, stats, tracking=tracking, overlap=overlap), sink
 
 
 def throughput(args: argparse.Namespace) -> None:
@@ -139,7 +141,7 @@ def latency(config: Any, args: argparse.Namespace) -> None:
     pipeline.run(duration=args.seconds)
     snap = stats.snapshot(time.monotonic())
     print(json.dumps({
-        "phase": "latency", "camera_fps": args.fps, "processed_fps": snap["processed_fps"],
+        "phase": "latency", "overlap": args.overlap, "camera_fps": args.fps, "processed_fps": snap["processed_fps"],
         "captured": stats.captured, "processed": stats.processed, "skipped": stats.skipped,
         "latency_ms_p50": round(snap["latency_ms_p50"] or 0, 2),
         "latency_ms_p99": round(snap["latency_ms_p99"] or 0, 2),
@@ -177,7 +179,8 @@ def soak(config: Any, args: argparse.Namespace) -> None:
     final, peak = samples[-1][1], max(rss for _, rss in samples)
     snap = stats.snapshot(time.monotonic())
     print(json.dumps({
-        "phase": "soak", "seconds": args.soak, "rss_mb_at_60s": round(after_minute, 1), "rss_mb_final": round(final, 1),
+        "phase": "soak", "overlap": args.overlap, "seconds": args.soak,
+        "rss_mb_at_60s": round(after_minute, 1), "rss_mb_final": round(final, 1),
         "rss_mb_peak": round(peak, 1), "final_vs_60s_pct": round(100 * (final / after_minute - 1), 2),
         "peak_vs_60s_pct": round(100 * (peak / after_minute - 1), 2), "within_5pct": peak <= after_minute * 1.05,
         "captured": stats.captured, "processed": stats.processed, "skipped": stats.skipped, "failed": stats.failed,
@@ -198,8 +201,18 @@ def main() -> int:
     parser.add_argument("--fps", type=float, default=30.0, help="camera rate of the latency phase")
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="run the long memory test instead")
     parser.add_argument("--sample", type=float, default=10.0, help="soak: seconds between RSS samples")
+    parser.add_argument(
+        "--overlap",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="latency and soak: the schedule (model.overlap); auto is serial on the CPU",
+    )
     args = parser.parse_args()
-    first = [f"model.name='{args.models.split(',')[0]}'", f"model.threads={args.threads.split(',')[0]}"]
+    first = [
+        f"model.name='{args.models.split(',')[0]}'",
+        f"model.threads={args.threads.split(',')[0]}",
+        f"model.overlap='{args.overlap}'",
+    ]
     if args.soak:
         soak(load_config(None, first), args)
         return 0
