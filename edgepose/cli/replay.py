@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import signal
 import sys
 import threading
@@ -52,11 +53,14 @@ def run(args: argparse.Namespace) -> int:
     report = ReadReport()
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda _sig, _frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    publisher = MqttPublisher(config.mqtt, args.qos) if args.sink == "mqtt" else None
+    documents = merged(args.files, report, validators)
+    first = next(documents, None)  # a file with nothing to replay is refused before connecting
+    publisher = MqttPublisher(config.mqtt, args.qos) if args.sink == "mqtt" and first is not None else None
     sent = 0
     start = time.monotonic()
     try:
-        for item in paced(merged(args.files, report, validators), args.speed, sleep=lambda s: stop.wait(s)):
+        items = itertools.chain([first], documents) if first is not None else iter(())
+        for item in paced(items, args.speed, sleep=lambda s: stop.wait(s)):
             if stop.is_set():
                 break
             if publisher is None:
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     for example in report.examples:
         print(f"edgepose replay: skipped {example}", file=sys.stderr)
     causes = ", ".join(f"{k}: {v}" for k, v in sorted(report.bad.items()))
-    done = f"{sent} document(s) {'published' if publisher else 'written'} in {elapsed:.1f} s"
+    done = f"{sent} document(s) {'written' if args.sink == 'stdout' else 'published'} in {elapsed:.1f} s"
     bad = f"{report.total_bad} bad line(s) skipped" + (f" ({causes})" if causes else "")
     acks = f"; {unacknowledged} not acknowledged by the broker" if unacknowledged else ""
     print(f"edgepose replay: {done}; {bad}{acks}", file=sys.stderr)
@@ -105,6 +109,7 @@ class MqttPublisher:
 
         def on_connect_fail(client, userdata) -> None:  # type: ignore[no-untyped-def]
             why.append(describe_connect_error(sys.exc_info()[1], mqtt.host, mqtt.port))
+            connected.set()  # refused or unresolvable: say so now rather than after the timeout
 
         self.client.on_connect = on_connect
         self.client.on_connect_fail = on_connect_fail
