@@ -66,7 +66,8 @@ def build_estimator(config: Config, health: Health | None = None, stats: RunStat
     choice = open_engine(config.model, model_dirs(config), health, count_fallback)
     path = choice.model_path
     name = path.stem
-    estimator = PoseEstimator(choice.engine, config.decoder, model_name=name, model_options=choice.decoder_options)
+    estimator = PoseEstimator(choice.engine, config.decoder, model_name=name, model_options=choice.decoder_options,
+                              resize=config.model.resize, stats=stats)  # fmt: skip
     log.info("model %s on %s (%d threads), input %s, format %s", name, choice.accelerator,
              config.model.threads, list(choice.engine.input.shape), estimator.decoder.format)  # fmt: skip
     return Loaded(estimator, name, path, choice.accelerator, choice.fallback)

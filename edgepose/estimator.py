@@ -2,7 +2,10 @@
 
 The estimator holds the crop-region stage a single-person model uses on video
 (:class:`~edgepose.decode.crop_region.CropRegion`) and measures each stage with an injected clock,
-so the pipeline and the benchmark read the same figures.
+so the pipeline and the benchmark read the same figures. It resizes with ``model.resize``
+(:mod:`edgepose.resize`) and, with ``decoder.plausibility`` on, drops poses stitched from several
+people right after decoding (:mod:`edgepose.plausibility`): counted as ``implausible``, never
+followed by the crop region.
 :meth:`PoseEstimator.estimate` is the three steps in a row; the overlapped pipeline calls
 :meth:`~PoseEstimator.prepare` and :meth:`~PoseEstimator.finish` itself, with the invoke between
 them running on the accelerator's worker thread while it prepares or publishes other frames.
@@ -10,20 +13,37 @@ them running on the accelerator's worker thread while it prepares or publishes o
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgepose import plausibility
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, OutputFormat, choose_decoder
-from edgepose.decode.base import Decoder
+from edgepose.decode.base import Decoded, Decoder
 from edgepose.decode.crop_region import CropRegion
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
-from edgepose.pose import FrameResult, Timing
+from edgepose.pose import FrameResult, Pose, Timing
 from edgepose.preprocess import Region, cut, full_region, to_input_dtype
+from edgepose.resize import DEFAULT as DEFAULT_RESIZE
+from edgepose.resize import METHODS as RESIZE_METHODS
+from edgepose.resize import Resize
+
+if TYPE_CHECKING:
+    from edgepose.stats import RunStats
+
+log = logging.getLogger(__name__)
+
+CROWD_HINT = (
+    "%s is a single-person model and keeps seeing several people (%d of the last %d frames: a pose "
+    "stitched from several people, or the followed person jumping): use MoveNet MultiPose or PoseNet "
+    "(docs/accuracy.md)"
+)
 
 
 @dataclass(frozen=True)
@@ -32,10 +52,56 @@ class DecoderSetup:
 
     decoder: Decoder
     config: DecoderConfig
+    # The plausibility gate's limits when ``decoder.plausibility`` is on, else None.
+    gate: plausibility.Thresholds | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gate", gate_of(self.config))
 
     @property
     def uses_crop_region(self) -> bool:
         return not self.decoder.multi_person and self.config.crop_region
+
+
+def gate_of(config: DecoderConfig) -> plausibility.Thresholds | None:
+    """``decoder.plausibility``'s thresholds (keypoints below ``min_keypoint_score`` are missing), or None."""
+    if not config.plausibility:
+        return None
+    return plausibility.Thresholds(
+        limb=config.plausibility_limb,
+        symmetry=config.plausibility_symmetry,
+        span=config.plausibility_span,
+        min_score=config.min_keypoint_score,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Gated:
+    """One frame's poses after the plausibility gate, what the crop region follows, what was dropped."""
+
+    poses: list[Pose]  # the plausible poses, best first
+    follow: Decoded  # for the crop region: empty when the pose it would follow was dropped
+    dropped: int  # reported poses the gate dropped
+    follow_dropped: bool  # the pose the crop region would have followed was implausible
+
+
+def apply_gate(decoded: Decoded, poses: list[Pose], gate: plausibility.Thresholds | None) -> Gated:
+    """Keep the plausible ``poses`` (``decoded``'s, sorted); ``gate`` None keeps them all.
+
+    The crop region follows ``decoded.anchor``, else the best pose; that pose is checked in the
+    same pass (MoveNet's anchor may be under the pose-score threshold, so not among ``poses``).
+    When it is implausible the crop region follows nothing: the next frame is cut whole.
+    """
+    followed = decoded.anchor if decoded.anchor is not None else (poses[0] if poses else None)
+    if gate is None or followed is None:
+        return Gated(poses, Decoded(poses, decoded.anchor), 0, False)
+    checked = poses if any(followed is p for p in poses) else [*poses, followed]
+    plausible = plausibility.check(np.stack([p.keypoints for p in checked]), gate).plausible
+    good = {id(p) for p, ok in zip(checked, plausible, strict=True) if ok}
+    kept = [p for p in poses if id(p) in good]
+    if id(followed) in good:
+        return Gated(kept, Decoded(kept, decoded.anchor), len(poses) - len(kept), False)
+    return Gated(kept, Decoded([]), len(poses) - len(kept), True)
 
 
 class PoseEstimator:
@@ -54,8 +120,17 @@ class PoseEstimator:
         decoder: Decoder | None = None,
         clock: Callable[[], float] = time.perf_counter,
         model_options: Mapping[str, float] | None = None,
+        resize: Resize | str = DEFAULT_RESIZE,
+        stats: RunStats | None = None,
     ) -> None:
+        """``resize``: a :data:`edgepose.resize.METHODS` name (``model.resize``) or a method;
+        ``stats``: where poses the plausibility gate drops are counted (``implausible``)."""
         self.engine = engine
+        self.resize: Resize = RESIZE_METHODS[resize] if isinstance(resize, str) else resize
+        self.stats = stats
+        # A single-person model that keeps seeing several people says so once (CROWD_HINT).
+        self.crowd = plausibility.CrowdWatch()
+        self._followed: tuple[float, float, float, float] | None = None  # box of the last followed pose
         self.model_name = model_name
         self.model_options = dict(model_options or {})  # the model's own decoder parameters (PosenetDecoderOp)
         self.formats = tuple(formats)
@@ -94,6 +169,7 @@ class PoseEstimator:
     def reset(self) -> None:
         """Forget the previous frame (call between unrelated images)."""
         self.crop.reset()
+        self._followed = None
 
     def region_for(self, frame: Frame, continuous: bool, setup: DecoderSetup | None = None) -> Region:
         """Where to cut this frame's input from: the crop region on video, the whole frame otherwise."""
@@ -126,10 +202,10 @@ class PoseEstimator:
         region = self.region_for(frame, continuous, setup)
         buffer = self._buffers[self._turn]
         self._turn ^= 1
-        rgb = cut(frame.image, region, self.in_w, self.in_h, buffer)
+        rgb = cut(frame.image, region, self.in_w, self.in_h, buffer, self.resize)
         spec = self.engine.input
         tensor = to_input_dtype(rgb, spec.dtype, spec.scale, spec.zero_point)
-        return Prepared(frame, setup, region, tensor, (self.clock() - t0) * 1e3)
+        return Prepared(frame, setup, region, tensor, (self.clock() - t0) * 1e3, continuous)
 
     def finish(self, prepared: Prepared, outputs: list[np.ndarray], invoke_ms: float) -> FrameResult:
         """Decode ``outputs`` of ``prepared``'s invoke into the frame's result (and move the crop region on)."""
@@ -137,10 +213,15 @@ class PoseEstimator:
         decoder = setup.decoder
         t2 = self.clock()
         decoded = decoder.decode_frame(outputs, prepared.region)
-        poses = sorted(decoded.poses, key=lambda p: -p.score)
+        gated = apply_gate(decoded, sorted(decoded.poses, key=lambda p: -p.score), setup.gate)
+        poses = gated.poses
         t3 = self.clock()
+        if gated.dropped and self.stats is not None:
+            self.stats.count("implausible", gated.dropped)
         if setup.uses_crop_region:
-            self.crop.update(decoded, frame.width, frame.height)
+            self.crop.update(gated.follow, frame.width, frame.height)
+        if not decoder.multi_person:
+            self._watch_crowd(gated, prepared.continuous)
         decode_ms = (t3 - t2) * 1e3
         timing = Timing(prepared.preprocess_ms, invoke_ms, decode_ms, prepared.preprocess_ms + invoke_ms + decode_ms)
         return FrameResult(
@@ -154,6 +235,19 @@ class PoseEstimator:
             timing=timing,
             file=frame.file,
         )
+
+    def _watch_crowd(self, gated: Gated, continuous: bool) -> None:
+        """Count the frame's signs of several people and log :data:`CROWD_HINT` the one time they keep coming.
+
+        Signs: a reported pose the gate dropped; on video, the reported person jumping farther than
+        their size from the last frame's. Poses under the pose-score threshold (MoveNet's anchor in
+        an empty room wanders) are no sign either way.
+        """
+        box = gated.poses[0].box if gated.poses else None
+        jump = continuous and plausibility.jumped(self._followed, box)
+        self._followed = box if continuous else None
+        if self.crowd.observe(bool(gated.dropped or jump)):
+            log.warning(CROWD_HINT, self.model_name, self.crowd.events, self.crowd.window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,3 +263,4 @@ class Prepared:
     region: Region
     tensor: np.ndarray
     preprocess_ms: float
+    continuous: bool = False  # a frame of a video stream (the crop region and the crowd watch follow it)

@@ -28,7 +28,8 @@ a frame's poses, whatever their number.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -182,3 +183,47 @@ def check(keypoints: np.ndarray, thresholds: Thresholds | None = None) -> Verdic
         | np.where(span > t.span, SPAN, 0)
     ).astype(np.int64)  # NaN compares False: an unmeasured rule passes
     return Verdict(reasons == 0, reasons, limb, symmetry, span)
+
+
+# A single-person model "keeps seeing several people" when this many of the last WINDOW frames
+# had a pose the gate dropped or a followed person jump away (about 20% of a few seconds of video).
+CROWD_WINDOW = 100
+CROWD_EVENTS = 20
+
+
+def jumped(previous: tuple[float, float, float, float] | None, box: tuple[float, float, float, float] | None) -> bool:
+    """Whether a person's box moved by more than its size (the larger of the two boxes) between two frames.
+
+    A real person does not cross their own height in one frame; a single-person model that
+    switches from one person to another does (the crop region then jumps with it). The larger box
+    counts, so a person first seen by the head alone and then whole has not jumped.
+    """
+    if previous is None or box is None:
+        return False
+    size = max(previous[2] - previous[0], previous[3] - previous[1], box[2] - box[0], box[3] - box[1])
+    dx = (box[0] + box[2] - previous[0] - previous[2]) / 2
+    dy = (box[1] + box[3] - previous[1] - previous[3]) / 2
+    return size > 0 and float(np.hypot(dx, dy)) > size
+
+
+@dataclass
+class CrowdWatch:
+    """Says once that a single-person model keeps seeing several people (then MultiPose or PoseNet fits).
+
+    :meth:`observe` takes one frame's finding (a pose dropped by the gate, or the followed person
+    jumped) and returns True the one time ``events`` of the last ``window`` frames had one.
+    """
+
+    window: int = CROWD_WINDOW
+    events: int = CROWD_EVENTS
+    said: bool = False
+    _recent: deque[bool] = field(default_factory=deque, repr=False)
+
+    def observe(self, several: bool) -> bool:
+        self._recent.append(several)
+        if len(self._recent) > self.window:
+            self._recent.popleft()
+        if self.said or sum(self._recent) < self.events:
+            return False
+        self.said = True
+        return True

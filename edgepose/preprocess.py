@@ -10,8 +10,12 @@ ratio, mapping back is one scale and one offset per axis, with no special case f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edgepose.resize import Resize
 
 try:  # OpenCV is the `video` extra; a NumPy resize keeps the camera path working without it
     import cv2
@@ -43,11 +47,20 @@ def full_region(width: int, height: int, in_w: int, in_h: int) -> Region:
     return Region((width - w) / 2.0, (height - h) / 2.0, w, h)
 
 
-def cut(image: np.ndarray, region: Region, in_w: int, in_h: int, out: np.ndarray | None = None) -> np.ndarray:
+def cut(
+    image: np.ndarray,
+    region: Region,
+    in_w: int,
+    in_h: int,
+    out: np.ndarray | None = None,
+    method: Resize | None = None,
+) -> np.ndarray:
     """Resample ``region`` of an RGB image to ``(in_h, in_w, 3)`` uint8, black outside the image.
 
     ``out`` may be a preallocated buffer reused frame after frame (no per-frame allocation): the
     resampled part is written straight into it and only the padding around it is cleared.
+    ``method`` is one of :data:`edgepose.resize.METHODS` (the estimator passes ``model.resize``);
+    None: :func:`resize`, plain bilinear, the same bytes as ``edgepose.resize.bilinear``.
     """
     height, width = image.shape[:2]
     fresh = out is None
@@ -73,7 +86,7 @@ def cut(image: np.ndarray, region: Region, in_w: int, in_h: int, out: np.ndarray
         out[dy0:dy1, :dx0] = 0
         out[dy0:dy1, dx1:] = 0
     src = image[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
-    resize(src, dx1 - dx0, dy1 - dy0, out[dy0:dy1, dx0:dx1])
+    (method or resize)(src, dx1 - dx0, dy1 - dy0, out[dy0:dy1, dx0:dx1])
     return out
 
 

@@ -246,6 +246,9 @@ def antialiased_fast(image: np.ndarray, width: int, height: int, out: np.ndarray
     return _cv_resize(image, width, height, cv.INTER_LINEAR, out)
 
 
+# ``model.resize``'s default: docs/accuracy.md gives the measurements it was chosen by.
+DEFAULT = "antialiased_fast"
+
 METHODS: Mapping[str, Resize] = MappingProxyType(
     {
         "bilinear": bilinear,

@@ -66,6 +66,7 @@ class RunStats:
     publish_ms: LatencyWindow = field(default_factory=LatencyWindow)  # document, encoding, sinks, per frame
     source_retries: int = 0  # times a live source was reopened after failing
     accelerator_fallbacks: int = 0  # times the CPU replaced the Edge TPU (model.fallback: cpu)
+    implausible: int = 0  # poses the plausibility gate dropped (decoder.plausibility: on)
     # Why the first FAILURES_NAMED failures failed: their warnings are rate-limited, so a run's
     # summary names them from here (one file of a directory each).
     failures: list[str] = field(default_factory=list)
@@ -96,7 +97,7 @@ class RunStats:
         with self.lock:
             captured, processed, skipped, failed = self.captured, self.processed, self.skipped, self.failed
             published, people, retries = self.published, self.people, self.source_retries
-            fallbacks = self.accelerator_fallbacks
+            fallbacks, implausible = self.accelerator_fallbacks, self.implausible
         uptime = max(now - self.started_mono, 1e-9) if self.started_mono else 0.0
         return {
             "uptime_s": round(uptime, 3),
@@ -119,4 +120,5 @@ class RunStats:
             "publish_ms_p50": self.publish_ms.percentile(50),
             "source_retries": retries,
             "accelerator_fallbacks": fallbacks,
+            "implausible": implausible,
         }

@@ -98,7 +98,9 @@ def load_model(models: Path) -> tuple[Model, Any]:
     from edgepose.inference.engine import LiteRtEngine
     from edgepose.inference.modelfile import read_model
 
-    estimator = PoseEstimator(LiteRtEngine(read_model(models / MOVENET), threads=2), DecoderConfig(min_pose_score=0))
+    # bilinear: check_parity holds the study's bilinear loop to this estimator's edgepose eval
+    estimator = PoseEstimator(LiteRtEngine(read_model(models / MOVENET), threads=2), DecoderConfig(min_pose_score=0),
+                              resize="bilinear")  # fmt: skip
     return Model(estimator.engine, estimator.decoder, estimator.in_w, estimator.in_h), estimator
 
 

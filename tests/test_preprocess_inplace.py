@@ -1,20 +1,27 @@
 """``cut`` writing the resampled part straight into the reused buffer and clearing only the padding,
-and the one-pass int8 input, against their old definitions, on a real frame and random ones."""
+with every ``model.resize`` method, and the one-pass int8 input, against their old definitions, on a
+real frame and random ones."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 import numpy as np
 import pytest
 
 from edgepose import preprocess
+from edgepose.config.sections import ModelConfig
 from edgepose.preprocess import Region, cut, full_region, resize, to_input_dtype
+from edgepose.resize import METHODS, Resize
 from edgepose.sources.files import read_image
 
+# The methods model.resize offers (the study's pyramid is not one of them).
+CONFIGURABLE = get_args(get_type_hints(ModelConfig)["resize"])
 
-def cut_by_copy(image: np.ndarray, region: Region, in_w: int, in_h: int) -> np.ndarray:
-    """The old definition: clear the whole input, resize into a new array, copy it in."""
+
+def cut_by_copy(image: np.ndarray, region: Region, in_w: int, in_h: int, method: Resize = resize) -> np.ndarray:
+    """The old definition: clear the whole input, resize into a new array with ``method``, copy it in."""
     height, width = image.shape[:2]
     out = np.zeros((in_h, in_w, 3), np.uint8)
     sx, sy = in_w / region.w, in_h / region.h
@@ -27,15 +34,20 @@ def cut_by_copy(image: np.ndarray, region: Region, in_w: int, in_h: int) -> np.n
     if dx1 <= dx0 or dy1 <= dy0:
         return out
     src = image[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
-    out[dy0:dy1, dx0:dx1] = resize(src, dx1 - dx0, dy1 - dy0)
+    out[dy0:dy1, dx0:dx1] = method(src, dx1 - dx0, dy1 - dy0)
     return out
 
 
 SIZES = [(192, 192), (641, 481), (257, 257), (31, 17)]
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_random_regions_cut_as_before(seed: int) -> None:
+def test_every_configurable_method_is_a_resize_method() -> None:
+    assert set(CONFIGURABLE) <= set(METHODS) and "bilinear" in CONFIGURABLE
+    assert ModelConfig().resize == "antialiased_fast"
+
+
+def random_cases(seed: int):
+    """(image, region, in_w, in_h) of 25 trials: whole frames, regions partly and wholly outside."""
     rng = np.random.default_rng(seed)
     for trial in range(25):
         h, w = (int(v) for v in rng.integers(1, 700, 2))
@@ -49,10 +61,31 @@ def test_random_regions_cut_as_before(seed: int) -> None:
             region = Region(
                 *(float(v) for v in rng.uniform(-300, 300, 2)), *(float(v) for v in rng.uniform(3, 1500, 2))
             )
+        yield rng, image, region, in_w, in_h
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_regions_cut_as_before(seed: int) -> None:
+    for rng, image, region, in_w, in_h in random_cases(seed):
         expected = cut_by_copy(image, region, in_w, in_h)
         dirty = rng.integers(0, 256, (in_h, in_w, 3), dtype=np.uint8)  # last frame's input, to be overwritten
         np.testing.assert_array_equal(cut(image, region, in_w, in_h, dirty), expected)
         np.testing.assert_array_equal(cut(image, region, in_w, in_h), expected)
+        np.testing.assert_array_equal(cut(image, region, in_w, in_h, method=METHODS["bilinear"]), expected)
+
+
+@pytest.mark.parametrize("name", CONFIGURABLE)
+@pytest.mark.parametrize("seed", range(2))
+def test_each_method_cuts_in_place_as_by_copy(name: str, seed: int) -> None:
+    """Writing into a view of the reused buffer gives the bytes of resizing into a new array."""
+    method = METHODS[name]
+    differs = False
+    for rng, image, region, in_w, in_h in random_cases(seed):
+        expected = cut_by_copy(image, region, in_w, in_h, method)
+        dirty = rng.integers(0, 256, (in_h, in_w, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(cut(image, region, in_w, in_h, dirty, method), expected)
+        differs |= not np.array_equal(expected, cut_by_copy(image, region, in_w, in_h))
+    assert differs == (name != "bilinear")  # the method is really used: only bilinear is the old bytes
 
 
 def test_real_frame_cuts_as_before(shared: Path) -> None:

@@ -34,6 +34,7 @@ SNAPSHOT_METRICS: dict[str, tuple[str, str, str]] = {
     "skipped": ("frames_skipped_total", "counter", "frames replaced by a newer one before inference"),
     "failed": ("frames_failed_total", "counter", "frames or reads that failed and were skipped"),
     "published": ("documents_published_total", "counter", "pose documents handed to the sinks"),
+    "implausible": ("poses_implausible_total", "counter", "poses the plausibility gate dropped"),
     "people": ("people", "gauge", "poses in the last processed frame"),
     "camera_fps": ("camera_fps", "gauge", "frames captured per second since the start"),
     "processed_fps": ("processed_fps", "gauge", "frames processed per second since the start"),
