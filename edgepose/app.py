@@ -74,15 +74,18 @@ def build_estimator(config: Config, health: Health | None = None, stats: RunStat
 
 
 def preview_overlay(config: Config) -> LiveOverlay | None:
-    """Zones and angles on the preview (``service.preview.zones``/``angles``), when the analysis stage runs."""
+    """Zones and angles on the preview (``service.preview.zones``/``angles``), and the behaviours'
+    findings (matches, counts, falls) whenever a behaviour is on, when the analysis stage runs."""
     p, a = config.service.preview, config.analysis
-    if not a.enabled or not (p.zones or p.angles):
+    b = a.behaviours
+    behaviours = b.match.enabled or b.falls.enabled or b.reps.enabled
+    if not a.enabled or not (p.zones or p.angles or behaviours):
         return None
     from edgepose.analysis.overlay import LiveOverlay
     from edgepose.analysis.stage import zone_of
 
     zones = [zone_of(z) for z in a.zones if z.camera in ("", config.source.camera)]
-    return LiveOverlay(zones, p.zones, p.angles and a.angles)
+    return LiveOverlay(zones, p.zones, p.angles and a.angles, behaviours)
 
 
 def resolve_source_uri(config: Config) -> str:
@@ -240,6 +243,11 @@ class App:
         tracking = self.parts.tracking(self.config)
         overlap = overlap_for(self.config.model.overlap, self.loaded.accelerator)
         analysis = make_analysis(self.config, self.config.source.camera)  # None unless analysis.enabled
+        if analysis is not None:  # commands a sink receives (the MQTT reps reset topic) go to the stage
+            for sink in self.sinks:
+                connect = getattr(sink, "on_reps_reset", None)
+                if connect is not None:
+                    connect(analysis.reset_reps)
         self.pipeline = Pipeline(self.source, self.loaded.estimator, self.sinks, stamp, self.stats,
                                  self.clock, self.hooks, tracking, self.config.source.slot_size, overlap,
                                  analysis=analysis)  # fmt: skip

@@ -17,12 +17,17 @@ from typing import Any
 
 EVENTS_SCHEMA = "edgepose.events/1"
 ZONES_SCHEMA = "edgepose.zone/1"
+FALL_SCHEMA = "edgepose.fall/1"
 
 # kind -> what it means; the schema lists the same kinds with their fields.
 EVENT_KINDS: dict[str, str] = {
     "zone_enter": "a tracked person's anchor has been inside the zone for enter_after seconds",
     "zone_leave": "a tracked person's anchor has been outside the zone (or the track gone) for leave_after seconds",
     "zone_count": "the number of people in the zone changed",
+    "pose_match": "a tracked person held a pose of the library (score >= threshold) for hold seconds",
+    "fall": "a tracked person's hips dropped, the body tipped, and the person has been lying for down_for seconds",
+    "recovered": "a person who fell has been upright again for recover_for seconds",
+    "rep": "a tracked person completed one repetition of an exercise (the angle went below low, then above high)",
 }
 
 
@@ -82,6 +87,34 @@ def zone_count(zone: str, ts: float, frame: int, count: int, previous: int, ente
                  {"zone": zone, "count": count, "previous": previous, "occupied": count > 0})  # fmt: skip
 
 
+def behaviour_event(kind: str, ts: float, frame: int, track_id: int, data: Mapping[str, Any], width: int,
+                    height: int) -> Event:  # fmt: skip
+    """A behaviour's event (:class:`edgepose.behaviours.events.Event`: ``kind``, ``track_id`` and its
+    ``data``) on the frame it happened on; ``width`` x ``height`` normalize a fall's hip position.
+
+    What the kind reports goes in the details, what set it off in the trigger: ``pose_match``
+    {pose, score} after holding it (trigger ``held``: ``held_s``); ``fall`` {hips} after the drop and
+    lying (trigger ``lying``: ``drop``, ``lean``, ``lying_s``); ``recovered`` {down_s} (trigger
+    ``upright``); ``rep`` {exercise, count} (trigger ``angle``: the angle that completed it).
+    """
+    if kind == "pose_match":
+        details: dict[str, Any] = {"pose": data["pose"], "score": data["score"]}
+        trigger: dict[str, Any] = {"kind": "held", "held_s": data["held"]}
+    elif kind == "fall":
+        hips = [round(min(max(data["x"] / max(width, 1), 0.0), 1.0), 4),
+                round(min(max(data["y"] / max(height, 1), 0.0), 1.0), 4)]  # fmt: skip
+        details = {"hips": hips}
+        trigger = {"kind": "lying", "drop": data["drop"], "lean": data["lean"], "lying_s": data["lying_for"]}
+    elif kind == "recovered":
+        details, trigger = {"down_s": data["down_for"]}, {"kind": "upright"}
+    elif kind == "rep":
+        details = {"exercise": data["exercise"], "count": data["count"]}
+        trigger = {"kind": "angle", "angle": data["angle"]}
+    else:
+        raise ValueError(f"not a behaviour's event kind: {kind!r}")
+    return Event(kind, ts, frame, track_id, trigger, details)
+
+
 def event_document(event: Event, device: str, camera: str) -> dict[str, Any]:
     """The schema ``edgepose.events/1`` document of one event (one MQTT message, one JSON line)."""
     return {
@@ -123,5 +156,33 @@ def zone_state_document(state: ZoneState, device: str, camera: str) -> dict[str,
         "frame": state.frame,
         "occupied": state.occupied,
         "count": state.count,
+        "track_ids": list(state.track_ids),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class FallState:
+    """Whether anyone is down after a frame: the tracks between their ``fall`` and their ``recovered``
+    (or until the track is forgotten). The retained ``<prefix>/<camera>/fall`` the Home Assistant
+    "fall detected" sensor reads."""
+
+    track_ids: tuple[int, ...]
+    ts: float
+    frame: int
+
+    @property
+    def detected(self) -> bool:
+        return bool(self.track_ids)
+
+
+def fall_state_document(state: FallState, device: str, camera: str) -> dict[str, Any]:
+    """The retained ``<prefix>/<camera>/fall`` document (schema ``edgepose.fall/1``)."""
+    return {
+        "schema": FALL_SCHEMA,
+        "device": device,
+        "camera": camera,
+        "ts": round(state.ts, 6),
+        "frame": state.frame,
+        "detected": state.detected,
         "track_ids": list(state.track_ids),
     }

@@ -1,4 +1,5 @@
-"""Drawing what the analysis found: zones with their state, and joint angles by their joints.
+"""Drawing what the analysis found: zones with their state, joint angles by their joints, and the
+behaviours' findings by each person (the matched pose, repetition counts, a fall).
 
 Pure functions like :mod:`edgepose.viz.draw`: they return a new RGB image and never touch the
 one they are given. Zone polygons are normalized (0..1); angles sit at their vertex keypoint, in
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.analysis.angles import ANGLE_NAMES, ANGLES
-from edgepose.analysis.events import ZoneState
+from edgepose.analysis.events import FallState, ZoneState
 from edgepose.analysis.zones import Zone
 from edgepose.keypoints import KP
 from edgepose.pose import Pose
@@ -25,6 +26,7 @@ UNKNOWN = (200, 200, 200)  # no state yet
 TEXT = (255, 255, 255)
 SHADOW = (0, 0, 0)
 FILL_ALPHA = 0.18
+FALLEN = (255, 32, 32)  # RGB: a person down
 
 
 def draw_zones(image: np.ndarray, zones: Sequence[Zone], states: Mapping[str, ZoneState] | None = None) -> np.ndarray:
@@ -72,6 +74,42 @@ def draw_angles(image: np.ndarray, poses: Sequence[Pose], angles: np.ndarray,
     return out
 
 
+def behaviour_labels(match: Mapping[str, object] | None, reps: Mapping[str, int] | None, down: bool) -> list[str]:
+    """The lines written by one person: ``FALL`` while down, ``tree 0.93`` (the best match), ``squat 3``."""
+    lines = ["FALL"] if down else []
+    if match is not None:
+        lines.append(f"{match['pose']} {float(match['score']):.2f}")  # type: ignore[arg-type]
+    if reps:
+        lines.append("  ".join(f"{name} {count}" for name, count in reps.items()))
+    return lines
+
+
+def draw_behaviours(
+    image: np.ndarray,
+    poses: Sequence[Pose],
+    match: Sequence[Mapping[str, object] | None] | None,
+    reps: Sequence[Mapping[str, int] | None] | None,
+    down: Sequence[int] = (),
+) -> np.ndarray:
+    """A copy of ``image`` with each person's :func:`behaviour_labels` above their box (``match`` and
+    ``reps``: the per-pose document fields, None when off), and a red box round each pose whose
+    track id is in ``down``."""
+    cv2 = require_cv2()
+    out = np.ascontiguousarray(image).copy()
+    h = out.shape[0]
+    fallen = set(down)
+    for i, pose in enumerate(poses):
+        is_down = pose.id is not None and pose.id in fallen
+        lines = behaviour_labels(match[i] if match else None, reps[i] if reps else None, is_down)
+        x0, y0, x1, y1 = (round(float(v)) for v in pose.box)
+        if is_down:
+            cv2.rectangle(out, (x0, y0), (x1, y1), FALLEN, 3, cv2.LINE_AA)
+        for j, line in enumerate(reversed(lines)):  # bottom line just above the box
+            y = min(max(y0 - 6 - 16 * j, 14), h - 4)
+            _text(cv2, out, line, (x0, y))
+    return out
+
+
 def angles_of(pose_angles: Sequence[Mapping[str, float | None] | None]) -> np.ndarray:
     """``(P, A)`` degrees (NaN unknown) from documents' per-pose ``angles`` objects (None: no angles)."""
     rows = [[np.nan if (a is None or a.get(n) is None) else float(a[n]) for n in ANGLE_NAMES] for a in pose_angles]  # type: ignore[arg-type]
@@ -93,17 +131,27 @@ class LiveOverlay:
     runs on the preview's encoder thread with that snapshot.
     """
 
-    def __init__(self, zones: Sequence[Zone], with_zones: bool, with_angles: bool) -> None:
+    def __init__(self, zones: Sequence[Zone], with_zones: bool, with_angles: bool,
+                 with_behaviours: bool = False) -> None:  # fmt: skip
         self.zones = list(zones) if with_zones else []
         self.with_angles = with_angles
+        self.with_behaviours = with_behaviours
         self._states: dict[str, ZoneState] = {}
+        self._falls: FallState | None = None
 
     def note(self, analysis: object | None) -> None:
         for state in getattr(analysis, "zones", ()):
             self._states[state.zone] = state
+        falls = getattr(analysis, "falls", None)
+        if falls is not None:
+            self._falls = falls
 
     def snapshot(self) -> dict[str, ZoneState]:
         return dict(self._states)
+
+    def down(self) -> tuple[int, ...]:
+        """The tracks down after the last frame noted."""
+        return self._falls.track_ids if self._falls is not None else ()
 
     def draw(self, image: np.ndarray, poses: Sequence[Pose], analysis: object | None,
              states: Mapping[str, ZoneState], style: Style) -> np.ndarray:  # fmt: skip
@@ -111,7 +159,12 @@ class LiveOverlay:
         if self.zones:
             image = draw_zones(image, self.zones, states)
         image = draw_poses(image, poses, style)
-        angles = getattr(analysis, "pose_fields", {}).get("angles")
+        fields = getattr(analysis, "pose_fields", {})
+        angles = fields.get("angles")
         if self.with_angles and angles is not None:
             image = draw_angles(image, poses, angles.degrees)
+        if self.with_behaviours:
+            falls = getattr(analysis, "falls", None)
+            down = falls.track_ids if falls is not None else self.down()
+            image = draw_behaviours(image, poses, fields.get("match"), fields.get("reps"), down)
         return image

@@ -16,17 +16,21 @@ import dataclasses
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, overload
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 import numpy as np
 
 from edgepose.analysis.anchors import anchor_points
 from edgepose.analysis.angles import ANGLE_NAMES, joint_angles
-from edgepose.analysis.events import Event, ZoneState
+from edgepose.analysis.events import Event, FallState, ZoneState
 from edgepose.analysis.polygon import PolygonSet
 from edgepose.analysis.zones import Zone, ZoneTracker
 from edgepose.keypoints import NUM_KEYPOINTS
 from edgepose.pose import FrameResult
+
+if TYPE_CHECKING:  # edgepose.behaviours imports the polygons of this package
+    from edgepose.analysis.behaviour import BehaviourAnalyzer
+    from edgepose.behaviours.library import Loaded
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +98,15 @@ class Analysis:
     pose_fields: field -> a value per pose, merged from every analyzer (``angles``: a mapping of
         angle name to degrees or None, per pose). events: every analyzer's, in analyzer order.
     zones: the zones whose state changed on this frame (every zone on the first frame).
+    falls: with fall detection on, who is down after this frame; falls_changed: whether that changed
+        on this frame (the first frame's counts as a change).
     """
 
     pose_fields: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     events: tuple[Event, ...] = ()
     zones: tuple[ZoneState, ...] = ()
+    falls: FallState | None = None
+    falls_changed: bool = False
 
 
 NOTHING = Analysis()
@@ -211,7 +219,9 @@ class AnalysisStage:
         self.min_keypoint_score = min_keypoint_score
         self.with_angles = any(a.needs_angles for a in self.analyzers)
         self.failures = 0  # frames on which some analyzer failed (its findings left out)
+        self.failed_parts: dict[str, int] = {a.name: 0 for a in self.analyzers}  # frames failed, per analyzer
         self.zones = next((a for a in self.analyzers if isinstance(a, ZoneAnalyzer)), None)
+        self.behaviours: BehaviourAnalyzer | None = next((a for a in self.analyzers if a.name == "behaviours"), None)  # type: ignore[assignment]
 
     def __call__(self, result: FrameResult, continuous: bool = True) -> Analysis:
         """Analyze one frame (after tracking); never raises."""
@@ -228,6 +238,7 @@ class AnalysisStage:
                 found = analyzer(view)
             except Exception as exc:
                 failed = True
+                self.failed_parts[analyzer.name] = self.failed_parts.get(analyzer.name, 0) + 1
                 self._failed(analyzer.name, result, exc)
                 continue
             fields.update(found.pose_fields)
@@ -235,7 +246,10 @@ class AnalysisStage:
         if failed:
             self.failures += 1
         zones = self.zones.changed if self.zones is not None else ()
-        return Analysis(fields, tuple(events), zones)
+        b = self.behaviours
+        if b is None:
+            return Analysis(fields, tuple(events), zones)
+        return Analysis(fields, tuple(events), zones, b.falls, b.falls_changed)
 
     def apply(self, result: FrameResult, continuous: bool = True) -> FrameResult:
         """The pipeline's step: ``result`` with what this frame's analysis found (FrameResult in and out)."""
@@ -248,6 +262,14 @@ class AnalysisStage:
                     type(exc).__name__, exc)  # fmt: skip
         log.debug("analysis failure", exc_info=True)
 
+    def reset_reps(self, track: int | None = None) -> bool:
+        """Queue a repetition count reset (every track, or one) for the next frame; thread-safe.
+        False when repetition counting is off (nothing to reset)."""
+        if self.behaviours is None or not self.behaviours.with_reps:
+            return False
+        self.behaviours.request_reps_reset(track)
+        return True
+
     def zone_states(self) -> tuple[ZoneState, ...]:
         return self.zones.states() if self.zones is not None else ()
 
@@ -256,8 +278,11 @@ class AnalysisStage:
             analyzer.reset()
 
 
-def make_analysis(config: Any, camera: str) -> AnalysisStage | None:
-    """The stage ``config.analysis`` asks for on ``camera``, or None when analysis is off."""
+def make_analysis(config: Any, camera: str, library: Loaded | None = None) -> AnalysisStage | None:
+    """The stage ``config.analysis`` asks for on ``camera``, or None when analysis is off.
+
+    ``library``: the pose library for matching (read from ``analysis.behaviours.match.library``
+    when None); an empty or unreadable one is refused (:class:`~edgepose.errors.ConfigError`)."""
     a = config.analysis
     if not a.enabled:
         return None
@@ -267,6 +292,11 @@ def make_analysis(config: Any, camera: str) -> AnalysisStage | None:
     zones = [zone_of(z) for z in a.zones if z.camera in ("", camera)]
     if zones:
         analyzers.append(ZoneAnalyzer(zones))
+    from edgepose.analysis.behaviour import make_behaviours
+
+    behaviours = make_behaviours(config, camera, library)
+    if behaviours is not None:
+        analyzers.append(behaviours)
     return AnalysisStage(analyzers, a.min_keypoint_score)
 
 

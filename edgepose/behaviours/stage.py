@@ -62,11 +62,17 @@ class Behaviours:
         self.min_keypoint_score = min_keypoint_score  # for the angles the repetitions are counted on
         self.forget_after = forget_after
         self._seen: dict[int, float] = {}
+        self._down: set[int] = set()  # tracks between their fall and their recovered event
 
     @property
     def tracks(self) -> tuple[int, ...]:
         """The tracks whose state is kept (seen within ``forget_after`` seconds)."""
         return tuple(self._seen)
+
+    @property
+    def down(self) -> tuple[int, ...]:
+        """The tracks that fell and have not recovered (nor been forgotten), sorted."""
+        return tuple(sorted(self._down))
 
     @property
     def needs_angles(self) -> bool:
@@ -110,7 +116,10 @@ class Behaviours:
         if tracked and (self._falls is not None or self._reps is not None):
             rows = keypoints[tracked]
             if self._falls is not None:
-                events += self._falls.update_all(ts, tracks, rows)
+                falls = self._falls.update_all(ts, tracks, rows)
+                for e in falls:
+                    (self._down.add if e.kind == "fall" else self._down.discard)(e.track)
+                events += falls
             if self._reps is not None:
                 if angles is None:
                     angles, angle_names = joint_angles_all(rows, self.min_keypoint_score), ANGLE_NAMES
@@ -131,6 +140,7 @@ class Behaviours:
     def end(self, track: int) -> None:
         """A track ended: its holds, fall state and counts go with it."""
         self._seen.pop(track, None)
+        self._down.discard(track)
         if self._holds is not None:
             self._holds.end(track)
         if self._falls is not None:
@@ -138,10 +148,11 @@ class Behaviours:
         if self._reps is not None:
             self._reps.reset(track)
 
-    def reset_reps(self) -> None:
-        """The reset command (``<prefix>/<camera>/reps/reset``): every count starts again."""
+    def reset_reps(self, track: int | None = None) -> None:
+        """The reset command (``<prefix>/<camera>/reps/reset``): every count (``track`` None) or one
+        track's starts again."""
         if self._reps is not None:
-            self._reps.reset()
+            self._reps.reset(track)
 
     def reset(self) -> None:
         """Forget every track (a new source, a reload)."""

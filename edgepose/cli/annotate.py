@@ -46,20 +46,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--zones", action="store_true",
                    help="draw the config's analysis.zones with their state (red: occupied, green: empty)")  # fmt: skip
     p.add_argument("--angles", action="store_true", help="write each pose's joint angles (degrees) at its joints")
+    p.add_argument("--behaviours", action="store_true",
+                   help="write what the enabled analysis.behaviours find by each person: the matched pose, "
+                   "repetition counts, FALL (and a red box) while down")  # fmt: skip
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     first = (f"source.uri={yaml_quote(args.input)}", "source.loop=false", "source.realtime=false")
-    if args.zones or args.angles:  # the analysis stage computes what is drawn, whatever the config says
+    if args.zones or args.angles or args.behaviours:  # the analysis stage computes what is drawn
         first = (*first, "analysis.enabled=true", *(("analysis.angles=true",) if args.angles else ()))
     config = load_config(args.config, shortcut_overrides(args, *first))
+    b = config.analysis.behaviours
+    if args.behaviours and not (b.match.enabled or b.falls.enabled or b.reps.enabled):
+        raise ConfigError("--behaviours: no behaviour is enabled",
+                          "enable one in the config or with --set analysis.behaviours.reps.enabled=true")  # fmt: skip
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     min_score = config.decoder.min_keypoint_score if args.min_score is None else args.min_score
     if not 0.0 <= min_score <= 1.0:
         raise ConfigError(f"--min-score {min_score} is outside 0..1", "a keypoint score: 0 shows every keypoint")
     style = Style(min_keypoint_score=min_score, boxes=not args.no_boxes)
-    overlays = Overlays(args.zones, args.angles)
+    overlays = Overlays(args.zones, args.angles, args.behaviours)
     report = annotate(config, Path(args.output), style, Path(args.from_jsonl) if args.from_jsonl else None, overlays)
     print(report.summary(), file=sys.stderr)
     return 0
@@ -90,13 +97,14 @@ class Report:
 
 @dataclass(frozen=True)
 class Overlays:
-    """What the analysis stage adds to the drawing (``--zones``, ``--angles``)."""
+    """What the analysis stage adds to the drawing (``--zones``, ``--angles``, ``--behaviours``)."""
 
     zones: bool = False
     angles: bool = False
+    behaviours: bool = False
 
     def __bool__(self) -> bool:
-        return self.zones or self.angles
+        return self.zones or self.angles or self.behaviours
 
 
 class Analyzed:
@@ -111,8 +119,9 @@ class Analyzed:
         self.zones = [zone_of(z) for z in config.analysis.zones if z.camera in ("", camera)]
 
     def draw(self, image: Any, result: FrameResult, style: Style) -> Any:
-        """Zones (under everything), the poses, then the angles, from ``result`` as the stage left it."""
-        from edgepose.analysis.overlay import draw_angles, draw_zones
+        """Zones (under everything), the poses, then the angles and the behaviours' labels, from
+        ``result`` as the stage left it."""
+        from edgepose.analysis.overlay import draw_angles, draw_behaviours, draw_zones
 
         if self.overlays.zones and self.zones:
             states = {s.zone: s for s in self.stage.zone_states()} if self.stage is not None else {}
@@ -121,6 +130,10 @@ class Analyzed:
         angles = result.analysis.pose_fields.get("angles") if result.analysis is not None else None
         if self.overlays.angles and angles is not None:
             image = draw_angles(image, result.poses, angles.degrees)  # type: ignore[attr-defined]
+        a = result.analysis
+        if self.overlays.behaviours and a is not None:
+            down = a.falls.track_ids if a.falls is not None else ()
+            image = draw_behaviours(image, result.poses, a.pose_fields.get("match"), a.pose_fields.get("reps"), down)
         return image
 
 

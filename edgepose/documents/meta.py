@@ -36,7 +36,8 @@ def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
 
 
 def analysis_meta(config: Config) -> dict[str, Any]:
-    """With ``analysis`` on: the angle names and their point triples, and this camera's zones."""
+    """With ``analysis`` on: the angle names and their point triples, the enabled behaviours (and the
+    exercises counted), and this camera's zones."""
     a = config.analysis
     if not a.enabled:
         return {}
@@ -45,6 +46,12 @@ def analysis_meta(config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if a.angles:
         out["angles"] = angle_table()
+    from edgepose.analysis.behaviour import enabled_behaviours
+
+    b = a.behaviours
+    out["behaviours"] = list(enabled_behaviours(b))
+    if b.reps.enabled:
+        out["exercises"] = [r.name for r in b.reps.rules()]
     zones = [z for z in a.zones if z.camera in ("", config.source.camera)]
     if zones:
         out["zones"] = [{"name": z.name, "polygon": [list(p) for p in z.polygon], "anchor": z.anchor,

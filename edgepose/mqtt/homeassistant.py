@@ -1,11 +1,13 @@
-"""Home Assistant MQTT discovery: a "people in view" sensor, a "processed fps" sensor, and per zone
-an "occupied" binary sensor and a "people in zone" sensor.
+"""Home Assistant MQTT discovery: a "people in view" sensor, a "processed fps" sensor, per zone
+an "occupied" binary sensor and a "people in zone" sensor, and with fall detection a "fall
+detected" binary sensor per camera.
 
 Follows Home Assistant's discovery convention: one retained JSON config per entity at
 ``<discovery_prefix>/<component>/<node_id>/<object_id>/config``, sharing one ``device`` block and
 our ``available`` topic (``online``/``offline``), so the entities go unavailable with the daemon.
 An empty retained config removes an entity: :func:`zone_removal_messages` for a zone that is no
-longer configured (found by :func:`zone_of_config_topic` among the retained configs at connect).
+longer configured (found by :func:`is_stale_zone_config` among the retained configs at connect), and
+the fall sensor once fall detection is turned off (:func:`is_stale_fall_config`).
 """
 
 from __future__ import annotations
@@ -156,3 +158,49 @@ def zone_removal_messages(discovery_prefix: str, device_id: str, camera: str,
     node = node_id(device_id)
     return [(f"{discovery_prefix}/{c}/{node}/{zone_object_id(camera, z)}/config", b"")
             for z in zones for c in ZONE_COMPONENTS]  # fmt: skip
+
+
+FALL_OBJECT_PREFIX = "fall_"
+
+
+def fall_object_id(camera: str) -> str:
+    """``fall_<camera>``: one fall sensor per camera."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{FALL_OBJECT_PREFIX}{camera}")
+
+
+def fall_discovery_messages(discovery_prefix: str, device_id: str, topics: Topics) -> list[tuple[str, dict[str, Any]]]:
+    """The camera's "fall detected" ``binary_sensor`` (device class ``safety``): on from a person's
+    ``fall`` until their ``recovered``, read from the retained ``<prefix>/<camera>/fall``
+    (``edgepose.fall/1``, whose ``track_ids`` become the entity's attributes); publish retained."""
+    node = node_id(device_id)
+    obj = fall_object_id(topics.camera)
+    config = {
+        **_common(device_id, topics),
+        "name": f"{topics.camera} fall detected",
+        "unique_id": f"{node}_{obj}",
+        "state_topic": topics.fall,
+        "value_template": "{{ 'ON' if value_json.detected else 'OFF' }}",
+        "payload_on": "ON",
+        "payload_off": "OFF",
+        "device_class": "safety",
+        "json_attributes_topic": topics.fall,
+        "json_attributes_template": "{{ {'track_ids': value_json.track_ids, 'frame': value_json.frame} | tojson }}",
+    }
+    return [(fall_config_topic(discovery_prefix, device_id, topics.camera), config)]
+
+
+def fall_config_topic(discovery_prefix: str, device_id: str, camera: str) -> str:
+    return f"{discovery_prefix}/binary_sensor/{node_id(device_id)}/{fall_object_id(camera)}/config"
+
+
+def is_stale_fall_config(topic: str, payload: bytes, discovery_prefix: str, device_id: str, topics: Topics,
+                         falls_on: bool) -> bool:  # fmt: skip
+    """Whether a retained config is this camera's fall sensor while fall detection is off: then
+    publish an empty retained config to it (Home Assistant removes the entity)."""
+    if falls_on or not payload or topic != fall_config_topic(discovery_prefix, device_id, topics.camera):
+        return False
+    try:
+        state_topic = json.loads(payload).get("state_topic", "")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return False
+    return state_topic == topics.fall

@@ -46,7 +46,7 @@ class Topics:
     def from_config(cls, config: Config) -> Topics:
         prefix = config.mqtt.topic_prefix.rstrip("/") or f"edgepose/{config.device_id or 'edgepose'}"
         topics = cls(prefix, config.source.camera)
-        for name in ("available", "meta", "stats", "count", "poses", "events"):
+        for name in ("available", "meta", "stats", "count", "poses", "events", "fall", "reps_reset"):
             check_topic(getattr(topics, name), f"mqtt topic '{name}'")
         for zone in config.analysis.zones:
             check_topic(topics.zone(zone.name), f"mqtt topic of zone '{zone.name}'")
@@ -77,6 +77,16 @@ class Topics:
     def events(self) -> str:
         """The analysis stage's events (QoS 1, not retained)."""
         return f"{self.prefix}/{self.camera}/events"
+
+    @property
+    def fall(self) -> str:
+        """Whether anyone is down (``edgepose.fall/1``, retained; with analysis.behaviours.falls)."""
+        return f"{self.prefix}/{self.camera}/fall"
+
+    @property
+    def reps_reset(self) -> str:
+        """Subscribed (with analysis.behaviours.reps): an empty payload resets every count, a track id one."""
+        return f"{self.prefix}/{self.camera}/reps/reset"
 
     def zone(self, name: str) -> str:
         """A zone's retained state (``edgepose.zone/1``)."""

@@ -85,7 +85,7 @@ class MqttTransport:
         self._states: dict[str, Message] = {}  # topic -> the latest retained value (set_state)
         self._states_due: dict[str, None] = {}  # topics whose value is still to be sent, in order
         self._announce: Callable[[], Sequence[Message]] = tuple
-        self._watches: list[tuple[str, Callable[[str, bytes], None]]] = []
+        self._watches: list[tuple[str, Callable[[str, bytes], None], bool]] = []
         self._periodic: Callable[[], Message] | None = None
         self._interval = 0.0
         self._next_periodic = 0.0
@@ -122,17 +122,21 @@ class MqttTransport:
         """Every counted message that will never reach the broker, whatever the reason."""
         return self._buffer.dropped + self.dropped_oversize + self.dropped_shutdown
 
-    def watch(self, topic_filter: str, on_message: Callable[[str, bytes], None]) -> None:
+    def watch(self, topic_filter: str, on_message: Callable[[str, bytes], None], retained: bool = True) -> None:
         """Subscribe to ``topic_filter`` on every connection (before :meth:`start`).
 
         ``on_message(topic, payload)`` runs on paho's network thread for each message, retained
         ones included: how a sink learns what an earlier run left on the broker (zone entities of
-        zones no longer configured). It must be quick and may only call :meth:`set_state`/:meth:`publish`.
+        zones no longer configured). It must be quick and may only call :meth:`set_state`/:meth:`publish`
+        (or hand the message to another thread). ``retained=False`` skips retained messages: a
+        command someone published retained would otherwise run again at every connect.
         """
-        self._watches.append((topic_filter, on_message))
+        self._watches.append((topic_filter, on_message, retained))
 
     def _on_message(self, client: paho.Client, userdata: Any, message: Any) -> None:
-        for topic_filter, on_message in self._watches:
+        for topic_filter, on_message, retained in self._watches:
+            if message.retain and not retained:
+                continue
             if paho.topic_matches_sub(topic_filter, message.topic):
                 try:
                     on_message(message.topic, message.payload)
@@ -335,7 +339,7 @@ class MqttTransport:
             return
         for message in self._announce():  # status first, so a subscriber can read what follows
             self._send(message)
-        for topic_filter, _ in self._watches:
+        for topic_filter, _, _ in self._watches:
             client.subscribe(topic_filter, qos=1)
         now = self.clock()
         with self._cond:

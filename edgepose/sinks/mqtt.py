@@ -14,6 +14,10 @@ The connection, its offline buffer, acknowledgements and reconnects are the tran
   changes (and again after every reconnect). With Home Assistant discovery, per zone an occupancy
   ``binary_sensor`` and a count ``sensor``; the retained configs and states of zones no longer
   configured are found on the broker at connect and removed (empty retained messages).
+- with the behaviours: who is down, retained, on ``<prefix>/<camera>/fall`` whenever it changes
+  (with discovery, a "fall detected" ``binary_sensor``; both removed once falls are turned off), and
+  the reps reset command subscribed on ``<prefix>/<camera>/reps/reset`` (empty payload: every
+  track; a track id: that one), handed to the stage (:meth:`MqttSink.on_reps_reset`).
 
 A new topic (events, a zone's state) is one call: :meth:`MqttSink.publish_document` for counted
 documents, :meth:`MqttTransport.set_state` for retained latest values. The documents themselves
@@ -30,7 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from edgepose.config.sections import Config
-from edgepose.documents.events import zone_states
+from edgepose.documents.events import fall_state, zone_states
 from edgepose.documents.poses import encode
 from edgepose.documents.stats import STATS_SCHEMA, host_facts, stats_document
 from edgepose.logs import counted
@@ -38,6 +42,8 @@ from edgepose.mqtt.buffer import Message
 from edgepose.mqtt.connect import Will, client_id_for
 from edgepose.mqtt.homeassistant import (
     discovery_messages,
+    fall_discovery_messages,
+    is_stale_fall_config,
     is_stale_zone_config,
     zone_config_filter,
     zone_discovery_messages,
@@ -92,6 +98,11 @@ class MqttSink(Sink):
         analysis = config.analysis
         camera = config.source.camera
         self.zones = [z.name for z in analysis.zones if z.camera in ("", camera)] if analysis.enabled else []
+        self.falls_on = analysis.enabled and analysis.behaviours.falls.enabled
+        self.reps_on = analysis.enabled and analysis.behaviours.reps.enabled
+        self._reps_reset: Callable[[int | None], bool] | None = None  # the stage's, once the pipeline is built
+        self.reps_resets = 0  # reset commands handed to the stage
+        self.commands_refused = 0  # command messages not understood (or arriving before the stage runs)
 
     # -- the Sink interface ------------------------------------------------------------------------
 
@@ -112,6 +123,10 @@ class MqttSink(Sink):
         if self.config.analysis.enabled:
             topics["events"] = self.topics.events
             topics.update({f"zones/{zone}": self.topics.zone(zone) for zone in self.zones})
+        if self.falls_on:
+            topics["fall"] = self.topics.fall
+        if self.reps_on:
+            topics["reps/reset"] = self.topics.reps_reset
         meta = {**meta, "topics": topics}
         self._announcements = self.announcements(meta)
         self._watch_leftovers()
@@ -138,6 +153,10 @@ class MqttSink(Sink):
             for topic, doc in zone_discovery_messages(self.mqtt.homeassistant.discovery_prefix,
                                                       self.config.device_id, self.topics, self.zones):  # fmt: skip
                 messages.append(Message(topic, encode(doc).encode(), qos, True, kind=""))
+            if self.falls_on:
+                for topic, doc in fall_discovery_messages(self.mqtt.homeassistant.discovery_prefix,
+                                                          self.config.device_id, self.topics):  # fmt: skip
+                    messages.append(Message(topic, encode(doc).encode(), qos, True, kind=""))
         return messages
 
     def _watch_leftovers(self) -> None:
@@ -154,8 +173,16 @@ class MqttSink(Sink):
                          topic[len(state_prefix) :])  # fmt: skip
                 self.transport.set_state(topic, b"", qos)
 
+        def fall(topic: str, payload: bytes) -> None:
+            if payload and not self.falls_on:
+                log.info("mqtt: fall detection is off: clearing the retained fall state")
+                self.transport.set_state(topic, b"", qos)
+
         if self.config.analysis.enabled:  # the zones are this sink's to keep only while the stage runs
             self.transport.watch(self.topics.zone("+"), state)
+        self.transport.watch(self.topics.fall, fall)
+        if self.reps_on:
+            self.transport.watch(self.topics.reps_reset, self._reps_command, retained=False)
         ha = self.mqtt.homeassistant
         if not ha.enabled:
             return
@@ -165,8 +192,40 @@ class MqttSink(Sink):
                                     self.zones):  # fmt: skip
                 log.info("mqtt: removing the Home Assistant entity %s (its zone is no longer configured)", topic)
                 self.transport.set_state(topic, b"", qos)
+            elif is_stale_fall_config(topic, payload, ha.discovery_prefix, self.config.device_id, self.topics,
+                                      self.falls_on):  # fmt: skip
+                log.info("mqtt: removing the Home Assistant entity %s (fall detection is off)", topic)
+                self.transport.set_state(topic, b"", qos)
 
         self.transport.watch(zone_config_filter(ha.discovery_prefix, self.config.device_id), entity)
+
+    def on_reps_reset(self, reset: Callable[[int | None], bool]) -> None:
+        """Where reps reset commands go: ``reset(track)`` (None: every track), called on the MQTT
+        client's thread (the stage queues it for its next frame)."""
+        self._reps_reset = reset
+
+    def _reps_command(self, topic: str, payload: bytes) -> None:
+        """``<prefix>/<camera>/reps/reset``: empty (or whitespace) resets every count, a track id one
+        track's. Anything else is counted (``commands_refused``) and logged, never raised."""
+        text = payload.decode("utf-8", "replace").strip()
+        track: int | None = None
+        why = ""
+        if text:
+            if text.isascii() and text.isdigit() and len(text) <= 18:
+                track = int(text)
+            else:
+                why = f"the payload {text[:40]!r} is neither empty (every track) nor a track id"
+        if not why and self._reps_reset is None:
+            why = "the analysis stage is not running yet"
+        if not why and self._reps_reset is not None and not self._reps_reset(track):
+            why = "repetition counting is off"
+        with self._lock:
+            if why:
+                self.commands_refused += 1
+            else:
+                self.reps_resets += 1
+        if why:
+            log.warning("mqtt: %s: command ignored: %s", topic, why)
 
     def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
         """Queue one pose document; never blocks on the network."""
@@ -191,6 +250,8 @@ class MqttSink(Sink):
         if result.analysis is not None and result.analysis.zones:
             for zone, doc in zone_states(result, self.config.device_id):
                 self.transport.set_state(self.topics.zone(zone), encode(doc).encode(), m.qos_status)
+        if self.falls_on and (doc := fall_state(result, self.config.device_id)) is not None:
+            self.transport.set_state(self.topics.fall, encode(doc).encode(), m.qos_status)
 
     def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
         """Each event on ``<prefix>/<camera>/events``, QoS 1, not retained, counted as ``events``.
@@ -222,7 +283,10 @@ class MqttSink(Sink):
         figures = self.transport.counters()
         tail = {k: figures.pop(k) for k in ("reconnects", "connect_failures")}
         with self._lock:
-            return {**figures, "skipped_policy": self.skipped_policy, **tail}
+            commands = {"reps_resets": self.reps_resets, "commands_refused": self.commands_refused}
+            if not self.reps_on:
+                commands = {}
+            return {**figures, "skipped_policy": self.skipped_policy, **commands, **tail}
 
     def stats_document(self) -> dict[str, Any]:
         """The ``stats`` message: pipeline figures, host facts and this sink's counters."""
