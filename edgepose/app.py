@@ -242,7 +242,7 @@ class App:
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
         tracking = self.parts.tracking(self.config)
         overlap = overlap_for(self.config.model.overlap, self.loaded.accelerator)
-        analysis = make_analysis(self.config, self.config.source.camera)  # None unless analysis.enabled
+        analysis = make_analysis(self.config, self.config.source.camera, stats=self.stats)  # None unless enabled
         if analysis is not None:  # commands a sink receives (the MQTT reps reset topic) go to the stage
             for sink in self.sinks:
                 connect = getattr(sink, "on_reps_reset", None)

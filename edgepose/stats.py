@@ -67,6 +67,7 @@ class RunStats:
     source_retries: int = 0  # times a live source was reopened after failing
     accelerator_fallbacks: int = 0  # times the CPU replaced the Edge TPU (model.fallback: cpu)
     implausible: int = 0  # poses the plausibility gate dropped (decoder.plausibility: on)
+    analysis_failures: int = 0  # frames on which an analyzer (zones, behaviours) failed; its findings left out
     # Why the first FAILURES_NAMED failures failed: their warnings are rate-limited, so a run's
     # summary names them from here (one file of a directory each).
     failures: list[str] = field(default_factory=list)
@@ -98,6 +99,7 @@ class RunStats:
             captured, processed, skipped, failed = self.captured, self.processed, self.skipped, self.failed
             published, people, retries = self.published, self.people, self.source_retries
             fallbacks, implausible = self.accelerator_fallbacks, self.implausible
+            analysis_failures = self.analysis_failures
         uptime = max(now - self.started_mono, 1e-9) if self.started_mono else 0.0
         return {
             "uptime_s": round(uptime, 3),
@@ -121,4 +123,5 @@ class RunStats:
             "source_retries": retries,
             "accelerator_fallbacks": fallbacks,
             "implausible": implausible,
+            "analysis_failures": analysis_failures,
         }

@@ -238,3 +238,31 @@ def test_the_app_hands_the_sinks_reset_commands_to_the_stage() -> None:
     assert calls == [None]
     assert sink.reset == app.pipeline.analysis.reset_reps  # type: ignore[union-attr]  the stage's own
     assert sink.reset(5) is True  # counting is on: queued for the next frame
+
+
+def test_a_failing_behaviour_is_counted_in_the_stats_document_and_metrics() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from edgepose.config import load_config
+    from edgepose.documents.stats import stats_document
+    from edgepose.service.health_http import Probe, render_metrics
+
+    config = load_config(None, [*FALLS, "device_id=testpi"])
+    stats = RunStats()
+    stage = make_analysis(config, "cam0", stats=stats)
+    assert stage is not None and stage.behaviours is not None
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("a broken behaviour")
+
+    stage.behaviours.behaviours.step_arrays = broken  # type: ignore[method-assign]
+    kp = stand(0.0)
+    for i in range(3):
+        out = stage.apply(FrameResult(i, T0 + i, float(i), 1280, 720, "cam0", (pose(kp, 1),)))
+        assert out.analysis is not None and out.analysis.events == ()  # the frame goes on without it
+    assert stage.failures == 3 and stage.failed_parts["behaviours"] == 3
+    doc = stats_document(config, stats, 10.0, T0, {}, {"connected": 0})
+    assert doc["analysis_failures"] == 3
+    text = render_metrics(Probe("running", True, (), stats.snapshot(10.0), ()))
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert values["edgepose_analysis_failures_total"] == 3

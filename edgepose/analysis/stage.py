@@ -27,6 +27,7 @@ from edgepose.analysis.polygon import PolygonSet
 from edgepose.analysis.zones import Zone, ZoneTracker
 from edgepose.keypoints import NUM_KEYPOINTS
 from edgepose.pose import FrameResult
+from edgepose.stats import RunStats
 
 if TYPE_CHECKING:  # edgepose.behaviours imports the polygons of this package
     from edgepose.analysis.behaviour import BehaviourAnalyzer
@@ -214,8 +215,9 @@ class ZoneAnalyzer:
 class AnalysisStage:
     """Runs the analyzers over each frame; see the module's doc."""
 
-    def __init__(self, analyzers: Sequence[Analyzer], min_keypoint_score: float) -> None:
+    def __init__(self, analyzers: Sequence[Analyzer], min_keypoint_score: float, stats: RunStats | None = None) -> None:
         self.analyzers = list(analyzers)
+        self.stats = stats  # counts the failed frames too (analysis_failures: the stats topic and /metrics)
         self.min_keypoint_score = min_keypoint_score
         self.with_angles = any(a.needs_angles for a in self.analyzers)
         self.failures = 0  # frames on which some analyzer failed (its findings left out)
@@ -244,7 +246,7 @@ class AnalysisStage:
             fields.update(found.pose_fields)
             events.extend(found.events)
         if failed:
-            self.failures += 1
+            self._count_failure()
         zones = self.zones.changed if self.zones is not None else ()
         b = self.behaviours
         if b is None:
@@ -257,10 +259,15 @@ class AnalysisStage:
 
     def _failed(self, part: str, result: FrameResult, exc: Exception) -> None:
         if part == "the frame":
-            self.failures += 1
+            self._count_failure()
         log.warning("analysis: %s failed on frame %d (%s: %s); skipped", part, result.frame_index,
                     type(exc).__name__, exc)  # fmt: skip
         log.debug("analysis failure", exc_info=True)
+
+    def _count_failure(self) -> None:
+        self.failures += 1
+        if self.stats is not None:
+            self.stats.count("analysis_failures")
 
     def reset_reps(self, track: int | None = None) -> bool:
         """Queue a repetition count reset (every track, or one) for the next frame; thread-safe.
@@ -278,11 +285,13 @@ class AnalysisStage:
             analyzer.reset()
 
 
-def make_analysis(config: Any, camera: str, library: Loaded | None = None) -> AnalysisStage | None:
+def make_analysis(config: Any, camera: str, library: Loaded | None = None,
+                  stats: RunStats | None = None) -> AnalysisStage | None:  # fmt: skip
     """The stage ``config.analysis`` asks for on ``camera``, or None when analysis is off.
 
     ``library``: the pose library for matching (read from ``analysis.behaviours.match.library``
-    when None); an empty or unreadable one is refused (:class:`~edgepose.errors.ConfigError`)."""
+    when None); an empty or unreadable one is refused (:class:`~edgepose.errors.ConfigError`).
+    ``stats``: where the stage's failed frames are counted (``analysis_failures``)."""
     a = config.analysis
     if not a.enabled:
         return None
@@ -297,7 +306,7 @@ def make_analysis(config: Any, camera: str, library: Loaded | None = None) -> An
     behaviours = make_behaviours(config, camera, library)
     if behaviours is not None:
         analyzers.append(behaviours)
-    return AnalysisStage(analyzers, a.min_keypoint_score)
+    return AnalysisStage(analyzers, a.min_keypoint_score, stats)
 
 
 def zone_of(config: Any) -> Zone:

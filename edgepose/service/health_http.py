@@ -35,6 +35,11 @@ SNAPSHOT_METRICS: dict[str, tuple[str, str, str]] = {
     "failed": ("frames_failed_total", "counter", "frames or reads that failed and were skipped"),
     "published": ("documents_published_total", "counter", "pose documents handed to the sinks"),
     "implausible": ("poses_implausible_total", "counter", "poses the plausibility gate dropped"),
+    "analysis_failures": (
+        "analysis_failures_total",
+        "counter",
+        "frames on which an analyzer (zones, behaviours) failed and was left out",
+    ),
     "people": ("people", "gauge", "poses in the last processed frame"),
     "camera_fps": ("camera_fps", "gauge", "frames captured per second since the start"),
     "processed_fps": ("processed_fps", "gauge", "frames processed per second since the start"),
