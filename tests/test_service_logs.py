@@ -64,3 +64,18 @@ def test_under_journald_lines_have_priorities_and_no_timestamps(tmp_path, squat_
     assert proc.wait(60) == 0
     ours = [line for line in stderr.read_text().splitlines() if "edgepose." in line]
     assert ours and all(line.startswith("<6>edgepose.") for line in ours), ours  # <6>: info
+
+
+def test_under_journald_the_reason_a_run_failed_is_an_error(tmp_path):
+    """``journalctl -p warning`` must show why a start failed: the CLI's last words carry ``<3>``."""
+    proc, stderr = spawn(["--source", str(tmp_path / "missing.jpg")], tmp_path, {"JOURNAL_STREAM": "8:12345"})
+    assert proc.wait(60) != 0
+    last = [line for line in stderr.read_text().splitlines() if line.lstrip("<0123456789>").startswith("edgepose: ")]
+    assert last, stderr.read_text()
+    assert all(line.startswith("<3>edgepose: ") for line in last), last
+
+
+def test_on_a_terminal_the_reason_has_no_priority_prefix(tmp_path):
+    proc, stderr = spawn(["--source", str(tmp_path / "missing.jpg")], tmp_path, {"JOURNAL_STREAM": ""})
+    assert proc.wait(60) != 0
+    assert any(line.startswith("edgepose: error: ") for line in stderr.read_text().splitlines())

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from edgepose import __version__
 from edgepose.errors import EX_OK, EX_SOFTWARE, EX_USAGE, EdgeposeError
+from edgepose.logs import under_journald
 
 # Each module has ``register(subparsers)``, which adds its subcommand(s) with ``func`` set.
 COMMAND_MODULES = (
@@ -111,9 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeposeError as exc:
         if verbose:
             traceback.print_exc()
-        print(f"edgepose: error: {exc.message}", file=sys.stderr)
+        say_error(f"edgepose: error: {exc.message}")
         if exc.hint:
-            print(f"edgepose: hint: {exc.hint}", file=sys.stderr)
+            say_error(f"edgepose: hint: {exc.hint}")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -121,10 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("edgepose").debug("unexpected error", exc_info=True)
         if verbose:
             traceback.print_exc()
-        print(
-            f"edgepose: unexpected error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr
-        )
+        say_error(f"edgepose: unexpected error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
         return EX_SOFTWARE
+
+
+def say_error(text: str) -> None:
+    """The CLI's last words on stderr; under journald each line is an error (``<3>``), so
+    ``journalctl -p warning`` shows why a start failed."""
+    prefix = "<3>" if under_journald() else ""
+    print("\n".join(prefix + line for line in text.splitlines()), file=sys.stderr)
 
 
 def stdout_closed() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from systemd_container import SERVICE_TESTS, UNIT, Container, Service, message
 
 pytestmark = SERVICE_TESTS
@@ -35,12 +34,6 @@ def test_warnings_and_errors_carry_their_priority_and_info_does_not(container: C
     assert all(by_text.get(line, 4) <= 4 for line in warnings), warnings
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edgepose/cli/__init__.py main() prints 'edgepose: error: ...' (and 'hint:') to stderr without "
-    "the <3> prefix under journald, so the reason a start failed is priority 6 (info) and missing from "
-    "journalctl -p warning",
-)
 def test_the_reason_a_start_failed_is_an_error_in_the_journal(container: Container, service: Service):
     service.configure(decoder={"min_pose_score": 7.0})
     cursor = container.cursor()
