@@ -180,6 +180,39 @@ def bench(people: int = 10, poses: int = 20, frames: int = 300) -> dict[str, flo
     return out
 
 
+def stage_bench(people: int = 10, poses: int = 20, frames: int = 300) -> dict[str, float]:
+    """Milliseconds per frame of the analysis stage as the daemon builds it (:func:`make_analysis`:
+    angles, then the behaviours with a ``poses``-pose library): the bench's ``analysis`` column."""
+    import time
+
+    from edgepose.analysis.stage import make_analysis
+    from edgepose.config import load_config
+    from edgepose.pose import FrameResult
+
+    rng = np.random.default_rng(1)
+    library = Loaded(tuple(entry_from_pose(f"p{i}", rng.uniform(0, 500, (17, 3)), {}, NOW) for i in range(poses)), ())
+    stream = [
+        FrameResult(i, 1.8e9 + t, t, 1280, 720, "cam0",
+                    tuple(Pose(walking(t + j).astype(np.float32), 0.9, (0, 0, 1, 1), j) for j in range(people)))
+        for i, t in enumerate(np.arange(frames) / 15)
+    ]  # fmt: skip
+    on = ["analysis.enabled=true"]
+    b = "analysis.behaviours"
+    every = [f"{b}.match.enabled=true", f"{b}.falls.enabled=true", f"{b}.reps.enabled=true",
+             f"{b}.reps.presets=[squat, pushup, curl]"]  # fmt: skip
+    out = {}
+    for name, extra in (("angles", []), ("angles+behaviours", every)):
+        stage = make_analysis(load_config(None, [*on, *extra], env={}), "cam0", library)
+        assert stage is not None
+        start = time.perf_counter()
+        for result in stream:
+            stage.apply(result)
+        out[name] = (time.perf_counter() - start) / frames * 1e3
+        if stage.failures:
+            raise RuntimeError(f"the stage failed on {stage.failures} frames")
+    return out
+
+
 if __name__ == "__main__":
     import timeit
 
@@ -189,3 +222,7 @@ if __name__ == "__main__":
     )
     for name, ms in bench().items():
         print(f"{name:6s} {ms:.3f} ms a frame (10 people, 20-pose library)")
+    rounds = [stage_bench() for _ in range(5)]
+    for name in rounds[0]:
+        ms = sorted(r[name] for r in rounds)
+        print(f"stage {name:18s} {ms[2]:.3f} ms a frame, median of 5 (range {ms[0]:.3f}-{ms[-1]:.3f})")
