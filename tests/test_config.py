@@ -67,6 +67,11 @@ def test_every_key_is_documented() -> None:
         ("decoder.min_pose_score=0.5", lambda c: c.decoder.min_pose_score == 0.5),
         ("decoder.min_pose_score=1", lambda c: c.decoder.min_pose_score == 1.0),  # an int is a number
         ("device_id=kitchen", lambda c: c.device_id == "kitchen"),
+        # YAML 1.1 reads a bare on/off as a boolean: a choice of 'on'/'off' takes it as written
+        ("model.overlap=on", lambda c: c.model.overlap == "on"),
+        ("model.overlap=off", lambda c: c.model.overlap == "off"),
+        ("model.overlap='on'", lambda c: c.model.overlap == "on"),
+        ("model.overlap=true", lambda c: c.model.overlap == "on"),  # what a bare on became
     ],
 )
 def test_overrides(override: str, check) -> None:
@@ -78,6 +83,7 @@ def test_overrides(override: str, check) -> None:
     [
         ("model.threads=true", "model.threads: true is not a whole number"),
         ("model.accelerator=gpu", "allowed: 'cpu', 'edgetpu', 'auto'"),
+        ("model.accelerator=true", "model.accelerator: true is not allowed"),  # no on/off choice: a bool stays wrong
         ("model.nope=1", "model.nope: unknown key"),
         ("mqtt.port=70000", "above the maximum 65535"),
         ("sinks=[kafka]", "sinks[0]: 'kafka' is not a sink"),

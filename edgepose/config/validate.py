@@ -70,6 +70,8 @@ def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any], whe
         raise errors[0]
     if origin is Literal:
         allowed = get_args(tp)
+        if isinstance(value, bool) and {"on", "off"} <= set(allowed):
+            value = "on" if value else "off"  # YAML 1.1 reads a bare on/off (and yes/no) as a boolean
         if value not in allowed or type(value) is not type(allowed[0]):
             _fail(where, path, f"{_show(value)} is not allowed", "allowed: " + ", ".join(map(_show, allowed)))
         return value
