@@ -161,3 +161,19 @@ def test_sequence_tracker(observed, expected):
         tracker.observe("pi", "cam0", frame, ts)
     s = tracker.streams[("pi", "cam0")]
     assert (s.received, s.missing, s.gaps, s.duplicates, s.restarts) == expected
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_a_kept_session_gets_what_was_published_while_away(broker, protocol):
+    mqtt = MqttConfig(host=HOST, port=broker.port, protocol=protocol)
+    FleetClient(mqtt, kinds=["poses"], client_id="consumer-1", clean=False).connect().close()
+    pub = Publisher(broker.port, "publisher")
+    for frame in range(3):
+        pub.publish("edgepose/pi-1/cam0/poses", encode(pose_document("pi-1", "cam0", frame, 100.0 + frame)))
+    pub.close()
+    fleet = FleetClient(mqtt, kinds=["poses"], client_id="consumer-1", clean=False).connect()
+    try:
+        items = collect(fleet, 3)
+    finally:
+        fleet.close()
+    assert [i.frame for i in items] == [0, 1, 2]

@@ -215,3 +215,20 @@ def test_record_without_a_broker_is_unavailable(tmp_path):
 def test_record_refuses_bad_options(tmp_path):
     code, _, err = finish(edgepose("record", "--dir", str(tmp_path), "--fsync-interval", "0"))
     assert code == EX_CONFIG and "--fsync-interval must be positive" in err
+
+
+def test_record_validate_skips_and_counts_a_document_the_schema_refuses(tmp_path, broker):
+    rec = edgepose("record", "--host", HOST, "--port", str(broker.port), "--dir", str(tmp_path / "rec"),
+                   "--validate", "--count", "1", "--summary-json", str(tmp_path / "summary.json"))  # fmt: skip
+    assert "subscribed to" in rec.stderr.readline()
+    bad = pose_document("pi-1", "cam0", 0, TS)
+    del bad["poses"]
+    pub = Publisher(broker.port, "fleet")
+    pub.publish("edgepose/pi-1/cam0/poses", encode(bad))
+    pub.publish("edgepose/pi-1/cam0/poses", encode(pose_document("pi-1", "cam0", 1, TS)))
+    pub.close()
+    code, _, err = finish(rec)
+    assert code == EX_OK, err
+    assert "skipped a message on edgepose/pi-1/cam0/poses: poses.v1.json: (document): 'poses' is a required" in err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["written"], summary["invalid"]) == (1, 1)
