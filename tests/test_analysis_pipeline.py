@@ -133,6 +133,7 @@ def test_photos_are_counted_without_tracks(shared: Path, models_dir: Path, tmp_p
 def test_meta_lists_angles_and_zones(models_dir: Path) -> None:
     from edgepose.app import Loaded
     from edgepose.config import load_config
+    from edgepose.decode.base import Decoder as BaseDecoder
     from edgepose.documents.meta import meta_document
 
     class Spec:
@@ -141,7 +142,7 @@ def test_meta_lists_angles_and_zones(models_dir: Path) -> None:
     class Engine:
         input = Spec()
 
-    class Decoder:
+    class Decoder(BaseDecoder):
         format = "movenet_single"
 
     class Estimator:

@@ -256,7 +256,7 @@ def test_meta_carries_the_ignored_outputs(source_path: Path, extra_path: Path, i
     from edgepose.app import Loaded
     from edgepose.config import load_config
     from edgepose.documents.meta import meta_document
-    from tests.conftest import validate_document
+    from tests.conftest import load_schema, validate_document
 
     config = load_config(None, [], env={})
     extra = meta_document(config, Loaded(poses_of(extra_path, image)[0], "extra", extra_path, "cpu"))
@@ -264,3 +264,5 @@ def test_meta_carries_the_ignored_outputs(source_path: Path, extra_path: Path, i
     assert extra["ignored_outputs"] == list(EXTRA_NAMES) and extra["format"] == "posenet_coral"
     assert "ignored_outputs" not in plain
     validate_document(extra, "meta.v1.json")
+    described = load_schema("meta.v1.json")["properties"]
+    assert set(extra) <= set(described), set(extra) - set(described)  # the schema describes every key

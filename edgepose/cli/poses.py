@@ -112,7 +112,7 @@ def pose_from_image(config: Config, path: Path) -> tuple[Pose | None, dict[str, 
     try:
         result = loaded.estimator.estimate(Frame(image, 0, time.time(), time.monotonic(), file=path.name))
     finally:
-        getattr(loaded.estimator.engine, "close", lambda: None)()
+        loaded.estimator.engine.close()
     pose = max(result.poses, key=lambda p: p.score, default=None)
     return pose, {"image": str(path.resolve()), "model": loaded.model_name}, result.width, result.height
 

@@ -24,7 +24,7 @@ def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
         "camera": config.source.camera,
         "model": loaded.model_name,
         "format": loaded.estimator.decoder.format,
-        **({"ignored_outputs": list(ig)} if (ig := getattr(loaded.estimator.decoder, "ignored_outputs", ())) else {}),
+        **({"ignored_outputs": list(ig)} if (ig := loaded.estimator.decoder.ignored_outputs) else {}),
         "accelerator": loaded.accelerator,
         "fallback": loaded.fallback or None,  # set when model.fallback: cpu replaced the Edge TPU
         "threads": config.model.threads,
