@@ -364,3 +364,18 @@ def test_the_watchdog_may_ping_while_any_camera_makes_progress() -> None:
     assert verdict.any_progress and verdict.progressing == ("a",) and set(verdict.unhealthy) == {"b"}
     stalled = assess(cameras, now=200.0, window=5.0)
     assert not stalled.any_progress and set(stalled.unhealthy) == {"a", "b"}
+
+
+def test_a_frame_ready_wins_over_until_and_a_capped_camera_waits_for_its_turn() -> None:
+    clock = SimClock()
+    scheduler = CameraScheduler(clock)
+    slot = scheduler.add("a", capacity=2, fps_cap=10.0)
+    slot.put(frame("a", 0))
+    slot.put(frame("a", 1))
+    first = scheduler.take(0, until=lambda: True)  # like FrameSlot.get: a waiting frame is returned
+    assert isinstance(first, Taken) and first.frame.index == 0
+    clock.advance(0.099)
+    assert scheduler.take(0) is None  # 0.1 s between two frames of a 10 fps camera
+    clock.advance(0.002)
+    second = scheduler.take(0)
+    assert isinstance(second, Taken) and second.frame.index == 1
