@@ -247,7 +247,7 @@ def antialiased_fast(image: np.ndarray, width: int, height: int, out: np.ndarray
 
 
 # ``model.resize``'s default: docs/accuracy.md gives the measurements it was chosen by.
-DEFAULT = "antialiased_fast"
+DEFAULT = "bilinear"
 
 METHODS: Mapping[str, Resize] = MappingProxyType(
     {

@@ -36,7 +36,7 @@ def estimator(movenet_path: Path) -> PoseEstimator:
 
 
 def test_the_default_resize_is_the_configured_one(estimator: PoseEstimator) -> None:
-    assert estimator.resize is METHODS[ModelConfig().resize] is METHODS["antialiased_fast"]
+    assert estimator.resize is METHODS[ModelConfig().resize] is METHODS["bilinear"]
 
 
 def test_squat_matches_google_reference(estimator: PoseEstimator, squat_rgb: np.ndarray, models_dir: Path) -> None:
@@ -67,11 +67,11 @@ def test_keypoints_are_in_source_pixels(estimator: PoseEstimator, squat_rgb: np.
 def test_letterbox_padding_does_not_move_keypoints(movenet_path: Path, squat_rgb: np.ndarray) -> None:
     """The same person on a wider canvas gives the same keypoints, shifted by the offset.
 
-    The geometry of letterboxing, so with plain bilinear: the wider canvas is shrunk 4.7x instead
-    of 3.2x, and how each resize method treats that change is measured on its own in
-    docs/accuracy.md (antialiased_fast, the default, moves the right ankle 86 px here).
+    With the default resize: the wider canvas is shrunk 4.7x instead of 3.2x, and how each resize
+    method treats that change is measured in docs/accuracy.md (``antialiased_fast`` moves the right
+    ankle 86 px here, one reason it is not the default).
     """
-    estimator = PoseEstimator(LiteRtEngine(read_model(movenet_path), threads=2), DecoderConfig(), resize="bilinear")
+    estimator = PoseEstimator(LiteRtEngine(read_model(movenet_path), threads=2), DecoderConfig())
     h, w = squat_rgb.shape[:2]
     canvas = np.zeros((h, w + 400, 3), np.uint8)
     canvas[:, 150 : 150 + w] = squat_rgb

@@ -205,15 +205,15 @@ def test_a_person_walking_is_no_jump(people: np.ndarray, caplog: pytest.LogCaptu
 
 
 def test_the_config_reaches_the_estimator(movenet_path: Path, squat_rgb: np.ndarray) -> None:
-    overrides = [f"model.name={movenet_path}", "model.resize=bilinear", "decoder.plausibility=on",
+    overrides = [f"model.name={movenet_path}", "model.resize=antialiased_fast", "decoder.plausibility=on",
                  "decoder.plausibility_limb=2.5"]  # fmt: skip
     stats = RunStats()
     loaded = build_estimator(load_config(None, overrides, env={}), stats=stats)
     estimator = loaded.estimator
-    assert estimator.resize is METHODS["bilinear"] and estimator.stats is stats
+    assert estimator.resize is METHODS["antialiased_fast"] and estimator.stats is stats
     assert estimator.setup.gate is not None and estimator.setup.gate.limb == 2.5
     default = build_estimator(load_config(None, [f"model.name={movenet_path}"], env={})).estimator
-    assert default.resize is METHODS["antialiased_fast"] and default.setup.gate is None
+    assert default.resize is METHODS["bilinear"] and default.setup.gate is None
     # A real person passes: the same pose with the gate on as off.
     frame = Frame(squat_rgb, 0, 0.0, 0.0)
     on = PoseEstimator(default.engine, ON).estimate(frame).poses

@@ -43,7 +43,7 @@ SIZES = [(192, 192), (641, 481), (257, 257), (31, 17)]
 
 def test_every_configurable_method_is_a_resize_method() -> None:
     assert set(CONFIGURABLE) <= set(METHODS) and "bilinear" in CONFIGURABLE
-    assert ModelConfig().resize == "antialiased_fast"
+    assert ModelConfig().resize == "bilinear"
 
 
 def random_cases(seed: int):

@@ -75,10 +75,10 @@ class ModelConfig:
     cache_dir: str = setting(
         "", "where `edgepose models fetch` stores models; empty: $CACHE_DIRECTORY or ~/.cache/edgepose/models"
     )
-    resize: Literal["antialiased_fast", "antialiased", "bilinear", "area"] = setting(
-        "antialiased_fast",
-        "how a frame is shrunk to the model input: antialiased_fast (filtered to the shrink, +5.8 AP on OCHuman), "
-        "antialiased (exact, slower), bilinear (cheapest), area (docs/accuracy.md)",
+    resize: Literal["bilinear", "antialiased_fast", "antialiased", "area"] = setting(
+        "bilinear",
+        "how a frame is shrunk to the model input: bilinear (as the models were published, cheapest), "
+        "antialiased_fast (filtered to the shrink), antialiased (exact, slower), area (docs/accuracy.md)",
     )
 
 
