@@ -118,3 +118,13 @@ def test_list_reports_a_corrupt_entry_and_remove_clears_it(tmp_path: Path, libra
     assert "squat" in proc.stdout  # the good entries are still listed
     assert poses(tmp_path, "remove", "broken").returncode == 0
     assert poses(tmp_path, "list").returncode == 0
+
+
+def test_the_configured_library_is_the_one_used(tmp_path: Path, squat_path: Path) -> None:
+    """Without --library the commands use analysis.behaviours.match.library, where the daemon reads it."""
+    configured = tmp_path / "configured"
+    setting = ["--set", f"analysis.behaviours.match.library={configured}"]
+    added = run_cli("poses", "add", "squat", str(squat_path), *setting)
+    assert added.returncode == 0, added.stderr
+    assert (configured / "squat.json").is_file()
+    assert "squat" in run_cli("poses", "list", *setting).stdout

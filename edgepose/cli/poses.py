@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgepose.behaviours.library import LibraryUsageError, PoseLibrary, check_name, entry_from_pose
-from edgepose.behaviours.settings import MatchSettings, library_dir
+from edgepose.behaviours.settings import library_dir
 from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides
 from edgepose.config import Config, load_config
 from edgepose.errors import InputError
@@ -69,10 +69,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def configured_library(config: Config) -> str:
-    """The config's library directory. Until the behaviours' settings are part of the main config
-    this is their default; then it is ``config.behaviours.match.library``."""
-    del config
-    return MatchSettings().library
+    """The config's library directory (``analysis.behaviours.match.library``): where the daemon reads it."""
+    return config.analysis.behaviours.match.library
 
 
 def _setup(args: argparse.Namespace) -> tuple[Config, PoseLibrary]:
