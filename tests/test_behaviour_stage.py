@@ -180,9 +180,10 @@ def bench(people: int = 10, poses: int = 20, frames: int = 300) -> dict[str, flo
     return out
 
 
-def stage_bench(people: int = 10, poses: int = 20, frames: int = 300) -> dict[str, float]:
+def stage_bench(people: int = 10, poses: int = 20, frames: int = 300, kernel: str = "auto") -> dict[str, float]:
     """Milliseconds per frame of the analysis stage as the daemon builds it (:func:`make_analysis`:
-    angles, then the behaviours with a ``poses``-pose library): the bench's ``analysis`` column."""
+    angles, then the behaviours with a ``poses``-pose library): the bench's ``analysis`` column.
+    ``kernel``: ``decoder.kernel``, which also picks the behaviours' kernels (numba or their NumPy twins)."""
     import time
 
     from edgepose.analysis.stage import make_analysis
@@ -196,7 +197,7 @@ def stage_bench(people: int = 10, poses: int = 20, frames: int = 300) -> dict[st
                     tuple(Pose(walking(t + j).astype(np.float32), 0.9, (0, 0, 1, 1), j) for j in range(people)))
         for i, t in enumerate(np.arange(frames) / 15)
     ]  # fmt: skip
-    on = ["analysis.enabled=true"]
+    on = ["analysis.enabled=true", f"decoder.kernel={kernel}"]
     b = "analysis.behaviours"
     every = [f"{b}.match.enabled=true", f"{b}.falls.enabled=true", f"{b}.reps.enabled=true",
              f"{b}.reps.presets=[squat, pushup, curl]"]  # fmt: skip
@@ -222,7 +223,9 @@ if __name__ == "__main__":
     )
     for name, ms in bench().items():
         print(f"{name:6s} {ms:.3f} ms a frame (10 people, 20-pose library)")
-    rounds = [stage_bench() for _ in range(5)]
-    for name in rounds[0]:
-        ms = sorted(r[name] for r in rounds)
-        print(f"stage {name:18s} {ms[2]:.3f} ms a frame, median of 5 (range {ms[0]:.3f}-{ms[-1]:.3f})")
+    kinds = ("numpy", "numba")
+    rounds = [{k: stage_bench(kernel=k) for k in kinds} for _ in range(5)]  # the two kinds interleaved
+    for kind in kinds:
+        for name in rounds[0][kind]:
+            ms = sorted(r[kind][name] for r in rounds)
+            print(f"stage {name:18s} {kind:5s} {ms[2]:.3f} ms a frame, median of 5 (range {ms[0]:.3f}-{ms[-1]:.3f})")

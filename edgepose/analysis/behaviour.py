@@ -27,6 +27,7 @@ from edgepose.behaviours.library import Loaded, PoseLibrary
 from edgepose.behaviours.settings import BehavioursSettings, library_dir
 from edgepose.behaviours.stage import Behaviours
 from edgepose.errors import ConfigError
+from edgepose.kernels.behaviour import load_behaviour_kernels, warmup
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,11 @@ def make_behaviours(config: Any, camera: str, library: Loaded | None = None) -> 
         library = load_library(library_dir(settings.match.library))
     polygons = [z.polygon for z in a.zones if z.name in settings.falls.exclude and z.camera in ("", camera)]
     exclusion = ZoneExclusion(polygons) if polygons else None
-    behaviours = Behaviours(settings, library, exclusion, a.min_keypoint_score, FORGET_AFTER)
+    # The decoder's kernel choice and cache; compiled (or loaded from the cache) here, at start-up,
+    # so the first frame does not pay for it and the service is ready only after it.
+    kernels = load_behaviour_kernels(config.decoder.kernel, config.decoder.numba_cache_dir)
+    warmup(kernels)
+    behaviours = Behaviours(settings, library, exclusion, a.min_keypoint_score, FORGET_AFTER, kernels)
     return BehaviourAnalyzer(behaviours, exclusion)
 
 

@@ -121,17 +121,22 @@ class FallDetector:
             return []
         return self.step(track, m)
 
-    def update_all(self, ts: float, tracks: Sequence[int], keypoints: np.ndarray) -> list[Event]:
-        """:meth:`update` for every tracked pose of a frame, ``(P, 17, 3)``, measured in one vectorized pass."""
+    def update_all(self, ts: float, tracks: Sequence[int], keypoints: np.ndarray,
+                   measured: np.ndarray | None = None) -> list[Event]:  # fmt: skip
+        """:meth:`update` for every tracked pose of a frame, ``(P, 17, 3)``, measured in one vectorized pass.
+
+        ``measured``: the ``(6, P)`` measurements already taken (the behaviours' ``body_measures``
+        kernel, :mod:`edgepose.kernels.behaviour`); taken here when None.
+        """
         if len(tracks) == 0:
             return []
-        b = body_measures(keypoints, self.s.min_keypoint_score)
+        if measured is None:
+            b = body_measures(keypoints, self.s.min_keypoint_score)
+            measured = np.stack([b.hip_x, b.hip_y, b.lean, b.body, b.bottom, b.height])
         events: list[Event] = []
-        usable = ~(np.isnan(b.hip_y) | np.isnan(b.lean) | np.isnan(b.height)) & (np.nan_to_num(b.height) > 0)
-        columns = zip(tracks, usable.tolist(), b.hip_x.tolist(), b.hip_y.tolist(), b.lean.tolist(),
-                      b.body.tolist(), b.bottom.tolist(), b.height.tolist(), strict=True)  # fmt: skip
-        for track, ok, hx, hy, lean, body, bottom, height in columns:
-            if ok:
+        for track, (hx, hy, lean, body, bottom, height) in zip(tracks, measured.T.tolist(), strict=True):
+            # usable: hips, shoulders and an extent seen (NaN compares unequal to itself and not > 0)
+            if hy == hy and lean == lean and height > 0:
                 events += self.step(track, Measure(ts, hx, hy, lean, None if body != body else body, bottom, height))
         return events
 

@@ -13,13 +13,16 @@ of those present; a frame where none is present changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from edgepose.behaviours.events import Event
+from edgepose.kernels.behaviour import COMBINE, rep_values
+
+RuleValues = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 Combine = Literal["mean", "min", "max"]
 
@@ -77,6 +80,7 @@ class RepCounter:
         if len(set(names)) != len(names):
             raise ValueError(f"rule names repeat: {names}")
         self._state: dict[tuple[int, str], _Count] = {}
+        self._tables: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def update(self, ts: float, track: int, angles: Mapping[str, float | None]) -> list[Event]:
         """Feed one track's angles of one frame; returns a ``rep`` event per repetition completed."""
@@ -87,25 +91,33 @@ class RepCounter:
                 self._advance(ts, track, rule, value, events)
         return events
 
-    def update_all(self, ts: float, tracks: Sequence[int], angles: np.ndarray, names: Sequence[str]) -> list[Event]:
+    def update_all(self, ts: float, tracks: Sequence[int], angles: np.ndarray, names: Sequence[str],
+                   values: RuleValues | None = None) -> list[Event]:  # fmt: skip
         """:meth:`update` for every track of a frame from a ``(P, A)`` array of angles (NaN: unknown)
-        whose columns are ``names``: each rule's value for all tracks at once, no dict per track."""
+        whose columns are ``names``: every rule's value for all tracks in one call, no dict per track.
+
+        ``values``: the ``rep_values`` kernel of :mod:`edgepose.kernels.behaviour` (its NumPy twin
+        when None)."""
         events: list[Event] = []
-        column = {n: i for i, n in enumerate(names)}
-        for rule in self.rules:
-            sub = angles[:, [column[a] for a in rule.angles]]
-            known = ~np.isnan(sub)
-            n = known.sum(axis=1)
-            if rule.combine == "min":
-                value = np.where(known, sub, np.inf).min(axis=1)
-            elif rule.combine == "max":
-                value = np.where(known, sub, -np.inf).max(axis=1)
-            else:
-                value = np.where(known, sub, 0.0).sum(axis=1) / np.maximum(n, 1)
-            for track, v, seen in zip(tracks, value.tolist(), (n > 0).tolist(), strict=True):
-                if seen:
+        columns, combine = self._columns(tuple(names))
+        got = (values or rep_values)(np.ascontiguousarray(angles, np.float64), columns, combine)
+        for rule, column in zip(self.rules, got.T.tolist(), strict=True):  # rule by rule, as update_all always went
+            for track, v in zip(tracks, column, strict=True):
+                if v == v:  # NaN: none of the rule's angles known
                     self._advance(ts, track, rule, v, events)
         return events
+
+    def _columns(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Each rule's angle columns in ``names`` (padded with -1) and its combine code, kept per ``names``."""
+        got = self._tables.get(names)
+        if got is None:
+            column = {n: i for i, n in enumerate(names)}
+            width = max(len(r.angles) for r in self.rules) if self.rules else 1
+            cols = np.full((len(self.rules), width), -1, np.int64)
+            for i, r in enumerate(self.rules):
+                cols[i, : len(r.angles)] = [column[a] for a in r.angles]
+            got = self._tables[names] = (cols, np.array([COMBINE[r.combine] for r in self.rules], np.int64))
+        return got
 
     def _advance(self, ts: float, track: int, rule: RepRule, value: float, events: list[Event]) -> None:
         state = self._state.setdefault((track, rule.name), _Count())

@@ -22,7 +22,8 @@ from edgepose.behaviours.library import Loaded
 from edgepose.behaviours.matching import PoseMatchHolds, Sample
 from edgepose.behaviours.reps import RepCounter
 from edgepose.behaviours.settings import BehavioursSettings
-from edgepose.behaviours.similarity import best_match, normalize, with_mirrors
+from edgepose.behaviours.similarity import check_poses, with_mirrors
+from edgepose.kernels.behaviour import NUMPY, BehaviourKernels
 from edgepose.pose import Pose
 
 
@@ -50,12 +51,16 @@ class Behaviours:
 
     def __init__(self, settings: BehavioursSettings, library: Loaded | None = None,
                  excluded: Excluded | None = None, min_keypoint_score: float = 0.2,
-                 forget_after: float = 60.0) -> None:  # fmt: skip
+                 forget_after: float = 60.0, kernels: BehaviourKernels = NUMPY) -> None:  # fmt: skip
         self.settings = settings
+        self.kernels = kernels  # the per-frame arithmetic (edgepose.kernels.behaviour): Numba or NumPy
         m = settings.match
         self._names = library.names if library is not None and m.enabled else ()
         self._library = library.normalized() if self._names else None
         self._mirrors = with_mirrors(self._library) if self._library is not None and m.mirror else None
+        compared = self._mirrors if self._mirrors is not None else self._library
+        if compared is not None:  # what best_match compares with: the library, then its mirror images
+            self._compared = (np.ascontiguousarray(compared.xy), np.ascontiguousarray(compared.conf))
         self._holds = PoseMatchHolds(m.match_threshold, m.hold, m.release, m.max_gap) if m.enabled else None
         self._falls = FallDetector(settings.falls, excluded) if settings.falls.enabled else None
         self._reps = RepCounter(settings.reps.rules()) if settings.reps.enabled else None
@@ -104,9 +109,10 @@ class Behaviours:
         reps: list[dict[str, int] | None] = [None] * n
         if self._library is not None and n:
             m = self.settings.match
-            got = best_match(normalize(keypoints), self._library, m.metric, m.mirror, self._mirrors)
-            names = [self._names[i] for i in got.index.tolist()]
-            scores = got.score.tolist()
+            index, score = self.kernels.best_match(np.ascontiguousarray(check_poses(keypoints)), *self._compared,
+                                                   len(self._library), m.metric == "weighted")  # fmt: skip
+            names = [self._names[i] for i in index.tolist()]
+            scores = score.tolist()
             matches = [{"pose": p, "score": round(s, 4)} for p, s in zip(names, scores, strict=True)]
             if self._holds is not None:
                 samples = [Sample(t, p, s) for t, p, s in zip(ids, names, scores, strict=True) if t is not None]
@@ -114,9 +120,10 @@ class Behaviours:
         tracked = [i for i, t in enumerate(ids) if t is not None]
         tracks = [ids[i] for i in tracked]
         if tracked and (self._falls is not None or self._reps is not None):
-            rows = keypoints[tracked]
+            rows = np.ascontiguousarray(keypoints[tracked], np.float64)
             if self._falls is not None:
-                falls = self._falls.update_all(ts, tracks, rows)
+                measured = self.kernels.body_measures(rows, float(self._falls.s.min_keypoint_score))
+                falls = self._falls.update_all(ts, tracks, rows, measured)
                 for e in falls:
                     (self._down.add if e.kind == "fall" else self._down.discard)(e.track)
                 events += falls
@@ -125,7 +132,7 @@ class Behaviours:
                     angles, angle_names = joint_angles_all(rows, self.min_keypoint_score), ANGLE_NAMES
                 else:
                     angles = np.asarray(angles)[tracked]
-                events += self._reps.update_all(ts, tracks, angles, angle_names)
+                events += self._reps.update_all(ts, tracks, angles, angle_names, self.kernels.rep_values)
                 for i, track in zip(tracked, tracks, strict=True):
                     reps[i] = self._reps.counts(track)
         self._forget_unseen(ts, tracks)
