@@ -8,6 +8,7 @@ subclassing :class:`App`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgepose.analysis.stage import make_analysis
+from edgepose.analysis.stage import AnalysisStage, make_analysis
 from edgepose.config.sections import Config
 from edgepose.documents.meta import meta_document
 from edgepose.documents.poses import Stamp
@@ -27,6 +28,7 @@ from edgepose.inference.accelerator import open_engine
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
 from edgepose.pipeline import Pipeline, ResultHook, Tracking, overlap_for
+from edgepose.pose import FrameResult
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources import Source, make_source
 from edgepose.sources.base import Clocks
@@ -146,6 +148,75 @@ def default_tracking(config: Config) -> Tracking | None:
     return make_tracker(config.tracking, config.decoder.min_keypoint_score)
 
 
+def default_analysis(config: Config, stats: RunStats) -> AnalysisStage | None:
+    """The configured analysis stage for the source's camera (None unless ``analysis.enabled``)."""
+    return make_analysis(config, config.source.camera, stats=stats)
+
+
+def behaviour_config(config: Config) -> tuple[object, ...]:
+    """What the behaviours analyzer is built from: equal before and after a reload, it is kept."""
+    a = config.analysis
+    camera = config.source.camera
+    excluded = tuple(z.polygon for z in a.zones if z.name in a.behaviours.falls.exclude and z.camera in ("", camera))
+    return a.enabled, a.behaviours, a.min_keypoint_score, excluded
+
+
+class Successor:
+    """A stage built by a reload that takes over its predecessor's zone state on its first frame.
+
+    The stage is built on the main thread while its predecessor still runs. The pipeline hands
+    every frame to the predecessor before the first one this stage sees (a Reconfigure applies at
+    a frame boundary and frames are published in order, overlapped or not), so taking over on the
+    first :meth:`apply`, on the inference thread, loses no frame of state.
+
+    A zone keeps its state when a zone of the same name remains: who is inside, the debounce under
+    way, the count, with the zone's new polygon, anchor rule and times from the next frame on. So an
+    unchanged zone fires nothing, and a moved or reshaped one fires enter/leave only for the people
+    whose side of its edge changed, after the usual ``enter_after``/``leave_after``. A new zone
+    starts empty; a removed one ends without events (its retained state is cleared by the sinks).
+    The behaviours' state (holds, falls, repetition counts) is kept by reusing the analyzer itself
+    when its settings did not change (:meth:`App.build_analysis`), else it starts again.
+    """
+
+    def __init__(self, stage: AnalysisStage, previous: AnalysisStage | Successor | None) -> None:
+        self.stage = stage
+        self._previous = previous
+
+    def apply(self, result: FrameResult, continuous: bool = True) -> FrameResult:
+        if self._previous is not None:
+            self.settle()
+        return self.stage.apply(result, continuous)
+
+    def settle(self) -> AnalysisStage:
+        """Take over the predecessor's state now (once); the stage. Only on the inference thread,
+        or before the pipeline runs."""
+        previous, self._previous = self._previous, None
+        if isinstance(previous, Successor):
+            previous = previous.settle()
+        if previous is not None:
+            take_over_zones(previous, self.stage)
+        return self.stage
+
+    def reset(self) -> None:
+        self._previous = None
+        self.stage.reset()
+
+    def reset_reps(self, track: int | None = None) -> bool:
+        return self.stage.reset_reps(track)
+
+
+def take_over_zones(previous: AnalysisStage, stage: AnalysisStage) -> None:
+    """Each zone of ``stage`` that ``previous`` also had (by name) continues from its state there."""
+    if previous.zones is None or stage.zones is None:
+        return
+    before = {t.zone.name: t for t in previous.zones.trackers}
+    trackers = stage.zones.trackers
+    for i, tracker in enumerate(trackers):
+        old = before.get(tracker.zone.name)
+        if old is not None:
+            trackers[i] = dataclasses.replace(old, zone=tracker.zone)
+
+
 @dataclass(frozen=True)
 class AppParts:
     """How :class:`App` builds each part: the defaults read the config; tests replace one or two.
@@ -154,14 +225,16 @@ class AppParts:
     ``source(config, health, stats, model_input)``: an opened source; ``model_input`` is the
     model's (width, height), which sizes the Pi camera's ``lores`` stream.
     ``sink(spec, config, stats)``: one sink of ``config.sinks``, not yet opened.
-    ``tracking(config)``: the tracking stage, or None. ``clock``: monotonic seconds for the
-    pipeline, the preview and the service's watchdog.
+    ``tracking(config)``: the tracking stage, or None. ``analysis(config, stats)``: the analysis
+    stage, or None (also what a reload of ``analysis`` builds). ``clock``: monotonic seconds for
+    the pipeline, the preview and the service's watchdog.
     """
 
     model: Callable[[Config, Health, RunStats], Loaded] = build_estimator
     source: Callable[[Config, Health, RunStats, tuple[int, int] | None], Source] = open_source
     sink: Callable[[str, Config, RunStats], Sink] = make_sink
     tracking: Callable[[Config], Tracking | None] = default_tracking
+    analysis: Callable[[Config, RunStats], AnalysisStage | None] = default_analysis
     clock: Callable[[], float] = time.monotonic
 
 
@@ -182,6 +255,7 @@ class App:
     source: Source | None = None
     sinks: list[Sink] = field(default_factory=list)
     pipeline: Pipeline | None = None
+    analysis: AnalysisStage | Successor | None = None  # the stage in effect, or queued by the last reload
     _stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     @property
@@ -242,15 +316,51 @@ class App:
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
         tracking = self.parts.tracking(self.config)
         overlap = overlap_for(self.config.model.overlap, self.loaded.accelerator)
-        analysis = make_analysis(self.config, self.config.source.camera, stats=self.stats)  # None unless enabled
-        if analysis is not None:  # commands a sink receives (the MQTT reps reset topic) go to the stage
-            for sink in self.sinks:
-                connect = getattr(sink, "on_reps_reset", None)
-                if connect is not None:
-                    connect(analysis.reset_reps)
+        analysis = self.analysis = self.parts.analysis(self.config, self.stats)  # None unless enabled
+        self._connect_commands(analysis)
         self.pipeline = Pipeline(self.source, self.loaded.estimator, self.sinks, stamp, self.stats,
                                  self.clock, self.hooks, tracking, self.config.source.slot_size, overlap,
                                  analysis=analysis)  # fmt: skip
+
+    def _connect_commands(self, analysis: AnalysisStage | Successor | None) -> None:
+        """Commands a sink receives (the MQTT reps reset topic) go to the stage."""
+        if analysis is None:
+            return
+        for sink in self.sinks:
+            connect = getattr(sink, "on_reps_reset", None)
+            if connect is not None:
+                connect(analysis.reset_reps)
+
+    def build_analysis(self, new: Config) -> Successor | None:
+        """The stage ``new.analysis`` asks for, to replace the one of ``self.config`` (a reload); built
+        here, off the inference thread, so one that cannot be built (an empty pose library) raises
+        :class:`~edgepose.errors.ConfigError` and changes nothing. See :class:`Successor` for the state
+        it carries over."""
+        stage = self.parts.analysis(new, self.stats)
+        if stage is None:
+            return None
+        current = self.analysis
+        kept = current.stage if isinstance(current, Successor) else current
+        if kept is not None and kept.behaviours is not None and stage.behaviours is not None \
+                and behaviour_config(self.config) == behaviour_config(new):  # fmt: skip
+            analyzers = [kept.behaviours if a is stage.behaviours else a for a in stage.analyzers]
+            stage = AnalysisStage(analyzers, stage.min_keypoint_score, self.stats)
+        return Successor(stage, current)
+
+    def use_analysis(self, analysis: Successor | None, new: Config) -> None:
+        """A stage from :meth:`build_analysis` was queued for the pipeline (``Reconfigure(analysis=)``):
+        point the commands at it and tell the sinks: the stream sinks' event lines, the MQTT sink's
+        announcements (``meta``, zone and fall entities) and retained states
+        (:meth:`~edgepose.sinks.mqtt.MqttSink.reload`)."""
+        self.analysis = analysis
+        self._connect_commands(analysis)
+        meta = meta_document(new, self.loaded) if self.loaded is not None else {}
+        for sink in self.sinks:
+            if hasattr(sink, "events"):  # stdout and jsonl: analysis.event_lines
+                sink.events = new.analysis.enabled and new.analysis.event_lines
+            reload = getattr(sink, "reload", None)
+            if reload is not None:
+                reload(new, meta)
 
     def run(
         self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None

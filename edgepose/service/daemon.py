@@ -83,17 +83,21 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> tuple[str, ...]:
 
 # Keys a running service applies without a restart. Everything else needs one (the model, the
 # source, the sinks, the broker, the health port...). ``tracking.*`` is live when the pipeline has
-# a tracking stage to rebuild (ids start again); ``decoder.numba_cache_dir`` is read at start only.
-LIVE_KEYS = ("decoder.", "logging.", "tracking.")
+# a tracking stage to rebuild (ids start again); ``analysis.*`` once the pipeline runs (the stage
+# is rebuilt, zone state carried over: ``app.Successor``); ``decoder.numba_cache_dir`` is read at
+# start only.
+LIVE_KEYS = ("decoder.", "logging.", "tracking.", "analysis.")
 START_ONLY_KEYS = ("decoder.numba_cache_dir",)
 
 
-def plan_reload(old: Config, new: Config, can_track: bool = True) -> ReloadPlan:
+def plan_reload(old: Config, new: Config, can_track: bool = True, can_analyze: bool = True) -> ReloadPlan:
     """Split a reload into what applies now and what waits for a restart (a pure function)."""
     applied, restart = [], []
     for key in changed_keys(old, new):
         live = key.startswith(LIVE_KEYS) and key not in START_ONLY_KEYS
         if key.startswith("tracking.") and not can_track:
+            live = False
+        if key.startswith("analysis.") and not can_analyze:
             live = False
         (applied if live else restart).append(key)
     sections = {key.split(".", 1)[0] for key in applied}
@@ -327,9 +331,12 @@ class Daemon:
                 log.error("reload failed, keeping the current configuration: %s", exc.message, extra=ONCE_EACH)
                 return
             pipeline = self.app.pipeline
-            plan = plan_reload(self.config, new, can_track=pipeline is not None and hasattr(pipeline, "tracking"))
+            plan = plan_reload(self.config, new, can_track=pipeline is not None and hasattr(pipeline, "tracking"),
+                               can_analyze=pipeline is not None)  # fmt: skip
             try:
                 self.apply(plan)
+            except EdgeposeError as exc:  # what the new config asks for cannot be built: nothing was applied
+                log.error("reload failed, keeping the current configuration: %s", exc.message, extra=ONCE_EACH)
             except Exception:  # a reload must never take the running service down
                 log.exception("reload failed while applying %s; the service goes on", ", ".join(plan.applied),
                               extra=ONCE_EACH)  # fmt: skip
@@ -338,22 +345,29 @@ class Daemon:
                 self.notifier.ready(self.status_text(self.clock()))
 
     def apply(self, plan: ReloadPlan) -> None:
-        """Build what changed here, then queue it: the pipeline swaps it in between two frames."""
+        """Build what changed here, then queue it: the pipeline swaps it in between two frames.
+
+        Everything is built before anything is queued, so a part that cannot be built (an
+        :class:`EdgeposeError`, e.g. an empty pose library) leaves the service as it was."""
         new = plan.config
         decoder = any(k.startswith("decoder.") for k in plan.applied) and self.app.loaded is not None
         tracking = any(k.startswith("tracking.") for k in plan.applied) and self.app.pipeline is not None
-        if decoder or tracking:
+        analysis = any(k.startswith("analysis.") for k in plan.applied) and self.app.pipeline is not None
+        if decoder or tracking or analysis:
             from edgepose.pipeline import KEEP, Reconfigure
 
             estimator = self.app.loaded.estimator
-            change = Reconfigure(
+            change = Reconfigure(  # one change: the frame that takes it takes all of it
                 decoder=estimator.setup_for(new.decoder) if decoder else None,
                 tracking=self.app.parts.tracking(new) if tracking else KEEP,  # built as at start
+                analysis=self.app.build_analysis(new) if analysis else KEEP,  # may raise: nothing queued yet
             )
             if self.app.pipeline is not None:
                 self.app.pipeline.request(change)
             elif change.decoder is not None:  # still starting: no frame has run, nothing to queue behind
                 estimator.use(change.decoder)
+            if change.analysis is not KEEP:
+                self.app.use_analysis(change.analysis, new)
         if "logging.format" in plan.applied:
             setup_logging(self.log_level(new), new.logging.format)
         elif "logging.level" in plan.applied:

@@ -56,7 +56,15 @@ from edgepose.stats import RunStats
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STATS_SCHEMA", "MqttSink", "host_facts"]
+__all__ = ["STATS_SCHEMA", "MqttSink", "analysis_settings", "host_facts"]
+
+
+def analysis_settings(config: Config) -> tuple[bool, list[str], bool, bool]:
+    """What the sink publishes for the analysis stage: (stage on, this camera's zone names, falls on, reps on)."""
+    a = config.analysis
+    camera = config.source.camera
+    zones = [z.name for z in a.zones if z.camera in ("", camera)] if a.enabled else []
+    return a.enabled, zones, a.enabled and a.behaviours.falls.enabled, a.enabled and a.behaviours.reps.enabled
 
 
 class MqttSink(Sink):
@@ -95,11 +103,9 @@ class MqttSink(Sink):
         self._last_sent_mono: float | None = None
         self._announcements: list[Message] = []
         self.skipped_policy = 0
-        analysis = config.analysis
-        camera = config.source.camera
-        self.zones = [z.name for z in analysis.zones if z.camera in ("", camera)] if analysis.enabled else []
-        self.falls_on = analysis.enabled and analysis.behaviours.falls.enabled
-        self.reps_on = analysis.enabled and analysis.behaviours.reps.enabled
+        self._analysis_lock = threading.Lock()  # the analysis settings below against a reload (the main thread)
+        self.analysis_on, self.zones, self.falls_on, self.reps_on = analysis_settings(config)
+        self._meta: dict[str, Any] = {}
         self._reps_reset: Callable[[int | None], bool] | None = None  # the stage's, once the pipeline is built
         self.reps_resets = 0  # reset commands handed to the stage
         self.commands_refused = 0  # command messages not understood (or arriving before the stage runs)
@@ -118,17 +124,8 @@ class MqttSink(Sink):
 
     def open(self, meta: dict[str, Any]) -> None:
         """Start connecting in the background; returns at once, whether or not the broker is up."""
-        topics = {"available": self.topics.available, "poses": self.topics.poses, "stats": self.topics.stats,
-                  "count": self.topics.count}  # fmt: skip
-        if self.config.analysis.enabled:
-            topics["events"] = self.topics.events
-            topics.update({f"zones/{zone}": self.topics.zone(zone) for zone in self.zones})
-        if self.falls_on:
-            topics["fall"] = self.topics.fall
-        if self.reps_on:
-            topics["reps/reset"] = self.topics.reps_reset
-        meta = {**meta, "topics": topics}
-        self._announcements = self.announcements(meta)
+        self._meta = meta
+        self._announcements = self.announcements(self.meta_with_topics(meta))
         self._watch_leftovers()
         log.info(
             "mqtt: connecting to %s:%d as %s (MQTT %s%s), poses to %s",
@@ -140,6 +137,53 @@ class MqttSink(Sink):
             self.topics.poses,
         )
         self.transport.start(lambda: self._announcements, self._stats_message, self.mqtt.stats_interval)
+
+    def meta_with_topics(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """``meta`` with the ``topics`` this sink publishes under the analysis settings in effect."""
+        topics = {"available": self.topics.available, "poses": self.topics.poses, "stats": self.topics.stats,
+                  "count": self.topics.count}  # fmt: skip
+        if self.analysis_on:
+            topics["events"] = self.topics.events
+            topics.update({f"zones/{zone}": self.topics.zone(zone) for zone in self.zones})
+        if self.falls_on:
+            topics["fall"] = self.topics.fall
+        if self.reps_on:
+            topics["reps/reset"] = self.topics.reps_reset
+        return {**meta, "topics": topics}
+
+    def reload(self, config: Config, meta: dict[str, Any]) -> None:
+        """A reload changed ``analysis``: announce what is new, clear what is gone, republish ``meta``.
+
+        New zones' (and the fall sensor's) discovery configs are published, removed ones emptied
+        (Home Assistant removes the entities), with the retained states of removed zones (and the
+        fall state once falls are off). Every changed retained message goes through
+        :meth:`MqttTransport.set_state`, so the latest value wins after a reconnect too (a zone
+        removed, then added again, is not emptied by a stale clear). The old stage may publish a
+        frame or two after this: :meth:`write` only publishes the states of zones configured now.
+        """
+        with self._analysis_lock:
+            was_zones, was_falls = set(self.zones), self.falls_on
+            self.config = config
+            self.analysis_on, self.zones, self.falls_on, self.reps_on = analysis_settings(config)
+            self._meta = meta
+            before = {m.topic: m.payload for m in self._announcements}
+            self._announcements = self.announcements(self.meta_with_topics(meta))
+            after = {m.topic: m for m in self._announcements}
+            qos = self.mqtt.qos_status
+            for topic, message in after.items():
+                if before.get(topic) != message.payload:
+                    self.transport.set_state(topic, message.payload, qos)
+            for topic in before.keys() - after.keys():  # a removed zone's or the fall sensor's config
+                self.transport.set_state(topic, b"", qos)
+            for zone in sorted(was_zones - set(self.zones)):
+                self.transport.set_state(self.topics.zone(zone), b"", qos)
+            if was_falls and not self.falls_on:
+                self.transport.set_state(self.topics.fall, b"", qos)
+        gone, added = sorted(was_zones - set(self.zones)), sorted(set(self.zones) - was_zones)
+        falls = "" if was_falls == self.falls_on else f"; fall detection {'on' if self.falls_on else 'off'}"
+        log.info("mqtt: analysis reloaded: zones %s%s%s%s", ", ".join(self.zones) or "none",
+                 f"; added {', '.join(added)}" if added else "", f"; removed {', '.join(gone)}" if gone else "",
+                 falls)  # fmt: skip
 
     def announcements(self, meta: dict[str, Any]) -> list[Message]:
         """What every connection starts with: online and meta (retained), then discovery if enabled."""
@@ -164,11 +208,12 @@ class MqttSink(Sink):
         the analysis stage runs) and, with discovery, their Home Assistant entities (also when the
         stage is off: then every zone is gone). An empty retained message deletes either."""
         qos = self.mqtt.qos_status
-        zones = set(self.zones)
         state_prefix = self.topics.zone("")
 
         def state(topic: str, payload: bytes) -> None:
-            if payload and topic.startswith(state_prefix) and topic[len(state_prefix) :] not in zones:
+            if not self.analysis_on:  # the zones are this sink's to keep only while the stage runs
+                return
+            if payload and topic.startswith(state_prefix) and topic[len(state_prefix) :] not in self.zones:
                 log.info("mqtt: zone %r is no longer configured: clearing its retained state",
                          topic[len(state_prefix) :])  # fmt: skip
                 self.transport.set_state(topic, b"", qos)
@@ -178,11 +223,10 @@ class MqttSink(Sink):
                 log.info("mqtt: fall detection is off: clearing the retained fall state")
                 self.transport.set_state(topic, b"", qos)
 
-        if self.config.analysis.enabled:  # the zones are this sink's to keep only while the stage runs
-            self.transport.watch(self.topics.zone("+"), state)
+        # Watched whatever the settings at start: a reload may turn the stage or the reps on.
+        self.transport.watch(self.topics.zone("+"), state)
         self.transport.watch(self.topics.fall, fall)
-        if self.reps_on:
-            self.transport.watch(self.topics.reps_reset, self._reps_command, retained=False)
+        self.transport.watch(self.topics.reps_reset, self._reps_command, retained=False)
         ha = self.mqtt.homeassistant
         if not ha.enabled:
             return
@@ -206,7 +250,10 @@ class MqttSink(Sink):
 
     def _reps_command(self, topic: str, payload: bytes) -> None:
         """``<prefix>/<camera>/reps/reset``: empty (or whitespace) resets every count, a track id one
-        track's. Anything else is counted (``commands_refused``) and logged, never raised."""
+        track's. Anything else is counted (``commands_refused``) and logged, never raised. Ignored
+        while repetition counting is off (the topic is watched in case a reload turns it on)."""
+        if not self.reps_on:
+            return
         text = payload.decode("utf-8", "replace").strip()
         track: int | None = None
         why = ""
@@ -247,11 +294,13 @@ class MqttSink(Sink):
             self.transport.set_state(self.topics.count, str(people).encode(), m.qos_status)
         if not skip:
             self.transport.publish(Message(self.topics.poses, line.encode(), m.qos_poses, kind="poses"))
-        if result.analysis is not None and result.analysis.zones:
-            for zone, doc in zone_states(result, self.config.device_id):
-                self.transport.set_state(self.topics.zone(zone), encode(doc).encode(), m.qos_status)
-        if self.falls_on and (doc := fall_state(result, self.config.device_id)) is not None:
-            self.transport.set_state(self.topics.fall, encode(doc).encode(), m.qos_status)
+        if result.analysis is not None and (result.analysis.zones or result.analysis.falls_changed):
+            with self._analysis_lock:  # a frame of the stage before a reload: only the zones configured now
+                for zone, doc in zone_states(result, self.config.device_id):
+                    if zone in self.zones:
+                        self.transport.set_state(self.topics.zone(zone), encode(doc).encode(), m.qos_status)
+                if self.falls_on and (doc := fall_state(result, self.config.device_id)) is not None:
+                    self.transport.set_state(self.topics.fall, encode(doc).encode(), m.qos_status)
 
     def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
         """Each event on ``<prefix>/<camera>/events``, QoS 1, not retained, counted as ``events``.
