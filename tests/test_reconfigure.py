@@ -282,3 +282,77 @@ def test_a_reload_builds_the_tracking_stage_with_the_apps_own_factory(loaded_eng
     daemon.apply(plan_reload(daemon.config, config_with("bbox", LOW)))
     assert pipeline.apply_requests() == 1
     assert built == ["bbox"] and pipeline.tracking is marker
+
+
+# -- the analysis stage across a reload (no model: poses made by hand) -------------------------------
+
+LEFT = "{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], enter_after: 0, leave_after: 0}"
+WIDE = "{name: left, polygon: [[0, 0], [0.9, 0], [0.9, 1], [0, 1]], enter_after: 0, leave_after: 0}"
+RIGHT = "{name: right, polygon: [[0.5, 0], [1, 0], [1, 1], [0.5, 1]], enter_after: 0, leave_after: 0}"
+
+
+def analysis_config(*zones: str):  # type: ignore[no-untyped-def]
+    return load_config(None, ["analysis.enabled=true", f"analysis.zones=[{', '.join(zones)}]"], env={})
+
+
+def walkers(i: int, *people: tuple[int, float]):  # type: ignore[no-untyped-def]
+    """Frame ``i`` with a standing person (track id, feet x in a 640x480 frame) per entry."""
+    from edgepose.keypoints import KP
+    from edgepose.pose import FrameResult, Pose
+
+    poses = []
+    for track, x in people:
+        kp = np.zeros((17, 3), np.float32)
+        for name, y in (("left_ankle", 400), ("right_ankle", 400), ("left_hip", 300), ("right_hip", 300)):
+            kp[KP[name]] = (x, y, 0.9)
+        poses.append(Pose(kp, 0.9, (x - 20, 250, x + 20, 400), track))
+    return FrameResult(i, 1.8e9 + i, float(i), 640, 480, "cam0", tuple(poses))
+
+
+def zone_events(result) -> list[tuple[str, str, int | None]]:  # type: ignore[no-untyped-def]
+    return [(e.kind, e.details["zone"], e.track_id) for e in result.analysis.events if e.kind != "zone_count"]
+
+
+def test_analysis_keys_apply_live_once_the_pipeline_runs():
+    old = analysis_config(LEFT)
+    new = analysis_config(LEFT, RIGHT)
+    assert plan_reload(old, new).applied == ("analysis.zones",)
+    deferred = plan_reload(old, new, can_analyze=False)
+    assert deferred.restart == ("analysis.zones",) and deferred.config == old
+
+
+def test_a_rebuilt_stage_takes_over_zone_state_on_its_first_frame():
+    """Two reloads before a frame (the second moves 'left' wider and adds 'right'): person 1 stays in
+    'left' (no event), person 2, outside the old 'left' but inside the wide one, enters it; 'right'
+    starts empty and takes person 2 in."""
+    app = App(analysis_config(LEFT))
+    app.analysis = stage = app.parts.analysis(app.config, app.stats)
+    assert zone_events(stage.apply(walkers(0, (1, 100), (2, 400)))) == [("zone_enter", "left", 1)]
+    first = app.build_analysis(analysis_config(LEFT))
+    app.analysis, app.config = first, analysis_config(LEFT)
+    second = app.build_analysis(analysis_config(WIDE, RIGHT))
+    result = stage.apply(walkers(1, (1, 100), (2, 400)))  # the old stage still runs until the swap
+    assert zone_events(result) == []
+    result = second.apply(walkers(2, (1, 100), (2, 400)))
+    assert sorted(zone_events(result)) == [("zone_enter", "left", 2), ("zone_enter", "right", 2)]
+    assert {z.zone: z.track_ids for z in result.analysis.zones} == {"left": (1, 2), "right": (2,)}
+    result = second.apply(walkers(3, (1, 100)))  # person 2 gone: leaves both, person 1 still in
+    assert sorted(zone_events(result)) == [("zone_leave", "left", 2), ("zone_leave", "right", 2)]
+
+
+def test_a_stage_rebuilt_from_scratch_would_fire_enter_again():
+    """What the take-over prevents: a fresh stage sees the person already inside enter once more."""
+    config = analysis_config(LEFT)
+    fresh = App(config).parts.analysis(config, RunStats())
+    assert zone_events(fresh.apply(walkers(5, (1, 100)))) == [("zone_enter", "left", 1)]
+
+
+def test_the_behaviours_analyzer_is_kept_while_its_settings_stay():
+    falls = ["analysis.behaviours.falls.enabled=true"]
+    config = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{LEFT}]", *falls], env={})
+    app = App(config)
+    app.analysis = stage = app.parts.analysis(config, app.stats)
+    moved = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{WIDE}]", *falls], env={})
+    assert app.build_analysis(moved).stage.behaviours is stage.behaviours
+    stricter = load_config(None, [*falls, "analysis.enabled=true", "analysis.behaviours.falls.down_for=5"], env={})
+    assert app.build_analysis(stricter).stage.behaviours is not stage.behaviours
