@@ -260,3 +260,35 @@ def test_a_zone_that_stays_fires_no_enter_or_leave_across_reloads(service, broke
     for event in service.events():
         validate_document(event, "events.v1.json")
     assert service.stop() == 0
+
+
+def test_a_reload_turning_falls_on_then_off_announces_then_clears_the_fall_sensor(service, broker, caplog) -> None:
+    from edgepose.mqtt.homeassistant import fall_config_topic
+
+    service.write(ALL)
+    service.start()
+    topics = service.topics
+    config_topic = fall_config_topic("homeassistant", DEVICE, topics.camera)
+    collector = Collector(broker, ["homeassistant/#", f"{topics.prefix}/#"])
+    try:
+        assert collector.wait_for(lambda c: bool(last(c, topics.zone("all"))), TIMEOUT)
+        assert not collector.on(config_topic) and not collector.on(topics.fall)
+        service.write(ALL, extra="  behaviours:\n    falls:\n      enabled: true\n")
+        service.reload(caplog)
+        assert collector.wait_for(lambda c: bool(last(c, config_topic)), TIMEOUT)
+        assert json.loads(last(collector, config_topic))["state_topic"] == topics.fall
+        assert collector.wait_for(lambda c: bool(last(c, topics.fall)), TIMEOUT)  # the new stage's first state
+        state = json.loads(last(collector, topics.fall))
+        validate_document(state, "fall.v1.json")
+        assert state["detected"] is False
+        assert collector.wait_for(lambda c: "falls" in json.loads(last(c, topics.meta) or b"{}").get("behaviours", []),
+                                  TIMEOUT)  # fmt: skip
+        service.write(ALL)
+        service.reload(caplog)
+        assert collector.wait_for(lambda c: last(c, config_topic) == b"" and last(c, topics.fall) == b"", TIMEOUT)
+        assert collector.wait_for(lambda c: json.loads(last(c, topics.meta) or b"{}").get("behaviours") == [], TIMEOUT)
+        service.frames_after(10)
+        assert last(collector, topics.fall) == b""
+    finally:
+        collector.close()
+    assert service.stop() == 0
