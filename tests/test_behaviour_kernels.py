@@ -20,7 +20,7 @@ from edgepose.behaviours.settings import BehavioursSettings, FallSettings, Match
 from edgepose.behaviours.similarity import normalize, with_mirrors
 from edgepose.behaviours.stage import Behaviours
 from edgepose.kernels.behaviour import NUMPY, BehaviourKernels, load_behaviour_kernels
-from tests.test_behaviour_falls import TOPPLE, estimator, toppled, walking  # noqa: F401 (estimator: a fixture)
+from tests.test_behaviour_falls import TOPPLE, estimator, fall_forward, toppled, walking  # noqa: F401 (estimator: a fixture)
 from tests.test_behaviour_library import NOW
 from tests.test_behaviour_stage import poses_of, random_poses
 
@@ -60,6 +60,14 @@ def test_body_measures_agree_on_random_poses() -> None:
         assert_same(NUMBA.body_measures(kp, 0.3), NUMPY.body_measures(kp, 0.3))
 
 
+def test_joint_angles_agree_on_random_poses() -> None:
+    for seed in range(3):
+        kp = random_poses(300, 10 + seed)
+        got = NUMBA.joint_angles(kp, 0.3)
+        assert_same(got, NUMPY.joint_angles(kp, 0.3))
+        assert np.isnan(got).any() and not np.isnan(got).all()
+
+
 def test_best_match_agrees_on_random_poses() -> None:
     kp = random_poses(200, 4)
     kp[5] = kp[6]  # one person on one pixel: a zero vector
@@ -96,6 +104,9 @@ pose = st.lists(st.tuples(finite, finite, st.floats(0, 1)), min_size=17, max_siz
 def test_the_kernels_agree_on_any_poses(people: list, library: list, min_score: float) -> None:
     kp, lib = np.array(people, np.float64), np.array(library, np.float64)
     assert_same(NUMBA.body_measures(kp, min_score), NUMPY.body_measures(kp, min_score))
+    got, want = NUMBA.joint_angles(kp, min_score), NUMPY.joint_angles(kp, min_score)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
     for mirrored in (False, True):
         xy, conf = compared(lib, mirrored)
         for weighted in (True, False):
@@ -148,6 +159,35 @@ def test_the_real_models_toppling_squat_gives_the_same_frames(estimator, squat_r
     assert "fall" in [e.kind for e in events]
 
 
+def test_the_stage_gives_the_same_documents_and_events_with_either_kind() -> None:
+    """The analysis stage as make_analysis builds it (angles, zones, all three behaviours) over the
+    stage bench's walking people, numba against numpy: the same pose fields and events, frame by frame."""
+    from edgepose.analysis.stage import make_analysis
+    from edgepose.config import load_config
+    from edgepose.pose import FrameResult, Pose
+
+    b = "analysis.behaviours"
+    every = ["analysis.enabled=true", f"{b}.match.enabled=true", f"{b}.falls.enabled=true",
+             f"{b}.reps.enabled=true", f"{b}.reps.presets=[squat, pushup, curl]",
+             "analysis.zones=[{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}]"]  # fmt: skip
+    library = Loaded(tuple(entry_from_pose(f"p{i}", walking(i * 0.13), {}, NOW) for i in range(6)), ())
+    stages = [make_analysis(load_config(None, [*every, f"decoder.kernel={k}"], env={}), "cam0", library)
+              for k in ("numba", "numpy")]  # fmt: skip
+    assert [s.angles_of is NUMPY.joint_angles for s in stages] == [False, True]
+    events = []
+    for i in range(200):
+        t = i / 15
+        poses = tuple(Pose(k.astype(np.float32), 0.9, (0, 0, 1, 1), j)
+                      for j, k in enumerate([walking(t + 0.7 * j) for j in range(4)] + [fall_forward(t)]))  # fmt: skip
+        result = FrameResult(i, 1.8e9 + t, t, 1280, 720, "cam0", poses)
+        fast, plain = (s(result) for s in stages)
+        assert {k: list(v) for k, v in fast.pose_fields.items()} == {k: list(v) for k, v in plain.pose_fields.items()}
+        assert fast.events == plain.events and fast.falls == plain.falls, i
+        events += fast.events
+    assert {"pose_match", "fall", "zone_enter"} <= {e.kind for e in events}
+    assert all(s.failures == 0 for s in stages)
+
+
 def test_without_the_jit_the_kernels_run_as_python_and_agree() -> None:
     """The ``NUMBA_DISABLE_JIT`` path (coverage runs the kernels' Python this way)."""
     code = (
@@ -158,6 +198,7 @@ def test_without_the_jit_the_kernels_run_as_python_and_agree() -> None:
         "k = load_behaviour_kernels('numba')\n"
         "kp = random_poses(40, 8)\n"
         "assert_same(k.body_measures(kp, 0.3), NUMPY.body_measures(kp, 0.3))\n"
+        "assert_same(k.joint_angles(kp, 0.3), NUMPY.joint_angles(kp, 0.3))\n"
         "assert_same_matches(k, kp, random_poses(12, 9)[2:])\n"
         "import numba\nprint(type(k.body_measures).__name__)\n"
     )
@@ -179,7 +220,7 @@ def test_the_stage_compiles_the_kernels_before_its_first_frame(tmp_path: Path) -
     library = Loaded((entry_from_pose("standing", walking(0.0), {}, NOW),), ())
     stage = make_analysis(config, "cam0", library)
     assert stage is not None and stage.behaviours.behaviours.kernels.kind == "numba"
-    kernels = (compiled.body_measures, compiled.best_match, compiled.rep_values)
+    kernels = (compiled.body_measures, compiled.joint_angles, compiled.best_match, compiled.rep_values)
     before = [len(k.signatures) for k in kernels]
     assert all(before)
     poses = tuple(Pose(walking(j).astype(np.float32), 0.9, (0, 0, 1, 1), j) for j in range(3))

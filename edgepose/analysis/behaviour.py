@@ -27,7 +27,7 @@ from edgepose.behaviours.library import Loaded, PoseLibrary
 from edgepose.behaviours.settings import BehavioursSettings, library_dir
 from edgepose.behaviours.stage import Behaviours
 from edgepose.errors import ConfigError
-from edgepose.kernels.behaviour import load_behaviour_kernels, warmup
+from edgepose.kernels.behaviour import BehaviourKernels, load_behaviour_kernels, warmup
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,13 @@ def load_library(directory: Path) -> Loaded:
     return loaded
 
 
-def make_behaviours(config: Any, camera: str, library: Loaded | None = None) -> BehaviourAnalyzer | None:
+def make_behaviours(config: Any, camera: str, library: Loaded | None = None,
+                    kernels: BehaviourKernels | None = None) -> BehaviourAnalyzer | None:  # fmt: skip
     """The analyzer ``config.analysis.behaviours`` asks for on ``camera``, or None when all are off.
 
     ``library``: the pose library (read from the configured directory when None and matching is on).
     The zones named in ``falls.exclude`` exclude their areas from falls (:class:`ZoneExclusion`).
+    ``kernels``: already loaded and warmed up (:func:`make_analysis` does); loaded here when None.
     """
     a = config.analysis
     settings: BehavioursSettings = a.behaviours
@@ -122,8 +124,9 @@ def make_behaviours(config: Any, camera: str, library: Loaded | None = None) -> 
     exclusion = ZoneExclusion(polygons) if polygons else None
     # The decoder's kernel choice and cache; compiled (or loaded from the cache) here, at start-up,
     # so the first frame does not pay for it and the service is ready only after it.
-    kernels = load_behaviour_kernels(config.decoder.kernel, config.decoder.numba_cache_dir)
-    warmup(kernels)
+    if kernels is None:
+        kernels = load_behaviour_kernels(config.decoder.kernel, config.decoder.numba_cache_dir)
+        warmup(kernels)
     behaviours = Behaviours(settings, library, exclusion, a.min_keypoint_score, FORGET_AFTER, kernels)
     return BehaviourAnalyzer(behaviours, exclusion)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
@@ -56,7 +56,9 @@ class FrameView:
     min_score: float
 
     @classmethod
-    def of(cls, result: FrameResult, continuous: bool, min_score: float, with_angles: bool) -> FrameView:
+    def of(cls, result: FrameResult, continuous: bool, min_score: float, with_angles: bool,
+           angles_of: Callable[[np.ndarray, float], np.ndarray] = joint_angles) -> FrameView:  # fmt: skip
+        """``angles_of``: :func:`~edgepose.analysis.angles.joint_angles` or its compiled twin."""
         poses = result.poses
         n = len(poses)
         if n:
@@ -64,7 +66,7 @@ class FrameView:
             boxes = np.array([p.box for p in poses], np.float64)
         else:
             keypoints, boxes = np.empty((0, NUM_KEYPOINTS, 3)), np.empty((0, 4))
-        angles = joint_angles(keypoints, min_score) if with_angles else np.empty((n, 0))
+        angles = angles_of(keypoints, min_score) if with_angles else np.empty((n, 0))
         return cls(result, keypoints, boxes, tuple(p.id for p in poses), angles, continuous, min_score)
 
 
@@ -215,7 +217,8 @@ class ZoneAnalyzer:
 class AnalysisStage:
     """Runs the analyzers over each frame; see the module's doc."""
 
-    def __init__(self, analyzers: Sequence[Analyzer], min_keypoint_score: float, stats: RunStats | None = None) -> None:
+    def __init__(self, analyzers: Sequence[Analyzer], min_keypoint_score: float, stats: RunStats | None = None,
+                 angles_of: Callable[[np.ndarray, float], np.ndarray] | None = None) -> None:  # fmt: skip
         self.analyzers = list(analyzers)
         self.stats = stats  # counts the failed frames too (analysis_failures: the stats topic and /metrics)
         self.min_keypoint_score = min_keypoint_score
@@ -224,11 +227,14 @@ class AnalysisStage:
         self.failed_parts: dict[str, int] = {a.name: 0 for a in self.analyzers}  # frames failed, per analyzer
         self.zones = next((a for a in self.analyzers if isinstance(a, ZoneAnalyzer)), None)
         self.behaviours: BehaviourAnalyzer | None = next((a for a in self.analyzers if a.name == "behaviours"), None)  # type: ignore[assignment]
+        if angles_of is None:  # the behaviours' kernels compute the angles too (the same values, one call)
+            angles_of = self.behaviours.behaviours.kernels.joint_angles if self.behaviours is not None else joint_angles
+        self.angles_of = angles_of
 
     def __call__(self, result: FrameResult, continuous: bool = True) -> Analysis:
         """Analyze one frame (after tracking); never raises."""
         try:
-            view = FrameView.of(result, continuous, self.min_keypoint_score, self.with_angles)
+            view = FrameView.of(result, continuous, self.min_keypoint_score, self.with_angles, self.angles_of)
         except Exception as exc:  # a pose the arrays cannot hold: nothing to analyze on this frame
             self._failed("the frame", result, exc)
             return NOTHING
@@ -301,12 +307,19 @@ def make_analysis(config: Any, camera: str, library: Loaded | None = None,
     zones = [zone_of(z) for z in a.zones if z.camera in ("", camera)]
     if zones:
         analyzers.append(ZoneAnalyzer(zones))
-    from edgepose.analysis.behaviour import make_behaviours
+    from edgepose.analysis.behaviour import enabled_behaviours, make_behaviours
+    from edgepose.kernels.behaviour import NUMPY, load_behaviour_kernels, warmup
 
-    behaviours = make_behaviours(config, camera, library)
+    kernels = NUMPY  # zones alone need none of them
+    if a.angles or enabled_behaviours(a.behaviours):
+        # The decoder's kernel choice and cache; compiled (or loaded from the cache) here, when the
+        # stage is built: before the first frame, so before the service reports ready.
+        kernels = load_behaviour_kernels(config.decoder.kernel, config.decoder.numba_cache_dir)
+        warmup(kernels)
+    behaviours = make_behaviours(config, camera, library, kernels)
     if behaviours is not None:
         analyzers.append(behaviours)
-    return AnalysisStage(analyzers, a.min_keypoint_score, stats)
+    return AnalysisStage(analyzers, a.min_keypoint_score, stats, kernels.joint_angles)
 
 
 def zone_of(config: Any) -> Zone:

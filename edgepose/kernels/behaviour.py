@@ -10,6 +10,9 @@ more than its arithmetic):
 - :func:`best_match`: normalizing every person and scoring them against the library (its mirror
   images after it when ``plain`` is half its length), as
   :func:`edgepose.behaviours.similarity.best_match`; returns each person's index and score.
+- :func:`joint_angles`: the analysis stage's named angles of every person, as
+  :func:`edgepose.analysis.angles.joint_angles` (the stage computes them once a frame for the
+  ``angles`` field and the repetitions).
 - :func:`rep_values`: every repetition rule's angle of every person, ``(P, R)``, NaN where none of
   the rule's angles is known; ``columns`` ``(R, K)`` are the rule's angle columns padded with -1,
   ``combine`` ``(R,)`` 0 mean, 1 min, 2 max.
@@ -57,6 +60,22 @@ def best_match(
     return got.index, got.score
 
 
+def joint_angles(keypoints: np.ndarray, min_score: float) -> np.ndarray:
+    from edgepose.analysis.angles import joint_angles as angles
+
+    return angles(keypoints, min_score)
+
+
+def angle_points() -> np.ndarray:
+    """:data:`edgepose.analysis.angles.ANGLES` as ``(A, 3)`` point indices (end, vertex, end) over the
+    17 keypoints, then mid_shoulder (17), mid_hip (18) and up (19): the compiled kernel's table."""
+    from edgepose.analysis.angles import ANGLES, MID_HIP, MID_SHOULDER, UP
+    from edgepose.keypoints import KP
+
+    index = {**KP, "mid_shoulder": MID_SHOULDER, "mid_hip": MID_HIP, "up": UP}
+    return np.array([[index[p] for p in triple] for triple in ANGLES.values()], np.int64)
+
+
 def rep_values(angles: np.ndarray, columns: np.ndarray, combine: np.ndarray) -> np.ndarray:
     out = np.full((len(angles), len(columns)), np.nan)
     for r, (cols, how) in enumerate(zip(columns.tolist(), combine.tolist(), strict=True)):
@@ -79,11 +98,12 @@ class BehaviourKernels:
 
     kind: str
     body_measures: Callable[[np.ndarray, float], np.ndarray]
+    joint_angles: Callable[[np.ndarray, float], np.ndarray]
     best_match: Callable[..., tuple[np.ndarray, np.ndarray]]
     rep_values: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-NUMPY = BehaviourKernels("numpy", body_measures, best_match, rep_values)
+NUMPY = BehaviourKernels("numpy", body_measures, joint_angles, best_match, rep_values)
 
 
 def load_behaviour_kernels(kind: str = "auto", cache_dir: str = "") -> BehaviourKernels:
@@ -101,7 +121,12 @@ def load_behaviour_kernels(kind: str = "auto", cache_dir: str = "") -> Behaviour
             raise UnavailableError(f"decoder.kernel is numba but Numba cannot be imported: {exc}",
                                    "pip install numba, or set decoder.kernel: numpy (or auto)") from None  # fmt: skip
         return NUMPY
-    return BehaviourKernels("numba", module.body_measures, module.best_match, module.rep_values)
+    table = angle_points()
+
+    def compiled_angles(keypoints: np.ndarray, min_score: float) -> np.ndarray:
+        return module.joint_angles(keypoints, min_score, table)
+
+    return BehaviourKernels("numba", module.body_measures, compiled_angles, module.best_match, module.rep_values)
 
 
 def warmup(kernels: BehaviourKernels) -> float:
@@ -112,6 +137,7 @@ def warmup(kernels: BehaviourKernels) -> float:
     kp[0, :, 2] = 1.0
     lib_xy, lib_conf = np.zeros((2, 17, 2)), np.ones((2, 17))
     kernels.body_measures(kp, 0.3)
+    kernels.joint_angles(kp, 0.3)
     kernels.best_match(kp, lib_xy, lib_conf, 1, True)
     kernels.best_match(kp, lib_xy, lib_conf, 1, False)
     kernels.rep_values(np.zeros((1, 9)), np.zeros((1, 2), np.int64), np.zeros(1, np.int64))

@@ -135,3 +135,31 @@ def rep_values(angles: np.ndarray, columns: np.ndarray, combine: np.ndarray) -> 
             if seen:
                 out[p, r] = total / seen if combine[r] == 0 else (low if combine[r] == 1 else high)
     return out
+
+
+@jit
+def joint_angles(keypoints: np.ndarray, min_score: float, table: np.ndarray) -> np.ndarray:
+    n, k = keypoints.shape[0], keypoints.shape[1]
+    angles = table.shape[0]
+    out = np.full((n, angles), np.nan)
+    x, y = np.empty(k + 3), np.empty(k + 3)
+    seen = np.zeros(k + 3, np.bool_)
+    for p in range(n):
+        for j in range(k):
+            x[j], y[j] = keypoints[p, j, 0], keypoints[p, j, 1]
+            seen[j] = keypoints[p, j, 2] >= min_score
+        x[k], y[k], seen[k] = _mid(keypoints, p, _L_SHOULDER, _R_SHOULDER, min_score)
+        x[k + 1], y[k + 1], seen[k + 1] = _mid(keypoints, p, _L_HIP, _R_HIP, min_score)
+        for a in range(angles):
+            end, vertex, other = table[a, 0], table[a, 1], table[a, 2]
+            if not (seen[end] and seen[vertex]) or (other != k + 2 and not seen[other]):
+                continue
+            ux, uy = x[end] - x[vertex], y[end] - y[vertex]
+            if other == k + 2:  # up: a direction, not a point
+                wx, wy = 0.0, -1.0
+            else:
+                wx, wy = x[other] - x[vertex], y[other] - y[vertex]
+            cross, dot = ux * wy - uy * wx, ux * wx + uy * wy
+            if cross != 0.0 or dot != 0.0:
+                out[p, a] = math.atan2(abs(cross), dot) * (180.0 / math.pi)
+    return out
