@@ -136,7 +136,8 @@ class RepCounter:
 
     def counts(self, track: int) -> dict[str, int]:
         """Every rule's count for a track (0 for rules it has not counted yet): the document's ``reps``."""
-        return {r.name: self.count(track, r.name) for r in self.rules}
+        get = self._state.get  # once a frame per track: no count() call per rule
+        return {r.name: s.count if (s := get((track, r.name))) is not None else 0 for r in self.rules}
 
     def reset(self, track: int | None = None) -> None:
         """Start counting again: one track (it ended), or every track (the reset command)."""
