@@ -25,6 +25,7 @@ def test_engine_table_has_every_variant_of_every_engine(walking_video, tmp_path)
         assert config["bare_fps"] > 0
         for variant in config["variants"].values():
             assert variant["frames"] > 0 and variant["ratio"] > 0
+            assert 0 < variant["busy"] <= 1.02  # the engine cannot be busier than the frame period
             stages = variant["stages_ms"]
             assert stages["decode"] > 0 and stages["document"] > 0 and stages["json"] > 0 and stages["invoke"] > 0
 
@@ -40,3 +41,17 @@ def test_engine_table_has_every_variant_of_every_engine(walking_video, tmp_path)
 def test_engine_refusals(squat_path, args, message):
     proc = run_cli("bench", "--source", str(squat_path), "--frames", "2", *args)
     assert proc.returncode == 78 and message in proc.stderr
+
+
+def test_busy_is_the_engines_share_of_the_frame_period():
+    """``busy``: the engine's own invoke time over the frame period, a limit that does not depend on
+    how fast the bare loop's sleeps wake on an idle VM (where the stand-in's bare loop runs slow)."""
+    from edgepose.bench.limit import Tally, busy_share, stage_means
+
+    tally = Tally(frames=100, seconds=1.0)  # 10 ms a frame
+    tally.add("own", 700.0)  # 7 ms of it on the engine
+    tally.add("inference", 750.0)
+    means = stage_means(tally, bare_invoke_ms=9.0)
+    assert means["period"] == pytest.approx(10.0) and means["invoke"] == pytest.approx(7.0)
+    assert busy_share(means) == pytest.approx(0.7)
+    assert busy_share({"invoke": 1.0, "period": 0.0}) is None
