@@ -327,9 +327,7 @@ class App:
         if analysis is None:
             return
         for sink in self.sinks:
-            connect = getattr(sink, "on_reps_reset", None)
-            if connect is not None:
-                connect(analysis.reset_reps)
+            sink.on_reps_reset(analysis.reset_reps)
 
     def build_analysis(self, new: Config) -> Successor | None:
         """The stage ``new.analysis`` asks for, to replace the one of ``self.config`` (a reload); built
@@ -356,11 +354,7 @@ class App:
         self._connect_commands(analysis)
         meta = meta_document(new, self.loaded) if self.loaded is not None else {}
         for sink in self.sinks:
-            if hasattr(sink, "events"):  # stdout and jsonl: analysis.event_lines
-                sink.events = new.analysis.enabled and new.analysis.event_lines
-            reload = getattr(sink, "reload", None)
-            if reload is not None:
-                reload(new, meta)
+            sink.reload(new, meta)
 
     def run(
         self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None

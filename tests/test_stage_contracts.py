@@ -90,6 +90,21 @@ def test_sink_defaults_and_metrics_of_a_sink_without_counters() -> None:
     assert 'sink="stdout"' in text
 
 
+def test_sink_reload_and_commands_are_part_of_the_contract() -> None:
+    """A reload tells every sink (the default ignores it); the stream sinks follow analysis.event_lines."""
+    from edgepose.config import load_config
+
+    null = NullSink()
+    null.reload(load_config(None, [], env={}), {})  # the default: nothing to do
+    null.on_reps_reset(lambda track: True)  # no commands reach a sink without a command topic
+    stream = StreamSink()
+    assert stream.events is False
+    stream.reload(load_config(None, ["analysis.enabled=true", "analysis.event_lines=true"], env={}), {})
+    assert stream.events is True
+    stream.reload(load_config(None, ["analysis.enabled=false", "analysis.event_lines=true"], env={}), {})
+    assert stream.events is False
+
+
 def test_decoder_defaults() -> None:
     class One(Decoder):
         format, multi_person = "one", False

@@ -7,10 +7,13 @@ a sink that has to drop something counts it in ``dropped``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edgepose.pose import FrameResult
+
+if TYPE_CHECKING:
+    from edgepose.config import Config
 
 
 class Sink(Protocol):
@@ -39,6 +42,15 @@ class Sink(Protocol):
 
     def close(self) -> None:
         """Flush and release; called once, also after errors."""
+
+    def reload(self, config: Config, meta: dict[str, Any]) -> None:
+        """A reload (SIGHUP) applied ``config`` to the running pipeline; ``meta`` is its new meta
+        document. The default has nothing to follow; MQTT re-announces, the stream sinks follow
+        ``analysis.event_lines``."""
+
+    def on_reps_reset(self, reset: Callable[[int | None], bool]) -> None:
+        """Where commands to reset repetition counts go (``reset(track)``, None for every track).
+        The default receives no commands; MQTT takes them on ``<prefix>/<camera>/reps/reset``."""
 
     def counters(self) -> Mapping[str, int | float]:
         """The sink's own figures, all numbers (``/metrics`` exports each as ``edgepose_sink_<key>``)."""

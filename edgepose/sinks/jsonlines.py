@@ -7,12 +7,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from edgepose.errors import InputError
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.sinks.lines import LineWriter, WriteFailures, ends_mid_line
+
+if TYPE_CHECKING:
+    from edgepose.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,9 @@ class StreamSink(Sink):
 
     def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
         self._write_line(line)
+
+    def reload(self, config: Config, meta: dict[str, Any]) -> None:
+        self.events = config.analysis.enabled and config.analysis.event_lines
 
     def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
         if self.events:
