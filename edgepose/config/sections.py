@@ -173,6 +173,10 @@ class MqttConfig:
     qos_status: Literal[0, 1, 2] = setting(1, "QoS of available, meta, stats and count")
     only_with_poses: bool = setting(False, "publish pose documents only for frames with at least one person")
     max_rate: float = setting(0.0, "most pose messages per second; 0: no limit", min=0.0)
+    poses_expiry: int = setting(
+        0, "MQTT 5: seconds a broker may hold a pose message for an offline subscriber; 0: no expiry", min=0, max=86_400
+    )
+    topic_alias: bool = setting(True, "MQTT 5: send the pose topic as a topic alias when the broker allows one")
     stats_interval: float = setting(10.0, "seconds between stats messages; 0: none", min=0.0)
     publish_count: bool = setting(True, "publish the retained people count topic")
     buffer_messages: int = setting(

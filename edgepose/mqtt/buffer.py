@@ -17,13 +17,19 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Message:
     """One message to publish. ``kind`` names what is counted (``poses``, ``events``); ``""`` marks a
-    status message (availability, meta, stats, retained states), which is not counted or buffered."""
+    status message (availability, meta, stats, retained states), which is not counted or buffered.
+
+    ``expiry`` (s, 0: none), ``content_type`` and ``schema`` are sent as MQTT 5 properties (message
+    expiry interval, content type, user property ``schema``) and ignored over MQTT 3.1.1."""
 
     topic: str
     payload: bytes
     qos: int = 0
     retain: bool = False
     kind: str = "poses"
+    expiry: int = 0
+    content_type: str = ""
+    schema: str = ""
 
 
 class RingBuffer:

@@ -38,6 +38,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edgepose.backoff import Backoff
 from edgepose.config.sections import MqttConfig
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 WINDOW = 32  # counted messages handed to paho and not yet acknowledged (QoS>=1) or written (QoS 0)
 STATUS_SLOTS = 8  # extra paho in-flight slots so status messages never wait behind counted ones
 POSES = "poses"  # the kind whose figures are the sink's headline counters (published, dropped)
+POSES_ALIAS = 1  # the MQTT 5 topic alias of the pose topic (one camera per sink: one topic)
 
 
 class MqttTransport:
@@ -99,6 +102,9 @@ class MqttTransport:
         self._stop = False
         self._closing = False
         self._client: paho.Client | None = None
+        self._v5 = mqtt.protocol == "5"
+        self._alias_max = 0  # the broker's Topic Alias Maximum on this connection (MQTT 5 CONNACK)
+        self._alias_topic: str | None = None  # the topic POSES_ALIAS stands for on this connection
         self._thread: threading.Thread | None = None
         self.published: dict[str, int] = {POSES: 0}  # counted messages acknowledged (QoS>=1) or written (QoS 0)
         self.dropped_oversize = 0
@@ -313,7 +319,8 @@ class MqttTransport:
         client = self._client
         if client is None:
             return False
-        info = client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+        topic, properties = self._on_the_wire(message)
+        info = client.publish(topic, message.payload, qos=message.qos, retain=message.retain, properties=properties)
         # QoS>=1 messages are kept by paho even without a connection (sent after reconnecting).
         accepted = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
             message.qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
@@ -329,6 +336,48 @@ class MqttTransport:
                     self._sending -= 1
         return accepted
 
+    def _on_the_wire(self, message: Message) -> tuple[str, Properties | None]:
+        """The topic and MQTT 5 properties to publish ``message`` with (3.1.1: its topic, none).
+
+        A pose message names its topic once per connection with ``POSES_ALIAS``, then sends an
+        empty topic and the alias alone (the broker, not the subscriber, resolves it).
+        """
+        if not self._v5:
+            return message.topic, None
+        properties = Properties(PacketTypes.PUBLISH)
+        if message.expiry > 0:
+            properties.MessageExpiryInterval = message.expiry
+        if message.content_type:
+            properties.ContentType = message.content_type
+        if message.schema:
+            properties.UserProperty = ("schema", message.schema)
+        topic = message.topic
+        if message.kind == POSES and self.mqtt.topic_alias and self._alias_max >= POSES_ALIAS:
+            properties.TopicAlias = POSES_ALIAS
+            if self._alias_topic == topic:
+                topic = ""
+            else:
+                self._alias_topic = topic
+        return topic, properties
+
+    def _forget_aliases(self, client: paho.Client) -> None:
+        """Start a new connection's aliases: a broker knows an alias only on the connection it was set on.
+
+        paho resends its unacknowledged messages as they were sent, empty topic included, which a
+        broker (perhaps restarted) would refuse; so they are taken back from paho and the counted
+        ones put at the head of the buffer, in order, with their full topic (status messages are
+        announced again anyway).
+        """
+        self._alias_topic = None
+        if not self._v5 or not self.mqtt.topic_alias:
+            return
+        dropped = {m.mid for m in client.drop_out_messages()}
+        with self._cond:
+            taken = [self._outstanding.pop(mid) for mid in list(self._outstanding) if mid in dropped]
+            back = [m for m in taken if m.kind]
+            if back and (n := self._buffer.push_front(back)):
+                self._note_drops(n)
+
     # -- paho callbacks (paho's network thread) ----------------------------------------------------
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
@@ -337,6 +386,8 @@ class MqttTransport:
                 self.connect_failures += 1
             self._log_failure(f"{self.mqtt.host}:{self.mqtt.port} refused the connection: {describe_refusal(reason)}")
             return
+        self._alias_max = int(getattr(properties, "TopicAliasMaximum", 0) or 0) if self._v5 else 0
+        self._forget_aliases(client)
         for message in self._announce():  # status first, so a subscriber can read what follows
             self._send(message)
         for topic_filter, _, _ in self._watches:

@@ -35,6 +35,7 @@ from typing import Any
 
 from edgepose.config.sections import Config
 from edgepose.documents.events import fall_state, zone_states
+from edgepose.documents.poses import SCHEMA as POSES_SCHEMA
 from edgepose.documents.poses import encode
 from edgepose.documents.stats import STATS_SCHEMA, host_facts, stats_document
 from edgepose.logs import counted
@@ -55,6 +56,8 @@ from edgepose.sinks.base import Sink
 from edgepose.stats import RunStats
 
 log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/json"  # MQTT 5 content type of pose messages; the schema id goes in a user property
 
 __all__ = ["STATS_SCHEMA", "MqttSink", "analysis_settings", "host_facts"]
 
@@ -293,7 +296,9 @@ class MqttSink(Sink):
         if count_changed:
             self.transport.set_state(self.topics.count, str(people).encode(), m.qos_status)
         if not skip:
-            self.transport.publish(Message(self.topics.poses, line.encode(), m.qos_poses, kind="poses"))
+            message = Message(self.topics.poses, line.encode(), m.qos_poses, kind="poses",
+                              expiry=m.poses_expiry, content_type=CONTENT_TYPE, schema=POSES_SCHEMA)  # fmt: skip
+            self.transport.publish(message)
         if result.analysis is not None and (result.analysis.zones or result.analysis.falls_changed):
             with self._analysis_lock:  # a frame of the stage before a reload: only the zones configured now
                 for zone, doc in zone_states(result, self.config.device_id):
