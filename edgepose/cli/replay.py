@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
         validators = schema_validators()
     prefix = args.prefix or config.mqtt.topic_prefix or "edgepose/{device}"
+    if config.site:  # {device} comes from each recorded document, {site} from the config
+        prefix = prefix.replace("{site}", config.site)
     report = ReadReport()
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda _sig, _frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -69,6 +69,8 @@ class Meta:
     camera: str
     model: str
     doc: dict[str, Any] = field(repr=False)
+    site: str = ""  # the device's site, "" when it has none
+    cameras: tuple[str, ...] = ()  # the cameras the device publishes (older documents: none listed)
 
 
 @dataclass(frozen=True)
@@ -195,4 +197,5 @@ def _typed(topic: str, kind: str, doc: dict[str, Any]) -> Document:
         return Event(topic, doc["device"], doc["camera"], int(doc["frame"]), float(doc["ts"]), str(doc["kind"]), doc)
     if kind == "stats":
         return Stats(topic, doc["device"], doc["camera"], float(doc["ts"]), float(doc["processed_fps"]), doc)
-    return Meta(topic, doc["device"], doc["camera"], str(doc["model"]), doc)
+    return Meta(topic, doc["device"], doc["camera"], str(doc["model"]), doc, str(doc.get("site", "")),
+                tuple(doc.get("cameras", ())))  # fmt: skip

@@ -111,7 +111,7 @@ def finish(config: Config, env: Mapping[str, str], where: Where | None = None) -
     config = dataclasses.replace(config, device_id=device_id, mqtt=mqtt)
     verify_source(config.source.uri)
     verify_sinks(config.sinks)
-    verify_mqtt(config)
+    verify_mqtt(config, where or Where())
     verify_analysis(config, where or Where())
     return config
 
@@ -159,8 +159,18 @@ def verify_sinks(sinks: Sequence[str]) -> None:
         parse_sink(sink, f"sinks[{i}]")
 
 
-def verify_mqtt(config: Config) -> None:
+def verify_mqtt(config: Config, where: Where | None = None) -> None:
     m = config.mqtt
+    from edgepose.mqtt.topics import expand_prefix
+
+    try:
+        expand_prefix(m.topic_prefix, config.device_id, config.site)
+    except ConfigError as exc:  # say where: the file and line of mqtt.topic_prefix (or site)
+        where = where or Where()
+        key = "site" if "site is empty" in exc.message else "mqtt.topic_prefix"
+        line = where.lines.get("mqtt.topic_prefix") or where.lines.get(key)
+        origin = f"{where.source}:{line}" if line else where.source
+        raise ConfigError(f"{origin}: {exc.message}", exc.hint) from None
     if m.reconnect_max < m.reconnect_min:
         raise ConfigError(
             f"mqtt.reconnect_max: {m.reconnect_max} is below mqtt.reconnect_min {m.reconnect_min}",

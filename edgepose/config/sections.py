@@ -167,7 +167,9 @@ class MqttConfig:
         "", "file that holds the password; the systemd credential 'mqtt_password' is read when set"
     )
     tls: TlsConfig = setting(factory=TlsConfig, doc="TLS settings")
-    topic_prefix: str = setting("", "topic prefix; empty: edgepose/<device_id>", pattern=r"(|" + TOPIC_SAFE + ")")
+    topic_prefix: str = setting(
+        "", "topic prefix, {device} and {site} filled in; empty: edgepose/<device_id>", pattern=r"(|" + TOPIC_SAFE + ")"
+    )
     keepalive: int = setting(30, "seconds between keep-alive pings", min=5, max=65535)
     qos_poses: Literal[0, 1, 2] = setting(0, "QoS of pose messages")
     qos_status: Literal[0, 1, 2] = setting(1, "QoS of available, meta, stats and count")
@@ -293,6 +295,8 @@ class AnalysisConfig:
 class Config:
     device_id: str = setting("", "this device's name in topics and documents; empty: the host name",
                              pattern=r"(|[A-Za-z0-9_.-]+)")  # fmt: skip
+    site: str = setting("", "this device's site (one topic level) for {site} in mqtt.topic_prefix and meta",
+                        pattern=r"(|[^#+\s/$][^#+\s/]*)")  # fmt: skip
     sinks: tuple[str, ...] = setting(
         factory=lambda: ("stdout",),
         doc="where poses go: stdout, jsonl:PATH (appends; jsonl:PATH?mode=w starts it afresh), mqtt (any, repeated)",

@@ -22,6 +22,8 @@ def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
         "version": __version__,
         "device": config.device_id,
         "camera": config.source.camera,
+        **({"site": config.site} if config.site else {}),
+        "cameras": [config.source.camera],  # one source per daemon; several daemons may share a prefix
         "model": loaded.model_name,
         "format": loaded.estimator.decoder.format,
         **({"ignored_outputs": list(ig)} if (ig := loaded.estimator.decoder.ignored_outputs) else {}),

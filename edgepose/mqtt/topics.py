@@ -6,12 +6,34 @@ Default prefix ``edgepose/<device_id>``; under it ``available``, ``meta``, ``sta
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from edgepose.config.sections import Config
 from edgepose.errors import ConfigError
 
 MAX_TOPIC_BYTES = 65_535  # MQTT: a topic is a UTF-8 string with a 16-bit length
+PLACEHOLDERS = ("device", "site")  # what mqtt.topic_prefix may hold as {name}
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def expand_prefix(prefix: str, device: str, site: str) -> str:
+    """``mqtt.topic_prefix`` with ``{device}`` and ``{site}`` filled in (empty: ``edgepose/<device>``).
+
+    Raises :class:`ConfigError` (key ``mqtt.topic_prefix``) for an unknown placeholder, a stray
+    brace, or ``{site}`` without a ``site``, so a fleet's config is refused at load, not at publish.
+    """
+    values = {"device": device, "site": site}
+    for match in PLACEHOLDER.finditer(prefix):
+        if match.group(1) not in values:
+            raise ConfigError(f"mqtt.topic_prefix: unknown placeholder {match.group(0)} in {prefix!r}",
+                              f"the placeholders are {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")  # fmt: skip
+    if "{" in PLACEHOLDER.sub("", prefix) or "}" in PLACEHOLDER.sub("", prefix):
+        raise ConfigError(f"mqtt.topic_prefix: a stray brace in {prefix!r}", "placeholders are {device} and {site}")
+    if "{site}" in prefix and not site:
+        raise ConfigError(f"mqtt.topic_prefix: {prefix!r} uses {{site}} but site is empty", "set site")
+    expanded = PLACEHOLDER.sub(lambda m: values[m.group(1)], prefix).rstrip("/")
+    return expanded or f"edgepose/{device or 'edgepose'}"
 
 
 def check_topic(topic: str, what: str) -> str:
@@ -44,7 +66,7 @@ class Topics:
 
     @classmethod
     def from_config(cls, config: Config) -> Topics:
-        prefix = config.mqtt.topic_prefix.rstrip("/") or f"edgepose/{config.device_id or 'edgepose'}"
+        prefix = expand_prefix(config.mqtt.topic_prefix, config.device_id, config.site)
         topics = cls(prefix, config.source.camera)
         for name in ("available", "meta", "stats", "count", "poses", "events", "fall", "reps_reset"):
             check_topic(getattr(topics, name), f"mqtt topic '{name}'")
