@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -205,11 +204,9 @@ def test_a_full_disk_drops_whole_documents_and_writing_resumes(tmp_path):
 
 
 def test_record_without_a_broker_is_unavailable(tmp_path):
-    start = time.monotonic()
     code, _, err = finish(edgepose("record", "--host", HOST, "--port", str(free_port()), "--dir", str(tmp_path)))
-    assert code == EX_UNAVAILABLE, err
+    assert code == EX_UNAVAILABLE, err  # it gives up (finish waits a bounded time) and says why
     assert "could not subscribe" in err
-    assert time.monotonic() - start < 120  # bounded by the connect timeout, not a speed claim
 
 
 def test_record_refuses_bad_options(tmp_path):
