@@ -51,7 +51,7 @@ preflight() {
     fi
 }
 
-# copy_local_cas DIR, remove_root DIR
+# debootstrap_root, copy_local_cas, remove_root
 # shellcheck source=scripts/roots.sh
 source "$(dirname "${BASH_SOURCE[0]}")/roots.sh"
 
@@ -60,14 +60,7 @@ build_base() {
     remove_root "$tmp"
     mkdir -p "$(dirname "$ROOT")"
     say "debootstrap Debian Bookworm arm64 into $tmp (about 10 minutes under qemu)"
-    local args=(--arch=arm64 --variant=minbase "--include=$PACKAGES" bookworm "$tmp")
-    [[ -n $MIRROR ]] && args+=("$MIRROR")
-    if ! debootstrap "${args[@]}" >"$tmp.log" 2>&1; then
-        tail -n 20 "$tmp.log" >&2
-        die "debootstrap failed (log: $tmp.log)"
-    fi
-    copy_local_cas "$tmp"
-    chroot "$tmp" apt-get clean
+    debootstrap_root arm64 "$PACKAGES" "$MIRROR" "$tmp"
     recipe_base >"$tmp/.edgepose-base"
     remove_root "$ROOT"
     mv "$tmp" "$ROOT"

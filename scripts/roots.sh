@@ -23,3 +23,18 @@ remove_root() {
     done < <(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r)
     rm -rf --one-file-system "$dir"
 }
+
+# debootstrap ARCH PACKAGES MIRROR DIR: a Debian Bookworm minbase root with PACKAGES (a comma list)
+# in DIR, from MIRROR (empty: debootstrap's default), trusting the host's added CAs; apt's cache
+# emptied. On failure: the log's tail, then die.
+debootstrap_root() {
+    local arch=$1 packages=$2 mirror=$3 dir=$4
+    local args=(--arch="$arch" --variant=minbase "--include=$packages" bookworm "$dir")
+    [[ -n $mirror ]] && args+=("$mirror")
+    if ! debootstrap "${args[@]}" >"$dir.log" 2>&1; then
+        tail -n 20 "$dir.log" >&2
+        die "debootstrap failed (log: $dir.log)"
+    fi
+    copy_local_cas "$dir"
+    chroot "$dir" apt-get clean
+}

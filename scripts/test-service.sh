@@ -62,7 +62,7 @@ preflight() {
     fi
 }
 
-# copy_local_cas DIR, remove_root DIR
+# debootstrap_root, copy_local_cas, remove_root
 # shellcheck source=scripts/roots.sh
 source "$(dirname "${BASH_SOURCE[0]}")/roots.sh"
 
@@ -71,14 +71,7 @@ build_base() {
     remove_root "$tmp"
     mkdir -p "$(dirname "$BASE")"
     say "debootstrap Debian Bookworm amd64 into $tmp (a few minutes)"
-    local args=(--arch=amd64 --variant=minbase "--include=$PACKAGES" bookworm "$tmp")
-    [[ -n $MIRROR ]] && args+=("$MIRROR")
-    if ! debootstrap "${args[@]}" >"$tmp.log" 2>&1; then
-        tail -n 20 "$tmp.log" >&2
-        die "debootstrap failed (log: $tmp.log)"
-    fi
-    copy_local_cas "$tmp"
-    chroot "$tmp" apt-get clean
+    debootstrap_root amd64 "$PACKAGES" "$MIRROR" "$tmp"
     # What every installed system has and a debootstrap root lacks: a host name that resolves and
     # localhost (the MQTT sink's default broker), and a machine id for journald.
     echo edgepose-test >"$tmp/etc/hostname"
