@@ -117,3 +117,24 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120, cwd: Path
         cwd=cwd or ROOT,
         input=stdin,
     )
+
+
+def model_free_loaded(model_path: Path, model_format: str = "movenet_single"):
+    """A :class:`~edgepose.app.Loaded` with no model behind it (a 192x192 input, ``model_format``'s
+    decoder): enough for the documents that describe a run (``meta``)."""
+    from edgepose.app import Loaded
+    from edgepose.decode.base import Decoder
+
+    class Spec:
+        shape = (1, 192, 192, 3)
+
+    class Engine:
+        input = Spec()
+
+    class FormatOnly(Decoder):
+        format = model_format
+
+    class Estimator:
+        engine, decoder = Engine(), FormatOnly()
+
+    return Loaded(Estimator(), "m", model_path, "cpu")  # type: ignore[arg-type]

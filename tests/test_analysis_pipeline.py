@@ -131,32 +131,20 @@ def test_photos_are_counted_without_tracks(shared: Path, models_dir: Path, tmp_p
 
 
 def test_meta_lists_angles_and_zones(models_dir: Path) -> None:
-    from edgepose.app import Loaded
     from edgepose.config import load_config
-    from edgepose.decode.base import Decoder as BaseDecoder
     from edgepose.documents.meta import meta_document
+    from tests.conftest import model_free_loaded
 
-    class Spec:
-        shape = (1, 192, 192, 3)
-
-    class Engine:
-        input = Spec()
-
-    class Decoder(BaseDecoder):
-        format = "movenet_single"
-
-    class Estimator:
-        engine, decoder = Engine(), Decoder()
-
+    loaded = model_free_loaded(models_dir / "m.tflite")
     config = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{{name: door, polygon: {BAND}}}]"],
                          env={})  # fmt: skip
-    meta = meta_document(config, Loaded(Estimator(), "m", models_dir / "m.tflite", "cpu"))  # type: ignore[arg-type]
+    meta = meta_document(config, loaded)
     validate_document(meta, "meta.v1.json")
     assert meta["angles"]["left_knee"] == ["left_hip", "left_knee", "left_ankle"]
     assert meta["angles"]["torso_lean"] == ["mid_shoulder", "mid_hip", "up"]
     assert meta["zones"] == [{"name": "door", "polygon": BAND, "anchor": "feet", "enter_after": 0.5,
                               "leave_after": 1.0}]  # fmt: skip
-    plain = meta_document(load_config(None, [], env={}), Loaded(Estimator(), "m", models_dir / "m.tflite", "cpu"))  # type: ignore[arg-type]
+    plain = meta_document(load_config(None, [], env={}), loaded)
     assert "angles" not in plain and "zones" not in plain
 
 

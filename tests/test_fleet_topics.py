@@ -62,23 +62,10 @@ def test_a_site_placeholder_with_a_site_is_accepted(tmp_path: Path) -> None:
 
 
 def test_meta_says_the_site_and_the_cameras(models_dir: Path) -> None:
-    from edgepose.app import Loaded
-    from edgepose.decode.base import Decoder as BaseDecoder
     from edgepose.documents.meta import meta_document
+    from tests.conftest import model_free_loaded
 
-    class Spec:
-        shape = (1, 192, 192, 3)
-
-    class Engine:
-        input = Spec()
-
-    class Decoder(BaseDecoder):
-        format = "movenet_single"
-
-    class Estimator:
-        engine, decoder = Engine(), Decoder()
-
-    loaded = Loaded(Estimator(), "m", models_dir / "m.tflite", "cpu")  # type: ignore[arg-type]
+    loaded = model_free_loaded(models_dir / "m.tflite")
     meta = meta_document(fleet_config("source.camera=door"), loaded)
     validate_document(meta, "meta.v1.json")
     assert meta["site"] == "home-3" and meta["cameras"] == ["door"]
