@@ -44,6 +44,7 @@ SHARED = Path(os.environ.get("EDGEPOSE_SHARED", ROOT.parent / "shared"))
 os.environ.setdefault("EDGEPOSE_MODEL_DIRS", f"{SHARED / 'models'}{os.pathsep}{SHARED / 'images'}")
 
 from edgepose.app import build_estimator  # noqa: E402
+from edgepose.bench.frames import first_frames  # noqa: E402
 from edgepose.bench.limit import NullSink, TimedEngine, record  # noqa: E402
 from edgepose.bench.runner import MemorySource  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
@@ -55,7 +56,6 @@ from edgepose.inference.standin import Recording, SleepEngine, parse_sleep  # no
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy  # noqa: E402
 from edgepose.pipeline import END, POLL_S, Pipeline  # noqa: E402
 from edgepose.scheduling import CameraScheduler, Taken  # noqa: E402
-from edgepose.sources.video import VideoFileSource  # noqa: E402
 from edgepose.tracking import make_tracker  # noqa: E402
 
 PIPELINE = "1 camera, Pipeline.run (today)"
@@ -103,16 +103,6 @@ class Tally:
     @property
     def total(self) -> int:
         return sum(self.frames.values())
-
-
-def decode_frames(video: Path, n: int) -> list[np.ndarray]:
-    source = VideoFileSource(video)
-    source.open()
-    frames = []
-    while len(frames) < n and (frame := source.read()) is not None:
-        frames.append(frame.image)
-    source.close()
-    return frames
 
 
 def repeated(recording: Recording, times: int) -> Recording:
@@ -285,7 +275,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=12.0, help="each row's total time over all rounds")
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    images = decode_frames(args.video, args.frames)
+    images = first_frames(args.video, args.frames)
     layouts = [Layout(f"{n} camera{'s' if n > 1 else ''}", (0.0,) * n) for n in map(int, args.cameras.split(","))]
     if args.paced:
         layouts.append(Layout(f"2 cameras, cam0 live at {args.paced:g} fps", (args.paced, 0.0)))

@@ -25,9 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_pipeline import SHARED, CountingSink, MemorySource, decode_frames  # noqa: E402
+from bench_pipeline import SHARED, MemorySource  # noqa: E402
 
 from edgepose.app import build_estimator, meta_document  # noqa: E402
+from edgepose.bench.frames import first_frames  # noqa: E402
+from edgepose.bench.limit import NullSink  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
 from edgepose.document import Stamp  # noqa: E402
 from edgepose.pipeline import Pipeline  # noqa: E402
@@ -44,7 +46,7 @@ def run_round(
 ) -> dict[str, Any]:
     stats = RunStats()
     if mode == "none":
-        sink: Any = CountingSink()
+        sink: Any = NullSink()
         sink_config = config
     else:
         sink_config = load_config(None, [*config_overrides(config), f"mqtt.port={port[mode]}"])
@@ -85,7 +87,7 @@ def main() -> int:
     config = load_config(None, [f"model.name='{args.model}'", f"model.threads={args.threads}", "device_id=bench",
                                 f"mqtt.qos_poses={args.qos}"])  # fmt: skip
     loaded = build_estimator(config)
-    images = decode_frames(args.video, args.frames)
+    images = first_frames(args.video, args.frames)
     with tempfile.TemporaryDirectory() as tmp:
         broker = Mosquitto(Path(tmp), persistence=False).start()
         port = {"mqtt_up": broker.port, "mqtt_down": free_port()}

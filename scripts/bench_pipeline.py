@@ -38,6 +38,7 @@ os.environ.setdefault("EDGEPOSE_MODEL_DIRS", f"{SHARED / 'models'}{os.pathsep}{S
 
 from edgepose.app import build_estimator  # noqa: E402
 from edgepose.bench import limit  # noqa: E402
+from edgepose.bench.frames import first_frames  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
 from edgepose.document import Stamp  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
@@ -85,19 +86,6 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def decode_frames(video: Path, n: int) -> list[np.ndarray]:
-    source = VideoFileSource(video)
-    source.open()
-    frames = []
-    while len(frames) < n:
-        frame = source.read()
-        if frame is None:
-            break
-        frames.append(frame.image)
-    source.close()
-    return frames
-
-
 def prepared_tensor(estimator: Any, image: np.ndarray) -> np.ndarray:
     region = full_region(image.shape[1], image.shape[0], estimator.in_w, estimator.in_h)
     spec = estimator.engine.input
@@ -124,7 +112,7 @@ def make_pipeline(config: Any, loaded: Any, source: Any, stats: RunStats) -> tup
 
 def throughput(args: argparse.Namespace) -> None:
     """Every model x engine (x threads for the real engine) against its bare loop, interleaved."""
-    images = decode_frames(args.video, args.frames)
+    images = first_frames(args.video, args.frames)
     threads = [int(t) for t in args.threads.split(",")]
     summaries = limit.run_limit(load_config(None, []), args.models.split(","), args.engine.split(","), threads,
                                 images, args.seconds, args.rounds, build_estimator)  # fmt: skip
@@ -135,7 +123,7 @@ def throughput(args: argparse.Namespace) -> None:
 
 def latency(config: Any, args: argparse.Namespace) -> None:
     loaded = build_estimator(config)
-    images = decode_frames(args.video, args.frames)
+    images = first_frames(args.video, args.frames)
     stats = RunStats()
     pipeline, _ = make_pipeline(config, loaded, MemorySource(images, fps=args.fps), stats)
     pipeline.run(duration=args.seconds)

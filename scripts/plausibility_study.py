@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgepose import plausibility  # noqa: E402
+from edgepose.bench.frames import spread_frames  # noqa: E402
 from edgepose.keypoints import KP  # noqa: E402
 
 MOVENET = "movenet_single_pose_lightning_ptq.tflite"
@@ -152,24 +153,6 @@ POSENET = "posenet_mobilenet_v1_075_481_641_16_quant_decoder.tflite"
 MIN_VIDEO_POSE_SCORE = 0.5  # PoseNet poses on the walking crowd counted as people
 
 
-def crowd_frames(path: Path, count: int) -> Iterator[tuple[int, np.ndarray]]:
-    """``count`` (index, RGB frame) spread evenly over the video."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    wanted = set(np.linspace(0, total - 1, count).round().astype(int).tolist())
-    try:
-        for i in range(total):
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            if i in wanted:
-                yield i, np.ascontiguousarray(bgr[..., ::-1])
-    finally:
-        cap.release()
-
-
 def posenet_crowd(shared: Path, count: int) -> np.ndarray:
     """``(N, 17, 3)`` PoseNet poses scoring above ``MIN_VIDEO_POSE_SCORE`` on walking-crowd frames, seen from above."""
     from edgepose.config.sections import DecoderConfig
@@ -181,7 +164,7 @@ def posenet_crowd(shared: Path, count: int) -> np.ndarray:
     engine = LiteRtEngine(read_model(shared / "models" / POSENET), threads=2)
     estimator = PoseEstimator(engine, DecoderConfig(), model_options=engine.model.decoder_options)
     poses = []
-    for i, frame in crowd_frames(shared / "videos" / "walking_crowd_720p.mp4", count):
+    for i, frame in spread_frames(shared / "videos" / "walking_crowd_720p.mp4", count):
         poses += [
             p.keypoints for p in estimator.estimate(Frame(frame, i, 0.0, 0.0)).poses if p.score > MIN_VIDEO_POSE_SCORE
         ]
@@ -210,7 +193,7 @@ def model_outputs(shared: Path, video_count: int) -> dict[str, Any]:
                                           "why": list(v.why(0)), "limb": float(v.limb[0]),
                                           "symmetry": float(v.symmetry[0]), "span": float(v.span[0])}  # fmt: skip
     poses = []
-    for i, frame in crowd_frames(shared / "videos" / "walking_crowd_720p.mp4", video_count):
+    for i, frame in spread_frames(shared / "videos" / "walking_crowd_720p.mp4", video_count):
         estimator.reset()
         poses.append(estimator.estimate(Frame(frame, i, 0.0, 0.0)).poses[0])
     v = plausibility.check(np.array([p.keypoints for p in poses]).reshape(-1, 17, 3))

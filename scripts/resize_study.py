@@ -31,7 +31,6 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgepose import resize  # noqa: E402
+from edgepose.bench.frames import spread_frames  # noqa: E402
 from edgepose.preprocess import Region, full_region, to_input_dtype  # noqa: E402
 from edgepose.resize import Resize  # noqa: E402
 
@@ -194,24 +194,6 @@ def upscaled(image: np.ndarray, long_side: int) -> np.ndarray:
     return image if size == (image.shape[1], image.shape[0]) else cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
 
 
-def video_frames(path: Path, count: int) -> Iterator[np.ndarray]:
-    """``count`` RGB frames spread evenly over the video."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    wanted = set(np.linspace(0, total - 1, count).round().astype(int).tolist())
-    try:
-        for i in range(total):
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            if i in wanted:
-                yield np.ascontiguousarray(bgr[..., ::-1])
-    finally:
-        cap.release()
-
-
 def camera_sources(shared: Path, video_count: int) -> list[tuple[str, np.ndarray, dict[str, np.ndarray]]]:
     """(name, original, {"720p": frame, "1080p": frame}) for every shared image and some video frames."""
     from edgepose.sources.files import read_image
@@ -222,7 +204,7 @@ def camera_sources(shared: Path, video_count: int) -> list[tuple[str, np.ndarray
     for path in images:
         original = read_image(path)
         sources.append((path.name, original, {k: upscaled(original, v) for k, v in LONG_SIDES.items()}))
-    for i, frame in enumerate(video_frames(shared / "videos" / "walking_crowd_720p.mp4", video_count)):
+    for i, (_, frame) in enumerate(spread_frames(shared / "videos" / "walking_crowd_720p.mp4", video_count)):
         sources.append((f"video{i}", frame, {"720p": frame, "1080p": upscaled(frame, LONG_SIDES["1080p"])}))
     return sources
 
