@@ -37,6 +37,7 @@ def load_config(
         data, where = read_yaml(Path(path))
     for item in overrides:
         apply_override(data, item)
+    data = expand_cameras(data, where)
     config = build(Config, data, "", where)
     return finish(config, env, where)
 
@@ -104,12 +105,64 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
+CAMERA_SECTIONS = ("source", "decoder", "tracking")  # what a camera takes from the top level and may change
+
+
+def expand_cameras(data: dict[str, Any], where: Where) -> dict[str, Any]:
+    """Each ``cameras`` entry's sections laid over the top-level ones, before validation.
+
+    A camera gives only what differs (usually ``source.uri``); the rest is the top-level
+    ``source``, ``decoder`` and ``tracking``. Its name is its key, so ``source.camera`` inside a
+    camera is refused, as are the decoder keys the one engine shares (``SHARED_DECODER_KEYS``).
+    Anything malformed is left for :func:`build` to report with its path.
+    """
+    cameras = data.get("cameras")
+    if not isinstance(cameras, dict) or not cameras:
+        return data
+    from edgepose.config.sections import SHARED_DECODER_KEYS
+
+    top_source = data.get("source") if isinstance(data.get("source"), dict) else {}
+    if "camera" in top_source:
+        raise ConfigError(f"{where.at('source.camera')}: source.camera: with cameras, each camera's name is its "
+                          "key in cameras", "remove source.camera")  # fmt: skip
+    expanded: dict[str, Any] = {}
+    for name, entry in cameras.items():
+        if not isinstance(entry, dict):
+            expanded[name] = entry
+            continue
+        entry = dict(entry)
+        path = f"cameras.{name}"
+        own_source = entry.get("source")
+        if isinstance(own_source, dict) and "camera" in own_source:
+            raise ConfigError(f"{where.at(path + '.source.camera')}: {path}.source.camera: the camera's name is "
+                              f"its key ({name})", "remove it, or rename the key")  # fmt: skip
+        own_decoder = entry.get("decoder")
+        if isinstance(own_decoder, dict):
+            for key in SHARED_DECODER_KEYS:
+                if key in own_decoder:
+                    at = where.at(f"{path}.decoder.{key}")
+                    raise ConfigError(f"{at}: {path}.decoder.{key}: shared by every camera (one engine, one "
+                                      "model input)", f"set decoder.{key} at the top level")  # fmt: skip
+        for section in CAMERA_SECTIONS:
+            top = data.get(section)
+            own = entry.get(section)
+            if isinstance(top, dict) and (own is None or isinstance(own, dict)):
+                entry[section] = {**top, **(own or {})}
+        if isinstance(entry.get("source"), dict) or "source" not in entry:
+            entry["source"] = {**(entry.get("source") or {}), "camera": name}
+        expanded[name] = entry
+    return {**data, "cameras": expanded}
+
+
 def finish(config: Config, env: Mapping[str, str], where: Where | None = None) -> Config:
     """Fill derived defaults, read secrets and check rules that span fields."""
     device_id = config.device_id or _hostname()
     mqtt = dataclasses.replace(config.mqtt, password=read_password(config, env))
     config = dataclasses.replace(config, device_id=device_id, mqtt=mqtt)
-    verify_source(config.source.uri)
+    from edgepose.config.cameras import camera_configs
+
+    for camera in camera_configs(config):
+        verify_source(camera.source.uri, camera_key(config, camera))
     verify_sinks(config.sinks)
     verify_mqtt(config, where or Where())
     verify_analysis(config, where or Where())
@@ -145,9 +198,14 @@ def read_password(config: Config, env: Mapping[str, str]) -> str:
     return ""
 
 
-def verify_source(uri: str) -> None:
+def camera_key(config: Config, camera: Config) -> str:
+    """Where a camera's source is configured: ``source`` or ``cameras.<name>.source``."""
+    return f"cameras.{camera.source.camera}.source" if config.cameras else "source"
+
+
+def verify_source(uri: str, key: str = "source") -> None:
     if not uri.strip():  # as a path, '' is the current directory: a run over whatever is there
-        raise ConfigError("source.uri: empty", "pass --source FILE|DIR|DEVICE|URL, or set source.uri: auto")
+        raise ConfigError(f"{key}.uri: empty", "pass --source FILE|DIR|DEVICE|URL, or set source.uri: auto")
 
 
 def verify_sinks(sinks: Sequence[str]) -> None:
@@ -182,9 +240,11 @@ def verify_mqtt(config: Config, where: Where | None = None) -> None:
     if m.buffer_bytes < m.max_payload:
         raise ConfigError(f"mqtt.buffer_bytes: {m.buffer_bytes} is below mqtt.max_payload {m.max_payload}",
                           "the buffer must hold at least one message of the largest size")  # fmt: skip
+    from edgepose.config.cameras import camera_configs
     from edgepose.mqtt.topics import Topics
 
-    Topics.from_config(config)  # every topic edgepose publishes to must be valid
+    for camera in camera_configs(config):
+        Topics.from_config(camera)  # every topic edgepose publishes to must be valid
 
 
 def verify_analysis(config: Config, where: Where) -> None:
@@ -192,6 +252,7 @@ def verify_analysis(config: Config, where: Where) -> None:
     from edgepose.analysis.polygon import simple_polygon_problem
 
     seen: dict[str, int] = {}
+    cameras = set(config.cameras)
     for i, zone in enumerate(config.analysis.zones):
         path = f"analysis.zones[{i}]"
 
@@ -207,6 +268,9 @@ def verify_analysis(config: Config, where: Where) -> None:
             fail("name", f"{zone.name!r} is also the name of analysis.zones[{seen[zone.name]}]",
                  "zone names are topics and Home Assistant entities: each name once")  # fmt: skip
         seen[zone.name] = i
+        if cameras and zone.camera and zone.camera not in cameras:
+            fail("camera", f"{zone.camera!r} is not one of the cameras ({', '.join(sorted(cameras))})",
+                 "name a key of cameras, or leave camera empty for every camera")  # fmt: skip
         for j, point in enumerate(zone.polygon):
             if len(point) != 2:
                 fail(f"polygon[{j}]", f"{list(point)} is not a point [x, y]")

@@ -291,6 +291,29 @@ class AnalysisConfig:
                 raise ValueError(f"behaviours.falls.exclude[{i}]: no zone named {name!r} (zones: {known})")
 
 
+CAMERA_NAME = r"[A-Za-z0-9_-]{1,64}"  # one topic level, a Home Assistant object id and a /metrics label as it is
+# Decoder keys that are the engine's or the process's, not a camera's: one model input, one kernel set.
+SHARED_DECODER_KEYS = ("multipose_long_side", "kernel", "numba_cache_dir")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One camera of ``cameras``: its source, and what it changes of the daemon's decoder and tracking.
+
+    Each section starts from the top-level one (``source``, ``decoder``, ``tracking``) and takes
+    this camera's keys over it (:func:`edgepose.config.load.expand_cameras`), so a camera names only
+    what differs, usually ``source.uri``.
+    """
+
+    source: SourceConfig = setting(factory=SourceConfig, doc="this camera's source (its camera name is its key)")
+    fps_cap: float = setting(
+        0.0, "most frames a second processed from this camera; 0: no cap (the cameras share the engine "
+        "round-robin)", min=0.0, max=240.0,
+    )  # fmt: skip
+    decoder: DecoderConfig = setting(factory=DecoderConfig, doc="thresholds for this camera")
+    tracking: TrackingConfig = setting(factory=TrackingConfig, doc="tracking for this camera")
+
+
 @dataclass(frozen=True)
 class Config:
     device_id: str = setting("", "this device's name in topics and documents; empty: the host name",
@@ -301,7 +324,15 @@ class Config:
         factory=lambda: ("stdout",),
         doc="where poses go: stdout, jsonl:PATH (appends; jsonl:PATH?mode=w starts it afresh), mqtt (any, repeated)",
     )
-    source: SourceConfig = setting(factory=SourceConfig, doc="where frames come from")
+    source: SourceConfig = setting(factory=SourceConfig, doc="where frames come from (with cameras: what they share)")
+    cameras: dict[str, CameraConfig] = setting(
+        factory=dict,
+        doc="several cameras in one daemon, one engine: a map of name -> {source: {...}, fps_cap, decoder: {...}, "
+        "tracking: {...}}, each section over the top-level one, e.g. {front: {source: {uri: picamera2:0}}, "
+        "garden: {source: {uri: picamera2:1}, fps_cap: 5}}; empty: the one camera of source (README: Several "
+        "cameras)",
+        pattern=CAMERA_NAME,
+    )
     model: ModelConfig = setting(factory=ModelConfig, doc="the pose model and where it runs")
     decoder: DecoderConfig = setting(factory=DecoderConfig, doc="turning model outputs into poses")
     tracking: TrackingConfig = setting(factory=TrackingConfig, doc="ids and smoothing across frames")

@@ -75,6 +75,17 @@ def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any], whe
         if value not in allowed or type(value) is not type(allowed[0]):
             _fail(where, path, f"{_show(value)} is not allowed", "allowed: " + ", ".join(map(_show, allowed)))
         return value
+    if origin is dict:  # a map of named sections (cameras): string keys matching the field's pattern
+        _key_tp, item_tp = get_args(tp)
+        if not isinstance(value, dict):
+            _fail(where, path, f"{_show(value)} is not a mapping", "expected name: {...} entries")
+        pattern = meta.get("pattern")
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or (pattern and not re.fullmatch(pattern, key)):
+                _fail(where, _join(path, str(key)), f"{_show(key)} is not a valid name", f"names match {pattern}")
+            out[key] = _convert(item_tp, item, _join(path, key), {}, where)
+        return out
     if origin in (list, tuple):
         (item_tp, *_rest) = get_args(tp)
         if not isinstance(value, list):
