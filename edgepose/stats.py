@@ -71,6 +71,9 @@ class RunStats:
     # Why the first FAILURES_NAMED failures failed: their warnings are rate-limited, so a run's
     # summary names them from here (one file of a directory each).
     failures: list[str] = field(default_factory=list)
+    # With several cameras, each camera's own figures (the pipeline counts a frame in its camera's and
+    # in these totals); empty with one camera, whose figures are the totals.
+    cameras: dict[str, RunStats] = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str, n: int = 1) -> None:
@@ -83,6 +86,25 @@ class RunStats:
             self.failed += 1
             if len(self.failures) < FAILURES_NAMED:
                 self.failures.append(why)
+
+    def camera(self, name: str) -> RunStats:
+        """Camera ``name``'s own figures, created on first use (started now if these are)."""
+        with self.lock:
+            stats = self.cameras.get(name)
+            if stats is None:
+                stats = self.cameras[name] = RunStats(started_mono=self.started_mono)
+            return stats
+
+    def drop_camera(self, name: str) -> None:
+        """A camera was removed (a reload): its figures leave the reports; the totals keep what it counted."""
+        with self.lock:
+            self.cameras.pop(name, None)
+
+    def camera_snapshots(self, now: float) -> dict[str, dict[str, float | int | None]]:
+        """:meth:`snapshot` of each camera (empty with one camera)."""
+        with self.lock:
+            cameras = dict(self.cameras)
+        return {name: stats.snapshot(now) for name, stats in cameras.items()}
 
     def failure_summary(self) -> str:
         """``N frames failed:`` and why, one line each, the first :data:`FAILURES_NAMED` of them."""
