@@ -89,7 +89,8 @@ def _record_lines(node: Any, path: str, lines: dict[str, int], file: Path) -> No
 def apply_override(data: dict[str, Any], item: str) -> None:
     """Apply one ``KEY.PATH=VALUE``; the value is read as YAML, so ``2``, ``true``, ``[a, b]`` work."""
     key, sep, raw = item.partition("=")
-    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key.strip()):
+    # after the first part, a level may be a camera's name (cameras.back-door.fps_cap=5): CAMERA_NAME's characters
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*", key.strip()):
         raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. model.threads=2")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
@@ -99,6 +100,8 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     node = data
     for part in parts[:-1]:
         child = node.setdefault(part, {})
+        if child is None:  # `decoder:` or `cameras:` left empty in the file: a section to fill
+            child = node[part] = {}
         if not isinstance(child, dict):
             raise ConfigError(f"--set {item!r}: {part} is not a section")
         node = child
@@ -114,12 +117,18 @@ def expand_cameras(data: dict[str, Any], where: Where) -> dict[str, Any]:
     A camera gives only what differs (usually ``source.uri``); the rest is the top-level
     ``source``, ``decoder`` and ``tracking``. Its name is its key, so ``source.camera`` inside a
     camera is refused, as are the decoder keys the one engine shares (``SHARED_DECODER_KEYS``).
-    Anything malformed is left for :func:`build` to report with its path.
+    Anything malformed is left for :func:`build` to report with its path. The top-level sections
+    are checked first, so their own mistakes are reported at their own path and line, not once per
+    camera that inherits them.
     """
     cameras = data.get("cameras")
     if not isinstance(cameras, dict) or not cameras:
         return data
-    from edgepose.config.sections import SHARED_DECODER_KEYS
+    from edgepose.config.sections import SHARED_DECODER_KEYS, DecoderConfig, SourceConfig, TrackingConfig
+
+    for section, cls in zip(CAMERA_SECTIONS, (SourceConfig, DecoderConfig, TrackingConfig), strict=True):
+        if isinstance(data.get(section), dict):
+            build(cls, data[section], section, where)
 
     top_source = data.get("source") if isinstance(data.get("source"), dict) else {}
     if "camera" in top_source:
@@ -127,6 +136,8 @@ def expand_cameras(data: dict[str, Any], where: Where) -> dict[str, Any]:
                           "key in cameras", "remove source.camera")  # fmt: skip
     expanded: dict[str, Any] = {}
     for name, entry in cameras.items():
+        if entry is None:  # `front:` with nothing under it: a camera with every section as the top level's
+            entry = {}
         if not isinstance(entry, dict):
             expanded[name] = entry
             continue

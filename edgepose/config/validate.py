@@ -77,12 +77,17 @@ def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any], whe
         return value
     if origin is dict:  # a map of named sections (cameras): string keys matching the field's pattern
         _key_tp, item_tp = get_args(tp)
+        if value is None:  # `cameras:` with nothing under it, as an empty section is its defaults
+            value = {}
         if not isinstance(value, dict):
             _fail(where, path, f"{_show(value)} is not a mapping", "expected name: {...} entries")
         pattern = meta.get("pattern")
         out = {}
         for key, item in value.items():
-            if not isinstance(key, str) or (pattern and not re.fullmatch(pattern, key)):
+            if not isinstance(key, str):  # YAML reads a bare 0, 1.5 or yes as a number or a boolean
+                what = f"{_show(key)} is not a name (YAML read it as {type(key).__name__})"
+                _fail(where, _join(path, str(key)), what, "quote it in YAML, e.g. '0':")
+            if pattern and not re.fullmatch(pattern, key):
                 _fail(where, _join(path, str(key)), f"{_show(key)} is not a valid name", f"names match {pattern}")
             out[key] = _convert(item_tp, item, _join(path, key), {}, where)
         return out
