@@ -162,6 +162,12 @@ class PoseEstimator:
                                  self.model_name, self.model_options)  # fmt: skip
         return DecoderSetup(decoder, decoder_config)
 
+    def sibling(self, decoder_config: DecoderConfig) -> PoseEstimator:
+        """Another camera's estimator on this one's engine and model: its own crop region, crowd watch
+        and input buffers, its own decoder settings."""
+        return PoseEstimator(self.engine, decoder_config, self.model_name, self.formats, clock=self.clock,
+                             model_options=self.model_options, resize=self.resize, stats=self.stats)  # fmt: skip
+
     def use(self, setup: DecoderSetup) -> None:
         """Decode from the next frame on with ``setup`` (the pipeline calls this between frames)."""
         self.setup = setup
@@ -177,9 +183,20 @@ class PoseEstimator:
             return self.crop.region_for(frame)
         return full_region(frame.width, frame.height, self.in_w, self.in_h)
 
+    def needs_resize(self, frame: Frame) -> bool:
+        """Whether this frame needs the engine's dynamic input resized (its size, or another camera's
+        estimator on the same engine, changed it): the resize must not overlap an invoke."""
+        size = self.setup.decoder.input_size_for(frame.width, frame.height)
+        return size is not None and self._engine_size() != size
+
+    def _engine_size(self) -> tuple[int, int]:
+        _, h, w, _ = self.engine.input.shape
+        return w, h
+
     def _fit_input(self, in_w: int, in_h: int) -> None:
-        """Resize a dynamic model input (reallocating only when the frame size changes)."""
-        if (in_w, in_h) != (self.in_w, self.in_h):
+        """Resize a dynamic model input, reallocating only when the size changes. The engine's own
+        size is compared too: several cameras' estimators share one engine."""
+        if (in_w, in_h) != (self.in_w, self.in_h) or self._engine_size() != (in_w, in_h):
             self.engine.resize_input((1, in_h, in_w, 3))
             self.in_w, self.in_h = in_w, in_h
             self.crop.in_w, self.crop.in_h = in_w, in_h

@@ -32,6 +32,14 @@ Other threads never change a stage in place: they queue a :class:`Reconfigure` w
 :meth:`Pipeline.request`, and the inference thread applies what is queued between two frames. A
 frame is thus estimated, tracked and published with one decoder and one tracker, and each stage
 reads its collaborators once per frame.
+
+Several cameras (docs/cameras.md): each camera is a :class:`Lane` with its own capture thread,
+slot, estimator, tracker, analysis stage and figures; the one inference thread takes the next frame
+from a :class:`~edgepose.scheduling.CameraScheduler` (round-robin over the cameras with a frame
+ready, optional fps caps) and runs it with its camera's stages on the shared engine. A camera whose
+source fails for good ends on its own; the run ends when no camera is left, and then re-raises
+the first camera's error. ``max_frames`` counts per camera. With one camera this is the
+single-camera pipeline, frame for frame.
 """
 
 from __future__ import annotations
@@ -42,9 +50,8 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -54,8 +61,10 @@ from edgepose.documents.poses import Stamp, encode, to_document
 from edgepose.errors import FrameError, InputError
 from edgepose.estimator import DecoderSetup, PoseEstimator, Prepared
 from edgepose.frame import Frame
+from edgepose.handoff import END, POLL_S, FrameSlot  # noqa: F401  (FrameSlot: imported from here too)
 from edgepose.inference.supervisor import InFlight
 from edgepose.pose import FrameResult
+from edgepose.scheduling import CameraProgress, CameraScheduler, CameraSlot
 from edgepose.sinks.base import Sink
 from edgepose.sources.base import Source
 from edgepose.stats import RunStats
@@ -66,7 +75,6 @@ log = logging.getLogger(__name__)
 # watchdog, the preview page and tests hang off this). Hooks must be quick and must not raise.
 ResultHook = Callable[[Frame, FrameResult, dict[str, Any]], None]
 
-POLL_S = 0.05  # how often waiting threads look at the stop flags (bounds the stop delay)
 JOIN_TIMEOUT_S = 5.0  # how long run() waits for the capture thread to end
 MAX_CONSECUTIVE_FAILURES = 1000  # reads failing in a row before a source counts as broken
 
@@ -125,10 +133,35 @@ def overlap_for(mode: str, accelerator: str) -> bool:
     return mode == "on"
 
 
+@dataclass(eq=False)
+class Lane:
+    """One camera in the pipeline: its source and the stages that keep state per camera.
+
+    Every camera has its own estimator (the crop region and input buffers, on the one shared
+    engine), tracker (ids are per camera), analysis stage and figures (``stats``: the pipeline's
+    totals with one camera, ``RunStats.camera(name)`` with several). ``fps_cap``: at most that many
+    of its frames a second are processed (None: round-robin only). The rest is the run's state.
+    """
+
+    name: str
+    source: Source
+    estimator: PoseEstimator
+    stats: RunStats
+    tracking: Tracking | None = None
+    analysis: Analyzing | None = None
+    fps_cap: float | None = None
+    slot: CameraSlot | None = field(default=None, repr=False)
+    halt: threading.Event = field(default_factory=threading.Event, repr=False)  # ends its capture thread
+    thread: threading.Thread | None = field(default=None, repr=False)
+    error: BaseException | None = None  # what ended its capture (a source that failed for good)
+    retired: bool = False  # no longer scheduled: removed, or its max_frames reached
+
+
 @dataclass(slots=True)
 class _Flight:
-    """A frame on the accelerator: its input, the invoke, and the tracking stage it will get."""
+    """A frame on the accelerator: its camera, its input, the invoke, and the tracking stage it will get."""
 
+    lane: Lane
     prepared: Prepared
     invoke: InFlight
     tracking: Tracking | None
@@ -167,88 +200,34 @@ class Reconfigure:
     decoder: DecoderSetup | None = None
     tracking: Tracking | Literal[Keep.KEEP] | None = KEEP
     analysis: Analyzing | Literal[Keep.KEEP] | None = KEEP
+    camera: str | None = None  # the camera it is for; None: every camera (a tracker is then shared: one camera)
 
 
-class FrameSlot:
-    """The hand-off between the capture thread and inference.
+@dataclass(frozen=True)
+class AddCamera:
+    """A camera joins the running pipeline (a reload): its lane is built and its source opened beforehand."""
 
-    ``drop=True`` (live sources): holds at most ``capacity`` frames; a new frame pushes out the
-    oldest, and ``put`` returns how many were pushed out. ``drop=False`` (finite sources): ``put``
-    waits until there is room (back-pressure), or until the slot is closed.
-    """
-
-    def __init__(self, capacity: int = 1, drop: bool = True) -> None:
-        if capacity < 1:
-            raise ValueError(f"slot capacity must be at least 1, got {capacity}")
-        self.capacity = capacity
-        self.drop = drop
-        self._items: deque[Frame] = deque()
-        self._cond = threading.Condition()
-        self._finished = False  # the producer is done: get() returns END once empty
-        self._closed = False  # the consumer is done: put() returns at once
-
-    def put(self, frame: Frame) -> int:
-        """Hand over a frame; returns the number of frames dropped to make room (or this one, if closed)."""
-        with self._cond:
-            if self._closed:
-                return 1
-            dropped = 0
-            if self.drop:
-                while len(self._items) >= self.capacity:
-                    self._items.popleft()
-                    dropped += 1
-            else:
-                while len(self._items) >= self.capacity and not self._closed:
-                    self._cond.wait(POLL_S)
-                if self._closed:
-                    return 1
-            self._items.append(frame)
-            self._cond.notify_all()
-            return dropped
-
-    def get(self, timeout: float, until: Callable[[], bool] | None = None) -> Frame | type[END] | None:
-        """The next frame, ``END`` when the producer finished and the slot is empty, None on timeout.
-
-        ``until``: also return None as soon as it is true (checked whenever :meth:`wake` is called),
-        so the overlapped pipeline waits for "a frame, or the invoke in flight has ended".
-        """
-        with self._cond:
-            if until is not None:
-                self._cond.wait_for(lambda: self._items or self._finished or until(), timeout)
-            elif not self._items and not self._finished:
-                self._cond.wait(timeout)
-            if self._items:
-                frame = self._items.popleft()
-                self._cond.notify_all()
-                return frame
-            return END if self._finished else None
-
-    def wake(self) -> None:
-        """Make a waiting :meth:`get` look at its ``until`` again (from any thread)."""
-        with self._cond:
-            self._cond.notify_all()
-
-    def finish(self) -> None:
-        with self._cond:
-            self._finished = True
-            self._cond.notify_all()
-
-    def close(self) -> int:
-        """Stop accepting frames; returns how many were still waiting (the caller counts them)."""
-        with self._cond:
-            self._closed = True
-            left = len(self._items)
-            self._items.clear()
-            self._cond.notify_all()
-            return left
+    lane: Lane
 
 
-class END:
-    """Marker: the source has no more frames."""
+@dataclass(frozen=True)
+class RemoveCamera:
+    """A camera leaves the running pipeline. ``done(lane)`` is called once its capture thread has
+    ended (on a thread of its own, so closing the source never holds up a frame)."""
+
+    name: str
+    done: Callable[[Lane], None] | None = None
+
+
+Request = Reconfigure | AddCamera | RemoveCamera
 
 
 class Pipeline:
-    """Runs frames from one source through one estimator (and tracker) into the sinks."""
+    """Runs frames from its cameras' sources through their estimators (and trackers) into the sinks.
+
+    ``Pipeline(source, estimator, ...)`` is one camera; :meth:`for_cameras` several. ``source``,
+    ``estimator``, ``tracking`` and ``analysis`` are the first camera's.
+    """
 
     def __init__(
         self,
@@ -265,29 +244,99 @@ class Pipeline:
         probe: StageProbe | None = None,
         exact_crop: bool = True,
         analysis: Analyzing | None = None,
+        camera: str = "cam0",
     ) -> None:
-        self.source = source
-        self.estimator = estimator
         self.sinks = list(sinks)
         self.stamp = stamp
         self.stats = stats or RunStats()
         self.clock = clock
         self.hooks = list(hooks)
-        self.tracking = tracking
-        self.analysis = analysis
         self.slot_size = slot_size
+        self.lanes: list[Lane] = [Lane(camera, source, estimator, self.stats, tracking, analysis)]
         # Overlap needs an engine that invokes in the background; any other runs serially.
         self.overlap = overlap and isinstance(estimator.engine, StartsInvokes)
         self.probe = probe
         self.exact_crop = exact_crop
-        self._error: BaseException | None = None
         self.ended: Ended | None = None  # why the last run() returned; None while running or after an error
-        self._requests: queue.SimpleQueue[Reconfigure] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._wake: Callable[[Any], None] = lambda _future: None
+        self._scheduler: CameraScheduler | None = None
+        self._max_frames: int | None = None
+        self._deadline: float | None = None
 
-    def request(self, change: Reconfigure) -> None:
+    @classmethod
+    def for_cameras(cls, lanes: Sequence[Lane], sinks: Sequence[Sink], stamp: Stamp, stats: RunStats | None = None,
+                    clock: Callable[[], float] = time.monotonic, hooks: Sequence[ResultHook] = (),
+                    slot_size: int = 1, overlap: bool = False, probe: StageProbe | None = None,
+                    exact_crop: bool = True) -> Pipeline:  # fmt: skip
+        """Several cameras on one engine (every lane's estimator shares it), in round-robin order."""
+        if not lanes:
+            raise ValueError("a pipeline needs at least one camera")
+        names = [lane.name for lane in lanes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"camera names must differ: {', '.join(names)}")
+        first = lanes[0]
+        pipeline = cls(first.source, first.estimator, sinks, stamp, stats, clock, hooks, first.tracking, slot_size,
+                       overlap, probe, exact_crop, first.analysis, first.name)  # fmt: skip
+        pipeline.lanes = list(lanes)
+        return pipeline
+
+    # -- the first camera's stages (one camera: the camera's) ------------------------------------
+
+    @property
+    def source(self) -> Source:
+        return self.lanes[0].source
+
+    @property
+    def estimator(self) -> PoseEstimator:
+        return self.lanes[0].estimator
+
+    @property
+    def tracking(self) -> Tracking | None:
+        return self.lanes[0].tracking
+
+    @tracking.setter
+    def tracking(self, stage: Tracking | None) -> None:  # before a run; while running: request a Reconfigure
+        self.lanes[0].tracking = stage
+
+    @property
+    def analysis(self) -> Analyzing | None:
+        return self.lanes[0].analysis
+
+    @analysis.setter
+    def analysis(self, stage: Analyzing | None) -> None:
+        self.lanes[0].analysis = stage
+
+    @property
+    def live(self) -> bool:
+        """Whether the (first) source produces frames on its own schedule (then its slot drops stale ones)."""
+        return self.source.live
+
+    def lane(self, name: str) -> Lane | None:
+        """The running camera ``name`` (None once removed or never added)."""
+        for lane in self.lanes:
+            if lane.name == name and not lane.retired:
+                return lane
+        return None
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The cameras scheduled now, in round-robin order."""
+        return tuple(lane.name for lane in self.lanes if not lane.retired)
+
+    def progress(self) -> dict[str, CameraProgress]:
+        """Each camera's progress for health and the watchdog (empty while not running)."""
+        scheduler = self._scheduler
+        return scheduler.progress() if scheduler is not None else {}
+
+    # -- changes from other threads --------------------------------------------------------------
+
+    def request(self, change: Request) -> None:
         """Queue a change from any thread; it applies before the next frame is processed."""
         self._requests.put(change)
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.wake()  # an idle pipeline applies it now rather than at the next poll
 
     def apply_requests(self) -> int:
         """Apply the queued changes in order (the inference thread, between frames); how many there were."""
@@ -297,18 +346,52 @@ class Pipeline:
                 change = self._requests.get_nowait()
             except queue.Empty:
                 return applied
-            if change.decoder is not None:
-                self.estimator.use(change.decoder)
-            if change.tracking is not KEEP:
-                self.tracking = change.tracking
-            if change.analysis is not KEEP:
-                self.analysis = change.analysis
+            if isinstance(change, AddCamera):
+                self._add(change.lane)
+            elif isinstance(change, RemoveCamera):
+                self._remove(change.name, change.done)
+            else:
+                for lane in self.lanes:
+                    if change.camera is None or change.camera == lane.name:
+                        self._reconfigure(lane, change)
             applied += 1
 
-    @property
-    def live(self) -> bool:
-        """Whether the source produces frames on its own schedule (then the slot drops stale ones)."""
-        return self.source.live
+    @staticmethod
+    def _reconfigure(lane: Lane, change: Reconfigure) -> None:
+        if change.decoder is not None:
+            lane.estimator.use(change.decoder)
+        if change.tracking is not KEEP:
+            lane.tracking = change.tracking
+        if change.analysis is not KEEP:
+            lane.analysis = change.analysis
+
+    def _add(self, lane: Lane) -> None:
+        if self.lane(lane.name) is not None:
+            log.error("camera %s is already running; the added one is ignored", lane.name)
+            return
+        self.lanes.append(lane)
+        if self._scheduler is not None:
+            self._start_lane(lane)
+        log.info("camera %s added", lane.name)
+
+    def _remove(self, name: str, done: Callable[[Lane], None] | None) -> None:
+        lane = self.lane(name)
+        if lane is None:
+            log.warning("camera %s is not running; nothing to remove", name)
+            return
+        self._retire(lane)
+        self.lanes.remove(lane)
+        log.info("camera %s removed", name)
+
+        def finish() -> None:
+            if lane.thread is not None:
+                lane.thread.join(JOIN_TIMEOUT_S)
+            if done is not None:
+                done(lane)
+
+        threading.Thread(target=finish, name=f"edgepose-remove-{name}", daemon=True).start()
+
+    # -- running ---------------------------------------------------------------------------------
 
     def run(
         self,
@@ -316,85 +399,142 @@ class Pipeline:
         stop: threading.Event | None = None,
         duration: float | None = None,
     ) -> RunStats:
-        """Process frames until the source ends, ``max_frames`` are processed, ``duration`` seconds
-        (on the pipeline's clock) have passed, or ``stop`` is set. Re-raises a source's fatal error.
+        """Process frames until every source ends, each camera has ``max_frames`` processed,
+        ``duration`` seconds (on the pipeline's clock) have passed, or ``stop`` is set. Re-raises the
+        first camera's fatal error once the run has ended.
         """
         stop = stop or threading.Event()
         stats = self.stats
-        live = self.live
-        slot = FrameSlot(self.slot_size if live else 1, drop=live)
-        self._wake = lambda _future: slot.wake()  # an invoke that ends wakes the overlapped loop
-        halt = threading.Event()  # tells the capture thread to end, whatever the reason
-        self._error = None
+        scheduler = self._scheduler = CameraScheduler(self.clock)
+        self._wake = lambda _future: scheduler.wake()  # an invoke that ends wakes the overlapped loop
+        self._max_frames = max_frames
         self.ended = None
         stats.started_mono = self.clock()
         with stats.lock:
             stats.last_progress_mono = stats.started_mono
-        deadline = stats.started_mono + duration if duration is not None else None
-        # A finite source is read no further than needed: with back-pressure nothing is lost.
-        read_limit = None if live else max_frames
-        thread = threading.Thread(
-            target=self._capture, args=(slot, halt, read_limit), name="edgepose-capture", daemon=True
-        )
-        thread.start()
+        self._deadline = stats.started_mono + duration if duration is not None else None
+        self.apply_requests()  # what was queued before the run (cameras added while starting)
+        for lane in self.lanes:
+            lane.error, lane.retired = None, False
+            lane.halt.clear()
+            self._start_lane(lane)
         try:
             loop = self._overlapped if self.overlap else self._serial
-            ended = loop(slot, stop, max_frames, deadline)
+            ended = loop(stop)
         finally:
-            halt.set()
-            left = slot.close()
-            if left:
-                stats.count("skipped", left)  # captured but never processed: counted, not lost
-            self.source.interrupt()
-            thread.join(JOIN_TIMEOUT_S)
-            if thread.is_alive():
-                log.warning("the capture thread did not end within %.0f s (a read is blocked)", JOIN_TIMEOUT_S)
-        if self._error is not None:
-            raise self._error
+            for lane in self.lanes:
+                if not lane.retired:
+                    self._retire(lane)
+            scheduler.close()
+            for lane in self.lanes:
+                if lane.thread is not None:
+                    lane.thread.join(JOIN_TIMEOUT_S)
+                    if lane.thread.is_alive():
+                        log.warning("the capture thread of %s did not end within %.0f s (a read is blocked)",
+                                    lane.name, JOIN_TIMEOUT_S)  # fmt: skip
+            self._scheduler = None
+        error = next((lane.error for lane in self.lanes if lane.error is not None), None)
+        if error is not None:
+            raise error
         self.ended = ended
         return stats
 
-    def _serial(self, slot: FrameSlot, stop: threading.Event, max_frames: int | None, deadline: float | None) -> Ended:
+    def _start_lane(self, lane: Lane) -> None:
+        """The camera's slot and capture thread (a finite source is read no further than needed)."""
+        assert self._scheduler is not None
+        live = lane.source.live
+        if lane.stats is not self.stats:
+            with lane.stats.lock:
+                lane.stats.started_mono = lane.stats.last_progress_mono = self.clock()
+        lane.slot = self._scheduler.add(lane.name, self.slot_size if live else 1, drop=live, fps_cap=lane.fps_cap)
+        limit = None if live else self._max_frames
+        lane.thread = threading.Thread(target=self._capture, args=(lane, limit), name=f"edgepose-capture-{lane.name}",
+                                       daemon=True)  # fmt: skip
+        lane.thread.start()
+
+    def _retire(self, lane: Lane) -> None:
+        """Stop scheduling a camera: its capture ends, the frames still waiting count as skipped."""
+        lane.retired = True
+        lane.halt.set()
+        if self._scheduler is not None and lane.name in self._scheduler.names:
+            left = lane.slot.close() if lane.slot is not None else 0
+            if left:
+                self._count(lane, "skipped", left)  # captured but never processed: counted, not lost
+            self._scheduler.remove(lane.name)
+        lane.source.interrupt()
+
+    def _books(self, lane: Lane) -> tuple[RunStats, ...]:
+        """Where a camera's figures are counted: the totals, and the camera's own with several cameras."""
+        return (self.stats,) if lane.stats is self.stats else (self.stats, lane.stats)
+
+    def _count(self, lane: Lane, name: str, n: int = 1) -> None:
+        for stats in self._books(lane):
+            stats.count(name, n)
+
+    def _done(self) -> bool:
+        """Retire the cameras that reached ``max_frames``; True when none is left to run."""
+        limit = self._max_frames
+        if limit is not None:
+            for lane in self.lanes:
+                if not lane.retired and lane.stats.processed >= limit:
+                    self._retire(lane)
+        return all(lane.retired for lane in self.lanes)
+
+    def _take(self, until: Callable[[], bool] | None = None) -> tuple[Lane, Frame] | type[END] | None:
+        """The next frame by the scheduler and its camera; END when no camera is left, None when none is ready."""
+        assert self._scheduler is not None
+        item = self._scheduler.take(POLL_S, until)
+        if item is END or item is None:
+            return item  # type: ignore[return-value]
+        lane = self.lane(item.camera)  # type: ignore[union-attr]
+        if lane is None:  # removed between the scheduler's pick and now
+            return None
+        return lane, item.frame  # type: ignore[union-attr]
+
+    def _serial(self, stop: threading.Event) -> Ended:
         """One frame at a time: estimate, track, publish, then take the next."""
-        stats = self.stats
+        deadline = self._deadline
         while not stop.is_set():
-            if max_frames is not None and stats.processed >= max_frames:
-                return Ended.MAX_FRAMES
+            self.apply_requests()
+            if self._done():
+                return Ended.MAX_FRAMES if self._max_frames is not None else Ended.SOURCE
             if deadline is not None and self.clock() >= deadline:
                 return Ended.DURATION
-            item = slot.get(POLL_S)
+            item = self._take()
             if item is END:
-                return Ended.SOURCE
+                return Ended.MAX_FRAMES if self._done() and self._max_frames is not None else Ended.SOURCE
             if item is None:
                 self._idle()
                 continue
-            self.process(item)  # type: ignore[arg-type]
+            lane, frame = item  # type: ignore[misc]
+            self._process(lane, frame)
         return Ended.STOPPED
 
-    def _overlapped(self, slot: FrameSlot, stop: threading.Event, max_frames: int | None,
-                    deadline: float | None) -> Ended:  # fmt: skip
+    def _overlapped(self, stop: threading.Event) -> Ended:
         """Frame n on the accelerator while n+1 is prepared and n-1 is published (see the module's doc).
 
         At most one frame is in flight. When no newer frame is waiting, the one in flight is
         finished at once rather than held, so a slow camera adds no latency; the frame in flight
-        when the run ends (stop, limit, end of source) is finished and published too.
+        when the run ends (stop, limit, end of source) is finished and published too. The next
+        frame may be another camera's: MoveNet's exact crop region waits for the frame in flight
+        only when the next one is the same camera's.
         """
-        stats = self.stats
         flight: _Flight | None = None
         ended = Ended.STOPPED
+        limit = self._max_frames
+        deadline = self._deadline
         while not stop.is_set():
-            held = 1 if flight is not None else 0
-            if max_frames is not None and stats.processed + held >= max_frames:
-                if flight is None:
-                    ended = Ended.MAX_FRAMES
-                    break
+            if flight is not None and limit is not None and flight.lane.stats.processed + 1 >= limit:
                 self._land(flight, self._collect(flight))  # it may fail: then another frame is due
                 flight = None
                 continue
+            if self._done():
+                ended = Ended.MAX_FRAMES if limit is not None else Ended.SOURCE
+                break
             if deadline is not None and self.clock() >= deadline:
                 ended = Ended.DURATION
                 break
-            item = slot.get(POLL_S, flight.invoke.future.done) if flight is not None else slot.get(POLL_S)
+            item = self._take(flight.invoke.future.done if flight is not None else None)
             if item is END:
                 ended = Ended.SOURCE
                 break
@@ -405,22 +545,23 @@ class Pipeline:
                 else:
                     self._idle()
                 continue
+            lane, frame = item  # type: ignore[misc]
             self.apply_requests()  # the frame boundary: applies from the frame taken now
-            frame: Frame = item  # type: ignore[assignment]
-            exact = flight is not None and self.exact_crop and flight.continuous and \
-                flight.prepared.setup.uses_crop_region  # fmt: skip
+            if lane.retired:  # removed by what was just applied
+                self._count(lane, "skipped")
+                continue
             if flight is None:
-                flight = self._launch(frame)
-            elif exact:  # decode n first: n+1's crop region comes from n's pose
+                flight = self._launch(lane, frame)
+            elif self._serialised(flight, lane, frame):  # decode n first (n+1's crop region, or a resize)
                 outputs = self._collect(flight)
                 result = self._decode(flight, outputs)
-                following = self._launch(frame)
+                following = self._launch(lane, frame)
                 self._track_and_publish(flight, result)
                 flight = following
             else:  # cut n+1 while n runs, hand n+1 over, then decode and publish n
-                prepared = self._prepare(frame)
+                prepared = self._prepare(lane, frame)
                 outputs = self._collect(flight)
-                following = self._start(prepared)
+                following = self._start(lane, prepared)
                 self._land(flight, outputs)
                 flight = following
         if flight is not None:
@@ -428,109 +569,136 @@ class Pipeline:
             flight = None
         return ended
 
-    def _prepare(self, frame: Frame) -> Prepared | None:
+    def _serialised(self, flight: _Flight, lane: Lane, frame: Frame) -> bool:
+        """Whether ``frame`` must wait for the frame in flight: the same camera's exact crop region, or
+        a dynamic model input to resize on the engine the invoke in flight is using."""
+        if lane.estimator.needs_resize(frame):
+            return True
+        return flight.lane is lane and self.exact_crop and flight.continuous and flight.prepared.setup.uses_crop_region
+
+    def _prepare(self, lane: Lane, frame: Frame) -> Prepared | None:
         """The frame's model input, or None when the frame cannot be prepared (counted as failed)."""
         try:
-            return self.estimator.prepare(frame, continuous=self.source.continuous)
+            return lane.estimator.prepare(frame, continuous=lane.source.continuous)
         except FrameError as exc:
-            self._failed(frame, exc)
+            self._failed(lane, frame, exc)
             return None
 
-    def _start(self, prepared: Prepared | None) -> _Flight | None:
+    def _start(self, lane: Lane, prepared: Prepared | None) -> _Flight | None:
         """Hand a prepared frame to the accelerator; the tracking stage is fixed for it now."""
         if prepared is None:
             return None
-        engine: StartsInvokes = self.estimator.engine  # type: ignore[assignment]
+        engine: StartsInvokes = lane.estimator.engine  # type: ignore[assignment]
         invoke = engine.start(prepared.tensor, confirm=True)  # the worker begins before we go on
         invoke.future.add_done_callback(self._wake)
-        return _Flight(prepared, invoke, self.tracking, self.source.continuous, self.analysis)
+        return _Flight(lane, prepared, invoke, lane.tracking, lane.source.continuous, lane.analysis)
 
-    def _launch(self, frame: Frame) -> _Flight | None:
-        return self._start(self._prepare(frame))
+    def _launch(self, lane: Lane, frame: Frame) -> _Flight | None:
+        return self._start(lane, self._prepare(lane, frame))
 
     def _collect(self, flight: _Flight | None) -> list[np.ndarray] | None:
         """The invoke's outputs, or None when it failed and the engine recovered (counted as failed)."""
         if flight is None:
             return None
-        engine: StartsInvokes = self.estimator.engine  # type: ignore[assignment]
+        engine: StartsInvokes = flight.lane.estimator.engine  # type: ignore[assignment]
         try:
             return engine.collect(flight.invoke)
         except FrameError as exc:
-            self._failed(flight.prepared.frame, exc)
+            self._failed(flight.lane, flight.prepared.frame, exc)
             return None
 
     def _decode(self, flight: _Flight | None, outputs: list[np.ndarray] | None) -> FrameResult | None:
         if flight is None or outputs is None:
             return None
         try:
-            return self.estimator.finish(flight.prepared, outputs, flight.invoke.invoke_ms)
+            return flight.lane.estimator.finish(flight.prepared, outputs, flight.invoke.invoke_ms)
         except FrameError as exc:
-            self._failed(flight.prepared.frame, exc)
+            self._failed(flight.lane, flight.prepared.frame, exc)
             return None
 
     def _track_and_publish(self, flight: _Flight | None, result: FrameResult | None) -> None:
         if flight is not None and result is not None:
-            self._publish(flight.prepared.frame, result, flight.tracking, flight.continuous, flight.analysis)
+            self._publish(flight.lane, flight.prepared.frame, result, flight.tracking, flight.continuous,
+                          flight.analysis)  # fmt: skip
 
     def _land(self, flight: _Flight | None, outputs: list[np.ndarray] | None) -> None:
         """Decode, track and publish a frame whose invoke has returned."""
         self._track_and_publish(flight, self._decode(flight, outputs))
 
-    def _failed(self, frame: Frame, exc: FrameError) -> None:
-        self.stats.fail(f"frame {frame.file or frame.index}: {exc.message}")
-        log.warning("frame %d failed: %s", frame.index, exc)
+    def _failed(self, lane: Lane, frame: Frame, exc: FrameError) -> None:
+        why = f"frame {frame.file or frame.index}: {exc.message}"
+        for stats in self._books(lane):
+            stats.fail(why if len(self.lanes) == 1 else f"{lane.name}: {why}")
+        log.warning("%sframe %d failed: %s", "" if len(self.lanes) == 1 else f"{lane.name}: ", frame.index, exc)
 
-    def _capture(self, slot: FrameSlot, halt: threading.Event, limit: int | None) -> None:
-        """The capture thread: read, stamp, hand over; never waits on inference for live sources."""
-        stats = self.stats
+    def _capture(self, lane: Lane, limit: int | None) -> None:
+        """A camera's capture thread: read, stamp, hand over; never waits on inference for live sources."""
+        slot, halt, source = lane.slot, lane.halt, lane.source
+        assert slot is not None
         n = failures = 0
         try:
             while not halt.is_set() and (limit is None or n < limit):
                 try:
-                    frame = self.source.read()
+                    frame = source.read()
                 except FrameError as exc:
-                    stats.fail(exc.message)
+                    for stats in self._books(lane):
+                        stats.fail(exc.message)
                     failures += 1
                     log.warning("skipped a frame: %s", exc)
                     if failures >= MAX_CONSECUTIVE_FAILURES:
                         raise InputError(
-                            f"source {self.source.name}: {failures} reads failed in a row", f"last error: {exc}"
+                            f"source {source.name}: {failures} reads failed in a row", f"last error: {exc}"
                         ) from None
                     continue
                 if frame is None:
                     break
                 failures = 0
                 n += 1
-                stats.count("captured")
+                self._count(lane, "captured")
                 dropped = slot.put(frame)
                 if dropped:
-                    stats.count("skipped", dropped)
+                    self._count(lane, "skipped", dropped)
         except BaseException as exc:  # handed to run(), which re-raises it in the caller's thread
-            self._error = exc
+            lane.error = exc
+            if len(self.lanes) > 1:
+                log.error("camera %s failed: %s; the other cameras go on", lane.name, getattr(exc, "message", exc))
+            slot.fail(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
         finally:
             slot.finish()
 
     def _idle(self) -> None:
-        """Nothing to process: apply queued changes, let a source that watches itself check for a stall."""
+        """Nothing to process: apply queued changes, let the sources that watch themselves check for a stall."""
         self.apply_requests()
-        self.source.check_stall()
+        for lane in self.lanes:
+            if not lane.retired:
+                lane.source.check_stall()
 
     def process(self, frame: Frame) -> FrameResult | None:
-        """Estimate, track, serialize once, hand to every sink and hook. None if the frame failed."""
+        """Estimate, track, serialize once, hand to every sink and hook (the first camera's stages, or
+        the frame's camera's). None if the frame failed."""
         self.apply_requests()  # the frame boundary: what other threads asked for applies from this frame
-        estimator, tracking, continuous = self.estimator, self.tracking, self.source.continuous  # once a frame
-        analysis = self.analysis
+        lane = self.lane(frame.camera) if len(self.lanes) > 1 else self.lanes[0]
+        return self._process(lane or self.lanes[0], frame, applied=True)
+
+    def _process(self, lane: Lane, frame: Frame, applied: bool = False) -> FrameResult | None:
+        if not applied:
+            self.apply_requests()  # the frame boundary: what other threads asked for applies from this frame
+            if lane.retired:  # removed by what was just applied
+                self._count(lane, "skipped")
+                return None
+        estimator, tracking, continuous = lane.estimator, lane.tracking, lane.source.continuous  # once a frame
+        analysis = lane.analysis
         try:
             result = estimator.estimate(frame, continuous=continuous)
         except FrameError as exc:
-            self._failed(frame, exc)
+            self._failed(lane, frame, exc)
             return None
-        return self._publish(frame, result, tracking, continuous, analysis)
+        return self._publish(lane, frame, result, tracking, continuous, analysis)
 
-    def _publish(self, frame: Frame, result: FrameResult, tracking: Tracking | None, continuous: bool,
+    def _publish(self, lane: Lane, frame: Frame, result: FrameResult, tracking: Tracking | None, continuous: bool,
                  analysis: Analyzing | None = None) -> FrameResult:  # fmt: skip
         """Track, analyze, serialize once, hand to every sink and hook, count."""
-        stats, clock = self.stats, self.clock
+        clock = self.clock
         t0 = clock()
         if tracking is not None and continuous:
             result = tracking(result)
@@ -540,7 +708,7 @@ class Pipeline:
         if analysis is not None:
             result = analysis.apply(result, continuous)
         t1 = clock()
-        accelerator = self.estimator.engine.accelerator
+        accelerator = lane.estimator.engine.accelerator
         if accelerator != self.stamp.accelerator:  # the Edge TPU fell back to the CPU while running
             self.stamp = dataclasses.replace(self.stamp, accelerator=accelerator)
         document = to_document(result, self.stamp)
@@ -554,23 +722,28 @@ class Pipeline:
             if events:
                 sink.write_events(result, events, event_lines)
         now = clock()
-        t = result.timing
-        stats.preprocess_ms.add(t.preprocess)
-        stats.inference_ms.add(t.inference)
-        stats.decode_ms.add(t.decode)
-        stats.total_ms.add(t.total)
-        stats.track_ms.add((ta - t0) * 1e3)
-        stats.publish_ms.add((now - t1) * 1e3)
         if self.probe is not None:
             self.probe(StageTimes((ta - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (now - t3) * 1e3,
                                   (t1 - ta) * 1e3))  # fmt: skip
-        if self.live:  # capture to output; files read as fast as possible have no capture moment
-            stats.latency_ms.add((now - frame.mono) * 1e3)
-        with stats.lock:
-            stats.processed += 1
-            stats.published += 1
-            stats.people = len(result.poses)
-            stats.last_progress_mono = now
+        t = result.timing
+        for stats in self._books(lane):
+            stats.preprocess_ms.add(t.preprocess)
+            stats.inference_ms.add(t.inference)
+            stats.decode_ms.add(t.decode)
+            stats.total_ms.add(t.total)
+            stats.track_ms.add((ta - t0) * 1e3)
+            stats.publish_ms.add((now - t1) * 1e3)
+            if lane.source.live:  # capture to output; files read as fast as possible have no capture moment
+                stats.latency_ms.add((now - frame.mono) * 1e3)
+            with stats.lock:
+                stats.processed += 1
+                stats.published += 1
+                stats.people = len(result.poses)
+                stats.last_progress_mono = now
+        if lane.stats is not self.stats:  # the device's people in view: every camera's latest count
+            people = sum(other.stats.people for other in self.lanes if not other.retired)
+            with self.stats.lock:
+                self.stats.people = people
         for hook in self.hooks:
             hook(frame, result, document)
         return result

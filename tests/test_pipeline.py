@@ -17,6 +17,7 @@ from edgepose.document import Stamp
 from edgepose.errors import UnavailableError
 from edgepose.frame import Frame
 from edgepose.pipeline import Ended, FrameSlot, Pipeline
+from edgepose.scheduling import CameraSlot
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.sources.base import Source
@@ -98,10 +99,10 @@ def capture_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "edgepose-capture"]
 
 
-def recording_slot(held: list[int]) -> type[FrameSlot]:
+def recording_slot(held: list[int]) -> type[CameraSlot]:
     """The pipeline's frame slot, noting in ``held`` how many frames it holds after every put."""
 
-    class RecordingSlot(FrameSlot):
+    class RecordingSlot(CameraSlot):
         def put(self, frame: Frame) -> int:
             dropped = super().put(frame)
             with self._cond:
@@ -118,7 +119,7 @@ def test_source_faster_than_inference_keeps_latency_flat_skips_and_memory_bounde
     frame replaced is counted, and memory stays flat. Structural: whatever the machine's speed, the
     hook keeps each frame in process until the camera has read three more."""
     held: list[int] = []
-    monkeypatch.setattr("edgepose.pipeline.FrameSlot", recording_slot(held))
+    monkeypatch.setattr("edgepose.scheduling.CameraSlot", recording_slot(held))
     camera = FakeCamera(small_frame, period=0.002)
     taken: list[int] = []
     memory: list[int] = []
