@@ -3,6 +3,16 @@
 Off by default and bound to 127.0.0.1 unless configured (``service.health``). Both pages are built
 from the same figures as the MQTT stats topic: :meth:`RunStats.snapshot`, :meth:`Health.status` and
 each sink's ``dropped`` count and ``counters()`` (where a sink has one), so they cannot disagree.
+
+With several cameras (``Probe.cameras``, from :meth:`RunStats.camera_snapshots`), each camera's own
+figures are exported beside the unlabelled totals, one sample per camera with a ``camera`` label,
+in families of their own: the total's name with ``camera_`` after the prefix, e.g.
+``edgepose_frames_processed_total`` (every camera) and
+``edgepose_camera_frames_processed_total{camera="front"}``, or
+``edgepose_camera_inference_milliseconds{camera="front",quantile="0.5"}``. Separate names because a
+family must not mix labelled and unlabelled samples (a ``sum()`` over it would count every frame
+twice). The daemon's own figures (:data:`DAEMON_KEYS`: uptime, accelerator fallbacks) are not per
+camera. With one camera there are no ``camera_`` families: its figures are the totals.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -45,6 +55,9 @@ SNAPSHOT_METRICS: dict[str, tuple[str, str, str]] = {
     "processed_fps": ("processed_fps", "gauge", "frames processed per second since the start"),
 }
 PERCENTILE_KEY = re.compile(r"(?P<stage>[a-z_]+)_ms_p(?P<q>\d+)")
+CAMERA_PREFIX = "camera_"  # a per-camera family: edgepose_camera_<the total's name>{camera="<name>"}
+# Snapshot keys of the daemon, not of a camera: left out of the per-camera families.
+DAEMON_KEYS = frozenset({"uptime_s", "accelerator_fallbacks"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,8 @@ class Probe:
     reasons: tuple[str, ...]  # why not healthy, one "component: why" per line
     snapshot: Mapping[str, float | int | None]
     sinks: tuple[Sink, ...] = ()
+    # camera name -> that camera's snapshot (the keys of ``snapshot``); empty with one camera
+    cameras: Mapping[str, Mapping[str, float | int | None]] = field(default_factory=dict)
 
 
 def healthz_body(probe: Probe) -> tuple[int, dict[str, Any]]:
@@ -117,19 +132,10 @@ def render_metrics(probe: Probe) -> str:
     for reason in probe.reasons:
         component = reason.split(":", 1)[0]
         fam.add("component_unhealthy", "gauge", "1 for each component reporting a problem", 1, {"component": component})
-    for key, value in probe.snapshot.items():
-        if isinstance(value, bool) or not isinstance(value, int | float | type(None)):
-            continue
-        match = PERCENTILE_KEY.fullmatch(key)
-        if key in SNAPSHOT_METRICS:
-            name, kind, help_text = SNAPSHOT_METRICS[key]
-            fam.add(name, kind, help_text, value)
-        elif match:
-            stage, q = match["stage"], int(match["q"]) / 100
-            fam.add(f"{stage}_milliseconds", "gauge", f"{stage} time over the recent window, ms", value,
-                    {"quantile": f"{q:g}"})  # fmt: skip
-        else:
-            fam.add(_metric_name(key), "gauge", f"stats figure {key}", value)
+    _add_snapshot(fam, probe.snapshot)
+    for camera, snapshot in probe.cameras.items():
+        figures = {k: v for k, v in snapshot.items() if k not in DAEMON_KEYS}
+        _add_snapshot(fam, figures, CAMERA_PREFIX, {"camera": str(camera)}, ", per camera")
     for sink in probe.sinks:
         fam.add("sink_dropped_total", "counter", "documents a sink had to drop", sink.dropped,
                 {"sink": str(sink.name)})  # fmt: skip
@@ -138,6 +144,25 @@ def render_metrics(probe: Probe) -> str:
             fam.add(f"sink_{_metric_name(key)}", "untyped", f"sink counter {key}", value,
                     {"sink": str(sink.name)})  # fmt: skip
     return fam.render()
+
+
+def _add_snapshot(fam: _Families, snapshot: Mapping[str, Any], prefix: str = "",
+                  labels: Mapping[str, str] | None = None, of: str = "") -> None:  # fmt: skip
+    """The snapshot's numbers as samples: the totals (no prefix), or one camera's (``camera_``, its label)."""
+    labels = dict(labels or {})
+    for key, value in snapshot.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | type(None)):
+            continue
+        match = PERCENTILE_KEY.fullmatch(key)
+        if key in SNAPSHOT_METRICS:
+            name, kind, help_text = SNAPSHOT_METRICS[key]
+            fam.add(prefix + name, kind, help_text + of, value, labels)
+        elif match:
+            stage, q = match["stage"], int(match["q"]) / 100
+            fam.add(f"{prefix}{stage}_milliseconds", "gauge", f"{stage} time over the recent window, ms{of}", value,
+                    {**labels, "quantile": f"{q:g}"})  # fmt: skip
+        else:
+            fam.add(prefix + _metric_name(key), "gauge", f"stats figure {key}{of}", value, labels)
 
 
 def _numeric_items(data: Any) -> Iterable[tuple[str, float]]:
