@@ -18,16 +18,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgepose.analysis.stage import AnalysisStage, make_analysis
+from edgepose.config.cameras import camera_config, camera_configs, fps_cap
 from edgepose.config.sections import Config
 from edgepose.documents.meta import meta_document
 from edgepose.documents.poses import Stamp
-from edgepose.errors import InputError
+from edgepose.errors import EdgeposeError, InputError
 from edgepose.estimator import PoseEstimator
 from edgepose.health import Health
 from edgepose.inference.accelerator import open_engine
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
-from edgepose.pipeline import Pipeline, ResultHook, Tracking, overlap_for
+from edgepose.pipeline import (
+    KEEP,
+    AddCamera,
+    Lane,
+    Pipeline,
+    Reconfigure,
+    RemoveCamera,
+    Request,
+    ResultHook,
+    Tracking,
+    overlap_for,  # fmt: skip
+)
 from edgepose.pose import FrameResult
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources import Source, make_source
@@ -133,7 +145,9 @@ def build_source(
     stats: RunStats | None = None,
     model_input: tuple[int, int] | None = None,
 ) -> Source:
-    source = make_source(config.source, resolve_source_uri(config), clocks, health, stats, model_input)
+    # With several cameras each reports its own health component (a camera's trouble is not the daemon's).
+    component = f"camera {config.source.camera}" if config.cameras else "source"
+    source = make_source(config.source, resolve_source_uri(config), clocks, health, stats, model_input, component)
     source.open()
     return source
 
@@ -156,7 +170,7 @@ def default_analysis(config: Config, stats: RunStats) -> AnalysisStage | None:
 def behaviour_config(config: Config) -> tuple[object, ...]:
     """What the behaviours analyzer is built from: equal before and after a reload, it is kept."""
     a = config.analysis
-    camera = config.source.camera
+    camera = config.source.camera  # a camera's own config (camera_configs)
     excluded = tuple(z.polygon for z in a.zones if z.name in a.behaviours.falls.exclude and z.camera in ("", camera))
     return a.enabled, a.behaviours, a.min_keypoint_score, excluded
 
@@ -252,10 +266,12 @@ class App:
     health: Health = field(default_factory=Health)
     hooks: list[ResultHook] = field(default_factory=list)
     loaded: Loaded | None = None
-    source: Source | None = None
+    source: Source | None = None  # the first camera's
+    sources: dict[str, Source] = field(default_factory=dict)  # every camera's, by name
     sinks: list[Sink] = field(default_factory=list)
     pipeline: Pipeline | None = None
-    analysis: AnalysisStage | Successor | None = None  # the stage in effect, or queued by the last reload
+    analysis: AnalysisStage | Successor | None = None  # the first camera's stage in effect, or queued by a reload
+    analyses: dict[str, AnalysisStage | Successor | None] = field(default_factory=dict)  # every camera's
     _stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     @property
@@ -279,10 +295,37 @@ class App:
         self._stops.append(("model", self.loaded.estimator.engine.close))
 
     def start_source(self) -> None:
+        """Open every camera's source. Each must open: a camera missing at start is a configuration or
+        hardware problem to hear about at once (afterwards a failing camera is retried on its own)."""
+        for camera in camera_configs(self.config):
+            self.open_camera(camera)
+        self.source = next(iter(self.sources.values()))
+
+    def open_camera(self, camera: Config) -> Source:
+        """Open one camera's source (at start, or for a camera a reload adds) and close it on stop."""
         spec = self.loaded.estimator.engine.input if self.loaded is not None else None
         model_input = (spec.shape[2], spec.shape[1]) if spec is not None else None  # (width, height)
-        self.source = self.parts.source(self.config, self.health, self.stats, model_input)
-        self._stops.append(("source", self.source.close))
+        name = camera.source.camera
+        stats = self.stats.camera(name) if camera.cameras else self.stats  # its reconnects, per camera
+        try:
+            source = self.parts.source(camera, self.health, stats, model_input)
+        except InputError as exc:
+            if not camera.cameras:
+                raise
+            raise type(exc)(f"camera {name}: {exc.message}", exc.hint) from None
+        self.sources[name] = source
+        self._stops.append((f"source {name}" if camera.cameras else "source", self.close_camera_source(name)))
+        return source
+
+    def close_camera_source(self, name: str) -> Callable[[], None]:
+        """The stop step of a camera's source: closes the source open under ``name`` then (if any)."""
+
+        def close() -> None:
+            source = self.sources.pop(name, None)
+            if source is not None:
+                source.close()
+
+        return close
 
     def _started(self, *parts: str) -> None:
         """Refuse a step taken out of order (a programming error, so it raises, never asserts)."""
@@ -314,47 +357,146 @@ class App:
     def start_pipeline(self) -> None:
         self._started("loaded", "source")
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
-        tracking = self.parts.tracking(self.config)
         overlap = overlap_for(self.config.model.overlap, self.loaded.accelerator)
-        analysis = self.analysis = self.parts.analysis(self.config, self.stats)  # None unless enabled
-        self._connect_commands(analysis)
-        self.pipeline = Pipeline(self.source, self.loaded.estimator, self.sinks, stamp, self.stats,
-                                 self.clock, self.hooks, tracking, self.config.source.slot_size, overlap,
-                                 analysis=analysis)  # fmt: skip
+        lanes = [self.build_lane(camera) for camera in camera_configs(self.config)]
+        self.analysis = lanes[0].analysis  # type: ignore[assignment]
+        self.pipeline = Pipeline.for_cameras(lanes, self.sinks, stamp, self.stats, self.clock, self.hooks,
+                                             self.config.source.slot_size, overlap)  # fmt: skip
 
-    def _connect_commands(self, analysis: AnalysisStage | Successor | None) -> None:
-        """Commands a sink receives (the MQTT reps reset topic) go to the stage."""
+    def build_lane(self, camera: Config, config: Config | None = None) -> Lane:
+        """One camera's stages on the shared engine: its source (opened), estimator, tracker, analysis.
+
+        With one camera the estimator is the model's own and the figures are the totals; with several,
+        each camera has an estimator of its own (:meth:`PoseEstimator.sibling`: crop region, buffers,
+        its decoder settings) and its own figures (``RunStats.camera``)."""
+        self._started("loaded")
+        config = config or self.config  # the daemon's config the camera is part of (a reload's new one)
+        name = camera.source.camera
+        source = self.sources.get(name) or self.open_camera(camera)
+        several = bool(config.cameras)
+        stats = self.stats.camera(name) if several else self.stats
+        estimator = self.loaded.estimator.sibling(camera.decoder, stats) if several else self.loaded.estimator
+        analysis = self.parts.analysis(camera, stats)  # None unless enabled
+        self.analyses[name] = analysis
+        self._connect_commands(analysis, name)
+        return Lane(name, source, estimator, stats, self.parts.tracking(camera), analysis, fps_cap(config, name))
+
+    def _connect_commands(self, analysis: AnalysisStage | Successor | None, camera: str) -> None:
+        """Commands a sink receives for a camera (the MQTT reps reset topic) go to its stage."""
         if analysis is None:
             return
         for sink in self.sinks:
-            sink.on_reps_reset(analysis.reset_reps)
+            sink.on_reps_reset(analysis.reset_reps, camera)
 
-    def build_analysis(self, new: Config) -> Successor | None:
-        """The stage ``new.analysis`` asks for, to replace the one of ``self.config`` (a reload); built
-        here, off the inference thread, so one that cannot be built (an empty pose library) raises
-        :class:`~edgepose.errors.ConfigError` and changes nothing. See :class:`Successor` for the state
-        it carries over."""
-        stage = self.parts.analysis(new, self.stats)
+    def build_analysis(self, new: Config, camera: str | None = None) -> Successor | None:
+        """The stage ``new.analysis`` asks for on ``camera`` (None: the first), to replace the one in
+        effect (a reload); built here, off the inference thread, so one that cannot be built (an empty
+        pose library) raises :class:`~edgepose.errors.ConfigError` and changes nothing. See
+        :class:`Successor` for the state it carries over."""
+        name = camera or camera_configs(self.config)[0].source.camera
+        new_camera = camera_config(new, name)
+        stage = self.parts.analysis(new_camera, self.stats.camera(name) if new.cameras else self.stats)
         if stage is None:
             return None
-        current = self.analysis
+        current = self.analyses.get(name, self.analysis)
         kept = current.stage if isinstance(current, Successor) else current
-        if kept is not None and kept.behaviours is not None and stage.behaviours is not None \
-                and behaviour_config(self.config) == behaviour_config(new):  # fmt: skip
+        try:
+            same_behaviours = behaviour_config(camera_config(self.config, name)) == behaviour_config(new_camera)
+        except KeyError:  # a camera this reload adds
+            same_behaviours = False
+        if kept is not None and kept.behaviours is not None and stage.behaviours is not None and same_behaviours:
             analyzers = [kept.behaviours if a is stage.behaviours else a for a in stage.analyzers]
-            stage = AnalysisStage(analyzers, stage.min_keypoint_score, self.stats)
+            stage = AnalysisStage(analyzers, stage.min_keypoint_score, stage.stats)
         return Successor(stage, current)
 
-    def use_analysis(self, analysis: Successor | None, new: Config) -> None:
-        """A stage from :meth:`build_analysis` was queued for the pipeline (``Reconfigure(analysis=)``):
-        point the commands at it and tell the sinks: the stream sinks' event lines, the MQTT sink's
-        announcements (``meta``, zone and fall entities) and retained states
+    def reload_requests(self, new: Config, decoder: bool, tracking: bool, analysis: bool,
+                        cameras: bool) -> list[Request]:  # fmt: skip
+        """What the running pipeline must change for ``new``, built here before anything is queued.
+
+        Per camera: a new decoder setup, tracker or analysis stage (:class:`Reconfigure` for that
+        camera); a camera that is new is opened and built now (:class:`AddCamera`), one that is gone
+        is removed (:class:`RemoveCamera`); a camera whose source or fps cap changed is restarted
+        alone: removed, and opened again once its old source is closed (the device is free then). An
+        :class:`~edgepose.errors.EdgeposeError` (a new camera that cannot be opened, an empty pose
+        library) propagates before anything is queued, so the service stays as it was."""
+        self._started("loaded")
+        old_cameras = {c.source.camera: c for c in camera_configs(self.config)}
+        new_cameras = {c.source.camera: c for c in camera_configs(new)}
+        several = bool(self.config.cameras)
+        requests: list[Request] = []
+        added: list[Request] = []
+        for name, camera in new_cameras.items():
+            before = old_cameras.get(name)
+            if before is None:
+                if cameras:
+                    added.append(AddCamera(self.build_lane(camera, new)))
+                continue
+            if cameras and several and (before.source != camera.source or fps_cap(self.config, name)
+                                        != fps_cap(new, name)):  # fmt: skip
+                requests.append(RemoveCamera(name, self._reopen(camera, new)))
+                continue
+            lane = self.pipeline.lane(name) if self.pipeline is not None else None
+            estimator = lane.estimator if lane is not None else self.loaded.estimator
+            change = Reconfigure(
+                decoder=estimator.setup_for(camera.decoder) if decoder and before.decoder != camera.decoder else None,
+                tracking=self.parts.tracking(camera) if tracking and before.tracking != camera.tracking else KEEP,
+                analysis=self.build_analysis(new, name) if analysis else KEEP,
+                camera=name if several else None,
+            )
+            if change != Reconfigure(camera=change.camera):
+                requests.append(change)
+        if cameras:
+            requests += [RemoveCamera(name, self._camera_removed) for name in old_cameras if name not in new_cameras]
+        return requests + added
+
+    def _camera_removed(self, lane: Lane) -> None:
+        """After a removed camera's capture ended: close its source, drop its figures and health."""
+        if self.sources.get(lane.name) is lane.source:
+            self.sources.pop(lane.name)
+        try:
+            lane.source.close()
+        except Exception as exc:  # one line, as in stop(): the other cameras go on
+            log.error("error while closing camera %s: %s: %s", lane.name, type(exc).__name__, exc)
+        self.stats.drop_camera(lane.name)
+        self.health.forget(f"camera {lane.name}")
+
+    def _reopen(self, camera: Config, new: Config) -> Callable[[Lane], None]:
+        """The second half of a camera's restart, once its old source is closed: open it with its new
+        settings and add it again. If it cannot be opened it stays out, said in the log and in health."""
+        name = camera.source.camera
+
+        def reopen(lane: Lane) -> None:
+            self._camera_removed(lane)
+            try:
+                fresh = self.build_lane(camera, new)
+            except Exception as exc:
+                why = exc.message if isinstance(exc, EdgeposeError) else f"{type(exc).__name__}: {exc}"
+                log.error("camera %s could not be restarted with its new settings: %s", name, why)
+                self.health.unhealthy(f"camera {name}", f"not running: {why} (fix the config and reload)")
+                return
+            if self.pipeline is not None:
+                self.pipeline.request(AddCamera(fresh))
+
+        return reopen
+
+    def after_reload(self, new: Config, requests: list[Request], announce: bool) -> None:
+        """The reload's requests were queued: point commands at the new stages and, when ``announce``
+        (the analysis or the cameras changed), tell the sinks: the stream sinks' event lines, the MQTT
+        sink's topics, announcements (``meta``, zone and fall entities) and retained states
         (:meth:`~edgepose.sinks.mqtt.MqttSink.reload`)."""
-        self.analysis = analysis
-        self._connect_commands(analysis)
-        meta = meta_document(new, self.loaded) if self.loaded is not None else {}
-        for sink in self.sinks:
-            sink.reload(new, meta)
+        first = camera_configs(new)[0].source.camera
+        for request in requests:
+            if isinstance(request, Reconfigure) and request.analysis is not KEEP:
+                name = request.camera or first
+                self.analyses[name] = request.analysis
+                self._connect_commands(request.analysis, name)
+            elif isinstance(request, RemoveCamera):
+                self.analyses.pop(request.name, None)
+        self.analysis = self.analyses.get(first)
+        if announce:
+            meta = meta_document(new, self.loaded) if self.loaded is not None else {}
+            for sink in self.sinks:
+                sink.reload(new, meta)
 
     def run(
         self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None
@@ -373,7 +515,8 @@ class App:
                 log.warning("%s", self.stats.failure_summary(), extra=ONCE_EACH)
         if stats.processed == 0 and not stop.is_set():
             why = f"{stats.failed} failed" if stats.failed else "the source gave none"
-            raise InputError(f"no frame was processed from {self.config.source.uri}: {why}")
+            where = ", ".join(c.source.uri for c in camera_configs(self.config))
+            raise InputError(f"no frame was processed from {where}: {why}")
         return stats
 
     def stop(self) -> None:

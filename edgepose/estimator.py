@@ -162,11 +162,12 @@ class PoseEstimator:
                                  self.model_name, self.model_options)  # fmt: skip
         return DecoderSetup(decoder, decoder_config)
 
-    def sibling(self, decoder_config: DecoderConfig) -> PoseEstimator:
+    def sibling(self, decoder_config: DecoderConfig, stats: RunStats | None = None) -> PoseEstimator:
         """Another camera's estimator on this one's engine and model: its own crop region, crowd watch
-        and input buffers, its own decoder settings."""
+        and input buffers, its own decoder settings and figures (``stats``)."""
         return PoseEstimator(self.engine, decoder_config, self.model_name, self.formats, clock=self.clock,
-                             model_options=self.model_options, resize=self.resize, stats=self.stats)  # fmt: skip
+                             model_options=self.model_options, resize=self.resize,
+                             stats=stats or self.stats)  # fmt: skip
 
     def use(self, setup: DecoderSetup) -> None:
         """Decode from the next frame on with ``setup`` (the pipeline calls this between frames)."""

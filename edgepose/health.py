@@ -33,6 +33,15 @@ class Health:
     def unhealthy(self, component: str, reason: str) -> None:
         self._set(component, reason)
 
+    def forget(self, component: str) -> None:
+        """A component that is gone (a camera a reload removed): neither healthy nor unhealthy now."""
+        with self._lock:
+            self._state.pop(component, None)
+
+    def components(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._state)
+
     def _set(self, component: str, reason: str | None) -> None:
         with self._lock:
             before = self._state.get(component, "<unset>")

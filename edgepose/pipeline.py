@@ -464,12 +464,13 @@ class Pipeline:
         lane.source.interrupt()
 
     def _books(self, lane: Lane) -> tuple[RunStats, ...]:
-        """Where a camera's figures are counted: the totals, and the camera's own with several cameras."""
+        """Where a camera's timings and frames are recorded: the totals, and the camera's own with
+        several cameras (its counters, :meth:`RunStats.count`, reach the totals by themselves)."""
         return (self.stats,) if lane.stats is self.stats else (self.stats, lane.stats)
 
-    def _count(self, lane: Lane, name: str, n: int = 1) -> None:
-        for stats in self._books(lane):
-            stats.count(name, n)
+    @staticmethod
+    def _count(lane: Lane, name: str, n: int = 1) -> None:
+        lane.stats.count(name, n)
 
     def _done(self) -> bool:
         """Retire the cameras that reached ``max_frames``; True when none is left to run."""
@@ -627,8 +628,7 @@ class Pipeline:
 
     def _failed(self, lane: Lane, frame: Frame, exc: FrameError) -> None:
         why = f"frame {frame.file or frame.index}: {exc.message}"
-        for stats in self._books(lane):
-            stats.fail(why if len(self.lanes) == 1 else f"{lane.name}: {why}")
+        lane.stats.fail(why if len(self.lanes) == 1 else f"{lane.name}: {why}")
         log.warning("%sframe %d failed: %s", "" if len(self.lanes) == 1 else f"{lane.name}: ", frame.index, exc)
 
     def _capture(self, lane: Lane, limit: int | None) -> None:
@@ -641,8 +641,7 @@ class Pipeline:
                 try:
                     frame = source.read()
                 except FrameError as exc:
-                    for stats in self._books(lane):
-                        stats.fail(exc.message)
+                    lane.stats.fail(exc.message if len(self.lanes) == 1 else f"{lane.name}: {exc.message}")
                     failures += 1
                     log.warning("skipped a frame: %s", exc)
                     if failures >= MAX_CONSECUTIVE_FAILURES:

@@ -74,11 +74,16 @@ class RunStats:
     # With several cameras, each camera's own figures (the pipeline counts a frame in its camera's and
     # in these totals); empty with one camera, whose figures are the totals.
     cameras: dict[str, RunStats] = field(default_factory=dict, repr=False)
+    # A camera's figures count their counters (count, fail) in the totals too: the stages that count
+    # (a retrying source, the analysis stage, the plausibility gate) are given the camera's.
+    parent: RunStats | None = field(default=None, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str, n: int = 1) -> None:
         with self.lock:
             setattr(self, name, getattr(self, name) + n)
+        if self.parent is not None:
+            self.parent.count(name, n)
 
     def fail(self, why: str) -> None:
         """Count a frame or read that failed, keeping why for the summary (the first ones only)."""
@@ -86,13 +91,15 @@ class RunStats:
             self.failed += 1
             if len(self.failures) < FAILURES_NAMED:
                 self.failures.append(why)
+        if self.parent is not None:
+            self.parent.fail(why)
 
     def camera(self, name: str) -> RunStats:
-        """Camera ``name``'s own figures, created on first use (started now if these are)."""
+        """Camera ``name``'s own figures, created on first use; its counters count in these too."""
         with self.lock:
             stats = self.cameras.get(name)
             if stats is None:
-                stats = self.cameras[name] = RunStats(started_mono=self.started_mono)
+                stats = self.cameras[name] = RunStats(started_mono=self.started_mono, parent=self)
             return stats
 
     def drop_camera(self, name: str) -> None:

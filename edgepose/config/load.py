@@ -174,6 +174,7 @@ def finish(config: Config, env: Mapping[str, str], where: Where | None = None) -
 
     for camera in camera_configs(config):
         verify_source(camera.source.uri, camera_key(config, camera))
+    verify_cameras(config)
     verify_sinks(config.sinks)
     verify_mqtt(config, where or Where())
     verify_analysis(config, where or Where())
@@ -212,6 +213,28 @@ def read_password(config: Config, env: Mapping[str, str]) -> str:
 def camera_key(config: Config, camera: Config) -> str:
     """Where a camera's source is configured: ``source`` or ``cameras.<name>.source``."""
     return f"cameras.{camera.source.camera}.source" if config.cameras else "source"
+
+
+LIVE_DEVICE = re.compile(r"(picamera2(:\d+)?|/dev/video\d+)")  # what one process can open once
+
+
+def verify_cameras(config: Config) -> None:
+    """Several cameras: each names its own source. ``auto`` would pick the same camera for all, and a
+    device opened twice is busy; one video file as several cameras is allowed (the benchmarks do it)."""
+    if not config.cameras:
+        return
+    seen: dict[str, str] = {}
+    for name, camera in config.cameras.items():
+        uri = camera.source.uri
+        if uri == "auto":
+            raise ConfigError(f"cameras.{name}.source.uri: auto: with several cameras each names its source",
+                              "e.g. picamera2:0 and picamera2:1, /dev/video0, an rtsp:// URL or a file")  # fmt: skip
+        device = "picamera2:0" if uri == "picamera2" else uri
+        if LIVE_DEVICE.fullmatch(device):
+            if device in seen:
+                raise ConfigError(f"cameras.{name}.source.uri: {uri} is also camera {seen[device]}'s",
+                                  "a camera device can be opened once")  # fmt: skip
+            seen[device] = name
 
 
 def verify_source(uri: str, key: str = "source") -> None:

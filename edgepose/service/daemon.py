@@ -7,7 +7,9 @@ thread never touches a frame; every tick it looks at the pipeline's counters and
   ``service.start_timeout``; ``READY=1`` once the first frame has been processed (a hook);
 - sends ``WATCHDOG=1`` only when a frame was processed within the watchdog interval and every
   component is healthy. A stuck camera, a blocked sink or a hung invoke stops the pings, so
-  systemd restarts the service; nothing here pings on a timer regardless;
+  systemd restarts the service; nothing here pings on a timer regardless. With several cameras a
+  camera's own trouble is reported (``camera <name>``) but does not stop the pings while another
+  camera makes progress (docs/cameras.md);
 - sends ``STATUS=`` with the frame rate and the people in view;
 - acts on signals, which the handlers only record: SIGTERM/SIGINT stop (``STOPPING=1``, the frame in
   flight finishes, sinks and source close) within ``service.shutdown_timeout``; SIGHUP reloads the
@@ -47,6 +49,7 @@ from edgepose.service.notify import Notifier, watchdog_interval
 log = logging.getLogger(__name__)
 
 PROGRESS = "pipeline"  # the health component this module reports: frames being processed
+CAMERA_COMPONENT = "camera "  # with several cameras, each camera's health component: "camera <name>"
 STATUS_EVERY_S = 2.0  # how often STATUS= is refreshed
 EXTEND_BY_S = 30.0  # each EXTEND_TIMEOUT_USEC asks for this much more start-up time
 MAX_TICK_S = 1.0
@@ -76,6 +79,12 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> tuple[str, ...]:
         path = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
             out.extend(changed_keys(a, b, path + "."))
+        elif isinstance(a, dict) and isinstance(b, dict):  # cameras: an entry added, removed or changed
+            for key in [*a, *(k for k in b if k not in a)]:
+                if key in a and key in b:
+                    out.extend(changed_keys(a[key], b[key], f"{path}.{key}."))
+                else:
+                    out.append(f"{path}.{key}")
         elif a != b:
             out.append(path)
     return tuple(out)
@@ -88,13 +97,19 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> tuple[str, ...]:
 # start only.
 LIVE_KEYS = ("decoder.", "logging.", "tracking.", "analysis.")
 START_ONLY_KEYS = ("decoder.numba_cache_dir",)
+# With several cameras before and after, the cameras themselves change live too: one added is
+# opened and joins, one removed leaves, one whose source or fps cap changed restarts alone (the
+# others go on); the top-level source is then only what they share, applied through them.
+CAMERA_KEYS = ("cameras.", "source.")
 
 
 def plan_reload(old: Config, new: Config, can_track: bool = True, can_analyze: bool = True) -> ReloadPlan:
     """Split a reload into what applies now and what waits for a restart (a pure function)."""
     applied, restart = [], []
+    cameras_live = bool(old.cameras) and bool(new.cameras) and can_analyze  # can_analyze: the pipeline runs
     for key in changed_keys(old, new):
-        live = key.startswith(LIVE_KEYS) and key not in START_ONLY_KEYS
+        live = (key.startswith(LIVE_KEYS) or (cameras_live and key.startswith(CAMERA_KEYS))) and \
+            key not in START_ONLY_KEYS  # fmt: skip
         if key.startswith("tracking.") and not can_track:
             live = False
         if key.startswith("analysis.") and not can_analyze:
@@ -265,13 +280,43 @@ class Daemon:
             self.app.health.unhealthy(PROGRESS, f"no frame processed for more than {stall_after:g} s")
         else:
             self.app.health.ok(PROGRESS)
+        if self.config.cameras:
+            self.assess_cameras(now)
         healthy = self.app.health.status().healthy
-        if self.watchdog is not None and since < self.watchdog and healthy:
+        if self.watchdog is not None and since < self.watchdog and self.shared_healthy():
             self.notifier.watchdog()
         if now - self._last_status >= STATUS_EVERY_S or healthy != self._was_healthy:
             self._was_healthy = healthy
             self._last_status = now
             self.notifier.status(self.status_text(now))
+
+    def assess_cameras(self, now: float) -> None:
+        """Several cameras: one health component per camera (``camera <name>``), from the pipeline's
+        progress (:func:`~edgepose.scheduling.assess`): stalled, failed, or fine (a file that ended is
+        fine). The retrying sources report ``camera <name>`` too; the more specific news wins until
+        the camera takes frames again."""
+        pipeline = self.app.pipeline
+        if pipeline is None:
+            return
+        from edgepose.scheduling import assess
+
+        verdict = assess(pipeline.progress(), now, self.config.source.stall_timeout)
+        for name in pipeline.cameras:
+            component = f"{CAMERA_COMPONENT}{name}"
+            if name in verdict.unhealthy:
+                self.app.health.unhealthy(component, verdict.unhealthy[name])
+            elif name in verdict.progressing:
+                self.app.health.ok(component)
+
+    def shared_healthy(self) -> bool:
+        """Whether the parts every camera needs are healthy: the watchdog's condition. With several
+        cameras a camera's own trouble (``camera <name>``) does not stop the pings: a restart would stop
+        the healthy cameras too, and the failing one is retried on its own; when no camera makes
+        progress, ``pipeline`` is unhealthy and the pings stop (docs/cameras.md)."""
+        status = self.app.health.status()
+        if not self.config.cameras:
+            return status.healthy
+        return not [r for r in status.reasons if not r.startswith(CAMERA_COMPONENT)]
 
     def _become_ready(self, now: float) -> None:
         self.state = State.RUNNING
@@ -311,8 +356,9 @@ class Daemon:
             reasons = ("service: starting (loading the model, waiting for the first frame)", *reasons)
         elif self.state is State.STOPPING:
             reasons = ("service: stopping", *reasons)
-        return Probe(self.state.value, status.healthy, reasons, self.app.stats.snapshot(self.clock()),
-                     tuple(self.app.sinks))  # fmt: skip
+        now = self.clock()
+        return Probe(self.state.value, status.healthy, reasons, self.app.stats.snapshot(now), tuple(self.app.sinks),
+                     cameras=self.app.stats.camera_snapshots(now))  # fmt: skip
 
     # -- reload and stop -------------------------------------------------------------------------
 
@@ -350,24 +396,24 @@ class Daemon:
         Everything is built before anything is queued, so a part that cannot be built (an
         :class:`EdgeposeError`, e.g. an empty pose library) leaves the service as it was."""
         new = plan.config
-        decoder = any(k.startswith("decoder.") for k in plan.applied) and self.app.loaded is not None
-        tracking = any(k.startswith("tracking.") for k in plan.applied) and self.app.pipeline is not None
+        cameras = any(k.startswith("cameras.") for k in plan.applied)  # per camera: decoder, tracking, source
+        decoder = (cameras or any(k.startswith("decoder.") for k in plan.applied)) and self.app.loaded is not None
+        tracking = (cameras or any(k.startswith("tracking.") for k in plan.applied)) and self.app.pipeline is not None
         analysis = any(k.startswith("analysis.") for k in plan.applied) and self.app.pipeline is not None
-        if decoder or tracking or analysis:
-            from edgepose.pipeline import KEEP, Reconfigure
+        if decoder or tracking or analysis or cameras:
+            from edgepose.pipeline import Reconfigure
 
-            estimator = self.app.loaded.estimator
-            change = Reconfigure(  # one change: the frame that takes it takes all of it
-                decoder=estimator.setup_for(new.decoder) if decoder else None,
-                tracking=self.app.parts.tracking(new) if tracking else KEEP,  # built as at start
-                analysis=self.app.build_analysis(new) if analysis else KEEP,  # may raise: nothing queued yet
-            )
+            # Every change is built before one is queued (one that cannot be built raises: nothing queued),
+            # and each camera's changes are one Reconfigure: the frame that takes it takes all of it.
+            requests = self.app.reload_requests(new, decoder, tracking, analysis, cameras)
             if self.app.pipeline is not None:
-                self.app.pipeline.request(change)
-            elif change.decoder is not None:  # still starting: no frame has run, nothing to queue behind
-                estimator.use(change.decoder)
-            if change.analysis is not KEEP:
-                self.app.use_analysis(change.analysis, new)
+                for request in requests:
+                    self.app.pipeline.request(request)
+            else:  # still starting: no frame has run, nothing to queue behind
+                for request in requests:
+                    if isinstance(request, Reconfigure) and request.decoder is not None:
+                        self.app.loaded.estimator.use(request.decoder)
+            self.app.after_reload(new, requests, announce=analysis or cameras)
         if "logging.format" in plan.applied:
             setup_logging(self.log_level(new), new.logging.format)
         elif "logging.level" in plan.applied:

@@ -66,10 +66,12 @@ def make_source(
     health: Health | None = None,
     stats: RunStats | None = None,
     model_input: tuple[int, int] | None = None,
+    component: str = "source",
 ) -> Source:
     """Build the source for a resolved uri (``auto`` is resolved by the caller).
 
-    ``model_input`` ``(width, height)`` sizes the Pi camera's ``lores`` stream.
+    ``model_input`` ``(width, height)`` sizes the Pi camera's ``lores`` stream; ``component`` is
+    the health component a live source reports as (``camera <name>`` with several cameras).
     """
     kind = guess_kind(uri) if config.kind == "auto" else config.kind
     if kind in ("image", "directory"):
@@ -92,6 +94,7 @@ def make_source(
         stall_timeout=config.stall_timeout,
         backoff=Backoff(config.retry_min, config.retry_max),
         stats=stats,
+        component=component,
     )
 
 

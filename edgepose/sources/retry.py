@@ -3,7 +3,8 @@
 A camera that is unplugged, a stream that drops or a read that times out is retried, waiting
 ``initial``, then twice as long each time, up to ``maximum`` seconds between attempts. A source
 that has produced no frame for longer than ``stall_timeout`` is reported unhealthy (component
-``source``) to :class:`~edgepose.health.Health`; the service layer turns that into a restart.
+``source``, or ``camera <name>`` with several cameras) to :class:`~edgepose.health.Health`; the
+service layer turns that into a restart (with several cameras, only when no camera progresses).
 The first ``open`` is not retried: a camera that is missing at start is a configuration or
 hardware problem and the user should hear about it at once.
 """
@@ -42,8 +43,10 @@ class RetryingSource(Source):
         stats: RunStats | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
+        component: str = COMPONENT,
     ) -> None:
         self.inner = inner
+        self.component = component  # its name in health: ``source``, or ``camera <name>`` with several
         self.name = inner.name
         self.continuous = inner.continuous
         self.live = inner.live
@@ -66,7 +69,7 @@ class RetryingSource(Source):
         self.inner.open()
         self._open = True
         self._last_frame = self.clock()
-        self.health.ok(COMPONENT)
+        self.health.ok(self.component)
 
     def read(self) -> Frame | None:
         attempt = 0
@@ -85,7 +88,7 @@ class RetryingSource(Source):
                 continue
             self._last_frame = self.clock()
             self.last_error = ""
-            self.health.ok(COMPONENT)
+            self.health.ok(self.component)
             return frame
         return None
 
@@ -105,7 +108,7 @@ class RetryingSource(Source):
         idle = self.clock() - self._last_frame
         if idle > self.stall_timeout:
             why = f"no frame for {idle:.1f} s" + (f": {self.last_error}" if self.last_error else "")
-            self.health.unhealthy(COMPONENT, why)
+            self.health.unhealthy(self.component, why)
             return True
         return False
 
