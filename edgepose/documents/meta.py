@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from edgepose import __version__
+from edgepose.config.cameras import camera_configs, camera_names
 from edgepose.config.sections import Config
 from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
 
@@ -21,9 +22,9 @@ def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
         "schema": META_SCHEMA,
         "version": __version__,
         "device": config.device_id,
-        "camera": config.source.camera,
+        "camera": camera_names(config)[0],  # the first camera (the one camera)
         **({"site": config.site} if config.site else {}),
-        "cameras": [config.source.camera],  # one source per daemon; several daemons may share a prefix
+        "cameras": list(camera_names(config)),  # every camera of this daemon, in the order of cameras
         "model": loaded.model_name,
         "format": loaded.estimator.decoder.format,
         **({"ignored_outputs": list(ig)} if (ig := loaded.estimator.decoder.ignored_outputs) else {}),
@@ -39,7 +40,8 @@ def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
 
 def analysis_meta(config: Config) -> dict[str, Any]:
     """With ``analysis`` on: the angle names and their point triples, the enabled behaviours (and the
-    exercises counted), and this camera's zones."""
+    exercises counted), and each camera's zones (a zone of every camera once per camera, each entry
+    with its ``camera``)."""
     a = config.analysis
     if not a.enabled:
         return {}
@@ -54,8 +56,10 @@ def analysis_meta(config: Config) -> dict[str, Any]:
     out["behaviours"] = list(enabled_behaviours(b))
     if b.reps.enabled:
         out["exercises"] = [r.name for r in b.reps.rules()]
-    zones = [z for z in a.zones if z.camera in ("", config.source.camera)]
+    zones = [(camera.source.camera, z) for camera in camera_configs(config) for z in a.zones
+             if z.camera in ("", camera.source.camera)]  # fmt: skip
     if zones:
-        out["zones"] = [{"name": z.name, "polygon": [list(p) for p in z.polygon], "anchor": z.anchor,
-                         "enter_after": z.enter_after, "leave_after": z.leave_after} for z in zones]  # fmt: skip
+        out["zones"] = [{"name": z.name, "camera": camera, "polygon": [list(p) for p in z.polygon],
+                         "anchor": z.anchor, "enter_after": z.enter_after, "leave_after": z.leave_after}
+                        for camera, z in zones]  # fmt: skip
     return out

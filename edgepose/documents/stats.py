@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from edgepose.config.cameras import camera_names
 from edgepose.config.sections import Config
 from edgepose.stats import RunStats
 from edgepose.system import cpu_temperature, rss_bytes, throttled
 
 STATS_SCHEMA = "edgepose.stats/1"  # edgepose/schema/stats.v1.json
+CAMERA_FIGURES = ("captured", "processed", "skipped", "failed", "people", "processed_fps")  # per camera in stats
 
 
 def host_facts() -> dict[str, Any]:
@@ -26,13 +28,17 @@ def stats_document(
     sink_counters: Mapping[str, int | float],
     sink_name: str = "mqtt",
 ) -> dict[str, Any]:
-    """The stats document at ``now_mono`` (monotonic s), stamped ``wall`` (Unix s)."""
+    """The stats document at ``now_mono`` (monotonic s), stamped ``wall`` (Unix s): the daemon's
+    totals, and with several cameras ``cameras``, each camera's own figures (:data:`CAMERA_FIGURES`)."""
+    cameras = {name: {k: figures[k] for k in CAMERA_FIGURES}
+               for name, figures in stats.camera_snapshots(now_mono).items()}  # fmt: skip
     return {
         "schema": STATS_SCHEMA,
         "device": config.device_id,
-        "camera": config.source.camera,
+        "camera": camera_names(config)[0],
         "ts": round(wall, 3),
         **stats.snapshot(now_mono),
+        **({"cameras": cameras} if cameras else {}),
         **facts,
         sink_name: dict(sink_counters),
     }

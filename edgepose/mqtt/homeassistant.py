@@ -1,6 +1,7 @@
 """Home Assistant MQTT discovery: a "people in view" sensor, a "processed fps" sensor, per zone
-an "occupied" binary sensor and a "people in zone" sensor, and with fall detection a "fall
-detected" binary sensor per camera.
+an "occupied" binary sensor and a "people in zone" sensor, with fall detection a "fall
+detected" binary sensor per camera, and with several cameras a "people in view" sensor per camera
+(:func:`camera_discovery_messages`; the device-wide one then reads the total).
 
 Follows Home Assistant's discovery convention: one retained JSON config per entity at
 ``<discovery_prefix>/<component>/<node_id>/<object_id>/config``, sharing one ``device`` block and
@@ -77,6 +78,47 @@ def discovery_messages(discovery_prefix: str, device_id: str, topics: Topics) ->
         (f"{discovery_prefix}/sensor/{node}/people/config", people),
         (f"{discovery_prefix}/sensor/{node}/fps/config", fps),
     ]
+
+
+CAMERA_PEOPLE_PREFIX = "people_"
+
+
+def camera_people_object_id(camera: str) -> str:
+    """``people_<camera>``: one people sensor per camera (with several cameras)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{CAMERA_PEOPLE_PREFIX}{camera}")
+
+
+def camera_people_config_topic(discovery_prefix: str, device_id: str, camera: str) -> str:
+    return f"{discovery_prefix}/sensor/{node_id(device_id)}/{camera_people_object_id(camera)}/config"
+
+
+def camera_discovery_messages(discovery_prefix: str, device_id: str,
+                              topics: Topics) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+    """The camera's "people in view" ``sensor`` reading ``<prefix>/<camera>/count`` (published with
+    several cameras only, when ``<prefix>/count`` is the device's total); publish retained."""
+    node = node_id(device_id)
+    config = {
+        **_common(device_id, topics),
+        "name": f"{topics.camera} people in view",
+        "unique_id": f"{node}_{camera_people_object_id(topics.camera)}",
+        "state_topic": topics.camera_count,
+        "state_class": "measurement",
+        "icon": "mdi:account-group",
+    }
+    return [(camera_people_config_topic(discovery_prefix, device_id, topics.camera), config)]
+
+
+def is_stale_camera_people_config(topic: str, payload: bytes, discovery_prefix: str, device_id: str,
+                                  topics: Topics, several: bool) -> bool:  # fmt: skip
+    """Whether a retained config is this camera's own people sensor while the device runs one camera
+    (its count is then ``<prefix>/count`` alone): then publish an empty retained config to it."""
+    if several or not payload or topic != camera_people_config_topic(discovery_prefix, device_id, topics.camera):
+        return False
+    try:
+        state_topic = json.loads(payload).get("state_topic", "")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return False
+    return state_topic == topics.camera_count
 
 
 def zone_object_id(camera: str, zone: str) -> str:

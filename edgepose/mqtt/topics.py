@@ -1,14 +1,19 @@
 """Topic names, all derived from the config in one place.
 
 Default prefix ``edgepose/<device_id>``; under it ``available``, ``meta``, ``stats``, ``count``
-(device-wide) and ``<camera>/poses`` (one per camera, so several cameras can share a prefix).
+(device-wide) and per camera ``<camera>/poses``, ``events``, ``zones/<zone>``, ``fall``,
+``reps/reset`` and, with several cameras, ``<camera>/count``. A :class:`Topics` is one camera's
+view of them (:meth:`Topics.for_camera` gives another camera's); ``camera_of`` reads the camera
+back from a topic a wildcard filter matched.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
+from edgepose.config.cameras import camera_names
 from edgepose.config.sections import Config
 from edgepose.errors import ConfigError
 
@@ -66,13 +71,37 @@ class Topics:
 
     @classmethod
     def from_config(cls, config: Config) -> Topics:
+        """The topics of ``config``'s (first) camera: ``source.camera``, or the first of ``cameras``."""
         prefix = expand_prefix(config.mqtt.topic_prefix, config.device_id, config.site)
-        topics = cls(prefix, config.source.camera)
-        for name in ("available", "meta", "stats", "count", "poses", "events", "fall", "reps_reset"):
+        topics = cls(prefix, camera_names(config)[0])
+        for name in ("available", "meta", "stats", "count", "poses", "events", "fall", "reps_reset", "camera_count"):
             check_topic(getattr(topics, name), f"mqtt topic '{name}'")
         for zone in config.analysis.zones:
             check_topic(topics.zone(zone.name), f"mqtt topic of zone '{zone.name}'")
         return topics
+
+    def for_camera(self, camera: str) -> Topics:
+        """The same prefix, camera ``camera``'s topics."""
+        return dataclasses.replace(self, camera=camera)
+
+    def camera_of(self, topic: str, suffix: str) -> str | None:
+        """The camera of ``<prefix>/<camera>/<suffix>`` (``suffix`` e.g. ``fall``, ``zones/``, a
+        trailing ``/`` meaning anything under it); None for any other topic."""
+        head = f"{self.prefix}/"
+        if not topic.startswith(head):
+            return None
+        camera, sep, rest = topic[len(head) :].partition("/")
+        if not camera or not sep:
+            return None
+        if suffix.endswith("/"):
+            ok = rest.startswith(suffix) and len(rest) > len(suffix) and "/" not in rest[len(suffix) :]
+        else:
+            ok = rest == suffix
+        return camera if ok else None
+
+    def every_camera(self, suffix: str) -> str:
+        """Subscription filter for ``<prefix>/+/<suffix>``: that topic of every camera under this prefix."""
+        return f"{self.prefix}/+/{suffix}"
 
     @property
     def available(self) -> str:
@@ -90,6 +119,12 @@ class Topics:
     @property
     def count(self) -> str:
         return f"{self.prefix}/count"
+
+    @property
+    def camera_count(self) -> str:
+        """This camera's number of people (retained), published only with several cameras; ``count``
+        is then the device's total."""
+        return f"{self.prefix}/{self.camera}/count"
 
     @property
     def poses(self) -> str:

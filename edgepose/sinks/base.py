@@ -48,9 +48,10 @@ class Sink(Protocol):
         document. The default has nothing to follow; MQTT re-announces, the stream sinks follow
         ``analysis.event_lines``."""
 
-    def on_reps_reset(self, reset: Callable[[int | None], bool]) -> None:
-        """Where commands to reset repetition counts go (``reset(track)``, None for every track).
-        The default receives no commands; MQTT takes them on ``<prefix>/<camera>/reps/reset``."""
+    def on_reps_reset(self, reset: Callable[[int | None], bool], camera: str | None = None) -> None:
+        """Where commands to reset camera ``camera``'s repetition counts go (``reset(track)``, None for
+        every track); ``camera`` None: the one camera, or every camera without its own. The default
+        receives no commands; MQTT takes them on each camera's ``<prefix>/<camera>/reps/reset``."""
 
     def counters(self) -> Mapping[str, int | float]:
         """The sink's own figures, all numbers (``/metrics`` exports each as ``edgepose_sink_<key>``)."""
