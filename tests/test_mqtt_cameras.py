@@ -344,3 +344,27 @@ def test_a_reload_announces_an_added_camera_and_clears_a_removed_one(
     left = {m.topic for m in late.messages}
     assert not left & {*garden_entities, garden.zone("yard"), garden.fall, garden.camera_count}
     late.close()
+
+
+def test_a_start_with_one_camera_clears_what_a_run_with_several_left_for_it(broker: Mosquitto) -> None:
+    """A camera's own count and people sensor exist only while several cameras run; the next start with
+    one camera removes them. A camera the config no longer names is left alone at a start: its topics
+    may be another daemon's under a shared prefix (a reload clears a camera it removes)."""
+    front = Topics.from_config(make_config(broker, TWO))
+    garden = front.for_camera("garden")
+    people = {c: camera_people_config_topic("homeassistant", "testpi", c) for c in ("front", "garden")}
+    collector = Collector(broker, ["homeassistant/#", f"{front.prefix}/#"])
+    sink = connected(make_config(broker, TWO, "mqtt.homeassistant.enabled=true"))
+    send(sink, "front", 0, people=2)
+    send(sink, "garden", 0, people=1)
+    assert collector.wait_for(lambda c: last(c, front.count) == b"3" and last(c, garden.camera_count) == b"1"
+                              and all(last(c, t) for t in people.values()))  # fmt: skip
+    sink.close()
+    one = make_config(broker, "cameras={front: {source: {uri: front.mp4}}}", "mqtt.homeassistant.enabled=true")
+    sink = connected(one)
+    assert collector.wait_for(lambda c: last(c, front.camera_count) == b"" and last(c, people["front"]) == b"")
+    send(sink, "front", 1, people=2)
+    assert collector.wait_for(lambda c: last(c, front.count) == b"2")
+    sink.close()
+    assert last(collector, garden.camera_count) == b"1" and last(collector, people["garden"])  # not this run's
+    collector.close()
