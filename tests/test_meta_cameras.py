@@ -68,6 +68,10 @@ def test_stats_have_each_cameras_figures_beside_the_totals() -> None:
 def test_stats_of_one_camera_have_no_cameras() -> None:
     doc = stats_document(config(), RunStats(started_mono=1.0), 2.0, 1.8e9, {}, {})
     assert "cameras" not in doc and doc["camera"] == "cam0"
+    stats = RunStats(started_mono=1.0)
+    stats.camera("front").count("processed")  # a one-entry cameras: map keeps the camera's figures: the totals
+    doc = stats_document(config("cameras={front: {source: {uri: front.mp4}}}"), stats, 2.0, 1.8e9, {}, {})
+    assert "cameras" not in doc and doc["camera"] == "front"
 
 
 @pytest.mark.parametrize("bad", [{"front": {"captured": -1}}, {"front": {"captured": 1, "processed": 1, "skipped": 0,
