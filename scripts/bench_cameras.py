@@ -5,14 +5,13 @@
     python scripts/bench_cameras.py --models movenet_lightning_int8,posenet_mobilenet_v1_075_481x641 \
         --cameras 1,2,4 --seconds 12 --rounds 6              # (one line) the table in docs/cameras.md
 
-Each camera is a memory source of the same pre-decoded walking-crowd frames with its own capture
-thread (the pipeline's own ``Pipeline._capture``) filling its own slot of one
-:class:`~edgepose.scheduling.CameraScheduler`. One inference thread takes frames by round-robin
-and runs them through that camera's own estimator (crop region, input buffers), tracker, document
-and sink: one :class:`~edgepose.pipeline.Pipeline` per camera, used as the per-camera state, all
-on one stand-in engine (``sleep:7ms``: invoke sleeps 7 ms with the GIL released and replays the
-real model's outputs) under one supervisor. The schedule is the overlapped one with the flight
-carrying its camera: the crop region stays exact per camera (frame n of a camera is decoded
+Each camera is a memory source of the same pre-decoded walking-crowd frames, a lane of the
+daemon's own several-camera pipeline (:meth:`~edgepose.pipeline.Pipeline.for_cameras`): its own
+capture thread and slot in the :class:`~edgepose.scheduling.CameraScheduler`, its own estimator
+(crop region, input buffers), tracker and figures. One inference thread takes frames by
+round-robin onto one stand-in engine (``sleep:7ms``: invoke sleeps 7 ms with the GIL released and
+replays the real model's outputs) under one supervisor, on the overlapped schedule: the flight
+carries its camera, so the crop region stays exact per camera (frame n of a camera is decoded
 before that camera's frame n+1 is cut), which costs nothing when the next frame is another
 camera's. The recording repeats each frame once per camera, so with strict round-robin every
 camera's decoder and tracker see the real model's sequence of poses in order.
@@ -54,8 +53,8 @@ from edgepose.estimator import PoseEstimator  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
 from edgepose.inference.standin import Recording, SleepEngine, parse_sleep  # noqa: E402
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy  # noqa: E402
-from edgepose.pipeline import END, POLL_S, Pipeline  # noqa: E402
-from edgepose.scheduling import CameraScheduler, Taken  # noqa: E402
+from edgepose.pipeline import Lane, Pipeline  # noqa: E402
+from edgepose.stats import RunStats  # noqa: E402
 from edgepose.tracking import make_tracker  # noqa: E402
 
 PIPELINE = "1 camera, Pipeline.run (today)"
@@ -162,86 +161,30 @@ def pipeline_round(bench: Bench, seconds: float, tally: Tally) -> None:
 
 
 def cameras_round(bench: Bench, layout: Layout, seconds: float, tally: Tally) -> None:
-    """``layout``'s cameras through one scheduler onto one engine for ``seconds``, overlapped."""
+    """``layout``'s cameras in the daemon's own several-camera pipeline on one engine for ``seconds``."""
     engine = bench.engine(layout.cameras)
-    scheduler = CameraScheduler()
     config = bench.config
     stamp = Stamp(config.device_id, bench.model_name, "sleep")
-    pipes: dict[str, Pipeline] = {}
-    captures: list[threading.Thread] = []
-    halt = threading.Event()
+    stats = RunStats()
+    template = bench.estimator(engine)
+    lanes = []
     for k, fps in enumerate(layout.fps):
         name = f"cam{k}"
         source = PacedSource(bench.images, name, fps) if fps else \
             MemorySource(bench.images, continuous=True, camera=name, limit=10**9)  # fmt: skip
         tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
-        pipe = Pipeline(source, bench.estimator(engine), [NullSink()], stamp, tracking=tracking, overlap=True)
-        pipe._wake = lambda _future: scheduler.wake()  # an invoke that ends wakes the waiting take
-        slot = scheduler.add(name, drop=source.live)
-        pipes[name] = pipe
-        captures.append(threading.Thread(target=pipe._capture, args=(slot, halt, None), daemon=True))
-    for thread in captures:
-        thread.start()
+        lanes.append(Lane(name, source, template.sibling(config.decoder), stats.camera(name), tracking))
+    pipe = Pipeline.for_cameras(lanes, [NullSink()], stamp, stats, overlap=True)
     t0 = time.perf_counter()
     try:
-        overlapped(scheduler, pipes, t0 + seconds)
+        pipe.run(duration=seconds)
     finally:
         elapsed = time.perf_counter() - t0
-        halt.set()
-        scheduler.close()
-        for pipe in pipes.values():
-            pipe.source.interrupt()
-        for thread in captures:
-            thread.join(5.0)
         engine.close()
-    for pipe in pipes.values():
-        if pipe._error is not None:
-            raise pipe._error
     tally.seconds += elapsed
-    for name, pipe in pipes.items():
-        tally.frames[name] = tally.frames.get(name, 0) + pipe.stats.processed
-    for name, counts in scheduler.counts().items():
-        tally.skipped[name] = tally.skipped.get(name, 0) + counts.skipped
-
-
-def overlapped(scheduler: CameraScheduler, pipes: dict[str, Pipeline], deadline: float) -> None:
-    """Pipeline._overlapped with the flight carrying its camera (what issue 20's wiring will be).
-
-    Frame n+1 (usually another camera's) is prepared while frame n is on the accelerator, and
-    frame n is decoded, tracked and published after n+1 is handed over. When n+1 is the same
-    camera's and its model follows a crop region, n is decoded first (the exact crop).
-    """
-    flight = None  # (the pipe of the camera in flight, its _Flight)
-    while time.perf_counter() < deadline:
-        until = flight[1].invoke.future.done if flight is not None and flight[1] is not None else None
-        item = scheduler.take(POLL_S, until)
-        if item is END:
-            break
-        if not isinstance(item, Taken):
-            if flight is not None:
-                owner, f = flight
-                owner._land(f, owner._collect(f))
-                flight = None
-            continue
-        pipe = pipes[item.camera]
-        pipe.apply_requests()
-        if flight is None or flight[1] is None:
-            flight = (pipe, pipe._launch(item.frame))
-            continue
-        owner, f = flight
-        if owner is pipe and f.continuous and f.prepared.setup.uses_crop_region:
-            result = owner._decode(f, owner._collect(f))
-            following = pipe._launch(item.frame)
-            owner._track_and_publish(f, result)
-        else:
-            prepared = pipe._prepare(item.frame)
-            outputs = owner._collect(f)
-            following = pipe._start(prepared)
-            owner._land(f, outputs)
-        flight = (pipe, following)
-    if flight is not None and flight[1] is not None:
-        owner, f = flight
-        owner._land(f, owner._collect(f))
+    for name, camera in stats.cameras.items():
+        tally.frames[name] = tally.frames.get(name, 0) + camera.processed
+        tally.skipped[name] = tally.skipped.get(name, 0) + camera.skipped
 
 
 def run(bench: Bench, layouts: Sequence[Layout], seconds: float, rounds: int) -> tuple[Tally, dict[str, Tally]]:
