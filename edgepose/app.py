@@ -15,15 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgepose.analysis.stage import AnalysisStage, make_analysis
-from edgepose.config.cameras import camera_config, camera_configs, fps_cap
+from edgepose.config.cameras import camera_config, camera_configs, camera_names, fps_cap
 from edgepose.config.sections import Config
 from edgepose.documents.meta import meta_document
 from edgepose.documents.poses import Stamp
 from edgepose.errors import EdgeposeError, InputError
 from edgepose.estimator import PoseEstimator
+from edgepose.frame import Frame
 from edgepose.health import Health
 from edgepose.inference.accelerator import open_engine
 from edgepose.logs import ONCE_EACH
@@ -100,6 +101,16 @@ def preview_overlay(config: Config) -> LiveOverlay | None:
 
     zones = [zone_of(z) for z in a.zones if z.camera in ("", config.source.camera)]
     return LiveOverlay(zones, p.zones, p.angles and a.angles, behaviours)
+
+
+def camera_hook(camera: str, hook: ResultHook) -> ResultHook:
+    """``hook`` for one camera's frames only (the preview shows one camera)."""
+
+    def only(frame: Frame, result: FrameResult, document: dict[str, Any]) -> None:
+        if frame.camera == camera:
+            hook(frame, result, document)
+
+    return only
 
 
 def resolve_source_uri(config: Config) -> str:
@@ -348,10 +359,11 @@ class App:
             return
         from edgepose.preview import PreviewServer
 
-        overlay = preview_overlay(self.config)
+        shown = camera_config(self.config, self.config.service.preview.camera or camera_names(self.config)[0])
+        overlay = preview_overlay(shown)
         preview = PreviewServer(self.config.service.preview, self.stats, self.clock, overlay=overlay)
         preview.start()
-        self.hooks.append(preview.hook)
+        self.hooks.append(camera_hook(shown.source.camera, preview.hook) if self.config.cameras else preview.hook)
         self._stops.append(("preview", preview.stop))
 
     def start_pipeline(self) -> None:

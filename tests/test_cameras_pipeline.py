@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgepose.app import App, AppParts, build_estimator, build_source
+from edgepose.app import App, AppParts, build_estimator, build_source, camera_hook
 from edgepose.bench.runner import MemorySource
 from edgepose.config import load_config
 from edgepose.config.sections import Config, DecoderConfig
 from edgepose.document import Stamp
-from edgepose.errors import InputError
+from edgepose.errors import ConfigError, InputError
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.health import Health
@@ -384,3 +384,16 @@ def test_cameras_of_different_sizes_share_a_dynamic_input_engine():
         second.estimate(square)
     assert engine.misfits == []
     assert engine.resized == [(1, 160, 256, 3), (1, 256, 256, 3)] * 2
+
+
+def test_the_preview_shows_one_camera(tmp_path, walking_video, squat_path):
+    """The preview page shows one camera's frames (service.preview.camera, else the first); a camera
+    that is not configured is refused at load."""
+    seen: list[str] = []
+    hook = camera_hook("b", lambda frame, result, document: seen.append(frame.camera))
+    for camera in ("a", "b", "a", "b"):
+        hook(Frame(np.zeros((4, 4, 3), np.uint8), 0, 0.0, 0.0, camera), None, {})  # type: ignore[arg-type]
+    assert seen == ["b", "b"]
+    path = cameras_yaml(tmp_path, {"a": str(walking_video), "b": str(squat_path)}, "service: {preview: {camera: c}}")
+    with pytest.raises(ConfigError, match=r"service\.preview\.camera: 'c' is not one of the cameras"):
+        load_config(path)

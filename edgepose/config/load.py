@@ -221,6 +221,10 @@ LIVE_DEVICE = re.compile(r"(picamera2(:\d+)?|/dev/video\d+)")  # what one proces
 def verify_cameras(config: Config) -> None:
     """Several cameras: each names its own source. ``auto`` would pick the same camera for all, and a
     device opened twice is busy; one video file as several cameras is allowed (the benchmarks do it)."""
+    shown = config.service.preview.camera
+    if shown and shown not in (config.cameras or {config.source.camera: None}):
+        raise ConfigError(f"service.preview.camera: {shown!r} is not one of the cameras",
+                          "name a key of cameras, or leave it empty for the first")  # fmt: skip
     if not config.cameras:
         return
     seen: dict[str, str] = {}

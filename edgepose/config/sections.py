@@ -211,6 +211,8 @@ class PreviewConfig:
     allow_remote: bool = setting(False, "answer clients on other machines too (otherwise they get 403)")
     zones: bool = setting(False, "draw the analysis zones with their state (needs analysis.enabled)")
     angles: bool = setting(False, "write joint angles at the joints (needs analysis.enabled and analysis.angles)")
+    camera: str = setting("", "with several cameras, the one shown; empty: the first",
+                          pattern=r"(|[A-Za-z0-9_-]{1,64})")  # fmt: skip
 
 
 @dataclass(frozen=True)
