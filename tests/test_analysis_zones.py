@@ -203,3 +203,14 @@ def test_zone_camera_scopes_it() -> None:
     on_cam0 = make_analysis(config, "cam0")
     assert [t.zone.name for t in on_cam0.zones.trackers] == ["b"]
     assert make_analysis(load_config(None, [], env={}), "cam0") is None  # off by default
+
+
+def test_the_last_person_leaving_the_view_leaves_the_zone() -> None:
+    """A frame without anyone is a frame: the zone analyzer runs on it (no failure), so whoever was
+    inside leaves after leave_after even though nobody is left to see."""
+    s = stage(enter_after=0.0, leave_after=0.2)
+    s(frame([standing(200, 450, 1)], 0.0, 0))
+    empty = [s(frame([], t, i)) for i, t in enumerate((0.1, 0.2, 0.35), start=1)]
+    assert s.failures == 0
+    assert kinds([e for out in empty for e in out.events]) == [("zone_leave", 1), ("zone_count", 1)]
+    assert empty[-1].zones[0].count == 0

@@ -190,7 +190,8 @@ class ZoneAnalyzer:
         for r, rule in enumerate(rules):
             points[r] = anchor_points(view.keypoints, view.boxes, rule, view.min_score)
         points /= scale
-        contained = self.polygons.contains(points.reshape(-1, 2)).reshape(len(rules), n, -1)  # (R, P, Z)
+        zones = len(self.trackers)  # spelled out: with nobody in view, -1 cannot be inferred from 0 values
+        contained = self.polygons.contains(points.reshape(-1, 2)).reshape(len(rules), n, zones)  # (R, P, Z)
         events: list[Event] = []
         changed = []
         for i, (tracker, row) in enumerate(zip(self.trackers, self._rows, strict=True)):
