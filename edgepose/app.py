@@ -384,8 +384,8 @@ class App:
         self._started("loaded")
         config = config or self.config  # the daemon's config the camera is part of (a reload's new one)
         name = camera.source.camera
-        source = self.sources.get(name) or self.open_camera(camera)
         several = bool(config.cameras)
+        source = self.sources.get(name) or (self.source if not several else None) or self.open_camera(camera)
         stats = self.stats.camera(name) if several else self.stats
         estimator = self.loaded.estimator.sibling(camera.decoder, stats) if several else self.loaded.estimator
         analysis = self.parts.analysis(camera, stats)  # None unless enabled

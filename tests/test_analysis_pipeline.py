@@ -142,8 +142,8 @@ def test_meta_lists_angles_and_zones(models_dir: Path) -> None:
     validate_document(meta, "meta.v1.json")
     assert meta["angles"]["left_knee"] == ["left_hip", "left_knee", "left_ankle"]
     assert meta["angles"]["torso_lean"] == ["mid_shoulder", "mid_hip", "up"]
-    assert meta["zones"] == [{"name": "door", "polygon": BAND, "anchor": "feet", "enter_after": 0.5,
-                              "leave_after": 1.0}]  # fmt: skip
+    assert meta["zones"] == [{"name": "door", "camera": "cam0", "polygon": BAND, "anchor": "feet",
+                              "enter_after": 0.5, "leave_after": 1.0}]  # fmt: skip
     plain = meta_document(load_config(None, [], env={}), loaded)
     assert "angles" not in plain and "zones" not in plain
 

@@ -225,8 +225,8 @@ def test_the_app_hands_the_sinks_reset_commands_to_the_stage() -> None:
     class CommandSink:
         name = "commands"
 
-        def on_reps_reset(self, reset: Callable[[int | None], bool]) -> None:
-            calls.append(None)
+        def on_reps_reset(self, reset: Callable[[int | None], bool], camera: str | None = None) -> None:
+            calls.append(camera)
             self.reset = reset
 
     config = load_config(None, [*REPS, "device_id=testpi"])
@@ -235,7 +235,7 @@ def test_the_app_hands_the_sinks_reset_commands_to_the_stage() -> None:
     sink = CommandSink()
     app = App(config, loaded=loaded, source=SimpleNamespace(continuous=True, live=False), sinks=[sink])  # type: ignore[arg-type]
     app.start_pipeline()
-    assert calls == [None]
+    assert calls == ["cam0"]  # the commands of the one camera
     assert sink.reset == app.pipeline.analysis.reset_reps  # type: ignore[union-attr]  the stage's own
     assert sink.reset(5) is True  # counting is on: queued for the next frame
 
