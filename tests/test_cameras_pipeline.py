@@ -397,3 +397,38 @@ def test_the_preview_shows_one_camera(tmp_path, walking_video, squat_path):
     path = cameras_yaml(tmp_path, {"a": str(walking_video), "b": str(squat_path)}, "service: {preview: {camera: c}}")
     with pytest.raises(ConfigError, match=r"service\.preview\.camera: 'c' is not one of the cameras"):
         load_config(path)
+
+
+def test_every_camera_publishes_on_its_own_topics_on_a_real_broker(tmp_path, walking_video, squat_path):
+    """The daemon's run with two cameras and the MQTT sink on a real Mosquitto: each camera's
+    poses on ``<prefix>/<camera>/poses``, all of them, in frame order; ``meta`` lists both cameras
+    and their topics; the device's count is the sum of the cameras' latest counts."""
+    import json
+
+    from tests.mosquitto import Collector, Mosquitto
+
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        collector = Collector(broker, ["edgepose/testpi/#"])
+        mqtt = f"mqtt: {{host: 127.0.0.1, port: {broker.port}, qos_poses: 1}}"
+        path = cameras_yaml(tmp_path, {"street": str(walking_video), "squat": str(squat_path)}, "device_id: testpi",
+                            "sinks: [mqtt]", mqtt)  # fmt: skip
+        text = path.read_text(encoding="utf-8").replace("sinks: [stdout]\n", "", 1)
+        path.write_text(text, encoding="utf-8")
+        config = load_config(path)
+        app = App(config, AppParts(source=steady_source))
+        app.start()
+        try:
+            app.run(max_frames=5)
+        finally:
+            app.stop()  # the sink sends what is queued before it disconnects
+        frames = {c: [json.loads(m.payload)["frame"] for m in collector.on(f"edgepose/testpi/{c}/poses")]
+                  for c in ("street", "squat")}  # fmt: skip
+        assert frames == {"street": list(range(5)), "squat": list(range(5))}
+        meta = json.loads(collector.on("edgepose/testpi/meta")[-1].payload)
+        assert meta["cameras"] == ["street", "squat"]
+        assert meta["topics"]["cameras"]["squat"]["poses"] == "edgepose/testpi/squat/poses"
+        last = {c: int(collector.on(f"edgepose/testpi/{c}/count")[-1].payload) for c in ("street", "squat")}
+        assert int(collector.on("edgepose/testpi/count")[-1].payload) == sum(last.values())
+    finally:
+        broker.stop()
