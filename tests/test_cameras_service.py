@@ -1,0 +1,634 @@
+"""The daemon with several cameras, in-process: SIGHUP adds, removes and restarts cameras alone; a reload
+that cannot be built changes nothing; health names a stalled camera while the watchdog goes on pinging for
+the others; /metrics per camera; the reload plan with and without cameras.
+
+The real model (from ``EDGEPOSE_MODEL_DIRS``) and the real App and Daemon run here. The reload tests use
+the real file sources (the shared video and images, looping, read with back-pressure, so every frame is one
+document and a camera's frame numbers run 0, 1, 2... without a gap). The health tests use live cameras
+whose ``read`` a test can stall (:class:`GatedCamera`) and an injected clock the test advances, so "stalled
+for longer than source.stall_timeout" is a step of that clock, never a wait measured on the wall.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from edgepose.app import App, AppParts, open_source
+from edgepose.config import load_config
+from edgepose.config.sections import Config
+from edgepose.frame import Frame
+from edgepose.health import Health
+from edgepose.service.daemon import Daemon, changed_keys, plan_reload
+from edgepose.service.health_http import healthz_body, render_metrics
+from edgepose.service.notify import Notifier
+from edgepose.sources.base import Source
+from edgepose.stats import RunStats
+from tests.service_kit import wait_until
+
+TIMEOUT = 60.0  # generous bounds for the polling helpers on a shared machine; nothing measures time
+FRAMES = 4  # documents each camera gives before a step of a test goes on
+
+# -- the cameras' config file ---------------------------------------------------------------------
+
+
+def write_config(path: Path, out: Path, cameras: dict[str, str] | None, extra: str = "", uri: str = "") -> None:
+    """A daemon's config: the jsonl sink, the real MoveNet on one thread, each camera a looping file
+    (``cameras`` None: the single source form, of ``uri``)."""
+    entries = "".join(f"  {name}:\n    source: {{uri: '{at}'}}\n" for name, at in (cameras or {}).items())
+    path.write_text(
+        f"sinks: ['jsonl:{out}']\n"
+        "model: {name: movenet_lightning_int8, threads: 1}\n"
+        + (f"source: {{loop: true}}\ncameras:\n{entries}" if cameras is not None else
+           f"source: {{loop: true, uri: '{uri}'}}\n")
+        + extra
+    )  # fmt: skip
+
+
+def documents(path: Path) -> list[dict]:
+    """Complete lines only: the sink may be writing the last one."""
+    out = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return out
+
+
+def frames_of(docs: list[dict], camera: str) -> list[int]:
+    return [d["frame"] for d in docs if d["camera"] == camera]
+
+
+def assert_unbroken(frames: list[int], camera: str) -> None:
+    """A camera's documents in order from frame 0, none missing (its source was never restarted)."""
+    assert frames == list(range(len(frames))), f"camera {camera}: frames {frames[:50]}"
+
+
+def runs_from_zero(frames: list[int]) -> list[list[int]]:
+    """A camera's frame numbers split where they start again from 0 (a restart of its source)."""
+    runs: list[list[int]] = []
+    for n in frames:
+        if n == 0 or not runs:
+            runs.append([])
+        runs[-1].append(n)
+    return runs
+
+
+# -- a notifier that records, and a daemon that counts its ticks ----------------------------------
+
+
+class RecordingNotifier(Notifier):
+    """systemd's side, in the test: every notification as the daemon sent it, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(env={})
+        self.lock = threading.Lock()
+        self.sent: list[tuple[str, ...]] = []
+
+    def send(self, *lines: str) -> bool:
+        with self.lock:
+            self.sent.append(lines)
+        return True
+
+    def seen(self, line: str) -> bool:
+        with self.lock:
+            return any(line in lines for lines in self.sent)
+
+    def pings(self) -> int:
+        with self.lock:
+            return sum("WATCHDOG=1" in lines for lines in self.sent)
+
+    def statuses(self) -> list[str]:
+        with self.lock:
+            return [x[len("STATUS=") :] for lines in self.sent for x in lines if x.startswith("STATUS=")]
+
+
+class TickingDaemon(Daemon):
+    """The real daemon, recording for each tick of its main loop whether that tick pinged the watchdog
+    (the notifier records synchronously, so a tick's ping is recorded before the tick is)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ticks: list[bool] = []
+
+    def check(self, now: float) -> None:
+        notifier: RecordingNotifier = self.notifier  # type: ignore[assignment]
+        before = notifier.pings()
+        super().check(now)
+        self.ticks.append(notifier.pings() > before)
+
+
+# -- the daemon over the real sources, reloaded from its file --------------------------------------
+
+
+@dataclass
+class SourceLog:
+    """:class:`AppParts`' default source, remembering each camera's source opened and closed."""
+
+    opened: list[tuple[str, Source]] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+
+    def __call__(self, config: Config, health: Health, stats: RunStats, model_input: tuple[int, int] | None):
+        source = open_source(config, health, stats, model_input)
+        name, close = config.source.camera, source.close
+
+        def closing() -> None:
+            self.closed.append(name)
+            close()
+
+        source.close = closing  # type: ignore[method-assign]
+        self.opened.append((name, source))
+        return source
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.opened]
+
+
+class FileService:
+    """A :class:`Daemon` over a real :class:`App`, serving on a thread, reloaded from its config file."""
+
+    def __init__(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        self.path = tmp_path / "edgepose.yaml"
+        self.out = tmp_path / "poses.jsonl"
+        self.caplog = caplog
+        self.sources = SourceLog()
+        self.notifier = RecordingNotifier()
+        self.daemon: Daemon | None = None
+        self.codes: list[int] = []
+        self._thread: threading.Thread | None = None
+
+    def write(self, cameras: dict[str, str]) -> None:
+        write_config(self.path, self.out, cameras)
+
+    def load(self) -> Config:
+        return load_config(self.path, [], env={})
+
+    def start(self, cameras: dict[str, str]) -> FileService:
+        self.write(cameras)
+        self.daemon = Daemon(App(self.load(), AppParts(source=self.sources)), self.notifier, load=self.load)
+        self._thread = threading.Thread(target=lambda: self.codes.append(self.daemon.serve()), daemon=True)
+        self._thread.start()
+        for name in cameras:
+            self.wait_frames(name, FRAMES)
+        wait_until(lambda: self.notifier.seen("READY=1"), timeout=TIMEOUT, what="READY=1")
+        return self
+
+    @property
+    def app(self) -> App:
+        assert self.daemon is not None
+        return self.daemon.app
+
+    def frames(self, camera: str) -> list[int]:
+        return frames_of(documents(self.out), camera)
+
+    def wait_frames(self, camera: str, n: int) -> None:
+        """Wait for ``n`` more documents of ``camera`` than there are now."""
+        assert self._thread is not None
+        start = len(self.frames(camera))
+
+        def enough() -> bool:
+            assert self._thread.is_alive(), f"the daemon ended: {self.caplog.text[-2000:]}"
+            return len(self.frames(camera)) >= start + n
+
+        wait_until(enough, timeout=TIMEOUT, what=f"{n} more documents of camera {camera}")
+
+    def reload(self, cameras: dict[str, str], *texts: str) -> str:
+        """Rewrite the file, SIGHUP as the handler records it, and wait for each of ``texts`` to be logged
+        once more (the daemon's line and the pipeline's come from two threads, in either order)."""
+        assert self.daemon is not None
+        self.write(cameras)
+        texts = texts or ("reloaded the configuration",)
+        seen = {text: self.caplog.text.count(text) for text in texts}
+        self.daemon.inbox.record(signal.SIGHUP)
+        for text in texts:
+            wait_until(lambda: self.caplog.text.count(text) > seen[text], timeout=TIMEOUT, what=repr(text))  # noqa: B023
+        return self.caplog.text
+
+    def stop(self) -> None:
+        if self.daemon is not None and self._thread is not None:
+            self.daemon.request_stop()
+            self._thread.join(TIMEOUT)
+            assert not self._thread.is_alive()
+
+
+@pytest.fixture
+def files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[FileService]:
+    caplog.set_level(logging.INFO)
+    service = FileService(tmp_path, caplog)
+    yield service
+    service.stop()
+    assert service.codes == [0]
+
+
+@pytest.fixture
+def two_cameras(walking_video: Path, squat_path: Path) -> dict[str, str]:
+    """The shared video and the squat image, each looping: the cameras every reload test starts with."""
+    return {"video": str(walking_video), "still": str(squat_path)}
+
+
+# -- 1. SIGHUP adds, removes and restarts a camera, the others going on ---------------------------
+
+
+def test_sighup_adds_a_camera_and_the_others_go_on(files, two_cameras, shared):
+    files.start(two_cameras)
+    third = {**two_cameras, "third": str(shared / "images" / "posenet_test_image.bmp")}
+    log = files.reload(third, "reloaded the configuration", "camera third added")
+    assert "reloaded the configuration: applied cameras.third\n" in log  # nothing waits for a restart
+    files.wait_frames("third", FRAMES)
+    files.wait_frames("video", FRAMES)
+    files.wait_frames("still", FRAMES)
+
+    docs = documents(files.out)
+    for name in third:
+        assert_unbroken(frames_of(docs, name), name)
+    assert {(d["width"], d["height"]) for d in docs if d["camera"] == "third"} == {(640, 480)}
+    assert files.app.pipeline.cameras == ("video", "still", "third")  # joined at the end of the round-robin
+    assert files.sources.names() == ["video", "still", "third"]  # the others were not opened again
+    assert files.sources.closed == []
+    wait_until(lambda: "camera third" in files.app.health.components(), timeout=TIMEOUT,
+               what="camera third's health component")  # the daemon's next tick  # fmt: skip
+    assert healthz_body(files.daemon.probe())[0] == 200
+    assert set(files.daemon.probe().cameras) == {"video", "still", "third"}
+
+
+def test_sighup_removes_a_camera_and_the_others_go_on(files, two_cameras):
+    files.start(two_cameras)
+    wait_until(lambda: "camera still" in files.app.health.components(), timeout=TIMEOUT, what="camera still's health")
+    log = files.reload({"video": two_cameras["video"]}, "reloaded the configuration", "camera still removed")
+    assert "reloaded the configuration: applied cameras.still\n" in log
+    wait_until(lambda: files.sources.closed == ["still"], timeout=TIMEOUT, what="camera still's source to close")
+    left = len(files.frames("still"))
+    files.wait_frames("video", 2 * FRAMES)
+
+    docs = documents(files.out)
+    assert len(frames_of(docs, "still")) == left, "camera still went on after it was removed and closed"
+    assert_unbroken(frames_of(docs, "video"), "video")
+    assert_unbroken(frames_of(docs, "still"), "still")  # what it gave before it left, all of it in order
+    assert files.app.pipeline.cameras == ("video",)
+    assert files.sources.names() == ["video", "still"]
+    assert "camera still" not in files.app.health.components()
+    assert "still" not in files.app.stats.cameras
+    probe = files.daemon.probe()
+    assert set(probe.cameras) == {"video"}
+    assert 'camera="still"' not in render_metrics(probe) and 'camera="video"' in render_metrics(probe)
+    assert healthz_body(probe)[0] == 200
+
+
+def test_sighup_changing_one_cameras_source_restarts_that_camera_only(files, two_cameras, shared):
+    files.start(two_cameras)
+    other = str(shared / "images" / "posenet_test_image.bmp")
+    log = files.reload({**two_cameras, "still": other}, "reloaded the configuration", "camera still added")
+    assert "reloaded the configuration: applied cameras.still.source.uri\n" in log
+    files.wait_frames("still", FRAMES)
+    files.wait_frames("video", FRAMES)
+
+    docs = documents(files.out)
+    assert_unbroken(frames_of(docs, "video"), "video")
+    before, after = runs_from_zero(frames_of(docs, "still"))  # its numbers start again, once
+    assert before == list(range(len(before))) and after == list(range(len(after)))
+    sizes = [(d["width"], d["height"]) for d in docs if d["camera"] == "still"]
+    assert set(sizes[: len(before)]) == {(500, 610)} and set(sizes[len(before) :]) == {(640, 480)}
+    assert files.sources.names() == ["video", "still", "still"]  # the video was not opened again
+    assert files.sources.closed == ["still"]  # the old file was closed before the new one ran
+    assert files.app.pipeline.cameras == ("video", "still")
+    assert files.app.sources["still"] is files.sources.opened[-1][1]
+
+
+# -- 2. a reload that cannot be built changes nothing ---------------------------------------------
+
+
+def test_sighup_adding_a_camera_that_cannot_be_opened_changes_nothing(files, two_cameras, tmp_path):
+    files.start(two_cameras)
+    before = files.daemon.config
+    missing = tmp_path / "nowhere" / "ghost.bmp"
+    log = files.reload({**two_cameras, "ghost": str(missing)}, "reload failed")
+    assert "reload failed, keeping the current configuration: camera ghost: source not found" in log
+    assert "reloaded the configuration" not in log
+    files.wait_frames("video", FRAMES)
+    files.wait_frames("still", FRAMES)
+
+    docs = documents(files.out)
+    assert not frames_of(docs, "ghost")
+    assert_unbroken(frames_of(docs, "video"), "video")
+    assert_unbroken(frames_of(docs, "still"), "still")
+    assert files.daemon.config is before and set(files.app.config.cameras) == {"video", "still"}
+    assert files.app.pipeline.cameras == ("video", "still")
+    assert set(files.app.sources) == {"video", "still"}
+    assert "camera ghost" not in files.app.health.components()
+
+
+# -- 3. health and the watchdog, with cameras a test can stall -------------------------------------
+
+WATCHDOG_S = 0.4  # on the injected clock; the main loop ticks every quarter of it (real seconds)
+STALL_S = 1.0  # source.stall_timeout, on the injected clock
+PACE_S = 0.01  # a gated camera's frame period (real seconds: keeps its capture thread from spinning)
+
+
+class FakeClock:
+    """Monotonic seconds that move only when the test says: the pipeline's, the scheduler's and the daemon's."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+class Gate:
+    """Open: reads pass. Closed: a read blocks until opened again or its camera is interrupted."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self.blocked = threading.Event()  # set while a read waits at the closed gate
+
+    def close(self) -> None:
+        self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    def pass_through(self, cancelled: threading.Event) -> None:
+        if self._open.is_set():
+            return
+        self.blocked.set()
+        while not self._open.wait(0.02) and not cancelled.is_set():
+            pass
+        self.blocked.clear()
+
+
+class GatedCamera(Source):
+    """A live camera of one still image whose frames stop while its gate is closed (a pulled cable)."""
+
+    live = True
+    continuous = True
+
+    def __init__(self, name: str, image: np.ndarray, gate: Gate, clock: Callable[[], float]) -> None:
+        self.name = name
+        self.image = image
+        self.gate = gate
+        self.clock = clock
+        self.count = 0
+        self.closed = False
+        self._interrupted = threading.Event()
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        self.gate.pass_through(self._interrupted)
+        if self._interrupted.is_set():
+            return None
+        time.sleep(PACE_S)
+        frame = Frame(self.image, self.count, time.time(), self.clock(), self.name)
+        self.count += 1
+        return frame
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._interrupted.set()
+
+
+@dataclass
+class GatedService:
+    daemon: TickingDaemon
+    notifier: RecordingNotifier
+    clock: FakeClock
+    gates: dict[str, Gate]
+
+    @property
+    def stats(self) -> RunStats:
+        return self.daemon.app.stats
+
+    def healthz(self) -> tuple[int, dict[str, Any]]:
+        return healthz_body(self.daemon.probe())
+
+    def reasons(self) -> list[str]:
+        return self.healthz()[1]["reasons"]
+
+    def wait_frames(self, camera: str, n: int) -> None:
+        start = self.stats.camera(camera).processed
+        wait_until(lambda: self.stats.camera(camera).processed >= start + n, timeout=TIMEOUT,
+                   what=f"{n} more frames of camera {camera}")  # fmt: skip
+
+    def stall(self, camera: str) -> None:
+        """Close the camera's gate and wait until every frame it captured has been dealt with."""
+        gate = self.gates[camera]
+        gate.close()
+        wait_until(gate.blocked.is_set, timeout=TIMEOUT, what=f"camera {camera}'s read to block")
+        figures = self.stats.camera(camera)
+        wait_until(lambda: figures.captured == figures.processed + figures.skipped + figures.failed,
+                   timeout=TIMEOUT, what=f"camera {camera}'s last frame to be processed")  # fmt: skip
+
+    def wait_ticks(self, n: int) -> list[bool]:
+        """The next ``n`` ticks of the daemon's main loop: whether each pinged the watchdog."""
+        start = len(self.daemon.ticks)
+        wait_until(lambda: len(self.daemon.ticks) >= start + n, timeout=TIMEOUT, what=f"{n} ticks")
+        return self.daemon.ticks[start : start + n]
+
+    def get(self, path: str) -> tuple[int, str]:
+        server = self.daemon.health_server
+        assert server is not None
+        host, port = server.address
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=10) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+
+@pytest.fixture
+def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[GatedService]:
+    """Two live cameras, a and b, on the real model, under a daemon with a watchdog and /healthz, /metrics."""
+    path = tmp_path / "edgepose.yaml"
+    write_config(path, tmp_path / "poses.jsonl", {"a": str(squat_path), "b": str(squat_path)},
+                 extra="service: {health: {enabled: true, port: 0}}\n")  # fmt: skip
+    config = load_config(path, [f"source.stall_timeout={STALL_S}"], env={})
+    clock, gates = FakeClock(), {"a": Gate(), "b": Gate()}
+
+    def camera(config: Config, _health: Health, _stats: RunStats, _model_input: Any) -> GatedCamera:
+        name = config.source.camera  # each camera's own config
+        return GatedCamera(name, squat_rgb, gates[name], clock)
+
+    notifier = RecordingNotifier()
+    daemon = TickingDaemon(App(config, AppParts(source=camera, clock=clock)), notifier, watchdog=WATCHDOG_S)
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(daemon.serve()), daemon=True)
+    thread.start()
+    service = GatedService(daemon, notifier, clock, gates)
+    try:
+        wait_until(lambda: notifier.seen("READY=1") or not thread.is_alive(), timeout=TIMEOUT, what="READY=1")
+        assert thread.is_alive()
+        service.wait_frames("a", FRAMES)
+        service.wait_frames("b", FRAMES)
+        yield service
+    finally:
+        for gate in gates.values():
+            gate.open()
+        daemon.request_stop()
+        thread.join(TIMEOUT)
+    assert not thread.is_alive()
+    assert codes == [0]
+
+
+def test_one_camera_stalled_is_unhealthy_by_name_while_the_watchdog_pings(gated):
+    assert gated.healthz() == (200, {"status": "ok", "reasons": []})
+    assert all(gated.wait_ticks(3)), "the watchdog did not ping while both cameras ran"
+
+    gated.stall("a")
+    gated.clock.advance(2 * STALL_S)  # a has given nothing for longer than source.stall_timeout; b goes on
+    stalled = f"camera a: no frame from the camera for {2 * STALL_S:.1f} s"
+    wait_until(lambda: gated.reasons() == [stalled], timeout=TIMEOUT, what="camera a alone to be unhealthy")
+    assert all(gated.wait_ticks(4)), "one camera stalled stopped the watchdog while the other made progress"
+    gated.wait_frames("b", FRAMES)
+
+    code, body = gated.get("/healthz")  # strict: a camera down is a 503 naming it
+    assert code == 503 and json.loads(body) == {"status": "unhealthy", "reasons": [stalled]}
+    assert any("camera a: no frame from the camera" in s for s in gated.notifier.statuses())
+
+    gated.gates["a"].open()  # frames again: healthy again
+    wait_until(lambda: gated.healthz()[0] == 200, timeout=TIMEOUT, what="camera a to recover")
+    gated.wait_frames("a", FRAMES)
+
+
+def test_every_camera_stalled_stops_the_watchdog(gated):
+    gated.stall("a")
+    gated.stall("b")
+    gated.clock.advance(2 * STALL_S)  # longer than the watchdog interval and the stall timeout
+    wait_until(lambda: any(r.startswith("pipeline: ") for r in gated.reasons()), timeout=TIMEOUT,
+               what="the pipeline to be unhealthy")  # fmt: skip
+    assert not any(gated.wait_ticks(4)), "the watchdog pinged with no camera making progress"
+    reasons = gated.reasons()
+    assert f"pipeline: no frame processed for more than {STALL_S:g} s" in reasons
+    assert {r.split(":")[0] for r in reasons} == {"camera a", "camera b", "pipeline"}
+
+    for gate in gated.gates.values():
+        gate.open()
+    wait_until(lambda: gated.healthz()[0] == 200, timeout=TIMEOUT, what="the cameras to recover")
+    assert all(gated.wait_ticks(3)), "the pings did not resume with frames flowing again"
+
+
+# -- 4. /metrics end to end -------------------------------------------------------------------------
+
+
+def test_metrics_count_each_camera_and_the_cameras_add_up_to_the_total(gated):
+    gated.stall("a")  # both stopped: the figures stand still while they are read
+    gated.stall("b")
+    code, text = gated.get("/metrics")
+    assert code == 200
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+    a = samples[("edgepose_camera_frames_processed_total", (("camera", "a"),))]
+    b = samples[("edgepose_camera_frames_processed_total", (("camera", "b"),))]
+    total = samples[("edgepose_frames_processed_total", ())]
+    assert a >= FRAMES and b >= FRAMES
+    assert a + b == total == gated.stats.processed
+    for name in ("captured", "skipped"):
+        per_camera = [samples[(f"edgepose_camera_frames_{name}_total", (("camera", c),))] for c in "ab"]
+        assert sum(per_camera) == samples[(f"edgepose_frames_{name}_total", ())]
+    assert samples[("edgepose_camera_people", (("camera", "a"),))] == 1  # squat.bmp: one person
+    assert not any(labels and dict(labels).get("camera") not in (None, "a", "b") for _, labels in samples)
+
+
+# -- 5. the reload plan with cameras ---------------------------------------------------------------
+
+A, B, C = "a.mp4", "b.mp4", "c.mp4"
+
+
+def cameras_config(tmp_path: Path, cameras: dict[str, str] | None, extra: str = "") -> Config:
+    """A config with these cameras (None: the single source form, from the first camera's uri)."""
+    path = tmp_path / "plan.yaml"
+    write_config(path, tmp_path / "poses.jsonl", cameras, extra, uri=A)
+    return load_config(path, [], env={})
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "applied"),
+    [
+        ({"a": A, "b": B}, {"a": A, "b": B, "c": C}, ("cameras.c",)),  # added
+        ({"a": A, "b": B, "c": C}, {"a": A, "b": B}, ("cameras.c",)),  # removed
+        ({"a": A, "b": B}, {"a": A, "b": C}, ("cameras.b.source.uri",)),  # one camera's source
+        ({"a": A, "b": B}, {"b": B, "a": A}, ()),  # the same cameras in another order
+    ],
+)
+def test_plan_reload_with_cameras_before_and_after_applies_them_live(tmp_path, before, after, applied):
+    old, new = cameras_config(tmp_path, before), cameras_config(tmp_path, after)
+    plan = plan_reload(old, new)
+    assert (plan.applied, plan.restart) == (applied, ())
+    assert plan.config == new
+
+
+@pytest.mark.parametrize(
+    ("extra", "applied"),
+    [
+        ("  b: {source: {uri: b.mp4}, fps_cap: 5}\n", ("cameras.b.fps_cap",)),
+        ("  b: {source: {uri: b.mp4}, decoder: {min_pose_score: 0.5}}\n", ("cameras.b.decoder.min_pose_score",)),
+        ("  b: {source: {uri: b.mp4}, tracking: {tracker: bbox}}\n", ("cameras.b.tracking.tracker",)),
+    ],
+)
+def test_plan_reload_applies_one_cameras_own_settings_live(tmp_path, extra, applied):
+    old = cameras_config(tmp_path, {"a": A, "b": B})
+    new = cameras_config(tmp_path, {"a": A}, extra)
+    plan = plan_reload(old, new)
+    assert (plan.applied, plan.restart) == (applied, ())
+    assert plan.config == new
+
+
+def test_plan_reload_applies_the_shared_source_live_through_every_camera(tmp_path):
+    old = cameras_config(tmp_path, {"a": A, "b": B})
+    new = load_config(tmp_path / "plan.yaml", ["source.stall_timeout=3"], env={})
+    plan = plan_reload(old, new)
+    assert set(plan.applied) == {"source.stall_timeout", "cameras.a.source.stall_timeout",
+                                 "cameras.b.source.stall_timeout"} and plan.restart == ()  # fmt: skip
+    assert plan.config == new
+
+
+def test_plan_reload_with_cameras_still_restarts_for_the_model(tmp_path):
+    old = cameras_config(tmp_path, {"a": A, "b": B})
+    cameras_config(tmp_path, {"a": A, "b": B, "c": C})
+    new = load_config(tmp_path / "plan.yaml", ["model.threads=2"], env={})
+    plan = plan_reload(old, new)
+    assert (plan.applied, plan.restart) == (("cameras.c",), ("model.threads",))
+    assert changed_keys(plan.config, new) == ("model.threads",)
+
+
+@pytest.mark.parametrize("direction", ["to cameras", "from cameras"])
+def test_plan_reload_between_one_source_and_cameras_needs_a_restart(tmp_path, direction):
+    single, several = cameras_config(tmp_path, None), cameras_config(tmp_path, {"a": A, "b": B})
+    old, new = (single, several) if direction == "to cameras" else (several, single)
+    plan = plan_reload(old, new)
+    assert plan.applied == ()
+    assert set(plan.restart) >= {"cameras.a", "cameras.b"}
+    assert all(key.startswith(("cameras.", "source.")) for key in plan.restart)
+    assert plan.config == old  # nothing of it in effect until the restart
+
+
+def test_plan_reload_before_the_pipeline_runs_defers_the_cameras(tmp_path):
+    """Still starting (no pipeline to add a camera to): the cameras wait for a restart."""
+    old = cameras_config(tmp_path, {"a": A, "b": B})
+    new = cameras_config(tmp_path, {"a": A, "b": B, "c": C})
+    plan = plan_reload(old, new, can_analyze=False)
+    assert (plan.applied, plan.restart) == ((), ("cameras.c",))
+    assert plan.config == old
