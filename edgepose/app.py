@@ -320,10 +320,10 @@ class App:
         stats = self.stats.camera(name) if camera.cameras else self.stats  # its reconnects, per camera
         try:
             source = self.parts.source(camera, self.health, stats, model_input)
-        except InputError as exc:
-            if not camera.cameras:
-                raise
-            raise type(exc)(f"camera {name}: {exc.message}", exc.hint) from None
+        except EdgeposeError as exc:  # with several cameras, say which (its exit code stays the error's)
+            if camera.cameras:
+                exc.message = f"camera {name}: {exc.message}"
+            raise
         self.sources[name] = source
         self._stops.append((f"source {name}" if camera.cameras else "source", self.close_camera_source(name)))
         return source

@@ -121,3 +121,31 @@ def test_installed_daemon_reads_the_stand_in_camera_with_the_installed_config():
     docs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(docs) == 3 and all(d["poses"] for d in docs)
     assert "ABI" not in proc.stderr and "numpy" not in proc.stderr.lower()
+
+
+def test_installed_daemon_runs_a_pi_5s_two_cameras_on_one_engine(tmp_path):
+    """Two CSI cameras (picamera2:0 and :1, the Pi 5's connectors) in one daemon with apt's
+    picamera2 and NumPy: documents from each camera, on its own camera name; a third camera that is
+    not connected stops the start with its name, no traceback."""
+    config = tmp_path / "cameras.yaml"
+    config.write_text(
+        "sinks: [stdout]\n"
+        f"model: {{name: {SHARED / 'models' / MOVENET}}}\n"
+        "source: {width: 640, height: 480}\n"
+        "cameras:\n  front: {source: {uri: 'picamera2:0'}}\n  garden: {source: {uri: 'picamera2:1'}, fps_cap: 10}\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    env = {**os.environ, "STANDIN_PICAMERA2_SCENE": str(SHARED / "images" / "squat.bmp"),
+           "STANDIN_PICAMERA2_CAMERAS": "2",
+           "EDGEPOSE_MODEL_DIRS": f"{SHARED / 'models'}:{SHARED / 'images'}"}  # fmt: skip
+    run = [f"{INSTALLED}/bin/edgepose", "run", "-c", str(config), "--max-frames", "3"]
+    proc = subprocess.run(run, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr
+    docs = [json.loads(line) for line in proc.stdout.splitlines()]
+    for camera in ("front", "garden"):
+        frames = [d["frame"] for d in docs if d["camera"] == camera]  # live: a frame replaced in its slot is skipped
+        assert len(frames) == 3 and frames == sorted(set(frames)), (camera, frames)
+        assert all(d["poses"] for d in docs if d["camera"] == camera), camera
+    one = {**env, "STANDIN_PICAMERA2_CAMERAS": "1"}  # garden's connector is empty
+    proc = subprocess.run(run, capture_output=True, text=True, timeout=900, env=one)
+    assert proc.returncode != 0 and "camera garden" in proc.stderr and "Traceback" not in proc.stderr

@@ -14,6 +14,7 @@ Behaviour is chosen by environment, read when a camera is made:
   RuntimeError chain: "Failed to acquire camera: Device or resource busy" inside "Camera __init__
   sequence did not complete.").
 - ``STANDIN_PICAMERA2_SCENE=FILE.bmp``: the picture the camera sees (24-bit BMP), else a gradient.
+- ``STANDIN_PICAMERA2_CAMERAS=N``: N cameras connected (a Pi 5 has two connectors), else one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ CAMERA = {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2
 
 def _mode() -> str:
     return os.environ.get("STANDIN_PICAMERA2", "")
+
+
+def _connected() -> int:
+    return 0 if _mode() == "none" else int(os.environ.get("STANDIN_PICAMERA2_CAMERAS", "1"))
 
 
 def read_bmp(path: Path) -> np.ndarray:
@@ -118,13 +123,13 @@ class CompletedRequest:
 class Picamera2:
     @staticmethod
     def global_camera_info() -> list[dict[str, Any]]:
-        return [] if _mode() == "none" else [dict(CAMERA)]
+        return [{**CAMERA, "Num": n, "Id": f"{CAMERA['Id']}/{n}" if n else CAMERA["Id"]} for n in range(_connected())]
 
     def __init__(self, camera_num: int = 0) -> None:
         try:
             if _mode() == "busy":
                 raise RuntimeError("Failed to acquire camera: Device or resource busy")
-            if _mode() == "none" or camera_num != 0:
+            if not 0 <= camera_num < _connected():
                 raise IndexError("list index out of range")
         except Exception:
             raise RuntimeError("Camera __init__ sequence did not complete.")  # noqa: B904  (as picamera2 does)
