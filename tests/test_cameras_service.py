@@ -416,7 +416,17 @@ class GatedService:
     daemon: TickingDaemon
     notifier: RecordingNotifier
     clock: FakeClock
-    gates: dict[str, Gate]
+    gates: dict[str, Gate]  # by camera; a camera a reload adds gets an open gate unless the test made one
+    cameras: dict[str, GatedCamera]  # the last source opened for each camera
+    path: Path  # the config file SIGHUP reloads
+    image: Path
+
+    def reload(self, cameras: tuple[str, ...]) -> None:
+        """Rewrite the config with these cameras, SIGHUP, and wait until the pipeline runs exactly them."""
+        write_config(self.path, self.path.with_suffix(".jsonl"), {c: str(self.image) for c in cameras},
+                     extra=GATED_EXTRA)  # fmt: skip
+        self.daemon.inbox.record(signal.SIGHUP)
+        wait_until(lambda: self.daemon.app.pipeline.cameras == cameras, timeout=TIMEOUT, what=f"cameras {cameras}")
 
     @property
     def stats(self) -> RunStats:
@@ -459,25 +469,31 @@ class GatedService:
             return exc.code, exc.read().decode()
 
 
+GATED_EXTRA = "service: {health: {enabled: true, port: 0}}\n"
+
+
 @pytest.fixture
 def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[GatedService]:
     """Two live cameras, a and b, on the real model, under a daemon with a watchdog and /healthz, /metrics."""
     path = tmp_path / "edgepose.yaml"
-    write_config(path, tmp_path / "poses.jsonl", {"a": str(squat_path), "b": str(squat_path)},
-                 extra="service: {health: {enabled: true, port: 0}}\n")  # fmt: skip
-    config = load_config(path, [f"source.stall_timeout={STALL_S}"], env={})
-    clock, gates = FakeClock(), {"a": Gate(), "b": Gate()}
+    write_config(path, path.with_suffix(".jsonl"), {"a": str(squat_path), "b": str(squat_path)}, extra=GATED_EXTRA)
+    clock, gates, cameras = FakeClock(), {"a": Gate(), "b": Gate()}, {}
+
+    def load() -> Config:
+        return load_config(path, [f"source.stall_timeout={STALL_S}"], env={})
 
     def camera(config: Config, _health: Health, _stats: RunStats, _model_input: Any) -> GatedCamera:
         name = config.source.camera  # each camera's own config
-        return GatedCamera(name, squat_rgb, gates[name], clock)
+        cameras[name] = GatedCamera(name, squat_rgb, gates.setdefault(name, Gate()), clock)
+        return cameras[name]
 
     notifier = RecordingNotifier()
-    daemon = TickingDaemon(App(config, AppParts(source=camera, clock=clock)), notifier, watchdog=WATCHDOG_S)
+    app = App(load(), AppParts(source=camera, clock=clock))
+    daemon = TickingDaemon(app, notifier, watchdog=WATCHDOG_S, load=load)
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(daemon.serve()), daemon=True)
     thread.start()
-    service = GatedService(daemon, notifier, clock, gates)
+    service = GatedService(daemon, notifier, clock, gates, cameras, path, squat_path)
     try:
         wait_until(lambda: notifier.seen("READY=1") or not thread.is_alive(), timeout=TIMEOUT, what="READY=1")
         assert thread.is_alive()
@@ -528,6 +544,44 @@ def test_every_camera_stalled_stops_the_watchdog(gated):
         gate.open()
     wait_until(lambda: gated.healthz()[0] == 200, timeout=TIMEOUT, what="the cameras to recover")
     assert all(gated.wait_ticks(3)), "the pings did not resume with frames flowing again"
+
+
+def test_a_camera_added_by_a_reload_is_starting_then_unhealthy_and_never_feeds_the_watchdog(gated):
+    """A camera that joins and gives nothing is neither healthy nor unhealthy for source.stall_timeout (it
+    is starting), then unhealthy by name; it never keeps the watchdog fed while the others are stalled."""
+    gated.gates["c"] = Gate()
+    gated.gates["c"].close()  # c's first read blocks: a camera that never delivers
+    gated.reload(("a", "b", "c"))
+    assert all(gated.wait_ticks(3)) and gated.healthz()[0] == 200  # starting: not a reason to report
+
+    gated.clock.advance(2 * STALL_S)
+    stalled = f"camera c: no frame from the camera for {2 * STALL_S:.1f} s"
+    wait_until(lambda: gated.reasons() == [stalled], timeout=TIMEOUT, what="camera c alone to be unhealthy")
+    assert all(gated.wait_ticks(3)), "a camera added and stalled stopped the pings while a and b ran"
+
+    gated.stall("a")
+    gated.stall("b")
+    gated.clock.advance(2 * STALL_S)
+    wait_until(lambda: any(r.startswith("pipeline: ") for r in gated.reasons()), timeout=TIMEOUT,
+               what="the pipeline to be unhealthy")  # fmt: skip
+    assert not any(gated.wait_ticks(4))
+
+
+def test_removing_a_stalled_camera_closes_it_and_the_daemon_is_healthy_again(gated):
+    gated.stall("a")
+    gated.clock.advance(2 * STALL_S)
+    wait_until(lambda: gated.reasons() == [f"camera a: no frame from the camera for {2 * STALL_S:.1f} s"],
+               timeout=TIMEOUT, what="camera a unhealthy")  # fmt: skip
+    stalled = gated.cameras["a"]
+
+    gated.reload(("b",))  # its read is still blocked: the removal interrupts it
+    wait_until(lambda: stalled.closed, timeout=TIMEOUT, what="camera a's source to close")
+    wait_until(lambda: gated.healthz() == (200, {"status": "ok", "reasons": []}), timeout=TIMEOUT,
+               what="healthy without camera a")  # fmt: skip
+    assert "camera a" not in gated.daemon.app.health.components()
+    assert set(gated.daemon.probe().cameras) == {"b"}
+    assert all(gated.wait_ticks(3))
+    gated.wait_frames("b", FRAMES)
 
 
 # -- 4. /metrics end to end -------------------------------------------------------------------------
