@@ -45,9 +45,11 @@ FRAMES = 4  # documents each camera gives before a step of a test goes on
 
 
 def write_config(path: Path, out: Path, cameras: dict[str, str] | None, extra: str = "", uri: str = "") -> None:
-    """A daemon's config: the jsonl sink, the real MoveNet on one thread, each camera a looping file
-    (``cameras`` None: the single source form, of ``uri``)."""
-    entries = "".join(f"  {name}:\n    source: {{uri: '{at}'}}\n" for name, at in (cameras or {}).items())
+    """A daemon's config: the jsonl sink, the real MoveNet on one thread, each camera a looping file (a
+    camera's value: its uri, or its whole entry as a YAML flow mapping; ``cameras`` None: the single source
+    form, of ``uri``)."""
+    entries = "".join(f"  {name}: {at if at.startswith('{') else f'{{source: {{uri: {at!r}}}}}'}\n"
+                      for name, at in (cameras or {}).items())  # fmt: skip
     path.write_text(
         f"sinks: ['jsonl:{out}']\n"
         "model: {name: movenet_lightning_int8, threads: 1}\n"
@@ -305,6 +307,48 @@ def test_sighup_changing_one_cameras_source_restarts_that_camera_only(files, two
     assert files.sources.closed == ["still"]  # the old file was closed before the new one ran
     assert files.app.pipeline.cameras == ("video", "still")
     assert files.app.sources["still"] is files.sources.opened[-1][1]
+
+
+def test_sighup_changing_one_cameras_decoder_applies_to_that_camera_alone(files, squat_path, shared):
+    """The squat image's person scores about 0.75: camera strict's threshold 0.99 hides it from then on,
+    camera lenient still reports its person; neither camera is restarted (no gap, no new frame 0)."""
+    lenient = str(shared / "images" / "posenet_test_image.bmp")
+    cameras = {"strict": str(squat_path), "lenient": lenient}
+    files.start(cameras)
+    assert all(d["poses"] for d in documents(files.out) if d["camera"] == "strict")
+    strict = f"{{source: {{uri: '{squat_path}'}}, decoder: {{min_pose_score: 0.99}}}}"
+    log = files.reload({**cameras, "strict": strict})
+    assert "reloaded the configuration: applied cameras.strict.decoder.min_pose_score\n" in log
+    reloaded_at = len(files.frames("strict"))
+    files.wait_frames("strict", FRAMES)
+    files.wait_frames("lenient", FRAMES)
+
+    docs = documents(files.out)
+    after = [d for d in docs if d["camera"] == "strict"][reloaded_at + 1 :]  # the frame in flight may have either
+    assert after and all(d["poses"] == [] for d in after), "min_pose_score 0.99 still reported a pose scoring 0.75"
+    assert all(d["poses"] for d in docs if d["camera"] == "lenient")
+    assert_unbroken(frames_of(docs, "strict"), "strict")
+    assert_unbroken(frames_of(docs, "lenient"), "lenient")
+    assert files.sources.names() == ["strict", "lenient"] and files.sources.closed == []
+
+
+def test_a_removed_camera_can_be_added_back(files, two_cameras):
+    files.start(two_cameras)
+    files.reload({"video": two_cameras["video"]}, "reloaded the configuration", "camera still removed")
+    wait_until(lambda: files.sources.closed == ["still"], timeout=TIMEOUT, what="camera still's source to close")
+    files.reload(two_cameras, "reloaded the configuration", "camera still added")
+    files.wait_frames("still", FRAMES)
+    files.wait_frames("video", FRAMES)
+
+    counted = files.app.stats.cameras["still"].processed  # read before the documents: a frame is written, then counted
+    docs = documents(files.out)
+    assert_unbroken(frames_of(docs, "video"), "video")
+    runs = runs_from_zero(frames_of(docs, "still"))  # a new source: its numbers start again
+    assert len(runs) == 2 and all(run == list(range(len(run))) for run in runs)
+    assert files.app.pipeline.cameras == ("video", "still")
+    wait_until(lambda: "camera still" in files.app.health.components(), timeout=TIMEOUT, what="its health again")
+    assert set(files.daemon.probe().cameras) == {"video", "still"}
+    assert counted <= len(runs[1])  # its figures start again too
 
 
 # -- 2. a reload that cannot be built changes nothing ---------------------------------------------
