@@ -317,11 +317,14 @@ class App:
         spec = self.loaded.estimator.engine.input if self.loaded is not None else None
         model_input = (spec.shape[2], spec.shape[1]) if spec is not None else None  # (width, height)
         name = camera.source.camera
+        known = name in self.stats.cameras
         stats = self.stats.camera(name) if camera.cameras else self.stats  # its reconnects, per camera
         try:
             source = self.parts.source(camera, self.health, stats, model_input)
-        except EdgeposeError as exc:  # with several cameras, say which (its exit code stays the error's)
-            if camera.cameras:
+        except BaseException as exc:
+            if camera.cameras and not known:  # a camera that never ran leaves no figures behind
+                self.stats.drop_camera(name)
+            if camera.cameras and isinstance(exc, EdgeposeError):  # say which (the exit code stays the error's)
                 exc.message = f"camera {name}: {exc.message}"
             raise
         self.sources[name] = source
@@ -434,32 +437,46 @@ class App:
         self._started("loaded")
         old_cameras = {c.source.camera: c for c in camera_configs(self.config)}
         new_cameras = {c.source.camera: c for c in camera_configs(new)}
-        several = bool(self.config.cameras)
         requests: list[Request] = []
-        added: list[Request] = []
-        for name, camera in new_cameras.items():
-            before = old_cameras.get(name)
-            if before is None:
-                if cameras:
-                    added.append(AddCamera(self.build_lane(camera, new)))
-                continue
-            if cameras and several and (before.source != camera.source or fps_cap(self.config, name)
-                                        != fps_cap(new, name)):  # fmt: skip
-                requests.append(RemoveCamera(name, self._reopen(camera, new)))
-                continue
-            lane = self.pipeline.lane(name) if self.pipeline is not None else None
-            estimator = lane.estimator if lane is not None else self.loaded.estimator
-            change = Reconfigure(
-                decoder=estimator.setup_for(camera.decoder) if decoder and before.decoder != camera.decoder else None,
-                tracking=self.parts.tracking(camera) if tracking and before.tracking != camera.tracking else KEEP,
-                analysis=self.build_analysis(new, name) if analysis else KEEP,
-                camera=name if several else None,
-            )
-            if change != Reconfigure(camera=change.camera):
-                requests.append(change)
+        added: list[AddCamera] = []
+        try:
+            for name, camera in new_cameras.items():
+                self._plan_camera(name, camera, old_cameras.get(name), new, decoder, tracking, analysis, cameras,
+                                  requests, added)  # fmt: skip
+        except BaseException:  # the reload fails as a whole: what was opened for it is closed again
+            for request in added:
+                self._camera_removed(request.lane)
+                self.analyses.pop(request.lane.name, None)
+            raise
         if cameras:
             requests += [RemoveCamera(name, self._camera_removed) for name in old_cameras if name not in new_cameras]
         return requests + added
+
+    def _plan_camera(self, name: str, camera: Config, before: Config | None, new: Config, decoder: bool,
+                     tracking: bool, analysis: bool, cameras: bool, requests: list[Request],
+                     added: list[AddCamera]) -> None:  # fmt: skip
+        """What one camera of ``new`` needs (see :meth:`reload_requests`), appended to ``requests`` or ``added``."""
+        several = bool(self.config.cameras)
+        lane = self.pipeline.lane(name) if self.pipeline is not None else None
+        if before is None or (cameras and several and lane is None and self.pipeline is not None):
+            # new, or not running (its restart failed): opened and added now
+            if cameras:
+                added.append(AddCamera(self.build_lane(camera, new)))
+                self.health.forget(f"camera {name}")
+            return
+        if cameras and several and (before.source != camera.source or fps_cap(self.config, name)
+                                    != fps_cap(new, name)):  # fmt: skip
+            requests.append(RemoveCamera(name, self._reopen(camera, new)))
+            return
+        estimator = lane.estimator if lane is not None else self.loaded.estimator
+        change = Reconfigure(
+            decoder=estimator.setup_for(camera.decoder) if decoder and before.decoder != camera.decoder else None,
+            tracking=self.parts.tracking(camera) if tracking and before.tracking != camera.tracking else KEEP,
+            analysis=self.build_analysis(new, name) if analysis else KEEP,
+            camera=name if several else None,
+        )
+        if change != Reconfigure(camera=change.camera):
+            requests.append(change)
 
     def _camera_removed(self, lane: Lane) -> None:
         """After a removed camera's capture ended: close its source, drop its figures and health."""
@@ -483,6 +500,7 @@ class App:
                 fresh = self.build_lane(camera, new)
             except Exception as exc:
                 why = exc.message if isinstance(exc, EdgeposeError) else f"{type(exc).__name__}: {exc}"
+                why = why.removeprefix(f"camera {name}: ")
                 log.error("camera %s could not be restarted with its new settings: %s", name, why)
                 self.health.unhealthy(f"camera {name}", f"not running: {why} (fix the config and reload)")
                 return
