@@ -372,6 +372,48 @@ def test_sighup_adding_a_camera_that_cannot_be_opened_changes_nothing(files, two
     assert files.app.pipeline.cameras == ("video", "still")
     assert set(files.app.sources) == {"video", "still"}
     assert "camera ghost" not in files.app.health.components()
+    assert set(files.daemon.probe().cameras) == {"video", "still"}  # no figures of a camera that never ran
+
+
+def test_sighup_adding_two_cameras_one_missing_adds_neither_and_leaves_nothing_open(files, two_cameras, shared,
+                                                                                     tmp_path):  # fmt: skip
+    files.start(two_cameras)
+    good = str(shared / "images" / "posenet_test_image.bmp")
+    log = files.reload({**two_cameras, "good": good, "ghost": str(tmp_path / "ghost.bmp")}, "reload failed")
+    assert "reload failed, keeping the current configuration: camera ghost: source not found" in log
+    files.wait_frames("video", FRAMES)
+
+    assert not frames_of(documents(files.out), "good")
+    assert files.app.pipeline.cameras == ("video", "still")
+    assert set(files.app.sources) == {"video", "still"}
+    assert files.sources.closed == ["good"], "the camera opened for a reload that failed was left open"
+    assert set(files.daemon.probe().cameras) == {"video", "still"}
+
+    files.reload({**two_cameras, "good": good}, "camera good added")  # the same camera, once it can be built
+    files.wait_frames("good", FRAMES)
+    assert_unbroken(files.frames("good"), "good")
+    assert_unbroken(files.frames("video"), "video")
+
+
+def test_a_camera_whose_restart_failed_comes_back_when_the_config_is_fixed(files, two_cameras, tmp_path):
+    """A changed source that cannot be opened leaves that camera out, said in health; fixing the config and
+    reloading (what the health reason says to do) brings it back, the others going on throughout."""
+    files.start(two_cameras)
+    log = files.reload(
+        {**two_cameras, "still": str(tmp_path / "gone.bmp")}, "reloaded the configuration", "could not be restarted"
+    )
+    assert "camera still could not be restarted with its new settings: " in log and "source not found" in log
+    wait_until(lambda: any(r.startswith("camera still: not running: ") for r in files.daemon.probe().reasons),
+               timeout=TIMEOUT, what="camera still reported not running")  # fmt: skip
+    assert files.app.pipeline.cameras == ("video",)
+    files.wait_frames("video", FRAMES)
+
+    files.reload(two_cameras, "camera still added")
+    files.wait_frames("still", FRAMES)
+    files.wait_frames("video", FRAMES)
+    assert files.app.pipeline.cameras == ("video", "still")
+    assert_unbroken(files.frames("video"), "video")
+    wait_until(lambda: healthz_body(files.daemon.probe())[0] == 200, timeout=TIMEOUT, what="healthy again")
 
 
 # -- 3. health and the watchdog, with cameras a test can stall -------------------------------------
@@ -433,6 +475,7 @@ class GatedCamera(Source):
         self.clock = clock
         self.count = 0
         self.closed = False
+        self.error: Exception | None = None  # set: the next read raises it (a camera gone for good)
         self._interrupted = threading.Event()
 
     def open(self) -> None:
@@ -442,6 +485,8 @@ class GatedCamera(Source):
         self.gate.pass_through(self._interrupted)
         if self._interrupted.is_set():
             return None
+        if self.error is not None:
+            raise self.error
         time.sleep(PACE_S)
         frame = Frame(self.image, self.count, time.time(), self.clock(), self.name)
         self.count += 1
@@ -464,6 +509,28 @@ class GatedService:
     cameras: dict[str, GatedCamera]  # the last source opened for each camera
     path: Path  # the config file SIGHUP reloads
     image: Path
+    outcome: list[int | BaseException] = field(default_factory=list)  # what serve() returned, or raised
+    thread: threading.Thread | None = None
+
+    def serve(self) -> None:
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self.outcome.append(self.daemon.serve())
+        except BaseException as exc:  # what `edgepose run` would exit with
+            self.outcome.append(exc)
+
+    def stop(self) -> list[int | BaseException]:
+        """SIGTERM as the handler records it (every gate opened first); what serve() ended with."""
+        for gate in self.gates.values():
+            gate.open()
+        if self.thread is not None and self.thread.is_alive():
+            self.daemon.request_stop()
+            self.thread.join(TIMEOUT)
+            assert not self.thread.is_alive()
+        return self.outcome
 
     def reload(self, cameras: tuple[str, ...]) -> None:
         """Rewrite the config with these cameras, SIGHUP, and wait until the pipeline runs exactly them."""
@@ -534,23 +601,18 @@ def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[G
     notifier = RecordingNotifier()
     app = App(load(), AppParts(source=camera, clock=clock))
     daemon = TickingDaemon(app, notifier, watchdog=WATCHDOG_S, load=load)
-    codes: list[int] = []
-    thread = threading.Thread(target=lambda: codes.append(daemon.serve()), daemon=True)
-    thread.start()
     service = GatedService(daemon, notifier, clock, gates, cameras, path, squat_path)
+    service.serve()
     try:
-        wait_until(lambda: notifier.seen("READY=1") or not thread.is_alive(), timeout=TIMEOUT, what="READY=1")
-        assert thread.is_alive()
+        wait_until(lambda: notifier.seen("READY=1") or not service.thread.is_alive(), timeout=TIMEOUT,
+                   what="READY=1")  # fmt: skip
+        assert service.thread.is_alive(), service.outcome
         service.wait_frames("a", FRAMES)
         service.wait_frames("b", FRAMES)
         yield service
     finally:
-        for gate in gates.values():
-            gate.open()
-        daemon.request_stop()
-        thread.join(TIMEOUT)
-    assert not thread.is_alive()
-    assert codes == [0]
+        outcome = service.stop()
+    assert outcome == [0]
 
 
 def test_one_camera_stalled_is_unhealthy_by_name_while_the_watchdog_pings(gated):
