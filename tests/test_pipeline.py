@@ -17,8 +17,8 @@ from edgepose.document import Stamp
 from edgepose.errors import UnavailableError
 from edgepose.frame import Frame
 from edgepose.pipeline import Ended, FrameSlot, Pipeline
-from edgepose.scheduling import CameraSlot
 from edgepose.pose import FrameResult
+from edgepose.scheduling import CameraSlot
 from edgepose.sinks.base import Sink
 from edgepose.sources.base import Source
 from edgepose.sources.video import VideoFileSource
