@@ -279,3 +279,15 @@ def test_fps_cap_out_of_range_is_refused(tmp_path: Path, value: str, needle: str
 def test_fps_cap_out_of_range_by_set_is_refused(tmp_path: Path) -> None:
     message = refusal(tmp_path, "cameras:\n  x: {source: {uri: a.mp4}}\n", ("cameras.x.fps_cap=300",))
     assert "cameras.x.fps_cap: 300.0 is above the maximum 240.0" in message
+
+
+def test_a_source_uri_no_camera_uses_is_refused(tmp_path) -> None:
+    """``--source`` (source.uri) with a cameras config whose cameras all name their own uri would be
+    ignored in silence: refused, saying how to reach a camera; ``auto`` (the default file's) is fine."""
+    path = tmp_path / "cameras.yaml"
+    path.write_text("source: {uri: auto}\ncameras:\n  a: {source: {uri: a.mp4}}\n  b: {source: {uri: b.mp4}}\n",
+                    encoding="utf-8")  # fmt: skip
+    assert [c.source.uri for c in camera_configs(load_config(path))] == ["a.mp4", "b.mp4"]
+    with pytest.raises(ConfigError, match=r"source\.uri: 'other\.mp4' is used by no camera") as refused:
+        load_config(path, ["source.uri=other.mp4"])
+    assert "cameras.<name>.source.uri" in (refused.value.hint or "")

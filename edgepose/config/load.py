@@ -134,6 +134,13 @@ def expand_cameras(data: dict[str, Any], where: Where) -> dict[str, Any]:
     if "camera" in top_source:
         raise ConfigError(f"{where.at('source.camera')}: source.camera: with cameras, each camera's name is its "
                           "key in cameras", "remove source.camera")  # fmt: skip
+    top_uri = top_source.get("uri")
+    own_uris = [isinstance(e, dict) and isinstance(e.get("source"), dict) and "uri" in e["source"]
+                for e in cameras.values()]  # fmt: skip
+    if top_uri not in (None, "auto") and all(own_uris):  # a --source, or a uri left over from one camera
+        raise ConfigError(f"{where.at('source.uri')}: source.uri: {top_uri!r} is used by no camera: each of "
+                          f"cameras names its own", "set cameras.<name>.source.uri (--set works too), or drop "
+                          "source.uri (--source) with a cameras config")  # fmt: skip
     expanded: dict[str, Any] = {}
     for name, entry in cameras.items():
         if entry is None:  # `front:` with nothing under it: a camera with every section as the top level's
