@@ -351,6 +351,19 @@ def test_a_removed_camera_can_be_added_back(files, two_cameras):
     assert counted <= len(runs[1])  # its figures start again too
 
 
+def test_max_frames_counts_per_camera_and_the_daemon_ends_by_itself(tmp_path, two_cameras, caplog):
+    """``edgepose run --max-frames N`` with cameras: each file camera gives exactly N documents, frames 0 to
+    N-1, then the daemon ends cleanly saying why."""
+    caplog.set_level(logging.INFO)
+    path, out = tmp_path / "edgepose.yaml", tmp_path / "poses.jsonl"
+    write_config(path, out, two_cameras)
+    daemon = Daemon(App(load_config(path, [], env={})), RecordingNotifier())
+    assert daemon.serve(max_frames=FRAMES) == 0
+    docs = documents(out)
+    assert {name: frames_of(docs, name) for name in two_cameras} == {name: list(range(FRAMES)) for name in two_cameras}
+    assert f"stopping: --max-frames {FRAMES} reached" in caplog.text
+
+
 # -- 2. a reload that cannot be built changes nothing ---------------------------------------------
 
 
@@ -509,6 +522,7 @@ class GatedService:
     cameras: dict[str, GatedCamera]  # the last source opened for each camera
     path: Path  # the config file SIGHUP reloads
     image: Path
+    overrides: list[str]  # --set options of every load, the file's reloads included
     outcome: list[int | BaseException] = field(default_factory=list)  # what serve() returned, or raised
     thread: threading.Thread | None = None
 
@@ -549,10 +563,18 @@ class GatedService:
     def reasons(self) -> list[str]:
         return self.healthz()[1]["reasons"]
 
+    def wait(self, predicate: Callable[[], object], what: str) -> None:
+        """:func:`wait_until`, failing at once if the daemon ended meanwhile."""
+
+        def met() -> object:
+            assert self.thread is None or self.thread.is_alive(), f"the daemon ended: {self.outcome}"
+            return predicate()
+
+        wait_until(met, timeout=TIMEOUT, what=what)
+
     def wait_frames(self, camera: str, n: int) -> None:
         start = self.stats.camera(camera).processed
-        wait_until(lambda: self.stats.camera(camera).processed >= start + n, timeout=TIMEOUT,
-                   what=f"{n} more frames of camera {camera}")  # fmt: skip
+        self.wait(lambda: self.stats.camera(camera).processed >= start + n, f"{n} more frames of camera {camera}")
 
     def stall(self, camera: str) -> None:
         """Close the camera's gate and wait until every frame it captured has been dealt with."""
@@ -590,8 +612,10 @@ def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[G
     write_config(path, path.with_suffix(".jsonl"), {"a": str(squat_path), "b": str(squat_path)}, extra=GATED_EXTRA)
     clock, gates, cameras = FakeClock(), {"a": Gate(), "b": Gate()}, {}
 
+    overrides = [f"source.stall_timeout={STALL_S}"]  # a test may add to them before a reload
+
     def load() -> Config:
-        return load_config(path, [f"source.stall_timeout={STALL_S}"], env={})
+        return load_config(path, overrides, env={})
 
     def camera(config: Config, _health: Health, _stats: RunStats, _model_input: Any) -> GatedCamera:
         name = config.source.camera  # each camera's own config
@@ -601,7 +625,7 @@ def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[G
     notifier = RecordingNotifier()
     app = App(load(), AppParts(source=camera, clock=clock))
     daemon = TickingDaemon(app, notifier, watchdog=WATCHDOG_S, load=load)
-    service = GatedService(daemon, notifier, clock, gates, cameras, path, squat_path)
+    service = GatedService(daemon, notifier, clock, gates, cameras, path, squat_path, overrides)
     service.serve()
     try:
         wait_until(lambda: notifier.seen("READY=1") or not service.thread.is_alive(), timeout=TIMEOUT,
