@@ -44,15 +44,16 @@ FRAMES = 4  # documents each camera gives before a step of a test goes on
 # -- the cameras' config file ---------------------------------------------------------------------
 
 
-def write_config(path: Path, out: Path, cameras: dict[str, str] | None, extra: str = "", uri: str = "") -> None:
+def write_config(path: Path, out: Path, cameras: dict[str, str] | None, extra: str = "", uri: str = "",
+                 overlap: str = "auto") -> None:  # fmt: skip
     """A daemon's config: the jsonl sink, the real MoveNet on one thread, each camera a looping file (a
     camera's value: its uri, or its whole entry as a YAML flow mapping; ``cameras`` None: the single source
-    form, of ``uri``)."""
+    form, of ``uri``). ``overlap``: ``model.overlap`` (auto: serial on the CPU; on: the overlapped schedule)."""
     entries = "".join(f"  {name}: {at if at.startswith('{') else f'{{source: {{uri: {at!r}}}}}'}\n"
                       for name, at in (cameras or {}).items())  # fmt: skip
     path.write_text(
         f"sinks: ['jsonl:{out}']\n"
-        "model: {name: movenet_lightning_int8, threads: 1}\n"
+        f"model: {{name: movenet_lightning_int8, threads: 1, overlap: {overlap}}}\n"
         + (f"source: {{loop: true}}\ncameras:\n{entries}" if cameras is not None else
            f"source: {{loop: true, uri: '{uri}'}}\n")
         + extra
@@ -168,12 +169,13 @@ class FileService:
         self.caplog = caplog
         self.sources = SourceLog()
         self.notifier = RecordingNotifier()
+        self.overlap = "auto"  # model.overlap: a test may ask for the overlapped schedule before start()
         self.daemon: Daemon | None = None
         self.codes: list[int] = []
         self._thread: threading.Thread | None = None
 
     def write(self, cameras: dict[str, str]) -> None:
-        write_config(self.path, self.out, cameras)
+        write_config(self.path, self.out, cameras, overlap=self.overlap)
 
     def load(self) -> Config:
         return load_config(self.path, [], env={})
@@ -244,8 +246,11 @@ def two_cameras(walking_video: Path, squat_path: Path) -> dict[str, str]:
 # -- 1. SIGHUP adds, removes and restarts a camera, the others going on ---------------------------
 
 
-def test_sighup_adds_a_camera_and_the_others_go_on(files, two_cameras, shared):
+@pytest.mark.parametrize("overlap", ["auto", "on"])  # serial on the CPU; the overlapped schedule
+def test_sighup_adds_a_camera_and_the_others_go_on(files, two_cameras, shared, overlap):
+    files.overlap = overlap
     files.start(two_cameras)
+    assert files.app.pipeline.overlap == (overlap == "on")
     third = {**two_cameras, "third": str(shared / "images" / "posenet_test_image.bmp")}
     log = files.reload(third, "reloaded the configuration", "camera third added")
     assert "reloaded the configuration: applied cameras.third\n" in log  # nothing waits for a restart
@@ -266,7 +271,9 @@ def test_sighup_adds_a_camera_and_the_others_go_on(files, two_cameras, shared):
     assert set(files.daemon.probe().cameras) == {"video", "still", "third"}
 
 
-def test_sighup_removes_a_camera_and_the_others_go_on(files, two_cameras):
+@pytest.mark.parametrize("overlap", ["auto", "on"])  # serial on the CPU; the overlapped schedule
+def test_sighup_removes_a_camera_and_the_others_go_on(files, two_cameras, overlap):
+    files.overlap = overlap
     files.start(two_cameras)
     wait_until(lambda: "camera still" in files.app.health.components(), timeout=TIMEOUT, what="camera still's health")
     log = files.reload({"video": two_cameras["video"]}, "reloaded the configuration", "camera still removed")
@@ -289,7 +296,9 @@ def test_sighup_removes_a_camera_and_the_others_go_on(files, two_cameras):
     assert healthz_body(probe)[0] == 200
 
 
-def test_sighup_changing_one_cameras_source_restarts_that_camera_only(files, two_cameras, shared):
+@pytest.mark.parametrize("overlap", ["auto", "on"])  # serial on the CPU; the overlapped schedule
+def test_sighup_changing_one_cameras_source_restarts_that_camera_only(files, two_cameras, shared, overlap):
+    files.overlap = overlap
     files.start(two_cameras)
     other = str(shared / "images" / "posenet_test_image.bmp")
     log = files.reload({**two_cameras, "still": other}, "reloaded the configuration", "camera still added")
@@ -349,6 +358,28 @@ def test_a_removed_camera_can_be_added_back(files, two_cameras):
     wait_until(lambda: "camera still" in files.app.health.components(), timeout=TIMEOUT, what="its health again")
     assert set(files.daemon.probe().cameras) == {"video", "still"}
     assert counted <= len(runs[1])  # its figures start again too
+
+
+def test_sighup_renaming_a_camera_removes_the_old_and_adds_the_new(files, two_cameras):
+    """One reload that removes a camera and adds another (a rename): the old one's documents stop, the new
+    one's start from frame 0, the other camera goes on."""
+    files.start(two_cameras)
+    renamed = {"video": two_cameras["video"], "porch": two_cameras["still"]}
+    log = files.reload(renamed, "reloaded the configuration", "camera still removed", "camera porch added")
+    assert "reloaded the configuration: applied cameras.still, cameras.porch\n" in log
+    wait_until(lambda: files.sources.closed == ["still"], timeout=TIMEOUT, what="camera still's source to close")
+    left = len(files.frames("still"))
+    files.wait_frames("porch", FRAMES)
+    files.wait_frames("video", FRAMES)
+
+    docs = documents(files.out)
+    assert len(frames_of(docs, "still")) == left
+    assert_unbroken(frames_of(docs, "porch"), "porch")
+    assert_unbroken(frames_of(docs, "video"), "video")
+    assert files.app.pipeline.cameras == ("video", "porch")
+    wait_until(lambda: "camera porch" in files.app.health.components(), timeout=TIMEOUT, what="porch's health")
+    assert "camera still" not in files.app.health.components()
+    assert set(files.daemon.probe().cameras) == {"video", "porch"}
 
 
 def test_max_frames_counts_per_camera_and_the_daemon_ends_by_itself(tmp_path, two_cameras, caplog):
