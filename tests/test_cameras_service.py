@@ -170,12 +170,13 @@ class FileService:
         self.sources = SourceLog()
         self.notifier = RecordingNotifier()
         self.overlap = "auto"  # model.overlap: a test may ask for the overlapped schedule before start()
+        self.extra = ""  # more top-level sections (YAML) for the next write
         self.daemon: Daemon | None = None
         self.codes: list[int] = []
         self._thread: threading.Thread | None = None
 
     def write(self, cameras: dict[str, str]) -> None:
-        write_config(self.path, self.out, cameras, overlap=self.overlap)
+        write_config(self.path, self.out, cameras, self.extra, overlap=self.overlap)
 
     def load(self) -> Config:
         return load_config(self.path, [], env={})
@@ -339,6 +340,27 @@ def test_sighup_changing_one_cameras_decoder_applies_to_that_camera_alone(files,
     assert_unbroken(frames_of(docs, "strict"), "strict")
     assert_unbroken(frames_of(docs, "lenient"), "lenient")
     assert files.sources.names() == ["strict", "lenient"] and files.sources.closed == []
+
+
+def test_sighup_turning_the_analysis_on_reaches_every_camera_without_a_restart(files, two_cameras):
+    """``analysis`` is the daemon's, built per camera: turned on by a reload, every camera's documents carry
+    the joint angles from then on, and no camera is restarted."""
+    files.start(two_cameras)
+    assert not any("angles" in p for d in documents(files.out) for p in d["poses"])
+    files.extra = "analysis: {enabled: true, angles: true}\n"
+    log = files.reload(two_cameras)
+    assert "reloaded the configuration: applied analysis.enabled\n" in log
+    reloaded_at = {name: len(files.frames(name)) for name in two_cameras}
+    for name in two_cameras:
+        files.wait_frames(name, FRAMES)
+
+    docs = documents(files.out)
+    for name in two_cameras:
+        mine = [d for d in docs if d["camera"] == name]
+        after = [p for d in mine[reloaded_at[name] + 1 :] for p in d["poses"]]  # the frame in flight: either
+        assert after and all("angles" in p for p in after), f"camera {name}: no angles after the reload"
+        assert_unbroken(frames_of(docs, name), name)
+    assert files.sources.closed == []
 
 
 def test_a_removed_camera_can_be_added_back(files, two_cameras):
