@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edgepose.app import App, AppParts, open_source
+from edgepose.app import App, AppParts, Loaded, build_estimator, open_source
 from edgepose.config import load_config
 from edgepose.config.sections import Config
 from edgepose.frame import Frame
@@ -566,6 +566,22 @@ class GatedCamera(Source):
         self._interrupted.set()
 
 
+class GatedEngine:
+    """The real engine, whose ``invoke`` hangs while its gate is closed (a wedged accelerator)."""
+
+    def __init__(self, engine: Any, gate: Gate) -> None:
+        self._engine = engine
+        self.gate = gate
+        self._never = threading.Event()
+
+    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+        self.gate.pass_through(self._never)
+        return self._engine.invoke(tensor)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
 @dataclass
 class GatedService:
     daemon: TickingDaemon
@@ -576,6 +592,7 @@ class GatedService:
     path: Path  # the config file SIGHUP reloads
     image: Path
     overrides: list[str]  # --set options of every load, the file's reloads included
+    engine_gate: Gate  # closed: the shared engine's invoke hangs (a wedged Coral)
     outcome: list[int | BaseException] = field(default_factory=list)  # what serve() returned, or raised
     thread: threading.Thread | None = None
 
@@ -591,7 +608,7 @@ class GatedService:
 
     def stop(self) -> list[int | BaseException]:
         """SIGTERM as the handler records it (every gate opened first); what serve() ended with."""
-        for gate in self.gates.values():
+        for gate in (*self.gates.values(), self.engine_gate):
             gate.open()
         if self.thread is not None and self.thread.is_alive():
             self.daemon.request_stop()
@@ -675,10 +692,17 @@ def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[G
         cameras[name] = GatedCamera(name, squat_rgb, gates.setdefault(name, Gate()), clock)
         return cameras[name]
 
+    engine_gate = Gate()
+
+    def model(config: Config, health: Health, stats: RunStats) -> Loaded:
+        loaded = build_estimator(config, health, stats)  # the real model; every camera's estimator shares its engine
+        loaded.estimator.engine = GatedEngine(loaded.estimator.engine, engine_gate)
+        return loaded
+
     notifier = RecordingNotifier()
-    app = App(load(), AppParts(source=camera, clock=clock))
+    app = App(load(), AppParts(model=model, source=camera, clock=clock))
     daemon = TickingDaemon(app, notifier, watchdog=WATCHDOG_S, load=load)
-    service = GatedService(daemon, notifier, clock, gates, cameras, path, squat_path, overrides)
+    service = GatedService(daemon, notifier, clock, gates, cameras, path, squat_path, overrides, engine_gate)
     service.serve()
     try:
         wait_until(lambda: notifier.seen("READY=1") or not service.thread.is_alive(), timeout=TIMEOUT,
@@ -727,6 +751,25 @@ def test_every_camera_stalled_stops_the_watchdog(gated):
         gate.open()
     wait_until(lambda: gated.healthz()[0] == 200, timeout=TIMEOUT, what="the cameras to recover")
     assert all(gated.wait_ticks(3)), "the pings did not resume with frames flowing again"
+
+
+def test_a_hung_engine_stops_the_watchdog_and_every_camera_says_its_frames_wait(gated):
+    """The one engine hangs (the inference thread is stuck in invoke): no camera progresses, so the pings
+    stop, and each camera says frames arrive but none is processed (the engine, not the camera)."""
+    gated.engine_gate.close()
+    gated.wait(gated.engine_gate.blocked.is_set, "an invoke to hang")
+    gated.clock.advance(2 * STALL_S)
+    gated.wait(lambda: {r.split(":")[0] for r in gated.reasons()} == {"camera a", "camera b", "pipeline"},
+               "every camera and the pipeline unhealthy")  # fmt: skip
+    assert not any(gated.wait_ticks(4)), "the watchdog pinged while the engine hung"
+    reasons = gated.reasons()
+    assert f"pipeline: no frame processed for more than {STALL_S:g} s" in reasons
+    for name in "ab":  # capture goes on at the frozen time: the frames are there, not taken
+        assert f"camera {name}: frames arrive but none processed for {2 * STALL_S:.1f} s" in reasons
+
+    gated.engine_gate.open()
+    gated.wait(lambda: gated.healthz()[0] == 200, "healthy again")
+    assert all(gated.wait_ticks(3))
 
 
 def test_a_camera_added_by_a_reload_is_starting_then_unhealthy_and_never_feeds_the_watchdog(gated):
