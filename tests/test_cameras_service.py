@@ -110,6 +110,13 @@ class RecordingNotifier(Notifier):
         with self.lock:
             return any(line in lines for lines in self.sent)
 
+    def in_order(self, first: str, then: str) -> bool:
+        """Whether a notification with ``then`` came after the last one with ``first``."""
+        with self.lock:
+            sent = list(self.sent)
+        last = max((i for i, lines in enumerate(sent) if first in lines), default=None)
+        return last is not None and any(then in lines for lines in sent[last + 1 :])
+
     def pings(self) -> int:
         with self.lock:
             return sum("WATCHDOG=1" in lines for lines in self.sent)
@@ -255,6 +262,8 @@ def test_sighup_adds_a_camera_and_the_others_go_on(files, two_cameras, shared, o
     third = {**two_cameras, "third": str(shared / "images" / "posenet_test_image.bmp")}
     log = files.reload(third, "reloaded the configuration", "camera third added")
     assert "reloaded the configuration: applied cameras.third\n" in log  # nothing waits for a restart
+    wait_until(lambda: files.notifier.in_order("RELOADING=1", "READY=1"), timeout=TIMEOUT,
+               what="RELOADING=1 then READY=1")  # systemd hears of the reload and its end  # fmt: skip
     files.wait_frames("third", FRAMES)
     files.wait_frames("video", FRAMES)
     files.wait_frames("still", FRAMES)
@@ -616,10 +625,12 @@ class GatedService:
             assert not self.thread.is_alive()
         return self.outcome
 
-    def reload(self, cameras: tuple[str, ...]) -> None:
-        """Rewrite the config with these cameras, SIGHUP, and wait until the pipeline runs exactly them."""
-        write_config(self.path, self.path.with_suffix(".jsonl"), {c: str(self.image) for c in cameras},
-                     extra=GATED_EXTRA)  # fmt: skip
+    def reload(self, cameras: tuple[str, ...], settings: dict[str, str] | None = None) -> None:
+        """Rewrite the config with these cameras (``settings``: a camera's own keys, YAML flow items), SIGHUP,
+        and wait until the pipeline runs exactly them."""
+        entries = {c: f"{{source: {{uri: '{self.image}'}}, {settings[c]}}}" if c in (settings or {})
+                   else str(self.image) for c in cameras}  # fmt: skip
+        write_config(self.path, self.path.with_suffix(".jsonl"), entries, extra=GATED_EXTRA)
         self.daemon.inbox.record(signal.SIGHUP)
         wait_until(lambda: self.daemon.app.pipeline.cameras == cameras, timeout=TIMEOUT, what=f"cameras {cameras}")
 
@@ -808,6 +819,28 @@ def test_removing_a_stalled_camera_closes_it_and_the_daemon_is_healthy_again(gat
     assert set(gated.daemon.probe().cameras) == {"b"}
     assert all(gated.wait_ticks(3))
     gated.wait_frames("b", FRAMES)
+
+
+def test_a_cameras_fps_cap_set_by_a_reload_paces_it_on_the_daemons_clock(gated):
+    """``cameras.a.fps_cap: 2`` by a reload restarts camera a alone; from then on a is taken once each half
+    second of the (injected) clock however fast it delivers, the frames between are skipped, and b gets
+    the rest of the engine."""
+    first = gated.cameras["a"]
+    gated.reload(("a", "b"), {"a": "fps_cap: 2"})
+    gated.wait(lambda: gated.cameras["a"] is not first and gated.daemon.app.pipeline.lane("a") is not None,
+               "camera a restarted")  # fmt: skip
+    pipeline = gated.daemon.app.pipeline
+    assert (pipeline.lane("a").fps_cap, pipeline.lane("b").fps_cap) == (2.0, None)
+    a = gated.stats.camera("a")  # the restarted camera's own figures, from 0
+    gated.wait(lambda: a.processed >= 1, "the restarted camera's first frame")
+    for _ in range(3):
+        taken, skipped = a.processed, a.skipped
+        gated.wait(lambda: a.skipped > skipped, "camera a's frames replaced while it is not due")  # noqa: B023
+        gated.clock.advance(0.5)
+        gated.wait(lambda: a.processed > taken, "camera a's one frame of this half second")  # noqa: B023
+        gated.wait_frames("b", 2 * FRAMES)  # plenty of chances for a to be taken again: it is not due
+        assert a.processed == taken + 1
+    assert gated.healthz()[0] == 200
 
 
 # -- 4. /metrics end to end -------------------------------------------------------------------------
