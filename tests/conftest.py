@@ -71,6 +71,16 @@ def walking_video(shared: Path) -> Path:
     return shared / "videos" / "walking_crowd_720p.mp4"
 
 
+@pytest.fixture
+def broker(tmp_path: Path):
+    """A real Mosquitto on a free loopback port, for one test (``tests.mosquitto``); stopped after it."""
+    from tests.mosquitto import Mosquitto
+
+    b = Mosquitto(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
 @functools.cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
     schema = load_schema(name)

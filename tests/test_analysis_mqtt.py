@@ -4,11 +4,7 @@ retained zone states arrive and validate; Home Assistant zone entities are annou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
-import pytest
 
 from edgepose.analysis.stage import make_analysis
 from edgepose.config import Config
@@ -26,13 +22,6 @@ from tests.test_mqtt_sink import META, make_config, wait_connected
 
 LEFT = "{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], enter_after: 0, leave_after: 0}"
 RIGHT = "{name: right, polygon: [[0.5, 0], [1, 0], [1, 1], [0.5, 1]], enter_after: 0, leave_after: 0}"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def analysis_config(broker: Mosquitto, *zones: str, ha: bool = True) -> Config:

@@ -52,13 +52,6 @@ def still_video(squat_rgb: np.ndarray, tmp_path_factory: pytest.TempPathFactory)
     return path
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
 class Service:
     """A :class:`Daemon` over a real :class:`App`, serving on a thread; SIGHUP as the handler records it."""
 

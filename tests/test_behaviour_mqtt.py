@@ -7,8 +7,7 @@ bad payload is counted, never raised. The poses are closed-form stick figures
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
@@ -31,13 +30,6 @@ from tests.test_mqtt_sink import META, make_config, wait_connected
 FALLS = ("analysis.enabled=true", "analysis.behaviours.falls.enabled=true", "analysis.behaviours.falls.cooldown=0")
 REPS = ("analysis.enabled=true", "analysis.behaviours.reps.enabled=true")
 T0 = 1.8e9  # Unix seconds of frame 0
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def pose(keypoints: np.ndarray, track: int) -> Pose:

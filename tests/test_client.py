@@ -22,13 +22,6 @@ from tests.mosquitto import HOST, Mosquitto, free_port, make_certs
 from tests.mosquitto_bridge import Publisher
 
 
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
 def collect(fleet: FleetClient, count: int, timeout: float = 20.0) -> list:
     out: list = []
     for item in fleet.documents(timeout=timeout):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,13 +37,6 @@ DOOR = "{name: door, camera: front, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]
 YARD = "{name: yard, camera: garden, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]], enter_after: 0, leave_after: 0}"
 ALL = "{name: all, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]], enter_after: 0, leave_after: 0}"
 HA = "homeassistant/sensor/edgepose_testpi"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def person(x: float = 100.0, track: int = 1) -> Pose:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -62,13 +61,6 @@ def make_config(broker: Mosquitto, *extra: str) -> Config:
     return load_config(None, ["device_id=testpi", "mqtt.host=127.0.0.1", f"mqtt.port={broker.port}",
                               "mqtt.reconnect_min=0.05", "mqtt.reconnect_max=0.3", "mqtt.stats_interval=0",
                               "mqtt.qos_poses=1", *extra])  # fmt: skip
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def open_sink(config: Config, stats: RunStats | None = None) -> MqttSink:

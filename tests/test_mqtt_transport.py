@@ -3,10 +3,7 @@ call, counted by kind and buffered through an outage; a retained state is resent
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from edgepose.mqtt.buffer import Message
 from edgepose.mqtt.topics import Topics
@@ -14,13 +11,6 @@ from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
 from tests.mosquitto import Collector, Mosquitto
 from tests.test_mqtt_sink import META, frame, make_config, wait_connected
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def test_a_document_on_a_new_topic_is_one_call_counted_by_kind_and_kept_through_an_outage(broker: Mosquitto) -> None:

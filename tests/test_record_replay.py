@@ -16,7 +16,7 @@ from edgepose.client.replay import ReadReport, Recorded, merged, paced
 from edgepose.errors import EX_CONFIG, EX_NOINPUT, EX_OK, EX_UNAVAILABLE
 from tests.bad_files import fill, tmpfs
 from tests.fleet_docs import encode, pose_document, stats_document
-from tests.mosquitto import HOST, Collector, Mosquitto, free_port
+from tests.mosquitto import HOST, Collector, free_port
 from tests.mosquitto_bridge import Publisher
 
 TS = 1_764_633_600.0  # 2025-12-02 00:00:00 UTC
@@ -31,13 +31,6 @@ def edgepose(*args: str, **kwargs) -> subprocess.Popen:  # type: ignore[no-untyp
 def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def published_fleet() -> list[tuple[str, dict]]:

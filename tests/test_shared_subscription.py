@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from edgepose.client import FleetClient, Poses
 from edgepose.config.sections import MqttConfig
 from tests.fleet_docs import encode, pose_document
-from tests.mosquitto import HOST, Mosquitto
+from tests.mosquitto import HOST
 from tests.mosquitto_bridge import Publisher, wait_until
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def test_two_consumers_of_one_group_receive_disjoint_sets_whose_union_is_everything(broker):

@@ -108,17 +108,22 @@ def camera_discovery_messages(discovery_prefix: str, device_id: str,
     return [(camera_people_config_topic(discovery_prefix, device_id, topics.camera), config)]
 
 
+def config_state_topic(payload: bytes) -> str | None:
+    """The ``state_topic`` of a retained discovery config, None when the payload is not such a config."""
+    try:
+        value = json.loads(payload).get("state_topic", "")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def is_stale_camera_people_config(topic: str, payload: bytes, discovery_prefix: str, device_id: str,
                                   topics: Topics, several: bool) -> bool:  # fmt: skip
     """Whether a retained config is this camera's own people sensor while the device runs one camera
     (its count is then ``<prefix>/count`` alone): then publish an empty retained config to it."""
     if several or not payload or topic != camera_people_config_topic(discovery_prefix, device_id, topics.camera):
         return False
-    try:
-        state_topic = json.loads(payload).get("state_topic", "")
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return False
-    return state_topic == topics.camera_count
+    return config_state_topic(payload) == topics.camera_count
 
 
 def zone_object_id(camera: str, zone: str) -> str:
@@ -179,12 +184,9 @@ def is_stale_zone_config(topic: str, payload: bytes, discovery_prefix: str, devi
     parts = topic[len(head) : -len("/config")].split("/")
     if len(parts) != 3 or parts[0] not in ZONE_COMPONENTS or parts[1] != node_id(device_id):
         return False
-    try:
-        state_topic = json.loads(payload).get("state_topic", "")
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return False
+    state_topic = config_state_topic(payload)
     ours = zone_state_topic(topics, "")
-    if not isinstance(state_topic, str) or not state_topic.startswith(ours):
+    if state_topic is None or not state_topic.startswith(ours):
         return False
     return state_topic[len(ours) :] not in zones
 
@@ -241,8 +243,4 @@ def is_stale_fall_config(topic: str, payload: bytes, discovery_prefix: str, devi
     publish an empty retained config to it (Home Assistant removes the entity)."""
     if falls_on or not payload or topic != fall_config_topic(discovery_prefix, device_id, topics.camera):
         return False
-    try:
-        state_topic = json.loads(payload).get("state_topic", "")
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return False
-    return state_topic == topics.fall
+    return config_state_topic(payload) == topics.fall
