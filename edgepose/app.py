@@ -31,6 +31,7 @@ from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
 from edgepose.pipeline import (
     KEEP,
+    AbandonCamera,
     AddCamera,
     Lane,
     Pipeline,
@@ -283,6 +284,9 @@ class App:
     pipeline: Pipeline | None = None
     analysis: AnalysisStage | Successor | None = None  # the first camera's stage in effect, or queued by a reload
     analyses: dict[str, AnalysisStage | Successor | None] = field(default_factory=dict)  # every camera's
+    # Cameras a reload is restarting: the settings they come back with (the latest reload's).
+    _restarts: dict[str, tuple[Config, Config]] = field(default_factory=dict)
+    _restart_lock: threading.Lock = field(default_factory=threading.Lock)
     _stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     @property
@@ -394,7 +398,8 @@ class App:
         analysis = self.parts.analysis(camera, stats)  # None unless enabled
         self.analyses[name] = analysis
         self._connect_commands(analysis, name)
-        return Lane(name, source, estimator, stats, self.parts.tracking(camera), analysis, fps_cap(config, name))
+        return Lane(name, source, estimator, stats, self.parts.tracking(camera), analysis, fps_cap(config, name),
+                    camera.source.slot_size if several else None)  # fmt: skip
 
     def _connect_commands(self, analysis: AnalysisStage | Successor | None, camera: str) -> None:
         """Commands a sink receives for a camera (the MQTT reps reset topic) go to its stage."""
@@ -449,7 +454,11 @@ class App:
                 self.analyses.pop(request.lane.name, None)
             raise
         if cameras:
-            requests += [RemoveCamera(name, self._camera_removed) for name in old_cameras if name not in new_cameras]
+            gone = [name for name in old_cameras if name not in new_cameras]
+            with self._restart_lock:
+                for name in gone:  # one still restarting stays closed (its removal ends the restart)
+                    self._restarts.pop(name, None)
+            requests += [RemoveCamera(name, self._camera_removed) for name in gone]
         return requests + added
 
     def _plan_camera(self, name: str, camera: Config, before: Config | None, new: Config, decoder: bool,
@@ -457,8 +466,13 @@ class App:
                      added: list[AddCamera]) -> None:  # fmt: skip
         """What one camera of ``new`` needs (see :meth:`reload_requests`), appended to ``requests`` or ``added``."""
         several = bool(self.config.cameras)
+        with self._restart_lock:
+            if name in self._restarts:  # restarting: it comes back with these settings
+                self._restarts[name] = (camera, new)
+                return
         lane = self.pipeline.lane(name) if self.pipeline is not None else None
-        if before is None or (cameras and several and lane is None and self.pipeline is not None):
+        running = lane is not None or (self.pipeline is not None and self.pipeline.adding(name))
+        if before is None or (cameras and several and not running and self.pipeline is not None):
             # new, or not running (its restart failed): opened and added now
             if cameras:
                 added.append(AddCamera(self.build_lane(camera, new)))
@@ -466,7 +480,9 @@ class App:
             return
         if cameras and several and (before.source != camera.source or fps_cap(self.config, name)
                                     != fps_cap(new, name)):  # fmt: skip
-            requests.append(RemoveCamera(name, self._reopen(camera, new)))
+            with self._restart_lock:
+                self._restarts[name] = (camera, new)
+            requests.append(RemoveCamera(name, self._reopen(name), restart=True))
             return
         estimator = lane.estimator if lane is not None else self.loaded.estimator
         change = Reconfigure(
@@ -489,22 +505,28 @@ class App:
         self.stats.drop_camera(lane.name)
         self.health.forget(f"camera {lane.name}")
 
-    def _reopen(self, camera: Config, new: Config) -> Callable[[Lane], None]:
-        """The second half of a camera's restart, once its old source is closed: open it with its new
-        settings and add it again. If it cannot be opened it stays out, said in the log and in health."""
-        name = camera.source.camera
+    def _reopen(self, name: str) -> Callable[[Lane], None]:
+        """The second half of a camera's restart, once its old source is closed: open it with the
+        settings of the latest reload (``_restarts``: a reload while it restarts only updates them) and
+        add it again. If it cannot be opened it stays out, said in the log and in health; if a reload
+        removed it meanwhile, it stays closed."""
 
         def reopen(lane: Lane) -> None:
             self._camera_removed(lane)
-            try:
-                fresh = self.build_lane(camera, new)
-            except Exception as exc:
-                why = exc.message if isinstance(exc, EdgeposeError) else f"{type(exc).__name__}: {exc}"
-                why = why.removeprefix(f"camera {name}: ")
-                log.error("camera %s could not be restarted with its new settings: %s", name, why)
-                self.health.unhealthy(f"camera {name}", f"not running: {why} (fix the config and reload)")
-                return
-            if self.pipeline is not None:
+            with self._restart_lock:  # against a reload planning this camera now
+                pending = self._restarts.pop(name, None)
+                if pending is None or self.pipeline is None:
+                    return
+                camera, new = pending
+                try:
+                    fresh = self.build_lane(camera, new)
+                except Exception as exc:
+                    why = exc.message if isinstance(exc, EdgeposeError) else f"{type(exc).__name__}: {exc}"
+                    why = why.removeprefix(f"camera {name}: ")
+                    log.error("camera %s could not be restarted with its new settings: %s", name, why)
+                    self.health.unhealthy(f"camera {name}", f"not running: {why} (fix the config and reload)")
+                    self.pipeline.request(AbandonCamera(name, exc))  # with no camera left the run ends
+                    return
                 self.pipeline.request(AddCamera(fresh))
 
         return reopen

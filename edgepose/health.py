@@ -42,16 +42,26 @@ class Health:
         with self._lock:
             return tuple(self._state)
 
+    def reason(self, component: str) -> str | None:
+        """Why ``component`` is unhealthy now; None when it is healthy or not reported."""
+        with self._lock:
+            return self._state.get(component)
+
     def _set(self, component: str, reason: str | None) -> None:
+        """Record the state; log a change of state once (a reason that only updates, e.g. a stall's
+        growing duration, is logged at debug level, so a camera down for an hour is one warning)."""
         with self._lock:
             before = self._state.get(component, "<unset>")
             self._state[component] = reason
-        if before != reason:
-            if reason is None:
-                if before != "<unset>":
-                    log.info("%s is healthy again", component)
-            else:
-                log.warning("%s is unhealthy: %s", component, reason)
+        if before == reason:
+            return
+        if reason is None:
+            if before != "<unset>":
+                log.info("%s is healthy again", component)
+        elif before is None or before == "<unset>":
+            log.warning("%s is unhealthy: %s", component, reason)
+        else:
+            log.debug("%s is still unhealthy: %s", component, reason)
 
     def status(self) -> HealthStatus:
         with self._lock:

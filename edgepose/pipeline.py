@@ -150,6 +150,7 @@ class Lane:
     tracking: Tracking | None = None
     analysis: Analyzing | None = None
     fps_cap: float | None = None
+    slot_size: int | None = None  # a live camera's slot; None: the pipeline's
     slot: CameraSlot | None = field(default=None, repr=False)
     halt: threading.Event = field(default_factory=threading.Event, repr=False)  # ends its capture thread
     thread: threading.Thread | None = field(default=None, repr=False)
@@ -217,9 +218,19 @@ class RemoveCamera:
 
     name: str
     done: Callable[[Lane], None] | None = None
+    restart: bool = False  # ``done`` adds it back (AddCamera): the run does not end while it is away
 
 
-Request = Reconfigure | AddCamera | RemoveCamera
+@dataclass(frozen=True)
+class AbandonCamera:
+    """A camera's restart failed: it will not come back (``error`` says why). If no camera is left,
+    the run ends and raises ``error``."""
+
+    name: str
+    error: BaseException
+
+
+Request = Reconfigure | AddCamera | RemoveCamera | AbandonCamera
 
 
 class Pipeline:
@@ -261,6 +272,10 @@ class Pipeline:
         self._requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._wake: Callable[[Any], None] = lambda _future: None
         self._scheduler: CameraScheduler | None = None
+        self._restarting: set[str] = set()  # cameras removed to be added back (a restart by a reload)
+        self._adding: set[str] = set()  # cameras whose AddCamera is queued (read from other threads)
+        self._adding_lock = threading.Lock()
+        self._abandoned: list[BaseException] = []  # why cameras' restarts failed, this run
         self._max_frames: int | None = None
         self._deadline: float | None = None
 
@@ -333,6 +348,9 @@ class Pipeline:
 
     def request(self, change: Request) -> None:
         """Queue a change from any thread; it applies before the next frame is processed."""
+        if isinstance(change, AddCamera):
+            with self._adding_lock:
+                self._adding.add(change.lane.name)
         self._requests.put(change)
         scheduler = self._scheduler
         if scheduler is not None:
@@ -349,7 +367,10 @@ class Pipeline:
             if isinstance(change, AddCamera):
                 self._add(change.lane)
             elif isinstance(change, RemoveCamera):
-                self._remove(change.name, change.done)
+                self._remove(change.name, change.done, change.restart)
+            elif isinstance(change, AbandonCamera):
+                self._restarting.discard(change.name)
+                self._abandoned.append(change.error)
             else:
                 for lane in self.lanes:
                     if change.camera is None or change.camera == lane.name:
@@ -365,23 +386,38 @@ class Pipeline:
         if change.analysis is not KEEP:
             lane.analysis = change.analysis
 
+    def adding(self, name: str) -> bool:
+        """Whether an :class:`AddCamera` for ``name`` is queued and not yet applied (any thread)."""
+        with self._adding_lock:
+            return name in self._adding
+
     def _add(self, lane: Lane) -> None:
+        with self._adding_lock:
+            self._adding.discard(lane.name)
+        self._restarting.discard(lane.name)
         if self.lane(lane.name) is not None:
             log.error("camera %s is already running; the added one is ignored", lane.name)
             return
+        self.lanes = [other for other in self.lanes if other.name != lane.name]  # a failed one's place
         self.lanes.append(lane)
         if self._scheduler is not None:
             self._start_lane(lane)
         log.info("camera %s added", lane.name)
 
-    def _remove(self, name: str, done: Callable[[Lane], None] | None) -> None:
+    def _remove(self, name: str, done: Callable[[Lane], None] | None, restart: bool = False) -> None:
         lane = self.lane(name)
         if lane is None:
-            log.warning("camera %s is not running; nothing to remove", name)
+            if name in self._restarting:  # removed while it restarted: it does not come back
+                self._restarting.discard(name)
+                log.info("camera %s removed", name)
+            else:
+                log.warning("camera %s is not running; nothing to remove", name)
             return
         self._retire(lane)
         self.lanes.remove(lane)
-        log.info("camera %s removed", name)
+        if restart:
+            self._restarting.add(name)
+        log.info("camera %s removed%s", name, " to restart with its new settings" if restart else "")
 
         def finish() -> None:
             if lane.thread is not None:
@@ -413,6 +449,8 @@ class Pipeline:
         with stats.lock:
             stats.last_progress_mono = stats.started_mono
         self._deadline = stats.started_mono + duration if duration is not None else None
+        self._restarting.clear()
+        self._abandoned.clear()
         self.apply_requests()  # what was queued before the run (cameras added while starting)
         for lane in self.lanes:
             lane.error, lane.retired = None, False
@@ -433,9 +471,11 @@ class Pipeline:
                         log.warning("the capture thread of %s did not end within %.0f s (a read is blocked)",
                                     lane.name, JOIN_TIMEOUT_S)  # fmt: skip
             self._scheduler = None
-        error = next((lane.error for lane in self.lanes if lane.error is not None), None)
-        if error is not None:
-            raise error
+        # With several cameras a camera's own failure was reported when it happened (health, log):
+        # raised only when the run ended by itself (no camera left, limits), not on a stop request.
+        errors = [lane.error for lane in self.lanes if lane.error is not None] + self._abandoned
+        if errors and (ended is not Ended.STOPPED or (len(self.lanes) == 1 and not self._abandoned)):
+            raise errors[0]
         self.ended = ended
         return stats
 
@@ -446,7 +486,8 @@ class Pipeline:
         if lane.stats is not self.stats:
             with lane.stats.lock:
                 lane.stats.started_mono = lane.stats.last_progress_mono = self.clock()
-        lane.slot = self._scheduler.add(lane.name, self.slot_size if live else 1, drop=live, fps_cap=lane.fps_cap)
+        size = (lane.slot_size or self.slot_size) if live else 1
+        lane.slot = self._scheduler.add(lane.name, size, drop=live, fps_cap=lane.fps_cap)
         limit = None if live else self._max_frames
         lane.thread = threading.Thread(target=self._capture, args=(lane, limit), name=f"edgepose-capture-{lane.name}",
                                        daemon=True)  # fmt: skip
@@ -479,7 +520,15 @@ class Pipeline:
             for lane in self.lanes:
                 if not lane.retired and lane.stats.processed >= limit:
                     self._retire(lane)
-        return all(lane.retired for lane in self.lanes)
+        return all(lane.retired for lane in self.lanes) and not self._restarting
+
+    def _between_cameras(self, stop: threading.Event) -> bool:
+        """No camera to take a frame from, but one is restarting: wait for it (True), rather than end."""
+        if not self._restarting:
+            return False
+        stop.wait(POLL_S)
+        self._idle()
+        return True
 
     def _take(self, until: Callable[[], bool] | None = None) -> tuple[Lane, Frame] | type[END] | None:
         """The next frame by the scheduler and its camera; END when no camera is left, None when none is ready."""
@@ -503,6 +552,8 @@ class Pipeline:
                 return Ended.DURATION
             item = self._take()
             if item is END:
+                if self._between_cameras(stop):
+                    continue
                 return Ended.MAX_FRAMES if self._done() and self._max_frames is not None else Ended.SOURCE
             if item is None:
                 self._idle()
@@ -537,6 +588,11 @@ class Pipeline:
                 break
             item = self._take(flight.invoke.future.done if flight is not None else None)
             if item is END:
+                if flight is not None:  # finish it first: its camera may be the one restarting
+                    self._land(flight, self._collect(flight))
+                    flight = None
+                if self._between_cameras(stop):
+                    continue
                 ended = Ended.SOURCE
                 break
             if item is None:

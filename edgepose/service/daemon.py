@@ -101,6 +101,7 @@ START_ONLY_KEYS = ("decoder.numba_cache_dir",)
 # opened and joins, one removed leaves, one whose source or fps cap changed restarts alone (the
 # others go on); the top-level source is then only what they share, applied through them.
 CAMERA_KEYS = ("cameras.", "source.")
+CAMERA_START_ONLY = tuple(f".{key}" for key in START_ONLY_KEYS)  # each camera's copy of a start-only key
 
 
 def plan_reload(old: Config, new: Config, can_track: bool = True, can_analyze: bool = True) -> ReloadPlan:
@@ -108,8 +109,8 @@ def plan_reload(old: Config, new: Config, can_track: bool = True, can_analyze: b
     applied, restart = [], []
     cameras_live = bool(old.cameras) and bool(new.cameras) and can_analyze  # can_analyze: the pipeline runs
     for key in changed_keys(old, new):
-        live = (key.startswith(LIVE_KEYS) or (cameras_live and key.startswith(CAMERA_KEYS))) and \
-            key not in START_ONLY_KEYS  # fmt: skip
+        start_only = key in START_ONLY_KEYS or (key.startswith("cameras.") and key.endswith(CAMERA_START_ONLY))
+        live = (key.startswith(LIVE_KEYS) or (cameras_live and key.startswith(CAMERA_KEYS))) and not start_only
         if key.startswith("tracking.") and not can_track:
             live = False
         if key.startswith("analysis.") and not can_analyze:
@@ -121,6 +122,11 @@ def plan_reload(old: Config, new: Config, can_track: bool = True, can_analyze: b
         effective = dataclasses.replace(
             effective, decoder=dataclasses.replace(effective.decoder, numba_cache_dir=old.decoder.numba_cache_dir)
         )
+    if effective.cameras:  # a shared key: each camera's copy is the top level's in effect
+        cache = effective.decoder.numba_cache_dir
+        effective = dataclasses.replace(effective, cameras={
+            name: dataclasses.replace(c, decoder=dataclasses.replace(c.decoder, numba_cache_dir=cache))
+            for name, c in effective.cameras.items()})  # fmt: skip
     return ReloadPlan(effective, tuple(applied), tuple(restart))
 
 
@@ -293,8 +299,8 @@ class Daemon:
     def assess_cameras(self, now: float) -> None:
         """Several cameras: one health component per camera (``camera <name>``), from the pipeline's
         progress (:func:`~edgepose.scheduling.assess`): stalled, failed, or fine (a file that ended is
-        fine). The retrying sources report ``camera <name>`` too; the more specific news wins until
-        the camera takes frames again."""
+        fine). The retrying sources report ``camera <name>`` too: a component already unhealthy keeps
+        its reason (the source's names the error) until the camera takes frames again."""
         pipeline = self.app.pipeline
         if pipeline is None:
             return
@@ -304,7 +310,8 @@ class Daemon:
         for name in pipeline.cameras:
             component = f"{CAMERA_COMPONENT}{name}"
             if name in verdict.unhealthy:
-                self.app.health.unhealthy(component, verdict.unhealthy[name])
+                if self.app.health.reason(component) is None:  # a retrying source's own reason names the error
+                    self.app.health.unhealthy(component, verdict.unhealthy[name])
             elif name in verdict.progressing:
                 self.app.health.ok(component)
 
