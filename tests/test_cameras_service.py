@@ -27,14 +27,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from edgepose.app import App, AppParts, Loaded, build_estimator, open_source
+from edgepose.backoff import Backoff
 from edgepose.config import load_config
 from edgepose.config.sections import Config
+from edgepose.errors import InputError
 from edgepose.frame import Frame
 from edgepose.health import Health
 from edgepose.service.daemon import Daemon, changed_keys, plan_reload
 from edgepose.service.health_http import healthz_body, render_metrics
 from edgepose.service.notify import Notifier
 from edgepose.sources.base import Source
+from edgepose.sources.retry import RetryingSource
 from edgepose.stats import RunStats
 from tests.service_kit import wait_until
 
@@ -391,6 +394,28 @@ def test_a_removed_camera_can_be_added_back(files, two_cameras):
     assert counted <= len(runs[1])  # its figures start again too
 
 
+@pytest.mark.parametrize("overlap", ["auto", "on"])  # serial on the CPU; the overlapped schedule
+def test_sighup_restarting_every_camera_at_once_keeps_the_daemon_running(files, two_cameras, shared, overlap):
+    """Every camera's source changes in one reload (here the two swap files): each is restarted, and the
+    daemon goes on with both (not "the source ended" because, for a moment, no camera was running)."""
+    files.overlap = overlap
+    files.start(two_cameras)
+    other = str(shared / "images" / "posenet_test_image.bmp")
+    swapped = {"video": other, "still": two_cameras["video"]}
+    log = files.reload(swapped, "reloaded the configuration", "camera video removed", "camera still removed")
+    assert "applied cameras.video.source.uri, cameras.still.source.uri\n" in log
+    files.wait_frames("video", FRAMES)
+    files.wait_frames("still", FRAMES)
+
+    docs = documents(files.out)
+    for name in swapped:
+        before, after = runs_from_zero(frames_of(docs, name))
+        assert before == list(range(len(before))) and after == list(range(len(after)))
+    assert {(d["width"], d["height"]) for d in docs if d["camera"] == "video"} >= {(1280, 720), (640, 480)}
+    assert files.app.pipeline.cameras == ("video", "still") or files.app.pipeline.cameras == ("still", "video")
+    assert sorted(files.sources.closed) == ["still", "video"]
+
+
 def test_sighup_renaming_a_camera_removes_the_old_and_adds_the_new(files, two_cameras):
     """One reload that removes a camera and adds another (a rename): the old one's documents stop, the new
     one's start from frame 0, the other camera goes on."""
@@ -551,13 +576,16 @@ class GatedCamera(Source):
         self.count = 0
         self.closed = False
         self.error: Exception | None = None  # set: the next read raises it (a camera gone for good)
+        self.stuck = False  # set: a read blocked at the gate ignores interrupt (stuck in a native call)
         self._interrupted = threading.Event()
+        self._never = threading.Event()
 
-    def open(self) -> None:
-        pass
+    def open(self) -> None:  # (again, after close: a RetryingSource reopening it)
+        self.closed = False
+        self._interrupted.clear()
 
     def read(self) -> Frame | None:
-        self.gate.pass_through(self._interrupted)
+        self.gate.pass_through(self._never if self.stuck else self._interrupted)
         if self._interrupted.is_set():
             return None
         if self.error is not None:
@@ -602,6 +630,8 @@ class GatedService:
     image: Path
     overrides: list[str]  # --set options of every load, the file's reloads included
     engine_gate: Gate  # closed: the shared engine's invoke hangs (a wedged Coral)
+    retrying: set[str]  # cameras to open inside a RetryingSource (a test adds to it before a reload)
+    opened: list[GatedCamera]  # every camera source opened, in order
     outcome: list[int | BaseException] = field(default_factory=list)  # what serve() returned, or raised
     thread: threading.Thread | None = None
 
@@ -625,14 +655,15 @@ class GatedService:
             assert not self.thread.is_alive()
         return self.outcome
 
-    def reload(self, cameras: tuple[str, ...], settings: dict[str, str] | None = None) -> None:
+    def reload(self, cameras: tuple[str, ...], settings: dict[str, str] | None = None, wait: bool = True) -> None:
         """Rewrite the config with these cameras (``settings``: a camera's own keys, YAML flow items), SIGHUP,
-        and wait until the pipeline runs exactly them."""
+        and (``wait``) wait until the pipeline runs exactly them."""
         entries = {c: f"{{source: {{uri: '{self.image}'}}, {settings[c]}}}" if c in (settings or {})
                    else str(self.image) for c in cameras}  # fmt: skip
         write_config(self.path, self.path.with_suffix(".jsonl"), entries, extra=GATED_EXTRA)
         self.daemon.inbox.record(signal.SIGHUP)
-        wait_until(lambda: self.daemon.app.pipeline.cameras == cameras, timeout=TIMEOUT, what=f"cameras {cameras}")
+        if wait:
+            wait_until(lambda: self.daemon.app.pipeline.cameras == cameras, timeout=TIMEOUT, what=f"cameras {cameras}")
 
     @property
     def stats(self) -> RunStats:
@@ -662,9 +693,13 @@ class GatedService:
         gate = self.gates[camera]
         gate.close()
         wait_until(gate.blocked.is_set, timeout=TIMEOUT, what=f"camera {camera}'s read to block")
+        self.drain(camera)
+
+    def drain(self, camera: str) -> None:
+        """Wait until every frame the camera captured has been processed or skipped (it captures no more)."""
         figures = self.stats.camera(camera)
-        wait_until(lambda: figures.captured == figures.processed + figures.skipped + figures.failed,
-                   timeout=TIMEOUT, what=f"camera {camera}'s last frame to be processed")  # fmt: skip
+        self.wait(lambda: figures.captured == figures.processed + figures.skipped + figures.failed,
+                  f"camera {camera}'s last frame to be processed")  # fmt: skip
 
     def wait_ticks(self, n: int) -> list[bool]:
         """The next ``n`` ticks of the daemon's main loop: whether each pinged the watchdog."""
@@ -698,10 +733,17 @@ def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[G
     def load() -> Config:
         return load_config(path, overrides, env={})
 
-    def camera(config: Config, _health: Health, _stats: RunStats, _model_input: Any) -> GatedCamera:
+    retrying: set[str] = set()  # cameras opened from now on inside the real RetryingSource, as make_source does
+    opened: list[GatedCamera] = []  # every source opened, in order
+
+    def camera(config: Config, health: Health, stats: RunStats, _model_input: Any) -> Source:
         name = config.source.camera  # each camera's own config
         cameras[name] = GatedCamera(name, squat_rgb, gates.setdefault(name, Gate()), clock)
-        return cameras[name]
+        opened.append(cameras[name])
+        if name not in retrying:
+            return cameras[name]
+        return RetryingSource(cameras[name], health, config.source.stall_timeout, Backoff(0.02, 0.05), stats,
+                              clock=clock, component=f"camera {name}")  # fmt: skip
 
     engine_gate = Gate()
 
@@ -713,7 +755,9 @@ def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[G
     notifier = RecordingNotifier()
     app = App(load(), AppParts(model=model, source=camera, clock=clock))
     daemon = TickingDaemon(app, notifier, watchdog=WATCHDOG_S, load=load)
-    service = GatedService(daemon, notifier, clock, gates, cameras, path, squat_path, overrides, engine_gate)
+    service = GatedService(
+        daemon, notifier, clock, gates, cameras, path, squat_path, overrides, engine_gate, retrying, opened
+    )
     service.serve()
     try:
         wait_until(lambda: notifier.seen("READY=1") or not service.thread.is_alive(), timeout=TIMEOUT,
@@ -745,6 +789,21 @@ def test_one_camera_stalled_is_unhealthy_by_name_while_the_watchdog_pings(gated)
     gated.gates["a"].open()  # frames again: healthy again
     wait_until(lambda: gated.healthz()[0] == 200, timeout=TIMEOUT, what="camera a to recover")
     gated.wait_frames("a", FRAMES)
+
+
+def test_a_stalled_camera_is_logged_unhealthy_once_not_on_every_tick(gated, caplog):
+    """Health logs a state change once (health.py). A camera stalled for longer and longer is one change:
+    one warning, not one each tick because the time in its reason moved on (in production the rate
+    limiter would then also hide other components' warnings, which share that message's template)."""
+    caplog.set_level(logging.WARNING, logger="edgepose.health")
+    gated.stall("a")
+    gated.clock.advance(2 * STALL_S)
+    gated.wait(lambda: [r.split(":")[0] for r in gated.reasons()] == ["camera a"], "camera a unhealthy")
+    for _ in range(3):  # longer and longer, a tick or two each time
+        gated.clock.advance(STALL_S / 4)  # less than the watchdog interval: b stays fine throughout
+        gated.wait_ticks(2)
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("camera a is unhealthy")]
+    assert len(warnings) == 1, warnings
 
 
 def test_every_camera_stalled_stops_the_watchdog(gated):
@@ -821,6 +880,32 @@ def test_removing_a_stalled_camera_closes_it_and_the_daemon_is_healthy_again(gat
     gated.wait_frames("b", FRAMES)
 
 
+def test_a_camera_that_fails_for_good_is_unhealthy_while_the_others_go_on_and_stop_cleanly(gated):
+    """A camera whose source fails for good (not a frame error: the source is gone) ends alone: health
+    names it and why, the watchdog goes on for the other, and a stop is still a clean one (exit 0)."""
+    gated.cameras["a"].error = InputError("camera a unplugged")
+    wait_until(lambda: gated.reasons() == ["camera a: source failed: camera a unplugged"], timeout=TIMEOUT,
+               what="camera a reported failed")  # fmt: skip
+    assert all(gated.wait_ticks(3))
+    gated.wait_frames("b", FRAMES)
+    assert gated.daemon.app.pipeline.cameras == ("a", "b")  # still configured: it is not dropped silently
+    assert gated.stop() == [0], "a stop with one camera failed long before was not a clean stop"
+
+
+def test_a_reload_of_the_shared_slot_size_reaches_every_camera(gated):
+    """``source.slot_size`` with cameras is applied live (plan_reload: every camera's source changed, so
+    each is restarted): the restarted cameras' slots must then hold that many frames."""
+    before = {name: gated.cameras[name] for name in ("a", "b")}
+    gated.overrides.append("source.slot_size=3")
+    gated.reload(("a", "b"))
+    gated.wait(lambda: all(gated.cameras[n] is not before[n] and gated.daemon.app.pipeline.lane(n) is not None
+                           for n in before), "both cameras restarted")  # fmt: skip
+    gated.wait_frames("a", FRAMES)
+    gated.wait_frames("b", FRAMES)
+    pipeline = gated.daemon.app.pipeline
+    assert {n: pipeline.lane(n).slot.capacity for n in before} == {"a": 3, "b": 3}
+
+
 def test_a_cameras_fps_cap_set_by_a_reload_paces_it_on_the_daemons_clock(gated):
     """``cameras.a.fps_cap: 2`` by a reload restarts camera a alone; from then on a is taken once each half
     second of the (injected) clock however fast it delivers, the frames between are skipped, and b gets
@@ -841,6 +926,61 @@ def test_a_cameras_fps_cap_set_by_a_reload_paces_it_on_the_daemons_clock(gated):
         gated.wait_frames("b", 2 * FRAMES)  # plenty of chances for a to be taken again: it is not due
         assert a.processed == taken + 1
     assert gated.healthz()[0] == 200
+
+
+def test_a_retrying_camera_says_why_it_is_down_and_the_daemon_keeps_that_news(gated):
+    """A live camera inside the real RetryingSource whose reads fail (unplugged): the source retries on its
+    own and reports ``camera c`` with the error; the daemon's per-camera verdict must not replace that more
+    specific news with its own on every tick (daemon.assess_cameras: "the more specific news wins")."""
+    gated.retrying.add("c")
+    gated.reload(("a", "b", "c"))
+    gated.wait_frames("c", FRAMES)
+    gated.cameras["c"].error = OSError("camera c unplugged")
+    gated.wait(lambda: gated.stats.camera("c").source_retries >= 1, "camera c's first retry")
+    gated.drain("c")
+    gated.clock.advance(2 * STALL_S)
+    gated.wait(lambda: any("camera c unplugged" in r for r in gated.reasons()), "camera c's own news")
+    seen = set()
+    for _ in range(6):
+        gated.wait_ticks(1)
+        seen.update(r for r in gated.reasons() if r.startswith("camera c: "))
+    assert all("camera c unplugged" in r for r in seen), seen
+    assert all(gated.wait_ticks(3)), "camera c's trouble stopped the watchdog while a and b ran"
+
+    gated.cameras["c"].error = None  # plugged in again: reopened by its retries, frames again
+    gated.wait(lambda: gated.healthz()[0] == 200, "camera c back")
+    gated.wait_frames("c", FRAMES)
+
+
+def test_a_second_reload_while_a_camera_is_still_restarting_ends_with_the_last_config(gated):
+    """Camera a's restart waits for its capture thread (its read is stuck until the gate opens) and a second
+    reload changes it again meanwhile. Once everything settled: one camera a, with the last settings, its
+    figures reported, and every source opened for it but the running one closed."""
+    old, old_gate = gated.cameras["a"], gated.gates["a"]
+    old.stuck = True
+    old_gate.close()
+    gated.wait(old_gate.blocked.is_set, "camera a's read to be stuck")
+    gated.gates["a"] = Gate()  # the sources opened from now on run
+    gated.reload(("a", "b"), {"a": "fps_cap: 2"}, wait=False)
+    gated.wait(lambda: gated.daemon.app.pipeline.lane("a") is None, "camera a out for its restart")
+    gated.reload(("a", "b"), {"a": "fps_cap: 4"}, wait=False)
+    gated.wait(lambda: gated.daemon.config.cameras["a"].fps_cap == 4, "the second reload applied")
+    old_gate.open()  # only now the first restart's capture thread ends and its reopen runs
+    gated.wait(lambda: old.closed, "the old source closed")
+    for _ in range(3):  # capped: one frame of a each step of the clock (a quarter second is its period)
+        gated.clock.advance(0.25)
+        gated.wait_ticks(2)  # the restart threads have long finished their work (they wait for nothing now)
+        gated.wait_frames("b", FRAMES)
+    lane = gated.daemon.app.pipeline.lane("a")
+    gated.wait(lambda: lane is not None and lane.stats.processed >= 1, "camera a running")
+
+    pipeline, app = gated.daemon.app.pipeline, gated.daemon.app
+    assert pipeline.lane("a") is lane and pipeline.cameras == ("b", "a") and lane.fps_cap == 4.0
+    assert app.stats.cameras.get("a") is lane.stats, "the running camera's figures were dropped"
+    assert app.sources["a"] is lane.source
+    opened = [c for c in gated.opened if c.name == "a"]
+    assert [c for c in opened if not c.closed] == [lane.source], "a source opened for camera a was left open"
+    assert gated.healthz()[0] == 200 and "a" in gated.daemon.probe().cameras
 
 
 # -- 4. /metrics end to end -------------------------------------------------------------------------
@@ -916,6 +1056,17 @@ def test_plan_reload_applies_the_shared_source_live_through_every_camera(tmp_pat
     assert set(plan.applied) == {"source.stall_timeout", "cameras.a.source.stall_timeout",
                                  "cameras.b.source.stall_timeout"} and plan.restart == ()  # fmt: skip
     assert plan.config == new
+
+
+def test_plan_reload_with_cameras_keeps_the_start_only_decoder_keys_for_a_restart(tmp_path):
+    """``decoder.numba_cache_dir`` is read at start only; each camera's decoder holds a copy of it (the
+    shared decoder keys), which must not be reported applied while the top-level one waits."""
+    old = cameras_config(tmp_path, {"a": A, "b": B})
+    new = load_config(tmp_path / "plan.yaml", ["decoder.numba_cache_dir=/tmp/elsewhere"], env={})
+    plan = plan_reload(old, new)
+    assert plan.applied == ()
+    assert "decoder.numba_cache_dir" in plan.restart
+    assert plan.config == old
 
 
 def test_plan_reload_with_cameras_still_restarts_for_the_model(tmp_path):
