@@ -30,7 +30,7 @@ from edgepose.app import App, AppParts, Loaded, build_estimator, open_source
 from edgepose.backoff import Backoff
 from edgepose.config import load_config
 from edgepose.config.sections import Config
-from edgepose.errors import InputError
+from edgepose.errors import EdgeposeError, InputError
 from edgepose.frame import Frame
 from edgepose.health import Health
 from edgepose.service.daemon import Daemon, changed_keys, plan_reload
@@ -182,7 +182,8 @@ class FileService:
         self.overlap = "auto"  # model.overlap: a test may ask for the overlapped schedule before start()
         self.extra = ""  # more top-level sections (YAML) for the next write
         self.daemon: Daemon | None = None
-        self.codes: list[int] = []
+        self.outcome: list[int | BaseException] = []  # what serve() returned, or raised
+        self.ends_by_itself = False  # a test that makes the daemon end sets this
         self._thread: threading.Thread | None = None
 
     def write(self, cameras: dict[str, str]) -> None:
@@ -194,17 +195,27 @@ class FileService:
     def start(self, cameras: dict[str, str]) -> FileService:
         self.write(cameras)
         self.daemon = Daemon(App(self.load(), AppParts(source=self.sources)), self.notifier, load=self.load)
-        self._thread = threading.Thread(target=lambda: self.codes.append(self.daemon.serve()), daemon=True)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
         for name in cameras:
             self.wait_frames(name, FRAMES)
         wait_until(lambda: self.notifier.seen("READY=1"), timeout=TIMEOUT, what="READY=1")
         return self
 
+    def _serve(self) -> None:
+        try:
+            self.outcome.append(self.daemon.serve())
+        except BaseException as exc:  # what `edgepose run` would exit with
+            self.outcome.append(exc)
+
     @property
     def app(self) -> App:
         assert self.daemon is not None
         return self.daemon.app
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def frames(self, camera: str) -> list[int]:
         return frames_of(documents(self.out), camera)
@@ -245,7 +256,7 @@ def files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[FileServ
     service = FileService(tmp_path, caplog)
     yield service
     service.stop()
-    assert service.codes == [0]
+    assert service.ends_by_itself or service.outcome == [0]
 
 
 @pytest.fixture
@@ -449,6 +460,22 @@ def test_max_frames_counts_per_camera_and_the_daemon_ends_by_itself(tmp_path, tw
     docs = documents(out)
     assert {name: frames_of(docs, name) for name in two_cameras} == {name: list(range(FRAMES)) for name in two_cameras}
     assert f"stopping: --max-frames {FRAMES} reached" in caplog.text
+
+
+def test_a_reload_whose_every_camera_fails_to_restart_ends_the_daemon_with_an_error(files, two_cameras, tmp_path):
+    """Every camera's new source is missing: each restart fails, no camera is left, so the daemon ends, and
+    with an error (systemd's Restart=on-failure then tries again, and the start names what is wrong)
+    rather than as a clean end of its sources."""
+    files.start(two_cameras)
+    files.ends_by_itself = True
+    files.write({name: str(tmp_path / f"{name}-gone.bmp") for name in two_cameras})
+    files.daemon.inbox.record(signal.SIGHUP)
+    wait_until(lambda: not files.alive, timeout=TIMEOUT, what="the daemon to end by itself")
+    [outcome] = files.outcome
+    assert isinstance(outcome, EdgeposeError) and "source not found" in outcome.message, outcome
+    log = files.caplog.text
+    for name in two_cameras:
+        assert f"camera {name} could not be restarted with its new settings: source not found" in log
 
 
 # -- 2. a reload that cannot be built changes nothing ---------------------------------------------
@@ -981,6 +1008,33 @@ def test_a_second_reload_while_a_camera_is_still_restarting_ends_with_the_last_c
     opened = [c for c in gated.opened if c.name == "a"]
     assert [c for c in opened if not c.closed] == [lane.source], "a source opened for camera a was left open"
     assert gated.healthz()[0] == 200 and "a" in gated.daemon.probe().cameras
+
+
+def test_a_camera_removed_while_it_restarts_stays_closed(gated):
+    """Camera a's restart waits for its capture thread (its read is stuck); a second reload removes a
+    meanwhile. Once the read returns, a does not come back: its sources are closed, no figures, no health."""
+    old, old_gate = gated.cameras["a"], gated.gates["a"]
+    old.stuck = True
+    old_gate.close()
+    gated.wait(old_gate.blocked.is_set, "camera a's read to be stuck")
+    gated.gates["a"] = Gate()
+    gated.reload(("a", "b"), {"a": "fps_cap: 2"}, wait=False)
+    gated.wait(lambda: gated.daemon.app.pipeline.lane("a") is None, "camera a out for its restart")
+    gated.reload(("b",), wait=False)
+    gated.wait(lambda: set(gated.daemon.config.cameras) == {"b"}, "the second reload applied")
+    old_gate.open()
+    gated.wait(lambda: old.closed, "the old source closed")
+    gated.wait(lambda: "camera a" not in gated.daemon.app.health.components(), "camera a's health gone")
+    for _ in range(2):
+        gated.wait_ticks(2)  # the restart thread has long finished (it waits for nothing now)
+        gated.wait_frames("b", FRAMES)
+
+    app = gated.daemon.app
+    assert app.pipeline.cameras == ("b",)
+    assert all(c.closed for c in gated.opened if c.name == "a")
+    assert "a" not in app.sources and "a" not in app.stats.cameras
+    assert set(gated.daemon.probe().cameras) == {"b"} and gated.healthz()[0] == 200
+    assert all(gated.wait_ticks(2))
 
 
 # -- 4. /metrics end to end -------------------------------------------------------------------------
