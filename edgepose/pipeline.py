@@ -437,10 +437,13 @@ class Pipeline:
     ) -> RunStats:
         """Process frames until every source ends, each camera has ``max_frames`` processed,
         ``duration`` seconds (on the pipeline's clock) have passed, or ``stop`` is set. Re-raises the
-        first camera's fatal error once the run has ended.
+        first camera's fatal error once the run has ended by itself (with one camera, also on a stop).
         """
         stop = stop or threading.Event()
         stats = self.stats
+        self._restarting.clear()
+        self._abandoned.clear()
+        self.apply_requests()  # what was queued before the run (a camera added while starting): started below
         scheduler = self._scheduler = CameraScheduler(self.clock)
         self._wake = lambda _future: scheduler.wake()  # an invoke that ends wakes the overlapped loop
         self._max_frames = max_frames
@@ -449,9 +452,6 @@ class Pipeline:
         with stats.lock:
             stats.last_progress_mono = stats.started_mono
         self._deadline = stats.started_mono + duration if duration is not None else None
-        self._restarting.clear()
-        self._abandoned.clear()
-        self.apply_requests()  # what was queued before the run (cameras added while starting)
         for lane in self.lanes:
             lane.error, lane.retired = None, False
             lane.halt.clear()

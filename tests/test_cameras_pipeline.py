@@ -447,3 +447,18 @@ def test_every_camera_publishes_on_its_own_topics_on_a_real_broker(tmp_path, wal
         assert int(collector.on("edgepose/testpi/count")[-1].payload) == sum(last.values())
     finally:
         broker.stop()
+
+
+def test_a_camera_added_before_the_run_starts_with_the_others(replay):
+    """A reload while the daemon starts queues its camera before the pipeline runs: it is started
+    once, with the others (not twice, which the scheduler refuses)."""
+    estimator, images = replay
+    stats = RunStats()
+    sink = ListSink()
+    pipeline = Pipeline.for_cameras(lanes_of(replay, {"a": MemorySource(images, True, "a", limit=3)}, stats), [sink],
+                                    Stamp("t", MODEL, "sleep"), stats)  # fmt: skip
+    late = MemorySource(images, True, "late", limit=3)
+    pipeline.request(AddCamera(Lane("late", late, estimator.sibling(estimator.config), stats.camera("late"))))
+    pipeline.run()
+    got = sorted((d["camera"], d["frame"]) for d in sink.documents)
+    assert got == [(c, n) for c in ("a", "late") for n in range(3)]
