@@ -869,6 +869,23 @@ def test_a_hung_engine_stops_the_watchdog_and_every_camera_says_its_frames_wait(
     assert all(gated.wait_ticks(3))
 
 
+def test_a_cameras_reason_follows_its_cause(gated):
+    """The daemon's own reason for a camera is updated when the cause changes: the camera stops (no
+    frame from it), then its frames come back while the engine hangs (they arrive, none processed)."""
+    gated.gates["a"].close()
+    gated.wait(gated.gates["a"].blocked.is_set, "camera a's read to block")
+    gated.engine_gate.close()
+    gated.wait(gated.engine_gate.blocked.is_set, "an invoke to hang")
+    gated.clock.advance(2 * STALL_S)
+    gated.wait(lambda: f"camera a: no frame from the camera for {2 * STALL_S:.1f} s" in gated.reasons(),
+               "camera a: no frame")  # fmt: skip
+    gated.gates["a"].open()  # frames again, at the frozen time: they wait for the hung engine
+    gated.wait(lambda: f"camera a: frames arrive but none processed for {2 * STALL_S:.1f} s" in gated.reasons(),
+               "camera a: frames arrive, none processed")  # fmt: skip
+    gated.engine_gate.open()
+    gated.wait(lambda: gated.healthz()[0] == 200, "healthy again")
+
+
 def test_a_camera_added_by_a_reload_is_starting_then_unhealthy_and_never_feeds_the_watchdog(gated):
     """A camera that joins and gives nothing is neither healthy nor unhealthy for source.stall_timeout (it
     is starting), then unhealthy by name; it never keeps the watchdog fed while the others are stalled."""

@@ -199,6 +199,7 @@ class Daemon:
         self._fps = 0.0
         self._extend_warned = False
         self._was_healthy = True
+        self._camera_reasons: dict[str, str] = {}  # the reasons assess_cameras set, by camera
         app.hooks.append(self._on_frame)
 
     @property
@@ -299,8 +300,8 @@ class Daemon:
     def assess_cameras(self, now: float) -> None:
         """Several cameras: one health component per camera (``camera <name>``), from the pipeline's
         progress (:func:`~edgepose.scheduling.assess`): stalled, failed, or fine (a file that ended is
-        fine). The retrying sources report ``camera <name>`` too: a component already unhealthy keeps
-        its reason (the source's names the error) until the camera takes frames again."""
+        fine). The retrying sources report ``camera <name>`` too: their reason (it names the error)
+        is kept until the camera takes frames again; the daemon's own is updated as the cause changes."""
         pipeline = self.app.pipeline
         if pipeline is None:
             return
@@ -310,9 +311,12 @@ class Daemon:
         for name in pipeline.cameras:
             component = f"{CAMERA_COMPONENT}{name}"
             if name in verdict.unhealthy:
-                if self.app.health.reason(component) is None:  # a retrying source's own reason names the error
+                current = self.app.health.reason(component)
+                if current is None or current == self._camera_reasons.get(name):  # not a retrying source's own
+                    self._camera_reasons[name] = verdict.unhealthy[name]
                     self.app.health.unhealthy(component, verdict.unhealthy[name])
             elif name in verdict.progressing:
+                self._camera_reasons.pop(name, None)
                 self.app.health.ok(component)
 
     def shared_healthy(self) -> bool:
