@@ -545,7 +545,6 @@ class Pipeline:
         """One frame at a time: estimate, track, publish, then take the next."""
         deadline = self._deadline
         while not stop.is_set():
-            self.apply_requests()
             if self._done():
                 return Ended.MAX_FRAMES if self._max_frames is not None else Ended.SOURCE
             if deadline is not None and self.clock() >= deadline:
@@ -682,10 +681,13 @@ class Pipeline:
         """Decode, track and publish a frame whose invoke has returned."""
         self._track_and_publish(flight, self._decode(flight, outputs))
 
+    def _named(self, lane: Lane, text: str) -> str:
+        """``text`` as a failure of ``lane``: with several cameras it says which."""
+        return text if len(self.lanes) == 1 else f"{lane.name}: {text}"
+
     def _failed(self, lane: Lane, frame: Frame, exc: FrameError) -> None:
-        why = f"frame {frame.file or frame.index}: {exc.message}"
-        lane.stats.fail(why if len(self.lanes) == 1 else f"{lane.name}: {why}")
-        log.warning("%sframe %d failed: %s", "" if len(self.lanes) == 1 else f"{lane.name}: ", frame.index, exc)
+        lane.stats.fail(self._named(lane, f"frame {frame.file or frame.index}: {exc.message}"))
+        log.warning("%s", self._named(lane, f"frame {frame.index} failed: {exc}"))
 
     def _capture(self, lane: Lane, limit: int | None) -> None:
         """A camera's capture thread: read, stamp, hand over; never waits on inference for live sources."""
@@ -697,7 +699,7 @@ class Pipeline:
                 try:
                     frame = source.read()
                 except FrameError as exc:
-                    lane.stats.fail(exc.message if len(self.lanes) == 1 else f"{lane.name}: {exc.message}")
+                    lane.stats.fail(self._named(lane, exc.message))
                     failures += 1
                     log.warning("skipped a frame: %s", exc)
                     if failures >= MAX_CONSECUTIVE_FAILURES:

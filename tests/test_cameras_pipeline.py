@@ -8,7 +8,6 @@ fixed-latency stand-in, since they count frames and cameras, not poses.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from pathlib import Path
@@ -30,22 +29,16 @@ from edgepose.inference.engine import InferenceEngine
 from edgepose.pipeline import AddCamera, Ended, Lane, Pipeline, Reconfigure, RemoveCamera
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
-from edgepose.sources.base import Clocks, Source
+from edgepose.sources.base import Source
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats
 from edgepose.tracking import make_tracker
 from tests.test_decode_movenet_multi import OUT, FakeEngine, row
+from tests.test_overlap import Recorder, video_clocks
 from tests.test_pipeline import ListSink
 
 MODEL = "movenet_single_pose_lightning_ptq"
 PEOPLE = "posenet_mobilenet_v1_075_353x481"  # multi-person: several tracked ids a frame on the street video
-
-
-def video_clocks() -> Clocks:
-    """Frames stamped 40 ms apart whenever they are read, so One Euro smooths alike in every run."""
-    ticks = itertools.count()
-    mono = lambda: next(ticks) * 0.04  # noqa: E731 - a clock is a callable
-    return Clocks(wall=mono, mono=mono)
 
 
 def steady_source(config: Config, health: Health, stats: RunStats, model_input: tuple[int, int] | None) -> Source:
@@ -300,26 +293,12 @@ def test_max_frames_counts_per_camera(replay):
     assert [d["frame"] for d in sink.documents if d["camera"] == "short"] == [0, 1]
 
 
-class Marker:
-    """A tracking stage that notes which cameras' frames it saw."""
-
-    def __init__(self) -> None:
-        self.cameras: list[str] = []
-
-    def __call__(self, result: FrameResult) -> FrameResult:
-        self.cameras.append(result.camera)
-        return result
-
-    def reset(self) -> None:
-        pass
-
-
 def test_a_change_for_one_camera_leaves_the_others_alone(replay):
     _, images = replay
     stats = RunStats()
     sources = {"a": MemorySource(images, True, "a", limit=6), "b": MemorySource(images, True, "b", limit=6)}
     lanes = lanes_of(replay, sources, stats)
-    kept, new = Marker(), Marker()
+    kept, new = Recorder(), Recorder()
     lanes[0].tracking = lanes[1].tracking = kept  # one object noting both cameras until the change
     pipeline = Pipeline.for_cameras(lanes, [ListSink()], Stamp("t", MODEL, "sleep"), stats)
 

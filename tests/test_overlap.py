@@ -111,13 +111,15 @@ def video_clocks() -> Clocks:
 
 
 class Recorder:
-    """A tracking stage that notes the frames it saw (and leaves them as they are)."""
+    """A tracking stage that notes the frames it saw, and their cameras (and leaves them as they are)."""
 
     def __init__(self) -> None:
         self.frames: list[int] = []
+        self.cameras: list[str] = []
 
     def __call__(self, result: FrameResult) -> FrameResult:
         self.frames.append(result.frame_index)
+        self.cameras.append(result.camera)
         return result
 
     def reset(self) -> None:
