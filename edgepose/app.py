@@ -40,7 +40,7 @@ from edgepose.pipeline import (
     Request,
     ResultHook,
     Tracking,
-    overlap_for,  # fmt: skip
+    overlap_for,
 )
 from edgepose.pose import FrameResult
 from edgepose.sinks import Sink, make_sink
