@@ -86,6 +86,21 @@ def make_certs(directory: Path, name: str = "localhost") -> TlsFiles:
     return files
 
 
+def dynsec_publish_only(directory: Path, user: str, password: str) -> list[str]:
+    """Broker config lines for a dynamic security plugin whose one client may publish, not subscribe."""
+    config = directory / "dynsec.json"
+    subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(config), user, password], check=True, capture_output=True)
+    doc = json.loads(config.read_text())
+    doc["defaultACLAccess"]["publishClientSend"] = True
+    for role in doc["roles"]:  # keep only the plugin's own control topics
+        role["acls"] = [a for a in role["acls"] if a["topic"].startswith(("$CONTROL", "$SYS"))]
+    config.write_text(json.dumps(doc))
+    plugin = next(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so"), None)  # in Debian's mosquitto
+    if plugin is None:
+        pytest.fail("mosquitto_dynamic_security.so is missing (Debian's mosquitto package has it)")
+    return ["allow_anonymous false", f"plugin {plugin}", f"plugin_opt_config_file {config}"]
+
+
 class Mosquitto:
     """One broker process; ``port`` stays the same across :meth:`stop` and :meth:`start`."""
 
@@ -96,7 +111,10 @@ class Mosquitto:
         users: dict[str, str] | None = None,
         tls: TlsFiles | None = None,
         persistence: bool = True,
+        no_subscribe: tuple[str, str] | None = None,
     ) -> None:
+        """``no_subscribe=(user, password)``: that one client, which may publish anything and subscribe
+        to nothing (the dynamic security plugin: unlike an ``acl_file``, it refuses in the SUBACK)."""
         require_mosquitto()
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
@@ -125,6 +143,8 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         else:
             lines.append("allow_anonymous true")
+        if no_subscribe:
+            lines += dynsec_publish_only(directory, *no_subscribe)
         self.config_path = directory / "mosquitto.conf"
         self.config_path.write_text("\n".join(lines) + "\n")
 

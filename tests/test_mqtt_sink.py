@@ -70,10 +70,11 @@ def open_sink(config: Config, stats: RunStats | None = None) -> MqttSink:
 
 
 def wait_connected(sink: MqttSink, timeout: float = 10.0) -> None:
+    """Until the sink is connected and its subscriptions are granted (a command sent next arrives)."""
     deadline = time.monotonic() + timeout
-    while not sink.counters()["connected"]:
+    while not sink.listening:
         if time.monotonic() > deadline:
-            raise AssertionError("the sink did not connect")
+            raise AssertionError("the sink did not connect (or its subscriptions were not granted)")
         time.sleep(0.02)
 
 

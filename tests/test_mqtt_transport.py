@@ -3,6 +3,7 @@ call, counted by kind and buffered through an outage; a retained state is resent
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from edgepose.mqtt.buffer import Message
@@ -10,6 +11,7 @@ from edgepose.mqtt.topics import Topics
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
 from tests.mosquitto import Collector, Mosquitto
+from tests.service_kit import wait_until
 from tests.test_mqtt_sink import META, frame, make_config, wait_connected
 
 
@@ -94,3 +96,48 @@ def test_status_messages_are_not_counted(broker: Mosquitto) -> None:
 def test_message_kind_marks_status() -> None:
     assert Message("t", b"x").kind == "poses"
     assert not Message("t", b"x", kind="").kind
+
+
+REPS = ("analysis.enabled=true", "analysis.behaviours.reps.enabled=true")
+
+
+def test_a_command_sent_as_soon_as_the_sink_listens_arrives(broker: Mosquitto) -> None:
+    """``listening`` waits for the SUBACK, not only the CONNACK: before it a live command is lost."""
+    config = make_config(broker, *REPS)
+    commands = Topics.from_config(config).reps_reset
+    commander = Collector(broker, [commands])
+    for _ in range(10):  # the SUBACK races the command: a few rounds make a wrong wait show
+        sink = MqttSink(config, RunStats())
+        sink.on_reps_reset(lambda track: True)
+        sink.open(META)
+        deadline = time.monotonic() + 10
+        while not sink.listening and time.monotonic() < deadline:
+            time.sleep(0)  # polled closely: no slack to hide a race
+        commander.client.publish(commands, b"", qos=1).wait_for_publish(5)
+        assert commander.wait_for(lambda _, sink=sink: sink.counters()["reps_resets"] == 1)
+        sink.close()
+    commander.close()
+
+
+def test_a_subscription_the_broker_refuses_is_logged_and_the_sink_never_listens(tmp_path: Path, caplog) -> None:
+    """A broker that lets the daemon publish but not subscribe: poses still go out; the log says
+    which topic's messages (the reps reset commands) will not arrive."""
+    broker = Mosquitto(tmp_path / "dynsec", no_subscribe=("edgepose", "pw")).start()
+    try:
+        config = make_config(broker, *REPS, "mqtt.username=edgepose", "mqtt.password=pw")
+        sink = MqttSink(config, RunStats())
+        sink.on_reps_reset(lambda track: True)
+        with caplog.at_level("WARNING", logger="edgepose.mqtt.transport"):
+            sink.open(META)
+            wait_until(lambda: sink.transport.subscriptions_refused, 10, "the SUBACKs")
+            assert sink.counters()["connected"] == 1 and not sink.listening
+            sink.write(*frame(0))
+            sink.close()
+        assert sink.published == 1 and sink.dropped == 0
+        refused = [r.getMessage() for r in caplog.records if "refused the subscription" in r.getMessage()]
+        assert any(
+            "subscription to edgepose/testpi/+/reps/reset (Unspecified error; does the broker's ACL" in m
+            for m in refused
+        ), refused  # MQTT 3.1.1's one failure code
+    finally:
+        broker.stop()

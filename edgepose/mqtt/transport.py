@@ -93,6 +93,9 @@ class MqttTransport:
         self._interval = 0.0
         self._next_periodic = 0.0
         self._connected = False
+        self._subscribing: dict[int, str] = {}  # SUBSCRIBE mid -> topic filter, not yet granted (-1: refused)
+        self._listening = False  # every watch's subscription granted on this connection
+        self.subscriptions_refused = 0
         self._ever_connected = False
         self._disconnected_mono: float | None = None
         self._attempt = 0
@@ -117,6 +120,16 @@ class MqttTransport:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def listening(self) -> bool:
+        """Connected, with every :meth:`watch` subscription granted by the broker.
+
+        Until then a command published without retain is not delivered to this client: MQTT has
+        no subscription for it yet, so a caller that sends one right after connecting waits for this.
+        """
+        with self._cond:
+            return self._connected and self._listening
 
     @property
     def started(self) -> bool:
@@ -169,6 +182,7 @@ class MqttTransport:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
         self._next_periodic = self.clock() + interval
         self._thread = threading.Thread(target=self._publisher, name="edgepose-mqtt", daemon=True)
@@ -390,8 +404,15 @@ class MqttTransport:
         self._forget_aliases(client)
         for message in self._announce():  # status first, so a subscriber can read what follows
             self._send(message)
+        with self._cond:
+            self._subscribing.clear()
+            self._listening = not self._watches
         for topic_filter, _, _ in self._watches:
-            client.subscribe(topic_filter, qos=1)
+            # The SUBACK is read by this same network thread after this callback: the mid is known first.
+            result, mid = client.subscribe(topic_filter, qos=1)
+            if result == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+                with self._cond:
+                    self._subscribing[mid] = topic_filter
         now = self.clock()
         with self._cond:
             self._connected = True
@@ -421,9 +442,24 @@ class MqttTransport:
         self._log_failure(describe_connect_error(exc, self.mqtt.host, self.mqtt.port))
         self._schedule_retry(client)
 
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        with self._cond:
+            topic_filter = self._subscribing.pop(mid, None)
+            refused = [r for r in reasons if r.is_failure]
+            if refused:
+                self.subscriptions_refused += 1
+                self._subscribing[-1] = topic_filter or ""  # never listening on this connection
+            self._listening = not self._subscribing
+        if refused and topic_filter is not None:
+            # An ACL that lets edgepose publish but not subscribe: its commands would never arrive.
+            log.warning("mqtt: %s:%d refused the subscription to %s (%s; does the broker's ACL let this "
+                        "client subscribe to it?): messages on it will not reach edgepose",
+                        self.mqtt.host, self.mqtt.port, topic_filter, refused[0])  # fmt: skip
+
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with self._cond:
             was_connected, self._connected = self._connected, False
+            self._listening = False
             if was_connected:
                 self._disconnected_mono = self.clock()
             # QoS 0 messages paho had not written yet are discarded on reconnect: take them back.

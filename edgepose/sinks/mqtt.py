@@ -234,6 +234,11 @@ class MqttSink(Sink):
         """Pose messages acknowledged (QoS>=1) or written to the socket (QoS 0)."""
         return self.transport.published["poses"]
 
+    @property
+    def listening(self) -> bool:
+        """Connected with its subscriptions granted: a command published from now on arrives."""
+        return self.transport.listening
+
     def open(self, meta: dict[str, Any]) -> None:
         """Start connecting in the background; returns at once, whether or not the broker is up."""
         self._meta = meta
