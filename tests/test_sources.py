@@ -313,6 +313,21 @@ def test_picamera2_makes_one_object_per_process_across_reopen():
     assert ("close",) not in stand_in.calls  # closing a Picamera2 and making another leaks
 
 
+@pytest.mark.parametrize(
+    ("connected", "number", "hint"),
+    [(1, 1, "must be picamera2:0 ("), (2, 3, "must be one of picamera2:0 to picamera2:1 (")],
+)
+def test_picamera2_names_the_cameras_there_are_when_one_is_not_connected(connected, number, hint):
+    """The hint gives the URIs that work and every place one is set (a camera map's entry included)."""
+    stand_in = StandInPicamera2Module(cameras=[{"Model": "imx708", "Num": n} for n in range(connected)])
+    source = Picamera2Source("garden", number, module=stand_in.module, pool=CameraPool())
+    with pytest.raises(UnavailableError) as err:
+        source.open()
+    assert err.value.message == f"camera {number} is not connected: picamera2 lists {connected} camera(s)"
+    assert hint in err.value.hint and "cameras.<name>.source.uri" in err.value.hint
+    assert err.value.exit_code == EX_UNAVAILABLE and not stand_in.instances  # nothing opened
+
+
 def test_picamera2_main_stream_rgb888_is_bgr_in_memory_and_converted():
     stand_in = StandInPicamera2Module(scene=(352, 192))
     source = Picamera2Source(size=(352, 192), module=stand_in.module, pool=CameraPool(), model_input=None)

@@ -218,6 +218,11 @@ class StreamChoice:
     size: tuple[int, int]  # (width, height) as configured (picamera2 may align it)
 
 
+def numbered(count: int) -> str:
+    """The picamera2 URIs of ``count`` connected cameras, as a hint says them."""
+    return "picamera2:0" if count == 1 else f"one of picamera2:0 to picamera2:{count - 1}"
+
+
 class Picamera2Source(Source):
     """Frames from one Pi camera, read from the ``lores`` stream when the model is smaller than ``main``."""
 
@@ -257,7 +262,8 @@ class Picamera2Source(Source):
         if self.number >= len(cameras):
             raise UnavailableError(
                 f"camera {self.number} is not connected: picamera2 lists {len(cameras)} camera(s)",
-                f"use --source picamera2:{len(cameras) - 1} or lower; `rpicam-hello --list-cameras` lists them",
+                f"its source must be {numbered(len(cameras))} (`source.uri`, `cameras.<name>.source.uri` or "
+                "--source); `rpicam-hello --list-cameras` lists them",
             )
         cam = self.pool.get(module, self.number)
         lores = lores_size(self.size, self.model_input)
