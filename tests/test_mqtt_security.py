@@ -86,6 +86,8 @@ def test_bad_credentials_give_one_clear_line_and_keep_retrying(
     assert wait_failures(sink, 3) >= 3  # refused, and retried again and again
     sink.write(*frame(0))  # frames keep flowing into the buffer meanwhile
     assert sink.counters()["queue_depth"] == 1 and sink.counters()["connected"] == 0
+    trouble = sink.trouble()  # what the daemon's health says (sink mqtt), since a retry alone will not mend it
+    assert trouble is not None and "refused the connection: Not authorized" in trouble
     sink.close()
     lines = all_log_text(caplog)
     refusals = [line for line in lines if "refused the connection" in line]
@@ -106,6 +108,7 @@ def test_untrusted_certificate_is_reported_as_a_tls_failure(
     sink = MqttSink(secure_config(secure_broker, other_ca, PASSWORD), RunStats())
     sink.open(META)
     assert wait_failures(sink, 2) >= 2
+    assert "TLS certificate verification failed" in (sink.trouble() or "")
     sink.close()
     tls_lines = [line for line in all_log_text(caplog) if "TLS certificate verification failed" in line]
     assert len(tls_lines) == 1, all_log_text(caplog)

@@ -9,6 +9,8 @@ pings must stop within one interval and /healthz must answer 503 saying why.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import threading
 import time
 import urllib.error
@@ -24,6 +26,7 @@ from edgepose.config import load_config
 from edgepose.service.daemon import Daemon
 from edgepose.service.notify import Notifier
 from edgepose.sources.files import ImageSource
+from tests.mosquitto import Mosquitto
 from tests.service_kit import NotifyListener, wait_until
 
 WATCHDOG_S = 0.8
@@ -203,4 +206,40 @@ def test_healthz_is_503_while_starting(tmp_path, squat_path):
         daemon.request_stop()
         thread.join(10)
         listener.close()
+    assert not thread.is_alive()
+
+
+def test_a_broker_refusing_the_login_is_unhealthy_by_name_while_the_watchdog_pings(tmp_path, squat_path):
+    """A wrong password cannot be mended by a restart (nor by a retry, until the broker's password
+    file changes): /healthz names the refusal, the pings go on, and the buffer is kept. Once the
+    broker takes the password (its password file changed and reloaded), it is healthy again."""
+    broker = Mosquitto(tmp_path / "broker", users={"edgepose": "the-brokers-one"}).start()
+    listener = NotifyListener(tmp_path / "notify.sock")
+    config = load_config(None, ["sinks=['mqtt']", "device_id=testpi", "mqtt.host=127.0.0.1", f"mqtt.port={broker.port}",
+                                "mqtt.username=edgepose", "mqtt.password_env=PW", "mqtt.reconnect_min=0.05",
+                                "mqtt.reconnect_max=0.2", "mqtt.stats_interval=0", "service.health.enabled=true",
+                                "service.health.port=0"], env={"PW": "not-the-brokers"})  # fmt: skip
+    daemon = Daemon(gated_app(config, Gate(), Gate(), squat_path), Notifier({"NOTIFY_SOCKET": listener.address}),
+                    watchdog=WATCHDOG_S)  # fmt: skip
+    thread = threading.Thread(target=daemon.serve, daemon=True)
+    thread.start()
+    try:
+        listener.wait_for("READY", "1")  # frames flow; the sink buffers
+        wait_until(lambda: get(daemon, "/healthz")[0] == 503, timeout=10, what="/healthz to report the refusal")
+        reasons = json.loads(get(daemon, "/healthz")[1])["reasons"]
+        assert [r for r in reasons if r.startswith("sink mqtt: ")] == reasons and len(reasons) == 1
+        assert "refused the connection: Not authorized" in reasons[0] and "not-the-brokers" not in reasons[0]
+        refused = time.monotonic()
+        wait_until(lambda: len(pings_after(listener, refused)) >= 2, timeout=10, what="pings while refused")
+        subprocess.run(["mosquitto_passwd", "-b", str(broker.directory / "passwd"), "edgepose", "not-the-brokers"],
+                       check=True, capture_output=True)  # fmt: skip
+        broker.proc.send_signal(signal.SIGHUP)  # mosquitto reloads its password file
+        wait_until(lambda: get(daemon, "/healthz")[0] == 200, timeout=20, what="healthy once the login is taken")
+        wait_until(lambda: daemon.app.sinks[0].counters()["queue_depth"] == 0, timeout=20, what="the buffer sent")
+        assert daemon.app.sinks[0].dropped == 0  # what was buffered while refused went out
+    finally:
+        daemon.request_stop()
+        thread.join(10)
+        listener.close()
+        broker.stop()
     assert not thread.is_alive()

@@ -61,9 +61,11 @@ def test_writing_resumes_once_there_is_room(tmp_path: Path, caplog: pytest.LogCa
                 sink.write(None, {}, line)  # type: ignore[arg-type]  # a file sink reads only the line
             dropped = sink.dropped
             assert dropped >= 4 and sink.counters() == {"writing": 0, "dropped_enospc": dropped}
+            assert sink.trouble() == f"cannot write (ENOSPC): {dropped} document(s) dropped so far"  # health says it
             assert (disk / "poses.jsonl").read_text().endswith("\n")
             filler.unlink()
             sink.write(None, {}, line)  # type: ignore[arg-type]
+            assert sink.trouble() is None
             sink.close()
         text = (disk / "poses.jsonl").read_text()
     assert [json.loads(x) for x in text.splitlines()] == [json.loads(line)] * (8 - dropped + 1)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import sys
 import threading
 import time
@@ -96,6 +97,7 @@ class MqttTransport:
         self._subscribing: dict[int, str] = {}  # SUBSCRIBE mid -> topic filter, not yet granted (-1: refused)
         self._listening = False  # every watch's subscription granted on this connection
         self.subscriptions_refused = 0
+        self._trouble: str | None = None  # the broker's refusal of the last attempt (a setting to fix)
         self._ever_connected = False
         self._disconnected_mono: float | None = None
         self._attempt = 0
@@ -130,6 +132,14 @@ class MqttTransport:
         """
         with self._cond:
             return self._connected and self._listening
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the last connection attempt was refused, when retrying alone will not help: the
+        broker said no (credentials, ACL, client id) or TLS failed. None while connected, or while
+        the broker is merely away (an outage the buffer covers)."""
+        with self._cond:
+            return self._trouble
 
     @property
     def started(self) -> bool:
@@ -396,9 +406,11 @@ class MqttTransport:
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
+            text = f"{self.mqtt.host}:{self.mqtt.port} refused the connection: {describe_refusal(reason)}"
             with self._cond:
                 self.connect_failures += 1
-            self._log_failure(f"{self.mqtt.host}:{self.mqtt.port} refused the connection: {describe_refusal(reason)}")
+                self._trouble = text
+            self._log_failure(text)
             return
         self._alias_max = int(getattr(properties, "TopicAliasMaximum", 0) or 0) if self._v5 else 0
         self._forget_aliases(client)
@@ -416,6 +428,7 @@ class MqttTransport:
         now = self.clock()
         with self._cond:
             self._connected = True
+            self._trouble = None
             # paho resends its unacknowledged QoS>=1 messages right after this callback; hold the
             # buffer back until they are acknowledged so messages arrive in order.
             self._resending = {mid for mid, m in self._outstanding.items() if m.qos > 0}
@@ -437,9 +450,12 @@ class MqttTransport:
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         # paho calls this from inside its `except OSError` block: the exception is still current.
         exc = sys.exc_info()[1]
+        text = describe_connect_error(exc, self.mqtt.host, self.mqtt.port)
         with self._cond:
             self.connect_failures += 1
-        self._log_failure(describe_connect_error(exc, self.mqtt.host, self.mqtt.port))
+            # A broker that is away is an outage the buffer covers; a TLS refusal is a setting to fix.
+            self._trouble = text if isinstance(exc, ssl.SSLError) else None
+        self._log_failure(text)
         self._schedule_retry(client)
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:

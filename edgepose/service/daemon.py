@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS = "pipeline"  # the health component this module reports: frames being processed
 CAMERA_COMPONENT = "camera "  # with several cameras, each camera's health component: "camera <name>"
+SINK_COMPONENT = "sink "  # a sink's trouble (a broker refusing the login, a full disk): "sink <name>"
 STATUS_EVERY_S = 2.0  # how often STATUS= is refreshed
 EXTEND_BY_S = 30.0  # each EXTEND_TIMEOUT_USEC asks for this much more start-up time
 MAX_TICK_S = 1.0
@@ -289,6 +290,7 @@ class Daemon:
             self.app.health.ok(PROGRESS)
         if self.config.cameras:
             self.assess_cameras(now)
+        self.assess_sinks()
         healthy = self.app.health.status().healthy
         if self.watchdog is not None and since < self.watchdog and self.shared_healthy():
             self.notifier.watchdog()
@@ -319,15 +321,27 @@ class Daemon:
                 self._camera_reasons.pop(name, None)
                 self.app.health.ok(component)
 
+    def assess_sinks(self) -> None:
+        """One health component per sink in trouble (``sink <name>``), from :meth:`Sink.trouble`."""
+        for sink in self.app.sinks:
+            component = f"{SINK_COMPONENT}{sink.name}"
+            trouble = sink.trouble()
+            if trouble is not None:
+                self.app.health.unhealthy(component, trouble)
+            elif component in self.app.health.components():
+                self.app.health.ok(component)
+
     def shared_healthy(self) -> bool:
-        """Whether the parts every camera needs are healthy: the watchdog's condition. With several
-        cameras a camera's own trouble (``camera <name>``) does not stop the pings: a restart would stop
-        the healthy cameras too, and the failing one is retried on its own; when no camera makes
-        progress, ``pipeline`` is unhealthy and the pings stop (docs/cameras.md)."""
+        """Whether the parts every camera needs are healthy: the watchdog's condition.
+
+        A sink's trouble (``sink <name>``) never stops the pings: a restart cannot make a broker take
+        a password or free a disk, and would lose what the MQTT buffer holds; ``/healthz`` says it.
+        With several cameras neither does a camera's own trouble (``camera <name>``): a restart
+        would stop the healthy cameras too, and the failing one is retried on its own; when no
+        camera makes progress, ``pipeline`` is unhealthy and the pings stop (docs/cameras.md)."""
         status = self.app.health.status()
-        if not self.config.cameras:
-            return status.healthy
-        return not [r for r in status.reasons if not r.startswith(CAMERA_COMPONENT)]
+        spared = (SINK_COMPONENT, CAMERA_COMPONENT) if self.config.cameras else (SINK_COMPONENT,)
+        return not [r for r in status.reasons if not r.startswith(spared)]
 
     def _become_ready(self, now: float) -> None:
         self.state = State.RUNNING

@@ -56,3 +56,8 @@ class Sink(Protocol):
     def counters(self) -> Mapping[str, int | float]:
         """The sink's own figures, all numbers (``/metrics`` exports each as ``edgepose_sink_<key>``)."""
         return {}
+
+    def trouble(self) -> str | None:
+        """What keeps this sink from delivering that a retry alone will not mend (a broker refusing
+        the login), or None. The daemon reports it as the health component ``sink <name>``."""
+        return None

@@ -84,6 +84,11 @@ class StreamSink(Sink):
         return {"writing": int(not self.failures.failing),
                 **{f"dropped_{cause.lower()}": n for cause, n in self.failures.dropped.items()}}  # fmt: skip
 
+    def trouble(self) -> str | None:
+        if not self.failures.failing:
+            return None
+        return f"cannot write ({self.failures.failing}): {self.failures.total} document(s) dropped so far"
+
     def close(self) -> None:
         if self._lines is not None:
             self._lines.close()

@@ -234,6 +234,9 @@ class MqttSink(Sink):
         """Pose messages acknowledged (QoS>=1) or written to the socket (QoS 0)."""
         return self.transport.published["poses"]
 
+    def trouble(self) -> str | None:
+        return self.transport.trouble
+
     @property
     def listening(self) -> bool:
         """Connected with its subscriptions granted: a command published from now on arrives."""
