@@ -38,6 +38,15 @@ class Health:
         with self._lock:
             self._state.pop(component, None)
 
+    def forget_if(self, component: str, reason: str | None) -> bool:
+        """Forget ``component`` only while its reason is still ``reason`` (what the caller set): a
+        component that is gone, whose state another part has set since, keeps that state."""
+        with self._lock:
+            if component in self._state and self._state[component] == reason:
+                del self._state[component]
+                return True
+            return False
+
     def components(self) -> tuple[str, ...]:
         with self._lock:
             return tuple(self._state)

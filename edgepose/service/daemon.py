@@ -310,6 +310,7 @@ class Daemon:
         from edgepose.scheduling import assess
 
         verdict = assess(pipeline.progress(), now, self.config.source.stall_timeout)
+        written: dict[str, str | None] = {}
         for name in pipeline.cameras:
             component = f"{CAMERA_COMPONENT}{name}"
             if name in verdict.unhealthy:
@@ -317,9 +318,18 @@ class Daemon:
                 if current is None or current == self._camera_reasons.get(name):  # not a retrying source's own
                     self._camera_reasons[name] = verdict.unhealthy[name]
                     self.app.health.unhealthy(component, verdict.unhealthy[name])
+                    written[name] = verdict.unhealthy[name]
             elif name in verdict.progressing:
                 self._camera_reasons.pop(name, None)
                 self.app.health.ok(component)
+                written[name] = None
+        # A reload may have removed a camera (and forgotten its health) since the list was read: what
+        # was written for it here would stay for good. The pipeline drops a camera from its list before
+        # the removal forgets its health, so reading the list again after writing catches every case.
+        left = set(pipeline.cameras)
+        for name in written.keys() - left:
+            self._camera_reasons.pop(name, None)
+            self.app.health.forget_if(f"{CAMERA_COMPONENT}{name}", written[name])
 
     def assess_sinks(self) -> None:
         """One health component per sink in trouble (``sink <name>``), from :meth:`Sink.trouble`."""
