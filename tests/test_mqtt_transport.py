@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from edgepose.mqtt.buffer import Message
 from edgepose.mqtt.topics import Topics
 from edgepose.sinks.mqtt import MqttSink
@@ -141,3 +143,39 @@ def test_a_subscription_the_broker_refuses_is_logged_and_the_sink_never_listens(
         ), refused  # MQTT 3.1.1's one failure code
     finally:
         broker.stop()
+
+
+class ManualClock:
+    """A monotonic clock the test moves: every connection is short until it is moved on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])  # Mosquitto closes the older connection in both, no reason
+def test_two_clients_with_one_client_id_are_named_as_the_cause_and_logged_once(broker: Mosquitto, caplog,
+                                                                               protocol: str) -> None:  # fmt: skip
+    """Two devices with one device_id (a copied SD card) take the broker session in turns for ever: after
+    a few short connections the log says why, once, and the sink's trouble (health)
+    names it until a connection lasts."""
+    config = make_config(broker, f"mqtt.protocol={protocol!r}")
+    clock = ManualClock()
+    with caplog.at_level("DEBUG", logger="edgepose.mqtt.transport"):
+        first, second = MqttSink(config, RunStats(), clock=clock), MqttSink(config, RunStats(), clock=clock)
+        first.open(META)
+        second.open(META)
+        wait_until(lambda: first.trouble() and second.trouble(), 20, "both to name the other client")
+        wait_until(lambda: first.counters()["reconnects"] >= 6, 20, "more takeovers")
+        second.close()
+        wait_until(lambda: first.listening, 20, "the first alone again")
+        clock.now += 10  # its connection lasts now
+        assert first.trouble() is None
+        first.close()
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "another client" in r.getMessage()]
+    assert len(said) == 2, said  # once per sink
+    assert "connecting as 'edgepose-testpi'" in said[0] and "device_id or mqtt.client_id" in said[0]
+    lost = [r for r in caplog.records if r.levelname == "WARNING" and "lost the connection" in r.getMessage()]
+    assert len(lost) <= 2 * 2  # before each sink knew (the third short one says why): not one per loss

@@ -54,6 +54,8 @@ WINDOW = 32  # counted messages handed to paho and not yet acknowledged (QoS>=1)
 STATUS_SLOTS = 8  # extra paho in-flight slots so status messages never wait behind counted ones
 POSES = "poses"  # the kind whose figures are the sink's headline counters (published, dropped)
 POSES_ALIAS = 1  # the MQTT 5 topic alias of the pose topic (one camera per sink: one topic)
+SHORT_S = 5.0  # a connection lost sooner than this after its CONNACK is a short one
+TAKEN_OVER_AFTER = 3  # short connections in a row that say another client has this client id
 
 
 class MqttTransport:
@@ -100,6 +102,9 @@ class MqttTransport:
         self._trouble: str | None = None  # the broker's refusal of the last attempt (a setting to fix)
         self._ever_connected = False
         self._disconnected_mono: float | None = None
+        self._connected_mono = 0.0
+        self._short_run = 0  # connections in a row lost within SHORT_S
+        self._taken_over: str | None = None  # why another client seems to connect as this one
         self._attempt = 0
         self._last_failure = ""
         self._dropping = False
@@ -139,7 +144,9 @@ class MqttTransport:
         broker said no (credentials, ACL, client id) or TLS failed. None while connected, or while
         the broker is merely away (an outage the buffer covers)."""
         with self._cond:
-            return self._trouble
+            if self._taken_over and self._connected and self.clock() - self._connected_mono >= SHORT_S:
+                self._taken_over, self._short_run = None, 0  # this connection lasts: the other client is gone
+            return self._trouble or self._taken_over
 
     @property
     def started(self) -> bool:
@@ -428,6 +435,7 @@ class MqttTransport:
         now = self.clock()
         with self._cond:
             self._connected = True
+            self._connected_mono = now
             self._trouble = None
             # paho resends its unacknowledged QoS>=1 messages right after this callback; hold the
             # buffer back until they are acknowledged so messages arrive in order.
@@ -473,11 +481,23 @@ class MqttTransport:
                         self.mqtt.host, self.mqtt.port, topic_filter, refused[0])  # fmt: skip
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        now = self.clock()
         with self._cond:
             was_connected, self._connected = self._connected, False
             self._listening = False
             if was_connected:
-                self._disconnected_mono = self.clock()
+                self._disconnected_mono = now
+                self._short_run = self._short_run + 1 if now - self._connected_mono < SHORT_S else 0
+                if not self._short_run:  # that one lasted: whatever closed the earlier ones is over
+                    self._taken_over = None
+            # Mosquitto closes the older connection of a client id without a reason, in 3.1.1 and 5 alike.
+            taken_over = self._short_run >= TAKEN_OVER_AFTER
+            first_word = taken_over and self._taken_over is None
+            if first_word:
+                self._taken_over = (f"the connection to {self.mqtt.host}:{self.mqtt.port} keeps being closed soon "
+                                    f"after it opens ({reason}): is another client connecting as "
+                                    f"{self.client_id!r} (a second device with this device_id, e.g. from a copied "
+                                    "SD card)? Give one of them its own device_id or mqtt.client_id")  # fmt: skip
             # QoS 0 messages paho had not written yet are discarded on reconnect: take them back.
             unsent = [mid for mid, m in self._outstanding.items() if m.qos == 0]
             back = [m for m in (self._outstanding.pop(mid) for mid in unsent) if m.kind]
@@ -485,7 +505,12 @@ class MqttTransport:
                 self._note_drops(n)
             stopping = self._stop
             self._cond.notify_all()
-        if was_connected and not stopping:
+        if was_connected and not stopping and first_word:
+            log.warning("mqtt: %s; buffering and retrying meanwhile (connection losses are now logged at debug "
+                        "level until a connection lasts)", self._taken_over)  # fmt: skip
+        elif was_connected and not stopping and taken_over:
+            log.debug("mqtt: lost the connection to %s:%d again (%s)", self.mqtt.host, self.mqtt.port, reason)
+        elif was_connected and not stopping:
             log.warning(
                 "mqtt: lost the connection to %s:%d (%s); buffering up to %d messages / %d bytes, retrying",
                 self.mqtt.host,
