@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from edgepose.frame import Frame
 from edgepose.handoff import END, POLL_S, FrameSlot
 
+WAITING = "frames arrive but none processed"  # a stall of the engine or the scheduler, not of the camera
+
 
 @dataclass(frozen=True, slots=True)
 class CameraCounts:
@@ -295,5 +297,5 @@ def assess(progress: Mapping[str, CameraProgress], now: float, window: float) ->
         if since_put > window:
             unhealthy[name] = f"no frame from the camera for {since_put:.1f} s"
         else:
-            unhealthy[name] = f"frames arrive but none processed for {since_taken:.1f} s"
+            unhealthy[name] = f"{WAITING} for {since_taken:.1f} s"
     return Assessment(tuple(progressing), unhealthy, tuple(ended))

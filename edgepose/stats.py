@@ -102,6 +102,18 @@ class RunStats:
                 stats = self.cameras[name] = RunStats(started_mono=self.started_mono, parent=self)
             return stats
 
+    def quiet_camera(self, name: str) -> None:
+        """Camera ``name`` has delivered no frame for a while: it sees nobody until it delivers again, so
+        its last count leaves the device's total (``people``). Its next frame counts as usual."""
+        with self.lock:
+            stats = self.cameras.get(name)
+        if stats is None:
+            return
+        with stats.lock:
+            stats.people = 0
+        with self.lock:
+            self.people = sum(c.people for c in self.cameras.values())
+
     def drop_camera(self, name: str) -> None:
         """A camera was removed (a reload): its figures leave the reports; the totals keep what it counted."""
         with self.lock:

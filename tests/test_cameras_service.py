@@ -801,6 +801,9 @@ def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[G
 def test_one_camera_stalled_is_unhealthy_by_name_while_the_watchdog_pings(gated):
     assert gated.healthz() == (200, {"status": "ok", "reasons": []})
     assert all(gated.wait_ticks(3)), "the watchdog did not ping while both cameras ran"
+    assert gated.stats.people == 2  # one person in each camera's view
+    quiet: list[str] = []
+    gated.daemon.app.sinks[0].camera_quiet = quiet.append  # type: ignore[method-assign]  what the sinks are told
 
     gated.stall("a")
     gated.clock.advance(2 * STALL_S)  # a has given nothing for longer than source.stall_timeout; b goes on
@@ -808,6 +811,9 @@ def test_one_camera_stalled_is_unhealthy_by_name_while_the_watchdog_pings(gated)
     wait_until(lambda: gated.reasons() == [stalled], timeout=TIMEOUT, what="camera a alone to be unhealthy")
     assert all(gated.wait_ticks(4)), "one camera stalled stopped the watchdog while the other made progress"
     gated.wait_frames("b", FRAMES)
+    # A camera that gives nothing sees nobody: its last count leaves the device's total, said once.
+    assert gated.stats.camera("a").people == 0 and gated.stats.people == 1
+    assert quiet == ["a"]
 
     code, body = gated.get("/healthz")  # strict: a camera down is a 503 naming it
     assert code == 503 and json.loads(body) == {"status": "unhealthy", "reasons": [stalled]}
@@ -816,6 +822,8 @@ def test_one_camera_stalled_is_unhealthy_by_name_while_the_watchdog_pings(gated)
     gated.gates["a"].open()  # frames again: healthy again
     wait_until(lambda: gated.healthz()[0] == 200, timeout=TIMEOUT, what="camera a to recover")
     gated.wait_frames("a", FRAMES)
+    gated.wait_frames("b", 1)  # the device's total is summed at a frame
+    assert gated.stats.people == 2 and quiet == ["a"]
 
 
 def test_a_stalled_camera_is_logged_unhealthy_once_not_on_every_tick(gated, caplog):
@@ -863,6 +871,7 @@ def test_a_hung_engine_stops_the_watchdog_and_every_camera_says_its_frames_wait(
     assert f"pipeline: no frame processed for more than {STALL_S:g} s" in reasons
     for name in "ab":  # capture goes on at the frozen time: the frames are there, not taken
         assert f"camera {name}: frames arrive but none processed for {2 * STALL_S:.1f} s" in reasons
+    assert gated.stats.people == 2  # the cameras did not stop: what they last saw still counts
 
     gated.engine_gate.open()
     gated.wait(lambda: gated.healthz()[0] == 200, "healthy again")

@@ -360,3 +360,22 @@ def test_a_start_with_one_camera_clears_what_a_run_with_several_left_for_it(brok
     sink.close()
     assert last(collector, garden.camera_count) == b"1" and last(collector, people["garden"])  # not this run's
     collector.close()
+
+
+def test_a_quiet_cameras_count_is_zero_and_leaves_the_devices_total_until_its_next_frame(broker: Mosquitto) -> None:
+    config = make_config(broker, TWO)
+    front = Topics.from_config(config)
+    garden = front.for_camera("garden")
+    collector = Collector(broker, [front.count, front.camera_count, garden.camera_count])
+    sink = connected(config)
+    send(sink, "front", 0, people=1)
+    send(sink, "garden", 0, people=2)
+    assert collector.wait_for(lambda c: last(c, front.count) == b"3")
+    sink.camera_quiet("garden")  # the daemon: no frame from it for source.stall_timeout
+    assert collector.wait_for(lambda c: last(c, front.count) == b"1" and last(c, garden.camera_count) == b"0")
+    assert last(collector, front.camera_count) == b"1"
+    sink.camera_quiet("attic")  # not one of ours: nothing
+    send(sink, "garden", 1, people=2)  # it delivers again
+    assert collector.wait_for(lambda c: last(c, front.count) == b"3" and last(c, garden.camera_count) == b"2")
+    sink.close()
+    collector.close()

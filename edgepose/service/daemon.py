@@ -43,6 +43,7 @@ from edgepose.health import HealthStatus
 from edgepose.logs import ONCE_EACH, counted, set_level, setup_logging
 from edgepose.pipeline import Ended
 from edgepose.pose import FrameResult
+from edgepose.scheduling import WAITING
 from edgepose.service.health_http import HealthServer, Probe
 from edgepose.service.notify import Notifier, watchdog_interval
 
@@ -201,6 +202,7 @@ class Daemon:
         self._extend_warned = False
         self._was_healthy = True
         self._camera_reasons: dict[str, str] = {}  # the reasons assess_cameras set, by camera
+        self._quiet: set[str] = set()  # stalled cameras whose count was taken out of the total
         app.hooks.append(self._on_frame)
 
     @property
@@ -314,12 +316,14 @@ class Daemon:
         for name in pipeline.cameras:
             component = f"{CAMERA_COMPONENT}{name}"
             if name in verdict.unhealthy:
+                self._quieten(name, verdict.unhealthy[name])
                 current = self.app.health.reason(component)
                 if current is None or current == self._camera_reasons.get(name):  # not a retrying source's own
                     self._camera_reasons[name] = verdict.unhealthy[name]
                     self.app.health.unhealthy(component, verdict.unhealthy[name])
                     written[name] = verdict.unhealthy[name]
             elif name in verdict.progressing:
+                self._quiet.discard(name)
                 self._camera_reasons.pop(name, None)
                 self.app.health.ok(component)
                 written[name] = None
@@ -329,7 +333,19 @@ class Daemon:
         left = set(pipeline.cameras)
         for name in written.keys() - left:
             self._camera_reasons.pop(name, None)
+            self._quiet.discard(name)
             self.app.health.forget_if(f"{CAMERA_COMPONENT}{name}", written[name])
+
+    def _quieten(self, name: str, why: str) -> None:
+        """A camera whose frames stopped (or whose source failed) sees nobody: its last people count
+        leaves the device's total, in the figures and in the sinks, once per stall. A camera whose
+        frames wait for a hung engine keeps its count: it is not the camera that stopped."""
+        if name in self._quiet or why.startswith(WAITING):
+            return
+        self._quiet.add(name)
+        self.app.stats.quiet_camera(name)
+        for sink in self.app.sinks:
+            sink.camera_quiet(name)
 
     def assess_sinks(self) -> None:
         """One health component per sink in trouble (``sink <name>``), from :meth:`Sink.trouble`."""

@@ -57,6 +57,10 @@ class Sink(Protocol):
         """The sink's own figures, all numbers (``/metrics`` exports each as ``edgepose_sink_<key>``)."""
         return {}
 
+    def camera_quiet(self, camera: str) -> None:
+        """Camera ``camera`` has delivered no frame for ``source.stall_timeout``: a count this sink keeps
+        for it is 0 until its next frame (the daemon calls it, from its own thread). The default keeps none."""
+
     def trouble(self) -> str | None:
         """What keeps this sink from delivering that a retry alone will not mend (a broker refusing
         the login), or None. The daemon reports it as the health component ``sink <name>``."""

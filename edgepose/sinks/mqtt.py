@@ -237,6 +237,16 @@ class MqttSink(Sink):
     def trouble(self) -> str | None:
         return self.transport.trouble
 
+    def camera_quiet(self, camera: str) -> None:
+        """Its count (``<prefix>/<camera>/count``) is 0 and leaves the device's total, until its next frame."""
+        m = self.mqtt
+        with self._lock:
+            output = self._cameras.get(camera)
+            if output is None or not m.publish_count:
+                return
+            for topic, value in self._counted(output, 0):
+                self.transport.set_state(topic, str(value).encode(), m.qos_status)
+
     @property
     def listening(self) -> bool:
         """Connected with its subscriptions granted: a command published from now on arrives."""
