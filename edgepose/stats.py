@@ -107,6 +107,9 @@ class RunStats:
         its last count leaves the device's total (``people``). Its next frame counts as usual."""
         with self.lock:
             stats = self.cameras.get(name)
+            if not self.cameras:  # one camera: these are its figures
+                self.people = 0
+                return
         if stats is None:
             return
         with stats.lock:

@@ -55,7 +55,10 @@ class Gate:
 
 
 class GatedSource(ImageSource):
-    """The real image source, whose ``read`` blocks while the gate is closed (a stalled camera)."""
+    """The real image source, whose ``read`` blocks while the gate is closed (a stalled camera). It is
+    live, as a camera is: the pipeline drops a frame it cannot take rather than holding capture back."""
+
+    live = True
 
     def __init__(self, gate: Gate, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -157,11 +160,14 @@ def test_pings_stop_within_one_interval_and_healthz_says_why(running, where):
     assert code == 503 and reply["status"] == "unhealthy"
     assert f"pipeline: no frame processed for more than {STALL_S:g} s" in reply["reasons"]
     assert "no frame processed" in listener.with_key("STATUS")[-1].fields["STATUS"]
+    # A camera that gives nothing sees nobody; one whose frames wait for a hung engine keeps its count.
+    assert daemon.app.stats.people == (0 if where == "source" else 1)
 
     gate.open()  # frames flow again: pings resume, healthy again
     resumed = time.monotonic()
     wait_until(lambda: pings_after(listener, resumed), timeout=5, what="pings to resume")
     assert get(daemon, "/healthz")[0] == 200
+    assert daemon.app.stats.people == 1
 
 
 def test_metrics_parse_and_agree_with_the_stats(running):

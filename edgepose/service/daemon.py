@@ -292,6 +292,8 @@ class Daemon:
             self.app.health.ok(PROGRESS)
         if self.config.cameras:
             self.assess_cameras(now)
+        else:
+            self.assess_camera(now)
         self.assess_sinks()
         healthy = self.app.health.status().healthy
         if self.watchdog is not None and since < self.watchdog and self.shared_healthy():
@@ -300,6 +302,20 @@ class Daemon:
             self._was_healthy = healthy
             self._last_status = now
             self.notifier.status(self.status_text(now))
+
+    def assess_camera(self, now: float) -> None:
+        """One camera: its health is ``pipeline``'s; a stall of the camera itself quietens its count."""
+        pipeline = self.app.pipeline
+        if pipeline is None:
+            return
+        from edgepose.scheduling import assess
+
+        verdict = assess(pipeline.progress(), now, self.config.source.stall_timeout)
+        for name in pipeline.cameras:
+            if name in verdict.unhealthy:
+                self._quieten(name, verdict.unhealthy[name])
+            elif name in verdict.progressing:
+                self._quiet.discard(name)
 
     def assess_cameras(self, now: float) -> None:
         """Several cameras: one health component per camera (``camera <name>``), from the pipeline's
@@ -337,11 +353,12 @@ class Daemon:
             self.app.health.forget_if(f"{CAMERA_COMPONENT}{name}", written[name])
 
     def _quieten(self, name: str, why: str) -> None:
-        """A camera whose frames stopped (or whose source failed) sees nobody: its last people count
-        leaves the device's total, in the figures and in the sinks, once per stall. A camera whose
-        frames wait for a hung engine keeps its count: it is not the camera that stopped."""
-        if name in self._quiet or why.startswith(WAITING):
-            return
+        """A live camera whose frames stopped (or whose source failed) sees nobody: its last people
+        count leaves the device's total, in the figures and in the sinks, once per stall. A camera
+        whose frames wait for a hung engine keeps its count: it is not the camera that stopped."""
+        source = self.app.sources.get(name)
+        if name in self._quiet or why.startswith(WAITING) or source is None or not source.live:
+            return  # a file waits for the pipeline (back-pressure): its stall is never the file's own
         self._quiet.add(name)
         self.app.stats.quiet_camera(name)
         for sink in self.app.sinks:
