@@ -40,7 +40,9 @@ class RemovedMidAssessment:
 def daemon_over(pipeline_for) -> tuple[Daemon, Health]:  # type: ignore[no-untyped-def]
     config = load_config(None, ["cameras={front: {source: {uri: a.mp4}}, garden: {source: {uri: b.mp4}}}"])
     health = Health()
-    app = SimpleNamespace(config=config, clock=lambda: 100.0, health=health, pipeline=None, hooks=[])
+    app = SimpleNamespace(
+        config=config, clock=lambda: 100.0, health=health, pipeline=None, hooks=[], sources={}, sinks=[], stats=None
+    )  # no source opened: nothing to quieten
     app.pipeline = pipeline_for(health)
     return Daemon(app), health  # type: ignore[arg-type]
 
