@@ -96,7 +96,8 @@ class MqttTransport:
         self._interval = 0.0
         self._next_periodic = 0.0
         self._connected = False
-        self._subscribing: dict[int, str] = {}  # SUBSCRIBE mid -> topic filter, not yet granted (-1: refused)
+        self._subscribing: dict[int, str] = {}  # SUBSCRIBE mid -> topic filter, not yet granted
+        self._refused_here = False  # a subscription of this connection was refused
         self._listening = False  # every watch's subscription granted on this connection
         self.subscriptions_refused = 0
         self._trouble: str | None = None  # the broker's refusal of the last attempt (a setting to fix)
@@ -425,6 +426,7 @@ class MqttTransport:
             self._send(message)
         with self._cond:
             self._subscribing.clear()
+            self._refused_here = False
             self._listening = not self._watches
         for topic_filter, _, _ in self._watches:
             # The SUBACK is read by this same network thread after this callback: the mid is known first.
@@ -472,8 +474,8 @@ class MqttTransport:
             refused = [r for r in reasons if r.is_failure]
             if refused:
                 self.subscriptions_refused += 1
-                self._subscribing[-1] = topic_filter or ""  # never listening on this connection
-            self._listening = not self._subscribing
+                self._refused_here = True  # never listening on this connection
+            self._listening = not self._subscribing and not self._refused_here
         if refused and topic_filter is not None:
             # An ACL that lets edgepose publish but not subscribe: its commands would never arrive.
             log.warning("mqtt: %s:%d refused the subscription to %s (%s; does the broker's ACL let this "

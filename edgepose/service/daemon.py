@@ -41,9 +41,9 @@ from edgepose.errors import EX_OK, EX_SOFTWARE, EdgeposeError
 from edgepose.frame import Frame
 from edgepose.health import HealthStatus
 from edgepose.logs import ONCE_EACH, counted, set_level, setup_logging
-from edgepose.pipeline import Ended
+from edgepose.pipeline import Ended, Pipeline
 from edgepose.pose import FrameResult
-from edgepose.scheduling import WAITING
+from edgepose.scheduling import WAITING, Assessment, assess
 from edgepose.service.health_http import HealthServer, Probe
 from edgepose.service.notify import Notifier, watchdog_interval
 
@@ -305,12 +305,9 @@ class Daemon:
 
     def assess_camera(self, now: float) -> None:
         """One camera: its health is ``pipeline``'s; a stall of the camera itself quietens its count."""
-        pipeline = self.app.pipeline
-        if pipeline is None:
+        pipeline, verdict = self._verdict(now)
+        if pipeline is None or verdict is None:
             return
-        from edgepose.scheduling import assess
-
-        verdict = assess(pipeline.progress(), now, self.config.source.stall_timeout)
         for name in pipeline.cameras:
             if name in verdict.unhealthy:
                 self._quieten(name, verdict.unhealthy[name])
@@ -322,12 +319,9 @@ class Daemon:
         progress (:func:`~edgepose.scheduling.assess`): stalled, failed, or fine (a file that ended is
         fine). The retrying sources report ``camera <name>`` too: their reason (it names the error)
         is kept until the camera takes frames again; the daemon's own is updated as the cause changes."""
-        pipeline = self.app.pipeline
-        if pipeline is None:
+        pipeline, verdict = self._verdict(now)
+        if pipeline is None or verdict is None:
             return
-        from edgepose.scheduling import assess
-
-        verdict = assess(pipeline.progress(), now, self.config.source.stall_timeout)
         written: dict[str, str | None] = {}
         for name in pipeline.cameras:
             component = f"{CAMERA_COMPONENT}{name}"
@@ -351,6 +345,13 @@ class Daemon:
             self._camera_reasons.pop(name, None)
             self._quiet.discard(name)
             self.app.health.forget_if(f"{CAMERA_COMPONENT}{name}", written[name])
+
+    def _verdict(self, now: float) -> tuple[Pipeline | None, Assessment | None]:
+        """The running pipeline and its cameras' progress over ``source.stall_timeout`` (None, None before)."""
+        pipeline = self.app.pipeline
+        if pipeline is None:
+            return None, None
+        return pipeline, assess(pipeline.progress(), now, self.config.source.stall_timeout)
 
     def _quieten(self, name: str, why: str) -> None:
         """A live camera whose frames stopped (or whose source failed) sees nobody: its last people
