@@ -55,3 +55,52 @@ def test_busy_is_the_engines_share_of_the_frame_period():
     assert means["period"] == pytest.approx(10.0) and means["invoke"] == pytest.approx(7.0)
     assert busy_share(means) == pytest.approx(0.7)
     assert busy_share({"invoke": 1.0, "period": 0.0}) is None
+
+
+class _Tripwire:
+    """Stands in for every pipeline part: any use of it fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the bare loop touched the pipeline ({name})")
+
+
+class _CountingEngine:
+    """An engine that counts its invokes and returns nothing to decode."""
+
+    def __init__(self) -> None:
+        self.invokes = 0
+
+    def invoke(self, tensor):
+        self.invokes += 1
+        return []
+
+
+def test_the_bare_variant_runs_the_engine_and_nothing_of_the_pipeline():
+    """The limit is the engine's own loop: each frame the bare variant counts is one invoke of the
+    engine, and no estimator, decoder, tracker or sink is touched (a bare variant that ran the
+    pipeline made every ratio the pipeline over itself)."""
+    import numpy as np
+
+    from edgepose.bench.limit import BARE, SERIAL, Setup, Tally, TimedEngine, run_variant
+
+    engine = _CountingEngine()
+    timed = TimedEngine.__new__(TimedEngine)  # its engine only: the bare loop must not need the rest
+    timed.engine = engine
+    s = Setup("real", "cpu", 1, _Tripwire(), [], timed, _Tripwire())
+    tally = Tally()
+    run_variant(s, BARE, np.zeros((1, 4, 4, 3), np.uint8), 0.02, tally)
+    assert tally.frames == engine.invokes > 0
+    assert tally.seconds > 0
+    with pytest.raises(AssertionError, match="touched the pipeline"):
+        run_variant(s, SERIAL, np.zeros((1, 4, 4, 3), np.uint8), 0.02, Tally())
+
+
+def test_every_variant_list_has_one_bare_loop_and_it_is_bare():
+    from edgepose.bench.limit import BARE, variants_for
+
+    class Estimator:
+        uses_crop_region = True
+
+    variants = variants_for(Estimator())
+    assert [v for v in variants if v.bare] == [BARE]
+    assert [v.name for v in variants if not v.bare] == ["serial", "overlap", "overlap-late"]

@@ -175,7 +175,7 @@ class Variant:
     exact_crop: bool = True
 
 
-BARE = Variant("bare")
+BARE = Variant("bare", bare=True)
 SERIAL = Variant("serial")
 OVERLAP = Variant("overlap", overlap=True)
 OVERLAP_LATE = Variant("overlap-late", overlap=True, exact_crop=False)
@@ -238,11 +238,16 @@ def interleaved(setups: Sequence[Setup], seconds: float, rounds: int) -> list[di
         for (s, variants, tensor), tally in zip(plans, tallies, strict=True):
             k = r % len(variants)  # each round starts with another variant: no variant always follows the same one
             for v in (*variants[k:], *variants[:k]):
-                if v.bare:
-                    bare_round(s, tensor, seconds / rounds, tally[v.name])
-                else:
-                    pipeline_round(s, v, seconds / rounds, tally[v.name])
+                run_variant(s, v, tensor, seconds / rounds, tally[v.name])
     return tallies
+
+
+def run_variant(s: Setup, variant: Variant, tensor: np.ndarray, seconds: float, tally: Tally) -> None:
+    """One round of ``variant``: the bare loop touches the engine alone, every other variant the pipeline."""
+    if variant.bare:
+        bare_round(s, tensor, seconds, tally)
+    else:
+        pipeline_round(s, variant, seconds, tally)
 
 
 def stage_means(tally: Tally, bare_invoke_ms: float) -> dict[str, float]:
