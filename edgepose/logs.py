@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from edgepose.redact import redact_text
+
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
@@ -24,7 +26,15 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
-class JournalFormatter(logging.Formatter):
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then hides URL passwords (``rtsp://user:***@host``) in the whole text,
+    the traceback included: a message naming a camera's URI must not leak its password."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
+class JournalFormatter(RedactingFormatter):
     def format(self, record: logging.LogRecord) -> str:
         prio = SYSLOG_PRIORITY.get(record.levelno, 6)
         return "\n".join(f"<{prio}>{line}" for line in super().format(record).splitlines())
@@ -85,7 +95,7 @@ def setup_logging(level: str = "info", fmt: str = "auto", env: Mapping[str, str]
     if journald:
         handler.setFormatter(JournalFormatter("%(name)s: %(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -201,6 +201,15 @@ CASES = {
     "latin-1 config": Case(config(b"device_id: caf\xe9\n"), EX_CONFIG),
     "tab-indented config": Case(config(b"model:\n\tthreads: 2\n"), EX_CONFIG),
     "config is a directory": Case(config(None), EX_CONFIG),
+    # secrets: refused or printed, never shown
+    "a number as mqtt.password": Case(
+        config(b"mqtt:\n  username: u\n  password: 80238411\n"), EX_CONFIG, says="(hidden: a secret) is a number"
+    ),
+    "a password in a camera URL": Case(
+        lambda k: ["check-config", "--set", "source.uri=rtsp://u:Zq8023@cam/s", "--set", "cameras.a.source.uri=a.mp4"],
+        EX_CONFIG,
+        says="rtsp://u:***@cam/s",
+    ),
     "unreadable config": Case(unreadable_config, EX_CONFIG, how="obeying_modes"),
     "limit letting no frame through": Case(lambda k: ["run", "--source", str(k.squat), "--max-frames", "0"], EX_CONFIG),
     "NaN duration": Case(lambda k: ["run", "--source", str(k.squat), "--duration", "nan"], EX_CONFIG),

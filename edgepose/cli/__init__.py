@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from edgepose import __version__
 from edgepose.errors import EX_OK, EX_SOFTWARE, EX_USAGE, EdgeposeError
 from edgepose.logs import under_journald
+from edgepose.redact import redact_text
 
 # Each module has ``register(subparsers)``, which adds its subcommand(s) with ``func`` set.
 COMMAND_MODULES = (
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stdout_closed()
     except EdgeposeError as exc:
         if verbose:
-            traceback.print_exc()
+            say_error(traceback.format_exc().rstrip())
         say_error(f"edgepose: error: {exc.message}")
         if exc.hint:
             say_error(f"edgepose: hint: {exc.hint}")
@@ -121,16 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         logging.getLogger("edgepose").debug("unexpected error", exc_info=True)
         if verbose:
-            traceback.print_exc()
+            say_error(traceback.format_exc().rstrip())
         say_error(f"edgepose: unexpected error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
         return EX_SOFTWARE
 
 
 def say_error(text: str) -> None:
     """The CLI's last words on stderr; under journald each line is an error (``<3>``), so
-    ``journalctl -p warning`` shows why a start failed."""
+    ``journalctl -p warning`` shows why a start failed. A URL's password never shows (``redact_text``)."""
     prefix = "<3>" if under_journald() else ""
-    print("\n".join(prefix + line for line in text.splitlines()), file=sys.stderr)
+    print("\n".join(prefix + line for line in redact_text(text).splitlines()), file=sys.stderr)
 
 
 def stdout_closed() -> int:

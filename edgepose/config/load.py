@@ -20,6 +20,7 @@ import yaml
 from edgepose.config.sections import Config
 from edgepose.config.validate import Where, build
 from edgepose.errors import ConfigError
+from edgepose.redact import HIDDEN, redact_text
 
 CREDENTIAL_NAME = "mqtt_password"
 
@@ -89,9 +90,10 @@ def _record_lines(node: Any, path: str, lines: dict[str, int], file: Path) -> No
 def apply_override(data: dict[str, Any], item: str) -> None:
     """Apply one ``KEY.PATH=VALUE``; the value is read as YAML, so ``2``, ``true``, ``[a, b]`` work."""
     key, sep, raw = item.partition("=")
+    shown = f"{key.strip()}=..." if sep else key  # errors name the key, never the value (it may be a password)
     # after the first part, a level may be a camera's name (cameras.back-door.fps_cap=5): CAMERA_NAME's characters
     if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*", key.strip()):
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. model.threads=2")
+        raise ConfigError(f"--set {shown!r}: expected KEY=VALUE with a dotted key, e.g. model.threads=2")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -103,7 +105,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         if child is None:  # `decoder:` or `cameras:` left empty in the file: a section to fill
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise ConfigError(f"--set {item!r}: {part} is not a section")
+            raise ConfigError(f"--set {shown!r}: {part} is not a section")
         node = child
     node[parts[-1]] = value
 
@@ -329,8 +331,18 @@ def verify_analysis(config: Config, where: Where) -> None:
 
 
 def redacted(config: Config) -> dict[str, Any]:
-    """The config as plain data with secrets blanked, for logs, `meta` and bench reports."""
-    data = dataclasses.asdict(config)
-    if data["mqtt"]["password"]:
-        data["mqtt"]["password"] = "***"
-    return data
+    """The config as plain data (as ``dataclasses.asdict``) with secrets hidden, for logs, `meta` and
+    bench reports: a field declared ``secret`` becomes ``***`` when set, and every string has the
+    password of a URL in it hidden (``rtsp://user:***@camera``)."""
+    return _redacted(config)
+
+
+def _redacted(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: (f.metadata.get("secret"), getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: HIDDEN if secret and v else _redacted(v) for name, (secret, v) in fields.items()}
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redacted(v) for v in value)
+    return redact_text(value) if isinstance(value, str) else value

@@ -56,6 +56,13 @@ def build(cls: type, data: Any, path: str = "", where: Where | None = None) -> A
 
 
 def _convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any], where: Where) -> Any:
+    if meta.get("secret"):  # a password given as a number or a list must not be echoed in the error
+        try:
+            return _convert(tp, value, path, {**meta, "secret": False}, where)
+        except ConfigError:
+            if isinstance(value, str):
+                _fail(where, path, "the value (hidden: a secret) is not allowed", None)
+            _fail(where, path, f"the value (hidden: a secret) is a {_kind(value)}, not a string", "quote it in YAML")
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         options = get_args(tp)
@@ -127,6 +134,19 @@ def _bounded(value: float, path: str, meta: typing.Mapping[str, Any], where: Whe
     if hi is not None and value > hi:
         _fail(where, path, f"{value} is above the maximum {hi}", f"allowed: {lo if lo is not None else ''}..{hi}")
     return value
+
+
+def _kind(value: Any) -> str:
+    """What YAML made of a value, in words, without the value itself."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    return "null" if value is None else type(value).__name__
 
 
 def _join(path: str, key: str) -> str:
