@@ -22,12 +22,18 @@ class Pose:
     score: the pose's confidence in [0, 1].
     box: ``(x0, y0, x1, y1)`` in source-frame pixels.
     id: the tracker's identity for this person, ``None`` until a tracker assigned one.
+    landmarks: BlazePose's ``(33, 4)`` float32 ``(x, y, z, visibility)`` (source pixels; z at the
+        scale of x, negative towards the camera, 0 at the hips), ``None`` for other models.
+    world: BlazePose's ``(33, 3)`` float32 ``(x, y, z)`` in metres, origin between the hips,
+        ``None`` where the model gives none.
     """
 
     keypoints: np.ndarray
     score: float
     box: tuple[float, float, float, float]
     id: int | None = None
+    landmarks: np.ndarray | None = None
+    world: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         kp = self.keypoints
@@ -35,6 +41,14 @@ class Pose:
             raise ValueError(f"keypoints must be a ({NUM_KEYPOINTS}, 3) array, got {getattr(kp, 'shape', kp)}")
         if len(self.box) != 4:
             raise ValueError(f"box must have 4 values, got {self.box}")
+        for name, width in (("landmarks", 4), ("world", 3)):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, np.ndarray) or value.ndim != 2 or value.shape[1] != width):
+                raise ValueError(f"{name} must be an (N, {width}) array, got {getattr(value, 'shape', value)}")
+
+    def moved(self, keypoints: np.ndarray, box: tuple[float, float, float, float], id: int | None) -> Pose:
+        """This person with other keypoints, box and id (a tracker's smoothing); landmarks stay attached."""
+        return Pose(keypoints, self.score, box, id, self.landmarks, self.world)
 
 
 def box_from_keypoints(keypoints: np.ndarray, min_score: float = 0.0) -> tuple[float, float, float, float]:

@@ -1,0 +1,332 @@
+"""BlazePose on frames: the detector finds a person, the landmark model reads a rotated crop.
+
+:class:`BlazePoseEstimator` has :class:`~edgepose.estimator.PoseEstimator`'s interface, so the
+pipeline, the app, the benchmark and the evaluation run it unchanged. Its ``engine`` is the
+LANDMARK model's: the pipeline invokes it (serially or on the accelerator's worker thread). The
+detector is the first stage, run synchronously inside :meth:`~BlazePoseEstimator.prepare` only
+when no region is carried from the previous frame: on a still image always, on video when the
+last frame's pose flag dropped below the threshold. Otherwise the region comes from the last
+frame's auxiliary landmarks 33-34, which is where MediaPipe gets its speed.
+
+The single-image path is MediaPipe's ``Pose(static_image_mode=True)``: detector input letterboxed
+with zeros (-1), weighted NMS, the first detection's rotated square scaled 1.25, a 256 crop with
+replicated border, 9x9 heatmap refinement, mapping back (:mod:`edgepose.decode.blazepose`). The
+document keeps the 17 COCO keypoints (landmarks 0, 2, 5, 7, 8, 11-16, 23-28; score = visibility)
+and adds the 33 ``landmarks`` and the ``world`` landmarks. The segmentation output is ignored.
+
+The pipeline invokes the landmark model once a frame; when the detector finds nobody, its
+outputs are ignored (the frame has no pose) and the next frame runs the detector again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgepose.config.sections import DecoderConfig
+from edgepose.decode.blazepose.anchors import POSE_DETECTOR, ssd_anchors
+from edgepose.decode.blazepose.detection import (
+    POSE_DETECTOR_OPTIONS,
+    DetectorOptions,
+    decode_detections,
+    to_source,
+    weighted_nms,
+)
+from edgepose.decode.blazepose.landmarks import AUXILIARY, COCO_LANDMARKS, NUM_LANDMARKS
+from edgepose.decode.blazepose.outputs import FORMAT, LandmarkLayout, LandmarkResult, decode_outputs, detector_layout
+from edgepose.decode.blazepose.outputs import landmark_layout as find_landmark_layout
+from edgepose.decode.blazepose.region import RotatedRect, rect_from_points, warp
+from edgepose.errors import InputError
+from edgepose.frame import Frame
+from edgepose.inference.engine import InferenceEngine
+from edgepose.pose import FrameResult, Pose, Timing, box_from_keypoints
+from edgepose.preprocess import full_region
+
+if TYPE_CHECKING:
+    from edgepose.stats import RunStats
+
+log = logging.getLogger(__name__)
+
+DETECTOR_FILE = "pose_detection.tflite"
+DEFAULT_MIN_POSE_SCORE = 0.5  # MediaPipe's pose-flag threshold: below it there is no pose
+MIN_REGION_SIDE = 4.0  # pixels: a carried region smaller than this is dropped (the detector runs)
+
+
+class DetectorMissingError(InputError):
+    """A BlazePose landmark model was given but its person detector cannot be found."""
+
+
+class BlazePoseDecoder:
+    """What the pipeline, ``meta`` and the benchmark read of a decoder: the format and the outputs not read."""
+
+    format = FORMAT
+    multi_person = False
+
+    def __init__(self, layout: LandmarkLayout, ignored_outputs: tuple[str, ...]) -> None:
+        self.layout = layout
+        self.ignored_outputs = ignored_outputs
+
+    def input_size_for(self, width: int, height: int) -> tuple[int, int] | None:
+        return None  # the landmark model's input is fixed
+
+
+@dataclass(frozen=True)
+class BlazePoseSetup:
+    """A decoder and its settings (:class:`~edgepose.estimator.DecoderSetup`'s fields); a reload replaces both.
+
+    ``uses_crop_region`` is True: on video the next frame's region comes from this frame's
+    landmarks, so the overlapped pipeline decodes a frame before it cuts the next.
+    """
+
+    decoder: BlazePoseDecoder
+    config: DecoderConfig
+    gate: None = None  # the plausibility gate is for stitched multi-person poses; BlazePose has one person
+    uses_crop_region: bool = True
+
+    @property
+    def min_pose_score(self) -> float:
+        configured = self.config.min_pose_score
+        return DEFAULT_MIN_POSE_SCORE if configured is None else configured
+
+
+@dataclass(frozen=True, slots=True)
+class BlazePrepared:
+    """A frame's landmark-model input and where it was cut (``rect`` None: nobody found, outputs ignored)."""
+
+    frame: Frame
+    setup: BlazePoseSetup
+    rect: RotatedRect | None
+    tensor: np.ndarray
+    preprocess_ms: float
+    continuous: bool = False
+    detected: bool = False  # the detector ran for this frame
+
+
+class PoseDetector:
+    """The first stage: the person detector's engine, its anchors, and the region of the best person.
+
+    One detector may serve several cameras' estimators; a lock keeps its invokes apart.
+    """
+
+    def __init__(
+        self, engine: InferenceEngine, options: DetectorOptions = POSE_DETECTOR_OPTIONS, name: str = DETECTOR_FILE
+    ) -> None:
+        layout = detector_layout(engine.outputs, engine.input)
+        if layout is None or engine.input.dtype != np.float32:
+            shapes = ", ".join(f"{list(o.shape)}" for o in engine.outputs)
+            raise InputError(
+                f"{name} is not a BlazePose person detector (outputs {shapes})",
+                "use pose_detection.tflite from MediaPipe (see model.detector)",
+            )
+        self.engine = engine
+        self.boxes_index, self.scores_index = layout
+        _, self.in_h, self.in_w, _ = engine.input.shape
+        anchor_options = dataclasses.replace(POSE_DETECTOR, input_width=self.in_w, input_height=self.in_h)
+        self.anchors = ssd_anchors(anchor_options)
+        count = engine.outputs[self.scores_index].shape[1]
+        if len(self.anchors) != count:
+            raise InputError(f"{name} has {count} anchors; MediaPipe's pose detector options give {len(self.anchors)}")
+        keypoints = (engine.outputs[self.boxes_index].shape[2] - 4) // 2
+        self.options = dataclasses.replace(options, num_keypoints=keypoints, scale=float(self.in_w))
+        self.invokes = 0  # detector runs so far (how often tracking was lost, on video)
+        self._lock = threading.Lock()
+        self._buffer = np.zeros((self.in_h, self.in_w, 3), np.uint8)
+
+    def find(self, image: np.ndarray) -> RotatedRect | None:
+        """The rotated square around the best person of an RGB frame (source pixels), or None."""
+        height, width = image.shape[:2]
+        region = full_region(width, height, self.in_w, self.in_h)  # the centred square holding the frame
+        letterbox = RotatedRect(width / 2, height / 2, region.w, region.h)
+        with self._lock:
+            rgb = warp(image, letterbox, self.in_w, self.in_h, "zero", self._buffer)
+            tensor = (rgb.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))[None]
+            outputs = self.engine.invoke(tensor)
+            self.invokes += 1
+        found = decode_detections(outputs[self.boxes_index], outputs[self.scores_index], self.anchors, self.options)
+        best = weighted_nms(found, self.options.iou_threshold, self.options.max_detections)
+        if not len(best):
+            return None
+        points = to_source(best.keypoints[0], region)
+        return region_from_points(points[0], points[1])
+
+
+def region_from_points(centre: np.ndarray, scale_point: np.ndarray) -> RotatedRect | None:
+    """:func:`rect_from_points`, or None for a degenerate region (non-finite, or under :data:`MIN_REGION_SIDE`)."""
+    if not (np.isfinite(centre).all() and np.isfinite(scale_point).all()):
+        return None
+    rect = rect_from_points(centre, scale_point)
+    return rect if rect.width >= MIN_REGION_SIDE else None
+
+
+def pose_from_result(result: LandmarkResult, min_keypoint_score: float) -> Pose:
+    """The document's pose: 17 COCO keypoints (score = visibility), the 33 landmarks and world landmarks.
+
+    The box is around the 33 landmarks whose visibility exceeds ``min_keypoint_score`` (hands and
+    feet included); the score is the pose flag.
+    """
+    body = result.landmarks[:NUM_LANDMARKS]
+    landmarks = np.ascontiguousarray(body[:, :4])  # x, y, z, visibility
+    keypoints = np.ascontiguousarray(body[list(COCO_LANDMARKS)][:, [0, 1, 3]])
+    box = box_from_keypoints(body[:, [0, 1, 3]], min_keypoint_score)
+    world = None if result.world is None else np.ascontiguousarray(result.world[:NUM_LANDMARKS])
+    return Pose(keypoints, result.flag, box, landmarks=landmarks, world=world)
+
+
+class BlazePoseEstimator:
+    """Runs a BlazePose landmark engine and its person detector on frames (see the module doc)."""
+
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        detector: PoseDetector,
+        decoder_config: DecoderConfig,
+        model_name: str = "model",
+        clock: Callable[[], float] = time.perf_counter,
+        stats: RunStats | None = None,
+    ) -> None:
+        layout = find_landmark_layout(engine.outputs, engine.input)
+        if layout is None:
+            raise InputError(f"{model_name} is not a BlazePose landmark model")
+        self.engine = engine
+        self.detector = detector
+        self.model_name = model_name
+        self.model_options: dict[str, float] = {}
+        self.clock = clock
+        self.stats = stats
+        ignored = tuple(engine.outputs[i].name for i in layout.ignored)
+        self.setup = BlazePoseSetup(BlazePoseDecoder(layout, ignored), decoder_config)
+        _, self.in_h, self.in_w, _ = engine.input.shape
+        # Two input buffers used in turn: with overlap, frame n+1 is cut while n's tensor is read.
+        self._crops = [np.zeros((self.in_h, self.in_w, 3), np.uint8) for _ in range(2)]
+        self._tensors = [np.zeros((1, self.in_h, self.in_w, 3), np.float32) for _ in range(2)]
+        self._turn = 0
+        self._next: RotatedRect | None = None  # the next frame's region, from this frame's landmarks
+
+    @property
+    def decoder(self) -> BlazePoseDecoder:
+        return self.setup.decoder
+
+    @property
+    def config(self) -> DecoderConfig:
+        return self.setup.config
+
+    @property
+    def uses_crop_region(self) -> bool:
+        return self.setup.uses_crop_region
+
+    def setup_for(self, decoder_config: DecoderConfig) -> BlazePoseSetup:
+        """The same decoder with other settings (a reload); not yet in use."""
+        return BlazePoseSetup(self.setup.decoder, decoder_config)
+
+    def sibling(self, decoder_config: DecoderConfig, stats: RunStats | None = None) -> BlazePoseEstimator:
+        """Another camera's estimator on these engines: its own region and buffers, settings and figures."""
+        return BlazePoseEstimator(
+            self.engine, self.detector, decoder_config, self.model_name, self.clock, stats or self.stats
+        )
+
+    def use(self, setup: BlazePoseSetup) -> None:
+        self.setup = setup
+
+    def reset(self) -> None:
+        """Forget the previous frame's region (call between unrelated images)."""
+        self._next = None
+
+    def needs_resize(self, frame: Frame) -> bool:
+        return False
+
+    def estimate(self, frame: Frame, continuous: bool = False) -> FrameResult:
+        """Poses of one frame, in source pixels, with per-stage timings in milliseconds (the detector in preprocess)."""
+        prepared = self.prepare(frame, continuous)
+        t1 = self.clock()
+        outputs = self.engine.invoke(prepared.tensor)
+        return self.finish(prepared, outputs, (self.clock() - t1) * 1e3)
+
+    def prepare(self, frame: Frame, continuous: bool = False) -> BlazePrepared:
+        """The landmark input of ``frame``: from the carried region on video, else the detector's."""
+        setup = self.setup
+        t0 = self.clock()
+        rect = self._next if continuous else None
+        detected = rect is None
+        if detected:
+            rect = self.detector.find(frame.image)
+        turn = self._turn
+        self._turn ^= 1
+        tensor = self._tensors[turn]
+        if rect is not None:
+            crop = warp(frame.image, rect, self.in_w, self.in_h, "replicate", self._crops[turn])
+            np.multiply(crop, np.float32(1.0 / 255.0), out=tensor[0])
+        return BlazePrepared(frame, setup, rect, tensor, (self.clock() - t0) * 1e3, continuous, detected)
+
+    def finish(self, prepared: BlazePrepared, outputs: Sequence[np.ndarray], invoke_ms: float) -> FrameResult:
+        """Decode the landmark outputs into the frame's pose and, on video, carry its region to the next frame."""
+        setup, frame = prepared.setup, prepared.frame
+        t2 = self.clock()
+        poses: tuple[Pose, ...] = ()
+        carried: RotatedRect | None = None
+        if prepared.rect is not None:
+            layout = setup.decoder.layout
+            result = decode_outputs(outputs, layout, prepared.rect, self.in_w, self.in_h)
+            if result.flag >= setup.min_pose_score:
+                poses = (pose_from_result(result, setup.config.min_keypoint_score),)
+                centre, scale_point = result.landmarks[list(AUXILIARY), :2]
+                carried = region_from_points(centre, scale_point)
+        if prepared.continuous:
+            self._next = carried
+        decode_ms = (self.clock() - t2) * 1e3
+        timing = Timing(prepared.preprocess_ms, invoke_ms, decode_ms, prepared.preprocess_ms + invoke_ms + decode_ms)
+        return FrameResult(
+            frame_index=frame.index,
+            ts=frame.ts,
+            mono=frame.mono,
+            width=frame.width,
+            height=frame.height,
+            camera=frame.camera,
+            poses=poses,
+            timing=timing,
+            file=frame.file,
+        )
+
+
+def find_detector(model_path: Path, configured: str, dirs: Sequence[Path]) -> Path:
+    """Where the person detector of the landmark model at ``model_path`` is.
+
+    ``configured`` (``model.detector``: a name or path, looked up like ``model.name``) when set;
+    else ``pose_detection.tflite`` beside the landmark model, else in the model directories.
+    """
+    from edgepose.modelstore.locate import locate
+
+    if configured:
+        try:
+            return locate(configured, dirs)
+        except InputError as exc:
+            raise DetectorMissingError(
+                f"the BlazePose detector model.detector={configured!r} was not found: {exc.message}", exc.hint
+            ) from None
+    beside = model_path.parent / DETECTOR_FILE
+    if beside.is_file():
+        return beside
+    for d in dirs:
+        if (d / DETECTOR_FILE).is_file():
+            return d / DETECTOR_FILE
+    searched = ", ".join(str(d) for d in [model_path.parent, *dirs])
+    raise DetectorMissingError(
+        f"{model_path.name} is a BlazePose landmark model and needs its person detector {DETECTOR_FILE}, "
+        f"which is not beside it nor in any model directory (searched {searched})",
+        f"put MediaPipe's {DETECTOR_FILE} beside the landmark model, or set model.detector to its path",
+    )
+
+
+def open_detector(path: Path, threads: int) -> PoseDetector:
+    """The detector at ``path`` on the CPU (MediaPipe ships no Edge TPU build of it)."""
+    from edgepose.inference.engine import LiteRtEngine
+    from edgepose.inference.modelfile import read_model
+
+    return PoseDetector(LiteRtEngine(read_model(path), threads), name=path.name)

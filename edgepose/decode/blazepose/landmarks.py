@@ -1,0 +1,192 @@
+"""The landmark model's outputs: 39 landmarks, heatmap refinement, mapping back to the frame.
+
+The model reads a rotated square (:class:`~edgepose.decode.blazepose.region.RotatedRect`) resampled
+to its input and gives, per landmark, ``(x, y, z, visibility, presence)``: x, y, z in input pixels
+of the crop (z at the scale of x, negative towards the camera, 0 at the hips), visibility and
+presence as logits. Landmarks 0-32 are the body (:data:`LANDMARK_NAMES`); 33-34 are auxiliary
+points (a centre and a scale point) that give the next frame's region on video. The world
+output is 39 x (x, y, z) in metres, origin between the hips, in the crop's orientation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgepose.decode.blazepose.activation import sigmoid
+from edgepose.decode.blazepose.region import RotatedRect
+
+LANDMARK_NAMES: tuple[str, ...] = (
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
+)
+NUM_LANDMARKS = len(LANDMARK_NAMES)  # 33
+NUM_OUTPUT_LANDMARKS = 39  # with the auxiliary ones
+AUXILIARY = (33, 34)  # centre and scale point of the next frame's region
+
+# COCO-17 keypoint k is BlazePose landmark COCO_LANDMARKS[k] (edgepose.keypoints order).
+COCO_LANDMARKS: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+
+# Lines drawn between landmarks (MediaPipe's POSE_CONNECTIONS), as published in ``meta``.
+LANDMARK_SKELETON: tuple[tuple[int, int], ...] = (
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 7),
+    (0, 4),
+    (4, 5),
+    (5, 6),
+    (6, 8),
+    (9, 10),
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (15, 17),
+    (15, 19),
+    (15, 21),
+    (17, 19),
+    (12, 14),
+    (14, 16),
+    (16, 18),
+    (16, 20),
+    (16, 22),
+    (18, 20),
+    (11, 23),
+    (12, 24),
+    (23, 24),
+    (23, 25),
+    (24, 26),
+    (25, 27),
+    (26, 28),
+    (27, 29),
+    (28, 30),
+    (29, 31),
+    (30, 32),
+    (27, 31),
+    (28, 32),
+)
+
+# MediaPipe's RefineLandmarksFromHeatmapCalculator as the 0.10.14 pose graph runs it: a 9x9
+# window, refined where the window's sigmoid peak reaches 0.5 (7x7 is 3-4x further from the
+# reference on the test images).
+HEATMAP_KERNEL = 9
+HEATMAP_MIN_CONFIDENCE = 0.5
+
+
+def decode_landmarks(raw: np.ndarray, in_w: int, in_h: int) -> np.ndarray:
+    """``(39, 5)`` float32 ``(x, y, z, visibility, presence)``: x, y normalized to the crop, z by its width.
+
+    raw: the landmark output, 39 x 5 values in any ``(1, 195)``-like shape.
+    """
+    values = np.asarray(raw, np.float32).reshape(-1, 5)
+    if len(values) != NUM_OUTPUT_LANDMARKS:
+        raise ValueError(f"landmark output has {len(values)} landmarks, expected {NUM_OUTPUT_LANDMARKS}")
+    out = np.empty_like(values)
+    out[:, 0] = values[:, 0] / np.float32(in_w)
+    out[:, 1] = values[:, 1] / np.float32(in_h)
+    out[:, 2] = values[:, 2] / np.float32(in_w)
+    out[:, 3:5] = sigmoid(values[:, 3:5])
+    return out
+
+
+def refine_with_heatmap(
+    xy: np.ndarray, heatmap: np.ndarray, kernel: int = HEATMAP_KERNEL, min_confidence: float = HEATMAP_MIN_CONFIDENCE
+) -> np.ndarray:
+    """``(L, 2)`` positions normalized to the crop, moved to the heatmap's local centre of mass.
+
+    heatmap: ``(H, W, L)`` logits (a leading batch axis of 1 is dropped). For each landmark, the
+    ``kernel`` x ``kernel`` cells around the one it falls in (clipped to the map) weigh their
+    indices by their sigmoid; where the largest weight reaches ``min_confidence`` the position
+    becomes ``(weighted column / W, weighted row / H)`` (cell corners, as MediaPipe does). A
+    landmark off the map, or whose window is unsure, keeps its regressed position.
+    """
+    hm = np.asarray(heatmap, np.float32)
+    if hm.ndim == 4:
+        hm = hm[0]
+    hm_h, hm_w, channels = hm.shape
+    xy = np.asarray(xy, np.float32)
+    if len(xy) != channels:
+        raise ValueError(f"{len(xy)} landmarks for a heatmap of {channels} channels")
+    out = xy.copy()
+    # C's float-to-int conversion truncates towards zero: -0.5 of a cell is cell 0, inside.
+    col = np.trunc(xy[:, 0] * np.float32(hm_w)).astype(np.intp)
+    row = np.trunc(xy[:, 1] * np.float32(hm_h)).astype(np.intp)
+    inside = (col >= 0) & (col < hm_w) & (row >= 0) & (row < hm_h)
+    idx = np.flatnonzero(inside)
+    if not len(idx):
+        return out
+    half = (kernel - 1) // 2
+    steps = np.arange(-half, half + 1)
+    rows = row[idx, None, None] + steps[None, :, None]  # (n, k, 1)
+    cols = col[idx, None, None] + steps[None, None, :]  # (n, 1, k)
+    valid = (rows >= 0) & (rows < hm_h) & (cols >= 0) & (cols < hm_w)  # (n, k, k)
+    logits = hm[np.clip(rows, 0, hm_h - 1), np.clip(cols, 0, hm_w - 1), idx[:, None, None]]
+    weight = np.where(valid, sigmoid(logits), np.float32(0.0))
+    total = weight.sum(axis=(1, 2))
+    peak = weight.max(axis=(1, 2))
+    refine = (peak >= min_confidence) & (total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wx = (weight * cols).sum(axis=(1, 2)) / np.float32(hm_w) / total
+        wy = (weight * rows).sum(axis=(1, 2)) / np.float32(hm_h) / total
+    chosen = idx[refine]
+    out[chosen, 0] = wx[refine]
+    out[chosen, 1] = wy[refine]
+    return out
+
+
+def project(landmarks: np.ndarray, rect: RotatedRect) -> np.ndarray:
+    """``(L, 5)`` landmarks normalized to the crop as ``(L, 5)`` in source pixels.
+
+    x and y go through the rect's rotation and size; z is scaled as x (times the rect's width);
+    visibility and presence are kept.
+    """
+    out = np.array(landmarks, np.float32)
+    out[:, :2] = rect.to_source(landmarks[:, :2])
+    out[:, 2] = landmarks[:, 2] * np.float32(rect.width)
+    return out
+
+
+def world_landmarks(raw: np.ndarray, rotation: float) -> np.ndarray:
+    """``(39, 3)`` float32 world landmarks in metres, turned by the crop's ``rotation`` (about z).
+
+    raw: the world output, 39 x 3 values in any ``(1, 117)``-like shape. The model gives them in
+    the upright crop's frame; turning them as the crop was turned puts them in the camera's.
+    """
+    values = np.asarray(raw, np.float32).reshape(-1, 3)
+    if len(values) != NUM_OUTPUT_LANDMARKS:
+        raise ValueError(f"world output has {len(values)} landmarks, expected {NUM_OUTPUT_LANDMARKS}")
+    c, s = np.float32(np.cos(rotation)), np.float32(np.sin(rotation))
+    out = values.copy()
+    out[:, 0] = c * values[:, 0] - s * values[:, 1]
+    out[:, 1] = s * values[:, 0] + c * values[:, 1]
+    return out
