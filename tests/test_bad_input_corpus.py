@@ -21,6 +21,7 @@ import pytest
 
 from tests.bad_files import fill, huge_png, huge_tiff, obeying_modes, tmpfs, unreadable, video
 from tests.conftest import ROOT, parse_documents
+from tests.tiny_models import movenet_single_outputs, pixel_model
 
 OK, EX_NOINPUT, EX_CONFIG = 0, 66, 78
 
@@ -115,6 +116,39 @@ def only_bad_directory(kit: Kit) -> list[str]:
     return ["run", "--source", str(folder), "--sink", "stdout"]
 
 
+def bad_output_model(kit: Kit, bump: float) -> Path:
+    """A MoveNet-shaped model whose output is a plausible pose, except on a black frame: NaN for
+    ``bump`` 0, inf above (see :func:`tests.tiny_models.pixel_model`)."""
+    path = kit.tmp / ("inf.tflite" if bump else "nan.tflite")
+    path.write_bytes(pixel_model({"keypoints": movenet_single_outputs()}, bump=bump))
+    return path
+
+
+def bad_output_frames(bump: float, photos: int = 2) -> Callable[[Kit], list[str]]:
+    """A directory of photos with a black image among them, through :func:`bad_output_model`."""
+
+    def build(kit: Kit) -> list[str]:
+        folder = kit.tmp / "frames"
+        folder.mkdir()
+        for i in range(photos):
+            shutil.copy(kit.squat, folder / f"{2 * i}.bmp")
+        kit.image("frames/1_black.png", np.zeros_like(kit.bgr))
+        return ["run", "--model", str(bad_output_model(kit, bump)), "--source", str(folder), "--sink", "stdout"]
+
+    return build
+
+
+def bad_output_video(kit: Kit) -> list[str]:
+    """A video (tracking and crop region on) whose middle frame is black: inf out of the model."""
+    path = kit.tmp / "blink.avi"
+    frames = [kit.bgr, kit.bgr, np.zeros_like(kit.bgr), kit.bgr, kit.bgr]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (kit.bgr.shape[1], kit.bgr.shape[0]))
+    for image in frames:
+        writer.write(image)
+    writer.release()
+    return ["run", "--model", str(bad_output_model(kit, 1.0)), "--source", str(path), "--sink", "stdout"]
+
+
 def full_disk(kit: Kit) -> list[str]:
     disk = kit.tmp / "disk"  # mounted by the test (see ``how="full_disk"``)
     fill(disk, leave=4096)
@@ -195,6 +229,11 @@ CASES = {
     "directory of odd and bad files": Case(odd_directory, OK, 4, how="obeying_modes"),
     "directory of only bad files": Case(only_bad_directory, EX_NOINPUT, 0, says="no frame was processed"),
     "unreadable directory": Case(unreadable_directory, EX_NOINPUT, how="obeying_modes"),
+    # models whose output holds NaN or inf on some frames: those frames are counted as failed
+    "model output inf on one image": Case(bad_output_frames(1.0), OK, 2),
+    "model output NaN on one image": Case(bad_output_frames(0.0), OK, 2),
+    "model output inf on one video frame": Case(bad_output_video, OK, 4),
+    "model output NaN on every image": Case(bad_output_frames(0.0, photos=0), EX_NOINPUT, 0, says="no frame"),
     # configs
     "empty config (the defaults)": Case(config(b""), OK),
     "binary config": Case(config(b"\xff\xfe\x00garbage\x01"), EX_CONFIG),
@@ -281,3 +320,13 @@ def test_every_bad_file_of_a_directory_is_named(squat_path: Path, tmp_path: Path
     for name in ("e_empty.jpg", "f_text.png", "g_huge.png", "h_truncated.jpg", "i_unreadable.bmp"):
         assert str(tmp_path / "odd" / name) in proc.stderr, name
     assert "5 frames failed" in proc.stderr
+
+
+def test_a_non_finite_model_output_costs_its_frame_only(squat_path: Path, tmp_path: Path) -> None:
+    """The black image's frame is named as failed, with the cause; the photos on either side are processed."""
+    kit = Kit(tmp_path, squat_path)
+    proc = run(CASES["model output inf on one image"], bad_output_frames(1.0)(kit))
+    docs = parse_documents(proc.stdout)
+    assert [d["file"] for d in docs] == ["0.bmp", "2.bmp"]
+    assert "1 frame failed" in proc.stderr
+    assert "frame 1_black.png: the model's keypoints output (keypoints) holds NaN or inf" in proc.stderr

@@ -17,7 +17,7 @@ from edgepose.errors import FrameError, InputError
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels, load_kernels, warmup
 from edgepose.pose import Pose
-from edgepose.preprocess import Region
+from edgepose.preprocess import DEFAULT_CONVENTION, InputConvention, Region
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,8 @@ class Decoder(Protocol):
     multi_person: bool
     # Outputs of the model this decoder does not read (a PoseNet-family model's segmentation, ...).
     ignored_outputs: tuple[str, ...] = ()
+    # How the model wants its input (padding, placement, value range): the estimator reads it once.
+    input_convention: InputConvention = DEFAULT_CONVENTION
 
     def decode(self, outputs: Sequence[np.ndarray], region: Region) -> list[Pose]: ...
 
@@ -119,6 +121,18 @@ def dequantize_finite(spec: TensorSpec, array: np.ndarray, what: str) -> np.ndar
     if not spec.quantized and not np.isfinite(values).all():
         raise FrameError(f"the model's {what} output ({spec.name}) holds NaN or inf: frame skipped")
     return values
+
+
+def finite_poses(poses: list[Pose]) -> list[Pose]:
+    """``poses`` unchanged; a :class:`FrameError` if one holds NaN or inf (keypoints, score or box).
+
+    Finite outputs can still overflow on the way to source pixels (a coordinate of 1e38 times the
+    frame's width); such a pose cannot be tracked, smoothed or written as JSON, so the frame fails.
+    """
+    for pose in poses:
+        if not (np.isfinite(pose.keypoints).all() and np.isfinite(pose.score) and np.isfinite(pose.box).all()):
+            raise FrameError("the model's output decodes to a pose out of range (NaN or inf): frame skipped")
+    return poses
 
 
 def dequantize_scaled(spec: TensorSpec, array: np.ndarray, what: str, factor: float = 1.0) -> np.ndarray:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, setting_or_model
+from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, finite_poses, setting_or_model
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
 from edgepose.pose import Pose, poses_from_arrays
@@ -63,7 +63,8 @@ class MoveNetMultiDecoder(Decoder):
         kps = keypoints[:n].copy()
         kps[..., :2] = region.to_source(keypoints[:n, :, :2])
         corners = region.to_source(boxes[:n].reshape(n, 2, 2)).reshape(n, 4)
-        return poses_from_arrays(kps, scores[:n], boxes=corners)
+        # A pose score over 1 is no probability (a corrupt output); it ranks as the best pose, and is 1.
+        return finite_poses(poses_from_arrays(kps, np.clip(scores[:n], 0.0, 1.0), boxes=corners))
 
 
 def build(

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.base import Decoded, Decoder, setting_or_model
+from edgepose.decode.base import Decoded, Decoder, dequantize_finite, finite_poses, setting_or_model
 from edgepose.inference.engine import TensorSpec
 from edgepose.pose import Pose, pose_from_keypoints
 from edgepose.preprocess import Region
@@ -39,8 +39,8 @@ class MoveNetSingleDecoder(Decoder):
         Its torso check uses keypoint scores, as Google's tutorial does, so a person first seen
         faintly (pose score under the threshold) is still zoomed in on and then found clearly.
         """
-        raw = self.spec.dequantize(outputs[0]).reshape(17, 3)
-        pose = decode_single(raw, region, self.min_keypoint_score)
+        raw = dequantize_finite(self.spec, outputs[0], "keypoints").reshape(17, 3)
+        (pose,) = finite_poses([decode_single(raw, region, self.min_keypoint_score)])
         return Decoded([pose] if pose.score >= self.min_pose_score else [], anchor=pose)
 
 
