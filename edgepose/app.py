@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 from edgepose.analysis.stage import AnalysisStage, make_analysis
 from edgepose.config.cameras import camera_config, camera_configs, camera_names, fps_cap
 from edgepose.config.sections import Config
+from edgepose.decode.blazepose.outputs import matches_landmarks
 from edgepose.documents.meta import meta_document
 from edgepose.documents.poses import Stamp
 from edgepose.errors import EdgeposeError, InputError
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.health import Health
-from edgepose.inference.accelerator import open_engine
+from edgepose.inference.accelerator import EngineChoice, open_engine
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
 from edgepose.pipeline import (
@@ -51,6 +52,10 @@ from edgepose.tracking import make_tracker
 
 if TYPE_CHECKING:  # drawing (OpenCV) is imported only where the preview asks for it
     from edgepose.analysis.overlay import LiveOverlay
+    from edgepose.blazepose_estimator import BlazePoseEstimator
+
+    # What runs a model on frames: one model and its decoder, or BlazePose's two stages (the same interface).
+    Estimator = PoseEstimator | BlazePoseEstimator
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +66,7 @@ SAMPLE_SOURCE = "squat"  # the manifest's sample image for machines without a ca
 class Loaded:
     """A model ready to run, and how to describe it."""
 
-    estimator: PoseEstimator
+    estimator: Estimator
     model_name: str
     model_path: Path
     accelerator: str
@@ -82,11 +87,37 @@ def build_estimator(config: Config, health: Health | None = None, stats: RunStat
     choice = open_engine(config.model, model_dirs(config), health, count_fallback)
     path = choice.model_path
     name = path.stem
-    estimator = PoseEstimator(choice.engine, config.decoder, model_name=name, model_options=choice.decoder_options,
-                              resize=config.model.resize, stats=stats)  # fmt: skip
+    try:
+        estimator = make_estimator(choice, config, stats)
+    except BaseException:
+        choice.engine.close()
+        raise
     log.info("model %s on %s (%d threads), input %s, format %s", name, choice.accelerator,
              config.model.threads, list(choice.engine.input.shape), estimator.decoder.format)  # fmt: skip
     return Loaded(estimator, name, path, choice.accelerator, choice.fallback)
+
+
+def make_estimator(choice: EngineChoice, config: Config, stats: RunStats | None = None) -> Estimator:
+    """The estimator for the model's outputs: BlazePose's two stages for a BlazePose landmark model
+    (its detector found by :func:`~edgepose.blazepose_estimator.find_detector`), else one model and
+    the decoder its outputs choose."""
+    name = choice.model_path.stem
+    engine = choice.engine
+    if matches_landmarks(engine.outputs, engine.input):
+        from edgepose.blazepose_estimator import BlazePoseEstimator, find_detector, open_detector
+
+        detector_path = find_detector(choice.model_path, "", model_dirs(config))
+        detector = open_detector(detector_path, config.model.threads)
+        log.info("BlazePose person detector %s", detector_path)
+        return BlazePoseEstimator(engine, detector, config.decoder, model_name=name, stats=stats)
+    return PoseEstimator(
+        engine,
+        config.decoder,
+        model_name=name,
+        model_options=choice.decoder_options,
+        resize=config.model.resize,
+        stats=stats,
+    )
 
 
 def preview_overlay(config: Config) -> LiveOverlay | None:

@@ -257,6 +257,11 @@ class BlazePoseEstimator:
         detected = rect is None
         if detected:
             rect = self.detector.find(frame.image)
+            log.debug(
+                "frame %d: the person detector ran (%s)",
+                frame.index,
+                "no region carried" if continuous else "a still image",
+            )
         turn = self._turn
         self._turn ^= 1
         tensor = self._tensors[turn]

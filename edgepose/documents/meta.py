@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from edgepose import __version__
 from edgepose.config.cameras import camera_configs, camera_names
 from edgepose.config.sections import Config
+from edgepose.decode.blazepose.landmarks import LANDMARK_NAMES, LANDMARK_SKELETON
+from edgepose.decode.blazepose.outputs import FORMAT as BLAZEPOSE_FORMAT
 from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
 
 if TYPE_CHECKING:
@@ -34,8 +36,16 @@ def meta_document(config: Config, loaded: Loaded) -> dict[str, Any]:
         "input_size": [spec.shape[2], spec.shape[1]],
         "keypoints": list(KEYPOINT_NAMES),
         "skeleton": [list(e) for e in SKELETON],
+        **landmark_meta(loaded.estimator.decoder.format),
         **analysis_meta(config),
     }
+
+
+def landmark_meta(model_format: str) -> dict[str, Any]:
+    """BlazePose: the names of the 33 landmarks of every pose's ``landmarks`` and ``world``, and their skeleton."""
+    if model_format != BLAZEPOSE_FORMAT:
+        return {}
+    return {"landmarks": list(LANDMARK_NAMES), "landmark_skeleton": [list(e) for e in LANDMARK_SKELETON]}
 
 
 def analysis_meta(config: Config) -> dict[str, Any]:

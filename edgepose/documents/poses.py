@@ -5,6 +5,7 @@ A frame's document is :func:`to_document`; each pose's entry is built in :func:`
 person) and :func:`pose_entries` (several, as arrays). Fields an analysis stage computes per pose
 (``angles``, and those a behaviour adds) come from ``result.analysis.pose_fields`` and are
 appended to every entry by :func:`to_document`, after ``keypoints``; each needs its place in the schema.
+BlazePose's poses also carry ``landmarks`` and ``world`` (:func:`add_landmarks`), right after ``keypoints``.
 """
 
 from __future__ import annotations
@@ -126,12 +127,31 @@ def pose_entry(pose: Pose) -> dict[str, Any]:
     """One pose's entry number by number: what :func:`pose_entries` gives, cheaper for a single pose."""
     if not (np.isfinite(pose.keypoints).all() and all(math.isfinite(v) for v in (*pose.box, pose.score))):
         raise ValueError("Out of range float values are not JSON compliant: a pose holds NaN or inf")
-    return {
+    entry = {
         "id": pose.id,
         "score": round(float(pose.score), 4),
         "box": [round(float(v), 2) for v in pose.box],
         "keypoints": [[round(x, 2), round(y, 2), round(s, 4)] for x, y, s in pose.keypoints.tolist()],
     }
+    if pose.landmarks is not None or pose.world is not None:
+        add_landmarks(entry, pose)
+    return entry
+
+
+# Digits of a landmark (x, y, z pixels; visibility) and of a world landmark (x, y, z metres: 0.1 mm).
+LANDMARK_DIGITS = np.array([2, 2, 2, 4])
+WORLD_DIGITS = 4
+
+
+def add_landmarks(entry: dict[str, Any], pose: Pose) -> None:
+    """Append a BlazePose pose's ``landmarks`` (N x [x, y, z, visibility]) and ``world`` (N x [x, y, z]
+    metres) to its entry, after ``keypoints``; each only where the pose has it."""
+    for name, values, digits in (("landmarks", pose.landmarks, LANDMARK_DIGITS), ("world", pose.world, WORLD_DIGITS)):
+        if values is None:
+            continue
+        if not np.isfinite(values).all():
+            raise ValueError(f"Out of range float values are not JSON compliant: a pose's {name} hold NaN or inf")
+        entry[name] = round_half_even(values, digits).tolist()
 
 
 def pose_entries(poses: Sequence[Pose]) -> list[dict[str, Any]]:
@@ -156,9 +176,13 @@ def pose_entries(poses: Sequence[Pose]) -> list[dict[str, Any]]:
     keypoints = rounded[:, :51].reshape(n, 17, 3).tolist()
     boxes = rounded[:, 51:55].tolist()
     scores = rounded[:, 55].tolist()
-    return [
+    entries = [
         {"id": pose.id, "score": scores[i], "box": boxes[i], "keypoints": keypoints[i]} for i, pose in enumerate(poses)
     ]
+    for entry, pose in zip(entries, poses, strict=True):
+        if pose.landmarks is not None or pose.world is not None:
+            add_landmarks(entry, pose)
+    return entries
 
 
 def encode(document: dict[str, Any]) -> str:

@@ -171,7 +171,7 @@ class PoseTracker:
         chosen = [poses[i] for i, _ in tracked]
         tracks = [track for _, track in tracked]
         if self.smoothing is None:
-            return [Pose(p.keypoints, p.score, p.box, tr.id) for p, tr in zip(chosen, tracks, strict=True)]
+            return [p.moved(p.keypoints, p.box, tr.id) for p, tr in zip(chosen, tracks, strict=True)]
         scale = np.array([max(width, 1), max(height, 1)], np.float64)
         if len(chosen) < SMALL:
             return [self._smoothed(p, tr, t, scale) for p, tr in zip(chosen, tracks, strict=True)]
@@ -180,8 +180,7 @@ class PoseTracker:
         keypoints[:, :, :2] = xy
         boxes = boxes_from_keypoints(keypoints, self.box_min_score).tolist()
         return [
-            Pose(keypoints[k], p.score, tuple(boxes[k]), tr.id)
-            for k, (p, tr) in enumerate(zip(chosen, tracks, strict=True))
+            p.moved(keypoints[k], tuple(boxes[k]), tr.id) for k, (p, tr) in enumerate(zip(chosen, tracks, strict=True))
         ]
 
     def _smoothed(self, pose: Pose, track: Track, t: float, scale: np.ndarray) -> Pose:
@@ -189,7 +188,7 @@ class PoseTracker:
         xy = track.smoother(pose.keypoints[:, :2] / scale, t) * scale  # type: ignore[misc]
         keypoints = pose.keypoints.copy()
         keypoints[:, :2] = xy
-        return Pose(keypoints, pose.score, box_from_keypoints(keypoints, self.box_min_score), track.id)
+        return pose.moved(keypoints, box_from_keypoints(keypoints, self.box_min_score), track.id)
 
 
 class TrackingStage:

@@ -1,0 +1,253 @@
+"""BlazePose in the daemon: documents, meta, tracking, the app's estimator factory, video, the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepose.blazepose_estimator import BlazePoseEstimator, DetectorMissingError, PoseDetector, find_detector
+from edgepose.config.sections import Config, DecoderConfig, TrackingConfig
+from edgepose.decode.blazepose.landmarks import LANDMARK_NAMES
+from edgepose.documents.meta import meta_document
+from edgepose.documents.poses import Stamp, encode, pose_entries, to_document
+from edgepose.errors import EX_NOINPUT
+from edgepose.frame import Frame
+from edgepose.inference.engine import LiteRtEngine
+from edgepose.inference.modelfile import read_model
+from edgepose.pose import FrameResult, Pose
+from edgepose.tracking import make_tracker
+from tests.conftest import model_free_loaded, parse_documents, run_cli, validate_document
+
+cv2 = pytest.importorskip("cv2")
+
+
+def blaze_pose(rng: np.random.Generator, x: float, world: bool = True) -> Pose:
+    landmarks = np.c_[rng.uniform(x, x + 80, (33, 2)), rng.normal(0, 20, 33), rng.uniform(0, 1, 33)]
+    landmarks = landmarks.astype(np.float32)
+    keypoints = np.ascontiguousarray(
+        landmarks[[0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]][:, [0, 1, 3]]
+    )
+    w = rng.normal(0, 0.3, (33, 3)).astype(np.float32) if world else None
+    return Pose(keypoints, 0.9, (x, 0.0, x + 80, 80.0), landmarks=landmarks, world=w)
+
+
+def result_of(*poses: Pose, mono: float = 0.0) -> FrameResult:
+    return FrameResult(0, 1.0, mono, 640, 480, "cam0", tuple(poses))
+
+
+# -- documents and meta ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("people", [1, 2])  # one pose is written number by number, several as arrays
+def test_documents_carry_landmarks_and_world_after_keypoints(people: int) -> None:
+    rng = np.random.default_rng(1)
+    poses = [blaze_pose(rng, 100.0 * i) for i in range(people)]
+    document = to_document(result_of(*poses), Stamp("dev", "pose_landmark_full", "cpu"))
+    validate_document(document)
+    for entry, pose in zip(document["poses"], poses, strict=True):
+        assert list(entry) == ["id", "score", "box", "keypoints", "landmarks", "world"]
+        np.testing.assert_allclose(entry["landmarks"], pose.landmarks, atol=0.006)
+        np.testing.assert_allclose(entry["world"], pose.world, atol=6e-5)
+    assert json.loads(encode(document)) == document
+
+
+def test_documents_of_other_models_are_unchanged_and_world_is_optional() -> None:
+    rng = np.random.default_rng(2)
+    plain = Pose(np.zeros((17, 3), np.float32), 0.5, (0.0, 0.0, 1.0, 1.0))
+    no_world = blaze_pose(rng, 0.0, world=False)
+    entries = pose_entries([plain, no_world])
+    assert list(entries[0]) == ["id", "score", "box", "keypoints"]
+    assert list(entries[1]) == ["id", "score", "box", "keypoints", "landmarks"]
+
+
+def test_a_nan_landmark_never_reaches_a_document() -> None:
+    pose = blaze_pose(np.random.default_rng(3), 0.0)
+    pose.landmarks[5, 2] = np.nan
+    with pytest.raises(ValueError, match="landmarks"):
+        to_document(result_of(pose), Stamp("dev", "m", "cpu"))
+
+
+def test_schema_refuses_landmarks_of_the_wrong_shape() -> None:
+    import jsonschema
+
+    document = to_document(result_of(blaze_pose(np.random.default_rng(4), 0.0)), Stamp("dev", "m", "cpu"))
+    document["poses"][0]["landmarks"] = document["poses"][0]["landmarks"][:17]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_document(document)
+
+
+def test_meta_names_the_landmarks_for_blazepose_only(models_dir: Path) -> None:
+    blaze = meta_document(
+        Config(device_id="dev"), model_free_loaded(models_dir / "pose_landmark_full.tflite", "blazepose")
+    )
+    validate_document(blaze, "meta.v1.json")
+    assert blaze["landmarks"] == list(LANDMARK_NAMES) and len(blaze["landmarks"]) == 33
+    assert all(0 <= i < 33 and 0 <= j < 33 for i, j in blaze["landmark_skeleton"])
+    other = meta_document(
+        Config(device_id="dev"), model_free_loaded(models_dir / "movenet_single_pose_lightning_ptq.tflite")
+    )
+    assert "landmarks" not in other and "landmark_skeleton" not in other
+
+
+# -- tracking ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("smoothing", [True, False])
+def test_tracking_keeps_each_persons_landmarks_with_them(smoothing: bool) -> None:
+    rng = np.random.default_rng(5)
+    stage = make_tracker(TrackingConfig(smoothing=smoothing))
+    left, right = blaze_pose(rng, 0.0), blaze_pose(rng, 300.0)
+    first = stage(result_of(left, right, mono=0.0))
+    moved = [dataclasses.replace(p, keypoints=p.keypoints + np.float32([2, 1, 0])) for p in (right, left)]
+    second = stage(result_of(*moved, mono=0.04))  # the same people, listed the other way round
+    ids = {p.landmarks.ctypes.data: p.id for p in first.poses}
+    for pose, source in zip(second.poses, moved, strict=True):
+        assert pose.landmarks is source.landmarks and pose.world is source.world
+        assert ids[pose.landmarks.ctypes.data] == pose.id  # the same track as in the first frame
+
+
+# -- the estimator on frames -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def detector(models_dir: Path) -> PoseDetector:
+    from edgepose.blazepose_estimator import open_detector
+
+    return open_detector(models_dir / "pose_detection.tflite", threads=2)
+
+
+@pytest.fixture(scope="module")
+def lite(models_dir: Path, detector: PoseDetector) -> BlazePoseEstimator:
+    engine = LiteRtEngine(read_model(models_dir / "pose_landmark_lite.tflite"), 2)
+    return BlazePoseEstimator(engine, detector, DecoderConfig(), "pose_landmark_lite")
+
+
+def video_frames(path: Path, count: int, crop: tuple[int, int, int] | None = None) -> list[np.ndarray]:
+    """The video's first ``count`` frames as RGB; ``crop`` (x, y, side): a square of each (people seen larger)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < count:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if crop is not None:
+            x, y, side = crop
+            rgb = np.ascontiguousarray(rgb[y : y + side, x : x + side])
+        frames.append(rgb)
+    capture.release()
+    return frames
+
+
+def run_video(estimator: BlazePoseEstimator, frames: list[np.ndarray]) -> tuple[list[bool], list[bool]]:
+    """Per frame: whether the detector ran, whether a pose was found."""
+    estimator.reset()
+    ran, found = [], []
+    for n, rgb in enumerate(frames):
+        before = estimator.detector.invokes
+        result = estimator.estimate(Frame(rgb, n, 0.0, n / 25), continuous=True)
+        ran.append(estimator.detector.invokes - before == 1)
+        found.append(bool(result.poses))
+    return ran, found
+
+
+def test_on_video_the_detector_runs_only_when_tracking_is_lost(lite: BlazePoseEstimator, walking_video: Path) -> None:
+    # A corner of the walking crowd, where a person is large enough for BlazePose to follow.
+    frames = video_frames(walking_video, 40, crop=(0, 120, 240))
+    ran, found = run_video(lite, frames)
+    assert ran[0]
+    assert ran[1:] == [not had for had in found[:-1]]  # the detector runs exactly after a frame without a pose
+    assert sum(found) >= 30 and sum(ran) <= 5  # and the region is carried most of the time
+
+
+def test_a_person_who_leaves_is_found_again_by_the_detector(lite: BlazePoseEstimator, squat_rgb: np.ndarray) -> None:
+    grey = np.full_like(squat_rgb, 128)
+    shifted = [np.roll(squat_rgb, 3 * n, axis=1) for n in range(4)]
+    frames = [*shifted, grey, grey, grey, *shifted]
+    ran, found = run_video(lite, frames)
+    assert found == [True] * 4 + [False] * 3 + [True] * 4
+    assert ran == [True, False, False, False, False, True, True, True, False, False, False]
+
+
+def test_video_frames_after_the_first_match_still_images_closely(lite: BlazePoseEstimator, squat_rgb) -> None:
+    lite.reset()
+    still = lite.estimate(Frame(squat_rgb, 0, 0.0, 0.0)).poses[0]
+    lite.estimate(Frame(squat_rgb, 0, 0.0, 0.0), continuous=True)
+    carried = lite.estimate(Frame(squat_rgb, 1, 0.0, 0.04), continuous=True).poses[0]  # region from landmarks
+    assert np.hypot(*(carried.landmarks[:, :2] - still.landmarks[:, :2]).T).mean() < 5.0
+
+
+# -- finding the detector, and the CLI ---------------------------------------------------------
+
+
+def test_detector_is_found_beside_the_model_then_in_the_model_dirs(tmp_path: Path, models_dir: Path) -> None:
+    beside = tmp_path / "beside"
+    beside.mkdir()
+    (beside / "pose_detection.tflite").write_bytes(b"")
+    assert find_detector(beside / "pose_landmark_full.tflite", "", [models_dir]) == beside / "pose_detection.tflite"
+    assert find_detector(tmp_path / "x.tflite", "", [models_dir]) == models_dir / "pose_detection.tflite"
+    with pytest.raises(DetectorMissingError, match=r"pose_detection\.tflite"):
+        find_detector(tmp_path / "x.tflite", "", [tmp_path])
+
+
+def test_cli_runs_blazepose_on_an_image(squat_path: Path) -> None:
+    for model in ("pose_landmark_full.tflite", "pose_landmark_lite.tflite"):
+        done = run_cli("run", "--model", model, "--source", str(squat_path), "--threads", "2")
+        assert done.returncode == 0, done.stderr
+        (doc,) = parse_documents(done.stdout)
+        (pose,) = doc["poses"]
+        assert len(pose["landmarks"]) == 33 and len(pose["world"]) == 33
+        assert pose["keypoints"][0][:2] == pose["landmarks"][0][:2]  # the nose is landmark 0
+        assert "format blazepose" in done.stderr
+
+
+def test_cli_without_the_detector_says_what_is_missing(tmp_path: Path, models_dir: Path, squat_path: Path) -> None:
+    alone = tmp_path / "models"
+    alone.mkdir()
+    shutil.copy(models_dir / "pose_landmark_lite.tflite", alone)
+    done = run_cli(
+        "run",
+        "--model",
+        str(alone / "pose_landmark_lite.tflite"),
+        "--source",
+        str(squat_path),
+        "--set",
+        f"model.cache_dir={tmp_path / 'cache'}",
+        env={"EDGEPOSE_MODEL_DIRS": str(alone)},
+    )
+    assert done.returncode == EX_NOINPUT
+    assert "pose_detection.tflite" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_on_video_runs_the_detector_only_when_tracking_is_lost(tmp_path: Path, walking_video: Path) -> None:
+    clip = tmp_path / "corner.avi"
+    frames = video_frames(walking_video, 20, crop=(0, 120, 240))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (240, 240))
+    for rgb in frames:
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    done = run_cli(
+        "run",
+        "-v",
+        "--model",
+        "pose_landmark_lite.tflite",
+        "--source",
+        str(clip),
+        "--threads",
+        "2",
+        "--set",
+        "tracking.tracker=none",
+    )
+    assert done.returncode == 0, done.stderr
+    docs = parse_documents(done.stdout)
+    assert len(docs) == 20
+    detected = {int(m) for m in re.findall(r"frame (\d+): the person detector ran", done.stderr)}
+    without = {d["frame"] + 1 for d in docs if not d["poses"]}
+    assert detected == ({0} | without) - {20}
+    assert len(detected) < 5
