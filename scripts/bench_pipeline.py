@@ -5,6 +5,7 @@
     python scripts/bench_pipeline.py --engine sleep:7ms,real --threads 1,2 --no-latency
         --models movenet_lightning_int8,posenet_mobilenet_v1_075_481x641   # (one line) issue 14's table
     python scripts/bench_pipeline.py --soak 600      # 10 min on the looping video, paced at 25 fps
+    python scripts/bench_pipeline.py --no-latency --threads 1,2 --peer DIR   # with the TF example's loop
 
 Throughput: frames are decoded into memory first, so the figure is the pipeline's own cost
 (preprocess, invoke, decode, tracking, encoding, sink) against the engine's bare invoke loop on
@@ -115,7 +116,7 @@ def throughput(args: argparse.Namespace) -> None:
     images = first_frames(args.video, args.frames)
     threads = [int(t) for t in args.threads.split(",")]
     summaries = limit.run_limit(load_config(None, []), args.models.split(","), args.engine.split(","), threads,
-                                images, args.seconds, args.rounds, build_estimator)  # fmt: skip
+                                images, args.seconds, args.rounds, build_estimator, args.peer)  # fmt: skip
     for summary in summaries:
         print(json.dumps({"phase": "throughput", **summary}), flush=True)
     sys.stdout.write(limit.markdown(summaries))
@@ -184,6 +185,8 @@ def main() -> int:
     parser.add_argument("--video", type=Path, default=SHARED / "videos" / "walking_crowd_720p.mp4")
     parser.add_argument("--frames", type=int, default=100, help="frames decoded into memory")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each variant's measurement")
+    parser.add_argument("--peer", type=Path, metavar="DIR",
+                        help="a copy of the TF Raspberry Pi example's movenet.py and data.py: its loop as a peer")
     parser.add_argument("--no-latency", action="store_true", help="skip the live-camera latency phase")
     parser.add_argument("--rounds", type=int, default=20, help="alternations of invoke-only and pipeline runs")
     parser.add_argument("--fps", type=float, default=30.0, help="camera rate of the latency phase")

@@ -104,3 +104,70 @@ def test_every_variant_list_has_one_bare_loop_and_it_is_bare():
     variants = variants_for(Estimator())
     assert [v for v in variants if v.bare] == [BARE]
     assert [v.name for v in variants if not v.bare] == ["serial", "overlap", "overlap-late"]
+
+
+# A stand-in for the TF example's two files with the API the peer relies on: `movenet.py` imports
+# `data` by that name, builds `Interpreter(model_path=..., num_threads=4)` and offers
+# `Movenet(model_name).detect(image)`.
+EXAMPLE_DATA = "class BodyPart:\n    NOSE = 0\n"
+EXAMPLE_MOVENET = """
+import time
+
+from data import BodyPart
+
+def Interpreter(model_path, num_threads):
+    return {"model_path": model_path, "num_threads": num_threads}
+
+class Movenet:
+    def __init__(self, model_name):
+        self.interpreter = Interpreter(model_path=model_name, num_threads=4)
+        self.frames = []
+
+    def detect(self, input_image, reset_crop_region=False):
+        self.frames.append(input_image.shape)
+        time.sleep(0.002)  # about a real invoke's time, so the ratios are not rounded to 0
+        return BodyPart.NOSE
+"""
+
+
+def test_the_peer_is_the_examples_own_loop_at_the_compared_thread_count(tmp_path):
+    import numpy as np
+
+    from edgepose.bench.peer import load_example, make_peer
+
+    (tmp_path / "data.py").write_text(EXAMPLE_DATA)
+    (tmp_path / "movenet.py").write_text(EXAMPLE_MOVENET)
+    example = load_example(tmp_path)
+    peer = make_peer(example, tmp_path / "model.tflite", threads=2)
+    assert peer.detector.interpreter == {"model_path": str(tmp_path / "model.tflite"), "num_threads": 2}
+    assert example.Movenet("m").interpreter["num_threads"] == 4  # the module is left as it was
+    images = [np.zeros((4, 6, 3), np.uint8), np.zeros((5, 7, 3), np.uint8)]
+    frames, elapsed = peer.round(images, 0.02)
+    assert frames == len(peer.detector.frames) > 0 and elapsed > 0
+    assert peer.detector.frames[:2] == [(4, 6, 3), (5, 7, 3)]  # the frames in turn, as a video
+
+
+def test_a_peer_folder_without_the_examples_files_is_refused(tmp_path):
+    from edgepose.bench.peer import load_example
+    from edgepose.errors import InputError
+
+    (tmp_path / "data.py").write_text(EXAMPLE_DATA)
+    with pytest.raises(InputError, match=r"movenet\.py not found"):
+        load_example(tmp_path)
+
+
+def test_the_table_gives_the_ratio_to_the_peer_or_says_why_there_is_none(walking_video, tmp_path):
+    (tmp_path / "data.py").write_text(EXAMPLE_DATA)
+    (tmp_path / "movenet.py").write_text(EXAMPLE_MOVENET)
+    out = tmp_path / "limit.json"
+    args = ["--engine", "real,sleep:2ms", "--models", MOVENET, "--threads", "1", "--source", str(walking_video)]
+    args += ["--peer", str(tmp_path), "--frames", "3", "--seconds", "0.5", "--rounds", "2", "--json", str(out)]
+    proc = run_cli("bench", *args)
+    assert proc.returncode == 0, proc.stderr
+    real, sleep = json.loads(out.read_text())["configurations"]
+    assert real["peer_fps"] > 0 and real["peer_note"] == ""
+    assert all(v["vs_peer"] > 0 for v in real["variants"].values())
+    assert sleep["peer_fps"] is None and sleep["peer_note"] == "n/a (CPU only)"
+    assert "peer" not in real["variants"]  # the peer is a column, not a pipeline variant
+    no_peer = run_cli("bench", *args[:8], "--frames", "2", "--seconds", "0.2", "--rounds", "1")
+    assert no_peer.returncode == 0 and "| no --peer |" in no_peer.stdout

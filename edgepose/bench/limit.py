@@ -7,6 +7,11 @@ one frame late, which takes decode and preprocess off the invoke's critical path
 number of seconds, so a change in the machine's load hits every variant alike; the ratios come
 from the sums over all rounds.
 
+With ``--peer DIR`` (a copy of the TensorFlow Raspberry Pi example's ``movenet.py`` and ``data.py``,
+:mod:`edgepose.bench.peer`), each real-engine MoveNet SinglePose configuration also runs the
+example's own loop in every round: the ratio to what users would otherwise run stands beside the
+ratio to the limit.
+
 ``engine``: ``real`` (the configured model and accelerator) or ``sleep:7ms``, a stand-in whose
 invoke sleeps with the GIL released and replays the real model's outputs on the same frames
 (:mod:`edgepose.inference.standin`). Either way the pipeline runs the real supervisor (its
@@ -19,12 +24,14 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgepose.analysis.stage import make_analysis
 from edgepose.app import Loaded
+from edgepose.bench.peer import PEER_FORMAT, Peer, load_example, make_peer
 from edgepose.bench.runner import MemorySource
 from edgepose.config.sections import Config
 from edgepose.documents.poses import Stamp
@@ -106,6 +113,8 @@ class Setup:
     images: Sequence[np.ndarray]
     timed: TimedEngine
     estimator: PoseEstimator
+    peer: Peer | None = None  # the TF example's loop on the same model and threads (real engine only)
+    peer_note: str = "no --peer"  # why there is no peer, when there is none
 
 
 def setup(loaded: Loaded, config: Config, engine_spec: str, images: Sequence[np.ndarray]) -> Setup:
@@ -173,18 +182,20 @@ class Variant:
     bare: bool = False
     overlap: bool = False
     exact_crop: bool = True
+    peer: bool = False  # the TF example's loop (``bench.peer``), not edgepose
 
 
 BARE = Variant("bare", bare=True)
+PEER = Variant("peer", peer=True)
 SERIAL = Variant("serial")
 OVERLAP = Variant("overlap", overlap=True)
 OVERLAP_LATE = Variant("overlap-late", overlap=True, exact_crop=False)
 
 
-def variants_for(estimator: PoseEstimator) -> tuple[Variant, ...]:
-    """Bare, serial, overlapped; and overlapped with a late crop region where the model has one."""
+def variants_for(estimator: PoseEstimator, peer: bool = False) -> tuple[Variant, ...]:
+    """Bare, serial, overlapped; overlapped with a late crop region where the model has one; the peer."""
     late = (OVERLAP_LATE,) if estimator.uses_crop_region else ()
-    return (BARE, SERIAL, OVERLAP, *late)
+    return (BARE, SERIAL, OVERLAP, *late, *((PEER,) if peer else ()))
 
 
 def bare_round(s: Setup, tensor: np.ndarray, seconds: float, tally: Tally) -> None:
@@ -229,10 +240,13 @@ def interleaved(setups: Sequence[Setup], seconds: float, rounds: int) -> list[di
     Interleaving every configuration and variant inside each round is what makes their ratios
     comparable on a machine whose load changes (other jobs, frequency scaling).
     """
-    plans = [(s, variants_for(s.estimator), input_tensor(s.estimator, s.images[0])) for s in setups]
-    for s, _, tensor in plans:  # first-call costs (kernels, caches) stay out of the figures
+    plans = [(s, variants_for(s.estimator, s.peer is not None), input_tensor(s.estimator, s.images[0]))
+             for s in setups]  # fmt: skip
+    for s, variants, tensor in plans:  # first-call costs (kernels, caches) stay out of the figures
         bare_round(s, tensor, 0.3, Tally())
         pipeline_round(s, SERIAL, 0.5, Tally())
+        if PEER in variants:
+            run_variant(s, PEER, tensor, 0.3, Tally())
     tallies = [{v.name: Tally() for v in variants} for _, variants, _ in plans]
     for r in range(rounds):
         for (s, variants, tensor), tally in zip(plans, tallies, strict=True):
@@ -243,9 +257,16 @@ def interleaved(setups: Sequence[Setup], seconds: float, rounds: int) -> list[di
 
 
 def run_variant(s: Setup, variant: Variant, tensor: np.ndarray, seconds: float, tally: Tally) -> None:
-    """One round of ``variant``: the bare loop touches the engine alone, every other variant the pipeline."""
+    """One round of ``variant``: the bare loop touches the engine alone, the peer its own loop, every
+    other variant the pipeline."""
     if variant.bare:
         bare_round(s, tensor, seconds, tally)
+    elif variant.peer:
+        if s.peer is None:
+            raise ValueError("the peer variant needs a setup with a peer")
+        frames, elapsed = s.peer.round(s.images, seconds)
+        tally.frames += frames
+        tally.seconds += elapsed
     else:
         pipeline_round(s, variant, seconds, tally)
 
@@ -285,15 +306,21 @@ def summary(s: Setup, tallies: dict[str, Tally]) -> dict[str, Any]:
     """fps per variant, ratio to the bare loop, people a frame, and the stage table."""
     bare = tallies[BARE.name]
     bare_ms = 1000.0 / bare.fps if bare.fps else 0.0
+    peer = tallies.get(PEER.name)
+    peer_fps = peer.fps if peer is not None else 0.0
     out: dict[str, Any] = {"engine": s.engine_spec, "accelerator": s.accelerator, "model": s.estimator.model_name,
-                           "threads": s.threads, "bare_fps": round(bare.fps, 1), "variants": {}}  # fmt: skip
+                           "threads": s.threads, "bare_fps": round(bare.fps, 1),
+                           "peer_fps": round(peer_fps, 1) if peer is not None else None,
+                           "peer_ratio": round(peer_fps / bare.fps, 3) if peer is not None and bare.fps else None,
+                           "peer_note": "" if peer is not None else s.peer_note, "variants": {}}  # fmt: skip
     for name, tally in tallies.items():
-        if name == BARE.name:
+        if name in (BARE.name, PEER.name):
             continue
         means = stage_means(tally, bare_ms)
         out["variants"][name] = {
             "fps": round(tally.fps, 1),
             "ratio": round(tally.fps / bare.fps, 3) if bare.fps else None,
+            "vs_peer": round(tally.fps / peer_fps, 3) if peer_fps else None,
             "busy": None if (busy := busy_share(means)) is None else round(busy, 3),
             "frames": tally.frames,
             "people": round(tally.people / tally.frames, 1) if tally.frames else 0.0,
@@ -303,35 +330,57 @@ def summary(s: Setup, tallies: dict[str, Tally]) -> dict[str, Any]:
 
 
 def markdown(summaries: Sequence[dict[str, Any]]) -> str:
-    """One row per configuration and variant: fps, ratio to the bare loop, busy (the engine's share of
-    the frame period), people, the stage means."""
-    head = ["engine", "model", "threads", "variant", "fps", "bare fps", "ratio", "busy", "people", *STAGES, "period"]
+    """One row per configuration and variant: fps, ratio to the bare loop, the peer's fps and the ratio
+    to it (or why there is no peer), busy (the engine's share of the frame period), people, the stage
+    means."""
+    head = ["engine", "model", "threads", "variant", "fps", "bare fps", "ratio", "peer fps", "vs peer", "busy",
+            "people", *STAGES, "period"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
         for name, v in s["variants"].items():
             st = v["stages_ms"]
             busy = "-" if v["busy"] is None else f"{v['busy']:.3f}"
-            cells = [s["engine"], s["model"], str(s["threads"]), name, f"{v['fps']:.1f}", f"{s['bare_fps']:.1f}",
-                     f"{v['ratio']:.3f}", busy, f"{v['people']:.1f}", *(f"{st[k]:.2f}" for k in STAGES),
-                     f"{st['period']:.2f}"]  # fmt: skip
+            peer_fps = s["peer_note"] if s["peer_fps"] is None else f"{s['peer_fps']:.1f}"
+            vs_peer = "-" if v["vs_peer"] is None else f"{v['vs_peer']:.3f}"
+            cells = [s["engine"], s["model"], str(s["threads"]), name, f"{v['fps']:.1f}", f"{s['bare_fps']:.1f}"]
+            cells += [f"{v['ratio']:.3f}", peer_fps, vs_peer, busy, f"{v['people']:.1f}"]
+            cells += [*(f"{st[k]:.2f}" for k in STAGES), f"{st['period']:.2f}"]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+def peer_note(loaded: Loaded, engine: str, have_example: bool) -> str:
+    """Why a setup gets no peer ('' when it gets one): the example runs one model on the CPU only."""
+    if not have_example:
+        return "no --peer"
+    if engine != "real" or loaded.accelerator != "cpu":
+        return "n/a (CPU only)"
+    if loaded.estimator.decoder.format != PEER_FORMAT:
+        return "n/a (MoveNet SinglePose only)"
+    return ""
+
+
 def run_limit(config: Config, models: Sequence[str], engines: Sequence[str], threads: Sequence[int],
               images: Sequence[np.ndarray], seconds: float, rounds: int,
-              build: Callable[[Config], Loaded]) -> list[dict[str, Any]]:  # fmt: skip
+              build: Callable[[Config], Loaded], peer_dir: Path | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Every model x engine (x thread count, for the real engine) in one interleaved run; a summary each.
 
     ``seconds``: each variant's total time over all rounds. The stand-in replays one recording made
-    at the first thread count (its outputs do not depend on threads).
+    at the first thread count (its outputs do not depend on threads). ``peer_dir``: the TF example's
+    files (:mod:`edgepose.bench.peer`), run beside each real-engine MoveNet SinglePose setup.
     """
+    example = load_example(peer_dir) if peer_dir is not None else None
     setups = []
     for model in models:
         for engine in engines:
             for count in threads if engine == "real" else threads[:1]:
                 m = dataclasses.replace(config.model, name=model, threads=count)
                 one = dataclasses.replace(config, model=m)
-                setups.append(setup(build(one), one, engine, images))
+                loaded = build(one)
+                s = setup(loaded, one, engine, images)
+                s.peer_note = peer_note(loaded, engine, example is not None)
+                if example is not None and not s.peer_note:
+                    s.peer = make_peer(example, loaded.model_path, count)
+                setups.append(s)
     tallies = interleaved(setups, seconds, rounds)
     return [summary(s, t) for s, t in zip(setups, tallies, strict=True)]

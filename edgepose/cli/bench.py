@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="--engine: seconds per variant over all rounds (default 8)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=8, metavar="N",
                    help="--engine: rounds, each running every variant in turn (default 8)")  # fmt: skip
+    p.add_argument("--peer", type=Path, metavar="DIR",
+                   help="--engine: also run the TensorFlow Raspberry Pi example's MoveNet loop from DIR (a copy of "
+                        "its movenet.py and data.py) and print the ratio to it")  # fmt: skip
     p.add_argument("--json", type=Path, metavar="PATH", help="write every figure and the environment as JSON")
     p.add_argument("--csv", type=Path, metavar="PATH", help="write one CSV row per configuration")
     p.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG (needs the 'plot' extra: matplotlib)")
@@ -156,7 +159,7 @@ def limit_bench(args: argparse.Namespace, config: Config) -> int:
     images, _ = predecode(config, args.frames)
     summaries = limit.run_limit(config, split_list(args.models, "models") or (config.model.name,), engines,
                                 parse_threads(args.threads or str(config.model.threads)), images, args.seconds,
-                                args.rounds, build_estimator)  # fmt: skip
+                                args.rounds, build_estimator, args.peer)  # fmt: skip
     sys.stdout.write(limit.markdown(summaries))
     if args.json:
         args.json.write_text(json.dumps({"source": uri, "configurations": summaries}, indent=2) + "\n")
