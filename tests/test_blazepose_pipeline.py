@@ -251,3 +251,15 @@ def test_cli_on_video_runs_the_detector_only_when_tracking_is_lost(tmp_path: Pat
     without = {d["frame"] + 1 for d in docs if not d["poses"]}
     assert detected == ({0} | without) - {20}
     assert len(detected) < 5
+
+
+def test_inspect_names_blazepose_and_its_ignored_segmentation(models_dir: Path) -> None:
+    from edgepose.modelstore.info import inspect_model
+
+    for name in ("pose_landmark_lite", "pose_landmark_full"):
+        info = inspect_model(models_dir / f"{name}.tflite")
+        assert (info.format, info.decoder) == ("blazepose", True)
+        (ignored,) = info.ignored  # the segmentation mask [1, 256, 256, 1]
+        assert [o.shape for o in info.outputs if o.name == ignored] == [(1, 256, 256, 1)]
+    detector = inspect_model(models_dir / "pose_detection.tflite")
+    assert (detector.format, detector.decoder) == ("blazepose_detector", False)  # a first stage, not a model to run

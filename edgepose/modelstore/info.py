@@ -181,6 +181,14 @@ def detect_format(
                     return fmt.name, True, fmt.ignored(out_specs)
             except (IndexError, ValueError, TypeError):
                 continue
+        # BlazePose's two stages are an estimator of their own, not a FORMATS decoder.
+        from edgepose.decode.blazepose.outputs import FORMAT, detector_layout, landmark_layout
+
+        layout = landmark_layout(out_specs, in_spec)
+        if layout is not None:
+            return FORMAT, True, tuple(out_specs[i].name for i in layout.ignored)
+        if detector_layout(out_specs, in_spec) is not None:
+            return f"{FORMAT}_detector", False, ()
     return _by_shape(outputs, custom_ops), False, ()
 
 
