@@ -41,18 +41,24 @@ models: venv
 run: preflight models
 	$(BIN)/python -m edgepose run -c $(CONFIG)
 
+# The system packages the suite needs (a broker, shellcheck, ffmpeg, chromium) are installed as
+# root, or named with the apt line to run; the same list as CI's (scripts/test-packages.sh).
+# About 12 minutes on 2 cores; the slowest tests are listed at the end.
 test: venv
-	$(BIN)/python -m pytest -q
+	@bash scripts/test-packages.sh test
+	$(BIN)/python -m pytest -q --durations=10
 
 # The emulated Raspberry Pi OS (Bookworm arm64 under qemu): builds and caches the root, installs the
 # project there as on a Pi (scripts/install.sh and this Makefile's venv), runs the tests marked `pi`.
 test-pi:
+	@bash scripts/test-packages.sh pi
 	bash scripts/test-pi.sh
 
 # The service under a real systemd: boots a cached Debian Bookworm amd64 root with systemd-nspawn,
 # installs with scripts/install.sh there, runs tests/service_systemd (marked service_systemd) from
 # here against it, powers it off (docs/service.md).
 test-service: venv
+	@bash scripts/test-packages.sh service
 	PYTHON=$(abspath $(BIN))/python bash scripts/test-service.sh
 
 lint: venv
