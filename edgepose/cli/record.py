@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
+import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from edgepose.cli import add_config, add_verbosity, log_level
-from edgepose.errors import ConfigError
+from edgepose.errors import ConfigError, InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,45 +60,59 @@ def broker_overrides(args: argparse.Namespace) -> list[str]:
     return [*out, *args.overrides]
 
 
+BATCH = 500  # messages written between two acknowledgements at most, when they keep arriving
+
+
 def run(args: argparse.Namespace) -> int:
     from edgepose.client import Event, FleetClient, Gap, Invalid, Poses, Stats, TopicLayout
     from edgepose.client.recording import Recorder, RecordOptions
     from edgepose.config import load_config
     from edgepose.logs import setup_logging
+    from edgepose.terminal import printable
 
     config = load_config(args.config, broker_overrides(args))
     setup_logging(log_level(args, "warning"), config.logging.format)
-    if args.duration is not None and args.duration <= 0:
+    if args.duration is not None and not 0 < args.duration < math.inf:
         raise ConfigError("--duration must be positive")
     if args.count is not None and args.count < 1:
         raise ConfigError("--count must be at least 1")
+    if not 0 < args.fsync_interval < math.inf:
+        raise ConfigError("--fsync-interval must be positive")
     options = RecordOptions(args.dir, args.max_bytes, args.fsync, args.fsync_interval)
+    check_outputs(args.dir, args.summary_json)
     prefix = args.prefix or (
         config.mqtt.topic_prefix if "{device}" in config.mqtt.topic_prefix else "edgepose/{device}"
     )
     fleet = FleetClient(config.mqtt, devices=args.devices, cameras=args.cameras, kinds=args.kinds,
                         layout=TopicLayout(prefix.rstrip("/")), client_id=args.session or "",
-                        clean=not args.session, share=args.share or "", validate=args.validate)  # fmt: skip
+                        clean=not args.session, share=args.share or "", validate=args.validate,
+                        manual_ack=True)  # fmt: skip
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda _sig, _frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    recorder = Recorder(options)
+    recorder = Recorder(options, batched=True)
+    refused: Counter[str] = Counter()
     start = time.monotonic()
+
+    def take(item: object) -> None:
+        if isinstance(item, Poses | Event | Stats):
+            recorder.write(item)
+        elif isinstance(item, Gap):
+            tell(f"{item.device}/{item.camera}: {item.missing} frame(s) missing after frame {item.after}")
+        elif isinstance(item, Invalid):
+            refused[item.cause] += 1
+            if refused[item.cause] == 1:  # each kind of refusal named once; the summary counts them all
+                tell(f"skipped a message on {printable(item.topic)}: {printable(item.reason)} "
+                     f"(further '{item.cause}' refusals are counted, not shown)")  # fmt: skip
+
+    def commit() -> None:
+        """What was taken is in its file (on the disk with --fsync always): now the broker may forget it."""
+        recorder.commit()
+        fleet.acknowledge()
+
     try:
         fleet.connect()
         tell(f"subscribed to {' '.join(fleet.filters())} at {config.mqtt.host}:{config.mqtt.port}, "
              f"writing to {args.dir}")  # fmt: skip
-        told_invalid = 0
-
-        def take(item: object) -> None:
-            nonlocal told_invalid
-            if isinstance(item, Poses | Event | Stats):
-                recorder.write(item)
-            elif isinstance(item, Gap):
-                tell(f"{item.device}/{item.camera}: {item.missing} frame(s) missing after frame {item.after}")
-            elif isinstance(item, Invalid) and told_invalid < 5:
-                told_invalid += 1
-                tell(f"skipped a message on {item.topic}: {item.reason}")
-
         while not stop.is_set():
             if args.duration is not None and time.monotonic() - start >= args.duration:
                 break
@@ -105,34 +122,68 @@ def run(args: argparse.Namespace) -> int:
                     stop.set()
                 if stop.is_set() or (args.duration is not None and time.monotonic() - start >= args.duration):
                     break
-        # What arrived is acknowledged to the broker already: write it too before leaving.
-        fleet.close()
-        for item in fleet.documents():
+                if fleet.caught_up or fleet.unacknowledged >= BATCH:
+                    commit()
+            commit()
+        # What arrived by now is written and acknowledged before leaving; with a kept session, what
+        # arrives after is left to the broker, which delivers it again when the recorder is back.
+        for item in fleet.documents(timeout=0):
             take(item)
+        commit()
+        fleet.close()
+        if not args.session:
+            for item in fleet.documents():
+                take(item)
     finally:
         fleet.close()
         recorder.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     elapsed = time.monotonic() - start
-    summary = summarize(fleet, recorder, elapsed)
+    summary = summarize(fleet, recorder, elapsed, refused)
     sys.stdout.write("\n".join(summary_lines(summary)) + "\n")
     if args.summary_json:
-        args.summary_json.write_text(json.dumps(summary, indent=1) + "\n")
+        try:
+            args.summary_json.write_text(json.dumps(summary, indent=1) + "\n")
+        except OSError as exc:
+            raise InputError(f"cannot write --summary-json {args.summary_json}: {exc.strerror or exc}") from None
     return 0
+
+
+def check_outputs(directory: Path, summary: Path | None) -> None:
+    """Refuse, before connecting, a --dir that cannot take files and a --summary-json that cannot be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except FileExistsError:
+        raise InputError(f"--dir {directory} is not a directory") from None
+    except OSError as exc:
+        raise InputError(f"cannot write files in --dir {directory}: {exc.strerror or exc}") from None
+    if summary is None:
+        return
+    existed = summary.exists()
+    try:
+        with summary.open("a"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write --summary-json {summary}: {exc.strerror or exc}") from None
+    if not existed:
+        summary.unlink(missing_ok=True)
 
 
 def tell(news: str) -> None:
     print(f"edgepose record: {news}", file=sys.stderr, flush=True)
 
 
-def summarize(fleet, recorder, elapsed: float) -> dict:  # type: ignore[no-untyped-def]
-    """The run's figures: written, invalid, not written (by cause), and per stream."""
+def summarize(fleet, recorder, elapsed: float, refused: Counter[str] | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """The run's figures: written, invalid (by cause), not written (by cause), and per stream."""
     return {
         "seconds": round(elapsed, 3),
         "received": fleet.received,
         "written": recorder.written,
         "invalid": fleet.invalid,
+        "invalid_causes": dict(sorted((refused or Counter()).items())),
         "not_written": dict(recorder.failures.dropped),
         "files": len(recorder.files),
         "streams": [
@@ -150,7 +201,9 @@ def summary_lines(summary: dict) -> list[str]:
     causes = ", ".join(f"{k}: {v}" for k, v in sorted(summary["not_written"].items()))
     head = f"recorded {summary['written']} document(s) in {summary['files']} file(s) in {summary['seconds']:.1f} s"
     tail = f" ({causes})" if lost else ""
-    lines = [f"{head} ({rate:.1f}/s); {summary['invalid']} invalid; {lost} not written{tail}"]
+    why = ", ".join(f"{k}: {v}" for k, v in summary.get("invalid_causes", {}).items())
+    invalid = f"{summary['invalid']} invalid" + (f" ({why})" if why else "")
+    lines = [f"{head} ({rate:.1f}/s); {invalid}; {lost} not written{tail}"]
     for s in summary["streams"]:
         frames = f"frames {s['first_frame']}..{s['last_frame']}"
         lines.append(

@@ -8,13 +8,14 @@ stream, never raised, so one bad publisher cannot stop a consumer of the whole f
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgepose import strict_json
 from edgepose.errors import ConfigError, UnavailableError
+from edgepose.names import is_camera_name, name_problem
 from edgepose.schema import load_schema
 
 KINDS = ("poses", "events", "stats", "meta", "available")
@@ -90,6 +91,7 @@ class Invalid:
     device: str
     reason: str
     payload: bytes = field(repr=False)
+    cause: str = "invalid"  # the kind of refusal, to count by: "not JSON", "schema", "bad name"...
 
 
 Document = Poses | Event | Stats | Meta | Availability
@@ -149,6 +151,9 @@ def schema_validators() -> dict[str, Callable[[Any], str | None]]:
         validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
         def check(doc: Any) -> str | None:
+            where = strict_json.non_finite(doc)  # JSON has no NaN or inf; Python's json reads them
+            if where is not None:
+                return f"{name}: {where.lstrip('/') or '(document)'}: not a finite number"
             error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
             if error is None:
                 return None
@@ -168,34 +173,103 @@ def parse_message(
     kind: str,
     validators: Mapping[str, Callable[[Any], str | None]] | None,
 ) -> Document | Invalid:
-    """The document of one message whose topic the layout placed as ``(device, camera, kind)``."""
+    """The document of one message whose topic the layout placed as ``(device, camera, kind)``.
+
+    Never raises on what the message holds: anything that is not its topic's document (not JSON,
+    NaN, nested 100,000 deep, a field of the wrong type, a name that is no name) is an
+    :class:`Invalid` whose ``cause`` names the kind of refusal."""
+    for name, what in ((device, "device"), (camera, "camera")):
+        problem = name_problem(name, what) if name or what == "device" else None
+        if problem:
+            return Invalid(topic, device, f"its topic's {problem}", payload, "bad name")
     if kind == "available":
         text = payload.decode("utf-8", "replace").strip()
         if text not in ("online", "offline"):
-            return Invalid(topic, device, f"availability is {text[:40]!r}, not online or offline", payload)
+            return Invalid(topic, device, f"availability is {text[:40]!r}, not online or offline", payload,
+                           "not online or offline")  # fmt: skip
         return Availability(topic, device, text == "online")
     try:
-        doc = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return Invalid(topic, device, f"not JSON: {exc}", payload)
+        doc = strict_json.loads(payload)
+    except strict_json.BadJSONError as exc:
+        return Invalid(topic, device, f"{exc.cause}: {exc}", payload, exc.cause)
     if validators is not None:
         problem = validators[kind](doc)
         if problem:
-            return Invalid(topic, device, problem, payload)
+            return Invalid(topic, device, problem, payload, "schema")
     elif not isinstance(doc, dict):
-        return Invalid(topic, device, f"a {kind} document is a JSON object, not {type(doc).__name__}", payload)
+        return Invalid(topic, device, f"a {kind} document is a JSON object, not {type(doc).__name__}", payload,
+                       "not an object")  # fmt: skip
     try:
-        return _typed(topic, kind, doc)
-    except (KeyError, TypeError, ValueError) as exc:  # unvalidated: a field is missing or of the wrong type
-        return Invalid(topic, device, f"{kind}: {type(exc).__name__}: {exc}", payload)
+        return _typed(topic, kind, camera, doc)
+    except _FieldError as exc:
+        return Invalid(topic, device, f"{kind}: {exc}", payload, exc.cause)
 
 
-def _typed(topic: str, kind: str, doc: dict[str, Any]) -> Document:
+MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z: the last second a date (and a day's file name) can hold
+MAX_FRAME = 2**63 - 1
+
+
+class _FieldError(ValueError):
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
+
+
+def _field(doc: dict[str, Any], key: str) -> Any:
+    if key not in doc:
+        raise _FieldError("missing field", f"no {key!r}")
+    return doc[key]
+
+
+def _name(doc: dict[str, Any], what: str) -> str:
+    value = _field(doc, what)
+    problem = name_problem(value, what)
+    if problem:
+        raise _FieldError("bad name", problem)
+    return value
+
+
+def _number(doc: dict[str, Any], key: str, low: float, high: float) -> float:
+    value = _field(doc, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _FieldError("bad field", f"{key} is {type(value).__name__}, not a number")
+    if not low <= value <= high:  # also NaN, which compares false
+        raise _FieldError("out of range", f"{key} {value!r} is outside {low:g}..{high:g}")
+    return float(value)
+
+
+def _frame(doc: dict[str, Any]) -> int:
+    value = _field(doc, "frame")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _FieldError("bad field", f"frame is {type(value).__name__}, not an integer")
+    if not 0 <= value <= MAX_FRAME:
+        raise _FieldError("out of range", f"frame {value} is outside 0..2**63-1")
+    return value
+
+
+def _text(doc: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = doc.get(key, default) if default is not None else _field(doc, key)
+    if not isinstance(value, str):
+        raise _FieldError("bad field", f"{key} is {type(value).__name__}, not a string")
+    return value
+
+
+def _typed(topic: str, kind: str, topic_camera: str, doc: dict[str, Any]) -> Document:
+    device = _name(doc, "device")
+    camera = _name(doc, "camera")
+    if kind in CAMERA_KINDS and camera != topic_camera:  # the topic says whose it is; the document must agree
+        raise _FieldError("wrong camera", f"the document says camera {camera!r}, its topic {topic_camera!r}")
     if kind == "poses":
-        return Poses(topic, doc["device"], doc["camera"], int(doc["frame"]), float(doc["ts"]), list(doc["poses"]), doc)
+        poses = _field(doc, "poses")
+        if not isinstance(poses, list) or not all(isinstance(p, dict) for p in poses):
+            raise _FieldError("bad field", "poses is not a list of objects")
+        return Poses(topic, device, camera, _frame(doc), _number(doc, "ts", 0, MAX_TS), poses, doc)
     if kind == "events":
-        return Event(topic, doc["device"], doc["camera"], int(doc["frame"]), float(doc["ts"]), str(doc["kind"]), doc)
+        return Event(topic, device, camera, _frame(doc), _number(doc, "ts", 0, MAX_TS), _text(doc, "kind"), doc)
     if kind == "stats":
-        return Stats(topic, doc["device"], doc["camera"], float(doc["ts"]), float(doc["processed_fps"]), doc)
-    return Meta(topic, doc["device"], doc["camera"], str(doc["model"]), doc, str(doc.get("site", "")),
-                tuple(doc.get("cameras", ())))  # fmt: skip
+        fps = _number(doc, "processed_fps", 0, float("inf"))
+        return Stats(topic, device, camera, _number(doc, "ts", 0, MAX_TS), fps, doc)
+    cameras = doc.get("cameras", [])
+    if not isinstance(cameras, list) or not all(is_camera_name(c) for c in cameras):
+        raise _FieldError("bad field", "cameras is not a list of camera names")
+    return Meta(topic, device, camera, _text(doc, "model"), doc, _text(doc, "site", ""), tuple(cameras))

@@ -53,7 +53,10 @@ class FleetClient:
     available. ``share``: join the shared subscription group ``$share/<share>/...`` (the broker
     gives each message to one member). ``client_id`` with ``clean=False`` keeps a session on the
     broker: QoS 1 messages published while this client is away are delivered when it is back.
-    ``validate``: check each document against its schema (needs jsonschema).
+    ``validate``: check each document against its schema (needs jsonschema). ``manual_ack``: a QoS 1
+    message is acknowledged to the broker only when :meth:`acknowledge` is called after its items
+    were taken (the caller has stored them), so with a kept session nothing taken is lost when the
+    caller dies before storing it: the broker delivers it again.
 
     Iterating yields :class:`Poses`, :class:`Event`, :class:`Stats`, :class:`Meta`,
     :class:`Availability`, a :class:`Gap` before the pose document that follows missing frames,
@@ -73,6 +76,7 @@ class FleetClient:
         share: str = "",
         qos: int = 1,
         validate: bool = True,
+        manual_ack: bool = False,
     ) -> None:
         unknown = sorted(set(kinds) - set(KINDS))
         if unknown:
@@ -91,6 +95,8 @@ class FleetClient:
         self.clean = clean
         self.client_id = client_id or f"edgepose-client-{uuid.uuid4().hex[:12]}"
         self.validators = schema_validators() if validate else None
+        self.manual_ack = manual_ack
+        self._taken: list[tuple[int, int]] = []  # (mid, qos) of messages whose items were all yielded
         self.sequence = SequenceTracker()
         self.invalid = 0
         self.received = 0
@@ -131,7 +137,8 @@ class FleetClient:
         """
         protocol = PROTOCOLS[self.mqtt.protocol]
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol,
-                             clean_session=self.clean if protocol == paho.MQTTv311 else None)  # fmt: skip
+                             clean_session=self.clean if protocol == paho.MQTTv311 else None,
+                             manual_ack=self.manual_ack)  # fmt: skip
         if self.mqtt.username:
             client.username_pw_set(self.mqtt.username, self.mqtt.password or None)
         if self.mqtt.tls.enabled:
@@ -140,7 +147,7 @@ class FleetClient:
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_subscribe = lambda *a: self._subscribed.set()
-        client.on_message = lambda c, u, m: self._events.put(("message", m.topic, bytes(m.payload)))
+        client.on_message = lambda c, u, m: self._events.put(("message", m.topic, bytes(m.payload), m.mid, m.qos))
         client.on_disconnect = lambda c, u, flags, reason, p: log.info("client: disconnected: %s", reason)
         properties = None
         if protocol == paho.MQTTv5 and not self.clean:
@@ -202,7 +209,38 @@ class FleetClient:
                 return
             if event[0] == "refused":
                 raise ConfigError(f"the broker refused the connection: {event[1]}")
-            yield from self.handle(event[1], event[2])
+            items = self.handle(event[1], event[2])
+            receipt = self.manual_ack and event[4] > 0
+            if receipt and not items:
+                self._taken.append((event[3], event[4]))
+            for i, item in enumerate(items):
+                if receipt and i == len(items) - 1:  # taken once the caller has its last item
+                    self._taken.append((event[3], event[4]))
+                yield item
+
+    @property
+    def caught_up(self) -> bool:
+        """Nothing that arrived waits to be taken (a good moment to store and :meth:`acknowledge`)."""
+        return self._events.empty()
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages taken (every item yielded) and not acknowledged yet (``manual_ack``)."""
+        return len(self._taken)
+
+    def acknowledge(self) -> int:
+        """Acknowledge to the broker every message taken so far (``manual_ack``); returns how many.
+
+        Call it once what was taken is stored (a message counts as taken when its last item has been
+        yielded): one whose items were not all yielded (the caller stopped iterating in between) is
+        not acknowledged, and comes again with a kept session.
+        """
+        taken, self._taken = self._taken, []
+        client = self._client
+        if client is not None:
+            for mid, qos in taken:
+                client.ack(mid, qos)
+        return len(taken)
 
     def handle(self, topic: str, payload: bytes) -> list[Item]:
         """Parse one message into what iteration yields (public for replaying captured messages)."""
@@ -222,7 +260,8 @@ class FleetClient:
             return [doc]
         if doc.device != device:
             self.invalid += 1
-            return [Invalid(topic, device, f"document says device {doc.device!r}, its topic {device!r}", payload)]
+            return [Invalid(topic, device, f"document says device {doc.device!r}, its topic {device!r}", payload,
+                            "wrong device")]  # fmt: skip
         if isinstance(doc, Poses):
             gap = self.sequence.observe(doc.device, doc.camera, doc.frame, doc.ts)
             return [gap, doc] if gap else [doc]

@@ -5,6 +5,10 @@
 jsonl sink writes them (:mod:`edgepose.sinks.lines`): whole or not at all, so a full disk drops
 documents (counted by cause, each next one a retry) and never leaves half a line. ``fsync``:
 ``always`` after each line, ``interval`` every ``fsync_interval`` s, ``never`` (the page cache).
+With ``batched``, ``always`` syncs at :meth:`Recorder.commit` instead: each file written to once per
+batch (a fleet of many streams does not cost an fsync per document), before the batch is acknowledged.
+A document's device and camera are checked by the one name rule (:mod:`edgepose.names`), its ``ts``
+against the days a file name can hold, so no document of another program makes a path or a crash.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import datetime
 import json
 import logging
 import os
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,14 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edgepose.client.documents import Event, Poses, Stats
+from edgepose.client.documents import MAX_TS, Event, Poses, Stats
 from edgepose.errors import ConfigError
+from edgepose.names import name_problem
 from edgepose.sinks.lines import LineWriter, WriteFailures, ends_mid_line
 
 log = logging.getLogger(__name__)
 
 FsyncPolicy = Literal["always", "interval", "never"]
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a device or camera name as a path component
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def day_of(ts: float) -> str:
 
 
 def encode(doc: dict) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def one_line(payload: bytes) -> bytes:
@@ -77,8 +80,10 @@ def one_line(payload: bytes) -> bytes:
 class Recorder:
     """Writes documents to their file; a failed write is counted in ``failures``, never raised."""
 
-    def __init__(self, options: RecordOptions, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, options: RecordOptions, clock: Callable[[], float] = time.monotonic,
+                 batched: bool = False) -> None:  # fmt: skip
         self.options = options
+        self.batched = batched
         self.clock = clock
         self.failures = WriteFailures(f"record:{options.directory}")
         self.written = 0
@@ -90,13 +95,22 @@ class Recorder:
     def write(self, doc: Poses | Event | Stats, payload: bytes | None = None) -> bool:
         """Append one document (``payload``: its message as received; default: ``doc.doc`` encoded)
         to its file; False if it was dropped."""
-        for name in (doc.device, doc.camera):
-            if not SAFE_NAME.fullmatch(name) or name in (".", ".."):
+        for name, what in ((doc.device, "device"), (doc.camera, "camera")):
+            problem = name_problem(name, what)
+            if problem:
                 self.failures.dropped["bad-name"] += 1
-                log.warning("record: %r is not usable as a file name: document dropped", name)
+                log.warning("record: %s: document dropped", problem)
                 return False
+        if isinstance(doc.ts, bool) or not isinstance(doc.ts, int | float) or not 0 <= doc.ts <= MAX_TS:
+            self.failures.dropped["bad-ts"] += 1
+            log.warning("record: ts %r is no day: document dropped", doc.ts)
+            return False
         key = (doc.device, doc.camera, day_of(doc.ts))
-        line = one_line(payload) if payload is not None else encode(doc.doc)
+        try:
+            line = one_line(payload) if payload is not None else encode(doc.doc)
+        except (ValueError, TypeError, RecursionError):  # not JSON after all: a payload no parse took
+            self.failures.dropped["not-json"] += 1
+            return False
         try:
             f = self._file(key, len(line) + 1)
             f.lines.write(line)
@@ -107,11 +121,18 @@ class Recorder:
         f.size += len(line) + 1
         f.dirty = True
         self.written += 1
-        if self.options.fsync == "always":
+        if self.options.fsync == "always" and not self.batched:
             self._sync(f)
         elif self.options.fsync == "interval" and self.clock() >= self._next_sync:
             self.sync()
         return True
+
+    def commit(self) -> None:
+        """The end of a batch (``batched``): with fsync "always", each file written to since the last
+        commit is synced once; then what was written may be acknowledged."""
+        if self.options.fsync == "always":
+            for f in self._open.values():
+                self._sync(f)
 
     def _path(self, key: tuple[str, str, str]) -> Path:
         device, camera, day = key

@@ -10,6 +10,7 @@ from typing import Literal
 
 from edgepose.behaviours.settings import BehavioursSettings
 from edgepose.config.fields import setting
+from edgepose.names import CAMERA_NAME, DEVICE_NAME
 
 TOPIC_SAFE = r"[^#+\s/][^#+\s]*"
 
@@ -24,7 +25,7 @@ class SourceConfig:
         "image file, directory, video file, /dev/videoN, rtsp:// or http:// URL, 'picamera2', or 'auto': "
         "the camera where there is one, else the sample image from the model manifest",
     )
-    camera: str = setting("cam0", "camera name used in topics and documents", pattern=TOPIC_SAFE)
+    camera: str = setting("cam0", "camera name used in topics and documents", pattern=CAMERA_NAME)
     loop: bool = setting(False, "restart a video file or image list at its end")
     realtime: bool = setting(False, "pace video files at their native frame rate instead of as fast as possible")
     width: int = setting(1280, "capture width for cameras (main stream)", min=16, max=8192)
@@ -85,18 +86,33 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DecoderConfig:
     min_pose_score: float | None = setting(
-        None, "poses scoring below this are not reported; null: the model's own threshold, else 0.2", min=0.0, max=1.0
+        None,
+        "poses scoring below this are not reported; null: the model's own threshold, else 0.2 (YOLO-pose: 0.25, "
+        "Ultralytics' conf)",
+        min=0.0,
+        max=1.0,
     )
     min_keypoint_score: float = setting(
         0.2, "keypoints below this count as not visible (boxes, crop region)", min=0.0, max=1.0
     )
     max_poses: int | None = setting(
-        None, "most poses reported per frame (multi-person models); null: the model's own, else 10", min=1, max=100
+        None,
+        "most poses reported per frame (multi-person models); null: the model's own, else 10 (YOLO-pose: 300, "
+        "Ultralytics' max_det)",
+        min=1,
+        max=300,
     )
     nms_radius: float | None = setting(
         None, "PoseNet: model-input pixels within which a second pose's part is suppressed; null: the model's own, "
         "else 20", min=0.0,
     )  # fmt: skip
+    nms_iou: float = setting(
+        0.7,
+        "YOLO-pose: a person box overlapping a better-scoring one by more than this IoU is suppressed "
+        "(Ultralytics' iou)",
+        min=0.0,
+        max=1.0,
+    )
     multipose_long_side: int = setting(
         256, "MoveNet MultiPose: the input's long side in pixels (a multiple of 32; the short side keeps the "
         "frame's aspect ratio)", min=32, max=1024,
@@ -293,7 +309,6 @@ class AnalysisConfig:
                 raise ValueError(f"behaviours.falls.exclude[{i}]: no zone named {name!r} (zones: {known})")
 
 
-CAMERA_NAME = r"[A-Za-z0-9_-]{1,64}"  # one topic level, a Home Assistant object id and a /metrics label as it is
 # Decoder keys that are the engine's or the process's, not a camera's: one model input, one kernel set.
 SHARED_DECODER_KEYS = ("multipose_long_side", "kernel", "numba_cache_dir")
 
@@ -319,7 +334,7 @@ class CameraConfig:
 @dataclass(frozen=True)
 class Config:
     device_id: str = setting("", "this device's name in topics and documents; empty: the host name",
-                             pattern=r"(|[A-Za-z0-9_.-]+)")  # fmt: skip
+                             pattern=f"(|{DEVICE_NAME})")  # fmt: skip
     site: str = setting("", "this device's site (one topic level) for {site} in mqtt.topic_prefix and meta",
                         pattern=r"(|[^#+\s/$][^#+\s/]*)")  # fmt: skip
     sinks: tuple[str, ...] = setting(

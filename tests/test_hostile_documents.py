@@ -1,0 +1,255 @@
+"""What other programs publish under a device's topics: each hostile document is a typed refusal,
+counted and named once, and ``edgepose record`` goes on; what it acknowledged is on its disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from edgepose.client import FleetClient, Invalid, Poses, parse_message, schema_validators
+from edgepose.client.recording import Recorder, RecordOptions, day_of
+from edgepose.config import load_config
+from edgepose.config.sections import MqttConfig
+from edgepose.errors import ConfigError
+from edgepose.names import is_camera_name, is_device_name
+from tests.fleet_docs import encode, pose_document
+from tests.mosquitto import HOST
+from tests.mosquitto_bridge import Publisher, wait_until
+
+TS = 1_764_633_600.0
+TOPIC = "edgepose/pi-1/cam0/poses"
+
+
+def with_field(key: str, value: object) -> bytes:
+    doc = pose_document("pi-1", "cam0", 0, TS, people=1)
+    doc[key] = value
+    return encode(doc)
+
+
+def raw_field(key: str, text: str) -> bytes:
+    """A pose document whose ``key`` is ``text`` as written (NaN, 1e400: what json.dumps would not write)."""
+    doc = pose_document("pi-1", "cam0", 0, TS, people=1)
+    doc[key] = "@@"
+    return encode(doc).replace(b'"@@"', text.encode())
+
+
+HOSTILE = {
+    "ts NaN": (raw_field("ts", "NaN"), "non-finite number"),
+    "ts Infinity": (raw_field("ts", "-Infinity"), "non-finite number"),
+    "ts 1e20": (with_field("ts", 1e20), "out of range"),
+    "ts negative": (with_field("ts", -5.0), "out of range"),
+    "ts a string": (with_field("ts", "yesterday"), "bad field"),
+    "ts true": (with_field("ts", True), "bad field"),
+    "frame 1e400": (raw_field("frame", "1e400"), "non-finite number"),
+    "frame 1.5": (with_field("frame", 1.5), "bad field"),
+    "frame 2**64": (with_field("frame", 2**64), "out of range"),
+    "camera null": (with_field("camera", None), "bad name"),
+    "camera 7": (with_field("camera", 7), "bad name"),
+    "camera ../..": (with_field("camera", "../.."), "bad name"),
+    "camera another": (with_field("camera", "cam9"), "wrong camera"),
+    "device a+b": (with_field("device", "a+b"), "bad name"),
+    "poses 5": (with_field("poses", 5), "bad field"),
+    "no ts": (encode({k: v for k, v in pose_document("pi-1", "cam0", 0, TS).items() if k != "ts"}), "missing field"),
+    "100,000 nested [": (b"[" * 100_000, "too deep"),
+    "40 nested objects": (with_field("extra", json.loads('{"a":' * 40 + "1" + "}" * 40)), "too deep"),
+    "not UTF-8": (b'{"device": "\xff"}', "not JSON"),
+    "a list": (b"[1, 2]", "not an object"),
+    "5000 digits": (b'{"frame": ' + b"9" * 5000 + b"}", "not JSON"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+@pytest.mark.parametrize("validate", [False, True])
+def test_a_hostile_pose_document_is_a_typed_refusal_with_its_cause(name: str, validate: bool) -> None:
+    payload, cause = HOSTILE[name]
+    validators = schema_validators() if validate else None
+    got = parse_message(TOPIC, payload, "pi-1", "cam0", "poses", validators)
+    assert isinstance(got, Invalid), got
+    if not validate or cause in ("non-finite number", "too deep", "not JSON"):  # else the schema may say first
+        assert got.cause == cause, got.reason
+    assert got.reason and got.payload == payload
+
+
+def test_the_schemas_refuse_non_finite_numbers() -> None:
+    doc = pose_document("pi-1", "cam0", 0, TS, people=1)
+    doc["poses"][0]["keypoints"][3][0] = float("nan")
+    problem = schema_validators()["poses"](doc)
+    assert problem is not None and "poses/0/keypoints/3/0" in problem and "finite" in problem
+
+
+def test_a_documents_own_camera_never_overrides_its_topics() -> None:
+    fleet = FleetClient(MqttConfig(), validate=False)
+    items = fleet.handle("edgepose/pi-1/cam0/poses", encode(pose_document("pi-1", "other", 0, TS)))
+    assert [type(i) for i in items] == [Invalid] and items[0].cause == "wrong camera"
+    items = fleet.handle("edgepose/pi-1/cam0/poses", encode(pose_document("pi-1", "cam0", 0, TS)))
+    assert [(type(i), i.camera) for i in items] == [(Poses, "cam0")]
+
+
+@pytest.mark.parametrize(
+    "topic", ["edgepose/pi\x1b[2J/cam0/poses", "edgepose/pi-1/ca m/poses", "edgepose/../cam0/poses"]
+)
+def test_a_topic_level_that_is_no_name_is_refused(topic: str) -> None:
+    fleet = FleetClient(MqttConfig(), validate=False)
+    items = fleet.handle(topic, encode(pose_document("pi-1", "cam0", 0, TS)))
+    assert [getattr(i, "cause", None) for i in items] == ["bad name"]
+
+
+# -- one name rule ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["pi-1", "pi.local", "_lab", "-x", "a" * 253, "é", ".hidden", "..", "a/b",
+                                    "a+b", "a" * 254, ""])  # fmt: skip
+def test_a_device_name_the_config_accepts_is_one_the_recorder_files(device: str, tmp_path: Path) -> None:
+    try:
+        config = load_config(None, [f"device_id='{device}'"])
+        accepted = config.device_id == device and device != ""
+    except ConfigError:
+        accepted = False
+    assert accepted == is_device_name(device)
+    recorder = Recorder(RecordOptions(tmp_path / "rec"))
+    doc = pose_document(device, "cam0", 0, TS)
+    written = recorder.write(Poses("t", device, "cam0", 0, TS, doc["poses"], doc))
+    recorder.close()
+    assert written == accepted
+    if accepted:
+        assert (tmp_path / "rec" / device / "cam0" / f"{day_of(TS)}.jsonl").is_file()
+
+
+@pytest.mark.parametrize("camera", ["cam0", "back-door", "_x", "a" * 64, "a" * 65, "cam.0", "a/b", "é", ".."])
+def test_a_camera_name_the_config_accepts_is_one_the_recorder_files(camera: str, tmp_path: Path) -> None:
+    accepted = []
+    for override in (f"source.camera='{camera}'", f"cameras={{'{camera}': {{source: {{uri: x.mp4}}}}}}"):
+        try:
+            load_config(None, [override])
+            accepted.append(True)
+        except ConfigError:
+            accepted.append(False)
+    assert accepted == [is_camera_name(camera)] * 2
+    recorder = Recorder(RecordOptions(tmp_path / "rec"))
+    doc = pose_document("pi-1", camera, 0, TS)
+    written = recorder.write(Poses("t", "pi-1", camera, 0, TS, doc["poses"], doc))
+    recorder.close()
+    assert written == is_camera_name(camera)
+
+
+# -- edgepose record ----------------------------------------------------------------------------
+
+
+def edgepose(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "edgepose", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+
+def test_record_goes_on_past_every_hostile_document_and_names_each_cause_once(tmp_path: Path, broker) -> None:
+    good = [pose_document("pi-1", "cam0", f, TS + f) for f in range(3)]
+    rec = edgepose("record", "--host", HOST, "--port", str(broker.port), "--dir", str(tmp_path / "rec"),
+                   "--count", str(len(good)), "--summary-json", str(tmp_path / "summary.json"))  # fmt: skip
+    assert "subscribed to" in rec.stderr.readline()
+    pub = Publisher(broker.port, "hostile")
+    pub.publish(TOPIC, encode(good[0]))
+    for payload, _ in HOSTILE.values():
+        pub.publish(TOPIC, payload)
+    pub.publish(TOPIC, raw_field("ts", "NaN"))  # a second refusal of one cause: counted, not told again
+    pub.publish("edgepose/pi-1/stats", b'{"schema": "edgepose.stats/1", "device": "pi-1", "camera": null}')
+    for doc in good[1:]:
+        pub.publish(TOPIC, encode(doc))
+    pub.close()
+    _, err = rec.communicate(timeout=60)
+    assert rec.returncode == 0, err
+    assert "Traceback" not in err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    causes = {cause for _, cause in HOSTILE.values()}
+    assert summary["written"] == len(good)
+    assert summary["invalid"] == len(HOSTILE) + 2 == sum(summary["invalid_causes"].values())
+    assert set(summary["invalid_causes"]) == causes
+    assert summary["invalid_causes"]["non-finite number"] == 4
+    for cause in causes:
+        assert err.count(f"further '{cause}' refusals") == 1, (cause, err)
+    path = tmp_path / "rec" / "pi-1" / "cam0" / f"{day_of(TS)}.jsonl"
+    assert [json.loads(line) for line in path.read_text().splitlines()] == good
+
+
+def test_record_refuses_a_dir_that_is_a_file_before_recording(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    proc = edgepose("record", "--host", HOST, "--port", "1", "--dir", str(tmp_path / "file"))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 66 and "is not a directory" in err, err
+
+
+def test_record_refuses_an_unwritable_summary_json_before_recording(tmp_path: Path) -> None:
+    proc = edgepose("record", "--host", HOST, "--port", "1", "--dir", str(tmp_path / "rec"),
+                    "--summary-json", str(tmp_path / "no" / "such" / "summary.json"))  # fmt: skip
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 66 and "cannot write --summary-json" in err, err
+
+
+# -- nothing acknowledged is lost ---------------------------------------------------------------
+
+
+def publish_many(port: int, topic_docs: list[tuple[str, bytes]]) -> None:
+    """QoS 1, many in flight at once (not one round trip each): what a fleet does to a recorder."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="fleet-burst")
+    client.max_inflight_messages_set(1000)
+    client.connect(HOST, port)
+    client.loop_start()
+    infos = [client.publish(topic, payload, qos=1) for topic, payload in topic_docs]
+    for info in infos:
+        info.wait_for_publish(60)
+    assert all(i.is_published() for i in infos)
+    client.disconnect()
+    client.loop_stop()
+
+
+def recorded_frames(directory: Path) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    for path in directory.rglob("*.jsonl"):
+        text = path.read_text()
+        assert text == "" or text.endswith("\n")  # no half line, even after a kill -9
+        for line in text.splitlines():
+            doc = json.loads(line)
+            out.setdefault(doc["camera"], set()).add(doc["frame"])
+    return out
+
+
+@pytest.mark.parametrize("fsync", ["interval", "always"])
+def test_a_kill_9_and_a_resume_lose_nothing_acknowledged(tmp_path: Path, broker, fsync: str) -> None:
+    """Thousands of QoS 1 documents in flight; the recorder is killed mid-stream and started again
+    on its session: every document published is in the files (a redelivered one may be there twice)."""
+    cameras, per_camera = 8, 400
+    docs = [(f"edgepose/pi-1/c{c}/poses", encode(pose_document("pi-1", f"c{c}", f, TS + f / 15, people=1)))
+            for f in range(per_camera) for c in range(cameras)]  # fmt: skip
+    args = ["record", "--host", HOST, "--port", str(broker.port), "--dir", str(tmp_path / "rec"),
+            "--session", "recorder-1", "--fsync", fsync]  # fmt: skip
+    rec = edgepose(*args)
+    assert "subscribed to" in rec.stderr.readline()
+    burst = threading.Thread(target=publish_many, args=(broker.port, docs))
+    burst.start()
+    # kill it while documents are arriving: some written, most not yet
+    assert wait_until(lambda: sum(len(v) for v in recorded_frames(tmp_path / "rec").values()) >= 300, 60)
+    os.kill(rec.pid, signal.SIGKILL)
+    rec.communicate(timeout=30)
+    burst.join(120)
+    assert not burst.is_alive()
+    before = sum(len(v) for v in recorded_frames(tmp_path / "rec").values())
+    assert before < len(docs)  # the kill came mid-stream
+    rec = edgepose(*args)
+    assert "subscribed to" in rec.stderr.readline()
+    everything = {f"c{c}": set(range(per_camera)) for c in range(cameras)}
+    assert wait_until(lambda: recorded_frames(tmp_path / "rec") == everything, 120), {
+        k: len(v) for k, v in recorded_frames(tmp_path / "rec").items()
+    }
+    rec.send_signal(signal.SIGTERM)
+    _, err = rec.communicate(timeout=60)
+    assert rec.returncode == 0, err
+    assert recorded_frames(tmp_path / "rec") == everything
