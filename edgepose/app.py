@@ -106,7 +106,7 @@ def make_estimator(choice: EngineChoice, config: Config, stats: RunStats | None 
     if matches_landmarks(engine.outputs, engine.input):
         from edgepose.blazepose_estimator import BlazePoseEstimator, find_detector, open_detector
 
-        detector_path = find_detector(choice.model_path, "", model_dirs(config))
+        detector_path = find_detector(choice.model_path, config.model.detector, model_dirs(config))
         detector = open_detector(detector_path, config.model.threads)
         log.info("BlazePose person detector %s", detector_path)
         return BlazePoseEstimator(engine, detector, config.decoder, model_name=name, stats=stats)

@@ -263,3 +263,28 @@ def test_inspect_names_blazepose_and_its_ignored_segmentation(models_dir: Path) 
         assert [o.shape for o in info.outputs if o.name == ignored] == [(1, 256, 256, 1)]
     detector = inspect_model(models_dir / "pose_detection.tflite")
     assert (detector.format, detector.decoder) == ("blazepose_detector", False)  # a first stage, not a model to run
+
+
+def test_model_detector_names_the_detector(tmp_path: Path, models_dir: Path, squat_path: Path) -> None:
+    alone, elsewhere = tmp_path / "models", tmp_path / "elsewhere"
+    alone.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(models_dir / "pose_landmark_lite.tflite", alone)
+    shutil.copy(models_dir / "pose_detection.tflite", elsewhere / "detector.tflite")
+    common = (
+        "run",
+        "--model",
+        str(alone / "pose_landmark_lite.tflite"),
+        "--source",
+        str(squat_path),
+        "--set",
+        f"model.cache_dir={tmp_path / 'cache'}",
+    )
+    env = {"EDGEPOSE_MODEL_DIRS": str(alone)}
+    done = run_cli(*common, "--set", f"model.detector={elsewhere / 'detector.tflite'}", env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(parse_documents(done.stdout)[0]["poses"][0]["landmarks"]) == 33
+    missing = run_cli(*common, "--set", f"model.detector={elsewhere / 'gone.tflite'}", env=env)
+    assert missing.returncode == EX_NOINPUT
+    assert "model.detector" in missing.stderr and "gone.tflite" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -81,6 +81,9 @@ class ModelConfig:
         "how a frame is shrunk to the model input: bilinear (as the models were published, cheapest), "
         "antialiased_fast (filtered to the shrink), antialiased (exact, slower), area (docs/accuracy.md)",
     )
+    detector: str = setting(
+        "", "BlazePose: the person detector (name or path); empty: pose_detection.tflite beside the model or in dirs"
+    )
 
 
 @dataclass(frozen=True)
