@@ -29,7 +29,7 @@ from edgepose.decode.crop_region import CropRegion
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
 from edgepose.pose import FrameResult, Pose, Timing
-from edgepose.preprocess import Region, cut, full_region, to_input_dtype
+from edgepose.preprocess import InputConvention, Region, cut, input_geometry, to_input_dtype
 from edgepose.resize import DEFAULT as DEFAULT_RESIZE
 from edgepose.resize import METHODS as RESIZE_METHODS
 from edgepose.resize import Resize
@@ -54,9 +54,12 @@ class DecoderSetup:
     config: DecoderConfig
     # The plausibility gate's limits when ``decoder.plausibility`` is on, else None.
     gate: plausibility.Thresholds | None = field(init=False)
+    # How the model wants its input (padding, placement, value range), as its decoder states it.
+    convention: InputConvention = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gate", gate_of(self.config))
+        object.__setattr__(self, "convention", self.decoder.input_convention)
 
     @property
     def uses_crop_region(self) -> bool:
@@ -136,7 +139,8 @@ class PoseEstimator:
         self.formats = tuple(formats)
         self.setup = DecoderSetup(decoder, decoder_config) if decoder is not None else self.setup_for(decoder_config)
         self.clock = clock
-        _, self.in_h, self.in_w, _ = engine.input.shape
+        # NHWC, or NCHW (today's Ultralytics exports): the tensor is built in the model's own layout.
+        self.in_h, self.in_w, self.channels_first = input_geometry(engine.input.shape)
         # Two input buffers, used in turn: with overlap, frame n+1 is cut while frame n's tensor
         # (a view of the other buffer for uint8 models) may still be read by the invoke.
         self._buffers = [np.zeros((self.in_h, self.in_w, 3), np.uint8) for _ in range(2)]
@@ -180,9 +184,10 @@ class PoseEstimator:
 
     def region_for(self, frame: Frame, continuous: bool, setup: DecoderSetup | None = None) -> Region:
         """Where to cut this frame's input from: the crop region on video, the whole frame otherwise."""
-        if (setup or self.setup).uses_crop_region and continuous:
+        setup = setup or self.setup
+        if setup.uses_crop_region and continuous:
             return self.crop.region_for(frame)
-        return full_region(frame.width, frame.height, self.in_w, self.in_h)
+        return setup.convention.region(frame.width, frame.height, self.in_w, self.in_h)
 
     def needs_resize(self, frame: Frame) -> bool:
         """Whether this frame needs the engine's dynamic input resized (its size, or another camera's
@@ -191,7 +196,7 @@ class PoseEstimator:
         return size is not None and self._engine_size() != size
 
     def _engine_size(self) -> tuple[int, int]:
-        _, h, w, _ = self.engine.input.shape
+        h, w, _ = input_geometry(self.engine.input.shape)
         return w, h
 
     def _fit_input(self, in_w: int, in_h: int) -> None:
@@ -220,9 +225,12 @@ class PoseEstimator:
         region = self.region_for(frame, continuous, setup)
         buffer = self._buffers[self._turn]
         self._turn ^= 1
-        rgb = cut(frame.image, region, self.in_w, self.in_h, buffer, self.resize)
+        convention = setup.convention
+        rgb = cut(frame.image, region, self.in_w, self.in_h, buffer, self.resize, convention.pad)
         spec = self.engine.input
-        tensor = to_input_dtype(rgb, spec.dtype, spec.scale, spec.zero_point)
+        tensor = to_input_dtype(
+            rgb, spec.dtype, spec.scale, spec.zero_point, convention.value_range, self.channels_first
+        )
         return Prepared(frame, setup, region, tensor, (self.clock() - t0) * 1e3, continuous)
 
     def finish(self, prepared: Prepared, outputs: list[np.ndarray], invoke_ms: float) -> FrameResult:

@@ -3,14 +3,21 @@
 Every model input is cut from a *region* of the source frame: an axis-aligned rectangle in source
 pixels with the model input's aspect ratio. The whole frame, letterboxed, is the centred region
 that just contains it; MoveNet's crop-region tracking uses smaller squares around the person.
-Parts of a region outside the frame are black padding. Because the region has the input's aspect
-ratio, mapping back is one scale and one offset per axis, with no special case for padding.
+Parts of a region outside the frame are padding (black unless the model's
+:class:`InputConvention` says otherwise). Mapping back is one scale and one offset per axis, with
+no special case for padding.
+
+How a model wants its input (padding value, where the letterboxed frame sits, the range of float
+inputs, channel order) is its decoder's :class:`InputConvention`: MoveNet and PoseNet take the
+default (black, centred, [-1, 1], NHWC), YOLO-pose takes Ultralytics' (gray 114 at Ultralytics'
+placement, [0, 1], usually NCHW). The tensor's layout (NCHW or NHWC) is read from the model's input
+shape (:func:`input_geometry`), not declared.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -40,11 +47,74 @@ class Region:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class Letterbox(Region):
+    """The whole frame as Ultralytics' ``LetterBox`` places it; ``width``, ``height``: the frame's size.
+
+    Ultralytics scales by r = min(in_w / width, in_h / height), resizes to (round(width r),
+    round(height r)) and puts the result at left = round(dw / 2 - 0.1), top = round(dh / 2 - 0.1)
+    (dw, dh: the padding in input pixels; Python's round). The region is that placement: the
+    frame's ``width`` source pixels span exactly the resized width, so the scale of each axis is
+    the resize's own (``nw / width``, ``nh / height``, not r: they differ by the rounding), which is
+    also how Ultralytics maps boxes and keypoints back. Keypoints are clipped to the frame with
+    ``width`` and ``height``.
+    """
+
+    width: int = 0
+    height: int = 0
+
+
 def full_region(width: int, height: int, in_w: int, in_h: int) -> Region:
     """The centred region with the input's aspect ratio that just contains the whole frame."""
     scale = max(width / in_w, height / in_h)
     w, h = in_w * scale, in_h * scale
     return Region((width - w) / 2.0, (height - h) / 2.0, w, h)
+
+
+def letterbox(width: int, height: int, in_w: int, in_h: int) -> Letterbox:
+    """The whole frame placed as Ultralytics' ``LetterBox`` places it (see :class:`Letterbox`)."""
+    r = min(in_w / width, in_h / height)
+    nw, nh = max(1, round(width * r)), max(1, round(height * r))
+    left, top = round((in_w - nw) / 2 - 0.1), round((in_h - nh) / 2 - 0.1)
+    gx, gy = width / nw, height / nh  # source pixels per input pixel, per axis
+    return Letterbox(-left * gx, -top * gy, in_w * gx, in_h * gy, width, height)
+
+
+@dataclass(frozen=True, slots=True)
+class InputConvention:
+    """What a model expects of its input, stated by its decoder and read by the estimator once.
+
+    ``pad``: the value of padding pixels (0 black; Ultralytics pads with gray 114).
+    ``placement``: ``centred`` (:func:`full_region`, the crop region on video) or ``ultralytics``
+    (:func:`letterbox`, the whole frame every time). ``value_range`` of float inputs: ``signed``
+    [-1, 1] (pixel / 127.5 - 1) or ``unit`` [0, 1] (pixel / 255); a quantized input applies its
+    own scale and zero point to that value (int8 and uint8 inputs with ``signed`` keep edgepose's
+    long-standing rule: uint8 as it is, int8 pixel - 128).
+    """
+
+    pad: int = 0
+    placement: Literal["centred", "ultralytics"] = "centred"
+    value_range: Literal["signed", "unit"] = "signed"
+
+    def region(self, width: int, height: int, in_w: int, in_h: int) -> Region:
+        """Where the whole frame goes in the input."""
+        if self.placement == "ultralytics":
+            return letterbox(width, height, in_w, in_h)
+        return full_region(width, height, in_w, in_h)
+
+
+DEFAULT_CONVENTION = InputConvention()
+
+
+def input_geometry(shape: tuple[int, ...]) -> tuple[int, int, bool]:
+    """(height, width, channels_first) of an image input ``[1, H, W, 3]`` or ``[1, 3, H, W]``.
+
+    NCHW is recognised by 3 channels in second place and not in last (a 3-pixel-wide NHWC input
+    would be ambiguous: none exists). Today's Ultralytics TFLite exports are NCHW, older ones NHWC.
+    """
+    if len(shape) == 4 and shape[1] == 3 and shape[3] != 3:
+        return shape[2], shape[3], True
+    return shape[1], shape[2], False
 
 
 def cut(
@@ -54,18 +124,19 @@ def cut(
     in_h: int,
     out: np.ndarray | None = None,
     method: Resize | None = None,
+    pad: int = 0,
 ) -> np.ndarray:
-    """Resample ``region`` of an RGB image to ``(in_h, in_w, 3)`` uint8, black outside the image.
+    """Resample ``region`` of an RGB image to ``(in_h, in_w, 3)`` uint8, ``pad`` outside the image.
 
     ``out`` may be a preallocated buffer reused frame after frame (no per-frame allocation): the
-    resampled part is written straight into it and only the padding around it is cleared.
+    resampled part is written straight into it and only the padding around it is filled.
     ``method`` is one of :data:`edgepose.resize.METHODS` (the estimator passes ``model.resize``);
     None: :func:`resize`, plain bilinear, the same bytes as ``edgepose.resize.bilinear``.
     """
     height, width = image.shape[:2]
     fresh = out is None
     if out is None:
-        out = np.zeros((in_h, in_w, 3), np.uint8)
+        out = np.full((in_h, in_w, 3), pad, np.uint8)
     sx, sy = in_w / region.w, in_h / region.h  # input pixels per source pixel
     # The part of the region that lies on the image, in source pixels ...
     x0, y0 = max(region.x, 0.0), max(region.y, 0.0)
@@ -78,13 +149,13 @@ def cut(
         dy1 = min(in_h, round((y1 - region.y) * sy))
     if dx1 <= dx0 or dy1 <= dy0:
         if not fresh:
-            out[...] = 0
+            out[...] = pad
         return out
-    if not fresh:  # black padding: the bands above, below, left and right of the image's part
-        out[:dy0] = 0
-        out[dy1:] = 0
-        out[dy0:dy1, :dx0] = 0
-        out[dy0:dy1, dx1:] = 0
+    if not fresh:  # padding: the bands above, below, left and right of the image's part
+        out[:dy0] = pad
+        out[dy1:] = pad
+        out[dy0:dy1, :dx0] = pad
+        out[dy0:dy1, dx1:] = pad
     src = image[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
     (method or resize)(src, dx1 - dx0, dy1 - dy0, out[dy0:dy1, dx0:dx1])
     return out
@@ -139,12 +210,26 @@ def resize_numpy(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.clip(top * (1 - wy) + bottom * wy + 0.5, 0, 255).astype(np.uint8)
 
 
-def to_input_dtype(rgb: np.ndarray, dtype: np.dtype, scale: float = 0.0, zero_point: int = 0) -> np.ndarray:
-    """Cast a ``(H, W, 3)`` uint8 image to the model's input dtype, batched ``(1, H, W, 3)``.
+def to_input_dtype(
+    rgb: np.ndarray,
+    dtype: np.dtype,
+    scale: float = 0.0,
+    zero_point: int = 0,
+    value_range: Literal["signed", "unit"] = "signed",
+    channels_first: bool = False,
+) -> np.ndarray:
+    """Cast a ``(H, W, 3)`` uint8 image to the model's input dtype, batched ``(1, H, W, 3)``
+    (``(1, 3, H, W)`` when ``channels_first``).
 
-    uint8 models take pixels as they are; int8 models take ``pixel - 128``; float models take
-    pixels scaled to [-1, 1] unless the input is quantized, in which case its own parameters apply.
+    ``signed`` (MoveNet, PoseNet): uint8 models take pixels as they are; int8 models take
+    ``pixel - 128``; float models take pixels scaled to [-1, 1] unless the input is quantized, in
+    which case its own parameters apply. ``unit`` (YOLO-pose): pixel / 255 in float32, or that
+    value quantized with the input's scale and zero point (rounded to nearest, clipped).
     """
+    if value_range == "unit":
+        return _unit_input(rgb, np.dtype(dtype), scale, zero_point, channels_first)
+    if channels_first:
+        rgb = np.ascontiguousarray(rgb.transpose(2, 0, 1))
     batch = rgb[None]
     if dtype == np.uint8:
         return batch
@@ -153,3 +238,27 @@ def to_input_dtype(rgb: np.ndarray, dtype: np.dtype, scale: float = 0.0, zero_po
     if scale:
         return np.round(batch / scale + zero_point).astype(dtype)
     return (batch.astype(np.float32) / 127.5 - 1.0).astype(dtype)
+
+
+def _unit_input(rgb: np.ndarray, dtype: np.dtype, scale: float, zero_point: int, channels_first: bool) -> np.ndarray:
+    """pixel / 255 as the model's input: float32 as Ultralytics computes it, or quantized by a
+    256-entry table (uint8 with scale 1/255 and zero point 0, and int8 with zero point -128, are
+    the pixel itself and the pixel with its top bit flipped: no table)."""
+    view = rgb.transpose(2, 0, 1) if channels_first else rgb
+    if dtype.kind == "f" and not scale:
+        out = np.empty((1, *view.shape), np.float32)
+        np.divide(view, np.float32(255.0), out=out[0], dtype=np.float32)
+        return out if dtype == np.float32 else out.astype(dtype)
+    if not scale:
+        raise ValueError(f"a {dtype} model input needs quantization parameters")
+    pixels = np.arange(256, dtype=np.float64)
+    levels = np.round(pixels / 255.0 / scale + zero_point)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        levels = np.clip(levels, info.min, info.max)
+    table = levels.astype(dtype)
+    if dtype == np.uint8 and np.array_equal(table, pixels):
+        return np.ascontiguousarray(view)[None]
+    if dtype == np.int8 and np.array_equal(table, pixels - 128):
+        return (np.ascontiguousarray(view)[None] ^ np.uint8(0x80)).view(np.int8)
+    return table[view][None]

@@ -1,6 +1,6 @@
 """Decoders: model outputs to poses, one module per output format."""
 
-from edgepose.decode import heatmap, movenet_multi, movenet_single, posenet_multi, posenet_single
+from edgepose.decode import heatmap, movenet_multi, movenet_single, posenet_multi, posenet_single, yolo_pose
 from edgepose.decode.base import Decoder, OutputFormat, choose_decoder
 
 # Tried in order; the first whose test matches the model's outputs decodes it.
@@ -37,6 +37,18 @@ FORMATS: tuple[OutputFormat, ...] = (
         posenet_single.matches,
         posenet_single.build,
         posenet_single.layout,
+    ),
+    OutputFormat(
+        "yolo_pose",
+        "YOLO-pose (Ultralytics YOLOv8/YOLO11) [1,56,N], N the anchors of strides 8, 16, 32",
+        yolo_pose.matches_grid,
+        yolo_pose.build_grid,
+    ),
+    OutputFormat(
+        "yolo_pose_end2end",
+        "YOLO-pose end-to-end (YOLO26) [1,K,57]: box, score, class, 17 x (x, y, score) per row",
+        yolo_pose.matches_end2end,
+        yolo_pose.build_end2end,
     ),
     OutputFormat(
         "heatmap",

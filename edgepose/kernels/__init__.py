@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from edgepose.errors import ConfigError, UnavailableError
-from edgepose.kernels import reference
+from edgepose.kernels import reference, yolo_pose
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,11 @@ class Kernels:
     heatmap_quarter: Callable[[np.ndarray], np.ndarray]
     heatmap_dark: Callable[[np.ndarray, np.ndarray], np.ndarray]
     movenet_multi: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+    # YOLO-pose's threshold, NMS and mapping back (:mod:`edgepose.kernels.yolo_pose` for the signature).
+    yolo_pose: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, bool]]
 
 
-def _from_module(kind: str, module: ModuleType) -> Kernels:
+def _from_module(kind: str, module: ModuleType, yolo: ModuleType) -> Kernels:
     return Kernels(
         kind,
         module.posenet_decode,
@@ -51,15 +53,16 @@ def _from_module(kind: str, module: ModuleType) -> Kernels:
         module.heatmap_quarter,
         module.heatmap_dark,
         module.movenet_multi,
+        yolo.yolo_pose,
     )
 
 
 def numpy_kernels() -> Kernels:
-    return _from_module("numpy", reference)
+    return _from_module("numpy", reference, yolo_pose)
 
 
-def _import_numba(cache_dir: str) -> ModuleType:
-    """The compiled kernels module, with Numba's cache pointed at ``cache_dir`` (when given)."""
+def _import_numba(cache_dir: str) -> tuple[ModuleType, ModuleType]:
+    """The compiled kernels modules, with Numba's cache pointed at ``cache_dir`` (when given)."""
     if cache_dir:
         path = Path(cache_dir).expanduser()
         try:
@@ -71,7 +74,9 @@ def _import_numba(cache_dir: str) -> ModuleType:
         os.environ["NUMBA_CACHE_DIR"] = str(path)  # read by Numba when it is first imported ...
         numba_config = importlib.import_module("numba.core.config")
         numba_config.CACHE_DIR = str(path)  # ... and here, should it have been imported already
-    return importlib.import_module("edgepose.kernels.compiled")
+    return importlib.import_module("edgepose.kernels.compiled"), importlib.import_module(
+        "edgepose.kernels.yolo_pose_compiled"
+    )
 
 
 def load_kernels(kind: KernelKind = "auto", cache_dir: str = "") -> Kernels:
@@ -81,7 +86,7 @@ def load_kernels(kind: KernelKind = "auto", cache_dir: str = "") -> Kernels:
     if kind not in ("auto", "numba"):
         raise ConfigError(f"decoder.kernel: unknown kernel kind {kind!r}", "use auto, numba or numpy")
     try:
-        module = _import_numba(cache_dir)
+        module, yolo = _import_numba(cache_dir)
     except ImportError as exc:
         if kind == "numba":
             raise UnavailableError(
@@ -90,7 +95,7 @@ def load_kernels(kind: KernelKind = "auto", cache_dir: str = "") -> Kernels:
             ) from None
         log.info("Numba is not available (%s): decoding with the NumPy kernels", exc)
         return numpy_kernels()
-    return _from_module("numba", module)
+    return _from_module("numba", module, yolo)
 
 
 def warmup(kernels: Kernels) -> float:
@@ -110,9 +115,19 @@ def warmup(kernels: Kernels) -> float:
     kernels.heatmap_quarter(grid)
     kernels.heatmap_dark(grid, reference.gaussian_kernel(1.0))
     kernels.movenet_multi(np.zeros((6, 56), np.float32), 0.5)
+    warmup_yolo_pose(kernels, np.dtype(np.float32))
     seconds = time.perf_counter() - t0
     log.debug("%s kernels ready in %.2f s", kernels.kind, seconds)
     return seconds
 
 
-__all__ = ["KernelKind", "Kernels", "load_kernels", "numpy_kernels", "warmup"]
+def warmup_yolo_pose(kernels: Kernels, dtype: np.dtype) -> None:
+    """Compile (or load) the YOLO-pose kernel for outputs of ``dtype``: one specialization per dtype,
+    so a YOLO-pose decoder of an int8 or uint8 model warms its own up when it is built."""
+    mapping = np.array([0.0, 1.0, 0.0, 1.0, np.inf, np.inf])
+    raw = np.zeros((56, 21), dtype)
+    scale = 0.0 if dtype.kind == "f" else 1.0
+    kernels.yolo_pose(raw, True, 5, False, True, scale, 0.0, 0.25, 0.7, 300, 32.0, 32.0, mapping)
+
+
+__all__ = ["KernelKind", "Kernels", "load_kernels", "numpy_kernels", "warmup", "warmup_yolo_pose"]
