@@ -253,3 +253,80 @@ def test_a_kill_9_and_a_resume_lose_nothing_acknowledged(tmp_path: Path, broker,
     _, err = rec.communicate(timeout=60)
     assert rec.returncode == 0, err
     assert recorded_frames(tmp_path / "rec") == everything
+
+
+# -- edgepose watch -----------------------------------------------------------------------------
+
+WATCHED = "edgepose/pi-1"
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202e"
+
+
+def watch_pose(**fields: object) -> bytes:
+    doc = pose_document("pi-1", "cam0", 0, TS, people=1)
+    doc.update(fields)
+    return encode(doc)
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("cam0/zones/door", b'{"occupied": true, "count": 1, "track_ids": 5}'),
+        ("cam0/zones/door", b'{"occupied": true, "count": "many", "track_ids": [1]}'),
+        ("cam0/poses", raw_field("frame", "1e400")),
+        ("cam0/poses", raw_field("ts", "NaN")),
+        ("cam0/poses", watch_pose(poses=[5])),
+        ("cam0/poses", watch_pose(poses=[{"score": 1, "box": [0, 0, 1, 1], "keypoints": 7}])),
+        ("cam0/events", b"[" * 100_000),
+        ("stats", b'{"camera_fps": NaN}'),
+        ("meta", b'{"model": Infinity}'),
+    ],
+)
+def test_watch_counts_a_hostile_message_and_draws_on(topic: str, payload: bytes) -> None:
+    from edgepose.watch.state import WatchState, on_message, render, view_lines
+
+    state = on_message(WatchState(WATCHED, "b:1"), f"{WATCHED}/{topic}", payload, 0.0)
+    assert state.bad_messages == 1
+    text = render(state, 0.0)
+    assert "unreadable 1" in text
+    view_lines(state, {}, 0.0)
+
+
+def test_watch_never_writes_control_characters_from_a_document() -> None:
+    from edgepose.terminal import CONTROL
+    from edgepose.watch.state import WatchState, on_message, render, view_lines
+
+    state = WatchState(WATCHED, "b:1")
+    for topic, payload in [
+        ("meta", json.dumps({"model": ESCAPES, "accelerator": ESCAPES, "version": ESCAPES}).encode()),
+        ("available", ESCAPES.encode()),
+        ("count", ESCAPES.encode()),
+        ("stats", json.dumps({"camera_fps": 1.0, "dropped": ESCAPES}).encode()),
+        (
+            "cam0/events",
+            json.dumps({k: ESCAPES for k in ("camera", "kind", "zone", "track_id", "count", "ts")}).encode(),
+        ),
+        ("cam0/zones/door", json.dumps({"occupied": True, "count": 1, "track_ids": [1], "x": ESCAPES}).encode()),
+        ("cam0/poses", watch_pose(camera=ESCAPES, model=ESCAPES)),
+        (f"cam0/poses{ESCAPES}", b"not json" + ESCAPES.encode()),
+    ]:
+        state = on_message(state, f"{WATCHED}/{topic}", payload, 0.0)
+    text = render(state, 0.0)
+    assert ESCAPES.encode("unicode_escape").decode() in text
+    assert not CONTROL.search(text.replace("\n", ""))
+    _, lines = view_lines(state, {}, 0.0)
+    assert lines and not any(CONTROL.search(line) for line in lines)
+
+
+def test_watch_json_prints_documents_escaped_and_skips_hostile_ones() -> None:
+    import io
+
+    from edgepose.watch.client import print_document
+
+    out = io.StringIO()
+    assert print_document(out, watch_pose(model=ESCAPES)) is None
+    assert "\x1b" not in out.getvalue() and json.loads(out.getvalue())["model"] == ESCAPES
+    for payload, cause in [(raw_field("ts", "NaN"), "non-finite number"), (b"[" * 100_000, "too deep"),
+                           (b"[1]", "not an object"), (b"\xff", "not JSON")]:  # fmt: skip
+        out = io.StringIO()
+        assert print_document(out, payload) == cause
+        assert out.getvalue() == ""

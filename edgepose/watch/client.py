@@ -15,14 +15,17 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from edgepose import strict_json
 from edgepose.config.sections import Config
 from edgepose.errors import ConfigError, UnavailableError
 from edgepose.mqtt.connect import AUTH_REFUSALS, build_client, describe_connect_error, describe_refusal
 from edgepose.mqtt.topics import Topics
+from edgepose.terminal import printable
 from edgepose.watch.state import WatchState, on_connection, on_message, render, view_lines
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,7 @@ def watch(
     start = clock()
     next_draw = start
     documents = 0
+    refused: Counter[str] = Counter()  # pose messages not printed in json mode, by cause
     facts: dict[str, str] = {}
     told = ""  # the connection news last written to err (json mode)
     if options.json:
@@ -105,13 +109,18 @@ def watch(
                 told = tell(err, connection_news(state))
             if event[0] == "message" and event[1].endswith("/poses"):
                 documents += 1
-                if options.json:
-                    print_document(out, event[2])
+                cause = print_document(out, event[2]) if options.json else None
+                if cause is not None:
+                    refused[cause] += 1
+                    if refused[cause] == 1:  # each cause named once; the count is told at the end
+                        tell(err, f"skipped a pose message on {event[1]}: {cause} (further ones are counted)")
                 if options.max_documents is not None and documents >= options.max_documents:
                     break
     finally:
         client.disconnect()
         client.loop_stop()
+    if refused:
+        tell(err, "skipped pose messages: " + ", ".join(f"{k}: {v}" for k, v in sorted(refused.items())))
     if not options.json:
         if options.in_place:
             draw(out, render(state, clock()))
@@ -154,7 +163,7 @@ def connection_news(state: WatchState) -> str:
 
 
 def tell(err: TextIO, news: str) -> str:
-    err.write(f"edgepose watch: {news}\n")
+    err.write(f"edgepose watch: {printable(news)}\n")
     err.flush()
     return news
 
@@ -165,15 +174,18 @@ def write_lines(out: TextIO, lines: Sequence[str]) -> None:
         out.flush()
 
 
-def print_document(out: TextIO, payload: bytes) -> None:
-    """One document per line; a payload that is not JSON is reported on stderr, not printed."""
+def print_document(out: TextIO, payload: bytes) -> str | None:
+    """One document per line (control characters escaped, as ``json.dumps`` writes them); a payload
+    that is not a JSON object is not printed: its cause is returned (``not JSON``, ``too deep``...)."""
     try:
-        doc = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        log.warning("a pose message is not JSON (%s): skipped", exc)
-        return
+        doc = strict_json.loads(payload)
+    except strict_json.BadJSONError as exc:
+        return exc.cause
+    if not isinstance(doc, dict):
+        return "not an object"
     out.write(json.dumps(doc, separators=(",", ":")) + "\n")
     out.flush()
+    return None
 
 
 def draw(out: TextIO, text: str) -> None:

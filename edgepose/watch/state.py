@@ -2,15 +2,20 @@
 
 Pure functions of their inputs and a ``now`` on the monotonic clock (seconds), so tests feed
 messages and time directly. A malformed message is counted (``bad_messages``), never fatal:
-``watch`` must work against whatever a broker holds.
+``watch`` must work against whatever a broker holds. What is kept of a message is checked when it
+arrives (a zone's ``track_ids`` a list, a frame a finite integer), so drawing never meets a bad
+value; and every line drawn goes through :func:`edgepose.terminal.printable`, so no control
+character from a document (an ESC sequence in a model name) reaches the terminal.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from edgepose import strict_json
+from edgepose.terminal import printable
 
 EVENTS_SHOWN = 5  # the most recent analysis events kept for the view
 RATE_WINDOW_S = 3.0  # pose messages per second are counted over this many recent seconds
@@ -93,18 +98,29 @@ def on_message(state: WatchState, topic: str, payload: bytes, now: float) -> Wat
             key = f"{camera}/{zone}"
             zones = {k: v for k, v in state.zones.items() if k != key}
             if payload:  # an empty retained message: the zone was removed
-                zones[key] = _json_object(payload)
+                zones[key] = _zone(_json_object(payload))
             return replace(state, zones=zones)
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, UnicodeDecodeError) as exc:
         return replace(state, bad_messages=state.bad_messages + 1, last_bad=f"{topic}: {exc}"[:120])
     return state  # another topic under the prefix (e.g. a newer version's): ignored but counted
 
 
 def _json_object(payload: bytes) -> dict[str, Any]:
-    value = json.loads(payload)
+    value = strict_json.loads(payload)  # NaN, 1e400 and 100,000 nested [ are refused (ValueError)
     if not isinstance(value, dict):
         raise ValueError(f"expected a JSON object, got {type(value).__name__}")
     return value
+
+
+def _zone(zone: dict[str, Any]) -> dict[str, Any]:
+    """A zone state as the view uses it: ``track_ids`` a list of integers, ``count`` an integer."""
+    ids = zone.get("track_ids") or []
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ValueError("track_ids is not a list of track ids")
+    count = zone.get("count", "?")
+    if count != "?" and (isinstance(count, bool) or not isinstance(count, int)):
+        raise ValueError("count is not an integer")
+    return zone
 
 
 def _poses(state: WatchState, doc: Mapping[str, Any], now: float) -> WatchState:
@@ -193,7 +209,7 @@ def render(state: WatchState, now: float) -> str:
         f"messages: {state.messages}, unreadable {state.bad_messages}"
         + (f" (last: {state.last_bad})" if state.last_bad else "")
     )
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def zone_line(key: str, zone: Mapping[str, Any]) -> str:
@@ -274,5 +290,5 @@ def view_facts(state: WatchState, now: float) -> dict[str, str]:
 
 def view_lines(state: WatchState, previous: Mapping[str, str], now: float) -> tuple[dict[str, str], tuple[str, ...]]:
     """The facts now, and the lines to print: each fact that is new or differs from ``previous``."""
-    facts = view_facts(state, now)
+    facts = {key: printable(line) for key, line in view_facts(state, now).items()}
     return facts, tuple(line for key, line in facts.items() if previous.get(key) != line)
