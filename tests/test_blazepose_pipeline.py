@@ -288,3 +288,40 @@ def test_model_detector_names_the_detector(tmp_path: Path, models_dir: Path, squ
     assert missing.returncode == EX_NOINPUT
     assert "model.detector" in missing.stderr and "gone.tflite" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+# -- drawing -----------------------------------------------------------------------------------
+
+
+def test_annotate_draws_the_33_landmarks_the_document_has(tmp_path: Path, squat_path: Path) -> None:
+    from edgepose.sources.files import read_image
+    from edgepose.viz.draw import color_for, poses_from_document
+
+    run = run_cli(
+        "run",
+        "--model",
+        "pose_landmark_full.tflite",
+        "--source",
+        str(squat_path),
+        "--threads",
+        "2",
+        "--sink",
+        f"jsonl:{tmp_path / 'poses.jsonl'}",
+    )
+    assert run.returncode == 0, run.stderr
+    (doc,) = parse_documents((tmp_path / "poses.jsonl").read_text())
+    (pose,) = poses_from_document(doc)
+    assert pose.landmarks is not None and pose.landmarks.shape == (33, 4)
+    out = tmp_path / "drawn.png"
+    for args in (
+        ["--model", "pose_landmark_full.tflite", "--threads", "2"],
+        ["--from-jsonl", str(tmp_path / "poses.jsonl")],
+    ):
+        done = run_cli("annotate", str(squat_path), str(out), *args)
+        assert done.returncode == 0, done.stderr
+        after = read_image(out)
+        colour = color_for(doc["poses"][0]["id"], 0)
+        # The heels and foot tips (landmarks 29-32, not COCO keypoints) are drawn in the pose's colour.
+        for x, y, _, visibility in doc["poses"][0]["landmarks"][29:33]:
+            assert visibility >= 0.2
+            assert tuple(int(v) for v in after[round(y), round(x)]) == colour

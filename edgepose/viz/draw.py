@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepose.decode.blazepose.landmarks import LANDMARK_NAMES, LANDMARK_SKELETON
 from edgepose.errors import InputError
 from edgepose.keypoints import NUM_KEYPOINTS, SKELETON
 from edgepose.opencv import require_cv2
@@ -52,13 +53,13 @@ def draw_poses(image: np.ndarray, poses: Sequence[Pose], style: Style = Style())
     out = np.ascontiguousarray(image).copy()
     for i, pose in enumerate(poses):
         color = color_for(pose.id, i)
-        kp = pose.keypoints
-        visible = kp[:, 2] >= style.min_keypoint_score
-        pts = np.rint(kp[:, :2]).astype(np.int32)
+        points, edges = skeleton_of(pose)
+        visible = points[:, 2] >= style.min_keypoint_score
+        pts = np.rint(points[:, :2]).astype(np.int32)
         if style.boxes:
             x0, y0, x1, y1 = (round(v) for v in pose.box)
             cv2.rectangle(out, (x0, y0), (x1, y1), color, 1, cv2.LINE_AA)
-        for a, b in SKELETON:
+        for a, b in edges:
             if visible[a] and visible[b]:
                 cv2.line(out, tuple(pts[a]), tuple(pts[b]), color, style.line_width, cv2.LINE_AA)
         shown = [tuple(pts[j]) for j in np.flatnonzero(visible)]
@@ -69,6 +70,14 @@ def draw_poses(image: np.ndarray, poses: Sequence[Pose], style: Style = Style())
         if style.labels:
             _label(cv2, out, pose, color, style)
     return out
+
+
+def skeleton_of(pose: Pose) -> tuple[np.ndarray, Sequence[tuple[int, int]]]:
+    """The points ``(N, 3)`` (x, y, score) and edges to draw: BlazePose's 33 landmarks (score = visibility)
+    where the pose has them, else the 17 COCO keypoints."""
+    if pose.landmarks is not None and len(pose.landmarks) == len(LANDMARK_NAMES):
+        return pose.landmarks[:, [0, 1, 3]], LANDMARK_SKELETON
+    return pose.keypoints, SKELETON
 
 
 def _label(cv2: Any, out: np.ndarray, pose: Pose, color: RGB, style: Style) -> None:
@@ -95,10 +104,14 @@ def _pose(p: Mapping[str, Any]) -> Pose:
     if kp.shape != (NUM_KEYPOINTS, 3):
         raise ValueError(f"keypoints have shape {kp.shape}")
     box = tuple(float(v) for v in p["box"])
-    return Pose(kp, float(p["score"]), box, p.get("id"))  # type: ignore[arg-type]
+    landmarks = np.asarray(p["landmarks"], np.float32) if "landmarks" in p else None
+    if landmarks is not None and landmarks.shape != (len(LANDMARK_NAMES), 4):
+        raise ValueError(f"landmarks have shape {landmarks.shape}")
+    return Pose(kp, float(p["score"]), box, p.get("id"), landmarks)  # type: ignore[arg-type]
 
 
 def visible_keypoints(poses: Iterable[Pose], min_score: float) -> np.ndarray:
     """``(N, 2)`` pixel positions of every keypoint that ``draw_poses`` draws with ``min_score``."""
-    rows = [p.keypoints[p.keypoints[:, 2] >= min_score, :2] for p in poses]
+    points = [skeleton_of(p)[0] for p in poses]
+    rows = [pts[pts[:, 2] >= min_score, :2] for pts in points]
     return np.concatenate(rows) if rows else np.zeros((0, 2), np.float32)
