@@ -255,3 +255,49 @@ def test_detector_outputs_are_found_either_way_round() -> None:
     assert detector_layout([spec((1, 2254, 12)), spec((1, 2254, 1))], det_input) == (0, 1)
     assert detector_layout([spec((1, 2254, 1)), spec((1, 2254, 12))], det_input) == (1, 0)
     assert detector_layout([spec((1, 195)), spec((1, 1))], det_input) is None
+
+
+def fake_outputs(flag: float = 3.0) -> list[np.ndarray]:
+    """Landmark model outputs in the lite/full order: landmarks, flag, segmentation, heatmaps, world."""
+    landmarks = np.zeros((1, 195), np.float32)
+    landmarks[0, 0::5] = 128.0  # every landmark at the crop's centre
+    landmarks[0, 1::5] = 128.0
+    heatmap = np.full((1, 64, 64, 39), -20.0, np.float32)
+    return [
+        landmarks,
+        np.array([[flag]], np.float32),
+        np.zeros((1, 256, 256, 1), np.float32),
+        heatmap,
+        np.zeros((1, 117), np.float32),
+    ]
+
+
+LITE_OUTPUTS = [spec((1, 195)), spec((1, 1)), spec((1, 256, 256, 1)), spec((1, 64, 64, 39)), spec((1, 117))]
+
+
+def test_decoded_outputs_are_in_source_pixels() -> None:
+    from edgepose.decode.blazepose.outputs import decode_outputs
+
+    layout = landmark_layout(LITE_OUTPUTS, INPUT)
+    rect = RotatedRect(300.0, 200.0, 100.0, 100.0, 0.4)
+    result = decode_outputs(fake_outputs(), layout, rect, 256, 256)
+    np.testing.assert_allclose(result.landmarks[:, :2], np.tile([300.0, 200.0], (39, 1)), atol=1e-3)
+    assert result.flag == 3.0 and result.world is not None and result.world.shape == (39, 3)
+
+
+@pytest.mark.parametrize("which", [0, 1, 4])  # landmarks, pose flag, world
+def test_a_nan_output_skips_the_frame(which: int) -> None:
+    from edgepose.decode.blazepose.outputs import decode_outputs
+    from edgepose.errors import FrameError
+
+    outputs = fake_outputs()
+    outputs[which].reshape(-1)[0] = np.nan
+    with pytest.raises(FrameError, match="NaN or inf"):
+        decode_outputs(outputs, landmark_layout(LITE_OUTPUTS, INPUT), RotatedRect(0, 0, 10, 10), 256, 256)
+
+
+def test_nan_heatmap_logits_only_lose_the_refinement() -> None:
+    hm = peak_heatmap(20, 30)
+    hm[18:23, 28:34, :] = np.nan
+    xy = np.array([[32.0 / 64, 21.0 / 64], [0.5, 0.5]], np.float32)
+    np.testing.assert_array_equal(refine_with_heatmap(xy, hm), xy)
