@@ -23,6 +23,12 @@ def test_inspect_every_shared_model(path: Path) -> None:
     assert info["edgetpu_compiled"] is tpu
     assert ("edgetpu-custom-op" in info["custom_ops"]) is tpu
     (inp,) = info["inputs"]
+    if path.name.startswith("yolo"):  # YOLO-pose: float32 NCHW input, one [1, 56, anchors] output
+        size = int(path.name.split("_")[1])
+        assert inp["shape"] == [1, 3, size, size] and inp["dtype"] == "float32"
+        assert info["format"] == "yolo_pose" and info["decoder_available"]
+        assert [o["shape"] for o in info["outputs"]] == [[1, 56, 21 * (size // 32) ** 2]]
+        return
     assert inp["dtype"] == "uint8"
     if path.name.startswith("movenet"):
         assert inp["shape"] == [1, 192, 192, 3] and info["format"] == "movenet_singlepose"
