@@ -325,3 +325,63 @@ def test_annotate_draws_the_33_landmarks_the_document_has(tmp_path: Path, squat_
         for x, y, _, visibility in doc["poses"][0]["landmarks"][29:33]:
             assert visibility >= 0.2
             assert tuple(int(v) for v in after[round(y), round(x)]) == colour
+
+
+# -- a model the tests never saw, several cameras, a reload ------------------------------------
+
+
+class ShuffledEngine:
+    """A stand-in landmark engine whose outputs come in another order (as another build of the family
+    may give them): world, heatmaps, flag, segmentation, landmarks. Every landmark at the crop centre."""
+
+    def __init__(self, flag: float) -> None:
+        from edgepose.inference.engine import TensorSpec
+
+        f32 = np.dtype(np.float32)
+        self.input = TensorSpec("input", 0, (1, 256, 256, 3), f32)
+        shapes = [(1, 117), (1, 64, 64, 39), (1, 1), (1, 256, 256, 1), (1, 195)]
+        self.outputs = tuple(TensorSpec(f"out{i}", i, s, f32) for i, s in enumerate(shapes))
+        self.flag = flag
+        self.accelerator = "cpu"
+
+    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+        landmarks = np.zeros((1, 195), np.float32)
+        landmarks[0, 0::5] = landmarks[0, 1::5] = 128.0
+        landmarks[0, 33 * 5 + 1] = 160.0  # auxiliary centre below the scale point: an upright region
+        landmarks[0, 34 * 5 + 1] = 96.0
+        return [
+            np.zeros((1, 117), np.float32),
+            np.full((1, 64, 64, 39), -20.0, np.float32),
+            np.array([[self.flag]], np.float32),
+            np.zeros((1, 256, 256, 1), np.float32),
+            landmarks,
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_landmark_model_with_its_outputs_in_another_order_runs(detector: PoseDetector, squat_rgb) -> None:
+    estimator = BlazePoseEstimator(ShuffledEngine(0.9), detector, DecoderConfig(), "pose_landmark_heavy")
+    assert estimator.decoder.ignored_outputs == ("out3",)
+    result = estimator.estimate(Frame(squat_rgb, 0, 0.0, 0.0))
+    (pose,) = result.poses
+    assert pose.score == pytest.approx(0.9) and pose.landmarks.shape == (33, 4) and pose.world.shape == (33, 3)
+
+
+def test_each_camera_carries_its_own_region_on_shared_engines(detector: PoseDetector, squat_rgb) -> None:
+    first = BlazePoseEstimator(ShuffledEngine(0.9), detector, DecoderConfig(), "m")
+    second = first.sibling(DecoderConfig())
+    assert second.engine is first.engine and second.detector is detector
+    before = detector.invokes
+    first.estimate(Frame(squat_rgb, 0, 0.0, 0.0), continuous=True)
+    first.estimate(Frame(squat_rgb, 1, 0.0, 0.04), continuous=True)  # carried: no detector
+    second.estimate(Frame(squat_rgb, 0, 0.0, 0.0, "cam1"), continuous=True)  # its own first frame: detector
+    assert detector.invokes - before == 2
+
+
+def test_a_reload_of_min_pose_score_applies_from_the_next_frame(detector: PoseDetector, squat_rgb) -> None:
+    estimator = BlazePoseEstimator(ShuffledEngine(0.7), detector, DecoderConfig(), "m")
+    assert len(estimator.estimate(Frame(squat_rgb, 0, 0.0, 0.0)).poses) == 1  # 0.7 >= 0.5, MediaPipe's threshold
+    estimator.use(estimator.setup_for(DecoderConfig(min_pose_score=0.8)))
+    assert estimator.estimate(Frame(squat_rgb, 1, 0.0, 0.0)).poses == ()
