@@ -330,3 +330,83 @@ def test_watch_json_prints_documents_escaped_and_skips_hostile_ones() -> None:
         out = io.StringIO()
         assert print_document(out, payload) == cause
         assert out.getvalue() == ""
+
+
+# -- edgepose replay ----------------------------------------------------------------------------
+
+
+def replay_line(**fields: object) -> str:
+    doc = pose_document("pi-1", "cam0", 0, TS, people=1)
+    doc.update(fields)
+    return json.dumps(doc)
+
+
+HOSTILE_LINES = {
+    "device a+b": (replay_line(device="a+b"), "bad name"),
+    "camera a/b": (replay_line(camera="x/../y"), "bad name"),
+    "camera 7": (replay_line(camera=7), "bad name"),
+    "ts NaN": (replay_line(ts=TS).replace(str(TS), "NaN"), "not JSON"),
+    "ts 1e20": (replay_line(ts=1e20), "schema"),
+    "ts true": (replay_line(ts=True), "schema"),
+    "frame 1e400": (replay_line(frame=0).replace('"frame": 0', '"frame": 1e400'), "not JSON"),
+    "100,000 nested [": ("[" * 100_000, "not JSON"),
+}
+
+
+@pytest.mark.parametrize("validate", [False, True])
+def test_replay_skips_and_counts_each_hostile_line(tmp_path: Path, validate: bool) -> None:
+    from edgepose.client.replay import ReadReport, read_file
+
+    good = replay_line()
+    path = tmp_path / "rec.jsonl"
+    path.write_text("\n".join([good, *(line for line, _ in HOSTILE_LINES.values()), good]) + "\n")
+    report = ReadReport()
+    got = list(read_file(path, report, schema_validators() if validate else None))
+    assert [r.line for r in got] == [1, len(HOSTILE_LINES) + 2]
+    expected: dict[str, int] = {}
+    for _, cause in HOSTILE_LINES.values():
+        expected[cause] = expected.get(cause, 0) + 1
+    assert report.total_bad == len(HOSTILE_LINES)
+    if not validate:
+        assert dict(report.bad) == expected
+
+
+def test_replay_of_hostile_lines_publishes_the_good_ones_and_goes_on(tmp_path: Path, broker) -> None:
+    from tests.mosquitto import Collector
+
+    good = [replay_line(frame=f, ts=TS + f) for f in range(2)]
+    path = tmp_path / "rec.jsonl"
+    path.write_text("\n".join([good[0], *(line for line, _ in HOSTILE_LINES.values()), good[1]]) + "\n")
+    collector = Collector(broker, ["#"])
+    proc = edgepose("replay", str(path), "--speed", "0", "--host", HOST, "--port", str(broker.port))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "2 document(s) published in" in err and f"{len(HOSTILE_LINES)} bad line(s) skipped" in err
+    assert wait_until(lambda: len(collector.messages) == 2, 30)
+    collector.close()
+    assert [m.topic for m in collector.messages] == [TOPIC, TOPIC]
+
+
+def test_a_long_pause_in_a_recording_is_slept_in_parts_and_a_stop_cuts_it() -> None:
+    from edgepose.client.replay import MAX_SLEEP, Recorded, paced
+
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(s: float) -> bool:
+        waits.append(s)
+        now[0] += s
+        return len(waits) == 3  # the third part of the pause is cut short by a stop
+
+    items = [Recorded(Path("f"), i, ts, "pi", "cam0", "poses", b"") for i, ts in enumerate([0.0, 9e9])]
+    assert list(paced(items, 1.0, clock=lambda: now[0], sleep=sleep)) == items
+    assert waits == [MAX_SLEEP] * 3
+
+
+@pytest.mark.parametrize("speed", ["nan", "inf", "-1", "-inf"])
+def test_replay_refuses_a_speed_that_is_no_pace(tmp_path: Path, speed: str) -> None:
+    path = tmp_path / "rec.jsonl"
+    path.write_text(replay_line() + "\n")
+    proc = edgepose("replay", str(path), f"--speed={speed}", "--sink", "stdout")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 78 and "--speed must be" in err and out == "", err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgepose.cli import add_config, add_verbosity, log_level
 from edgepose.cli.record import add_broker, broker_overrides
-from edgepose.errors import ConfigError, InputError, UnavailableError
+from edgepose.errors import InputError, UnavailableError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,14 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgepose.client.replay import ReadReport, merged, paced, topic_for
+    from edgepose.client.replay import ReadReport, check_speed, merged, paced, topic_for
     from edgepose.config import load_config
     from edgepose.logs import setup_logging
+    from edgepose.terminal import printable
 
     config = load_config(args.config, broker_overrides(args))
     setup_logging(log_level(args, "warning"), config.logging.format)
-    if args.speed < 0:
-        raise ConfigError("--speed must be 0 (as fast as possible) or positive")
+    check_speed(args.speed)
     for path in args.files:
         if not path.is_file():
             raise InputError(f"{path} does not exist or is not a file")
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     elapsed = time.monotonic() - start
     for example in report.examples:
-        print(f"edgepose replay: skipped {example}", file=sys.stderr)
+        print(f"edgepose replay: skipped {printable(example)}", file=sys.stderr)
     causes = ", ".join(f"{k}: {v}" for k, v in sorted(report.bad.items()))
     done = f"{sent} document(s) {'written' if args.sink == 'stdout' else 'published'} in {elapsed:.1f} s"
     bad = f"{report.total_bad} bad line(s) skipped" + (f" ({causes})" if causes else "")

@@ -3,13 +3,16 @@
 Each line is one document (poses, events, stats: the ``schema`` field says which) with its
 capture time ``ts``. Several files are merged by ``ts`` (each file is in order already, as
 ``edgepose record`` writes it), so a recorded fleet is replayed as it happened. A line that is
-not a document is counted by cause and skipped, with its file and line number for the first few.
+not a document is counted by cause and skipped, with its file and line number for the first few:
+not JSON (NaN, 1e400 and 100,000 nested ``[`` included), no schema, a device or camera that is
+no name (:mod:`edgepose.names`: ``a+b`` would be a wildcard in the topic it goes to), a ``ts``
+that is no time.
 """
 
 from __future__ import annotations
 
 import heapq
-import json
+import math
 import re
 import time
 from collections import Counter
@@ -18,11 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgepose import strict_json
+from edgepose.client.documents import MAX_TS
 from edgepose.errors import ConfigError, InputError
 from edgepose.mqtt.topics import Topics
+from edgepose.names import name_problem
 
 KIND_OF_SCHEMA = {"edgepose.poses/1": "poses", "edgepose.events/1": "events", "edgepose.stats/1": "stats"}
 EXAMPLES = 5  # bad lines quoted by file:line in the report
+MAX_SLEEP = 3600.0  # s: a long wait is slept in parts (threading's limit; a stop is seen between them)
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,9 @@ def read_file(path: Path, report: ReadReport,
                 report.reject(path, number, "empty", "an empty line")
                 continue
             try:
-                doc = json.loads(text)
-            except (ValueError, UnicodeDecodeError) as exc:
-                report.reject(path, number, "not JSON", f"not JSON ({exc})")
+                doc = strict_json.loads(text)
+            except strict_json.BadJSONError as exc:
+                report.reject(path, number, "not JSON", f"not JSON ({exc.cause}: {exc})")
                 continue
             kind = KIND_OF_SCHEMA.get(doc.get("schema")) if isinstance(doc, dict) else None
             if kind is None:
@@ -82,11 +89,15 @@ def read_file(path: Path, report: ReadReport,
                 report.reject(path, number, "no schema", f"not a poses, events or stats document ({what!r})")
                 continue
             problem = validators[kind](doc) if validators is not None else None
-            if problem is None and not (isinstance(doc.get("ts"), int | float) and doc.get("device")
-                                        and doc.get("camera")):  # fmt: skip
-                problem = "needs ts, device and camera"
+            ts = doc.get("ts")
+            if problem is None and (isinstance(ts, bool) or not isinstance(ts, int | float) or not 0 <= ts <= MAX_TS):
+                problem = f"ts {ts!r} is not a time (Unix seconds, 0..{MAX_TS:.0f})"
             if problem:
                 report.reject(path, number, "schema", problem)
+                continue
+            problem = name_problem(doc.get("device"), "device") or name_problem(doc.get("camera"), "camera")
+            if problem:
+                report.reject(path, number, "bad name", problem)
                 continue
             report.documents += 1
             yield Recorded(path, number, float(doc["ts"]), doc["device"], doc["camera"], kind, bytes(text))
@@ -100,14 +111,13 @@ def merged(paths: Iterable[Path], report: ReadReport,
 
 
 def paced(items: Iterable[Recorded], speed: float, clock: Callable[[], float] = time.monotonic,
-          sleep: Callable[[float], None] = time.sleep) -> Iterator[Recorded]:  # fmt: skip
+          sleep: Callable[[float], object] = time.sleep) -> Iterator[Recorded]:  # fmt: skip
     """Yield each item when its turn comes: ``(ts - first ts) / speed`` s after the first.
 
     ``speed`` 0 yields as fast as the consumer takes them. A ``ts`` earlier than the last one
     (the daemon restarted, its clock was set back) is not waited for.
     """
-    if speed < 0:
-        raise ConfigError("--speed must be 0 (as fast as possible) or positive")
+    check_speed(speed)
     start: tuple[float, float] | None = None
     for item in items:
         if speed > 0:
@@ -115,9 +125,19 @@ def paced(items: Iterable[Recorded], speed: float, clock: Callable[[], float] = 
                 start = (clock(), item.ts)
             due = start[0] + (item.ts - start[1]) / speed
             wait = due - clock()
-            if wait > 0:
-                sleep(wait)
+            while wait > 0:
+                part = min(wait, MAX_SLEEP)
+                if sleep(part) or part == wait:  # a sleep returning True was cut short by a stop
+                    break
+                wait = due - clock()
         yield item
+
+
+def check_speed(speed: float) -> float:
+    """``speed`` if it is a pace (0: as fast as possible, else a finite positive factor)."""
+    if not (speed == 0 or 0 < speed < math.inf):  # also NaN
+        raise ConfigError(f"--speed must be 0 (as fast as possible) or a positive finite factor, not {speed}")
+    return speed
 
 
 def topic_for(prefix: str, item: Recorded) -> str:
