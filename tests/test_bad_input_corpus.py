@@ -8,6 +8,7 @@ in anything written (stdout, JSON-lines files).
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 from tests.bad_files import fill, huge_png, huge_tiff, obeying_modes, tmpfs, unreadable, video
 from tests.conftest import ROOT, parse_documents
-from tests.tiny_models import movenet_single_outputs, pixel_model
+from tests.tiny_models import broadcast_model, movenet_single_outputs, pixel_model
 
 OK, EX_NOINPUT, EX_CONFIG = 0, 66, 78
 
@@ -149,6 +150,21 @@ def bad_output_video(kit: Kit) -> list[str]:
     return ["run", "--model", str(bad_output_model(kit, 1.0)), "--source", str(path), "--sink", "stdout"]
 
 
+def model_file(content: Callable[[], bytes]) -> Callable[[Kit], list[str]]:
+    """A run of the photo through the model ``content`` builds."""
+
+    def build(kit: Kit) -> list[str]:
+        path = kit.raw("model.tflite", content())
+        return ["run", "--model", str(path), "--source", str(kit.squat), "--sink", "stdout"]
+
+    return build
+
+
+def still(shape: tuple[int, ...], signature: tuple[int, ...] | None = None) -> Callable[[], bytes]:
+    """A MoveNet-shaped model whose input (of ``shape``) no op reads, so that any shape loads."""
+    return lambda: pixel_model({"keypoints": movenet_single_outputs()}, shape, None, signature=signature)
+
+
 def full_disk(kit: Kit) -> list[str]:
     disk = kit.tmp / "disk"  # mounted by the test (see ``how="full_disk"``)
     fill(disk, leave=4096)
@@ -170,6 +186,20 @@ def config(text: bytes | None) -> Callable[[Kit], list[str]]:
         return ["check-config", "-c", str(path)]
 
     return build
+
+
+def many_corners(n: int) -> bytes:
+    """A zone whose polygon is a circle of n corners: simple, but far past the bound on corners."""
+    turn = [2 * math.pi * i / n for i in range(n)]
+    points = ", ".join(f"[{0.5 + 0.4 * math.cos(a):.5f}, {0.5 + 0.4 * math.sin(a):.5f}]" for a in turn)
+    return f"analysis:\n  enabled: true\n  zones:\n    - name: a\n      polygon: [{points}]\n".encode()
+
+
+def alias_bomb() -> bytes:
+    """Nine levels of nine aliases of the level before: a few lines standing for 9**9 values."""
+    lines = ["a0: &a0 [lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def unreadable_config(kit: Kit) -> list[str]:
@@ -234,6 +264,16 @@ CASES = {
     "model output NaN on one image": Case(bad_output_frames(0.0), OK, 2),
     "model output inf on one video frame": Case(bad_output_video, OK, 4),
     "model output NaN on every image": Case(bad_output_frames(0.0, photos=0), EX_NOINPUT, 0, says="no frame"),
+    # models that cannot be fed: refused at load
+    "model input of size zero": Case(model_file(still((1, 0, 0, 3))), EX_NOINPUT, says="has no elements"),
+    "model input size left open (-1)": Case(
+        model_file(still((1, 1, 1, 3), (1, -1, -1, 3))), EX_NOINPUT, says="input size is left open"
+    ),
+    "model batch left open (-1)": Case(model_file(still((1, 192, 192, 3), (-1, 192, 192, 3))), OK, 1),
+    "model input too large (60000x60000)": Case(model_file(still((1, 60000, 60000, 3))), EX_NOINPUT, says="too large"),
+    "model too large to allocate": Case(
+        model_file(lambda: broadcast_model((1, 1 << 20, 1 << 20, 3))), EX_NOINPUT, says="out of memory"
+    ),
     # configs
     "empty config (the defaults)": Case(config(b""), OK),
     "binary config": Case(config(b"\xff\xfe\x00garbage\x01"), EX_CONFIG),
@@ -249,6 +289,22 @@ CASES = {
         EX_CONFIG,
         says="rtsp://u:***@cam/s",
     ),
+    # configs that parse but cannot work
+    "empty mqtt.host": Case(config(b'mqtt:\n  host: ""\n'), EX_CONFIG, says="mqtt.host: empty"),
+    "client id past MQTT's 65535 bytes": Case(
+        lambda k: ["check-config", "--set", "mqtt.client_id=" + "c" * 65536], EX_CONFIG, says="mqtt.client_id"
+    ),
+    "source.retry_min above retry_max": Case(
+        config(b"source:\n  retry_min: 9\n  retry_max: 1\n"), EX_CONFIG, says="is above source.retry_max"
+    ),
+    "zone on a camera that does not exist": Case(
+        config(b"analysis: {enabled: true, zones: [{name: a, camera: back, polygon: [[0, 0], [1, 0], [1, 1]]}]}"),
+        EX_CONFIG,
+        says="not one of the cameras (cam0)",
+    ),
+    "zone of 5000 corners": Case(config(many_corners(5000)), EX_CONFIG, says="at most 128"),
+    "YAML alias bomb (billion laughs)": Case(config(alias_bomb()), EX_CONFIG, says="aliases"),
+    "recursive YAML alias": Case(config(b"sinks: &s [*s]\n"), EX_CONFIG, says="contains it"),
     "unreadable config": Case(unreadable_config, EX_CONFIG, how="obeying_modes"),
     "limit letting no frame through": Case(lambda k: ["run", "--source", str(k.squat), "--max-frames", "0"], EX_CONFIG),
     "NaN duration": Case(lambda k: ["run", "--source", str(k.squat), "--duration", "nan"], EX_CONFIG),

@@ -39,8 +39,14 @@ class _Builder:
         self.graph.tensors, self.graph.operators = [], []
         self.codes: dict[int, int] = {}
 
-    def tensor(self, name: str, shape: Sequence[int], dtype: int, data: np.ndarray | None = None,
-               signature: Sequence[int] | None = None) -> int:  # fmt: skip
+    def tensor(
+        self,
+        name: str,
+        shape: Sequence[int],
+        dtype: int,
+        data: np.ndarray | None = None,
+        signature: Sequence[int] | None = None,
+    ) -> int:
         buffer = self.schema.BufferT()
         if data is not None:
             buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
@@ -56,11 +62,19 @@ class _Builder:
         kind = {np.dtype(np.float32): self.schema.TensorType.FLOAT32, np.dtype(np.int32): self.schema.TensorType.INT32}
         return self.tensor(name, values.shape, kind[values.dtype], values)
 
-    def op(self, builtin: int, inputs: list[int], outputs: list[int], options: tuple[int, Any] | None = None) -> None:
+    def op(
+        self,
+        builtin: int,
+        inputs: list[int],
+        outputs: list[int],
+        options: tuple[int, Any] | None = None,
+        version: int = 1,
+    ) -> None:
         if builtin not in self.codes:
             code = self.schema.OperatorCodeT()
-            code.builtinCode = code.deprecatedBuiltinCode = builtin
-            code.version = 1
+            code.builtinCode = builtin
+            code.deprecatedBuiltinCode = min(builtin, 127)  # 127: "see builtinCode", for codes past int8
+            code.version = version
             self.model.operatorCodes.append(code)
             self.codes[builtin] = len(self.model.operatorCodes) - 1
         op = self.schema.OperatorT()
@@ -82,7 +96,7 @@ class _Builder:
 def pixel_model(
     outputs: Mapping[str, np.ndarray],
     input_shape: Sequence[int] = (1, 192, 192, 3),
-    pixel: Sequence[int] = (0, 96, 96, 0),
+    pixel: Sequence[int] | None = (0, 96, 96, 0),
     bump: float = 0.0,
     signature: Sequence[int] | None = None,
 ) -> bytes:
@@ -90,19 +104,24 @@ def pixel_model(
 
     Output ``name`` is ``outputs[name] + bump / float(input[pixel])`` (see the module docstring).
     ``signature`` is the input's shape signature (-1 for a dynamic dimension); None: none stored.
+    ``pixel`` None: the input is read by no op and the outputs are ``outputs`` (any input shape loads).
     """
     b = _Builder()
     s = b.schema
     image = b.tensor("image", input_shape, s.TensorType.UINT8, signature=signature)
-    begin = b.const("begin", np.array(pixel, np.int32))
-    size = b.const("size", np.ones(4, np.int32))
-    picked = b.tensor("pixel", [1, 1, 1, 1], s.TensorType.UINT8)
-    b.op(s.BuiltinOperator.SLICE, [image, begin, size], [picked], (s.BuiltinOptions.SliceOptions, s.SliceOptionsT()))
-    value = b.tensor("pixel_float", [1, 1, 1, 1], s.TensorType.FLOAT32)
-    b.op(s.BuiltinOperator.CAST, [picked], [value], (s.BuiltinOptions.CastOptions, s.CastOptionsT()))
-    numerator = b.const("bump", np.full([1, 1, 1, 1], bump, np.float32))
-    ratio = b.tensor("ratio", [1, 1, 1, 1], s.TensorType.FLOAT32)
-    b.op(s.BuiltinOperator.DIV, [numerator, value], [ratio], (s.BuiltinOptions.DivOptions, s.DivOptionsT()))
+    if pixel is None:
+        ratio = b.const("zero", np.zeros([1, 1, 1, 1], np.float32))
+    else:
+        begin = b.const("begin", np.array(pixel, np.int32))
+        size = b.const("size", np.ones(4, np.int32))
+        picked = b.tensor("pixel", [1, 1, 1, 1], s.TensorType.UINT8)
+        slice_options = (s.BuiltinOptions.SliceOptions, s.SliceOptionsT())
+        b.op(s.BuiltinOperator.SLICE, [image, begin, size], [picked], slice_options)
+        value = b.tensor("pixel_float", [1, 1, 1, 1], s.TensorType.FLOAT32)
+        b.op(s.BuiltinOperator.CAST, [picked], [value], (s.BuiltinOptions.CastOptions, s.CastOptionsT()))
+        numerator = b.const("bump", np.full([1, 1, 1, 1], bump, np.float32))
+        ratio = b.tensor("ratio", [1, 1, 1, 1], s.TensorType.FLOAT32)
+        b.op(s.BuiltinOperator.DIV, [numerator, value], [ratio], (s.BuiltinOptions.DivOptions, s.DivOptionsT()))
     out = []
     for name, base in outputs.items():
         base = np.asarray(base, np.float32)
@@ -128,3 +147,16 @@ def movenet_single_outputs(score: float = 0.9) -> np.ndarray:
     out[0, 0, :, 1] = 0.5 + 0.05 * np.where(np.arange(17) % 2 == 0, 1, -1)
     out[0, 0, :, 2] = score
     return out
+
+
+def broadcast_model(shape: Sequence[int], input_shape: Sequence[int] = (1, 192, 192, 3)) -> bytes:
+    """A model with a small uint8 input whose one float32 output is a zero broadcast to ``shape``:
+    a model that asks for more memory than there is, past its input."""
+    b = _Builder()
+    s = b.schema
+    image = b.tensor("image", input_shape, s.TensorType.UINT8)
+    zero = b.const("zero", np.zeros([1], np.float32))
+    target = b.const("shape", np.array(shape, np.int32))
+    out = b.tensor("broadcast", shape, s.TensorType.FLOAT32)
+    b.op(s.BuiltinOperator.BROADCAST_TO, [zero, target], [out], version=2)
+    return b.finish([image], [out])

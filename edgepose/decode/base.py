@@ -94,10 +94,29 @@ def choose_decoder(
     """The decoder for the first format that matches; an :class:`InputError` listing the known ones."""
     for fmt in formats:
         if fmt.matches(outputs, input_spec):
-            return fmt.build(outputs, input_spec, config, dict(options or {}))
+            try:
+                decoder = fmt.build(outputs, input_spec, config, dict(options or {}))
+            except InputError:
+                if input_spec.dynamic:  # the placeholder shape is what the decoder could not use
+                    raise open_input_error(fmt.name, input_spec, model_name) from None
+                raise
+            if input_spec.dynamic and decoder.input_size_for(640, 480) is None:
+                raise open_input_error(fmt.name, input_spec, model_name)
+            return decoder
     shapes = ", ".join(f"{o.name} {list(o.shape)} {o.dtype}" for o in outputs)
     known = "; ".join(f"{f.name} ({f.description})" for f in formats)
     raise InputError(f"{model_name}: unknown output format: {shapes}", f"known formats: {known}")
+
+
+def open_input_error(format_name: str, input_spec: TensorSpec, model_name: str) -> InputError:
+    """The refusal of a model whose input size is left open (a -1 in its shape signature) by a
+    decoder that does not choose one per frame (only MoveNet MultiPose's does): the stored shape
+    is a placeholder, often 1x1, and running at it would give noise."""
+    return InputError(
+        f"{model_name}: its input size is left open ({list(input_spec.signature)}) and the "
+        f"{format_name} decoder does not choose one",
+        "export the model with a fixed input size (such as [1, 192, 192, 3])",
+    )
 
 
 T = TypeVar("T", int, float)

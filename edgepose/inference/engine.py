@@ -15,8 +15,13 @@ import numpy as np
 from edgepose.errors import InputError, UnavailableError
 from edgepose.inference.modelfile import ModelFile
 from edgepose.inference.runtime import Runtime, import_runtime
+from edgepose.sources.imagesize import MAX_IMAGE_PIXELS
 
 log = logging.getLogger(__name__)
+
+# The largest input edgepose fills: an RGB image of the largest size it reads. A larger input could
+# only be filled by upscaling, and would take gigabytes (60000x60000x3 is 10.8 GB).
+MAX_INPUT_ELEMENTS = 3 * MAX_IMAGE_PIXELS
 
 
 @dataclass(frozen=True)
@@ -29,10 +34,18 @@ class TensorSpec:
     dtype: np.dtype
     scale: float = 0.0
     zero_point: int = 0
+    # The shape signature: -1 where the model leaves a dimension to be set (resize_input); () for none.
+    signature: tuple[int, ...] = ()
 
     @property
     def quantized(self) -> bool:
         return self.scale != 0.0
+
+    @property
+    def dynamic(self) -> bool:
+        """A dimension past the batch is left open (MoveNet MultiPose's ``[1, -1, -1, 3]``): the stored
+        shape (often 1x1) is a placeholder to be resized before the first invoke."""
+        return any(d < 0 for d in self.signature[1:])
 
     def dequantize(self, array: np.ndarray) -> np.ndarray:
         """float32 values of an output, using this tensor's own scale and zero point."""
@@ -92,17 +105,22 @@ class LiteRtEngine(InferenceEngine):
                 num_threads=threads,
                 experimental_delegates=delegates or None,
             )
+            check_input(model, self._interp.get_input_details())  # before allocating what it asks for
             self._interp.allocate_tensors()
         except ValueError as exc:
             raise InputError(f"{model.path} cannot be loaded: {exc}", "re-download the model") from None
+        except MemoryError:
+            raise InputError(f"{model.path} cannot be prepared: {OUT_OF_MEMORY}", TOO_LARGE_HINT) from None
         except RuntimeError as exc:
-            text = str(exc).splitlines()[0]
+            # LiteRT raises an empty RuntimeError when allocating the tensors fails.
+            text = (str(exc).strip().splitlines() or [OUT_OF_MEMORY])[0]
             if "custom op" in text:
                 raise InputError(
                     f"{model.path.name} needs a custom op this runtime lacks: {text}",
                     "use a model without custom ops (see `edgepose models list`)",
                 ) from None
-            raise InputError(f"{model.path} cannot be prepared: {text}") from None
+            hint = TOO_LARGE_HINT if text == OUT_OF_MEMORY else None
+            raise InputError(f"{model.path} cannot be prepared: {text}", hint) from None
         self._read_specs()
 
     def _read_specs(self) -> None:
@@ -125,6 +143,31 @@ class LiteRtEngine(InferenceEngine):
         return [self._interp.get_tensor(o.index) for o in self.outputs]
 
 
+OUT_OF_MEMORY = "allocating its tensors failed (out of memory)"
+TOO_LARGE_HINT = "the model asks for more memory than there is: use a smaller model or input size"
+
+
+def check_input(model: ModelFile, details: list[dict[str, Any]]) -> None:
+    """Refuse, before allocating, a model edgepose cannot feed: not one input, an input of no
+    elements, or one larger than :data:`MAX_INPUT_ELEMENTS`. Open dimensions are checked later,
+    where the decoder says whether it sizes the input (:func:`~edgepose.decode.base.choose_decoder`)."""
+    if len(details) != 1:
+        raise InputError(f"{model.path.name} has {len(details)} inputs", "edgepose runs models with one image input")
+    spec = _spec(details[0])
+    fixed = [d for i, d in enumerate(spec.shape) if not (spec.signature[i : i + 1] and spec.signature[i] < 0)]
+    if 0 in fixed:
+        fix = "the model is broken: re-export or re-download it"
+        raise InputError(f"{model.path.name}: its input {list(spec.shape)} has no elements", fix)
+    elements = int(np.prod(spec.shape, dtype=np.int64))
+    if elements > MAX_INPUT_ELEMENTS:
+        gigabytes = elements * spec.dtype.itemsize / 1e9
+        raise InputError(
+            f"{model.path.name}: its input {list(spec.shape)} is too large ({gigabytes:.1f} GB; the limit is "
+            f"{MAX_INPUT_ELEMENTS / 3 / 1e6:.0f} megapixels of 3 channels, the largest image edgepose reads)",
+            "use a model with a smaller input",
+        )
+
+
 def _spec(detail: dict[str, Any]) -> TensorSpec:
     scale, zero = detail.get("quantization", (0.0, 0))
     return TensorSpec(
@@ -134,4 +177,5 @@ def _spec(detail: dict[str, Any]) -> TensorSpec:
         dtype=np.dtype(detail["dtype"]),
         scale=float(scale),
         zero_point=int(zero),
+        signature=tuple(int(d) for d in detail.get("shape_signature", ())),
     )
