@@ -549,3 +549,12 @@ def test_models_inspect_names_the_format(models_dir: Path, size: int, kind: str)
     info = inspect_model(yolo_file(models_dir, size, kind))
     assert info.format == "yolo_pose" and info.decoder and info.ignored == ()
     assert info.inputs[0].shape == (1, 3, size, size)
+
+
+def test_bench_times_the_invoke_of_an_nchw_model(models_dir: Path, squat_path: Path) -> None:
+    """The invoke column feeds the model the input the estimator would (NCHW, letterboxed, 0..1)."""
+    model = str(yolo_file(models_dir, 320, "int8"))
+    args = ("--threads", "2", "--frames", "3", "--warmup", "1", "--source", str(squat_path))
+    proc = run_cli("bench", "--models", model, *args)
+    assert proc.returncode == 0, proc.stderr
+    assert "| yolo11n-pose_320_int8 |" in proc.stdout and "failed" not in proc.stdout

@@ -34,7 +34,7 @@ from edgepose.frame import Frame
 from edgepose.logs import counted
 from edgepose.pipeline import Pipeline
 from edgepose.pose import FrameResult
-from edgepose.preprocess import cut, full_region, to_input_dtype
+from edgepose.preprocess import cut, input_geometry, to_input_dtype
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources.base import Clocks, Source
 from edgepose.stats import RunStats
@@ -161,10 +161,11 @@ def time_invokes(loaded: Loaded, image: np.ndarray, warmup: int, frames: int,
     """Invoke latency (ms) of the interpreter alone on one preprocessed input, after ``warmup`` invokes."""
     engine = loaded.estimator.engine
     spec = engine.input
-    _, in_h, in_w, _ = spec.shape
+    in_h, in_w, channels_first = input_geometry(spec.shape)  # NCHW too (YOLO-pose)
+    convention = loaded.estimator.decoder.input_convention
     height, width = image.shape[:2]
-    rgb = cut(image, full_region(width, height, in_w, in_h), in_w, in_h)
-    tensor = to_input_dtype(rgb, spec.dtype, spec.scale, spec.zero_point)
+    rgb = cut(image, convention.region(width, height, in_w, in_h), in_w, in_h, pad=convention.pad)
+    tensor = to_input_dtype(rgb, spec.dtype, spec.scale, spec.zero_point, convention.value_range, channels_first)
     for _ in range(warmup):
         engine.invoke(tensor)
     samples = []
