@@ -29,9 +29,20 @@ class EdgeposeError(Exception):
 
 
 class ConfigError(EdgeposeError):
-    """The configuration (file, override or secret) is invalid."""
+    """The configuration (file, override or secret) is invalid.
+
+    The message is one line whatever the config holds: a key or value with a newline or another
+    control character (YAML allows them) is shown escaped, so the error stays one line.
+    """
 
     exit_code = EX_CONFIG
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(_one_line(message), _one_line(hint) if hint is not None else None)
+
+
+def _one_line(text: str) -> str:
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class InputError(EdgeposeError):

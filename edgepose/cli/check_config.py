@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from edgepose.cli import add_config, add_verbosity
 from edgepose.config import load_config, redacted
+from edgepose.config.load import config_warnings
 from edgepose.errors import InputError
 
 
@@ -31,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"cannot write {args.write_default}: {exc.strerror}") from None
         return 0
     config = load_config(args.config, args.overrides)
+    for warning in config_warnings(config):  # valid, but a strict setup may refuse it: said, not refused
+        print(f"edgepose: warning: {warning}", file=sys.stderr)
     if args.print:
         print(json.dumps(redacted(config), indent=2, default=list))
     else:

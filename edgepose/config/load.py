@@ -17,12 +17,13 @@ from typing import Any, NoReturn
 
 import yaml
 
-from edgepose.config.sections import Config
+from edgepose.config.sections import Config, SourceConfig
 from edgepose.config.validate import Where, build
 from edgepose.errors import ConfigError
 from edgepose.redact import HIDDEN, redact_text
 
 CREDENTIAL_NAME = "mqtt_password"
+MAX_SECRET_BYTES = 65535  # the most an MQTT password can be (a binary field of 2-byte length)
 
 
 def load_config(
@@ -52,12 +53,14 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], Where]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = parse_yaml(text, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML refuses: no mark, a position
+            line = f":{text.count(chr(10), 0, exc.position) + 1}"
         problem = getattr(exc, "problem", None) or str(exc)
+        problem = " ".join(problem.split())  # one line: the error line is one line
         raise ConfigError(f"{path}{line}: malformed YAML: {problem}") from None
     if data is None:
         data = {}
@@ -66,6 +69,97 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], Where]:
     lines: dict[str, int] = {}
     _record_lines(node, "", lines, path)
     return data, Where(str(path), lines)
+
+
+# What one config may cost to read. A YAML alias repeats a node without copying it, so a few
+# lines can stand for billions of values ("billion laughs"); everything after parsing walks the
+# values as a tree. Real configs use no alias or a handful, and a few thousand values.
+MAX_ALIASES = 64
+MAX_VALUES = 100_000  # scalars, lists and mappings, counting each alias as the copy it stands for
+MAX_DEPTH = 32  # nesting of lists and mappings (the schema itself is 6 deep)
+
+
+class _BudgetLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a document with more aliases than :data:`MAX_ALIASES`."""
+
+    def __init__(self, stream: str, origin: str) -> None:
+        super().__init__(stream)
+        self.origin = origin
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise ConfigError(
+                    f"{self.origin}:{mark.line + 1}: more than {MAX_ALIASES} YAML aliases (*name)",
+                    "write the values out; a config needs few aliases, if any",
+                )
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, origin: str) -> tuple[Any, yaml.Node | None]:
+    """The data and the node tree of one YAML document, within :data:`MAX_ALIASES`, :data:`MAX_VALUES`
+    and :data:`MAX_DEPTH`; raises :class:`ConfigError` past them, ``yaml.YAMLError`` on bad YAML."""
+    loader = _BudgetLoader(text, origin)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise ConfigError(f"{origin}: nested more than {MAX_DEPTH} levels deep", "flatten it") from None
+        if node is None:
+            return None, None
+        _measure(node, origin)
+        try:
+            return loader.construct_document(node), node
+        except (ValueError, OverflowError) as exc:  # a date that is no date (2023-02-30), a huge exponent
+            line = f":{node.start_mark.line + 1}" if node.start_mark else ""
+            raise ConfigError(f"{origin}{line}: malformed YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _measure(root: yaml.Node, origin: str) -> None:
+    """Refuse a node tree that stands for more than MAX_VALUES values, nests deeper than MAX_DEPTH,
+    or contains itself (an alias inside its own anchor). Each node is measured once: its value
+    count and its height are kept, so an alias costs what it stands for, not a walk of it."""
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height)
+    open_nodes: set[int] = set()
+
+    def fail(node: yaml.Node, what: str, hint: str) -> NoReturn:
+        raise ConfigError(f"{origin}:{node.start_mark.line + 1}: {what}", hint)
+
+    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
+        key = id(node)
+        if key in open_nodes:
+            fail(node, "a YAML alias refers to a value that contains it", "a config cannot be recursive")
+        if key not in measured:
+            open_nodes.add(key)
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            else:
+                children = list(node.value) if isinstance(node, yaml.SequenceNode) else []
+            values, height = 1, 0
+            for child in children:
+                if depth + 1 > MAX_DEPTH:
+                    fail(child, f"nested more than {MAX_DEPTH} levels deep", "flatten it")
+                child_values, child_height = measure(child, depth + 1)
+                values, height = values + child_values, max(height, child_height + 1)
+                if values > MAX_VALUES:
+                    fail(
+                        node,
+                        f"more than {MAX_VALUES} values (an alias counts as a copy)",
+                        "a config holds a few thousand at most",
+                    )
+            open_nodes.discard(key)
+            measured[key] = values, height
+        values, height = measured[key]
+        if depth + height > MAX_DEPTH:
+            fail(node, f"nested more than {MAX_DEPTH} levels deep", "flatten it")
+        return values, height
+
+    measure(root, 0)
 
 
 def _record_lines(node: Any, path: str, lines: dict[str, int], file: Path) -> None:
@@ -95,7 +189,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*", key.strip()):
         raise ConfigError(f"--set {shown!r}: expected KEY=VALUE with a dotted key, e.g. model.threads=2")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = parse_yaml(raw, f"--set {shown}")[0] if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     parts = key.strip().split(".")
@@ -182,7 +276,7 @@ def finish(config: Config, env: Mapping[str, str], where: Where | None = None) -
     from edgepose.config.cameras import camera_configs
 
     for camera in camera_configs(config):
-        verify_source(camera.source.uri, camera_key(config, camera))
+        verify_source(camera.source, camera_key(config, camera), where or Where())
     verify_cameras(config)
     verify_sinks(config.sinks)
     verify_mqtt(config, where or Where())
@@ -213,9 +307,19 @@ def read_password(config: Config, env: Mapping[str, str]) -> str:
             candidates.append(cred)
     for file in candidates:
         try:
-            return file.read_text(encoding="utf-8").strip()
+            with file.open("rb") as f:
+                data = f.read(MAX_SECRET_BYTES + 1)  # bounded: /dev/zero given by mistake must not hang start-up
         except OSError as exc:
             raise ConfigError(f"mqtt.password_file: cannot read {file}: {exc.strerror}") from None
+        if len(data) > MAX_SECRET_BYTES:
+            raise ConfigError(
+                f"mqtt.password_file: {file} holds more than {MAX_SECRET_BYTES} bytes",
+                "the file holds the password alone",
+            )
+        try:
+            return data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise ConfigError(f"mqtt.password_file: {file} is not UTF-8 text") from None
     return ""
 
 
@@ -250,9 +354,18 @@ def verify_cameras(config: Config) -> None:
             seen[device] = name
 
 
-def verify_source(uri: str, key: str = "source") -> None:
-    if not uri.strip():  # as a path, '' is the current directory: a run over whatever is there
+def verify_source(source: SourceConfig, key: str = "source", where: Where | None = None) -> None:
+    where = where or Where()
+    if not source.uri.strip():  # as a path, '' is the current directory: a run over whatever is there
         raise ConfigError(f"{key}.uri: empty", "pass --source FILE|DIR|DEVICE|URL, or set source.uri: auto")
+    if source.retry_min > source.retry_max:  # the backoff would start above its own ceiling
+        at = key + (".retry_min" if f"{key}.retry_min" in where.lines else ".retry_max")
+        if at not in where.lines:  # a camera's value may come from the top-level source
+            at = "source.retry_min" if "source.retry_min" in where.lines else "source.retry_max"
+        raise ConfigError(
+            f"{where.at(at)}: {key}.retry_min: {source.retry_min:g} is above {key}.retry_max {source.retry_max:g}",
+            "the first wait must not be longer than the longest",
+        )
 
 
 def verify_sinks(sinks: Sequence[str]) -> None:
@@ -264,8 +377,43 @@ def verify_sinks(sinks: Sequence[str]) -> None:
         parse_sink(sink, f"sinks[{i}]")
 
 
+# MQTT carries the client id as a UTF-8 string of at most 65535 bytes, without U+0000 (3.1.1 and 5:
+# "1.5.3 UTF-8 encoded strings"): longer or with a NUL, no broker can take it, so it is refused.
+# Every broker must accept 1..23 bytes of 0-9a-zA-Z and may accept more; all common brokers do
+# (Mosquitto takes up to 65535), so a longer id only draws a warning (:func:`config_warnings`).
+MQTT_STRING_MAX = 65535
+MQTT_GUARANTEED_CLIENT_ID = 23
+
+
+def client_id(config: Config) -> str:
+    """The client id the daemon connects with: ``mqtt.client_id``, or ``edgepose-<device_id>``."""
+    return config.mqtt.client_id or f"edgepose-{config.device_id or 'edgepose'}"
+
+
 def verify_mqtt(config: Config, where: Where | None = None) -> None:
     m = config.mqtt
+    if not m.host.strip():
+        raise ConfigError(
+            f"{(where or Where()).at('mqtt.host')}: mqtt.host: empty",
+            "the broker's host name or address, e.g. localhost",
+        )
+    if "://" in m.host or "/" in m.host or any(c.isspace() for c in m.host):
+        raise ConfigError(
+            f"{(where or Where()).at('mqtt.host')}: mqtt.host: {m.host!r} is not a host name or address",
+            "give the host alone: the port is mqtt.port, TLS is mqtt.tls.enabled",
+        )
+    cid = client_id(config)
+    try:
+        size = len(cid.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in YAML): no UTF-8 at all
+        size = MQTT_STRING_MAX + 1
+    if "\0" in cid or size > MQTT_STRING_MAX:
+        key = "mqtt.client_id" if m.client_id else "device_id"
+        raise ConfigError(
+            f"{(where or Where()).at(key)}: {key}: the client id is not an MQTT string (at most "
+            f"{MQTT_STRING_MAX} UTF-8 bytes, no NUL character)",
+            "set a shorter mqtt.client_id",
+        )
     from edgepose.mqtt.topics import expand_prefix
 
     try:
@@ -294,12 +442,21 @@ def verify_mqtt(config: Config, where: Where | None = None) -> None:
         Topics.from_config(camera)  # every topic edgepose publishes to must be valid
 
 
+# Zones are checked at load in O(corners²) (edges crossing) and tested every frame in O(corners):
+# a bound keeps both small. Hand-drawn zones have a handful of corners.
+MAX_ZONE_CORNERS = 128
+MAX_CORNERS = 1024
+
+
 def verify_analysis(config: Config, where: Where) -> None:
     """Each zone: a name used once; a simple polygon of at least 3 points inside 0..1."""
     from edgepose.analysis.polygon import simple_polygon_problem
 
     seen: dict[str, int] = {}
-    cameras = set(config.cameras)
+    from edgepose.config.cameras import camera_names
+
+    cameras = set(camera_names(config))
+    corners = 0
     for i, zone in enumerate(config.analysis.zones):
         path = f"analysis.zones[{i}]"
 
@@ -315,9 +472,25 @@ def verify_analysis(config: Config, where: Where) -> None:
             fail("name", f"{zone.name!r} is also the name of analysis.zones[{seen[zone.name]}]",
                  "zone names are topics and Home Assistant entities: each name once")  # fmt: skip
         seen[zone.name] = i
-        if cameras and zone.camera and zone.camera not in cameras:
-            fail("camera", f"{zone.camera!r} is not one of the cameras ({', '.join(sorted(cameras))})",
-                 "name a key of cameras, or leave camera empty for every camera")  # fmt: skip
+        if zone.camera and zone.camera not in cameras:  # with one camera too: the zone would never be used
+            fail(
+                "camera",
+                f"{zone.camera!r} is not one of the cameras ({', '.join(sorted(cameras))})",
+                "name a key of cameras (or source.camera), or leave camera empty for every camera",
+            )
+        corners += len(zone.polygon)
+        if len(zone.polygon) > MAX_ZONE_CORNERS:  # checking a polygon is O(corners²): bound it
+            fail(
+                "polygon",
+                f"has {len(zone.polygon)} points; a zone has at most {MAX_ZONE_CORNERS}",
+                "simplify the outline",
+            )
+        if corners > MAX_CORNERS:
+            fail(
+                "polygon",
+                f"brings the zones to {corners} points; all zones together have at most {MAX_CORNERS}",
+                "simplify the outlines, or use fewer zones",
+            )
         for j, point in enumerate(zone.polygon):
             if len(point) != 2:
                 fail(f"polygon[{j}]", f"{list(point)} is not a point [x, y]")
@@ -328,6 +501,21 @@ def verify_analysis(config: Config, where: Where) -> None:
             fail("polygon", f"has {len(zone.polygon)} point(s); a zone needs at least 3")
         if problem := simple_polygon_problem(zone.polygon):
             fail("polygon", problem, "list the corners in order around the area, each once")
+
+
+def config_warnings(config: Config) -> tuple[str, ...]:
+    """What in a valid config may still fail on some setups, one line each (``check-config`` prints them)."""
+    out = []
+    cid = client_id(config)
+    if "mqtt" in config.sinks and len(cid.encode()) > MQTT_GUARANTEED_CLIENT_ID:
+        key = "mqtt.client_id" if config.mqtt.client_id else "device_id"
+        out.append(
+            f"{key}: the MQTT client id {cid[:40]!r}{'...' if len(cid) > 40 else ''} is "
+            f"{len(cid.encode())} bytes; MQTT guarantees {MQTT_GUARANTEED_CLIENT_ID} (Mosquitto, EMQX "
+            "and HiveMQ take longer ones), so a strict broker may refuse it: then set a shorter "
+            "mqtt.client_id"
+        )
+    return tuple(out)
 
 
 def redacted(config: Config) -> dict[str, Any]:
