@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgepose.client import FleetClient, Invalid, Poses, parse_message, schema_validators
@@ -410,3 +411,68 @@ def test_replay_refuses_a_speed_that_is_no_pace(tmp_path: Path, speed: str) -> N
     proc = edgepose("replay", str(path), f"--speed={speed}", "--sink", "stdout")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 78 and "--speed must be" in err and out == "", err
+
+
+# -- the pose library and `poses add` -----------------------------------------------------------
+
+
+def library_entry(**changes: object) -> dict:
+    rng = np.random.default_rng(3)
+    from edgepose.keypoints import KEYPOINT_NAMES
+
+    points = rng.uniform(-1, 1, (17, 2))
+    keypoints = {k: [float(x), float(y), 0.9] for k, (x, y) in zip(KEYPOINT_NAMES, points, strict=True)}
+    entry = {"schema": "edgepose.pose/1", "name": "p", "added": "2026-12-01T00:00:00Z", "source": {}, "score": 0.8,
+             "keypoints": keypoints}  # fmt: skip
+    entry.update(changes)
+    return entry
+
+
+def test_the_library_names_each_hostile_file_and_loads_the_good_ones(tmp_path: Path) -> None:
+    from edgepose.behaviours.library import PoseLibrary
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "good.json").write_text(json.dumps(library_entry(name="good")))
+    os.mkfifo(lib / "fifo.json")  # opening it to read would wait for a writer forever
+    (lib / "nested.json").write_text("[" * 100_000)
+    (lib / "nan.json").write_text(json.dumps(library_entry(name="nan")).replace("0.9]", "NaN]", 1))
+    huge = library_entry(name="huge")
+    huge["keypoints"]["nose"] = [1e308, -1e308, 0.9]
+    (lib / "huge.json").write_text(json.dumps(huge))
+    (lib / "big.json").write_bytes(b" " * (2 << 20))
+    (lib / "dir.json").mkdir()
+    (lib / "zero.json").symlink_to("/dev/zero")
+    loaded = PoseLibrary(lib).load()
+    assert loaded.names == ("good",)
+    reasons = {p.path.name: p.reason for p in loaded.problems}
+    assert set(reasons) == {"fifo.json", "nested.json", "nan.json", "huge.json", "big.json", "dir.json", "zero.json"}
+    assert all("not a regular file" in reasons[n] for n in ("fifo.json", "zero.json", "dir.json"))
+    assert "too deep" in reasons["nested.json"] and "NaN" in reasons["nan.json"]
+    assert "too large to normalize" in reasons["huge.json"] and "larger than" in reasons["big.json"]
+
+
+@pytest.mark.parametrize(("value", "says"), [("NaN", "not JSON"), ("1e308", "not finite"), ("1e400", "not JSON")])
+def test_poses_add_refuses_a_recorded_pose_that_is_no_number(tmp_path: Path, value: str, says: str) -> None:
+    doc = pose_document("pi-1", "cam0", 0, TS, people=1)
+    doc["poses"][0]["keypoints"][0][0] = "@@"
+    recording = tmp_path / "rec.jsonl"
+    recording.write_text(json.dumps(doc).replace('"@@"', value) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "edgepose", "poses", "add", "x", f"{recording}:1", "--library",
+                           str(tmp_path / "lib"), "--min-keypoints", "0", "--min-score", "0"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 66, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "lib" / "x.json").exists()
+
+
+def test_a_pose_of_huge_values_is_refused_not_stored_as_nan(tmp_path: Path) -> None:
+    import datetime
+
+    from edgepose.behaviours.library import entry_from_pose
+    from edgepose.errors import InputError
+
+    keypoints = np.full((17, 3), 0.9)
+    keypoints[:, :2] = np.linspace(-1, 1, 34).reshape(17, 2) * 1e308
+    with pytest.raises(InputError, match="too large to normalize"):
+        entry_from_pose("x", keypoints, {}, datetime.datetime.now(datetime.UTC))

@@ -17,7 +17,10 @@ file edited by hand is normalized again when loaded. Names are topic-safe (they 
 topics and entity ids): letters, digits, ``_`` and ``-``, at most 64.
 
 A library that holds unreadable or corrupt files still loads its good entries; each bad file is
-reported as a :class:`Problem` (file and why) for the caller to show or refuse.
+reported as a :class:`Problem` (file and why) for the caller to show or refuse. What another program
+may have put there is refused the same way, never opened in a way that hangs or crashes: a FIFO or
+device named ``x.json`` (not a regular file), a file over :data:`MAX_BYTES`, NaN, 1e400 or 100,000
+nested ``[`` (:mod:`edgepose.strict_json`), keypoints too large to normalize (1e308).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepose import strict_json
 from edgepose.behaviours.settings import NAME
 from edgepose.behaviours.similarity import Normalized, normalize
 from edgepose.errors import EX_USAGE, EdgeposeError, InputError
@@ -40,6 +45,8 @@ from edgepose.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 
 SCHEMA = "edgepose.pose/1"
 SUFFIX = ".json"
+MAX_BYTES = 1 << 20  # a pose file is about 1.5 KB; anything past this is not one
+MAX_COORDINATE = 1e9  # pixels of any frame, or normalized values, are far below it
 
 
 class LibraryUsageError(EdgeposeError):
@@ -100,10 +107,19 @@ def entry_from_pose(name: str, keypoints: np.ndarray, source: dict[str, Any], no
                     score: float | None = None) -> Entry:  # fmt: skip
     """A new entry from a ``(17, 3)`` pose in any unit (pixels of its image, usually)."""
     check_name(name)
-    n = normalize(keypoints)
+    n = _normalized(np.asarray(keypoints, np.float64), InputError)
     kp = np.concatenate([n.xy[0], n.conf[0][:, None]], axis=1)
     added = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Entry(name, kp, dict(source), added, None if score is None else float(score))
+
+
+def _normalized(keypoints: np.ndarray, error: type[Exception]) -> Normalized:
+    """``normalize`` of a pose whose values are finite and not huge (1e308 overflows): else ``error``."""
+    if keypoints.shape != (NUM_KEYPOINTS, 3) or not np.isfinite(keypoints).all():
+        raise error("keypoints: NaN or inf")
+    if np.abs(keypoints[:, :2]).max() > MAX_COORDINATE:  # its squares overflow, or it is no place in a frame
+        raise error(f"keypoints: a coordinate beyond ±{MAX_COORDINATE:g} (too large to normalize)")
+    return normalize(keypoints)
 
 
 def to_json(entry: Entry) -> dict[str, Any]:
@@ -147,13 +163,15 @@ def from_json(data: Any, name: str) -> Entry:
         raise ValueError("keypoints: NaN or inf")
     if not ((arr[:, 2] >= 0) & (arr[:, 2] <= 1)).all():
         raise ValueError("keypoints: a confidence outside 0..1")
-    n = normalize(arr)
+    n = _normalized(arr, ValueError)
     if not n.xy.any():
         raise ValueError("keypoints: all at one point")
     source = data.get("source", {})
     score = data.get("score")
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+        score = None
     return Entry(name, np.concatenate([n.xy[0], arr[:, 2:]], axis=1), source if isinstance(source, dict) else {},
-                 str(data.get("added", "")), float(score) if isinstance(score, (int, float)) else None)  # fmt: skip
+                 str(data.get("added", "")), None if score is None else float(score))  # fmt: skip
 
 
 def dumps(data: dict[str, Any]) -> str:
@@ -161,6 +179,25 @@ def dumps(data: dict[str, Any]) -> str:
     text = json.dumps(data, indent=2)
     return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + ", ".join(v.strip() for v in m[1].split(",")) + "]",
                   text) + "\n"  # fmt: skip
+
+
+def read_bytes(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """A regular file's bytes; ``ValueError`` for anything else (a FIFO would block ``open``, a
+    device read forever) and for a file over ``limit``. Opened without blocking, then checked."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("cannot read: not a regular file (a directory, a FIFO, a device)")
+        if info.st_size > limit:
+            raise ValueError(f"{info.st_size} bytes: larger than a pose file can be ({limit})")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ValueError(f"larger than a pose file can be ({limit} bytes)")
+    return data
 
 
 class PoseLibrary:
@@ -195,16 +232,18 @@ class PoseLibrary:
         if not re.fullmatch(NAME, name):
             raise ValueError("its file name is not a pose name (letters, digits, _ and -)")
         try:
-            text = path.read_text(encoding="utf-8")
+            data = read_bytes(path)
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise ValueError("not UTF-8 text") from None
         except OSError as exc:
             raise ValueError(f"cannot read: {exc.strerror or exc}") from None
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON (line {exc.lineno}: {exc.msg})") from None
-        return from_json(data, name)
+            value = strict_json.loads(text)
+        except strict_json.BadJSONError as exc:
+            what = "NaN or inf, which JSON has not" if exc.cause == "non-finite number" else exc.cause
+            raise ValueError(f"not JSON ({what}: {exc})") from None
+        return from_json(value, name)
 
     def add(self, entry: Entry, replace: bool = False) -> Path:
         """Write an entry; a name already taken is refused unless ``replace``. Written whole or not at all."""

@@ -27,6 +27,7 @@ from edgepose.errors import InputError
 from edgepose.keypoints import KEYPOINT_NAMES
 from edgepose.logs import setup_logging
 from edgepose.pose import Pose
+from edgepose.terminal import printable
 
 JSONL_LINE = re.compile(r"(?P<path>.+\.jsonl):(?P<line>[0-9]+)")
 MIN_SCORE = 0.3
@@ -116,6 +117,7 @@ def pose_from_image(config: Config, path: Path) -> tuple[Pose | None, dict[str, 
 
 
 def pose_from_jsonl(path: Path, line: int) -> tuple[Pose | None, dict[str, Any], int, int]:
+    from edgepose import strict_json
     from edgepose.viz import poses_from_document
 
     try:
@@ -128,15 +130,26 @@ def pose_from_jsonl(path: Path, line: int) -> tuple[Pose | None, dict[str, Any],
     if text is None or line < 1:
         raise InputError(f"{path}:{line}: no such line", "lines are counted from 1")
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{line}: not JSON: {exc.msg}") from None
+        doc = strict_json.loads(text)
+    except strict_json.BadJSONError as exc:
+        raise InputError(f"{path}:{line}: not JSON ({exc.cause}: {exc})") from None
     if not isinstance(doc, dict) or "poses" not in doc:
         raise InputError(f"{path}:{line}: not a pose document")
     poses = poses_from_document(doc)
+    for pose in poses:
+        if not (np.isfinite(pose.keypoints).all() and np.isfinite(pose.score)):  # 1e308 is inf as float32
+            raise InputError(f"{path}:{line}: a pose whose keypoints or score are not finite numbers")
     pose = max(poses, key=lambda p: p.score, default=None)
-    source = {"jsonl": str(path.resolve()), "line": line, "frame": doc.get("frame"), "model": doc.get("model")}
-    return pose, source, int(doc.get("width") or 0), int(doc.get("height") or 0)
+    frame, model = doc.get("frame"), doc.get("model")
+    source = {"jsonl": str(path.resolve()), "line": line, "frame": frame if isinstance(frame, int) else None,
+              "model": model if isinstance(model, str) else None}  # fmt: skip
+    return pose, source, _size(doc, "width"), _size(doc, "height")
+
+
+def _size(doc: dict[str, Any], key: str) -> int:
+    """A frame dimension of the document for the printout; 0 when it has none that is one."""
+    value = doc.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 1 << 20 else 0
 
 
 def check_pose(pose: Pose | None, where: str, min_score: float, min_keypoints: int, keypoint_score: float) -> None:
@@ -178,9 +191,9 @@ def list_poses(args: argparse.Namespace) -> int:
         for e in loaded.entries:
             src = e.source.get("image") or (f"{e.source.get('jsonl')}:{e.source.get('line')}" if "jsonl" in e.source
                                             else "?")  # fmt: skip
-            print(f"  {e.name:<{width}}  {e.added}  {src}")
+            print(printable(f"  {e.name:<{width}}  {e.added}  {src}"))
     for p in loaded.problems:
-        print(f"edgepose: warning: {p}", file=sys.stderr)
+        print(f"edgepose: warning: {printable(str(p))}", file=sys.stderr)
     if loaded.problems:
         raise InputError(f"{len(loaded.problems)} file(s) in {library.directory} are not usable poses",
                          "fix or delete them (`edgepose poses remove NAME`)")  # fmt: skip
