@@ -702,7 +702,8 @@ class Pipeline:
                     lane.stats.fail(self._named(lane, exc.message))
                     failures += 1
                     log.warning("skipped a frame: %s", exc)
-                    if failures >= MAX_CONSECUTIVE_FAILURES:
+                    # A camera's reads may fail for ever; a directory's move on to the next file.
+                    if source.fails_in_place and failures >= MAX_CONSECUTIVE_FAILURES:
                         raise InputError(
                             f"source {source.name}: {failures} reads failed in a row", f"last error: {exc}"
                         ) from None

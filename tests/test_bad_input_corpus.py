@@ -165,6 +165,21 @@ def still(shape: tuple[int, ...], signature: tuple[int, ...] | None = None) -> C
     return lambda: pixel_model({"keypoints": movenet_single_outputs()}, shape, None, signature=signature)
 
 
+def many_bad_then_good(kit: Kit) -> list[str]:
+    """More bad files in a row than a camera may fail reads in a row (1000), then a good image."""
+    folder = kit.tmp / "many"
+    folder.mkdir()
+    for i in range(1200):
+        kit.raw(f"many/a{i:04d}.jpg", b"")
+    shutil.copy(kit.squat, folder / "b_good.bmp")
+    return ["run", "--source", str(folder), "--sink", "stdout"]
+
+
+def looped_bad_directory(kit: Kit) -> list[str]:
+    """``source.loop`` over a directory in which no image can be read: it must end, not spin."""
+    return [*only_bad_directory(kit), "--set", "source.loop=true"]
+
+
 def full_disk(kit: Kit) -> list[str]:
     disk = kit.tmp / "disk"  # mounted by the test (see ``how="full_disk"``)
     fill(disk, leave=4096)
@@ -259,6 +274,8 @@ CASES = {
     "directory of odd and bad files": Case(odd_directory, OK, 4, how="obeying_modes"),
     "directory of only bad files": Case(only_bad_directory, EX_NOINPUT, 0, says="no frame was processed"),
     "unreadable directory": Case(unreadable_directory, EX_NOINPUT, how="obeying_modes"),
+    "directory of 1200 bad files, then a good one": Case(many_bad_then_good, OK, 1),
+    "looped directory of only bad files": Case(looped_bad_directory, EX_NOINPUT, 0, says="no image of directory"),
     # models whose output holds NaN or inf on some frames: those frames are counted as failed
     "model output inf on one image": Case(bad_output_frames(1.0), OK, 2),
     "model output NaN on one image": Case(bad_output_frames(0.0), OK, 2),

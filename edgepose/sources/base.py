@@ -35,6 +35,10 @@ class Source(Protocol):
     #: streams, video paced in real time): the pipeline then keeps only the newest frame and
     #: counts the rest as skipped. False: the pipeline processes every frame (back-pressure).
     live: bool = False
+    #: True when a failed read may fail again the same way for ever (a camera, a stream, a video
+    #: that cannot be rewound): the pipeline gives up after many failures in a row. False when every
+    #: read moves on (a directory's next file), so the source's own end bounds its failures.
+    fails_in_place: bool = True
     #: Frames a second the source delivers (a video file's own rate, a camera's requested one);
     #: 0.0 when unknown.
     fps: float = 0.0

@@ -55,6 +55,7 @@ class ImageSource(Source):
 
     continuous = False
     live = False  # every image is processed (back-pressure), none skipped
+    fails_in_place = False  # a bad file is skipped and the next one read: any number of them
 
     def __init__(self, path: str | Path, camera: str = "cam0", loop: bool = False, clocks: Clocks | None = None):
         self.path = Path(path)
@@ -64,6 +65,7 @@ class ImageSource(Source):
         self.files: list[Path] = []
         self._next = 0
         self._count = 0
+        self._failed = 0  # reads failed in a row: a whole looped pass of them means no image can be read
 
     def open(self) -> None:
         check_path(self.path)
@@ -94,7 +96,17 @@ class ImageSource(Source):
             self._next = 0
         path = self.files[self._next]
         self._next += 1
-        image = read_image(path)
+        try:
+            image = read_image(path)
+        except FrameError:
+            self._failed += 1
+            if self.loop and self._failed >= len(self.files):
+                raise InputError(
+                    f"no image of directory {self.path} can be read: all {len(self.files)} failed "
+                    "(source.loop would go round them for ever)"
+                ) from None
+            raise
+        self._failed = 0
         frame = Frame(image, self._count, self.clocks.wall(), self.clocks.mono(), self.name, path.name)
         self._count += 1
         return frame

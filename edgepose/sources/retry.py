@@ -50,6 +50,7 @@ class RetryingSource(Source):
         self.name = inner.name
         self.continuous = inner.continuous
         self.live = inner.live
+        self.fails_in_place = inner.fails_in_place
         self.fps = inner.fps
         self.health = health
         self.stall_timeout = stall_timeout
