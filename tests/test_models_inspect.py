@@ -29,6 +29,15 @@ def test_inspect_every_shared_model(path: Path) -> None:
         assert info["format"] == "yolo_pose" and info["decoder_available"]
         assert [o["shape"] for o in info["outputs"]] == [[1, 56, 21 * (size // 32) ** 2]]
         return
+    if path.name.startswith("pose_"):  # BlazePose: float32 NHWC; the landmark models decode, the detector is a stage
+        assert inp["dtype"] == "float32"
+        if path.name == "pose_detection.tflite":
+            assert inp["shape"] == [1, 224, 224, 3] and info["format"] == "blazepose_detector"
+            assert [o["shape"] for o in info["outputs"]] == [[1, 2254, 12], [1, 2254, 1]]
+        else:
+            assert inp["shape"] == [1, 256, 256, 3] and info["format"] == "blazepose" and info["decoder_available"]
+            assert info["ignored_outputs"] == [o["name"] for o in info["outputs"] if o["shape"] == [1, 256, 256, 1]]
+        return
     assert inp["dtype"] == "uint8"
     if path.name.startswith("movenet"):
         assert inp["shape"] == [1, 192, 192, 3] and info["format"] == "movenet_singlepose"
