@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgepose.behaviours.library import Loaded, entry_from_pose
-from edgepose.behaviours.reps import PRESETS, RepCounter, RepRule
+from edgepose.behaviours.reps import RepCounter
+from edgepose.behaviours.rules import PRESETS, RepRule
 from edgepose.behaviours.settings import BehavioursSettings, FallSettings, MatchSettings, RepsSettings
 from edgepose.behaviours.similarity import normalize, with_mirrors
 from edgepose.behaviours.stage import Behaviours

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from edgepose.behaviours.geometry import joint_angles
-from edgepose.behaviours.reps import PRESETS, RepCounter, RepRule
+from edgepose.behaviours.reps import RepCounter
+from edgepose.behaviours.rules import PRESETS, RepRule
 from edgepose.behaviours.settings import RepSpec, RepsSettings
 from edgepose.keypoints import KP
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgepose.behaviours.joints import JOINTS
 from edgepose.keypoints import KP
 
 Rows = Sequence[Sequence[float]]  # (17, 3) as nested lists (``ndarray.tolist()``) or an array
@@ -22,18 +23,6 @@ L_SHOULDER, R_SHOULDER = KP["left_shoulder"], KP["right_shoulder"]
 L_HIP, R_HIP = KP["left_hip"], KP["right_hip"]
 L_ANKLE, R_ANKLE = KP["left_ankle"], KP["right_ankle"]
 L_KNEE, R_KNEE = KP["left_knee"], KP["right_knee"]
-
-# Named joint angles as (a, b, c): the angle at b between b->a and b->c, in degrees.
-JOINTS: dict[str, tuple[int, int, int]] = {
-    "left_elbow": (KP["left_shoulder"], KP["left_elbow"], KP["left_wrist"]),
-    "right_elbow": (KP["right_shoulder"], KP["right_elbow"], KP["right_wrist"]),
-    "left_shoulder": (KP["left_elbow"], KP["left_shoulder"], KP["left_hip"]),
-    "right_shoulder": (KP["right_elbow"], KP["right_shoulder"], KP["right_hip"]),
-    "left_hip": (KP["left_shoulder"], KP["left_hip"], KP["left_knee"]),
-    "right_hip": (KP["right_shoulder"], KP["right_hip"], KP["right_knee"]),
-    "left_knee": (KP["left_hip"], KP["left_knee"], KP["left_ankle"]),
-    "right_knee": (KP["right_hip"], KP["right_knee"], KP["right_ankle"]),
-}
 
 
 def rows(keypoints: np.ndarray | Rows) -> Rows:

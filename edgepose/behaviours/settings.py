@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edgepose.behaviours.geometry import JOINTS
-from edgepose.behaviours.reps import PRESETS, RepRule
+from edgepose.behaviours.joints import JOINTS
+from edgepose.behaviours.rules import PRESETS, RepRule
 from edgepose.config.fields import setting
 from edgepose.errors import ConfigError
 

@@ -15,18 +15,18 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides, yaml_quote
-from edgepose.config import Config, load_config
 from edgepose.errors import ConfigError, FrameError, InputError
-from edgepose.frame import Frame
-from edgepose.logs import setup_logging
-from edgepose.pose import FrameResult
-from edgepose.sources import Source, guess_kind, make_source
-from edgepose.stats import FAILURES_NAMED, RunStats, failure_summary
-from edgepose.viz import Style, draw_poses, poses_from_document
-from edgepose.viz.output import DirectoryWriter, FrameWriter, ImageFileWriter, VideoWriter
+
+if TYPE_CHECKING:  # the parser is built for every command: NumPy, OpenCV and the config load on use
+    from edgepose.config import Config
+    from edgepose.frame import Frame
+    from edgepose.pose import FrameResult
+    from edgepose.sources import Source
+    from edgepose.viz import Style
+    from edgepose.viz.output import FrameWriter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgepose.config import load_config
+    from edgepose.logs import setup_logging
+    from edgepose.viz import Style
+
     first = (f"source.uri={yaml_quote(args.input)}", "source.loop=false", "source.realtime=false")
     if args.zones or args.angles or args.behaviours:  # the analysis stage computes what is drawn
         first = (*first, "analysis.enabled=true", *(("analysis.angles=true",) if args.angles else ()))
@@ -84,6 +88,8 @@ class Report:
     unused_documents: list[int] = field(default_factory=list)  # --from-jsonl: frames INPUT does not have
 
     def summary(self) -> str:
+        from edgepose.stats import failure_summary
+
         parts = [f"annotated {self.written} frame(s) -> {self.output}"]
         if self.failed:
             parts.append(f"{self.failed} failed and skipped")
@@ -122,6 +128,7 @@ class Analyzed:
         """Zones (under everything), the poses, then the angles and the behaviours' labels, from
         ``result`` as the stage left it."""
         from edgepose.analysis.overlay import draw_angles, draw_behaviours, draw_zones
+        from edgepose.viz import draw_poses
 
         if self.overlays.zones and self.zones:
             states = {s.zone: s for s in self.stage.zone_states()} if self.stage is not None else {}
@@ -138,6 +145,8 @@ class Analyzed:
 
 
 def open_writer(kind: str, source: Source, output: Path) -> FrameWriter:
+    from edgepose.viz.output import DirectoryWriter, ImageFileWriter, VideoWriter
+
     """The writer that writes 'the same' as the input: image for image, directory, video."""
     if kind == "image":
         return ImageFileWriter(output, Path(str(source.files[0])).name)  # type: ignore[attr-defined]
@@ -158,6 +167,9 @@ def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = No
     ``overlays``: also zones with their state and joint angles, from the analysis stage run over
     the same poses (the model's, or the recorded documents').
     """
+    from edgepose.sources import guess_kind, make_source
+    from edgepose.stats import failure_summary
+
     kind = guess_kind(config.source.uri) if config.source.kind == "auto" else config.source.kind
     if kind not in ("image", "directory", "video"):
         raise InputError(f"cannot annotate a {kind} source", "give an image, a directory of images or a video file")
@@ -191,6 +203,7 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
     from edgepose.app import build_estimator
     from edgepose.documents.poses import Stamp
     from edgepose.pipeline import Pipeline
+    from edgepose.stats import RunStats
     from edgepose.tracking import make_tracker
 
     loaded = build_estimator(config)
@@ -219,6 +232,10 @@ def _from_documents(
 ) -> None:
     # With ``by_name`` (a directory), images are matched by file name where the documents carry
     # it: ``frame`` counts only the images that decoded, which may not be the same as when recording.
+    from edgepose.pose import FrameResult
+    from edgepose.stats import FAILURES_NAMED
+    from edgepose.viz import draw_poses, poses_from_document
+
     by_file = {doc["file"]: n for n, doc in documents.items() if isinstance(doc.get("file"), str)} if by_name else {}
     seen: set[int] = set()
     while True:
@@ -260,6 +277,8 @@ def _from_documents(
 
 def read_documents(path: Path) -> dict[int, dict[str, Any]]:
     """Schema v1 documents of a JSONL file by their ``frame`` counter; one run and camera per file."""
+    from edgepose.viz import poses_from_document
+
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:

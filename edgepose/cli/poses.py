@@ -15,19 +15,17 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from edgepose.behaviours.library import LibraryUsageError, PoseLibrary, check_name, entry_from_pose
-from edgepose.behaviours.settings import library_dir
 from edgepose.cli import add_config, add_verbosity, log_level, shortcut_overrides
-from edgepose.config import Config, load_config
 from edgepose.errors import InputError
 from edgepose.keypoints import KEYPOINT_NAMES
-from edgepose.logs import setup_logging
-from edgepose.pose import Pose
 from edgepose.terminal import printable
+
+if TYPE_CHECKING:  # the parser is built for every command: NumPy and the config load on use
+    from edgepose.behaviours.library import PoseLibrary
+    from edgepose.config import Config
+    from edgepose.pose import Pose
 
 JSONL_LINE = re.compile(r"(?P<path>.+\.jsonl):(?P<line>[0-9]+)")
 MIN_SCORE = 0.3
@@ -75,6 +73,11 @@ def configured_library(config: Config) -> str:
 
 
 def _setup(args: argparse.Namespace) -> tuple[Config, PoseLibrary]:
+    from edgepose.behaviours.library import PoseLibrary
+    from edgepose.behaviours.settings import library_dir
+    from edgepose.config import load_config
+    from edgepose.logs import setup_logging
+
     config = load_config(args.config, shortcut_overrides(args))
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     directory = Path(args.library).expanduser() if args.library else library_dir(configured_library(config))
@@ -82,6 +85,8 @@ def _setup(args: argparse.Namespace) -> tuple[Config, PoseLibrary]:
 
 
 def add_pose(args: argparse.Namespace) -> int:
+    from edgepose.behaviours.library import LibraryUsageError, check_name, entry_from_pose
+
     config, library = _setup(args)
     check_name(args.name)
     if library.path_of(args.name).exists() and not args.replace:  # say so before loading a model
@@ -117,6 +122,8 @@ def pose_from_image(config: Config, path: Path) -> tuple[Pose | None, dict[str, 
 
 
 def pose_from_jsonl(path: Path, line: int) -> tuple[Pose | None, dict[str, Any], int, int]:
+    import numpy as np
+
     from edgepose import strict_json
     from edgepose.viz import poses_from_document
 
@@ -170,7 +177,7 @@ def check_pose(pose: Pose | None, where: str, min_score: float, min_keypoints: i
 
 def show_pose(pose: Pose, width: int, height: int, min_score: float) -> str:
     lines = [f"pose score {pose.score:.2f} in a {width}x{height} frame:"]
-    for name, (x, y, s) in zip(KEYPOINT_NAMES, np.asarray(pose.keypoints).tolist(), strict=True):
+    for name, (x, y, s) in zip(KEYPOINT_NAMES, pose.keypoints.tolist(), strict=True):
         mark = "" if s >= min_score else "  (not visible)"
         lines.append(f"  {name:<15} {x:8.1f} {y:8.1f}  {s:.2f}{mark}")
     return "\n".join(lines) + "\n"
