@@ -160,3 +160,29 @@ def test_movenet_multi_kernels_agree(seed: int, n: int, min_score: float) -> Non
     raw = np.random.default_rng(seed).random((n, 56)).astype(np.float32)
     for x, y in zip(NUMBA.movenet_multi(raw, min_score), NUMPY.movenet_multi(raw, min_score), strict=True):
         np.testing.assert_allclose(x, y)
+
+
+@pytest.mark.parametrize(
+    ("kind", "memory_mb", "expected"),
+    [
+        ("auto", 512, "numpy"),  # a Pi Zero 2 W: Numba's ~130 MB is a quarter of the board
+        ("auto", 1023, "numpy"),
+        ("auto", 1024, "numba"),  # a Pi 3 and up
+        ("auto", None, "numba"),  # memory unknown (not Linux): as before
+        ("numba", 512, "numba"),  # asked for by name: the user's choice stands
+        ("numpy", 8192, "numpy"),
+    ],
+)
+def test_auto_picks_the_kernels_by_the_boards_memory(kind, memory_mb, expected):
+    assert load_kernels(kind, memory_mb=lambda: memory_mb).kind == expected
+
+
+def test_the_boards_memory_is_memtotal(tmp_path):
+    from edgepose.kernels import board_memory_mb
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:         439360 kB\nMemFree:           12000 kB\n")
+    assert board_memory_mb(meminfo) == 429
+    meminfo.write_text("garbage\n")
+    assert board_memory_mb(meminfo) is None
+    assert board_memory_mb(tmp_path / "absent") is None

@@ -1,6 +1,9 @@
 """Decoder kernels: Numba where it imports, the NumPy reference twins otherwise.
 
-``decoder.kernel`` chooses: ``numba``, ``numpy`` or ``auto`` (Numba where it imports). Numba is
+``decoder.kernel`` chooses: ``numba``, ``numpy`` or ``auto``: Numba where it imports and the board
+has at least :data:`SMALL_BOARD_MB` of memory, else NumPy. Numba and its LLVM cost a PoseNet daemon
+about 130 MB of RSS (``libllvmlite.so`` alone about 70 MB), a quarter of a Pi Zero 2 W's 512 MB;
+the NumPy twins give the same poses and cost a few ms a frame more (docs/pipeline.md). Numba is
 imported lazily, here and nowhere else, so that ``decoder.numba_cache_dir`` can set
 ``NUMBA_CACHE_DIR`` first: a systemd service cannot write next to the package in site-packages.
 :func:`warmup` compiles (or loads from the cache) every kernel at start-up, so the first frame
@@ -27,6 +30,20 @@ from edgepose.kernels import reference, yolo_pose
 log = logging.getLogger(__name__)
 
 KernelKind = Literal["auto", "numba", "numpy"]
+
+# Below this much memory (MiB, MemTotal) ``auto`` takes the NumPy kernels: Pi Zero 2 W and 3A+.
+SMALL_BOARD_MB = 1024
+
+
+def board_memory_mb(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """The machine's memory (MemTotal) in MiB; None where it cannot be read (not Linux)."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -79,12 +96,19 @@ def _import_numba(cache_dir: str) -> tuple[ModuleType, ModuleType]:
     )
 
 
-def load_kernels(kind: KernelKind = "auto", cache_dir: str = "") -> Kernels:
-    """The kernels ``kind`` names; ``auto`` falls back to NumPy (logged) where Numba does not import."""
+def load_kernels(
+    kind: KernelKind = "auto", cache_dir: str = "", memory_mb: Callable[[], int | None] = board_memory_mb
+) -> Kernels:
+    """The kernels ``kind`` names; ``auto`` takes NumPy (logged) on a board with less than
+    :data:`SMALL_BOARD_MB` of memory (``memory_mb``) or where Numba does not import."""
     if kind == "numpy":
         return numpy_kernels()
     if kind not in ("auto", "numba"):
         raise ConfigError(f"decoder.kernel: unknown kernel kind {kind!r}", "use auto, numba or numpy")
+    if kind == "auto" and (memory := memory_mb()) is not None and memory < SMALL_BOARD_MB:
+        hint = "Numba would take about 130 MB; decoder.kernel: numba uses it anyway"
+        log.info("%d MiB of memory: decoding with the NumPy kernels (%s)", memory, hint)
+        return numpy_kernels()
     try:
         module, yolo = _import_numba(cache_dir)
     except ImportError as exc:
@@ -130,4 +154,13 @@ def warmup_yolo_pose(kernels: Kernels, dtype: np.dtype) -> None:
     kernels.yolo_pose(raw, True, 5, False, True, scale, 0.0, 0.25, 0.7, 300, 32.0, 32.0, mapping)
 
 
-__all__ = ["KernelKind", "Kernels", "load_kernels", "numpy_kernels", "warmup", "warmup_yolo_pose"]
+__all__ = [
+    "SMALL_BOARD_MB",
+    "KernelKind",
+    "Kernels",
+    "board_memory_mb",
+    "load_kernels",
+    "numpy_kernels",
+    "warmup",
+    "warmup_yolo_pose",
+]
