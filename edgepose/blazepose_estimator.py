@@ -14,8 +14,10 @@ replicated border, 9x9 heatmap refinement, mapping back (:mod:`edgepose.decode.b
 document keeps the 17 COCO keypoints (landmarks 0, 2, 5, 7, 8, 11-16, 23-28; score = visibility)
 and adds the 33 ``landmarks`` and the ``world`` landmarks. The segmentation output is ignored.
 
-The pipeline invokes the landmark model once a frame; when the detector finds nobody, its
-outputs are ignored (the frame has no pose) and the next frame runs the detector again.
+The pipeline invokes the estimator's engine once a frame. When the detector finds nobody there
+is nothing for the landmark model to read: the engine (:class:`LandmarkEngine`, around the
+supervised one) answers that frame's invoke at once without running the model, as MediaPipe
+skips it, and the next frame runs the detector again.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +50,7 @@ from edgepose.decode.blazepose.region import RotatedRect, rect_from_points, warp
 from edgepose.errors import InputError
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
+from edgepose.inference.supervisor import InFlight
 from edgepose.pose import FrameResult, Pose, Timing, box_from_keypoints
 from edgepose.preprocess import full_region
 
@@ -62,6 +66,62 @@ MIN_REGION_SIDE = 4.0  # pixels: a carried region smaller than this is dropped (
 
 class DetectorMissingError(InputError):
     """A BlazePose landmark model was given but its person detector cannot be found."""
+
+
+class LandmarkEngine:
+    """The landmark model's engine, which does not run the model for a frame without a region.
+
+    An invoke of :attr:`no_region` (what :meth:`BlazePoseEstimator.prepare` hands over when the
+    detector found nobody) returns zeroed outputs at once; any other tensor, and every other
+    attribute (``input``, ``outputs``, ``accelerator``, ``close``, ...), is the wrapped engine's.
+    """
+
+    def __init__(self, engine: InferenceEngine) -> None:
+        self.inner = engine
+        self.no_region = np.zeros(engine.input.shape, engine.input.dtype)
+        self.no_region.flags.writeable = False
+        self._nothing = [np.zeros(o.shape, o.dtype) for o in engine.outputs]
+
+    def __getattr__(self, name: str) -> object:
+        inner = self.__dict__.get("inner")  # absent while a copy is being built: no recursion
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+        if tensor is self.no_region:
+            return self._nothing
+        return self.inner.invoke(tensor)
+
+
+class BackgroundLandmarkEngine(LandmarkEngine):
+    """:class:`LandmarkEngine` around an engine that also invokes in the background (``start``/``collect``)."""
+
+    def start(self, tensor: np.ndarray, confirm: bool = False) -> InFlight:
+        if tensor is not self.no_region:
+            return self.inner.start(tensor, confirm)  # type: ignore[attr-defined]
+        done: Future[list[np.ndarray]] = Future()
+        done.set_result(self._nothing)
+        now = time.perf_counter()
+        return _NoInvoke(done, [now, now])
+
+    def collect(self, flight: InFlight) -> list[np.ndarray]:
+        if isinstance(flight, _NoInvoke):
+            return flight.future.result()
+        return self.inner.collect(flight)  # type: ignore[attr-defined]
+
+
+class _NoInvoke(InFlight):
+    """An invoke that was not run (a frame without a region)."""
+
+
+def landmark_engine(engine: InferenceEngine) -> LandmarkEngine:
+    """``engine`` wrapped in the :class:`LandmarkEngine` that fits it (itself when it is one already)."""
+    if isinstance(engine, LandmarkEngine):
+        return engine
+    if callable(getattr(engine, "start", None)) and callable(getattr(engine, "collect", None)):
+        return BackgroundLandmarkEngine(engine)
+    return LandmarkEngine(engine)
 
 
 class BlazePoseDecoder:
@@ -195,7 +255,7 @@ class BlazePoseEstimator:
         layout = find_landmark_layout(engine.outputs, engine.input)
         if layout is None:
             raise InputError(f"{model_name} is not a BlazePose landmark model")
-        self.engine = engine
+        self.engine = landmark_engine(engine)
         self.detector = detector
         self.model_name = model_name
         self.model_options: dict[str, float] = {}
@@ -262,10 +322,11 @@ class BlazePoseEstimator:
                 frame.index,
                 "no region carried" if continuous else "a still image",
             )
-        turn = self._turn
-        self._turn ^= 1
-        tensor = self._tensors[turn]
+        tensor = self.engine.no_region  # nobody found: the engine answers without running the model
         if rect is not None:
+            turn = self._turn
+            self._turn ^= 1
+            tensor = self._tensors[turn]
             crop = warp(frame.image, rect, self.in_w, self.in_h, "replicate", self._crops[turn])
             np.multiply(crop, np.float32(1.0 / 255.0), out=tensor[0])
         return BlazePrepared(frame, setup, rect, tensor, (self.clock() - t0) * 1e3, continuous, detected)

@@ -225,32 +225,28 @@ def test_cli_without_the_detector_says_what_is_missing(tmp_path: Path, models_di
     assert "pose_detection.tflite" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_cli_on_video_runs_the_detector_only_when_tracking_is_lost(tmp_path: Path, walking_video: Path) -> None:
+@pytest.mark.parametrize("overlap", ["off", "on"])  # the serial schedule; the overlapped one (start/collect)
+def test_cli_on_video_runs_the_detector_only_when_tracking_is_lost(
+    overlap: str, tmp_path: Path, walking_video: Path
+) -> None:
     clip = tmp_path / "corner.avi"
-    frames = video_frames(walking_video, 20, crop=(0, 120, 240))
+    corner = video_frames(walking_video, 24, crop=(0, 120, 240))
+    grey = np.full_like(corner[0], 128)
+    frames = [*corner[:12], grey, grey, grey, grey, *corner[12:]]  # the person leaves for 4 frames
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (240, 240))
     for rgb in frames:
         writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     writer.release()
-    done = run_cli(
-        "run",
-        "-v",
-        "--model",
-        "pose_landmark_lite.tflite",
-        "--source",
-        str(clip),
-        "--threads",
-        "2",
-        "--set",
-        "tracking.tracker=none",
-    )
+    args = ["--model", "pose_landmark_lite.tflite", "--source", str(clip), "--threads", "2"]
+    settings = ["--set", "tracking.tracker=none", "--set", f"model.overlap={overlap}"]
+    done = run_cli("run", "-v", *args, *settings)
     assert done.returncode == 0, done.stderr
     docs = parse_documents(done.stdout)
-    assert len(docs) == 20
+    assert len(docs) == len(frames)
     detected = {int(m) for m in re.findall(r"frame (\d+): the person detector ran", done.stderr)}
     without = {d["frame"] + 1 for d in docs if not d["poses"]}
-    assert detected == ({0} | without) - {20}
-    assert len(detected) < 5
+    assert detected == ({0} | without) - {len(frames)}
+    assert {13, 14, 15, 16} <= detected and len(detected) < 10  # lost when the person left, found again
 
 
 def test_inspect_names_blazepose_and_its_ignored_segmentation(models_dir: Path) -> None:
@@ -385,3 +381,51 @@ def test_a_reload_of_min_pose_score_applies_from_the_next_frame(detector: PoseDe
     assert len(estimator.estimate(Frame(squat_rgb, 0, 0.0, 0.0)).poses) == 1  # 0.7 >= 0.5, MediaPipe's threshold
     estimator.use(estimator.setup_for(DecoderConfig(min_pose_score=0.8)))
     assert estimator.estimate(Frame(squat_rgb, 1, 0.0, 0.0)).poses == ()
+
+
+class Counting:
+    """An engine that counts its invokes (and, with ``background``, its started ones)."""
+
+    def __init__(self, engine, background: bool = False) -> None:
+        self.engine, self.invokes, self.started = engine, 0, 0
+        self.input, self.outputs, self.accelerator = engine.input, engine.outputs, "cpu"
+        if background:
+            self.start, self.collect = self._start, self._collect
+
+    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+        self.invokes += 1
+        return self.engine.invoke(tensor)
+
+    def _start(self, tensor: np.ndarray, confirm: bool = False):
+        from concurrent.futures import Future
+
+        from edgepose.inference.supervisor import InFlight
+
+        self.started += 1
+        future: Future = Future()
+        future.set_result(self.engine.invoke(tensor))
+        return InFlight(future, [0.0, 0.0])
+
+    def _collect(self, flight) -> list[np.ndarray]:
+        return flight.future.result()
+
+
+@pytest.mark.parametrize("background", [False, True])  # the serial pipeline's invoke; the overlapped start/collect
+def test_the_landmark_model_does_not_run_when_nobody_is_found(
+    background: bool, detector: PoseDetector, squat_rgb: np.ndarray
+) -> None:
+    from edgepose.pipeline import StartsInvokes
+
+    counting = Counting(ShuffledEngine(0.9), background)
+    estimator = BlazePoseEstimator(counting, detector, DecoderConfig(), "m")
+    assert isinstance(estimator.engine, StartsInvokes) is background
+    grey = np.full_like(squat_rgb, 128)
+    for n, image in enumerate([grey, squat_rgb, grey]):
+        prepared = estimator.prepare(Frame(image, n, 0.0, 0.0))
+        if background:
+            outputs = estimator.engine.collect(estimator.engine.start(prepared.tensor, confirm=True))
+        else:
+            outputs = estimator.engine.invoke(prepared.tensor)
+        result = estimator.finish(prepared, outputs, 0.0)
+        assert len(result.poses) == (image is squat_rgb)
+    assert (counting.started if background else counting.invokes) == 1  # the squat only
