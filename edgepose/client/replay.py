@@ -83,9 +83,10 @@ def read_file(path: Path, report: ReadReport,
             except strict_json.BadJSONError as exc:
                 report.reject(path, number, "not JSON", f"not JSON ({exc.cause}: {exc})")
                 continue
-            kind = KIND_OF_SCHEMA.get(doc.get("schema")) if isinstance(doc, dict) else None
+            schema = doc.get("schema") if isinstance(doc, dict) else None
+            kind = KIND_OF_SCHEMA.get(schema) if isinstance(schema, str) else None
             if kind is None:
-                what = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+                what = schema if isinstance(doc, dict) else type(doc).__name__
                 report.reject(path, number, "no schema", f"not a poses, events or stats document ({what!r})")
                 continue
             problem = validators[kind](doc) if validators is not None else None
