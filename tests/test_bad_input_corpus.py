@@ -8,7 +8,9 @@ in anything written (stdout, JSON-lines files).
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import pytest
 
 from tests.bad_files import fill, huge_png, huge_tiff, obeying_modes, tmpfs, unreadable, video
 from tests.conftest import ROOT, parse_documents
+from tests.fleet_docs import pose_document
 from tests.tiny_models import broadcast_model, movenet_single_outputs, pixel_model
 
 OK, EX_NOINPUT, EX_CONFIG = 0, 66, 78
@@ -217,6 +220,9 @@ def alias_bomb() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+HEALTH_ELSEWHERE = ("--set", "service.health.host=192.0.2.1")  # TEST-NET-1: never this machine's
+
+
 def unreadable_config(kit: Kit) -> list[str]:
     path = kit.raw("edgepose.yaml", b"model:\n  threads: 2\n")
     return ["check-config", "-c", str(unreadable(path))]
@@ -232,6 +238,63 @@ def annotate_into_unwritable_dir(kit: Kit) -> list[str]:
     folder = kit.tmp / "locked"
     folder.mkdir(mode=0o555)
     return ["annotate", str(kit.squat), str(folder / "drawn.png")]
+
+
+# -- what other programs send (recordings, documents, library files) ------------------------------
+
+TS = 1_764_633_600.0
+
+
+def recorded(kit: Kit, name: str, lines: list[str]) -> Path:
+    return kit.raw(name, "".join(line + "\n" for line in lines).encode())
+
+
+def pose_line(**fields: object) -> str:
+    doc = pose_document("pi-1", "cam0", 0, TS, people=1)
+    doc.update(fields)
+    return json.dumps(doc)
+
+
+def hostile_recording(kit: Kit) -> list[str]:
+    """Two good documents among lines another program wrote: each bad one is counted, the rest replayed."""
+    lines = [
+        pose_line(),
+        pose_line(device="a+b"),  # a wildcard in the topic it would go to
+        pose_line(camera="\x1b[2J"),
+        pose_line(ts=TS).replace(str(TS), "NaN"),
+        pose_line(ts=1e20),
+        pose_line(frame=0).replace('"frame": 0', '"frame": 1e400'),
+        pose_line(schema=[]),
+        "[" * 100_000,
+        pose_line(frame=1, ts=TS + 1),
+    ]
+    return ["replay", str(recorded(kit, "hostile.jsonl", lines)), "--sink", "stdout", "--speed", "0"]
+
+
+def recorded_pose_of(value: str) -> Callable[[Kit], list[str]]:
+    def build(kit: Kit) -> list[str]:
+        doc = pose_document("pi-1", "cam0", 0, TS, people=1)
+        doc["poses"][0]["keypoints"][0][0] = "@@"
+        path = recorded(kit, "pose.jsonl", [json.dumps(doc).replace('"@@"', value)])
+        return ["poses", "add", "x", f"{path}:1", "--library", str(kit.tmp / "lib"), "--min-score", "0",
+                "--min-keypoints", "0"]  # fmt: skip
+
+    return build
+
+
+def hostile_library(kit: Kit) -> list[str]:
+    """A FIFO named like a pose (opening it would wait forever), 100,000 nested [ and /dev/zero."""
+    library = kit.tmp / "lib"
+    library.mkdir()
+    os.mkfifo(library / "fifo.json")
+    (library / "nested.json").write_text("[" * 100_000)
+    (library / "zero.json").symlink_to("/dev/zero")
+    return ["poses", "list", "--library", str(library)]
+
+
+def record_into(build: Callable[[Kit], list[str]]) -> Callable[[Kit], list[str]]:
+    """``record`` with outputs it cannot use: refused before it connects (no broker is needed)."""
+    return lambda kit: ["record", "--host", "127.0.0.1", "--port", "1", *build(kit)]
 
 
 @dataclass(frozen=True)
@@ -322,6 +385,12 @@ CASES = {
     "zone of 5000 corners": Case(config(many_corners(5000)), EX_CONFIG, says="at most 128"),
     "YAML alias bomb (billion laughs)": Case(config(alias_bomb()), EX_CONFIG, says="aliases"),
     "recursive YAML alias": Case(config(b"sinks: &s [*s]\n"), EX_CONFIG, says="contains it"),
+    # the HTTP endpoints (their clients: tests/test_http_guard.py): an address this machine cannot listen on
+    "health endpoint on an address not this machine's": Case(
+        lambda k: ["run", "--source", str(k.squat), "--set", "service.health.enabled=true", *HEALTH_ELSEWHERE],
+        69,
+        says="cannot listen on 192.0.2.1",
+    ),
     "unreadable config": Case(unreadable_config, EX_CONFIG, how="obeying_modes"),
     "limit letting no frame through": Case(lambda k: ["run", "--source", str(k.squat), "--max-frames", "0"], EX_CONFIG),
     "NaN duration": Case(lambda k: ["run", "--source", str(k.squat), "--duration", "nan"], EX_CONFIG),
@@ -334,6 +403,24 @@ CASES = {
     "write-default to a missing directory": Case(
         lambda k: ["check-config", "--write-default", str(k.tmp / "no" / "such.yaml")], EX_NOINPUT
     ),
+    # what other programs send: recordings, documents, library files
+    "recording with hostile lines": Case(hostile_recording, OK, 2),
+    "replay at speed NaN": Case(
+        lambda k: ["replay", str(recorded(k, "r.jsonl", [pose_line()])), "--speed", "nan"],
+        EX_CONFIG,
+        says="--speed must be",
+    ),
+    "record --dir that is a file": Case(
+        record_into(lambda k: ["--dir", str(k.raw("file", b""))]), EX_NOINPUT, says="not a directory"
+    ),
+    "record --summary-json in a missing directory": Case(
+        record_into(lambda k: ["--dir", str(k.tmp / "rec"), "--summary-json", str(k.tmp / "no" / "s.json")]),
+        EX_NOINPUT,
+        says="cannot write --summary-json",
+    ),
+    "poses add of a NaN keypoint": Case(recorded_pose_of("NaN"), EX_NOINPUT, says="not JSON"),
+    "poses add of a 1e308 keypoint": Case(recorded_pose_of("1e308"), EX_NOINPUT, says="not finite"),
+    "pose library of a FIFO, deep nesting and /dev/zero": Case(hostile_library, EX_NOINPUT, says="not usable poses"),
 }
 
 
@@ -372,7 +459,7 @@ def test_bad_input(name: str, squat_path: Path, tmp_path: Path) -> None:
     errors = [line for line in proc.stderr.splitlines() if line.startswith("edgepose: error:")]
     assert len(errors) == (1 if case.code else 0), proc.stderr
     assert not case.says or case.says in errors[0], proc.stderr
-    docs = assert_whole_records(proc.stdout or "") if args[0] == "run" else []
+    docs = assert_whole_records(proc.stdout or "") if args[0] in ("run", "replay") else []
     if case.docs is not None and case.how not in ("dev_full", "closed_stdout"):
         assert len(docs) == case.docs, proc.stderr
     for text in written:
