@@ -219,6 +219,13 @@ class HealthConfig:
     enabled: bool = setting(False, "serve /healthz and /metrics over HTTP")
     host: str = setting("127.0.0.1", "address to bind; keep it on localhost unless you mean it")
     port: int = setting(9180, "port; 0: any free port (the chosen one is logged)", min=0, max=65535)
+    read_timeout: float = setting(
+        10.0,
+        "seconds a client has to send its request (and may stay idle between two); then it is disconnected",
+        min=0.01,
+        max=3600.0,
+    )
+    max_clients: int = setting(8, "connections served at once; one more is answered 503 and closed", min=1, max=1024)
 
 
 @dataclass(frozen=True)
@@ -228,6 +235,21 @@ class PreviewConfig:
     port: int = setting(9181, "port", min=1, max=65535)
     max_fps: float = setting(5.0, "most preview images per second", min=0.1, max=60.0)
     allow_remote: bool = setting(False, "answer clients on other machines too (otherwise they get 403)")
+    hosts: tuple[str, ...] = setting(
+        factory=tuple,
+        doc="names the page may also be reached by (a DNS name, a reverse proxy); addresses, localhost and this "
+        "device's host name (and <host name>.local) always pass; any other Host gets 403 (a DNS-rebinding guard)",
+    )
+    read_timeout: float = setting(
+        10.0,
+        "seconds a client has to send its request (and may stay idle between two), or to take the next image of "
+        "a stream; then it is disconnected",
+        min=0.01,
+        max=3600.0,
+    )
+    max_clients: int = setting(
+        8, "connections served at once (each stream holds one); one more is answered 503 and closed", min=1, max=1024
+    )
     zones: bool = setting(False, "draw the analysis zones with their state (needs analysis.enabled)")
     angles: bool = setting(False, "write joint angles at the joints (needs analysis.enabled and analysis.angles)")
     camera: str = setting("", "with several cameras, the one shown; empty: the first",
@@ -267,7 +289,8 @@ class ZoneConfig:
                         pattern=ZONE_NAME)  # fmt: skip
     polygon: tuple[tuple[float, ...], ...] = setting(
         factory=tuple,
-        doc="corners [[x, y], ...] normalized to the frame (0..1, origin top-left); at least 3, no edges crossing",
+        doc="corners [[x, y], ...] normalized to the frame (0..1, origin top-left); 3 to 128 (1024 over all zones), "
+        "no edges crossing",
     )
     anchor: Literal["feet", "hips", "box_center"] = setting(
         "feet", "the point of a person tested: feet (mid-ankles, else the box's bottom centre), hips, box_center"

@@ -7,7 +7,9 @@ JPEG are kept (nothing is stored or queued beyond them).
 
 Served paths: ``/`` the page, ``/frame.jpg`` the latest JPEG, ``/stream.mjpg`` the same as MJPEG
 (``multipart/x-mixed-replace``, for VLC or an ``<img>``), ``/status.json`` stats and last document.
-Clients that are not on this machine get 403 unless ``allow_remote`` is set.
+Clients that are not on this machine get 403 unless ``allow_remote`` is set, and so does a request
+whose ``Host`` is a name not this device's (DNS rebinding: :func:`~edgepose.service.http_guard.host_allowed`).
+Connections are capped and must send their request in time (:mod:`edgepose.service.http_guard`).
 """
 
 from __future__ import annotations
@@ -16,26 +18,28 @@ import html
 import ipaddress
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
 from edgepose.analysis.overlay import LiveOverlay
 from edgepose.config.sections import PreviewConfig
-from edgepose.errors import UnavailableError
 from edgepose.frame import Frame
 from edgepose.opencv import require_cv2, rgb_to_bgr
 from edgepose.pose import FrameResult, Pose
+from edgepose.service.http_guard import GuardedHandler, GuardedHTTPServer, Limits, device_names, host_allowed
 from edgepose.stats import RunStats
 from edgepose.viz import Style, draw_poses
 
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 80
+UNKNOWN_HOST = (
+    b"edgepose preview: unknown Host; open it by this device's address or name, or add the name to "
+    b"service.preview.hosts\n"
+)
 BOUNDARY = "edgeposeframe"
 STATS_SHOWN = (  # (key in RunStats.snapshot(), label) in page order
     ("processed_fps", "processed fps"), ("camera_fps", "camera fps"), ("inference_ms_p50", "inference ms p50"),
@@ -162,8 +166,9 @@ class PreviewServer:
         self.stats = stats
         self.clock = clock
         self.frames = LatestFrame(config.max_fps, clock, style, overlay)
-        self.refused = 0  # requests from non-local clients answered 403
-        self._httpd: ThreadingHTTPServer | None = None
+        self.refused = 0  # requests from non-local clients, or naming a host not this device's, answered 403
+        self.names: frozenset[str] = frozenset()  # what the Host header may name (set at start)
+        self._httpd: GuardedHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -174,17 +179,14 @@ class PreviewServer:
     def port(self) -> int:
         return self._httpd.server_address[1] if self._httpd else self.config.port
 
+    @property
+    def server(self) -> GuardedHTTPServer | None:
+        return self._httpd
+
     def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
-        server_class = type("PreviewHTTPServer", (ThreadingHTTPServer,), {"address_family": family})
-        try:
-            httpd = server_class((self.config.host, self.config.port), _Handler)
-        except OSError as exc:
-            raise UnavailableError(
-                f"service.preview: cannot listen on {self.config.host}:{self.config.port}: {exc.strerror}",
-                "choose another service.preview.port, or stop what uses it",
-            ) from None
-        httpd.daemon_threads = True
+        c = self.config
+        httpd = GuardedHTTPServer(c.host, c.port, _Handler, Limits(c.read_timeout, c.max_clients), "service.preview")
+        self.names = device_names((*c.hosts, c.host))
         httpd.preview = self  # type: ignore[attr-defined]
         self._httpd = httpd
         self.frames.start()
@@ -240,7 +242,7 @@ def stats_rows(stats: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(GuardedHandler):
     server_version = "edgepose-preview"
     protocol_version = "HTTP/1.1"
 
@@ -251,12 +253,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("preview %s: " + format, self.client_address[0], *args)
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 (http.server calls do_<METHOD>)
         preview = self.preview
         if not preview.config.allow_remote and not is_local_client(self.client_address[0]):
             preview.refused += 1
             self._send(403, "text/plain; charset=utf-8",
                        b"edgepose preview answers local clients only (service.preview.allow_remote)\n")  # fmt: skip
+            return
+        if not host_allowed(self.headers.get("Host"), preview.names):  # a page on another site, by DNS rebinding
+            preview.refused += 1
+            self._send(403, "text/plain; charset=utf-8", UNKNOWN_HOST)
             return
         path = self.path.split("?", 1)[0]
         if path == "/":
@@ -300,5 +306,5 @@ class _Handler(BaseHTTPRequestHandler):
                 head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                 self.wfile.write(head.encode() + jpeg + b"\r\n")
                 self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the viewer went away
+        except OSError:
+            pass  # the viewer went away, or took no image for read_timeout

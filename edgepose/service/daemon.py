@@ -45,6 +45,7 @@ from edgepose.pipeline import Ended, Pipeline
 from edgepose.pose import FrameResult
 from edgepose.scheduling import WAITING, Assessment, assess
 from edgepose.service.health_http import HealthServer, Probe
+from edgepose.service.http_guard import Limits
 from edgepose.service.notify import Notifier, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,8 @@ class Daemon:
         self._started = self.clock()
         health = self.config.service.health
         if health.enabled:
-            self.health_server = HealthServer(health.host, health.port, self.probe)
+            limits = Limits(health.read_timeout, health.max_clients)
+            self.health_server = HealthServer(health.host, health.port, self.probe, limits)
             self.health_server.start()
         self._worker = threading.Thread(
             target=self._work, args=(max_frames, duration), name="edgepose-main", daemon=True

@@ -24,10 +24,9 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from edgepose.errors import UnavailableError
+from edgepose.service.http_guard import GuardedHandler, GuardedHTTPServer, Limits, shown
 from edgepose.sinks.base import Sink
 
 log = logging.getLogger(__name__)
@@ -172,19 +171,16 @@ def _numeric_items(data: Any) -> Iterable[tuple[str, float]]:
 
 
 class HealthServer:
-    """A small threaded HTTP server answering ``/healthz`` and ``/metrics`` from a probe function."""
+    """A small threaded HTTP server answering ``/healthz`` and ``/metrics`` from a probe function.
 
-    def __init__(self, host: str, port: int, probe: Callable[[], Probe]) -> None:
+    Guarded against its clients (:mod:`edgepose.service.http_guard`): at most ``limits.max_clients``
+    connections, each with ``limits.read_timeout`` seconds for its request.
+    """
+
+    def __init__(self, host: str, port: int, probe: Callable[[], Probe], limits: Limits | None = None) -> None:
         self.probe = probe
         handler = _handler_for(probe)
-        try:
-            self._server = ThreadingHTTPServer((host, port), handler)
-        except OSError as exc:
-            raise UnavailableError(
-                f"service.health: cannot listen on {host}:{port}: {exc.strerror}",
-                "choose another service.health.port, or stop what uses it",
-            ) from None
-        self._server.daemon_threads = True  # a slow client never delays shutdown
+        self._server = GuardedHTTPServer(host, port, handler, limits or Limits(), "service.health")
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="edgepose-health", daemon=True)  # fmt: skip
 
@@ -193,10 +189,14 @@ class HealthServer:
         host, port = self._server.server_address[:2]
         return str(host), int(port)
 
+    @property
+    def server(self) -> GuardedHTTPServer:
+        return self._server
+
     def start(self) -> None:
         self._thread.start()
         host, port = self.address
-        log.info("health endpoint on http://%s:%d/healthz and /metrics", host, port)
+        log.info("health endpoint on http://%s/healthz and /metrics", shown(host, port))
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -204,11 +204,11 @@ class HealthServer:
         self._server.server_close()
 
 
-def _handler_for(probe: Callable[[], Probe]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(probe: Callable[[], Probe]) -> type[GuardedHandler]:
+    class Handler(GuardedHandler):
         server_version = "edgepose"
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802 (http.server calls do_<METHOD>)
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 code, body = healthz_body(probe())
