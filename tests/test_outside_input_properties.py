@@ -258,3 +258,35 @@ def test_watch_folds_any_message_and_draws_no_control_character(messages: list[t
     assert not CONTROL.search(text.replace("\n", ""))
     _, lines = view_lines(state, {}, 2.0)
     assert not any(CONTROL.search(line) for line in lines)
+
+
+# -- MQTT commands ------------------------------------------------------------------------------
+
+COMMAND_TOPICS = st.sampled_from(["edgepose/pi-1/cam0/reps/reset", "edgepose/pi-1/other/reps/reset",
+                                  "edgepose/pi-1/cam0/reps/reset/x", "edgepose/pi-1/reps/reset"])  # fmt: skip
+COMMAND_PAYLOADS = st.one_of(
+    st.binary(max_size=40),
+    st.integers(min_value=-(2**80), max_value=2**80).map(lambda n: str(n).encode()),
+    st.sampled_from([b"", b"  ", b"3", b"\xd9\xa3", b"1e400", b"NaN", b"9" * 19, b"9" * 18, b"\x1b[2J"]),
+)
+
+
+@FAST
+@given(st.lists(st.tuples(COMMAND_TOPICS, COMMAND_PAYLOADS), max_size=5))
+def test_a_reps_reset_command_is_done_or_counted_as_refused(commands: list[tuple[str, bytes]]) -> None:
+    from edgepose.config import load_config
+    from edgepose.sinks.mqtt import MqttSink
+    from edgepose.stats import RunStats
+
+    config = load_config(None, ["device_id=pi-1", "analysis.enabled=true", "analysis.behaviours.reps.enabled=true"],
+                         env={})  # fmt: skip
+    sink = MqttSink(config, RunStats())  # never opened: commands are fed as the transport would
+    tracks: list[int | None] = []
+    sink.on_reps_reset(lambda track: tracks.append(track) or True, "cam0")
+    for topic, payload in commands:
+        before = sink.reps_resets + sink.commands_refused
+        sink._reps_command(topic, payload)
+        after = sink.reps_resets + sink.commands_refused
+        assert after - before == (topic == "edgepose/pi-1/cam0/reps/reset")  # ours: done or refused, once
+    assert len(tracks) == sink.reps_resets
+    assert all(t is None or (isinstance(t, int) and 0 <= t < 10**18) for t in tracks)
