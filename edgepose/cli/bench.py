@@ -47,9 +47,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "of each engine, interleaved; real: the model on the CPU; sleep:7ms: a stand-in invoke that "
                         "sleeps (GIL released) and replays the model's outputs on the source's frames")  # fmt: skip
     p.add_argument("--seconds", type=float, default=8.0, metavar="S",
-                   help="--engine: seconds per variant over all rounds (default 8)")  # fmt: skip
+                   help="--engine: seconds per variant over all rounds; --footprint: the measuring window "
+                        "(default 8)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=8, metavar="N",
                    help="--engine: rounds, each running every variant in turn (default 8)")  # fmt: skip
+    p.add_argument(
+        "--footprint",
+        action="store_true",
+        help="instead of the table: each model (and --kernels) as a daemon on the looping --source at --fps-cap: "
+        "PSS, CPU ms a frame, first document with a cold and a warm Numba cache",
+    )
+    p.add_argument("--kernels", metavar="numba,numpy", default="numba,numpy", help="--footprint: kernel sets")
+    p.add_argument("--fps-cap", type=float, default=15.0, metavar="FPS", help="--footprint: camera pace (default 15)")
     p.add_argument("--peer", type=Path, metavar="DIR",
                    help="--engine: also run the TensorFlow Raspberry Pi example's MoveNet loop from DIR (a copy of "
                         "its movenet.py and data.py) and print the ratio to it")  # fmt: skip
@@ -104,6 +113,8 @@ def bench(args: argparse.Namespace) -> int:
 
     if args.frames < 1 or args.warmup < 0:
         raise ConfigError(f"--frames must be at least 1 and --warmup at least 0 (got {args.frames}, {args.warmup})")
+    if args.footprint:
+        return footprint_bench(args, config)
     if args.engine is not None:
         return limit_bench(args, config)
     old = rep.load_json(args.compare) if args.compare else None  # fail before a long run, not after
@@ -163,5 +174,31 @@ def limit_bench(args: argparse.Namespace, config: Config) -> int:
     sys.stdout.write(limit.markdown(summaries))
     if args.json:
         args.json.write_text(json.dumps({"source": uri, "configurations": summaries}, indent=2) + "\n")
+        log.info("wrote %s", args.json)
+    return 0
+
+
+def footprint_bench(args: argparse.Namespace, config: Config) -> int:
+    """``--footprint``: each model and kernel set as its own daemon process (``bench.footprint``)."""
+    import json
+
+    from edgepose.app import resolve_source_uri
+    from edgepose.bench import footprint
+
+    kernels = split_list(args.kernels, "kernels")
+    for kernel in kernels:
+        if kernel not in ("numba", "numpy"):
+            raise ConfigError(f"--kernels: {kernel!r} is not a kernel set", "use numba, numpy or both")
+    if not 0 < args.fps_cap <= 240 or args.seconds <= 0:
+        raise ConfigError(f"--fps-cap must be in (0, 240] and --seconds positive (got {args.fps_cap}, {args.seconds})")
+    uri = resolve_source_uri(config)
+    rows = [
+        footprint.measure(model, kernel, uri, args.fps_cap, args.seconds, extra=args.overrides)
+        for model in split_list(args.models, "models") or (config.model.name,)
+        for kernel in kernels
+    ]
+    sys.stdout.write(footprint.markdown(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"source": uri, "footprint": footprint.as_dicts(rows)}, indent=2) + "\n")
         log.info("wrote %s", args.json)
     return 0

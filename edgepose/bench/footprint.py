@@ -1,0 +1,199 @@
+"""What a model costs the board as a daemon: memory, CPU at a camera's pace, time to its first document.
+
+Each measurement is its own ``edgepose run`` process, so one model's memory is not another's: the
+looping video paced at its native rate and capped at ``fps`` frames a second (a camera's pace, not
+as fast as possible), the documents to stdout, tracking on as configured.
+
+- first document: seconds from the process's start to its first line, once with an empty Numba
+  cache (cold: what the first start after an install costs) and again with the cache that run
+  left (warm: every later start);
+- PSS (``/proc/PID/smaps_rollup``: shared pages divided among the processes that map them, so what
+  the daemon adds to the board) and RSS, at the end of the measuring window;
+- CPU ms a frame: the process's user + system time over the window, divided by the documents in it.
+
+On a Pi: ``edgepose bench --footprint --models movenet_lightning_int8 --source clip.mp4``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from edgepose.errors import InputError
+
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """One model and kernel set as a daemon. Times in seconds, memory in MB (2**20 bytes)."""
+
+    model: str
+    kernel: str
+    fps_cap: float
+    first_document_cold: float | None
+    first_document_warm: float | None
+    pss_mb: float | None
+    rss_mb: float | None
+    cpu_ms_per_frame: float | None
+    fps: float | None  # documents a second in the window (at most the cap)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One daemon run: when its first document came, and the window's figures."""
+
+    first_document: float | None
+    pss_mb: float | None
+    rss_mb: float | None
+    cpu_seconds: float
+    frames: int
+    seconds: float
+
+
+def memory_mb(smaps_rollup: Path) -> tuple[float | None, float | None]:
+    """(PSS, RSS) in MB from a ``/proc/PID/smaps_rollup``; None for what it does not give."""
+    try:
+        text = smaps_rollup.read_text()
+    except OSError:
+        return None, None
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("Pss", "Rss") and rest.split():
+            found[key] = int(rest.split()[0]) / 1024  # kB
+    return found.get("Pss"), found.get("Rss")
+
+
+def cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds of a process from its ``/proc/PID/stat`` (0 when it is gone)."""
+    try:
+        text = stat.read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15 of stat)
+
+
+class _Lines:
+    """Counts a child's stdout lines on a thread and keeps the time of the first."""
+
+    def __init__(self, stream: IO[bytes], clock: Callable[[], float]) -> None:
+        self.count = 0
+        self.first: float | None = None
+        self._clock = clock
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        for _line in stream:
+            if self.first is None:
+                self.first = self._clock()
+            self.count += 1
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
+
+
+def daemon_argv(model: str, kernel: str, source: str, fps: float, cache_dir: Path, extra: Sequence[str]) -> list[str]:
+    """``edgepose run`` on ``source`` looping at its native pace, capped at ``fps``, documents to stdout."""
+    sets = [
+        f"cameras.cam0.source.uri={source}",
+        "cameras.cam0.source.loop=true",
+        "cameras.cam0.source.realtime=true",
+        f"cameras.cam0.fps_cap={fps}",
+        f"decoder.kernel={kernel}",
+        f"decoder.numba_cache_dir={cache_dir}",
+        *extra,
+    ]
+    argv = [sys.executable, "-m", "edgepose", "run", "-q", "--model", model, "--sink", "stdout"]
+    for s in sets:
+        argv += ["--set", s]
+    return argv
+
+
+def run_once(argv: Sequence[str], settle: float, seconds: float, timeout: float = 120.0) -> Sample:
+    """Start the daemon, wait for its first document and ``settle`` more seconds, then measure ``seconds``."""
+    clock = time.monotonic
+    t0 = clock()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.stdout is None or proc.stderr is None:  # pragma: no cover - PIPE gives both
+        raise RuntimeError("no pipes to the daemon")
+    lines = _Lines(proc.stdout, clock)
+    proc_dir = Path(f"/proc/{proc.pid}")
+    try:
+        while lines.first is None and proc.poll() is None and clock() - t0 < timeout:
+            time.sleep(0.01)
+        if lines.first is None:
+            proc.kill()
+            err = proc.stderr.read().decode(errors="replace").strip().splitlines()
+            raise InputError(f"the daemon gave no document ({' '.join(argv[4:7])}): {err[-1] if err else 'no output'}")
+        time.sleep(settle)
+        cpu0, frames0, w0 = cpu_seconds(proc_dir / "stat"), lines.count, clock()
+        time.sleep(seconds)
+        cpu1, frames1, w1 = cpu_seconds(proc_dir / "stat"), lines.count, clock()
+        pss, rss = memory_mb(proc_dir / "smaps_rollup")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        lines.join()
+    return Sample(lines.first - t0, pss, rss, cpu1 - cpu0, frames1 - frames0, w1 - w0)
+
+
+def measure(
+    model: str,
+    kernel: str,
+    source: str,
+    fps: float = 15.0,
+    seconds: float = 10.0,
+    settle: float = 2.0,
+    extra: Sequence[str] = (),
+) -> Footprint:
+    """One model and kernel set: a cold start (empty Numba cache), then a warm one that is measured."""
+    with tempfile.TemporaryDirectory(prefix="edgepose-footprint-") as cache:
+        argv = daemon_argv(model, kernel, source, fps, Path(cache), extra)
+        cold = run_once(argv, settle=0.0, seconds=0.0)
+        warm = run_once(argv, settle, seconds)
+    cpu_ms = warm.cpu_seconds * 1e3 / warm.frames if warm.frames else None
+    fps_seen = warm.frames / warm.seconds if warm.seconds else None
+    first = (_round(cold.first_document, 2), _round(warm.first_document, 2))
+    memory = (_round(warm.pss_mb, 1), _round(warm.rss_mb, 1))
+    return Footprint(model, kernel, fps, *first, *memory, _round(cpu_ms, 2), _round(fps_seen, 1))
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def markdown(rows: Sequence[Footprint]) -> str:
+    """The table a Pi user posts: one row per model and kernel set."""
+    head = "| model | kernels | PSS MB | RSS MB | CPU ms a frame | at fps | first document cold s | warm s |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [r.model, r.kernel, _cell(r.pss_mb), _cell(r.rss_mb), _cell(r.cpu_ms_per_frame)]
+        cells += [f"{_cell(r.fps)} (cap {r.fps_cap:g})", _cell(r.first_document_cold), _cell(r.first_document_warm)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def as_dicts(rows: Sequence[Footprint]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]

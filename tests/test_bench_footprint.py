@@ -1,0 +1,77 @@
+"""``edgepose bench --footprint``: each model as its own daemon process, measured from outside."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgepose.bench.footprint import Footprint, cpu_seconds, daemon_argv, markdown, memory_mb
+from tests.conftest import MOVENET, run_cli
+
+
+def test_memory_is_read_from_smaps_rollup(tmp_path):
+    rollup = tmp_path / "smaps_rollup"
+    rollup.write_text(
+        "55d0c0000000-7ffd00000000 ---p 00000000 00:00 0    [rollup]\n"
+        "Rss:              163840 kB\nPss:               97280 kB\nPss_Anon:          40960 kB\n"
+    )
+    assert memory_mb(rollup) == (95.0, 160.0)  # Pss_Anon is not Pss
+    assert memory_mb(tmp_path / "gone") == (None, None)
+
+
+def test_cpu_time_is_user_plus_system_after_a_name_with_spaces(tmp_path):
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    stat = tmp_path / "stat"
+    rest = ["S", "1", "1", "1", "0", "-1", "4194560", "0", "0", "0", "0", str(3 * ticks), str(ticks)] + ["0"] * 30
+    stat.write_text(f"4242 (python3 -m edgepose) {' '.join(rest)}\n")
+    assert cpu_seconds(stat) == pytest.approx(4.0)
+    assert cpu_seconds(tmp_path / "gone") == 0.0
+
+
+def test_the_daemon_loops_the_source_at_a_cameras_pace(tmp_path):
+    argv = daemon_argv("m.tflite", "numpy", "clip.mp4", 15.0, tmp_path, ["tracking.enabled=false"])
+    sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+    assert argv[argv.index("--model") + 1] == "m.tflite" and argv[argv.index("--sink") + 1] == "stdout"
+    assert sets == [
+        "cameras.cam0.source.uri=clip.mp4",
+        "cameras.cam0.source.loop=true",
+        "cameras.cam0.source.realtime=true",
+        "cameras.cam0.fps_cap=15.0",
+        "decoder.kernel=numpy",
+        f"decoder.numba_cache_dir={tmp_path}",
+        "tracking.enabled=false",  # the user's --set last: it wins
+    ]
+
+
+def test_the_table_says_what_was_not_measured():
+    row = Footprint("m", "numba", 15.0, 3.2, 1.1, 95.0, None, 4.5, 14.9)
+    table = markdown([row])
+    assert "| m | numba | 95 | - | 4.5 | 14.9 (cap 15) | 3.2 | 1.1 |" in table
+
+
+@pytest.mark.slow
+def test_a_real_daemon_is_measured(walking_video, tmp_path):
+    out = tmp_path / "footprint.json"
+    args = ["--footprint", "--models", MOVENET, "--kernels", "numpy", "--source", str(walking_video)]
+    proc = run_cli("bench", *args, "--seconds", "1.5", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text())["footprint"]
+    assert row["kernel"] == "numpy" and row["fps_cap"] == 15.0
+    assert row["pss_mb"] > 20 and row["rss_mb"] >= row["pss_mb"]
+    assert row["first_document_cold"] > 0 and row["first_document_warm"] > 0
+    assert 0 < row["fps"] <= 16 and row["cpu_ms_per_frame"] > 0  # the cap holds (one frame of slack)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kernels", "fortran"], "is not a kernel set"),
+        (["--fps-cap", "0"], "--fps-cap"),
+    ],
+)
+def test_footprint_refusals(squat_path, args, message):
+    proc = run_cli("bench", "--footprint", "--source", str(squat_path), *args)
+    assert proc.returncode == 78 and message in proc.stderr
