@@ -56,6 +56,10 @@ POSES = "poses"  # the kind whose figures are the sink's headline counters (publ
 POSES_ALIAS = 1  # the MQTT 5 topic alias of the pose topic (one camera per sink: one topic)
 SHORT_S = 5.0  # a connection lost sooner than this after its CONNACK is a short one
 TAKEN_OVER_AFTER = 3  # short connections in a row that say another client has this client id
+# paho's reason codes for a connection that ended before the CONNACK (MQTT 5 numbering)
+UNSPECIFIED = 128  # the peer closed it
+PROTOCOL_ERROR = 130  # the peer sent bytes that are not an MQTT packet
+KEEPALIVE_TIMEOUT = 141  # nothing came back within the keep-alive
 
 
 class MqttTransport:
@@ -101,6 +105,7 @@ class MqttTransport:
         self._listening = False  # every watch's subscription granted on this connection
         self.subscriptions_refused = 0
         self._trouble: str | None = None  # the broker's refusal of the last attempt (a setting to fix)
+        self._refusal_said = False  # the CONNACK refused this attempt: its disconnect is no news
         self._ever_connected = False
         self._disconnected_mono: float | None = None
         self._connected_mono = 0.0
@@ -418,7 +423,8 @@ class MqttTransport:
             with self._cond:
                 self.connect_failures += 1
                 self._trouble = text
-            self._log_failure(text)
+                self._refusal_said = True  # paho closes the socket next: that disconnect is this failure
+            self._log_failure(text, None)  # the wait is drawn when paho reports the disconnect that follows
             return
         self._alias_max = int(getattr(properties, "TopicAliasMaximum", 0) or 0) if self._v5 else 0
         self._forget_aliases(client)
@@ -465,8 +471,7 @@ class MqttTransport:
             self.connect_failures += 1
             # A broker that is away is an outage the buffer covers; a TLS refusal is a setting to fix.
             self._trouble = text if isinstance(exc, ssl.SSLError) else None
-        self._log_failure(text)
-        self._schedule_retry(client)
+        self._log_failure(text, self._schedule_retry(client))
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         with self._cond:
@@ -487,6 +492,12 @@ class MqttTransport:
         with self._cond:
             was_connected, self._connected = self._connected, False
             self._listening = False
+            said, self._refusal_said = self._refusal_said, False
+            # Closed before any CONNACK (the TCP connection was made): the peer is no working broker.
+            early = None if was_connected or said or self._stop else self._before_connack(reason)
+            if early is not None:
+                self.connect_failures += 1
+                self._trouble = early if reason.value == PROTOCOL_ERROR else None  # not MQTT: a port to fix
             if was_connected:
                 self._disconnected_mono = now
                 self._short_run = self._short_run + 1 if now - self._connected_mono < SHORT_S else 0
@@ -522,7 +533,21 @@ class MqttTransport:
                 self._buffer.max_bytes,
             )
         if not stopping:
-            self._schedule_retry(client)
+            delay = self._schedule_retry(client)
+            if early is not None:
+                self._log_failure(early, delay)
+
+    def _before_connack(self, reason: Any) -> str:
+        """One line for a connection the peer ended before its CONNACK: what it did, what to check."""
+        where = f"{self.mqtt.host}:{self.mqtt.port}"
+        check = f"is {where} an MQTT broker taking MQTT {self.mqtt.protocol}? check mqtt.host, mqtt.port, mqtt.protocol"
+        if reason.value == PROTOCOL_ERROR:
+            return f"{where} answered the CONNECT with bytes that are not MQTT ({check})"
+        if reason.value == KEEPALIVE_TIMEOUT:
+            wait = f"mqtt.keepalive, {self.mqtt.keepalive} s"
+            return f"{where} took the connection but sent no CONNACK within {wait} ({check})"
+        why = "" if reason.value == UNSPECIFIED else f"{reason}; "  # paho's word for a plain close
+        return f"{where} closed the connection before its CONNACK ({why}{check})"
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         with self._cond:
@@ -558,22 +583,26 @@ class MqttTransport:
                 self._buffer.max_bytes,
             )
 
-    def _log_failure(self, text: str) -> None:
-        """One warning per kind of failure; repeats of the same one go to debug."""
+    def _log_failure(self, text: str, delay: float | None) -> None:
+        """One warning per kind of failure; repeats of the same one go to debug. ``delay``: the wait
+        before the next attempt, when it is known here."""
+        wait = "" if delay is None else f"; next attempt in {delay:.2f} s"
         if text != self._last_failure:
             self._last_failure = text
-            log.warning("mqtt: %s; retrying with backoff up to %g s", text, self.mqtt.reconnect_max)
+            log.warning("mqtt: %s; retrying with backoff up to %g s%s", text, self.mqtt.reconnect_max, wait)
         else:
-            log.debug("mqtt: %s (again)", text)
+            log.debug("mqtt: %s (again%s)", text, wait)
 
-    def _schedule_retry(self, client: paho.Client) -> None:
+    def _schedule_retry(self, client: paho.Client) -> float:
         """Jittered backoff for paho's next reconnect: paho's own doubles without jitter, so we pin
-        its min and max to our delay before each wait (paho calls back just before waiting)."""
+        its min and max to our delay before each wait (paho calls back just before waiting).
+        Returns the delay (seconds)."""
         with self._cond:
             attempt = self._attempt
             self._attempt += 1
         delay = self.backoff.delay(attempt, jitter=self.rng.random())
         client.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
+        return delay
 
 
 def _singular(kind: str) -> str:
