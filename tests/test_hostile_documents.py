@@ -476,3 +476,29 @@ def test_a_pose_of_huge_values_is_refused_not_stored_as_nan(tmp_path: Path) -> N
     keypoints[:, :2] = np.linspace(-1, 1, 34).reshape(17, 2) * 1e308
     with pytest.raises(InputError, match="too large to normalize"):
         entry_from_pose("x", keypoints, {}, datetime.datetime.now(datetime.UTC))
+
+
+def test_a_batch_of_many_streams_costs_one_fsync_per_file_not_per_document(tmp_path: Path, monkeypatch) -> None:
+    """``--fsync always`` under record: each file written to in a batch is synced once at its commit."""
+    from edgepose.client import recording
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(recording.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    recorder = Recorder(RecordOptions(tmp_path / "rec", fsync="always"), batched=True)
+    streams, per_stream = 20, 10
+    for f in range(per_stream):
+        for c in range(streams):
+            doc = pose_document("pi-1", f"c{c}", f, TS + f, people=1)
+            assert recorder.write(Poses("t", "pi-1", f"c{c}", f, TS + f, doc["poses"], doc))
+    assert synced == []  # nothing synced before the batch ends
+    recorder.commit()
+    assert len(synced) == streams  # one per file, for 200 documents
+    recorder.commit()
+    assert len(synced) == streams  # nothing written since: nothing to sync
+    recorder.close()
+    unbatched = Recorder(RecordOptions(tmp_path / "one", fsync="always"))
+    doc = pose_document("pi-1", "cam0", 0, TS, people=1)
+    unbatched.write(Poses("t", "pi-1", "cam0", 0, TS, doc["poses"], doc))
+    assert len(synced) == streams + 1  # alone, "always" still syncs each line
+    unbatched.close()
