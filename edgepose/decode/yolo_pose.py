@@ -22,9 +22,10 @@ Ties: the int8 files quantize the person score coarsely (the shared YOLO11n-pose
 saturate it at 0.5015), so tens of candidates of one person share the top score. They are ordered
 with a stable sort on the score: equal scores keep anchor order, so the candidate with the lower
 anchor index (the finer stride first, then row by row) is kept and its tied neighbours are
-suppressed. Deterministic and Ultralytics' own order where its (unstable) sort keeps them in
-place; docs/decoders.md gives the figures of the alternatives tried (none closer to the float
-model at the same cost).
+suppressed. Deterministic, and Ultralytics' own choice where its (unstable) sort keeps them in
+place; docs/decoders.md gives the figures of the alternatives tried against the float model
+(choosing by box agreement or keypoint score is no closer; averaging a tied group is, but reports
+a pose the model never produced).
 """
 
 from __future__ import annotations
