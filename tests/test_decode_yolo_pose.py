@@ -558,3 +558,22 @@ def test_bench_times_the_invoke_of_an_nchw_model(models_dir: Path, squat_path: P
     proc = run_cli("bench", "--models", model, *args)
     assert proc.returncode == 0, proc.stderr
     assert "| yolo11n-pose_320_int8 |" in proc.stdout and "failed" not in proc.stdout
+
+
+def test_a_quantized_end_to_end_output_decodes_like_its_float_values() -> None:
+    """An Edge TPU-style int8 ``[1, 300, 57]`` output: dequantized with its own scale and zero point."""
+    rows = end2end_rows(pixels=False)
+    scale, zero = 1 / 200, -100
+    quantized = np.clip(np.round(rows / scale + zero), -128, 127).astype(np.int8)[None]
+    spec = TensorSpec("output0", 1, (1, 300, 57), np.dtype(np.int8), scale, zero)
+    float_spec = TensorSpec("output0", 1, (1, 300, 57), np.dtype(np.float32))
+    nhwc = TensorSpec("images", 0, (1, 64, 64, 3), np.dtype(np.int8), 1 / 255, -128)
+    region = letterbox(128, 64, 64, 64)
+    decoder = choose_decoder(FORMATS, [spec], nhwc, DecoderConfig())
+    assert decoder.format == "yolo_pose_end2end"
+    got = decoder.decode([quantized], region)
+    dequantized = ((quantized.astype(np.float32) - zero) * np.float32(scale)).astype(np.float32)
+    want = choose_decoder(FORMATS, [float_spec], nhwc, DecoderConfig()).decode([dequantized], region)
+    assert [p.score for p in got] == pytest.approx([p.score for p in want]) and len(got) == 2
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-4)
