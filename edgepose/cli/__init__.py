@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 import traceback
 import typing
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from edgepose import __version__
 from edgepose.errors import EX_OK, EX_SOFTWARE, EX_USAGE, EdgeposeError
 from edgepose.logs import under_journald
 from edgepose.redact import redact_text
+from edgepose.service.early_signals import HeldSignals
 
 # Each module has ``register(subparsers)``, which adds its subcommand(s) with ``func`` set.
 COMMAND_MODULES = (
@@ -100,9 +102,26 @@ def log_level(args: argparse.Namespace, configured: str = "info") -> str:
     return order[max(0, min(len(order) - 1, index))]
 
 
+DAEMON_COMMANDS = ("run",)  # commands that take over SIGHUP (a reload) once they have started
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # First, before the slow imports: a SIGHUP while `run` starts is held for the daemon, not fatal.
+    held = HeldSignals().install() if threading.current_thread() is threading.main_thread() else None
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        daemon = getattr(args, "command", None) in DAEMON_COMMANDS
+        if held is not None and not daemon:
+            held.let_go()  # any other command ends on SIGHUP, as it always did
+        args.held_signals = held if daemon else None
+        return _dispatch(args)
+    finally:
+        if held is not None:
+            held.let_go(deliver=False)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     verbose = getattr(args, "verbose", 0)
     try:
         code = int(args.func(args) or 0)

@@ -60,4 +60,5 @@ def run(args: argparse.Namespace) -> int:
         duration=args.duration,
         load=lambda: load_config(args.config, shortcut_overrides(args, *run_flags(args))),
         log_level=lambda c: log_level(args, c.logging.level),
+        held=getattr(args, "held_signals", None),
     )

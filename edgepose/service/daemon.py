@@ -44,6 +44,7 @@ from edgepose.logs import ONCE_EACH, counted, set_level, setup_logging
 from edgepose.pipeline import Ended, Pipeline
 from edgepose.pose import FrameResult
 from edgepose.scheduling import WAITING, Assessment, assess
+from edgepose.service.early_signals import HeldSignals
 from edgepose.service.health_http import HealthServer, Probe
 from edgepose.service.http_guard import Limits
 from edgepose.service.notify import Notifier, watchdog_interval
@@ -532,14 +533,17 @@ def serve(
     duration: float | None = None,
     load: Callable[[], Config] | None = None,
     log_level: Callable[[Config], str] = lambda c: c.logging.level,
+    held: HeldSignals | None = None,
 ) -> int:
     """What ``edgepose run`` does: the app under a :class:`Daemon` with real signals and notify.
+
+    ``held``: the signals the CLI held while starting (a SIGHUP then is a reload, not the end).
 
     When the pipeline had to be abandoned (stuck in a native call), the process exits here with
     ``os._exit``: interpreter shutdown would otherwise wait on, or abort over, the stuck thread.
     """
     daemon = Daemon(App(config), Notifier(), watchdog_interval(), load, log_level)
-    with recording_signals(daemon.inbox):
+    with recording_signals(daemon.inbox, held):
         code = daemon.serve(max_frames, duration)
     if daemon.forced:
         logging.shutdown()
@@ -549,9 +553,14 @@ def serve(
 
 
 @contextlib.contextmanager
-def recording_signals(inbox: Inbox) -> Iterator[Inbox]:
-    """Record the stop and reload signals in ``inbox`` while the block runs, then restore the handlers."""
+def recording_signals(inbox: Inbox, held: HeldSignals | None = None) -> Iterator[Inbox]:
+    """Record the stop and reload signals in ``inbox`` while the block runs, then restore the handlers.
+
+    Signals ``held`` since the process started are taken into the inbox first, after its handlers
+    are installed, so none is lost in between."""
     restore = inbox.install((*STOP_SIGNALS, signal.SIGHUP))
+    if held is not None:
+        held.take(inbox.record)
     try:
         yield inbox
     finally:
