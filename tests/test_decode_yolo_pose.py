@@ -18,7 +18,7 @@ import pytest
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, choose_decoder, yolo_pose
-from edgepose.errors import FrameError
+from edgepose.errors import FrameError, InputError
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine, TensorSpec
@@ -88,6 +88,12 @@ def test_quantized_outputs_are_recognised_and_unquantized_integers_are_not() -> 
     assert yolo_pose.matches_grid([int8], INPUT_320)
     bare = TensorSpec("output0", 1, (1, 56, 2100), np.dtype(np.int8))
     assert not yolo_pose.matches_grid([bare], INPUT_320)
+
+
+def test_an_integer_input_without_quantization_is_refused() -> None:
+    bare = TensorSpec("images", 0, (1, 320, 320, 3), np.dtype(np.uint8))
+    with pytest.raises(InputError, match="no quantization parameters"):
+        choose_decoder(FORMATS, [GRID_320], bare, DecoderConfig())
 
 
 def test_anchors_must_fit_the_input_size() -> None:

@@ -115,6 +115,11 @@ class YoloPoseDecoder(Decoder):
         if size is None:
             raise InputError(f"{format_name}: the model input {list(input_spec.shape)} is not an image")
         self.in_h, self.in_w = size
+        if input_spec.dtype.kind in "iu" and not input_spec.quantized:  # pixel / 255 needs a scale
+            raise InputError(
+                f"{format_name}: the {input_spec.dtype} model input has no quantization parameters",
+                "export the model with them (Ultralytics' int8 exports have them)",
+            )
         self.min_pose_score = setting_or_model(config.min_pose_score, {}, "score_threshold", DEFAULT_MIN_POSE_SCORE)
         self.max_poses = setting_or_model(config.max_poses, {}, "max_detections", DEFAULT_MAX_POSES)
         self.nms_iou = config.nms_iou
