@@ -35,12 +35,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edgepose.backoff import Backoff
 from edgepose.config.sections import MqttConfig
@@ -60,6 +62,16 @@ TAKEN_OVER_AFTER = 3  # short connections in a row that say another client has t
 UNSPECIFIED = 128  # the peer closed it
 PROTOCOL_ERROR = 130  # the peer sent bytes that are not an MQTT packet
 KEEPALIVE_TIMEOUT = 141  # nothing came back within the keep-alive
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A subscription kept on every connection, and where its messages go (:meth:`MqttTransport.watch`)."""
+
+    topic_filter: str
+    on_message: Callable[[str, bytes], None]
+    retained: bool = True
+    on_retained: Callable[[str, bytes], None] | None = None
 
 
 class MqttTransport:
@@ -95,7 +107,7 @@ class MqttTransport:
         self._states: dict[str, Message] = {}  # topic -> the latest retained value (set_state)
         self._states_due: dict[str, None] = {}  # topics whose value is still to be sent, in order
         self._announce: Callable[[], Sequence[Message]] = tuple
-        self._watches: list[tuple[str, Callable[[str, bytes], None], bool]] = []
+        self._watches: list[Watch] = []
         self._periodic: Callable[[], Message] | None = None
         self._interval = 0.0
         self._next_periodic = 0.0
@@ -164,26 +176,37 @@ class MqttTransport:
         """Every counted message that will never reach the broker, whatever the reason."""
         return self._buffer.dropped + self.dropped_oversize + self.dropped_shutdown
 
-    def watch(self, topic_filter: str, on_message: Callable[[str, bytes], None], retained: bool = True) -> None:
+    def watch(
+        self,
+        topic_filter: str,
+        on_message: Callable[[str, bytes], None],
+        retained: bool = True,
+        on_retained: Callable[[str, bytes], None] | None = None,
+    ) -> None:
         """Subscribe to ``topic_filter`` on every connection (before :meth:`start`).
 
         ``on_message(topic, payload)`` runs on paho's network thread for each message, retained
         ones included: how a sink learns what an earlier run left on the broker (zone entities of
         zones no longer configured). It must be quick and may only call :meth:`set_state`/:meth:`publish`
-        (or hand the message to another thread). ``retained=False`` skips retained messages: a
-        command someone published retained would otherwise run again at every connect.
+        (or hand the message to another thread). ``retained=False`` hands retained messages to
+        ``on_retained`` instead (None: dropped): a command someone published retained would otherwise
+        run again at every connect. On MQTT 5 a message published retained while we are subscribed
+        keeps its flag too (Retain As Published); MQTT 3.1.1 clears it on delivery, so there only the
+        ones the broker hands over at subscribe time are known to be retained.
         """
-        self._watches.append((topic_filter, on_message, retained))
+        self._watches.append(Watch(topic_filter, on_message, retained, on_retained))
 
     def _on_message(self, client: paho.Client, userdata: Any, message: Any) -> None:
-        for topic_filter, on_message, retained in self._watches:
-            if message.retain and not retained:
+        for watch in self._watches:
+            if not paho.topic_matches_sub(watch.topic_filter, message.topic):
                 continue
-            if paho.topic_matches_sub(topic_filter, message.topic):
-                try:
-                    on_message(message.topic, message.payload)
-                except Exception:  # never into paho's thread: it would stop the network loop
-                    log.exception("mqtt: handling a message on %s failed", message.topic)
+            handle = watch.on_message if watch.retained or not message.retain else watch.on_retained
+            if handle is None:
+                continue
+            try:
+                handle(message.topic, message.payload)
+            except Exception:  # never into paho's thread: it would stop the network loop
+                log.exception("mqtt: handling a message on %s failed", message.topic)
 
     def start(
         self,
@@ -434,9 +457,13 @@ class MqttTransport:
             self._subscribing.clear()
             self._refused_here = False
             self._listening = not self._watches
-        for topic_filter, _, _ in self._watches:
+        for topic_filter in (w.topic_filter for w in self._watches):
             # The SUBACK is read by this same network thread after this callback: the mid is known first.
-            result, mid = client.subscribe(topic_filter, qos=1)
+            # MQTT 5: Retain As Published, so a message published retained is known as such (watch()).
+            if self._v5:
+                result, mid = client.subscribe(topic_filter, options=SubscribeOptions(qos=1, retainAsPublished=True))
+            else:
+                result, mid = client.subscribe(topic_filter, qos=1)
             if result == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
                 with self._cond:
                     self._subscribing[mid] = topic_filter

@@ -421,7 +421,8 @@ class MqttSink(Sink):
         self.transport.watch(self.topics.every_camera("zones/+"), state)
         self.transport.watch(self.topics.every_camera("fall"), fall)
         self.transport.watch(self.topics.every_camera("count"), count)
-        self.transport.watch(self.topics.every_camera("reps/reset"), self._reps_command, retained=False)
+        reset = self.topics.every_camera("reps/reset")
+        self.transport.watch(reset, self._reps_command, retained=False, on_retained=self._retained_reps_command)
         ha = self.mqtt.homeassistant
         if not ha.enabled:
             return
@@ -479,6 +480,18 @@ class MqttSink(Sink):
                 self.reps_resets += 1
         if why:
             log.warning("mqtt: %s: command ignored: %s", topic, why)
+
+    def _retained_reps_command(self, topic: str, payload: bytes) -> None:
+        """A reset published retained: ignored, counted (``commands_refused``) and logged, since it would
+        reset the counts at every connect. Silent where :meth:`_reps_command` would be (reps off, a
+        camera not configured)."""
+        camera = self.topics.camera_of(topic, "reps/reset")
+        if not self.reps_on or camera not in self._cameras:
+            return
+        with self._lock:
+            self.commands_refused += 1
+        why = "it was published retained, so it would reset the counts at every connect"
+        log.warning("mqtt: %s: command ignored: %s (clear it: mosquitto_pub -r -n -t %s)", topic, why, topic)
 
     def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
         """Queue one pose document on its camera's topic; never blocks on the network."""
