@@ -263,3 +263,17 @@ def test_an_address_that_cannot_be_bound_says_why(host: str, says: str) -> None:
     with pytest.raises(UnavailableError) as caught:
         GuardedHTTPServer(host, 0, BaseHTTPRequestHandler, Limits(), "service.health")
     assert says in str(caught.value)
+
+
+def test_the_preview_on_ipv6_loopback_binds_or_says_why() -> None:
+    preview = PreviewServer(PreviewConfig(host="::1", port=free_port()), RunStats())
+    try:
+        preview.start()
+    except UnavailableError as exc:
+        assert not ipv6_loopback(), exc
+        assert "IPv6" in (exc.hint or "")
+        return
+    try:
+        assert get(preview.port, "/status.json", host="::1")[0] == 200
+    finally:
+        preview.stop()

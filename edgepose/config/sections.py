@@ -178,7 +178,11 @@ class MqttConfig:
     host: str = setting("localhost", "broker host name or address")
     port: int = setting(1883, "broker port", min=1, max=65535)
     protocol: Literal["3.1.1", "5"] = setting("3.1.1", "MQTT protocol version")
-    client_id: str = setting("", "client id; empty: edgepose-<device_id>")
+    client_id: str = setting(
+        "",
+        "client id; empty: edgepose-<device_id>. At most 65535 UTF-8 bytes (refused beyond); over 23, what MQTT "
+        "guarantees, check-config warns (Mosquitto, EMQX and HiveMQ take longer ones)",
+    )
     username: str = setting("", "user name; empty: anonymous")
     password: str = setting("", "password (prefer password_env or password_file)", secret=True)
     password_env: str = setting("", "name of an environment variable that holds the password")

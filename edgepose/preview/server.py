@@ -29,7 +29,7 @@ from edgepose.config.sections import PreviewConfig
 from edgepose.frame import Frame
 from edgepose.opencv import require_cv2, rgb_to_bgr
 from edgepose.pose import FrameResult, Pose
-from edgepose.service.http_guard import GuardedHandler, GuardedHTTPServer, Limits, device_names, host_allowed
+from edgepose.service.http_guard import GuardedHandler, GuardedHTTPServer, Limits, device_names, host_allowed, shown
 from edgepose.stats import RunStats
 from edgepose.viz import Style, draw_poses
 
@@ -193,7 +193,7 @@ class PreviewServer:
         self._thread = threading.Thread(target=httpd.serve_forever, name="preview-http", daemon=True)
         self._thread.start()
         remote = "any client" if self.config.allow_remote else "local clients only"
-        log.info("preview on http://%s:%d/ (%s, at most %g fps)", self.config.host, self.port, remote,
+        log.info("preview on http://%s/ (%s, at most %g fps)", shown(self.config.host, self.port), remote,
                  self.config.max_fps)  # fmt: skip
         if not is_local_client(self.config.host) and not self.config.allow_remote:
             log.warning("preview listens on %s but answers local clients only (service.preview.allow_remote)",
