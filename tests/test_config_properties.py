@@ -9,7 +9,9 @@ string can carry, a zone on a camera that does not exist, too many zone corners,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import math
 import typing
@@ -20,6 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgepose.cli import main
 from edgepose.config import Config, load_config
 from edgepose.config.load import MAX_ALIASES, MAX_CORNERS, MAX_DEPTH, MAX_ZONE_CORNERS, MQTT_STRING_MAX
 from edgepose.errors import ConfigError
@@ -304,3 +307,15 @@ def test_a_password_file_is_read_within_a_bound(tmp_path: Path) -> None:
         pytest.skip("no /dev/zero")
     result = load("mqtt.username=u", "mqtt.password_file=/dev/zero")
     assert isinstance(result, ConfigError) and "mqtt.password_file" in result.message
+
+
+@pytest.mark.parametrize(
+    ("size", "sinks", "warned"),
+    [(23, "[mqtt]", False), (24, "[mqtt]", True), (24, "[stdout]", False)],  # no broker: nothing to refuse it
+)
+def test_a_client_id_past_23_bytes_is_a_warning(size: int, sinks: str, warned: bool) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main(["check-config", "--set", f"sinks={sinks}", "--set", f"mqtt.client_id={'c' * size}"])
+    assert code == 0
+    assert ("edgepose: warning: mqtt.client_id" in out.getvalue()) is warned, out.getvalue()
