@@ -490,3 +490,22 @@ def test_a_non_finite_model_output_costs_its_frame_only(squat_path: Path, tmp_pa
     assert [d["file"] for d in docs] == ["0.bmp", "2.bmp"]
     assert "1 frame failed" in proc.stderr
     assert "frame 1_black.png: the model's keypoints output (keypoints) holds NaN or inf" in proc.stderr
+
+
+def test_an_mqtt_port_that_is_not_mqtt_is_named_once(squat_path: Path) -> None:
+    """``--sink mqtt`` at a port that answers HTTP: the run goes on (exit 0), one warning names it,
+    and what could not be sent is counted at exit."""
+    from tests.test_mqtt_misbehaving_broker import HTTP_400, FakeBroker
+
+    fake = FakeBroker("send", HTTP_400)
+    try:
+        settings = ["mqtt.host=127.0.0.1", f"mqtt.port={fake.port}", "mqtt.reconnect_min=0.05"]
+        args = ["run", "--source", str(squat_path), "--sink", "mqtt", *(f"--set={s}" for s in settings)]
+        proc = run(Case(lambda k: args, OK), args)
+    finally:
+        fake.stop()
+    assert proc.returncode == OK, proc.stderr
+    assert "Traceback" not in proc.stderr and "edgepose: error:" not in proc.stderr, proc.stderr
+    named = [line for line in proc.stderr.splitlines() if "answered the CONNECT with bytes that are not MQTT" in line]
+    assert len(named) == 1 and "WARNING" in named[0], proc.stderr
+    assert fake.accepted >= 1
