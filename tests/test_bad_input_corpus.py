@@ -509,3 +509,4 @@ def test_an_mqtt_port_that_is_not_mqtt_is_named_once(squat_path: Path) -> None:
     named = [line for line in proc.stderr.splitlines() if "answered the CONNECT with bytes that are not MQTT" in line]
     assert len(named) == 1 and "WARNING" in named[0], proc.stderr
     assert fake.accepted >= 1
+    assert "1 message could not be sent before shutdown (counted as dropped)" in proc.stderr
