@@ -296,8 +296,9 @@ def stage_means(tally: Tally, bare_invoke_ms: float) -> dict[str, float]:
 def busy_share(means: dict[str, float]) -> float | None:
     """The engine's own invoke time over the frame period: 1.0 when the accelerator never waits.
 
-    The limit without the bare loop: on an idle VM a loop of bare sleeps wakes late (the vCPU
-    halts between them), so the stand-in's bare loop can run slower than the pipelines beside it.
+    A second view of the limit beside the bare loop's ratio: it does not depend on how late the
+    bare loop's own invokes return (a stand-in's sleeps wake late on a loaded machine), only on
+    how much of each frame period the engine spends invoking.
     """
     return means["invoke"] / means["period"] if means["period"] else None
 
