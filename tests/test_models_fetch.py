@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgepose.errors import InputError, UnavailableError
+from edgepose.errors import ConfigError, InputError, UnavailableError
 from edgepose.modelstore.fetch import ProgressBar, fetch, render
-from edgepose.modelstore.manifest import ModelEntry
+from edgepose.modelstore.manifest import ModelEntry, fetch_order, load_manifest
 from tests.conftest import MOVENET, run_cli
 
 
@@ -183,3 +183,132 @@ def test_cli_fetch_with_manifest_and_base_url(tmp_path: Path, served: Server, mo
                   "--dir", str(tmp_path / "cache2"), "--no-progress")  # fmt: skip
     assert out.returncode == 66 and "checksum mismatch" in out.stderr and "Traceback" not in out.stderr
     assert list((tmp_path / "cache2").iterdir()) == []
+
+
+def two_stage_manifest(tmp_path: Path, models_dir: Path, served_root: Path) -> Path:
+    """A manifest like the built-in BlazePose entries, served by the local server, plus a YOLO export entry."""
+    for name in ("pose_landmark_lite.tflite", "pose_detection.tflite"):
+        shutil.copy(models_dir / name, served_root / name)
+    manifest = tmp_path / "two_stage.yaml"
+    entries = [
+        {
+            "name": "det",
+            "kind": "detector",
+            "file": "pose_detection.tflite",
+            "url": "https://example.invalid/d",
+            "sha256": sha(models_dir / "pose_detection.tflite"),
+        },
+        {
+            "name": "lite",
+            "file": "pose_landmark_lite.tflite",
+            "url": "https://example.invalid/l",
+            "sha256": sha(models_dir / "pose_landmark_lite.tflite"),
+            "requires": ["det"],
+        },
+        {
+            "name": "yolo",
+            "kind": "export",
+            "file": "yolo.tflite",
+            "url": "",
+            "license": "AGPL-3.0",
+            "export": "yolo export model=yolo11n-pose.pt format=tflite imgsz=320 int8=True",
+        },
+    ]
+    manifest.write_text(yaml.safe_dump({"models": entries}))
+    return manifest
+
+
+def test_fetching_a_landmark_model_brings_its_detector(tmp_path: Path, served: Server, models_dir: Path) -> None:
+    manifest = two_stage_manifest(tmp_path, models_dir, tmp_path / "www")
+    cache = tmp_path / "cache"
+    out = run_cli(
+        "models",
+        "fetch",
+        "lite",
+        "--manifest",
+        str(manifest),
+        "--base-url",
+        served.url,
+        "--dir",
+        str(cache),
+        "--no-progress",
+    )
+    assert out.returncode == 0, out.stderr
+    # the detector first, into the same directory, where the daemon looks beside the landmark model
+    assert out.stdout.splitlines() == [
+        f"det: {cache / 'pose_detection.tflite'}",
+        f"lite: {cache / 'pose_landmark_lite.tflite'}",
+    ]
+    assert (cache / "pose_detection.tflite").read_bytes() == (models_dir / "pose_detection.tflite").read_bytes()
+    assert len(served.behaviour.requests) == 2
+
+
+def test_a_yolo_export_entry_is_refused_with_its_licence_and_command(
+    tmp_path: Path, served: Server, models_dir: Path
+) -> None:
+    manifest = two_stage_manifest(tmp_path, models_dir, tmp_path / "www")
+    cache = tmp_path / "cache"
+    out = run_cli(
+        "models",
+        "fetch",
+        "lite",
+        "yolo",
+        "--manifest",
+        str(manifest),
+        "--base-url",
+        served.url,
+        "--dir",
+        str(cache),
+        "--no-progress",
+    )
+    assert out.returncode == 66 and "Traceback" not in out.stderr
+    assert "yolo: edgepose does not download it: its weights are AGPL-3.0" in out.stderr
+    assert "yolo export model=yolo11n-pose.pt format=tflite imgsz=320 int8=True" in out.stderr
+    assert "save the .tflite it writes as yolo.tflite in a model directory" in out.stderr
+    # every name is checked first: the landmark model named before it was not fetched either
+    assert served.behaviour.requests == [] and not cache.exists()
+
+
+def test_the_built_in_yolo_entries_are_refused_and_never_fetched() -> None:
+    manifest = load_manifest()
+    yolo = [e for e in manifest.values() if e.format == "yolo_pose"]
+    assert yolo and all(e.kind == "export" and not e.url and e.license == "AGPL-3.0" for e in yolo)
+    for entry in yolo:
+        with pytest.raises(InputError, match=r"AGPL-3\.0") as err:
+            fetch_order([entry.name], manifest)
+        assert err.value.exit_code == 66 and entry.export in err.value.message
+        assert "format=tflite" in entry.export and f"imgsz={entry.input[0]}" in entry.export
+        assert ("int8=True" in entry.export) is ("int8" in entry.name)
+
+
+def test_fetch_order_puts_requirements_first_once() -> None:
+    manifest = load_manifest()
+    names = [e.name for e in fetch_order(["blazepose_full", "blazepose_lite", "blazepose_detector"], manifest)]
+    assert names == ["blazepose_detector", "blazepose_full", "blazepose_lite"]
+    for name in ("blazepose_lite", "blazepose_full", "blazepose_heavy"):
+        assert manifest[name].requires == ("blazepose_detector",) and len(manifest[name].sha256) == 64
+    with pytest.raises(InputError, match="unknown model 'nope'"):
+        fetch_order(["blazepose_lite", "nope"], manifest)
+
+
+def test_fetch_order_refuses_a_cycle() -> None:
+    a = ModelEntry("a", "a.tflite", "https://example.invalid/a", requires=("b",))
+    b = ModelEntry("b", "b.tflite", "https://example.invalid/b", requires=("a",))
+    with pytest.raises(InputError, match="cycle: a -> b -> a"):
+        fetch_order(["a"], {"a": a, "b": b})
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"name": "x", "file": "x", "url": "u", "kind": "weird"}, "kind 'weird' is not one of"),
+        ({"name": "x", "file": "x", "url": "u", "requires": ["ghost"]}, "requires unknown entries: ghost"),
+        ({"name": "x", "file": "x", "url": "https://a", "kind": "export", "export": "yolo export"}, "has no url"),
+        ({"name": "x", "file": "x", "url": "", "kind": "export"}, "says its export command"),
+    ],
+)
+def test_a_broken_manifest_entry_is_a_config_error(tmp_path: Path, entry: dict, problem: str) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump({"models": [entry]}))
+    with pytest.raises(ConfigError, match=problem):
+        load_manifest(path)

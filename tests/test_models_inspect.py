@@ -69,12 +69,17 @@ def test_inspect_a_non_model_is_exit_66(tmp_path: Path) -> None:
 
 def test_inspect_library_matches_manifest_inputs() -> None:
     manifest = load_manifest()
+    checked = set()
     for entry in manifest.values():
         path = SHARED / "models" / entry.file
-        if entry.kind == "model" and path.exists():
+        if entry.kind != "sample" and path.exists():
             info = inspect_model(path)
-            assert tuple(info.inputs[0].shape[1:3]) == entry.input, entry.name
+            shape = info.inputs[0].shape
+            size = shape[2:4] if shape[1] == 3 else shape[1:3]  # NCHW (today's YOLO exports) or NHWC
+            assert tuple(size) == entry.input, entry.name
             assert info.edgetpu_compiled is entry.edgetpu and info.format == entry.format
+            checked.add(entry.kind)
+    assert checked == {"model", "detector", "export"}
 
 
 def test_list_shows_known_and_present() -> None:
@@ -99,5 +104,57 @@ def test_manifest_checksums_match_the_shared_files() -> None:
     for entry in load_manifest().values():
         for folder in ("models", "images"):
             path = SHARED / folder / entry.file
-            if path.exists():
+            if entry.kind == "export":  # each user's export is a file of its own: nothing to pin
+                assert entry.sha256 == "" and entry.url == "", entry.name
+            elif path.exists():
                 assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256, entry.name
+
+
+def test_inspect_names_the_licence_of_a_yolo_export_from_its_own_metadata(tmp_path: Path) -> None:
+    shared = SHARED / "models" / "yolo11n-pose_320_int8.tflite"
+    out = run_cli("models", "inspect", "yolo11n_pose_320_int8")  # by manifest name
+    assert out.returncode == 0, out.stderr
+    assert "licence:       AGPL-3.0 License (https://ultralytics.com/license)" in out.stdout
+    assert (
+        "model:         Ultralytics YOLO11n-pose model" in out.stdout
+        and "manifest:      yolo11n_pose_320_int8" in out.stdout
+    )
+    # a user's export under another name: the licence still comes from the file, not the manifest
+    renamed = tmp_path / "my_pose.tflite"
+    renamed.write_bytes(shared.read_bytes())
+    info = json.loads(run_cli("models", "inspect", str(renamed), "--json").stdout)
+    assert info["license"].startswith("AGPL-3.0") and info["manifest_name"] is None and info["format"] == "yolo_pose"
+    # without the appended metadata (the flatbuffer alone) and under another name, no licence is claimed
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(shared.read_bytes()[: shared.read_bytes().rfind(b"PK\x03\x04")])
+    info = json.loads(run_cli("models", "inspect", str(bare), "--json").stdout)
+    assert info["license"] is None and info["description"] is None and info["format"] == "yolo_pose"
+
+
+def test_inspect_a_blazepose_model_by_name() -> None:
+    out = run_cli("models", "inspect", "blazepose_full")
+    assert out.returncode == 0, out.stderr
+    assert "format:        blazepose\n" in out.stdout and "licence:       Apache-2.0" in out.stdout
+    assert "ignored:       Identity_2" in out.stdout
+
+
+def test_list_knows_blazepose_and_explains_yolo() -> None:
+    out = run_cli("models", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    for name in ("blazepose_lite", "blazepose_full", "blazepose_heavy"):
+        assert rows[name]["requires"] == ["blazepose_detector"] and rows[name]["format"] == "blazepose"
+        assert rows[name]["url"].startswith("https://storage.googleapis.com/mediapipe-assets/")
+    assert rows["blazepose_detector"]["present"] == str(SHARED / "models" / "pose_detection.tflite")
+    for name in ("yolo11n_pose_320_int8", "yolo11n_pose_640_float32"):
+        assert rows[name]["kind"] == "export" and rows[name]["url"] is None and rows[name]["license"] == "AGPL-3.0"
+    text = run_cli("models", "list").stdout
+    assert "AGPL-3.0: weights edgepose never downloads" in text
+
+
+def test_running_a_missing_yolo_entry_says_how_to_export_it(tmp_path: Path) -> None:
+    env = {"EDGEPOSE_MODEL_DIRS": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    out = run_cli("models", "inspect", "yolo11n_pose_640_int8", env=env)
+    assert out.returncode == 66 and "Traceback" not in out.stderr
+    assert "not in any model directory" in out.stderr and "its weights are AGPL-3.0" in out.stderr
+    assert "yolo export model=yolo11n-pose.pt format=tflite imgsz=640 int8=True" in out.stderr

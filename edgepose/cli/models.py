@@ -12,7 +12,7 @@ from edgepose.config import load_config
 from edgepose.errors import InputError
 from edgepose.logs import setup_logging
 from edgepose.modelstore.locate import cache_dir, locate, search_dirs
-from edgepose.modelstore.manifest import MANIFEST_PATH, ModelEntry, load_manifest
+from edgepose.modelstore.manifest import MANIFEST_PATH, ModelEntry, fetch_order, load_manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,19 +74,38 @@ def list_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_entry_dict(e, where) for e, where in rows], indent=2))
         return 0
-    print(f"{'NAME':42} {'RUNS ON':8} {'FORMAT':19} {'INPUT':9} {'SHA256':7} PRESENT AT")
+    print(f"{'NAME':42} {'RUNS ON':8} {'FORMAT':19} {'INPUT':9} {'SHA256':7} {'LICENSE':10} PRESENT AT")
     for entry, where in rows:
-        runs = "edgetpu" if entry.edgetpu else ("cpu" if entry.kind == "model" else entry.kind)
+        runs = "edgetpu" if entry.edgetpu else ("cpu" if entry.kind in ("model", "export") else entry.kind)
         size = "x".join(str(v) for v in entry.input) if entry.input else "-"
-        sha = "pinned" if entry.sha256 else "unknown"
-        print(f"{entry.name:42} {runs:8} {entry.format:19} {size:9} {sha:7} {where or '- (edgepose models fetch)'}")
+        sha = "pinned" if entry.sha256 else ("-" if entry.kind == "export" else "unknown")
+        missing = "- (export: see models fetch NAME)" if entry.kind == "export" else "- (edgepose models fetch)"
+        print(f"{entry.name:42} {runs:8} {entry.format:19} {size:9} {sha:7} {entry.license:10} {where or missing}")
+    exports = sorted({e.license for e in manifest.values() if e.kind == "export"})
+    if exports:
+        print(
+            f"\n{', '.join(exports)}: weights edgepose never downloads; you export them yourself "
+            "(`edgepose models fetch NAME` prints the command)"
+        )
     return 0
 
 
 def _entry_dict(entry: ModelEntry, where: str) -> dict:
-    return {"name": entry.name, "file": entry.file, "url": entry.url, "sha256": entry.sha256 or None,
-            "format": entry.format, "input": list(entry.input) if entry.input else None, "edgetpu": entry.edgetpu,
-            "cpu_variant": entry.cpu_variant or None, "kind": entry.kind, "present": where or None}  # fmt: skip
+    return {
+        "name": entry.name,
+        "file": entry.file,
+        "url": entry.url or None,
+        "sha256": entry.sha256 or None,
+        "format": entry.format,
+        "input": list(entry.input) if entry.input else None,
+        "edgetpu": entry.edgetpu,
+        "cpu_variant": entry.cpu_variant or None,
+        "kind": entry.kind,
+        "license": entry.license or None,
+        "requires": list(entry.requires),
+        "export": entry.export or None,
+        "present": where or None,
+    }
 
 
 def fetch_models(args: argparse.Namespace) -> int:
@@ -96,13 +115,9 @@ def fetch_models(args: argparse.Namespace) -> int:
 
     config, manifest, dirs = _setup(args)
     target = Path(args.dir).expanduser() if args.dir else cache_dir(config.model.cache_dir)
-    entries = []
-    for name in args.names:  # every name checked before anything is downloaded
-        entry = manifest.get(name)
-        if entry is None:
-            raise InputError(f"unknown model {name!r}", "see `edgepose models list`")
-        entries.append(entry)
-    for entry in entries:
+    # Every name checked before anything is downloaded; a BlazePose landmark model brings its
+    # detector into the same directory, where the daemon looks for it first.
+    for entry in fetch_order(args.names, manifest):
         if args.if_missing:
             try:
                 print(f"{entry.name}: present at {locate(entry.name, dirs, manifest)}")
@@ -131,6 +146,9 @@ def inspect_models(args: argparse.Namespace) -> int:
         f"quantization:  {info.quantization}",
         f"format:        {info.format}{decoder}",
         f"custom ops:    {', '.join(info.custom_ops) or 'none'}",
+        *([f"model:         {info.description}"] if info.description else []),
+        *([f"licence:       {info.license}"] if info.license else []),
+        *([f"manifest:      {info.entry.name}"] if info.entry is not None else []),
         *[f"input:         {t.describe()}" for t in info.inputs],
         *[f"output:        {t.describe()}" for t in info.outputs],
     ]

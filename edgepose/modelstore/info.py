@@ -53,6 +53,26 @@ class ModelInfo:
     format: str
     decoder: bool  # whether this build of edgepose has a decoder for ``format``
     ignored: tuple[str, ...] = ()  # outputs of ``runs_as`` that decoder does not read (extra PoseNet heads)
+    metadata: Mapping[str, Any] | None = None  # the exporter's metadata.json appended to the file (Ultralytics)
+    entry: ModelEntry | None = None  # the manifest entry of this file name, if any
+
+    @property
+    def license(self) -> str:
+        """The weights' licence as the file's own metadata states it, else as the manifest does; '' if neither."""
+        stated = (self.metadata or {}).get("license")
+        if isinstance(stated, str) and stated:
+            return stated
+        return self.entry.license if self.entry is not None else ""
+
+    @property
+    def description(self) -> str:
+        """What the exporter says the model is (e.g. 'Ultralytics YOLO11n-pose model trained on ...')."""
+        meta = self.metadata or {}
+        text = meta.get("description")
+        version = meta.get("version")
+        if not isinstance(text, str):
+            return ""
+        return f"{text} (exported by {meta.get('author', '?')} {version})" if isinstance(version, str) else text
 
     @property
     def edgetpu_compiled(self) -> bool:
@@ -86,6 +106,9 @@ class ModelInfo:
             "format": self.format,
             "decoder_available": self.decoder,
             "ignored_outputs": list(self.ignored),
+            "license": self.license or None,
+            "description": self.description or None,
+            "manifest_name": self.entry.name if self.entry is not None else None,
         }
 
 
@@ -158,12 +181,48 @@ def inspect_model(path: Path, manifest: Mapping[str, ModelEntry] | None = None) 
     except Exception as exc:  # a corrupt buffer can fail anywhere inside flatbuffers
         raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
     fmt, known, ignored = detect_format(inputs, runs_as, model.custom_ops)
-    if fmt == "unknown" and manifest:
-        by_file = {e.file: e for e in manifest.values()}
-        if Path(path).name in by_file:
-            fmt = by_file[Path(path).name].format or fmt
-    return ModelInfo(Path(path), len(raw), inputs, outputs, runs_as, model.custom_ops, builtins, weights, fmt, known,
-                     ignored)  # fmt: skip
+    entry = {e.file: e for e in manifest.values()}.get(Path(path).name) if manifest else None
+    if fmt == "unknown" and entry is not None:
+        fmt = entry.format or fmt
+    return ModelInfo(
+        Path(path),
+        len(raw),
+        inputs,
+        outputs,
+        runs_as,
+        model.custom_ops,
+        builtins,
+        weights,
+        fmt,
+        known,
+        ignored,
+        appended_metadata(raw),
+        entry,
+    )
+
+
+METADATA_LIMIT = 1 << 16  # bytes: a metadata.json larger than this is not an exporter's
+
+
+def appended_metadata(raw: bytes) -> dict[str, Any]:
+    """The ``metadata.json`` Ultralytics appends to an exported .tflite (a zip after the flatbuffer).
+
+    It names the exporter, its version and the weights' licence; {} when there is none or it is
+    unreadable (it is information, never needed to run the model).
+    """
+    import io
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            info = archive.getinfo("metadata.json")
+            if info.file_size > METADATA_LIMIT:
+                return {}
+            data = json.loads(archive.read(info).decode("utf-8"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, NotImplementedError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def detect_format(

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from edgepose.errors import InputError
-from edgepose.modelstore.manifest import ModelEntry, load_manifest
+from edgepose.modelstore.manifest import ModelEntry, export_advice, load_manifest
 
 ENV_DIRS = "EDGEPOSE_MODEL_DIRS"
 
@@ -63,6 +63,11 @@ def locate(
         if candidate.exists():
             return candidate
     searched = ", ".join(str(d) for d in dirs) or "(none)"
+    if entry.kind == "export":
+        why, where = export_advice(entry)
+        raise InputError(
+            f"{entry.name} ({entry.file}) is not in any model directory (searched {searched}); {why}", where
+        )
     raise InputError(
         f"{entry.name} ({entry.file}) is not in any model directory (searched {searched})",
         f"run `edgepose models fetch {entry.name}`, or set {ENV_DIRS} to a directory that holds it",
