@@ -244,7 +244,8 @@ def test_reps_reset_commands_reach_their_own_cameras_callback(broker: Mosquitto)
 
 def test_home_assistant_has_a_people_sensor_per_camera_and_the_devices_total(broker: Mosquitto) -> None:
     config = make_config(broker, TWO, "mqtt.homeassistant.enabled=true", "analysis.enabled=true",
-                         f"analysis.zones=[{DOOR}, {ALL}]", "analysis.behaviours.falls.enabled=true")  # fmt: skip
+                         f"analysis.zones=[{DOOR}, {ALL}]", "analysis.behaviours.falls.enabled=true",
+                         "mqtt.stats_interval=10")  # fmt: skip
     front = Topics.from_config(config)
     garden = front.for_camera("garden")
     sink = connected(config)
@@ -346,7 +347,8 @@ def test_a_start_with_one_camera_clears_what_a_run_with_several_left_for_it(brok
     garden = front.for_camera("garden")
     people = {c: camera_people_config_topic("homeassistant", "testpi", c) for c in ("front", "garden")}
     collector = Collector(broker, ["homeassistant/#", f"{front.prefix}/#"])
-    sink = connected(make_config(broker, TWO, "mqtt.homeassistant.enabled=true"))
+    # settle 0: both cameras' counts at once (the hold is test_homeassistant_conventions.py's)
+    sink = connected(make_config(broker, TWO, "mqtt.homeassistant.enabled=true", "mqtt.homeassistant.settle=0"))
     send(sink, "front", 0, people=2)
     send(sink, "garden", 0, people=1)
     assert collector.wait_for(lambda c: last(c, front.count) == b"3" and last(c, garden.camera_count) == b"1"

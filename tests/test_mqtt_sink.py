@@ -288,7 +288,7 @@ def test_every_state_change_logs_one_line_not_one_per_message(broker: Mosquitto,
 
 
 def test_home_assistant_discovery_is_published_retained_when_enabled(broker: Mosquitto) -> None:
-    config = make_config(broker, "mqtt.homeassistant.enabled=true")
+    config = make_config(broker, "mqtt.homeassistant.enabled=true", "mqtt.stats_interval=10")  # the fps sensor too
     sink = open_sink(config)
     wait_connected(sink)
     late = Collector(broker, ["homeassistant/sensor/#"])

@@ -171,6 +171,14 @@ class TlsConfig:
 class HomeAssistantConfig:
     enabled: bool = setting(False, "publish Home Assistant MQTT discovery for people count and fps")
     discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix", pattern=TOPIC_SAFE)
+    settle: float = setting(
+        1.0,
+        "with discovery: seconds a count or zone state holds before it may change again (Home Assistant records "
+        "every change; a count flickers frame to frame); the latest value follows when the hold ends; 0: every "
+        "change. Pose documents are never held",
+        min=0.0,
+        max=3600.0,
+    )
 
 
 @dataclass(frozen=True)

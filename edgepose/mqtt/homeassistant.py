@@ -1,7 +1,12 @@
-"""Home Assistant MQTT discovery: a "people in view" sensor, a "processed fps" sensor, per zone
-an "occupied" binary sensor and a "people in zone" sensor, with fall detection a "fall
-detected" binary sensor per camera, and with several cameras a "people in view" sensor per camera
-(:func:`camera_discovery_messages`; the device-wide one then reads the total).
+"""Home Assistant MQTT discovery: a "people in view" sensor, a "processed fps" sensor (diagnostic;
+only with stats), per zone an "occupied" binary sensor and a "people" sensor, with fall detection a
+"fall detected" binary sensor per camera, and with several cameras a "people in view" sensor per
+camera (:func:`camera_discovery_messages`; the device-wide one then reads the total).
+
+Names are one style: lower case, the camera first wherever an entity is a camera's (``cam0 doorway
+occupied``), so two cameras' same-named zones never collide; Home Assistant puts the device's name
+in front (``edgepose <device> cam0 doorway occupied``, ``binary_sensor.edgepose_<device>_cam0_doorway_occupied``).
+Unique ids carry the camera too, and never change with the number of cameras.
 
 Follows Home Assistant's discovery convention: one retained JSON config per entity at
 ``<discovery_prefix>/<component>/<node_id>/<object_id>/config``, sharing one ``device`` block and
@@ -21,6 +26,8 @@ from typing import Any
 from edgepose import __version__
 from edgepose.mqtt.topics import Topics
 
+SUPPORT_URL = "https://github.com/edgepose/edgepose"
+
 
 def node_id(device_id: str) -> str:
     """Home Assistant allows only ``[a-zA-Z0-9_-]`` in node and object ids."""
@@ -31,34 +38,62 @@ ZONE_COMPONENTS = ("binary_sensor", "sensor")  # occupied, count
 ZONE_OBJECT_PREFIX = "zone_"
 
 
-def device_block(device_id: str) -> dict[str, Any]:
-    """The ``device`` every entity of this daemon shares (one device in Home Assistant)."""
+def device_block(device_id: str, url: str = "") -> dict[str, Any]:
+    """The ``device`` every entity of this daemon shares (one device in Home Assistant); ``url``: its
+    ``configuration_url`` (the preview or health page), none when empty."""
     node = node_id(device_id)
-    return {
+    block = {
         "identifiers": [node],
         "name": f"edgepose {device_id}",
         "manufacturer": "edgepose",
         "model": "pose estimation",
         "sw_version": __version__,
     }
+    return {**block, "configuration_url": url} if url else block
 
 
-def _common(device_id: str, topics: Topics) -> dict[str, Any]:
+def origin_block() -> dict[str, str]:
+    """What published the config (Home Assistant logs it with the entity's discovery)."""
+    return {"name": "edgepose", "sw_version": __version__, "support_url": SUPPORT_URL}
+
+
+def configuration_url(preview: tuple[bool, str, int], health: tuple[bool, str, int], hostname: str) -> str:
+    """The page Home Assistant's device links to: the preview when served, else the health page, else
+    none. Each is ``(enabled, bind host, port)``; a wildcard bind (``0.0.0.0``, ``::``, empty) is
+    reached by ``hostname``. A port of 0 (any free one) is not known in advance: no link then."""
+    for (enabled, host, port), path in ((preview, "/"), (health, "/healthz")):
+        if enabled and port:
+            name = hostname if host in ("", "0.0.0.0", "::") else host
+            return f"http://{f'[{name}]' if ':' in name else name}:{port}{path}"
+    return ""
+
+
+def _common(device_id: str, topics: Topics, url: str = "") -> dict[str, Any]:
     return {
         "availability_topic": topics.available,
         "payload_available": "online",
         "payload_not_available": "offline",
-        "device": device_block(device_id),
+        "device": device_block(device_id, url),
+        "origin": origin_block(),
     }
 
 
-def discovery_messages(discovery_prefix: str, device_id: str, topics: Topics) -> list[tuple[str, dict[str, Any]]]:
-    """``(topic, config document)`` for each entity; publish each retained."""
+def _template(expression: str, empty: str = "None") -> str:
+    """A template that renders ``empty`` (``None``: Home Assistant's unknown) for an empty or non-JSON
+    state, as a state emptied by a clean-up is, instead of logging a template error."""
+    return "{{ (" + expression + ") if value_json is defined else '" + empty + "' }}"
+
+
+def discovery_messages(
+    discovery_prefix: str, device_id: str, topics: Topics, *, stats: bool = True, url: str = ""
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(topic, config document)`` for each device-wide entity (the fps sensor only with ``stats``);
+    publish each retained. ``url``: the device's ``configuration_url`` (:func:`configuration_url`)."""
     node = node_id(device_id)
-    common = _common(device_id, topics)
+    common = _common(device_id, topics, url)
     people = {
         **common,
-        "name": "People in view",
+        "name": "people in view",
         "unique_id": f"{node}_people",
         "state_topic": topics.count,
         "state_class": "measurement",
@@ -66,18 +101,31 @@ def discovery_messages(discovery_prefix: str, device_id: str, topics: Topics) ->
     }
     fps = {
         **common,
-        "name": "Processed fps",
+        "name": "processed fps",
         "unique_id": f"{node}_fps",
         "state_topic": topics.stats,
-        "value_template": "{{ value_json.processed_fps }}",
+        "value_template": _template("value_json.processed_fps"),
         "unit_of_measurement": "fps",
         "state_class": "measurement",
+        "entity_category": "diagnostic",
         "icon": "mdi:speedometer",
     }
-    return [
-        (f"{discovery_prefix}/sensor/{node}/people/config", people),
-        (f"{discovery_prefix}/sensor/{node}/fps/config", fps),
-    ]
+    out = [(f"{discovery_prefix}/sensor/{node}/people/config", people)]
+    return [*out, (fps_config_topic(discovery_prefix, device_id), fps)] if stats else out
+
+
+def fps_config_topic(discovery_prefix: str, device_id: str) -> str:
+    return f"{discovery_prefix}/sensor/{node_id(device_id)}/fps/config"
+
+
+def is_stale_fps_config(
+    topic: str, payload: bytes, discovery_prefix: str, device_id: str, topics: Topics, stats: bool
+) -> bool:
+    """Whether a retained config is this device's fps sensor while stats are off (``mqtt.stats_interval:
+    0``): then publish an empty retained config to it, or it shows an earlier run's value."""
+    if stats or not payload or topic != fps_config_topic(discovery_prefix, device_id):
+        return False
+    return config_state_topic(payload) == topics.stats
 
 
 CAMERA_PEOPLE_PREFIX = "people_"
@@ -92,13 +140,14 @@ def camera_people_config_topic(discovery_prefix: str, device_id: str, camera: st
     return f"{discovery_prefix}/sensor/{node_id(device_id)}/{camera_people_object_id(camera)}/config"
 
 
-def camera_discovery_messages(discovery_prefix: str, device_id: str,
-                              topics: Topics) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+def camera_discovery_messages(
+    discovery_prefix: str, device_id: str, topics: Topics, *, url: str = ""
+) -> list[tuple[str, dict[str, Any]]]:
     """The camera's "people in view" ``sensor`` reading ``<prefix>/<camera>/count`` (published with
     several cameras only, when ``<prefix>/count`` is the device's total); publish retained."""
     node = node_id(device_id)
     config = {
-        **_common(device_id, topics),
+        **_common(device_id, topics, url),
         "name": f"{topics.camera} people in view",
         "unique_id": f"{node}_{camera_people_object_id(topics.camera)}",
         "state_topic": topics.camera_count,
@@ -131,32 +180,34 @@ def zone_object_id(camera: str, zone: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", f"{ZONE_OBJECT_PREFIX}{camera}_{zone}")
 
 
-def zone_discovery_messages(discovery_prefix: str, device_id: str, topics: Topics,
-                            zones: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+def zone_discovery_messages(
+    discovery_prefix: str, device_id: str, topics: Topics, zones: Sequence[str], *, url: str = ""
+) -> list[tuple[str, dict[str, Any]]]:
     """Per zone an occupancy ``binary_sensor`` and a count ``sensor`` reading the retained zone state
-    (``<prefix>/<camera>/zones/<zone>``, schema ``edgepose.zone/1``); publish each retained."""
+    (``<prefix>/<camera>/zones/<zone>``, schema ``edgepose.zone/1``), named ``<camera> <zone> ...``;
+    publish each retained."""
     node = node_id(device_id)
-    common = _common(device_id, topics)
+    common = _common(device_id, topics, url)
     out: list[tuple[str, dict[str, Any]]] = []
     for zone in zones:
         obj = zone_object_id(topics.camera, zone)
         state = zone_state_topic(topics, zone)
         occupied = {
             **common,
-            "name": f"{zone} occupied",
+            "name": f"{topics.camera} {zone} occupied",
             "unique_id": f"{node}_{obj}_occupied",
             "state_topic": state,
-            "value_template": "{{ 'ON' if value_json.occupied else 'OFF' }}",
+            "value_template": _template("'ON' if value_json.occupied else 'OFF'"),
             "payload_on": "ON",
             "payload_off": "OFF",
             "device_class": "occupancy",
         }
         count = {
             **common,
-            "name": f"{zone} people",
+            "name": f"{topics.camera} {zone} people",
             "unique_id": f"{node}_{obj}_count",
             "state_topic": state,
-            "value_template": "{{ value_json.count }}",
+            "value_template": _template("value_json.count"),
             "state_class": "measurement",
             "icon": "mdi:account-multiple",
         }
@@ -212,23 +263,27 @@ def fall_object_id(camera: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", f"{FALL_OBJECT_PREFIX}{camera}")
 
 
-def fall_discovery_messages(discovery_prefix: str, device_id: str, topics: Topics) -> list[tuple[str, dict[str, Any]]]:
+def fall_discovery_messages(
+    discovery_prefix: str, device_id: str, topics: Topics, *, url: str = ""
+) -> list[tuple[str, dict[str, Any]]]:
     """The camera's "fall detected" ``binary_sensor`` (device class ``safety``): on from a person's
     ``fall`` until their ``recovered``, read from the retained ``<prefix>/<camera>/fall``
     (``edgepose.fall/1``, whose ``track_ids`` become the entity's attributes); publish retained."""
     node = node_id(device_id)
     obj = fall_object_id(topics.camera)
     config = {
-        **_common(device_id, topics),
+        **_common(device_id, topics, url),
         "name": f"{topics.camera} fall detected",
         "unique_id": f"{node}_{obj}",
         "state_topic": topics.fall,
-        "value_template": "{{ 'ON' if value_json.detected else 'OFF' }}",
+        "value_template": _template("'ON' if value_json.detected else 'OFF'"),
         "payload_on": "ON",
         "payload_off": "OFF",
         "device_class": "safety",
         "json_attributes_topic": topics.fall,
-        "json_attributes_template": "{{ {'track_ids': value_json.track_ids, 'frame': value_json.frame} | tojson }}",
+        "json_attributes_template": _template(
+            "{'track_ids': value_json.track_ids, 'frame': value_json.frame} | tojson", "{}"
+        ),
     }
     return [(fall_config_topic(discovery_prefix, device_id, topics.camera), config)]
 

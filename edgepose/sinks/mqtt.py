@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -54,14 +55,17 @@ from edgepose.mqtt.buffer import Message
 from edgepose.mqtt.connect import Will, client_id_for
 from edgepose.mqtt.homeassistant import (
     camera_discovery_messages,
+    configuration_url,
     discovery_messages,
     fall_discovery_messages,
     is_stale_camera_people_config,
     is_stale_fall_config,
+    is_stale_fps_config,
     is_stale_zone_config,
     zone_config_filter,
     zone_discovery_messages,
 )
+from edgepose.mqtt.settle import Settle
 from edgepose.mqtt.topics import Topics, check_topic
 from edgepose.mqtt.transport import MqttTransport
 from edgepose.pose import FrameResult
@@ -151,6 +155,9 @@ class MqttSink(Sink):
         self._strays: dict[str, CameraOutput] = {}  # frames' cameras not configured, each logged once
         self._device_count: int | None = None  # the latest value of <prefix>/count
         self._announcements: list[Message] = []
+        # Counts and zone states Home Assistant records change at most once per settle (mqtt.homeassistant).
+        ha = self.mqtt.homeassistant
+        self._settle = Settle(ha.settle if ha.enabled else 0.0)
         self.skipped_policy = 0
         self.unknown_camera = 0  # frames from a camera not configured (published on its own topics)
         self._analysis_lock = threading.Lock()  # the analysis settings below against a reload (the main thread)
@@ -246,6 +253,7 @@ class MqttSink(Sink):
                 return
             for topic, value in self._counted(output, 0):
                 self.transport.set_state(topic, str(value).encode(), m.qos_status)
+                self._settle.sent(topic, str(value).encode(), self.clock())  # at once: no frame may follow
 
     @property
     def listening(self) -> bool:
@@ -332,6 +340,8 @@ class MqttSink(Sink):
                     self.transport.set_state(old.topics.zone(zone), b"", qos)
                 if was_falls and (now is None or not self.falls_on):
                     self.transport.set_state(old.topics.fall, b"", qos)
+            # A held value of a removed zone never follows its clear; counts were republished above.
+            self._settle.keep_only({o.topics.zone(z) for o in self._cameras.values() for z in o.zones})
         self._log_reload(was, was_falls)
 
     def _reload_counts(self, was: Mapping[str, CameraOutput], was_several: bool) -> None:
@@ -378,13 +388,19 @@ class MqttSink(Sink):
         if not self.mqtt.homeassistant.enabled:
             return messages
         prefix, device = self.mqtt.homeassistant.discovery_prefix, self.config.device_id
-        entities = discovery_messages(prefix, device, self.topics)
+        s = self.config.service
+        url = configuration_url(
+            (s.preview.enabled, s.preview.host, s.preview.port),
+            (s.health.enabled, s.health.host, s.health.port),
+            socket.gethostname(),
+        )
+        entities = discovery_messages(prefix, device, self.topics, stats=self.mqtt.stats_interval > 0, url=url)
         for output in self._cameras.values():
-            entities += zone_discovery_messages(prefix, device, output.topics, output.zones)
+            entities += zone_discovery_messages(prefix, device, output.topics, output.zones, url=url)
             if self.several and self.mqtt.publish_count:
-                entities += camera_discovery_messages(prefix, device, output.topics)
+                entities += camera_discovery_messages(prefix, device, output.topics, url=url)
             if self.falls_on:
-                entities += fall_discovery_messages(prefix, device, output.topics)
+                entities += fall_discovery_messages(prefix, device, output.topics, url=url)
         messages += [Message(topic, encode(doc).encode(), qos, True, kind="") for topic, doc in entities]
         return messages
 
@@ -416,6 +432,9 @@ class MqttSink(Sink):
                          self.topics.count)  # fmt: skip
                 self.transport.set_state(topic, b"", qos)
 
+        ha = self.mqtt.homeassistant
+        if ha.enabled:  # subscribed first: a stale entity's config is emptied before the state it reads
+            self.transport.watch(zone_config_filter(ha.discovery_prefix, self.config.device_id), self._stale_entity)
         # Watched whatever the settings at start, for every camera: a reload may turn the stage or the
         # reps on, or add a camera.
         self.transport.watch(self.topics.every_camera("zones/+"), state)
@@ -423,28 +442,33 @@ class MqttSink(Sink):
         self.transport.watch(self.topics.every_camera("count"), count)
         reset = self.topics.every_camera("reps/reset")
         self.transport.watch(reset, self._reps_command, retained=False, on_retained=self._retained_reps_command)
-        ha = self.mqtt.homeassistant
-        if not ha.enabled:
+
+    def _stale_entity(self, topic: str, payload: bytes) -> None:
+        """A retained discovery config of this device that the settings no longer make: emptied (Home
+        Assistant removes the entity). Before the states they read (Home Assistant would render an
+        emptied state through the config's template)."""
+        ha, qos = self.mqtt.homeassistant, self.mqtt.qos_status
+        if is_stale_fps_config(
+            topic, payload, ha.discovery_prefix, self.config.device_id, self.topics, self.mqtt.stats_interval > 0
+        ):
+            log.info("mqtt: removing the Home Assistant entity %s (stats are off)", topic)
+            self.transport.set_state(topic, b"", qos)
             return
-
-        def entity(topic: str, payload: bytes) -> None:
-            for output in list(self._cameras.values()):
-                if is_stale_zone_config(topic, payload, ha.discovery_prefix, self.config.device_id, output.topics,
-                                        output.zones):  # fmt: skip
-                    why = "its zone is no longer configured"
-                elif is_stale_fall_config(topic, payload, ha.discovery_prefix, self.config.device_id, output.topics,
-                                          self.falls_on):  # fmt: skip
-                    why = "fall detection is off"
-                elif is_stale_camera_people_config(topic, payload, ha.discovery_prefix, self.config.device_id,
-                                                   output.topics, self.several):  # fmt: skip
-                    why = "one camera: the device's people sensor is its count"
-                else:
-                    continue
-                log.info("mqtt: removing the Home Assistant entity %s (%s)", topic, why)
-                self.transport.set_state(topic, b"", qos)
-                return
-
-        self.transport.watch(zone_config_filter(ha.discovery_prefix, self.config.device_id), entity)
+        for output in list(self._cameras.values()):
+            if is_stale_zone_config(topic, payload, ha.discovery_prefix, self.config.device_id, output.topics,
+                                    output.zones):  # fmt: skip
+                why = "its zone is no longer configured"
+            elif is_stale_fall_config(topic, payload, ha.discovery_prefix, self.config.device_id, output.topics,
+                                      self.falls_on):  # fmt: skip
+                why = "fall detection is off"
+            elif is_stale_camera_people_config(topic, payload, ha.discovery_prefix, self.config.device_id,
+                                               output.topics, self.several):  # fmt: skip
+                why = "one camera: the device's people sensor is its count"
+            else:
+                continue
+            log.info("mqtt: removing the Home Assistant entity %s (%s)", topic, why)
+            self.transport.set_state(topic, b"", qos)
+            return
 
     def on_reps_reset(self, reset: RepsReset, camera: str | None = None) -> None:
         """Where camera ``camera``'s reps reset commands go (None: the one camera, or every camera
@@ -497,13 +521,16 @@ class MqttSink(Sink):
         """Queue one pose document on its camera's topic; never blocks on the network."""
         people = len(result.poses)
         m = self.mqtt
+        with self._analysis_lock:  # what the hold kept, now due (a reload drops a removed zone's first)
+            for topic, payload in self._settle.due(self.clock()):
+                self.transport.set_state(topic, payload, m.qos_status)
         with self._lock:
             output = self._output(result.camera)
             if not output.configured:
                 self.unknown_camera += 1
             if m.publish_count and output.configured:
                 for topic, value in self._counted(output, people):
-                    self.transport.set_state(topic, str(value).encode(), m.qos_status)
+                    self._held_state(topic, str(value).encode())
             skip = m.only_with_poses and people == 0
             if not skip and m.max_rate > 0:
                 now = self.clock()
@@ -523,9 +550,14 @@ class MqttSink(Sink):
                     return
                 for zone, doc in zone_states(result, self.config.device_id):
                     if zone in current.zones:
-                        self.transport.set_state(current.topics.zone(zone), encode(doc).encode(), m.qos_status)
+                        self._held_state(current.topics.zone(zone), encode(doc).encode())
                 if self.falls_on and (doc := fall_state(result, self.config.device_id)) is not None:
                     self.transport.set_state(current.topics.fall, encode(doc).encode(), m.qos_status)
+
+    def _held_state(self, topic: str, payload: bytes) -> None:
+        """A count or zone state: published now, or held until its settle time is over (:class:`Settle`)."""
+        if self._settle.offer(topic, payload, self.clock()):
+            self.transport.set_state(topic, payload, self.mqtt.qos_status)
 
     def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
         """Each event on its camera's ``<prefix>/<camera>/events``, QoS 1, not retained, counted as ``events``.
