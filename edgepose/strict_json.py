@@ -27,17 +27,10 @@ def _constant(name: str) -> Any:
     raise BadJSONError("non-finite number", f"{name} is not a JSON number")
 
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise BadJSONError("non-finite number", f"{text[:40]} is too large for a number")
-    return value
-
-
 def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """The value of ``data`` (UTF-8 bytes or text); :class:`BadJSONError` for anything else."""
     try:
-        value = json.loads(data, parse_constant=_constant, parse_float=_finite)
+        value = json.loads(data, parse_constant=_constant)
     except BadJSONError:
         raise
     except RecursionError:
@@ -46,26 +39,47 @@ def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         raise BadJSONError("not JSON", f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:  # JSONDecodeError, and int() refusing more than 4300 digits
         raise BadJSONError("not JSON", str(exc)[:200]) from None
-    where = too_deep(value, max_depth)
-    if where is not None:
-        raise BadJSONError("too deep", f"nested more than {max_depth} levels (at {where})")
+    problem = _shape(value, max_depth)
+    if problem is not None:
+        raise BadJSONError(*problem)
     return value
+
+
+def _shape(value: Any, max_depth: int) -> tuple[str, str] | None:
+    """One pass, level by level (no recursion, no Python call per number): a container nested deeper
+    than ``max_depth``, or a float that overflowed to inf (``1e400``: json reads it so)."""
+    if type(value) is float and value - value != 0.0:
+        return "non-finite number", f"{value} (a number too large for a double)"
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 1
+    while level:
+        if depth > max_depth:
+            return "too deep", f"nested more than {max_depth} levels"
+        deeper = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    deeper.append(child)
+                elif kind is float and child - child != 0.0:  # inf - inf is NaN
+                    return "non-finite number", f"{child} (a number too large for a double)"
+        level = deeper
+        depth += 1
+    return None
 
 
 def too_deep(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     """The path of the first container nested deeper than ``max_depth``, or None (iterative: no recursion)."""
+    if not isinstance(value, dict | list | tuple):
+        return None
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
         item, depth, path = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.items()
-        elif isinstance(item, list | tuple):
-            children = enumerate(item)
-        else:
-            continue
         if depth > max_depth:
             return path or "(document)"
-        stack.extend((child, depth + 1, f"{path}/{key}") for key, child in children)
+        children = item.items() if isinstance(item, dict) else enumerate(item)
+        stack.extend((child, depth + 1, f"{path}/{key}") for key, child in children
+                     if isinstance(child, dict | list | tuple))  # fmt: skip
     return None
 
 
