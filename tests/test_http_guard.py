@@ -277,3 +277,23 @@ def test_the_preview_on_ipv6_loopback_binds_or_says_why() -> None:
         assert get(preview.port, "/status.json", host="::1")[0] == 200
     finally:
         preview.stop()
+
+
+def test_a_name_binds_its_next_address_when_the_first_cannot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name resolving to several addresses (localhost as ::1 and 127.0.0.1): the first that binds."""
+    from edgepose.service import http_guard
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()
+        answers = [(socket.AF_INET, busy), (socket.AF_INET, ("127.0.0.1", 0))]
+        monkeypatch.setattr(http_guard, "resolve", lambda host, port, what: answers)
+        server = GuardedHTTPServer("twice.example", busy[1], BaseHTTPRequestHandler, Limits(), "service.health")
+        try:
+            assert server.server_address[1] not in (0, busy[1])
+        finally:
+            server.server_close()
+        answers.pop()  # only the taken one: the error names the first refusal
+        with pytest.raises(UnavailableError, match=r"cannot listen on twice\.example"):
+            GuardedHTTPServer("twice.example", busy[1], BaseHTTPRequestHandler, Limits(), "service.health")

@@ -65,14 +65,19 @@ class GuardedHTTPServer(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(limits.max_clients)
         self._lock = threading.Lock()
         self._open = 0
-        family, address = resolve(host, port, what)
-        self.address_family = family
-        try:
-            super().__init__(address, handler)
-        except OSError as exc:
-            raise UnavailableError(
-                f"{what}: cannot listen on {shown(host, port)}: {exc.strerror}", bind_hint(family, exc, what)
-            ) from None
+        refusals: list[tuple[int, OSError]] = []
+        # A name may stand for ::1 and 127.0.0.1 (localhost): the first address that binds is taken.
+        for family, address in resolve(host, port, what):
+            self.address_family = family
+            try:
+                super().__init__(address, handler)
+                return
+            except OSError as exc:
+                refusals.append((family, exc))
+        family, exc = refusals[0]
+        raise UnavailableError(
+            f"{what}: cannot listen on {shown(host, port)}: {exc.strerror}", bind_hint(family, exc, what)
+        )
 
     @property
     def open_connections(self) -> int:
@@ -150,8 +155,9 @@ class GuardedHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)  # the blocked read returns: the request ends
 
 
-def resolve(host: str, port: int, what: str) -> tuple[socket.AddressFamily, tuple]:
-    """The family and socket address to bind ``host`` (a name, an IPv4 or an IPv6 address) on."""
+def resolve(host: str, port: int, what: str) -> list[tuple[socket.AddressFamily, tuple]]:
+    """The families and socket addresses to bind ``host`` (a name, an IPv4 or an IPv6 address) on,
+    in the resolver's order."""
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as exc:
@@ -159,8 +165,7 @@ def resolve(host: str, port: int, what: str) -> tuple[socket.AddressFamily, tupl
             f"{what}.host: cannot resolve {host!r}: {getattr(exc, 'strerror', exc) or exc}",
             "give an address of this machine, e.g. 127.0.0.1 or ::1",
         ) from None
-    family, _type, _proto, _name, address = infos[0]
-    return socket.AddressFamily(family), address
+    return [(socket.AddressFamily(family), address) for family, _type, _proto, _name, address in infos]
 
 
 def bind_hint(family: int, exc: OSError, what: str) -> str:
