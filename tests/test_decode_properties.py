@@ -156,7 +156,7 @@ def downstream(poses: list[Pose]) -> None:
 
 
 @pytest.mark.parametrize(("kind", "refine", "name"), CASES)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_any_output_gives_sound_poses_or_a_frame_error(kind: str, refine: str, name: str, data) -> None:
     decoder = DECODERS[(kind, refine)][name]
