@@ -199,6 +199,15 @@ def test_a_client_id_past_the_mqtt_string_maximum_is_refused(size: int, refused:
         assert "mqtt.client_id" in result.message
 
 
+@pytest.mark.parametrize("key", ["mqtt.username", "mqtt.password"])
+@pytest.mark.parametrize(("size", "refused"), [(MQTT_STRING_MAX, False), (MQTT_STRING_MAX + 1, True)])
+def test_a_user_name_or_password_past_the_mqtt_string_maximum_is_refused(key: str, size: int, refused: bool) -> None:
+    result = load("mqtt.username=u", f"{key}={'p' * size}")
+    assert isinstance(result, ConfigError) is refused
+    if refused:
+        assert key in result.message and "ppp" not in result.message
+
+
 def test_a_client_id_counts_bytes_not_characters() -> None:
     two_bytes = "é" * (MQTT_STRING_MAX // 2 + 1)  # fewer characters than the maximum, more bytes
     assert isinstance(load(f"mqtt.client_id={two_bytes}"), ConfigError)

@@ -385,6 +385,15 @@ MQTT_STRING_MAX = 65535
 MQTT_GUARANTEED_CLIENT_ID = 23
 
 
+def is_mqtt_string(text: str) -> bool:
+    """Whether MQTT can carry ``text`` as a string: UTF-8 of at most 65535 bytes, without U+0000."""
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in YAML): no UTF-8 at all
+        return False
+    return size <= MQTT_STRING_MAX and "\0" not in text
+
+
 def client_id(config: Config) -> str:
     """The client id the daemon connects with: ``mqtt.client_id``, or ``edgepose-<device_id>``."""
     return config.mqtt.client_id or f"edgepose-{config.device_id or 'edgepose'}"
@@ -403,17 +412,19 @@ def verify_mqtt(config: Config, where: Where | None = None) -> None:
             "give the host alone: the port is mqtt.port, TLS is mqtt.tls.enabled",
         )
     cid = client_id(config)
-    try:
-        size = len(cid.encode("utf-8"))
-    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in YAML): no UTF-8 at all
-        size = MQTT_STRING_MAX + 1
-    if "\0" in cid or size > MQTT_STRING_MAX:
+    if not is_mqtt_string(cid):
         key = "mqtt.client_id" if m.client_id else "device_id"
         raise ConfigError(
             f"{(where or Where()).at(key)}: {key}: the client id is not an MQTT string (at most "
             f"{MQTT_STRING_MAX} UTF-8 bytes, no NUL character)",
             "set a shorter mqtt.client_id",
         )
+    for key, value in (("mqtt.username", m.username), ("mqtt.password", m.password)):
+        if not is_mqtt_string(value):  # the value is not shown: it may be the password
+            raise ConfigError(
+                f"{(where or Where()).at(key)}: {key}: not an MQTT string (at most {MQTT_STRING_MAX} UTF-8 bytes, "
+                "no NUL character)"
+            )
     from edgepose.mqtt.topics import expand_prefix
 
     try:
