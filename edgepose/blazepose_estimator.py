@@ -292,6 +292,10 @@ class BlazePoseEstimator:
             self.engine, self.detector, decoder_config, self.model_name, self.clock, stats or self.stats
         )
 
+    def on_engine(self, engine: InferenceEngine) -> BlazePoseEstimator:
+        """These stages and this detector on another landmark engine (the benchmark's timed one)."""
+        return BlazePoseEstimator(engine, self.detector, self.config, self.model_name, self.clock, self.stats)
+
     def use(self, setup: BlazePoseSetup) -> None:
         self.setup = setup
 

@@ -171,3 +171,26 @@ def test_the_table_gives_the_ratio_to_the_peer_or_says_why_there_is_none(walking
     assert "peer" not in real["variants"]  # the peer is a column, not a pipeline variant
     no_peer = run_cli("bench", *args[:8], "--frames", "2", "--seconds", "0.2", "--rounds", "1")
     assert no_peer.returncode == 0 and "| no --peer |" in no_peer.stdout
+
+
+def test_a_two_stage_model_is_benchmarked_on_its_landmark_engine(squat_path, tmp_path):
+    """BlazePose: the bare loop and the stand-in run the landmark model; the detector stays in the pipeline."""
+    out = tmp_path / "limit.json"
+    args = ["--engine", "sleep:2ms", "--models", "pose_landmark_lite.tflite", "--source", str(squat_path)]
+    proc = run_cli("bench", *args, "--frames", "2", "--seconds", "0.4", "--rounds", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (config,) = json.loads(out.read_text())["configurations"]
+    assert config["model"] == "pose_landmark_lite" and config["bare_fps"] > 0
+    assert all(v["frames"] > 0 and v["people"] == 1.0 for v in config["variants"].values())
+
+
+def test_a_stand_in_without_a_person_to_record_is_refused(tmp_path):
+    import cv2
+    import numpy as np
+
+    empty = tmp_path / "empty.png"
+    cv2.imwrite(str(empty), np.zeros((240, 320, 3), np.uint8))
+    args = ["--engine", "sleep:2ms", "--models", "pose_landmark_lite.tflite", "--source", str(empty)]
+    proc = run_cli("bench", *args, "--frames", "1", "--seconds", "0.2", "--rounds", "1")
+    assert proc.returncode == 66
+    assert "found no person" in proc.stderr and "a person in view" in proc.stderr

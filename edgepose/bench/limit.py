@@ -35,6 +35,7 @@ from edgepose.bench.peer import PEER_FORMAT, Peer, load_example, make_peer
 from edgepose.bench.runner import MemorySource
 from edgepose.config.sections import Config
 from edgepose.documents.poses import Stamp
+from edgepose.errors import InputError
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
@@ -87,18 +88,26 @@ class NullSink(Sink):
 
 
 def raw_engine(loaded: Loaded) -> InferenceEngine:
-    """The interpreter under the supervisor (the bare loop runs it with no worker thread)."""
+    """The interpreter under the supervisor (the bare loop runs it with no worker thread), and under
+    BlazePose's landmark wrapper, which skips the invoke of a frame without a person."""
     engine = loaded.estimator.engine
+    engine = getattr(engine, "inner", engine)
     return engine.engine if isinstance(engine, SupervisedEngine) else engine
 
 
 def record(loaded: Loaded, config: Config, images: Sequence[np.ndarray]) -> Recording:
-    """The real model's outputs on ``images`` as one video (MoveNet through its crop region)."""
+    """The real model's outputs on ``images`` as one video (MoveNet through its crop region).
+
+    A two-stage model (BlazePose) invokes its landmark model only where its detector finds a
+    person: frames without one leave nothing to replay, which is refused with what to do.
+    """
     recorder = RecordingEngine(raw_engine(loaded))
-    estimator = PoseEstimator(recorder, config.decoder, loaded.model_name,
-                              model_options=loaded.estimator.model_options)  # fmt: skip
+    estimator = loaded.estimator.on_engine(recorder)
     for n, image in enumerate(images):
         estimator.estimate(Frame(image, n, 0.0, 0.0, "cam0"), continuous=True)
+    if not recorder.frames:
+        raise InputError(f"{loaded.model_name} found no person in the {len(images)} frame(s) to record for the "
+                         "stand-in", "use a --source with a person in view")  # fmt: skip
     return recorder.recording()
 
 
@@ -127,8 +136,7 @@ def setup(loaded: Loaded, config: Config, engine_spec: str, images: Sequence[np.
     timed = TimedEngine(inner)
     policy = SupervisorPolicy.from_config(config.model)
     supervised = SupervisedEngine(lambda: timed, accelerator, policy, inline=accelerator == "cpu")  # as open_engine
-    estimator = PoseEstimator(supervised, config.decoder, loaded.model_name,
-                              model_options=loaded.estimator.model_options)  # fmt: skip
+    estimator = loaded.estimator.on_engine(supervised)
     return Setup(engine_spec, accelerator, config.model.threads, config, images, timed, estimator)
 
 
