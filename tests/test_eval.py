@@ -83,7 +83,7 @@ def test_eval_cli_writes_valid_results_and_pycocotools_ap(ochuman: Path, tmp_pat
     assert table_ap(proc.stdout) == pytest.approx(100 * ap, abs=0.15)
     # Quality gate: an independent crop-and-score run gives about 0.49 on these 5 people.
     assert ap > 0.35
-    assert "| single-person | 3 | 5 |" in proc.stdout
+    assert "| person crops | 3 | 5 |" in proc.stdout
 
 
 def test_keypoints_shifted_50px_score_clearly_lower(dataset: coco.Dataset, estimator: PoseEstimator) -> None:
@@ -115,7 +115,7 @@ def test_multi_person_protocol_uses_whole_images(dataset: coco.Dataset, estimato
 
     whole = PoseEstimator(estimator.engine, estimator.config, decoder=AsMultiPerson(estimator.decoder))
     predictions = coco.predict(dataset, whole)
-    assert predictions.mode == "multi-person"
+    assert predictions.mode == "whole images"
     assert sorted(r["image_id"] for r in predictions.results) == [1, 2, 3]  # one pose per whole image
     assert predictions.people == 5
     assert coco.score(dataset, predictions.results).AP >= 0.0

@@ -34,7 +34,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="single-person models: how much each person's box is enlarged before the crop (default 1.25)",
+        help="person crops (single-person models, --protocol crops): how much each person's box is enlarged "
+        "before the crop (default 1.25)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=["auto", "crops", "whole"],
+        default="auto",
+        help="auto: whole images for multi-person models, each annotated person's crop for single-person ones; "
+        "crops: every model on the person crops (the pose overlapping the person's box most), the same "
+        "protocol for all; "
+        "whole: every model on whole images (default auto)",
     )
     p.set_defaults(func=evaluate)
 
@@ -55,7 +65,7 @@ def evaluate(args: argparse.Namespace) -> int:
     box_scale = coco.BOX_SCALE if args.box_scale is None else args.box_scale
     if not 0.1 <= box_scale <= 10:
         raise ConfigError(f"--box-scale: {box_scale} is outside 0.1..10")
-    predictions = coco.predict(dataset, loaded.estimator, transform, progress, box_scale)
+    predictions = coco.predict(dataset, loaded.estimator, transform, progress, box_scale, args.protocol)
     scores = coco.score(dataset, predictions.results)
     if args.json:
         coco.write_results(predictions.results, args.json)

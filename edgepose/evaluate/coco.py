@@ -3,10 +3,15 @@
 Two protocols, as the published figures use them:
 
 - **multi-person** models see each whole image; every pose they report is a detection.
-- **single-person** models (MoveNet SinglePose) see one crop per annotated person: the person's
-  box, enlarged by ``BOX_SCALE`` around its centre and widened to the model input's aspect ratio
-  (a square for MoveNet), cut at the image's own resolution (black outside the image). Keypoints
-  are mapped back to image pixels by the crop's offset.
+- **single-person** models (MoveNet SinglePose, BlazePose) see one crop per annotated person: the
+  person's box, enlarged by ``BOX_SCALE`` around its centre and widened to the model input's
+  aspect ratio (a square for MoveNet), cut at the image's own resolution (black outside the
+  image). Keypoints are mapped back to image pixels by the crop's offset.
+
+``protocol`` chooses: ``auto`` (the model's own, as above), ``crops`` (the single-person protocol
+for every model; of a multi-person model's poses in a crop, the one overlapping the annotated box
+most is its detection: the same protocol for all, blind to people the annotations leave out) or
+``whole``.
 
 Results are COCO-format detections: ``{"image_id", "category_id": 1, "keypoints": [x, y, s] * 17,
 "score"}`` in image pixels; ``s`` is the keypoint score (OKS ignores it), ``score`` the pose score
@@ -38,6 +43,8 @@ from edgepose.sources.files import read_image
 
 log = logging.getLogger(__name__)
 
+PROTOCOLS = ("auto", "crops", "whole")
+WHOLE, CROPS = "whole images", "person crops"  # the protocols as the summary table names them
 BOX_SCALE = 1.25  # enlargement of a person's box for single-person crops (mmpose's top-down default)
 PERSON = 1  # COCO's category id for people
 
@@ -180,19 +187,27 @@ class Predictions:
     """What a model said about a dataset, and what could not be evaluated (counted, not hidden)."""
 
     results: tuple[dict[str, Any], ...]
-    mode: str  # "multi-person" or "single-person"
+    mode: str  # the protocol run: WHOLE (multi-person models' own) or CROPS (single-person models' own)
     images: int  # images read
     people: int  # annotated people that count (single-person: crops run)
     images_failed: tuple[str, ...]  # "file: why"
 
 
-def predict(dataset: Dataset, estimator: PoseEstimator, transform: KeypointTransform | None = None,
-            progress: Callable[[str], None] | None = None, box_scale: float = BOX_SCALE) -> Predictions:  # fmt: skip
-    """Run the estimator over the dataset with the protocol its decoder needs.
+def predict(
+    dataset: Dataset,
+    estimator: PoseEstimator,
+    transform: KeypointTransform | None = None,
+    progress: Callable[[str], None] | None = None,
+    box_scale: float = BOX_SCALE,
+    protocol: str = "auto",
+) -> Predictions:
+    """Run the estimator over the dataset with ``protocol`` (``auto``: the one its decoder needs).
 
     ``transform`` is applied to each pose's keypoints (image pixels) before they are recorded.
     """
-    multi = estimator.decoder.multi_person
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r} is not one of {PROTOCOLS}")
+    multi = estimator.decoder.multi_person if protocol == "auto" else protocol == "whole"
     results: list[dict[str, Any]] = []
     failed: list[str] = []
     images = people = 0
@@ -219,11 +234,34 @@ def predict(dataset: Dataset, estimator: PoseEstimator, transform: KeypointTrans
             estimator.reset()
             result = estimator.estimate(Frame(cut_padded(image, crop), n, 0.0, 0.0), continuous=False)
             people += 1
-            results += [detection(image_id, _moved(p, crop[0], crop[1], transform), p.score) for p in result.poses[:1]]
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            best = subject(result.poses, (x - crop[0], y - crop[1], x - crop[0] + w, y - crop[1] + h))
+            if best is not None:
+                results.append(detection(image_id, _moved(best, crop[0], crop[1], transform), best.score))
     if not images:
         raise InputError(f"none of the {len(dataset.images)} images could be read from {dataset.images_dir}",
                          failed[0] if failed else None)  # fmt: skip
-    return Predictions(tuple(results), "multi-person" if multi else "single-person", images, people, tuple(failed))
+    return Predictions(tuple(results), WHOLE if multi else CROPS, images, people, tuple(failed))
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes; 0 when either is empty."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def subject(poses: Sequence[Pose], box: Sequence[float]) -> Pose | None:
+    """The pose of a person crop that is the annotated person: the one whose box overlaps ``box``
+    (the annotation's, in crop pixels) most, the better score on a tie.
+
+    A single-person model gives one pose; a multi-person model also reports the neighbours the
+    crop holds, often scoring higher. The annotated box is what the crop already tells a
+    single-person model, so choosing by it gives both kinds the same information.
+    """
+    return max(poses, key=lambda p: (box_iou(p.box, box), p.score), default=None)
 
 
 @dataclass(frozen=True)
