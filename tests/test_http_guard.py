@@ -27,6 +27,7 @@ from edgepose.service.health_http import HealthServer, Probe
 from edgepose.service.http_guard import GuardedHTTPServer, Limits, host_allowed, host_name
 from edgepose.stats import RunStats
 from tests.mosquitto import free_port
+from tests.service_kit import spawn, stop_child, wait_until
 
 HANG_GUARD = 30.0  # seconds a client waits before the test calls the server stuck
 
@@ -297,3 +298,30 @@ def test_a_name_binds_its_next_address_when_the_first_cannot(monkeypatch: pytest
         answers.pop()  # only the taken one: the error names the first refusal
         with pytest.raises(UnavailableError, match=r"cannot listen on twice\.example"):
             GuardedHTTPServer("twice.example", busy[1], BaseHTTPRequestHandler, Limits(), "service.health")
+
+
+def test_the_daemon_applies_its_configured_limits(tmp_path: Path, squat_path: Path) -> None:
+    """The probe that found this: idle connections to a running daemon's /healthz. With the limits
+    from the config, one past the cap is refused, the idle ones are cut, and /healthz answers."""
+    port = free_port()
+    health = {"enabled": "true", "port": port, "max_clients": 2, "read_timeout": 2}
+    sets = ["source.loop=true", *(f"service.health.{key}={value}" for key, value in health.items())]
+    args = ["--source", str(squat_path), "--sink", "jsonl:/dev/null", *(a for s in sets for a in ("--set", s))]
+    proc, stderr = spawn(args, tmp_path)
+    try:
+        wait_until(lambda: proc.poll() is not None or "health endpoint on" in stderr.read_text(), 60, "health")
+        assert proc.poll() is None, stderr.read_text()
+        for _attempt in range(5):  # the held two may be cut before the third connects on a slow machine
+            held = [idle(port) for _ in range(2)]
+            with idle(port) as third:
+                refused = until_closed(third).startswith(b"HTTP/1.1 503 ")
+            for sock in held:
+                assert until_closed(sock) == b""  # cut after read_timeout
+                sock.close()
+            if refused:
+                break
+        assert refused
+        assert get(port)[0] in (200, 503)  # answered: ok, or still starting
+        assert proc.poll() is None
+    finally:
+        stop_child(proc)
