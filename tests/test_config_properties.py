@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgepose.cli import main
-from edgepose.config import Config, load_config
+from edgepose.config import Config, load_config, redacted
 from edgepose.config.load import MAX_ALIASES, MAX_CORNERS, MAX_DEPTH, MAX_ZONE_CORNERS, MQTT_STRING_MAX
 from edgepose.errors import ConfigError
 
@@ -51,10 +51,12 @@ KEY_NAMES = [k for k, _, _ in KEYS]
 def load(*overrides: str, path: Path | None = None) -> Config | ConfigError:
     """The config, or the ConfigError refusing it; any other exception fails the test."""
     try:
-        return load_config(path, list(overrides), env=NO_ENV)
+        config = load_config(path, list(overrides), env=NO_ENV)
     except ConfigError as exc:
         assert exc.message and "\n" not in exc.message, exc.message  # one line for the user
         return exc
+    json.loads(json.dumps(redacted(config), default=list))  # what check-config --print writes
+    return config
 
 
 # -- anything in, a config or a ConfigError out -------------------------------------------------
