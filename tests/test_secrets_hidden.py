@@ -10,6 +10,8 @@ import contextlib
 import io
 import json
 import logging
+import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,6 +23,7 @@ from edgepose.config import load_config, redacted
 from edgepose.errors import ConfigError
 from edgepose.logs import JournalFormatter, RedactingFormatter
 from edgepose.redact import redact_text
+from tests.conftest import run_cli
 
 # (text, what it must become): the password of a URL goes, the rest stays
 REDACTIONS = [
@@ -160,3 +163,19 @@ def test_verbose_traceback_hides_the_password() -> None:
     assert code == 78
     assert "rtsp://u:***@cam/s" in output
     assert "Traceback" in output and "Zqsecret" not in output
+
+
+def test_bench_reports_no_url_password(tmp_path: Path, squat_path: Path) -> None:
+    """The benchmark prints and writes its source: a URL's password shows as ***. The source is a
+    real file whose path reads as such a URL (a directory ``a:`` then ``//u:Zqsecret@h``)."""
+    folder = tmp_path / "a:" / "u:Zqsecret@h"
+    folder.mkdir(parents=True)
+    shutil.copy(squat_path, folder / "s.bmp")
+    source = f"{tmp_path}/a://u:Zqsecret@h/s.bmp"
+    report = tmp_path / "bench.json"
+    flags = ["--frames", "2", "--warmup", "0", "--threads", "1", "--accelerators", "cpu", "--json", str(report)]
+    proc = run_cli("bench", "--source", source, *flags)
+    assert proc.returncode == 0, proc.stderr
+    assert "a://u:***@h/s.bmp" in proc.stdout
+    for text in (proc.stdout, proc.stderr, report.read_text()):
+        assert "Zqsecret" not in text

@@ -35,6 +35,7 @@ from edgepose.logs import counted
 from edgepose.pipeline import Pipeline
 from edgepose.pose import FrameResult
 from edgepose.preprocess import cut, input_geometry, to_input_dtype
+from edgepose.redact import redact_text
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources.base import Clocks, Source
 from edgepose.stats import RunStats
@@ -349,9 +350,10 @@ def run_bench(config: Config, plan: Plan, progress: Progress = stderr_progress,
     warnings = [w for w in (governor_warning(env["governor"]), throttle_warning(system.throttled())) if w]
     for warning in warnings:
         log.warning("%s", warning)
-    progress(f"decoding up to {min(plan.frames, plan.predecoded_max)} frames of {uri} into memory")
+    shown = redact_text(uri)  # the report and the progress line may be shared: no password of the camera's URL
+    progress(f"decoding up to {min(plan.frames, plan.predecoded_max)} frames of {shown} into memory")
     images, continuous = predecode(config, min(plan.frames, plan.predecoded_max))
-    env["source"] = uri
+    env["source"] = shown
     env["frame_size"] = [int(images[0].shape[1]), int(images[0].shape[0])]
     env["temp_start_c"] = system.cpu_temperature()
     env["throttled_start"] = system.throttled()

@@ -17,6 +17,7 @@ from edgepose.config import load_config
 from edgepose.config.sections import Config
 from edgepose.errors import ConfigError
 from edgepose.logs import counted, setup_logging
+from edgepose.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,8 @@ def limit_bench(args: argparse.Namespace, config: Config) -> int:
                                 args.rounds, build_estimator, args.peer)  # fmt: skip
     sys.stdout.write(limit.markdown(summaries))
     if args.json:
-        args.json.write_text(json.dumps({"source": uri, "configurations": summaries}, indent=2) + "\n")
+        report = {"source": redact_text(uri), "configurations": summaries}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
         log.info("wrote %s", args.json)
     return 0
 
@@ -199,6 +201,7 @@ def footprint_bench(args: argparse.Namespace, config: Config) -> int:
     ]
     sys.stdout.write(footprint.markdown(rows))
     if args.json:
-        args.json.write_text(json.dumps({"source": uri, "footprint": footprint.as_dicts(rows)}, indent=2) + "\n")
+        report = {"source": redact_text(uri), "footprint": footprint.as_dicts(rows)}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
         log.info("wrote %s", args.json)
     return 0
