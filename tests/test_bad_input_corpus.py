@@ -163,9 +163,14 @@ def model_file(content: Callable[[], bytes]) -> Callable[[Kit], list[str]]:
     return build
 
 
-def still(shape: tuple[int, ...], signature: tuple[int, ...] | None = None) -> Callable[[], bytes]:
+def still(
+    shape: tuple[int, ...] = (1, 192, 192, 3),
+    signature: tuple[int, ...] | None = None,
+    quantization: tuple[float, int] | None = None,
+) -> Callable[[], bytes]:
     """A MoveNet-shaped model whose input (of ``shape``) no op reads, so that any shape loads."""
-    return lambda: pixel_model({"keypoints": movenet_single_outputs()}, shape, None, signature=signature)
+    outputs = {"keypoints": movenet_single_outputs()}
+    return lambda: pixel_model(outputs, shape, None, signature=signature, quantization=quantization)
 
 
 def many_bad_then_good(kit: Kit) -> list[str]:
@@ -351,6 +356,12 @@ CASES = {
     ),
     "model batch left open (-1)": Case(model_file(still((1, 192, 192, 3), (-1, 192, 192, 3))), OK, 1),
     "model input too large (60000x60000)": Case(model_file(still((1, 60000, 60000, 3))), EX_NOINPUT, says="too large"),
+    "model output quantized with a scale of inf": Case(
+        model_file(still(quantization=(float("inf"), 0))), EX_NOINPUT, says="quantization scale of inf"
+    ),
+    "model output quantized with a scale of NaN": Case(
+        model_file(still(quantization=(float("nan"), 0))), EX_NOINPUT, says="quantization scale of nan"
+    ),
     "model too large to allocate": Case(
         model_file(lambda: broadcast_model((1, 1 << 20, 1 << 20, 3))), EX_NOINPUT, says="out of memory"
     ),

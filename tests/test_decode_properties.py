@@ -1,7 +1,8 @@
 """Decoders fed arbitrary outputs of the right shape: a list of sound poses, or a FrameError.
 
 A model's output is input like any other: a float model can emit NaN, inf or 1e38; a quantized one
-any code. Whatever arrives, a decoder returns poses a tracker, the plausibility gate and the JSON
+any code, with any scale and zero point the engine accepts at load (and a float output may state a
+quantization too). Whatever arrives, a decoder returns poses a tracker, the plausibility gate and the JSON
 writer can take (finite keypoints, scores in [0, 1]), or refuses the frame with a
 :class:`~edgepose.errors.FrameError` that the pipeline counts. Any other exception would end the
 daemon. Every format is run with both kernel sets (Numba and the NumPy twins).
@@ -9,6 +10,7 @@ daemon. Every format is run with both kernel sets (Numba and the NumPy twins).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +25,7 @@ from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, choose_decoder
 from edgepose.documents.poses import Stamp, encode, to_document
 from edgepose.errors import FrameError
-from edgepose.inference.engine import TensorSpec
+from edgepose.inference.engine import TensorSpec, quantization_problem
 from edgepose.pose import FrameResult, Pose, Timing
 from edgepose.preprocess import Region
 from edgepose.tracking.tracker import PoseTracker, keypoint_similarity
@@ -42,11 +44,8 @@ class Model:
 
 
 def model(fmt: str, dtype: np.dtype, heads: Sequence[tuple[str, tuple[int, ...]]], in_hw: tuple[int, int]) -> Model:
-    quantized = dtype != F32
-    outputs = tuple(
-        TensorSpec(name, i, shape, dtype, *((0.05, 128 if dtype == U8 else 0) if quantized else ()))
-        for i, (name, shape) in enumerate(heads)
-    )
+    """The outputs' quantization is drawn per example (:func:`quantizations`)."""
+    outputs = tuple(TensorSpec(name, i, shape, dtype) for i, (name, shape) in enumerate(heads))
     return Model(fmt, outputs, TensorSpec("input", 0, (1, *in_hw, 3), U8))
 
 
@@ -111,25 +110,38 @@ regions = st.builds(
 )
 
 
-def decoders(kind: str, refine: str = "dark") -> dict[str, object]:
-    config = DecoderConfig(kernel=kind, heatmap_refine=refine)  # type: ignore[arg-type]
-    built = {}
-    for name, m in MODELS.items():
-        decoder = choose_decoder(FORMATS, m.outputs, m.input, config)
-        if decoder.format != m.format:
-            raise AssertionError(f"{name}: chose {decoder.format}")
-        built[name] = decoder
-    return built
+def quantizations(dtype: np.dtype) -> st.SearchStrategy[tuple[float, int] | None]:
+    """(scale, zero point) of an output, among those the engine accepts (``quantization_problem``).
+
+    Integer outputs always have one; a float output usually none, but a model may state one.
+    """
+    if dtype == F32:
+        codes = st.just(0)
+    else:
+        info = np.iinfo(dtype)
+        codes = st.integers(int(info.min), int(info.max))
+    stated = st.tuples(st.floats(1e-30, 1e36), codes).filter(
+        lambda q: quantization_problem(TensorSpec("out", 0, (1,), dtype, *q)) is None
+    )
+    return st.one_of(st.none(), stated) if dtype == F32 else stated
 
 
-DECODERS = {
-    (kind, refine): decoders(kind, refine) for kind in ("numba", "numpy") for refine in ("argmax", "quarter", "dark")
+def with_quantization(m: Model, stated: Sequence[tuple[float, int] | None]) -> tuple[TensorSpec, ...]:
+    return tuple(
+        dataclasses.replace(o, scale=q[0], zero_point=q[1]) if q else o for o, q in zip(m.outputs, stated, strict=True)
+    )
+
+
+CONFIGS = {
+    (kind, refine): DecoderConfig(kernel=kind, heatmap_refine=refine)  # type: ignore[arg-type]
+    for kind in ("numba", "numpy")
+    for refine in ("argmax", "quarter", "dark")
 }
 CASES = [
     (kind, refine, name)
-    for (kind, refine), built in DECODERS.items()
-    for name in built
-    if refine == "dark" or MODELS[name].format == "heatmap"  # the refinement matters to heatmap models only
+    for kind, refine in CONFIGS
+    for name, m in MODELS.items()
+    if refine == "dark" or m.format == "heatmap"  # the refinement matters to heatmap models only
 ]
 
 
@@ -159,8 +171,11 @@ def downstream(poses: list[Pose]) -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_any_output_gives_sound_poses_or_a_frame_error(kind: str, refine: str, name: str, data) -> None:
-    decoder = DECODERS[(kind, refine)][name]
-    outputs = data.draw(outputs_of(MODELS[name]), "outputs")
+    m = MODELS[name]
+    stated = data.draw(st.tuples(*(quantizations(o.dtype) for o in m.outputs)), "quantization")
+    decoder = choose_decoder(FORMATS, with_quantization(m, stated), m.input, CONFIGS[(kind, refine)])
+    assert decoder.format == m.format
+    outputs = data.draw(outputs_of(m), "outputs")
     region = data.draw(regions, "region")
     try:
         decoded = decoder.decode_frame(outputs, region)

@@ -99,12 +99,14 @@ def pixel_model(
     pixel: Sequence[int] | None = (0, 96, 96, 0),
     bump: float = 0.0,
     signature: Sequence[int] | None = None,
+    quantization: tuple[float, int] | None = None,
 ) -> bytes:
     """A model with a uint8 input of ``input_shape`` and one float32 output per entry of ``outputs``.
 
     Output ``name`` is ``outputs[name] + bump / float(input[pixel])`` (see the module docstring).
     ``signature`` is the input's shape signature (-1 for a dynamic dimension); None: none stored.
     ``pixel`` None: the input is read by no op and the outputs are ``outputs`` (any input shape loads).
+    ``quantization``: (scale, zero point) stored on every output, as a quantized model states them.
     """
     b = _Builder()
     s = b.schema
@@ -135,6 +137,10 @@ def pixel_model(
             b.op(s.BuiltinOperator.RESHAPE, [wide, new_shape], [result])
         else:
             b.op(s.BuiltinOperator.ADD, [constant, ratio], [result], (s.BuiltinOptions.AddOptions, s.AddOptionsT()))
+        if quantization is not None:
+            params = s.QuantizationParametersT()
+            params.scale, params.zeroPoint = [quantization[0]], [quantization[1]]
+            b.graph.tensors[result].quantization = params
         out.append(result)
     return b.finish([image], out)
 

@@ -134,10 +134,12 @@ def setting_or_model(configured: T | None, options: Mapping[str, float], key: st
 def dequantize_finite(spec: TensorSpec, array: np.ndarray, what: str) -> np.ndarray:
     """float32 values of one output; a float output holding NaN or inf is refused as a :class:`FrameError`.
 
-    Quantized outputs cannot hold either, so they skip the check.
+    Integer outputs cannot hold either, and the engine refuses a quantization that would overflow
+    (:func:`~edgepose.inference.engine.quantization_problem`), so they skip the check. A float
+    output is checked even when the model states a quantization for it.
     """
     values = spec.dequantize(array)
-    if not spec.quantized and not np.isfinite(values).all():
+    if array.dtype.kind == "f" and not np.isfinite(values).all():
         raise FrameError(f"the model's {what} output ({spec.name}) holds NaN or inf: frame skipped")
     return values
 
@@ -162,14 +164,17 @@ def dequantize_scaled(spec: TensorSpec, array: np.ndarray, what: str, factor: fl
     """
     values = array[0] if array.ndim and array.shape[0] == 1 else array
     if spec.quantized:
-        out = np.subtract(values, np.float32(spec.zero_point), dtype=np.float32)
-        out *= np.float32(spec.scale)
+        with np.errstate(over="ignore"):  # a float output's overflow is caught just below
+            out = np.subtract(values, np.float32(spec.zero_point), dtype=np.float32)
+            out *= np.float32(spec.scale)
     else:
         out = np.array(values, np.float32)  # a copy: the kernels get an array the engine cannot overwrite
-        if not np.isfinite(out).all():
-            raise FrameError(f"the model's {what} output ({spec.name}) holds NaN or inf: frame skipped")
     if factor != 1.0:
-        out *= np.float32(factor)
+        with np.errstate(over="ignore"):
+            out *= np.float32(factor)
+    # Integer codes within a quantization the engine accepted stay finite, unless scaled up.
+    if (values.dtype.kind == "f" or factor > 1.0) and not np.isfinite(out).all():
+        raise FrameError(f"the model's {what} output ({spec.name}) holds NaN or inf: frame skipped")
     return out
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, setting_or_model
+from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, finite_poses, setting_or_model
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
 from edgepose.kernels.reference import gaussian_kernel
@@ -80,7 +80,7 @@ class HeatmapDecoder(Decoder):
         score = float(keypoints[:, 2].mean())
         if score < self.min_pose_score:
             return []
-        return [pose_from_keypoints(keypoints, score, self.min_keypoint_score)]
+        return finite_poses([pose_from_keypoints(keypoints, score, self.min_keypoint_score)])
 
 
 def build(

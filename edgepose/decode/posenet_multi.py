@@ -22,7 +22,7 @@ import numpy as np
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import layout
-from edgepose.decode.base import Decoder, decoder_kernels, dequantize_scaled, setting_or_model
+from edgepose.decode.base import Decoder, decoder_kernels, dequantize_scaled, finite_poses, setting_or_model
 from edgepose.errors import InputError
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
@@ -182,7 +182,8 @@ class PoseNetMultiDecoder(Decoder):
         coords, kp_scores, scores = self.kernels.posenet_decode(
             heatmaps, shorts, mids, p.max_poses, p.min_pose_score, p.nms_radius / p.stride, REFINE_STEPS, True
         )
-        return poses_from_grid(coords, kp_scores, scores, p.stride, self.input_spec, region, p.min_keypoint_score)
+        poses = poses_from_grid(coords, kp_scores, scores, p.stride, self.input_spec, region, p.min_keypoint_score)
+        return finite_poses(poses)
 
 
 def _builder(

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import layout as roles
-from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, setting_or_model
+from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, finite_poses, setting_or_model
 from edgepose.decode.posenet_multi import DEFAULT_MIN_POSE_SCORE as MIN_SCORE
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
@@ -77,7 +77,7 @@ class PoseNetSingleDecoder(Decoder):
         score = float(keypoints[:, 2].mean())
         if score < self.min_pose_score:
             return []
-        return [pose_from_keypoints(keypoints, score, self.min_keypoint_score)]
+        return finite_poses([pose_from_keypoints(keypoints, score, self.min_keypoint_score)])
 
 
 def build(

@@ -7,6 +7,7 @@ with ``input``, ``outputs`` and ``invoke`` can stand in for it.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -122,6 +123,10 @@ class LiteRtEngine(InferenceEngine):
             hint = TOO_LARGE_HINT if text == OUT_OF_MEMORY else None
             raise InputError(f"{model.path} cannot be prepared: {text}", hint) from None
         self._read_specs()
+        for spec in self.outputs:
+            if (problem := quantization_problem(spec)) is not None:
+                fix = "the model is broken: re-export or re-download it"
+                raise InputError(f"{model.path.name}: output {spec.name} has {problem}", fix)
 
     def _read_specs(self) -> None:
         (inp,) = self._interp.get_input_details()
@@ -166,6 +171,27 @@ def check_input(model: ModelFile, details: list[dict[str, Any]]) -> None:
             f"{MAX_INPUT_ELEMENTS / 3 / 1e6:.0f} megapixels of 3 channels, the largest image edgepose reads)",
             "use a model with a smaller input",
         )
+
+
+def quantization_problem(spec: TensorSpec) -> str | None:
+    """Why a quantized output cannot be dequantized into finite float32 values, or None.
+
+    A scale that is NaN, infinite or negative, or so large that ``(q - zero_point) * scale``
+    overflows float32 for some code ``q`` of the dtype, would turn every frame's output into
+    NaN or inf: refused at load rather than failing every frame.
+    """
+    if not spec.quantized:
+        return None
+    if not (math.isfinite(spec.scale) and spec.scale > 0):
+        return f"a quantization scale of {spec.scale}"
+    if spec.dtype.kind in "iu":
+        info = np.iinfo(spec.dtype)
+        span = max(abs(int(info.max) - spec.zero_point), abs(int(info.min) - spec.zero_point))
+        with np.errstate(over="ignore"):  # a scale past float32's range is inf here, and refused
+            scale = float(np.float32(spec.scale))
+        if span * scale >= float(np.finfo(np.float32).max):  # in float64: no overflow here
+            return f"a quantization scale of {spec.scale} (with zero point {spec.zero_point}) that overflows float32"
+    return None
 
 
 def _spec(detail: dict[str, Any]) -> TensorSpec:
