@@ -30,6 +30,12 @@ AUTH_REFUSALS = {134: "check mqtt.username and the password",
                  133: "check mqtt.client_id", 140: "check the broker's authentication method"}  # fmt: skip
 
 
+# paho's reason codes for a connection that ended before its CONNACK (MQTT 5 numbering)
+UNSPECIFIED = 128  # the peer closed it
+PROTOCOL_ERROR = 130  # the peer sent bytes that are not an MQTT packet
+KEEPALIVE_TIMEOUT = 141  # nothing came back within the keep-alive
+
+
 @dataclass(frozen=True)
 class Will:
     """The last will: what the broker publishes for us if we vanish without a DISCONNECT."""
@@ -114,3 +120,16 @@ def describe_connect_error(exc: BaseException | None, host: str, port: int) -> s
     if exc is None:
         return f"connection to {host}:{port} failed"
     return f"connection to {host}:{port} failed: {type(exc).__name__}: {exc}"
+
+
+def describe_before_connack(code: int, reason: str, host: str, port: int, protocol: str, keepalive: int) -> str:
+    """One line for a connection the peer ended before its CONNACK (paho's disconnect ``code``):
+    what the peer did, and what to check. Such a peer is no working MQTT broker."""
+    where = f"{host}:{port}"
+    check = f"is {where} an MQTT broker taking MQTT {protocol}? check mqtt.host, mqtt.port, mqtt.protocol"
+    if code == PROTOCOL_ERROR:
+        return f"{where} answered the CONNECT with bytes that are not MQTT ({check})"
+    if code == KEEPALIVE_TIMEOUT:
+        return f"{where} took the connection but sent no CONNACK within mqtt.keepalive, {keepalive} s ({check})"
+    why = "" if code == UNSPECIFIED else f"{reason}; "  # paho's word for a plain close says nothing
+    return f"{where} closed the connection before its CONNACK ({why}{check})"

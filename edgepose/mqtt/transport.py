@@ -48,7 +48,15 @@ from edgepose.backoff import Backoff
 from edgepose.config.sections import MqttConfig
 from edgepose.logs import counted
 from edgepose.mqtt.buffer import Message, RingBuffer
-from edgepose.mqtt.connect import Will, build_client, describe_connect_error, describe_refusal, start
+from edgepose.mqtt.connect import (
+    PROTOCOL_ERROR,
+    Will,
+    build_client,
+    describe_before_connack,
+    describe_connect_error,
+    describe_refusal,
+    start,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +66,6 @@ POSES = "poses"  # the kind whose figures are the sink's headline counters (publ
 POSES_ALIAS = 1  # the MQTT 5 topic alias of the pose topic (one camera per sink: one topic)
 SHORT_S = 5.0  # a connection lost sooner than this after its CONNACK is a short one
 TAKEN_OVER_AFTER = 3  # short connections in a row that say another client has this client id
-# paho's reason codes for a connection that ended before the CONNACK (MQTT 5 numbering)
-UNSPECIFIED = 128  # the peer closed it
-PROTOCOL_ERROR = 130  # the peer sent bytes that are not an MQTT packet
-KEEPALIVE_TIMEOUT = 141  # nothing came back within the keep-alive
 
 
 @dataclass(frozen=True)
@@ -565,16 +569,8 @@ class MqttTransport:
                 self._log_failure(early, delay)
 
     def _before_connack(self, reason: Any) -> str:
-        """One line for a connection the peer ended before its CONNACK: what it did, what to check."""
-        where = f"{self.mqtt.host}:{self.mqtt.port}"
-        check = f"is {where} an MQTT broker taking MQTT {self.mqtt.protocol}? check mqtt.host, mqtt.port, mqtt.protocol"
-        if reason.value == PROTOCOL_ERROR:
-            return f"{where} answered the CONNECT with bytes that are not MQTT ({check})"
-        if reason.value == KEEPALIVE_TIMEOUT:
-            wait = f"mqtt.keepalive, {self.mqtt.keepalive} s"
-            return f"{where} took the connection but sent no CONNACK within {wait} ({check})"
-        why = "" if reason.value == UNSPECIFIED else f"{reason}; "  # paho's word for a plain close
-        return f"{where} closed the connection before its CONNACK ({why}{check})"
+        m = self.mqtt
+        return describe_before_connack(reason.value, str(reason), m.host, m.port, m.protocol, m.keepalive)
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         with self._cond:
