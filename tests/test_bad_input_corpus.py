@@ -521,3 +521,24 @@ def test_an_mqtt_port_that_is_not_mqtt_is_named_once(squat_path: Path) -> None:
     assert len(named) == 1 and "WARNING" in named[0], proc.stderr
     assert fake.accepted >= 1
     assert "1 message could not be sent before shutdown (counted as dropped)" in proc.stderr
+
+
+def test_a_retained_reps_reset_is_ignored_and_counted(squat_path: Path, broker) -> None:  # type: ignore[no-untyped-def]
+    """A reps reset someone published retained is on the broker when the daemon connects: one
+    warning says it is ignored and why (tests/test_reps_reset_retained.py checks the count)."""
+    from tests.mosquitto import Collector
+
+    topic = "edgepose/corpus/cam0/reps/reset"
+    commander = Collector(broker, [topic])
+    commander.client.publish(topic, b"1", qos=1, retain=True).wait_for_publish(5)
+    commander.close()
+    settings = [
+        *("device_id=corpus", "mqtt.host=127.0.0.1", f"mqtt.port={broker.port}", "source.loop=true"),
+        *("analysis.enabled=true", "analysis.behaviours.reps.enabled=true"),
+    ]
+    args = ["run", "--source", str(squat_path), "--sink", "mqtt", "--duration", "3", *(f"--set={s}" for s in settings)]
+    proc = run(Case(lambda k: args, OK), args)
+    assert proc.returncode == OK, proc.stderr
+    assert "Traceback" not in proc.stderr and "edgepose: error:" not in proc.stderr, proc.stderr
+    ignored = [line for line in proc.stderr.splitlines() if "command ignored: it was published retained" in line]
+    assert len(ignored) == 1 and topic in ignored[0], proc.stderr
