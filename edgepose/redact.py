@@ -15,7 +15,7 @@ HIDDEN = "***"
 # scheme://userinfo@... within one run of non-blank characters. The userinfo is taken up to the
 # LAST '@' of the run: a password written with a raw '@' (p@ss) is then hidden whole, not cut at
 # its first '@' with the rest shown.
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>\S*)@")
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>\S*)@")
 
 
 def _hide(match: re.Match[str]) -> str:

@@ -179,3 +179,24 @@ def test_bench_reports_no_url_password(tmp_path: Path, squat_path: Path) -> None
     assert "a://u:***@h/s.bmp" in proc.stdout
     for text in (proc.stdout, proc.stderr, report.read_text()):
         assert "Zqsecret" not in text
+
+
+URL_PASSWORD = st.text(alphabet=st.characters(blacklist_categories=("Z", "C")), min_size=1, max_size=12)
+
+
+@given(
+    before=st.text(max_size=12),
+    after=st.text(max_size=12),
+    user=st.text(alphabet="abcxyz019._-", max_size=6),
+    password=URL_PASSWORD,
+    scheme=st.sampled_from(["rtsp", "rtsps", "http", "https", "mqtt"]),
+)
+def test_redact_text_hides_a_url_password_wherever_it_stands(
+    before: str, after: str, user: str, password: str, scheme: str
+) -> None:
+    """Any password without blanks (a URL cannot hold one raw), whatever text stands around the URL."""
+    secret = "Zq" + password
+    text = f"{before}{scheme}://{user}:{secret}@cam:554/s{after}"
+    if secret in before + after:
+        return  # the text holds the word elsewhere too: nothing to say about the URL
+    assert secret not in redact_text(text)
