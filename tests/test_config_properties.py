@@ -330,3 +330,21 @@ def test_a_client_id_past_23_bytes_is_a_warning(size: int, sinks: str, warned: b
         code = main(["check-config", "--set", f"sinks={sinks}", "--set", f"mqtt.client_id={'c' * size}"])
     assert code == 0
     assert ("edgepose: warning: mqtt.client_id" in out.getvalue()) is warned, out.getvalue()
+
+
+@FAST
+@given(name=st.text(max_size=30))
+def test_a_preview_host_is_a_host_name(name: str) -> None:
+    """service.preview.hosts: a name as a Host header carries it, or refused (never silently unmatched)."""
+    result = load(f"service.preview.hosts=[{json.dumps(name)}]")
+    looks_like_a_name = bool(name) and all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
+    if isinstance(result, Config):
+        assert looks_like_a_name and result.service.preview.hosts == (name,)
+    else:
+        assert "service.preview.hosts[0]" in result.message
+
+
+@pytest.mark.parametrize("name", ["http://pi.example.org", "pi.example.org:9181", "pi/x", "pi example", ""])
+def test_a_preview_host_with_a_scheme_or_port_is_refused(name: str) -> None:
+    result = load(f"service.preview.hosts=[{json.dumps(name)}]")
+    assert isinstance(result, ConfigError) and "service.preview.hosts[0]" in result.message

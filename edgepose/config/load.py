@@ -281,7 +281,23 @@ def finish(config: Config, env: Mapping[str, str], where: Where | None = None) -
     verify_sinks(config.sinks)
     verify_mqtt(config, where or Where())
     verify_analysis(config, where or Where())
+    verify_preview(config, where or Where())
     return config
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")  # letters, digits, dots and dashes
+
+
+def verify_preview(config: Config, where: Where) -> None:
+    """Each name of ``service.preview.hosts`` is a host name as a Host header carries it: a URL or a
+    name with a port there would never match, and the page would answer 403 to the name it was given."""
+    for i, name in enumerate(config.service.preview.hosts):
+        if not HOST_NAME.fullmatch(name):
+            key = f"service.preview.hosts[{i}]"
+            raise ConfigError(
+                f"{where.at(key)}: {key}: {name!r} is not a host name",
+                "the name alone, e.g. pi.example.org: no scheme, no port, no path",
+            )
 
 
 def _hostname() -> str:
