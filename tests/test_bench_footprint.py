@@ -75,3 +75,15 @@ def test_a_real_daemon_is_measured(walking_video, tmp_path):
 def test_footprint_refusals(squat_path, args, message):
     proc = run_cli("bench", "--footprint", "--source", str(squat_path), *args)
     assert proc.returncode == 78 and message in proc.stderr
+
+
+def test_a_daemon_that_ends_without_a_document_is_named_with_its_exit_and_error():
+    import sys
+
+    from edgepose.bench.footprint import run_once
+    from edgepose.errors import InputError
+
+    script = "import sys; print('INFO: noise', file=sys.stderr); print('edgepose: error: no model', file=sys.stderr)"
+    argv = [sys.executable, "-c", f"{script}; sys.exit(66)"]
+    with pytest.raises(InputError, match=r"exited with 66: edgepose: error: no model$"):
+        run_once(argv, settle=0.0, seconds=0.0)

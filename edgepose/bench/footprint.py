@@ -122,7 +122,7 @@ def daemon_argv(model: str, kernel: str, source: str, fps: float, cache_dir: Pat
     return argv
 
 
-def run_once(argv: Sequence[str], settle: float, seconds: float, timeout: float = 120.0) -> Sample:
+def run_once(argv: Sequence[str], settle: float, seconds: float, timeout: float = 600.0) -> Sample:
     """Start the daemon, wait for its first document and ``settle`` more seconds, then measure ``seconds``."""
     clock = time.monotonic
     t0 = clock()
@@ -135,9 +135,12 @@ def run_once(argv: Sequence[str], settle: float, seconds: float, timeout: float 
         while lines.first is None and proc.poll() is None and clock() - t0 < timeout:
             time.sleep(0.01)
         if lines.first is None:
+            code = proc.poll()
+            how = f"exited with {code}" if code is not None else f"gave no document within {timeout:g} s"
             proc.kill()
-            err = proc.stderr.read().decode(errors="replace").strip().splitlines()
-            raise InputError(f"the daemon gave no document ({' '.join(argv[4:7])}): {err[-1] if err else 'no output'}")
+            err = [e for e in proc.stderr.read().decode(errors="replace").strip().splitlines() if "edgepose" in e]
+            said = f": {err[-1]}" if err else ""
+            raise InputError(f"the daemon ({' '.join(argv[4:7])}) {how}{said}")
         time.sleep(settle)
         cpu0, frames0, w0 = cpu_seconds(proc_dir / "stat"), lines.count, clock()
         time.sleep(seconds)
