@@ -24,12 +24,12 @@ remove_root() {
     rm -rf --one-file-system "$dir"
 }
 
-# debootstrap ARCH PACKAGES MIRROR DIR: a Debian Bookworm minbase root with PACKAGES (a comma list)
-# in DIR, from MIRROR (empty: debootstrap's default), trusting the host's added CAs; apt's cache
-# emptied. On failure: the log's tail, then die.
+# debootstrap ARCH PACKAGES MIRROR DIR [SUITE]: a Debian minbase root of SUITE (default bookworm)
+# with PACKAGES (a comma list) in DIR, from MIRROR (empty: debootstrap's default), trusting the
+# host's added CAs; apt's cache emptied. On failure: the log's tail, then die.
 debootstrap_root() {
-    local arch=$1 packages=$2 mirror=$3 dir=$4
-    local args=(--arch="$arch" --variant=minbase "--include=$packages" bookworm "$dir")
+    local arch=$1 packages=$2 mirror=$3 dir=$4 suite=${5:-bookworm}
+    local args=(--arch="$arch" --variant=minbase "--include=$packages" "$suite" "$dir")
     [[ -n $mirror ]] && args+=("$mirror")
     if ! debootstrap "${args[@]}" >"$dir.log" 2>&1; then
         tail -n 20 "$dir.log" >&2

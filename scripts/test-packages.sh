@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Debian packages the test suites need, from one list: `make test`, `make test-pi`,
-# `make test-service` and .ci/run all ask this script, so a fresh machine and CI install the same.
+# `make test-service`, `make test-ha` and .ci/run all ask this script, so a fresh machine and CI
+# install the same.
 #
-#   bash scripts/test-packages.sh test|pi|service|all
+#   bash scripts/test-packages.sh test|pi|service|ha|all
 #
 # As root, what is missing is installed with apt-get. Otherwise the apt line to run is printed and
 # the exit status is 69, before a suite starts that would fail halfway for want of a broker.
@@ -16,14 +17,17 @@ test_packages=(mosquitto mosquitto-clients shellcheck ffmpeg chromium)
 pi_packages=(debootstrap qemu-user-static binfmt-support)
 # The booted Debian of the systemd tests (systemd-nspawn).
 service_packages=(systemd systemd-container debootstrap)
+# The Home Assistant root (chroot) and the broker between it and the daemon.
+ha_packages=(debootstrap mosquitto)
 
 case "${1:-test}" in
 test) wanted=("${test_packages[@]}") ;;
 pi) wanted=("${pi_packages[@]}") ;;
 service) wanted=("${service_packages[@]}") ;;
-all) wanted=("${test_packages[@]}" "${pi_packages[@]}" "${service_packages[@]}") ;;
+ha) wanted=("${ha_packages[@]}") ;;
+all) wanted=("${test_packages[@]}" "${pi_packages[@]}" "${service_packages[@]}" "${ha_packages[@]}") ;;
 *)
-    echo "usage: $0 test|pi|service|all" >&2
+    echo "usage: $0 test|pi|service|ha|all" >&2
     exit 64
     ;;
 esac
