@@ -167,10 +167,11 @@ def still(
     shape: tuple[int, ...] = (1, 192, 192, 3),
     signature: tuple[int, ...] | None = None,
     quantization: tuple[float, int] | None = None,
+    inputs: int = 1,
 ) -> Callable[[], bytes]:
     """A MoveNet-shaped model whose input (of ``shape``) no op reads, so that any shape loads."""
     outputs = {"keypoints": movenet_single_outputs()}
-    return lambda: pixel_model(outputs, shape, None, signature=signature, quantization=quantization)
+    return lambda: pixel_model(outputs, shape, None, signature=signature, quantization=quantization, inputs=inputs)
 
 
 def many_bad_then_good(kit: Kit) -> list[str]:
@@ -356,6 +357,7 @@ CASES = {
     ),
     "model batch left open (-1)": Case(model_file(still((1, 192, 192, 3), (-1, 192, 192, 3))), OK, 1),
     "model input too large (60000x60000)": Case(model_file(still((1, 60000, 60000, 3))), EX_NOINPUT, says="too large"),
+    "model with two inputs": Case(model_file(still(inputs=2)), EX_NOINPUT, says="has 2 inputs"),
     "model output quantized with a scale of inf": Case(
         model_file(still(quantization=(float("inf"), 0))), EX_NOINPUT, says="quantization scale of inf"
     ),

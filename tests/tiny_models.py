@@ -100,6 +100,7 @@ def pixel_model(
     bump: float = 0.0,
     signature: Sequence[int] | None = None,
     quantization: tuple[float, int] | None = None,
+    inputs: int = 1,
 ) -> bytes:
     """A model with a uint8 input of ``input_shape`` and one float32 output per entry of ``outputs``.
 
@@ -107,10 +108,12 @@ def pixel_model(
     ``signature`` is the input's shape signature (-1 for a dynamic dimension); None: none stored.
     ``pixel`` None: the input is read by no op and the outputs are ``outputs`` (any input shape loads).
     ``quantization``: (scale, zero point) stored on every output, as a quantized model states them.
+    ``inputs``: how many inputs the model declares (the others are read by no op).
     """
     b = _Builder()
     s = b.schema
     image = b.tensor("image", input_shape, s.TensorType.UINT8, signature=signature)
+    others = [b.tensor(f"image_{i}", input_shape, s.TensorType.UINT8) for i in range(1, inputs)]
     if pixel is None:
         ratio = b.const("zero", np.zeros([1, 1, 1, 1], np.float32))
     else:
@@ -142,7 +145,7 @@ def pixel_model(
             params.scale, params.zeroPoint = [quantization[0]], [quantization[1]]
             b.graph.tensors[result].quantization = params
         out.append(result)
-    return b.finish([image], out)
+    return b.finish([image, *others], out)
 
 
 def movenet_single_outputs(score: float = 0.9) -> np.ndarray:
