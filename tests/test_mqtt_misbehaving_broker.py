@@ -173,3 +173,22 @@ def test_only_a_peer_that_is_not_mqtt_is_trouble(fake_broker: FakeBroker, troubl
     said = transport.trouble
     transport.close()
     assert (said is None) if trouble is None else (trouble in (said or ""))
+
+
+# A CONNACK refusing us (not authorized): 3.1.1 return code 5; MQTT 5 reason 0x87, no properties.
+REFUSALS = {"3.1.1": b"\x20\x02\x00\x05", "5": b"\x20\x03\x00\x87\x00"}
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_a_refusing_connack_is_said_once_as_a_refusal(protocol: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The disconnect paho reports after a refusing CONNACK is that refusal, not a peer closing early."""
+    caplog.set_level(logging.DEBUG, logger="edgepose.mqtt.transport")
+    broker = FakeBroker("send", REFUSALS[protocol])
+    try:
+        fail_times(transport_for(broker.port, protocol), 3, timeout=20)
+    finally:
+        broker.stop()
+    refusals = failure_lines(caplog, "refused the connection: Not authorized")
+    assert len(refusals) >= 3
+    assert [r.levelno for r in refusals].count(logging.WARNING) == 1
+    assert not failure_lines(caplog, "before its CONNACK")
