@@ -349,6 +349,9 @@ CASES = {
     "model output inf on one image": Case(bad_output_frames(1.0), OK, 2),
     "model output NaN on one image": Case(bad_output_frames(0.0), OK, 2),
     "model output inf on one video frame": Case(bad_output_video, OK, 4),
+    "model output inf on one video frame, overlapped pipeline": Case(
+        lambda k: [*bad_output_video(k), "--set", "model.overlap=on"], OK, 4
+    ),
     "model output NaN on every image": Case(bad_output_frames(0.0, photos=0), EX_NOINPUT, 0, says="no frame"),
     # models that cannot be fed: refused at load
     "model input of size zero": Case(model_file(still((1, 0, 0, 3))), EX_NOINPUT, says="has no elements"),
