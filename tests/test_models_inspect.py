@@ -158,3 +158,15 @@ def test_running_a_missing_yolo_entry_says_how_to_export_it(tmp_path: Path) -> N
     assert out.returncode == 66 and "Traceback" not in out.stderr
     assert "not in any model directory" in out.stderr and "its weights are AGPL-3.0" in out.stderr
     assert "yolo export model=yolo11n-pose.pt format=tflite imgsz=640 int8=True" in out.stderr
+
+
+def test_inspect_tells_the_manifest_file_from_another_build_of_the_same_name(tmp_path: Path) -> None:
+    out = run_cli("models", "inspect", "blazepose_lite")
+    assert "manifest:      blazepose_lite (checksum matches)" in out.stdout
+    other = tmp_path / "pose_landmark_full.tflite"  # the lite model's bytes under the full model's name
+    other.write_bytes((SHARED / "models" / "pose_landmark_lite.tflite").read_bytes())
+    out = run_cli("models", "inspect", str(other))
+    assert out.returncode == 0, out.stderr
+    assert "manifest:      blazepose_full (checksum differs)" in out.stdout
+    info = json.loads(run_cli("models", "inspect", str(other), "--json").stdout)
+    assert info["manifest_checksum"] == "differs" and info["sha256"] == load_manifest()["blazepose_lite"].sha256

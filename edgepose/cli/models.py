@@ -148,7 +148,7 @@ def inspect_models(args: argparse.Namespace) -> int:
         f"custom ops:    {', '.join(info.custom_ops) or 'none'}",
         *([f"model:         {info.description}"] if info.description else []),
         *([f"licence:       {info.license}"] if info.license else []),
-        *([f"manifest:      {info.entry.name}"] if info.entry is not None else []),
+        *([f"manifest:      {info.entry.name} (checksum {info.manifest_match})"] if info.entry is not None else []),
         *[f"input:         {t.describe()}" for t in info.inputs],
         *[f"output:        {t.describe()}" for t in info.outputs],
     ]

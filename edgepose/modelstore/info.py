@@ -6,6 +6,7 @@ custom ops the runtime lacks can be inspected on any machine.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,19 @@ class ModelInfo:
     ignored: tuple[str, ...] = ()  # outputs of ``runs_as`` that decoder does not read (extra PoseNet heads)
     metadata: Mapping[str, Any] | None = None  # the exporter's metadata.json appended to the file (Ultralytics)
     entry: ModelEntry | None = None  # the manifest entry of this file name, if any
+    sha256: str = ""  # of the whole file
+
+    @property
+    def manifest_match(self) -> str:
+        """How the file compares with its manifest entry's pinned checksum: 'matches', 'differs',
+        'not pinned...'; '' when no entry has its name. A same-named file of other bytes is another build."""
+        if self.entry is None:
+            return ""
+        if self.entry.kind == "export":
+            return "not pinned: every export is a file of its own"
+        if not self.entry.sha256:
+            return "not pinned"
+        return "matches" if self.entry.sha256 == self.sha256 else "differs"
 
     @property
     def license(self) -> str:
@@ -109,6 +123,8 @@ class ModelInfo:
             "license": self.license or None,
             "description": self.description or None,
             "manifest_name": self.entry.name if self.entry is not None else None,
+            "manifest_checksum": self.manifest_match or None,
+            "sha256": self.sha256,
         }
 
 
@@ -198,6 +214,7 @@ def inspect_model(path: Path, manifest: Mapping[str, ModelEntry] | None = None) 
         ignored,
         appended_metadata(raw),
         entry,
+        hashlib.sha256(raw).hexdigest(),
     )
 
 
