@@ -429,3 +429,13 @@ def test_the_landmark_model_does_not_run_when_nobody_is_found(
         result = estimator.finish(prepared, outputs, 0.0)
         assert len(result.poses) == (image is squat_rgb)
     assert (counting.started if background else counting.invokes) == 1  # the squat only
+
+
+def test_bench_times_the_landmark_invoke_of_a_two_stage_model(squat_path) -> None:
+    """The invoke column feeds the landmark model the region its detector found, as a frame would."""
+    from tests.conftest import run_cli
+
+    args = ("--threads", "2", "--frames", "3", "--warmup", "1", "--source", str(squat_path))
+    proc = run_cli("bench", "--models", "pose_landmark_lite.tflite", *args)
+    assert proc.returncode == 0, proc.stderr
+    assert "| pose_landmark_lite |" in proc.stdout and "failed" not in proc.stdout

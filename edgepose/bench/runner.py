@@ -34,7 +34,6 @@ from edgepose.frame import Frame
 from edgepose.logs import counted
 from edgepose.pipeline import Pipeline
 from edgepose.pose import FrameResult
-from edgepose.preprocess import cut, input_geometry, to_input_dtype
 from edgepose.redact import redact_text
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources.base import Clocks, Source
@@ -159,14 +158,14 @@ def bench_sinks(config: Config, specs: Sequence[str]) -> tuple[str, ...]:
 
 def time_invokes(loaded: Loaded, image: np.ndarray, warmup: int, frames: int,
                  clock: Callable[[], float] = time.perf_counter) -> list[float]:  # fmt: skip
-    """Invoke latency (ms) of the interpreter alone on one preprocessed input, after ``warmup`` invokes."""
+    """Invoke latency (ms) of the interpreter alone on one preprocessed input, after ``warmup`` invokes.
+
+    The input is the estimator's own for the whole image (its layout, padding and value range; a
+    two-stage model's landmark input cut where its detector found the person).
+    """
     engine = loaded.estimator.engine
-    spec = engine.input
-    in_h, in_w, channels_first = input_geometry(spec.shape)  # NCHW too (YOLO-pose)
-    convention = loaded.estimator.decoder.input_convention
-    height, width = image.shape[:2]
-    rgb = cut(image, convention.region(width, height, in_w, in_h), in_w, in_h, pad=convention.pad)
-    tensor = to_input_dtype(rgb, spec.dtype, spec.scale, spec.zero_point, convention.value_range, channels_first)
+    prepared = loaded.estimator.prepare(Frame(image, 0, 0.0, 0.0, "cam0"), continuous=False)
+    tensor = np.array(prepared.tensor, copy=True)
     for _ in range(warmup):
         engine.invoke(tensor)
     samples = []
