@@ -31,7 +31,7 @@ from edgepose.app import build_estimator, meta_document  # noqa: E402
 from edgepose.bench.frames import first_frames  # noqa: E402
 from edgepose.bench.limit import NullSink  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
-from edgepose.document import Stamp  # noqa: E402
+from edgepose.documents.poses import Stamp  # noqa: E402
 from edgepose.pipeline import Pipeline  # noqa: E402
 from edgepose.sinks.mqtt import MqttSink  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402

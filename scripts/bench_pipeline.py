@@ -41,7 +41,7 @@ from edgepose.app import build_estimator  # noqa: E402
 from edgepose.bench import limit  # noqa: E402
 from edgepose.bench.frames import first_frames  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
-from edgepose.document import Stamp  # noqa: E402
+from edgepose.documents.poses import Stamp  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
 from edgepose.pipeline import Pipeline, overlap_for  # noqa: E402
 from edgepose.preprocess import cut, full_region, to_input_dtype  # noqa: E402
@@ -185,8 +185,12 @@ def main() -> int:
     parser.add_argument("--video", type=Path, default=SHARED / "videos" / "walking_crowd_720p.mp4")
     parser.add_argument("--frames", type=int, default=100, help="frames decoded into memory")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each variant's measurement")
-    parser.add_argument("--peer", type=Path, metavar="DIR",
-                        help="a copy of the TF Raspberry Pi example's movenet.py and data.py: its loop as a peer")
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        metavar="DIR",
+        help="a copy of the TF Raspberry Pi example's movenet.py and data.py: its loop as a peer",
+    )
     parser.add_argument("--no-latency", action="store_true", help="skip the live-camera latency phase")
     parser.add_argument("--rounds", type=int, default=20, help="alternations of invoke-only and pipeline runs")
     parser.add_argument("--fps", type=float, default=30.0, help="camera rate of the latency phase")

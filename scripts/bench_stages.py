@@ -68,7 +68,7 @@ def run_stages(shared: Path, model: str, frames: int, cache: Path) -> dict[str, 
     import time
 
     from edgepose.config.sections import DecoderConfig, TrackingConfig
-    from edgepose.document import Stamp, encode, to_document
+    from edgepose.documents.poses import Stamp, encode, to_document
     from edgepose.estimator import PoseEstimator
     from edgepose.frame import Frame
     from edgepose.inference.engine import LiteRtEngine

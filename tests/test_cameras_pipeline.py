@@ -20,7 +20,7 @@ from edgepose.app import App, AppParts, build_estimator, build_source, camera_ho
 from edgepose.bench.runner import MemorySource
 from edgepose.config import load_config
 from edgepose.config.sections import Config, DecoderConfig
-from edgepose.document import Stamp
+from edgepose.documents.poses import Stamp
 from edgepose.errors import ConfigError, InputError
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.document import PoseDocument, Stamp, encode, round_half_even, to_document
 from edgepose.documents import poses as document_module
+from edgepose.documents.poses import PoseDocument, Stamp, encode, round_half_even, to_document
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine

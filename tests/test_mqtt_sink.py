@@ -15,7 +15,7 @@ import pytest
 
 from edgepose.config import load_config
 from edgepose.config.sections import Config
-from edgepose.document import Stamp, encode, to_document
+from edgepose.documents.poses import Stamp, encode, to_document
 from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
 from edgepose.mqtt.topics import Topics
 from edgepose.pose import FrameResult, Pose, Timing

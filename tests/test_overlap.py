@@ -18,7 +18,7 @@ import pytest
 from edgepose.app import build_estimator
 from edgepose.bench.runner import MemorySource
 from edgepose.config import load_config
-from edgepose.document import Stamp
+from edgepose.documents.poses import Stamp
 from edgepose.errors import ConfigError
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame

@@ -19,7 +19,7 @@ import pytest
 
 from edgepose.app import App, Loaded, build_estimator
 from edgepose.config import load_config
-from edgepose.document import Stamp
+from edgepose.documents.poses import Stamp
 from edgepose.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.pipeline import Pipeline

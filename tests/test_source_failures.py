@@ -14,7 +14,7 @@ import pytest
 
 from edgepose.app import build_estimator
 from edgepose.config import load_config
-from edgepose.document import Stamp
+from edgepose.documents.poses import Stamp
 from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
 from edgepose.pipeline import MAX_CONSECUTIVE_FAILURES, Pipeline

@@ -144,7 +144,7 @@ def test_pipeline_stops_promptly_during_backoff_and_leaves_no_thread(loaded_move
 
 
 def _stamp():
-    from edgepose.document import Stamp
+    from edgepose.documents.poses import Stamp
 
     return Stamp("test", "movenet", "cpu")
 

@@ -294,7 +294,7 @@ def test_a_process_with_a_stuck_invoke_still_stops_cleanly(tmp_path: Path, moven
 def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path, release: threading.Event) -> None:
     """The pipeline stamps each document with what actually ran it, also after a fallback mid-run."""
     from edgepose.config.sections import DecoderConfig
-    from edgepose.document import Stamp
+    from edgepose.documents.poses import Stamp
     from edgepose.estimator import PoseEstimator
     from edgepose.pipeline import Pipeline
     from edgepose.sinks.base import Sink
