@@ -15,7 +15,9 @@ bare invoke loop, edgepose's pipeline serially and overlapped with tracking and 
 - BlazePose lite / full: MediaPipe's ``mp.solutions.pose.Pose(static_image_mode=False,
   model_complexity=0|1)`` in video mode, ``process(rgb)`` per frame, on frames where a person is
   seen (a corner of the video, ``--pose-crop``, or a still image repeated, ``--pose-image``):
-  BlazePose's detector finds nobody in the whole walking video.
+  BlazePose's detector finds nobody in the whole walking video. YOLO-pose runs on both frame sets
+  (``--yolo-frames``): at 320 it finds nobody in the whole 720p frames either, so the second set is
+  the one where its decoding, tracking and JSON carry people.
 
 The peers run in their own process, the peers venv's Python (``scripts/peers-venv.sh``: nothing of
 them is a project dependency), idle while edgepose runs and the other way round. Each side gets the
@@ -107,6 +109,14 @@ def parse_crop(text: str) -> tuple[int, int, int]:
     return x, y, side
 
 
+def frame_sets(text: str) -> tuple[str, ...]:
+    """``video`` and/or ``pose``, comma-separated, each once."""
+    sets = tuple(part for part in text.split(",") if part)
+    if not sets or any(part not in ("video", "pose") for part in sets) or len(set(sets)) != len(sets):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected video, pose or video,pose")
+    return sets
+
+
 def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
@@ -135,6 +145,13 @@ def parser() -> argparse.ArgumentParser:
         help="BlazePose frames: this square of each video frame (a person seen large)",
     )
     p.add_argument("--pose-image", type=Path, help="BlazePose frames: this image, repeated --frames times, instead")
+    p.add_argument(
+        "--yolo-frames",
+        type=frame_sets,
+        default=("video", "pose"),
+        metavar="video,pose",
+        help="YOLO-pose runs on the whole video frames, on BlazePose's frames (people seen large), or both",
+    )
     p.add_argument("--seconds", type=positive(float), default=20.0, help="each variant's time over all rounds")
     p.add_argument("--rounds", type=positive(int), default=10, help="rounds the variants alternate in")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the peers' side (peers venv)
@@ -155,6 +172,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             except ValueError as e:
                 p.error(f"--models: {e}")
     return args
+
+
+def plan(models: Sequence[str], yolo_frames: Sequence[str]) -> list[tuple[str, str]]:
+    """(model, frame set) in the order they run: a YOLO-pose model on each of ``yolo_frames``
+    (``video``: the whole frames, ``pose``: BlazePose's frames), BlazePose on its frames."""
+    return [(m, f) for m in models for f in (yolo_frames if peer_for(m).kind == "ultralytics" else ("pose",))]
 
 
 def venv_python(venv: Path) -> Path:
@@ -204,6 +227,10 @@ def ratio_row(summary: dict[str, Any], peer: str, frames: str) -> RatioRow:
         float(summary["peer_fps"] or 0.0),
         fps,
     )
+
+
+def load_text(load: Sequence[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in load)
 
 
 def _ratio(value: float | None) -> str:
@@ -463,14 +490,15 @@ def bench(args: argparse.Namespace, python: Path) -> int:
     config = load_config(None, [])
     video = first_frames(args.video, args.frames)
     video_label = f"{args.video.stem} x{len(video)}"
-    pose, pose_label = (
-        (None, "") if all(peer_for(m).kind != "mediapipe" for m in args.model_list) else pose_frames(args)
-    )
+    runs = plan(args.model_list, args.yolo_frames)
+    sets = {"video": (video, video_label)}
+    if any(frames == "pose" for _, frames in runs):
+        sets["pose"] = pose_frames(args)
     setups, labels, peers = [], [], []
     with peer_process(python) as (process, tmp):
-        for i, model in enumerate(args.model_list):
+        for i, (model, frames) in enumerate(runs):
             spec = peer_for(model)
-            images, label = (video, video_label) if spec.kind == "ultralytics" else (pose, pose_label)
+            images, label = sets[frames]
             m = dataclasses.replace(config.model, name=model_path(model), threads=args.threads)
             one = dataclasses.replace(config, model=m)
             loaded = build_estimator(one)
@@ -499,12 +527,15 @@ def bench(args: argparse.Namespace, python: Path) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+        load_before = os.getloadavg()
         tallies = limit.interleaved(setups, args.seconds, args.rounds)
+        load_after = os.getloadavg()
     summaries = [limit.summary(s, t) for s, t in zip(setups, tallies, strict=True)]
     rows = [ratio_row(s, p, f) for s, p, f in zip(summaries, peers, labels, strict=True)]
     for summary, peer in zip(summaries, peers, strict=True):
         print(json.dumps({"phase": "peers", "peer": peer, **summary}), flush=True)
     sys.stdout.write(limit.markdown(summaries) + "\n" + ratio_table(rows))
+    print(f"\nload average (1, 5, 15 min): {load_text(load_before)} before, {load_text(load_after)} after")
     return 0
 
 

@@ -52,6 +52,17 @@ def test_a_bare_name_of_a_shared_model_file_is_that_files_path(bp: ModuleType, t
     assert bp.model_path("other/yolo11n-pose_320_int8", tmp_path) == "other/yolo11n-pose_320_int8"
 
 
+def test_yolo_runs_on_each_frame_set_and_blazepose_on_its_own(bp: ModuleType) -> None:
+    models = ["yolo11n-pose_320_int8", "pose_landmark_lite"]
+    assert bp.plan(models, ("video", "pose")) == [
+        ("yolo11n-pose_320_int8", "video"),
+        ("yolo11n-pose_320_int8", "pose"),
+        ("pose_landmark_lite", "pose"),
+    ]
+    assert bp.plan(models, ("video",)) == [("yolo11n-pose_320_int8", "video"), ("pose_landmark_lite", "pose")]
+    assert bp.parse_args(["--yolo-frames", "pose"]).yolo_frames == ("pose",)
+
+
 def test_defaults_name_yolo_and_both_blazepose_models(bp: ModuleType) -> None:
     args = bp.parse_args([])
     assert args.model_list == ["yolo11n-pose_320_int8", "pose_landmark_lite", "pose_landmark_full"]
@@ -68,6 +79,8 @@ def test_defaults_name_yolo_and_both_blazepose_models(bp: ModuleType) -> None:
         (["--pose-crop", "1,2"], "X,Y,SIDE"),
         (["--pose-crop", "0,0,-5"], "SIDE > 0"),
         (["--seconds", "0"], "must be > 0"),
+        (["--yolo-frames", "video,video"], "expected video, pose"),
+        (["--yolo-frames", "crowd"], "expected video, pose"),
         (["--rounds", "many"], "not a number"),
     ],
 )
