@@ -12,6 +12,9 @@ Every document read is validated against its schema.
 
 from __future__ import annotations
 
+import http.client
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +24,16 @@ import pytest
 
 from edgepose.app import App, AppParts, default_tracking
 from edgepose.config import Config, load_config
+from edgepose.mqtt.homeassistant import discovery_messages, fall_config_topic, zone_discovery_messages
+from edgepose.mqtt.topics import Topics
 from edgepose.pose import FrameResult, Pose
-from tests.conftest import run_cli
+from edgepose.viz import color_for
+from tests.conftest import run_cli, validate_document
+from tests.mosquitto import Collector, Mosquitto, free_port
 from tests.test_behaviour_falls import toppled
 from tests.test_behaviour_pipeline import read_run
-from tests.test_cameras_pipeline import steady_source
+from tests.test_blazepose_pipeline import video_frames
+from tests.test_cameras_pipeline import cameras_yaml, poses_of, run_app, steady_source
 
 cv2 = pytest.importorskip("cv2")
 
@@ -193,6 +201,7 @@ def person(doc: dict, track: int) -> dict | None:
 # -- tracking and smoothing --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the drill's run: about 10-25 s per model
 def test_the_person_keeps_one_id_through_the_drill(drill_run: DrillRun, model: str) -> None:
     assert len(drill_run.docs) == len(drill_run.steps)
     first_upright = drill_run.frames(upright)[0]
@@ -209,6 +218,7 @@ def test_the_person_keeps_one_id_through_the_drill(drill_run: DrillRun, model: s
     # with either of the two ids, and switch back to the other while it is still remembered.
 
 
+@pytest.mark.slow  # the drill's run: about 10-25 s per model
 def test_one_euro_smooths_keypoints_and_landmarks_stay_the_models(drill_run: DrillRun, model: str) -> None:
     """Per coordinate the smoothed value lies between the track's previous smoothed value and the raw
     detection (a low-pass step), equal to it on the track's first frame; ``Pose.moved`` keeps the
@@ -247,6 +257,7 @@ def test_one_euro_smooths_keypoints_and_landmarks_stay_the_models(drill_run: Dri
 # -- zones, angles, reps, falls, matching ------------------------------------------------------
 
 
+@pytest.mark.slow  # the drill's run: about 10-25 s per model
 def test_zones_count_the_person_and_see_them_reach_the_floor(drill_run: DrillRun) -> None:
     counts: dict[str, list[int]] = {"room": [], "floor": []}
     for event in drill_run.events:
@@ -259,6 +270,7 @@ def test_zones_count_the_person_and_see_them_reach_the_floor(drill_run: DrillRun
     assert not [e for e in drill_run.events if e["kind"] == "zone_leave" and e["zone"] == "floor"]
 
 
+@pytest.mark.slow  # the drill's run: about 10-25 s per model
 def test_angles_open_and_close_with_the_stretch(drill_run: DrillRun) -> None:
     track = stretch_id(drill_run)
 
@@ -271,6 +283,7 @@ def test_angles_open_and_close_with_the_stretch(drill_run: DrillRun) -> None:
     assert hips(drill_run.frames(lambda s: s.scale == NARROW)) - hips(drill_run.frames(lambda s: s.scale == WIDE)) > 30
 
 
+@pytest.mark.slow  # the drill's run: about 10-25 s per model
 def test_reps_count_each_return_to_rest(drill_run: DrillRun) -> None:
     track, first_upright = stretch_id(drill_run), drill_run.frames(upright)[0]
     reps = [
@@ -282,6 +295,7 @@ def test_reps_count_each_return_to_rest(drill_run: DrillRun) -> None:
     assert counts[0] == 0 and counts[first_upright - 1] == 2 and counts == sorted(counts)  # in every document
 
 
+@pytest.mark.slow  # the drill's run: about 10-25 s per model
 def test_a_fall_is_reported_once_after_two_seconds_lying(drill_run: DrillRun) -> None:
     (fall,) = [e for e in drill_run.events if e["kind"] in ("fall", "recovered")]
     assert fall["kind"] == "fall"
@@ -292,12 +306,201 @@ def test_a_fall_is_reported_once_after_two_seconds_lying(drill_run: DrillRun) ->
     assert 0.7 <= y <= 1.0  # low in the frame
 
 
+@pytest.mark.slow  # the drill's run: about 10-25 s per model
 def test_matching_knows_the_photo_the_library_was_made_from(drill_run: DrillRun) -> None:
-    def matches(frames: list[int], track: int) -> list[dict]:
-        return [p["match"] for n in frames if (p := person(drill_run.docs[n], track))]
-
-    upright_matches = matches(drill_run.frames(upright), fall_id(drill_run))
+    upright_matches = [p["match"] for n in drill_run.frames(upright) for p in drill_run.docs[n]["poses"]]
     assert upright_matches and {m["pose"] for m in upright_matches} == {"squat"}
     assert min(m["score"] for m in upright_matches) >= 0.9  # the default weighted threshold
-    squeezed = matches(drill_run.frames(lambda s: s.scale == NARROW), stretch_id(drill_run))
+    track = stretch_id(drill_run)
+    squeezed = [
+        p["match"] for n in drill_run.frames(lambda s: s.scale == NARROW) if (p := person(drill_run.docs[n], track))
+    ]
     assert max(m["score"] for m in squeezed) < min(m["score"] for m in upright_matches)  # another shape: lower
+
+
+# -- the daemon live: Home Assistant over a real Mosquitto, the preview's frame -------------------
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def preview_frame(port: int) -> np.ndarray | None:
+    try:
+        status, body = get(port, "/frame.jpg")
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    return cv2.cvtColor(cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def drawn_points(pose: dict) -> np.ndarray:
+    """``(N, 2)`` pixel positions every skeleton drawing must cover: BlazePose's heels and foot tips
+    (landmarks 29-32, none of them a COCO keypoint: only the 33-point skeleton draws them), else the
+    visible COCO keypoints."""
+    if "landmarks" in pose:
+        points = np.array(pose["landmarks"])[29:33]
+        points = points[points[:, 3] >= 0.5]
+    else:
+        points = np.array(pose["keypoints"])
+        points = points[points[:, 2] >= 0.5]
+    assert len(points) >= 2, pose
+    return points[:, :2]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_home_assistant_and_the_preview_on_a_live_daemon(
+    model: str, broker: Mosquitto, models_dir: Path, squat_path: Path, squat_rgb: np.ndarray
+) -> None:
+    from tests.test_mqtt_sink import make_config
+
+    port = free_port()
+    config = make_config(broker, f"model.name={model_file(models_dir, model)}", "model.threads=2",
+                         f"source.uri={squat_path}", "source.loop=true", "sinks=[mqtt]",
+                         "mqtt.homeassistant.enabled=true", "analysis.enabled=true", f"analysis.zones=[{ROOM}]",
+                         "analysis.behaviours.falls.enabled=true", "service.preview.enabled=true",
+                         f"service.preview.port={port}", "service.preview.max_fps=20")  # fmt: skip
+    topics = Topics.from_config(config)
+    zone_topics = dict(zone_discovery_messages("homeassistant", "testpi", topics, ["room"]))
+    people = discovery_messages("homeassistant", "testpi", topics, stats=False)[0][0]
+    wanted = {people, *zone_topics, fall_config_topic("homeassistant", "testpi", topics.camera)}
+    collector = Collector(broker, ["homeassistant/#", "edgepose/#"])
+    app = App(config, AppParts(source=steady_source))
+    app.start()
+    stop = threading.Event()
+    runner = threading.Thread(target=app.run, kwargs={"stop": stop})
+    runner.start()
+    frame = None
+    try:
+        state = topics.zone("room")
+        assert collector.wait_for(lambda c: wanted <= {m.topic for m in c.messages} and bool(c.on(state))
+                                  and bool(c.on(topics.poses)), timeout=60)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while frame is None and time.monotonic() < deadline:
+            frame = preview_frame(port)
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        runner.join(30)
+        app.stop()
+        collector.close()
+    configs = {m.topic: m.json() for m in collector.messages if m.topic in wanted}
+    assert configs[people]["state_topic"] == topics.count
+    assert {c["state_topic"] for t, c in configs.items() if t in zone_topics} == {state}
+    assert collector.on(topics.count)[-1].payload == b"1"  # Home Assistant's people sensor: one person
+    zone = collector.on(state)[-1].json()
+    assert (zone["occupied"], zone["count"]) == (True, 1)  # the zone's entities: occupied by one
+    document = collector.on(topics.poses)[-1].json()
+    validate_document(document)
+    (pose,) = document["poses"]
+    assert ("landmarks" in pose) is (model == BLAZE)
+    # The preview draws the skeleton (BlazePose's 33 points) in the pose's colour on the frame.
+    assert frame is not None and frame.shape == squat_rgb.shape
+    colour = np.array(color_for(pose["id"], 0))
+    for x, y in drawn_points(pose):
+        assert np.abs(frame[round(y), round(x)].astype(int) - colour).max() < 60, (x, y)
+        assert np.abs(squat_rgb[round(y), round(x)].astype(int) - colour).max() >= 60  # not the photo's own
+
+
+# -- annotate --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_annotate_draws_each_models_skeleton(model: str, models_dir: Path, squat_path: Path,
+                                             squat_rgb: np.ndarray, tmp_path: Path) -> None:  # fmt: skip
+    out = tmp_path / "poses.jsonl"
+    run_daemon(load_config(None, [f"model.name={model_file(models_dir, model)}", "model.threads=2",
+                                  f"source.uri={squat_path}", f"sinks=['jsonl:{out}']"]))  # fmt: skip
+    (document,) = read_run(out)[0].values()
+    (pose,) = document["poses"]
+    drawn = tmp_path / "drawn.png"
+    done = run_cli("annotate", str(squat_path), str(drawn), "--model", str(model_file(models_dir, model)),
+                   "--threads", "2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    from edgepose.sources.files import read_image
+
+    after = read_image(drawn)
+    colour = color_for(pose["id"], 0)
+    for x, y in drawn_points(pose):
+        assert tuple(int(v) for v in after[round(y), round(x)]) == colour, (x, y)
+    changed = (after != squat_rgb).any(axis=2)
+    x0, y0, x1, y1 = (round(v) for v in pose["box"])
+    assert changed[y0:y1, x0:x1].mean() > 0.01  # the skeleton is drawn inside the person's box
+    far = np.ones_like(changed)
+    far[max(0, y0 - 30) : y1 + 10, max(0, x0 - 10) : x1 + 10] = False
+    assert not changed[far].any()  # and nowhere far from them
+
+
+# -- several cameras -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_two_cameras_each_get_what_they_would_alone(model: str, models_dir: Path, drill: Path, squat_path: Path,
+                                                    tmp_path: Path) -> None:  # fmt: skip
+    """The drill and the photo on one model: the drill's documents (poses, ids, smoothing, BlazePose's
+    region carried from frame to frame) are those of the drill run alone, so nothing of one camera
+    leaks into the other's."""
+    path = model_file(models_dir, model)
+    alone, _ = run_app(load_config(None, [f"model.name={path}", "model.threads=2", f"source.uri={drill}",
+                                          "source.camera=drill"]), max_frames=12)  # fmt: skip
+    config = load_config(cameras_yaml(tmp_path, {"drill": str(drill), "photo": str(squat_path)}, model=str(path)))
+    both, app = run_app(config, max_frames=12)
+    assert poses_of(both, "drill") == poses_of(alone, "drill") and len(poses_of(both, "drill")) == 12
+    photo = poses_of(both, "photo")
+    assert len(photo) == 12 and all(len(poses) == 1 and poses[0]["id"] is None for _, poses in photo)
+    assert ("landmarks" in photo[0][1][0]) is (model == BLAZE)
+    for document in both:
+        validate_document(document)
+    assert {name: s.processed for name, s in app.stats.cameras.items()} == {"drill": 12, "photo": 12}
+
+
+# -- YOLO on the walking crowd ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crowd(walking_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 frames of a 360 px square of the walking crowd: whole, its people are too small for a 320
+    input (YOLO finds none); here it finds 5-7 on the first frame."""
+    path = tmp_path_factory.mktemp("crowd") / "crowd.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (360, 360))
+    for rgb in video_frames(walking_video, 40, crop=(180, 180, 360)):
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", [YOLO_INT8, YOLO_FLOAT])
+def test_yolo_tracks_the_walking_crowd_and_counts_it_in_a_zone(model: str, models_dir: Path, crowd: Path,
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    out = tmp_path / "run.jsonl"
+    half = "{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], enter_after: 0.2, leave_after: 0.2}"
+    run_daemon(load_config(None, [f"model.name={model_file(models_dir, model)}", "model.threads=2",
+                                  f"source.uri={crowd}", f"sinks=['jsonl:{out}']", "analysis.enabled=true",
+                                  "analysis.event_lines=true", f"analysis.zones=[{half}]"]))  # fmt: skip
+    docs, events = read_run(out)
+    assert len(docs) == 40
+    ids = [{p["id"] for p in doc["poses"]} for _, doc in sorted(docs.items())]
+    assert min(len(i) for i in ids) >= 3 and all(None not in i for i in ids)  # several people, each tracked
+    kept = ids[0] & ids[-1]
+    assert len(kept) >= 0.6 * len(ids[0])  # most people seen first are still followed 1.6 s later
+    assert len(set().union(*ids)) <= 2 * max(len(i) for i in ids)  # ids are kept, not handed out anew
+    inside: set[int] = set()
+    for event in events:
+        if event["kind"] == "zone_enter":
+            inside.add(event["track_id"])
+        elif event["kind"] == "zone_leave":
+            inside.discard(event["track_id"])
+        assert event["count"] == len(inside)
+    assert len(inside) >= 2  # the count went from 0 to the people on the left
+    for event in (e for e in events if e["kind"] == "zone_enter"):
+        assert any(p["id"] == event["track_id"] for p in docs[event["frame"]]["poses"])  # a track of that frame
+        assert event["trigger"]["anchor"][0] < 0.5  # whose feet are on the left when it entered
