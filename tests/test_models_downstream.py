@@ -13,6 +13,7 @@ Every document read is validated against its schema.
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -504,3 +505,24 @@ def test_yolo_tracks_the_walking_crowd_and_counts_it_in_a_zone(model: str, model
     for event in (e for e in events if e["kind"] == "zone_enter"):
         assert any(p["id"] == event["track_id"] for p in docs[event["frame"]]["poses"])  # a track of that frame
         assert event["trigger"]["anchor"][0] < 0.5  # whose feet are on the left when it entered
+
+
+# -- bench -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_bench_runs_both_families_through_the_pipeline_with_tracking(models_dir: Path, drill: Path,
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    report = tmp_path / "bench.json"
+    models = ",".join(str(model_file(models_dir, m)) for m in MODELS)
+    done = run_cli("bench", "--models", models, "--threads", "2", "--frames", "8", "--warmup", "1",
+                   "--source", str(drill), "--json", str(report))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {Path(r["model"]).stem: r for r in json.loads(report.read_text())["rows"]}
+    assert {m: rows[m]["decoder"] for m in MODELS} == {YOLO_INT8: "yolo_pose", YOLO_FLOAT: "yolo_pose",
+                                                       BLAZE: "blazepose"}  # fmt: skip
+    for row in rows.values():
+        assert row["status"] == "ok" and row["invoke_fps"] > 0
+        for run in (row["predecoded"], row["source"]):
+            assert (run["frames"], run["failed"]) == (8, 0)
+            assert run["track_ms"]["n"] == 8  # the tracker ran on every frame of the video
