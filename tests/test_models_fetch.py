@@ -312,3 +312,34 @@ def test_a_broken_manifest_entry_is_a_config_error(tmp_path: Path, entry: dict, 
     path.write_text(yaml.safe_dump({"models": [entry]}))
     with pytest.raises(ConfigError, match=problem):
         load_manifest(path)
+
+
+def test_a_model_make_run_found_in_a_shared_folder_is_found_later_by_name(tmp_path, models_dir):
+    """`make run` points EDGEPOSE_MODEL_DIRS at ../shared for its own commands; `fetch --if-missing`
+    links what it found there into the cache, so `edgepose run` typed later in a shell finds it."""
+    from tests.conftest import run_cli
+
+    cache = tmp_path / "cache"
+    env = {"XDG_CACHE_HOME": str(cache)}
+    proc = run_cli("models", "fetch", "--if-missing", "--no-progress", "movenet_lightning_int8", env=env)
+    assert proc.returncode == 0, proc.stderr
+    link = cache / "edgepose" / "models" / "movenet_single_pose_lightning_ptq.tflite"
+    assert link.is_symlink() and link.resolve() == (models_dir / link.name).resolve()
+    assert "(linked as" in proc.stdout
+    later = run_cli("models", "inspect", "movenet_lightning_int8", env={**env, "EDGEPOSE_MODEL_DIRS": ""})
+    assert later.returncode == 0 and str(link) in later.stdout, later.stderr
+    again = run_cli("models", "fetch", "--if-missing", "--no-progress", "movenet_lightning_int8", env=env)
+    assert again.returncode == 0 and "linked" not in again.stdout  # once
+
+
+def test_a_file_that_is_not_the_manifests_is_not_linked(tmp_path):
+    from tests.conftest import run_cli
+
+    other = tmp_path / "shared"
+    other.mkdir()
+    (other / "movenet_single_pose_lightning_ptq.tflite").write_bytes(b"not the model")
+    cache = tmp_path / "cache"
+    env = {"XDG_CACHE_HOME": str(cache), "EDGEPOSE_MODEL_DIRS": str(other)}
+    proc = run_cli("models", "fetch", "--if-missing", "--no-progress", "movenet_lightning_int8", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "checksum differs" in proc.stderr and not (cache / "edgepose" / "models").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from edgepose.errors import InputError
 from edgepose.logs import setup_logging
 from edgepose.modelstore.locate import cache_dir, locate, search_dirs
 from edgepose.modelstore.manifest import MANIFEST_PATH, ModelEntry, fetch_order, load_manifest
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -120,14 +123,39 @@ def fetch_models(args: argparse.Namespace) -> int:
     for entry in fetch_order(args.names, manifest):
         if args.if_missing:
             try:
-                print(f"{entry.name}: present at {locate(entry.name, dirs, manifest)}")
-                continue
+                found = locate(entry.name, dirs, manifest)
             except InputError:
                 pass
+            else:
+                linked = link_into(entry, found, target)
+                print(f"{entry.name}: present at {found}" + (f" (linked as {linked})" if linked else ""))
+                continue
         bar = None if args.no_progress else ProgressBar(entry.name, sys.stderr)
         path = fetch(entry, target, base_url=args.base_url, progress=bar)
         print(f"{entry.name}: {path}")
     return 0
+
+
+def link_into(entry: ModelEntry, found: Path, target: Path) -> Path | None:
+    """A model found outside the fetch directory (EDGEPOSE_MODEL_DIRS, as ``make run`` sets it for a
+    shared folder), linked into it once its checksum matches, so that commands typed later without
+    that setting find it by name too; None when nothing was linked (already there, or a mismatch)."""
+    from edgepose.modelstore.fetch import sha256_of, writable_directory
+
+    link = target / entry.file
+    if found.parent.resolve() == target.resolve() or link.exists():
+        return None
+    if entry.sha256 and sha256_of(found) != entry.sha256:
+        log.warning("%s at %s is not the manifest's file (checksum differs): not linked", entry.name, found)
+        return None
+    try:
+        writable_directory(target)
+        link.unlink(missing_ok=True)  # a dangling link left by a folder that moved
+        link.symlink_to(found.resolve())
+    except (InputError, OSError) as exc:  # a convenience: the model is there, only not by name later
+        log.warning("%s: not linked into %s (%s)", entry.name, target, getattr(exc, "message", exc))
+        return None
+    return link
 
 
 def inspect_models(args: argparse.Namespace) -> int:
