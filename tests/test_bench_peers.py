@@ -102,6 +102,16 @@ def test_a_missing_peers_venv_says_how_to_make_it(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 
+def test_the_peers_venv_is_refused_inside_the_repository() -> None:
+    venv = ROOT / "peers-venv-here"
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "peers-venv.sh"), str(venv)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 64
+    assert f"the peers venv must live outside the repository: {venv}" in done.stderr
+    assert not venv.exists()
+
+
 def test_a_peer_that_cannot_start_is_said_with_its_error(bp: ModuleType, tmp_path: Path) -> None:
     if importlib.util.find_spec("mediapipe") is not None:
         pytest.skip("mediapipe is importable here: this checks the message where it is not")
