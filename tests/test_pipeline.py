@@ -96,7 +96,8 @@ def make(loaded, config, source, sinks=(), hooks=(), stats=None) -> Pipeline:
 
 
 def capture_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "edgepose-capture"]
+    """The pipeline's capture threads alive now (one per camera, named ``edgepose-capture-<camera>``)."""
+    return [t for t in threading.enumerate() if t.name.startswith("edgepose-capture-")]
 
 
 def recording_slot(held: list[int]) -> type[CameraSlot]:
@@ -132,7 +133,8 @@ def test_source_faster_than_inference_keeps_latency_flat_skips_and_memory_bounde
             time.sleep(0.001)
 
     stats = RunStats()
-    pipeline = make(loaded, config, camera, hooks=[hook], stats=stats)
+    alive: list[int] = []
+    pipeline = make(loaded, config, camera, hooks=[hook, lambda *_: alive.append(len(capture_threads()))], stats=stats)
     tracemalloc.start()
     try:
         pipeline.run(max_frames=160)
@@ -148,7 +150,8 @@ def test_source_faster_than_inference_keeps_latency_flat_skips_and_memory_bounde
     growth_mb = (memory[1] - memory[0]) / 2**20
     frame_mb = small_frame.nbytes / 2**20
     assert growth_mb < 4 * frame_mb, f"memory grew {growth_mb:.1f} MB over 120 frames"
-    assert capture_threads() == []
+    assert set(alive) == {1}  # the capture thread is seen while the camera runs ...
+    assert capture_threads() == []  # ... and is gone once the run ends
 
 
 def test_finite_video_processes_every_frame_in_order(loaded, config, walking_video):

@@ -139,7 +139,7 @@ def test_pipeline_stops_promptly_during_backoff_and_leaves_no_thread(loaded_move
     stop.set()
     runner.join(3)
     assert not runner.is_alive() and time.monotonic() - t0 < 0.5
-    assert [t for t in threading.enumerate() if t.name == "edgepose-capture"] == []
+    assert [t for t in threading.enumerate() if t.name.startswith("edgepose-capture-")] == []
     assert stats.processed == 0 and stats.source_retries >= 1
 
 
