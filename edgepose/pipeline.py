@@ -731,13 +731,6 @@ class Pipeline:
             if not lane.retired:
                 lane.source.check_stall()
 
-    def process(self, frame: Frame) -> FrameResult | None:
-        """Estimate, track, serialize once, hand to every sink and hook (the first camera's stages, or
-        the frame's camera's). None if the frame failed."""
-        self.apply_requests()  # the frame boundary: what other threads asked for applies from this frame
-        lane = self.lane(frame.camera) if len(self.lanes) > 1 else self.lanes[0]
-        return self._process(lane or self.lanes[0], frame, applied=True)
-
     def _process(self, lane: Lane, frame: Frame, applied: bool = False) -> FrameResult | None:
         if not applied:
             self.apply_requests()  # the frame boundary: what other threads asked for applies from this frame

@@ -262,11 +262,6 @@ class Assessment:
     unhealthy: Mapping[str, str]  # camera -> why (stalled or failed)
     ended: tuple[str, ...]  # sources that ended normally (files): neither progressing nor unhealthy
 
-    @property
-    def any_progress(self) -> bool:
-        """Whether the watchdog may ping: at least one camera took a frame within the window."""
-        return bool(self.progressing)
-
 
 def assess(progress: Mapping[str, CameraProgress], now: float, window: float) -> Assessment:
     """Which cameras progress, which are unhealthy and why, from :meth:`CameraScheduler.progress`.

@@ -14,7 +14,6 @@ from edgepose.behaviours.settings import (
     MatchSettings,
     RepsSettings,
     library_dir,
-    verify_exclude,
 )
 from edgepose.config.load import read_yaml
 from edgepose.config.validate import build
@@ -54,7 +53,6 @@ behaviours:
     assert s.match.match_threshold == 0.97 and s.match.hold == 2.0
     assert s.falls.exclude == ("bed", "sofa")
     assert [r.name for r in s.reps.rules()] == ["squat", "curl", "lunge"]
-    verify_exclude(s.falls, {"bed", "sofa", "door"})
 
 
 # (YAML, what the one error must say: the file's line, the key path, the problem)
@@ -82,11 +80,6 @@ def test_bad_settings_are_refused_with_the_key_path(tmp_path: Path, text: str, n
         load(tmp_path, text)
     assert needle in str(info.value), str(info.value)  # the message and its hint
     assert info.value.exit_code == 78
-
-
-def test_an_excluded_zone_must_exist() -> None:
-    with pytest.raises(ConfigError, match=r"falls.exclude\[0\]: no zone named 'bed'"):
-        verify_exclude(FallSettings(exclude=("bed",)), {"sofa"})
 
 
 @pytest.mark.parametrize(

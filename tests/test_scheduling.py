@@ -323,10 +323,10 @@ def test_progress_records_when_each_camera_last_delivered_and_was_taken() -> Non
     assert (progress["a"].added, progress["a"].last_put, progress["a"].last_taken) == (0.0, 1.0, 1.5)
     assert (progress["b"].last_put, progress["b"].last_taken) == (None, None)
     verdict = assess(progress, now=11.0, window=10.0)
-    assert verdict.progressing == ("a",) and verdict.any_progress
+    assert verdict.progressing == ("a",)
     assert verdict.unhealthy == {"b": "no frame from the camera for 11.0 s"}
     later = assess(progress, now=11.6, window=10.0)
-    assert not later.any_progress and later.unhealthy["a"] == "no frame from the camera for 10.6 s"
+    assert later.progressing == () and later.unhealthy["a"] == "no frame from the camera for 10.6 s"
     clock.advance(9.0)
     a.put(frame("a", 1))  # a delivers at 10.5, but nothing takes it: starved, not stalled
     clock.advance(1.3)
@@ -354,16 +354,16 @@ def p(name: str = "cam", added: float = 0.0, put: float | None = None, taken: fl
 )
 def test_assess_one_camera(camera: CameraProgress, progressing: bool, unhealthy: str | None) -> None:
     verdict = assess({"cam": camera}, now=100.0, window=10.0)
-    assert verdict.any_progress is progressing
+    assert bool(verdict.progressing) is progressing
     assert verdict.unhealthy.get("cam") == unhealthy
 
 
 def test_the_watchdog_may_ping_while_any_camera_makes_progress() -> None:
     cameras = {"a": p("a", put=99.0, taken=99.0), "b": p("b", put=10.0, taken=10.0)}
     verdict = assess(cameras, now=100.0, window=5.0)
-    assert verdict.any_progress and verdict.progressing == ("a",) and set(verdict.unhealthy) == {"b"}
+    assert verdict.progressing == ("a",) and set(verdict.unhealthy) == {"b"}
     stalled = assess(cameras, now=200.0, window=5.0)
-    assert not stalled.any_progress and set(stalled.unhealthy) == {"a", "b"}
+    assert stalled.progressing == () and set(stalled.unhealthy) == {"a", "b"}
 
 
 def test_a_frame_ready_wins_over_until_and_a_capped_camera_waits_for_its_turn() -> None:

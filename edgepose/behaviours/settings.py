@@ -4,7 +4,8 @@ Every field is a :func:`edgepose.config.fields.setting` with its default, one li
 limits, so :func:`edgepose.config.validate.build` checks them (unknown keys, types, limits, the
 YAML line) and :mod:`edgepose.config.reference` can document them. Rules that span fields are
 checked in ``__post_init__`` (``build`` reports them with the section's key path); the one rule
-that needs the zones (``falls.exclude`` names) is :func:`verify_exclude`.
+that needs the zones (``falls.exclude`` names) is checked with the analysis section, which holds
+them (:mod:`edgepose.config.sections`).
 
 Wiring them into the main config is one field, e.g. in ``Config`` (or an ``analysis`` section)::
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,7 +24,6 @@ from typing import Literal
 from edgepose.behaviours.joints import JOINTS
 from edgepose.behaviours.rules import PRESETS, RepRule
 from edgepose.config.fields import setting
-from edgepose.errors import ConfigError
 
 # A pose, exercise or zone name: it becomes part of a topic, a file name and an entity id.
 NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
@@ -160,14 +160,6 @@ class BehavioursSettings:
     match: MatchSettings = setting(factory=MatchSettings, doc="pose matching against the pose library")
     falls: FallSettings = setting(factory=FallSettings, doc="fall detection")
     reps: RepsSettings = setting(factory=RepsSettings, doc="repetition counting")
-
-
-def verify_exclude(falls: FallSettings, zones: Collection[str], path: str = "falls.exclude") -> None:
-    """Every excluded zone must be a configured zone (a typo would silently exclude nothing)."""
-    for i, name in enumerate(falls.exclude):
-        if name not in zones:
-            known = ", ".join(sorted(zones)) or "none configured"
-            raise ConfigError(f"{path}[{i}]: no zone named {name!r}", f"zones: {known}")
 
 
 def library_dir(configured: str = "", env: Mapping[str, str] | None = None) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,9 +92,3 @@ class SleepEngine(InferenceEngine):
         outputs = frames[self._next % len(frames)]
         self._next += 1
         return list(outputs)
-
-
-def replay_outputs(frames: Sequence[Sequence[np.ndarray]], spec_in: TensorSpec,
-                   specs_out: Sequence[TensorSpec]) -> Recording:  # fmt: skip
-    """A :class:`Recording` from outputs held elsewhere (tests build small ones by hand)."""
-    return Recording(spec_in, tuple(specs_out), tuple(tuple(f) for f in frames))
