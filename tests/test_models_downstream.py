@@ -136,11 +136,19 @@ def run_daemon(config: Config, max_frames: int | None = None, tracking: Recorded
 
 
 def every_feature(model_path: Path, out: Path, library: Path) -> list[str]:
-    return [f"model.name={model_path}", "model.threads=2", f"sinks=['jsonl:{out}']", "analysis.enabled=true",
-            "analysis.event_lines=true", f"analysis.zones=[{ROOM}, {FLOOR}]",
-            "analysis.behaviours.falls.enabled=true", "analysis.behaviours.reps.enabled=true",
-            f"analysis.behaviours.reps.custom=[{HINGE}]", "analysis.behaviours.match.enabled=true",
-            f"analysis.behaviours.match.library={library}"]  # fmt: skip
+    return [
+        f"model.name={model_path}",
+        "model.threads=2",
+        f"sinks=['jsonl:{out}']",
+        "analysis.enabled=true",
+        "analysis.event_lines=true",
+        f"analysis.zones=[{ROOM}, {FLOOR}]",
+        "analysis.behaviours.falls.enabled=true",
+        "analysis.behaviours.reps.enabled=true",
+        f"analysis.behaviours.reps.custom=[{HINGE}]",
+        "analysis.behaviours.match.enabled=true",
+        f"analysis.behaviours.match.library={library}",
+    ]
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -152,8 +160,18 @@ def model(request: pytest.FixtureRequest) -> str:
 def library(model: str, models_dir: Path, squat_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pose library whose one entry, ``squat``, ``edgepose poses add`` took from squat.bmp with ``model``."""
     path = tmp_path_factory.mktemp("library")
-    added = run_cli("poses", "add", "squat", str(squat_path), "--library", str(path), "--model",
-                    str(model_file(models_dir, model)), "--threads", "2")  # fmt: skip
+    added = run_cli(
+        "poses",
+        "add",
+        "squat",
+        str(squat_path),
+        "--library",
+        str(path),
+        "--model",
+        str(model_file(models_dir, model)),
+        "--threads",
+        "2",
+    )
     assert added.returncode == 0, added.stderr
     return path
 
@@ -170,8 +188,9 @@ class DrillRun:
 
 
 @pytest.fixture(scope="module")
-def drill_run(model: str, models_dir: Path, drill: Path, library: Path,
-              tmp_path_factory: pytest.TempPathFactory) -> DrillRun:  # fmt: skip
+def drill_run(
+    model: str, models_dir: Path, drill: Path, library: Path, tmp_path_factory: pytest.TempPathFactory
+) -> DrillRun:
     out = tmp_path_factory.mktemp("run") / "run.jsonl"
     config = load_config(None, [*every_feature(model_file(models_dir, model), out, library), f"source.uri={drill}"])
     tracking = Recorded(default_tracking(config))
@@ -277,8 +296,13 @@ def test_angles_open_and_close_with_the_stretch(drill_run: DrillRun) -> None:
     track = stretch_id(drill_run)
 
     def hips(frames: list[int]) -> float:
-        values = [a for n in frames if (p := person(drill_run.docs[n], track))
-                  for a in (p["angles"]["left_hip"], p["angles"]["right_hip"]) if a is not None]  # fmt: skip
+        values = [
+            a
+            for n in frames
+            if (p := person(drill_run.docs[n], track))
+            for a in (p["angles"]["left_hip"], p["angles"]["right_hip"])
+            if a is not None
+        ]
         assert values, frames
         return float(np.median(values))
 
@@ -364,11 +388,21 @@ def test_home_assistant_and_the_preview_on_a_live_daemon(
     from tests.test_mqtt_sink import make_config
 
     port = free_port()
-    config = make_config(broker, f"model.name={model_file(models_dir, model)}", "model.threads=2",
-                         f"source.uri={squat_path}", "source.loop=true", "sinks=[mqtt]",
-                         "mqtt.homeassistant.enabled=true", "analysis.enabled=true", f"analysis.zones=[{ROOM}]",
-                         "analysis.behaviours.falls.enabled=true", "service.preview.enabled=true",
-                         f"service.preview.port={port}", "service.preview.max_fps=20")  # fmt: skip
+    config = make_config(
+        broker,
+        f"model.name={model_file(models_dir, model)}",
+        "model.threads=2",
+        f"source.uri={squat_path}",
+        "source.loop=true",
+        "sinks=[mqtt]",
+        "mqtt.homeassistant.enabled=true",
+        "analysis.enabled=true",
+        f"analysis.zones=[{ROOM}]",
+        "analysis.behaviours.falls.enabled=true",
+        "service.preview.enabled=true",
+        f"service.preview.port={port}",
+        "service.preview.max_fps=20",
+    )
     topics = Topics.from_config(config)
     zone_topics = dict(zone_discovery_messages("homeassistant", "testpi", topics, ["room"]))
     people = discovery_messages("homeassistant", "testpi", topics, stats=False)[0][0]
@@ -382,8 +416,10 @@ def test_home_assistant_and_the_preview_on_a_live_daemon(
     frame = None
     try:
         state = topics.zone("room")
-        assert collector.wait_for(lambda c: wanted <= {m.topic for m in c.messages} and bool(c.on(state))
-                                  and bool(c.on(topics.poses)), timeout=60)  # fmt: skip
+        assert collector.wait_for(
+            lambda c: wanted <= {m.topic for m in c.messages} and bool(c.on(state)) and bool(c.on(topics.poses)),
+            timeout=60,
+        )
         deadline = time.monotonic() + 30
         while frame is None and time.monotonic() < deadline:
             frame = preview_frame(port)
@@ -416,16 +452,27 @@ def test_home_assistant_and_the_preview_on_a_live_daemon(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
-def test_annotate_draws_each_models_skeleton(model: str, models_dir: Path, squat_path: Path,
-                                             squat_rgb: np.ndarray, tmp_path: Path) -> None:  # fmt: skip
+def test_annotate_draws_each_models_skeleton(
+    model: str, models_dir: Path, squat_path: Path, squat_rgb: np.ndarray, tmp_path: Path
+) -> None:
     out = tmp_path / "poses.jsonl"
-    run_daemon(load_config(None, [f"model.name={model_file(models_dir, model)}", "model.threads=2",
-                                  f"source.uri={squat_path}", f"sinks=['jsonl:{out}']"]))  # fmt: skip
+    run_daemon(
+        load_config(
+            None,
+            [
+                f"model.name={model_file(models_dir, model)}",
+                "model.threads=2",
+                f"source.uri={squat_path}",
+                f"sinks=['jsonl:{out}']",
+            ],
+        )
+    )
     (document,) = read_run(out)[0].values()
     (pose,) = document["poses"]
     drawn = tmp_path / "drawn.png"
-    done = run_cli("annotate", str(squat_path), str(drawn), "--model", str(model_file(models_dir, model)),
-                   "--threads", "2")  # fmt: skip
+    done = run_cli(
+        "annotate", str(squat_path), str(drawn), "--model", str(model_file(models_dir, model)), "--threads", "2"
+    )
     assert done.returncode == 0, done.stderr
     from edgepose.sources.files import read_image
 
@@ -445,14 +492,17 @@ def test_annotate_draws_each_models_skeleton(model: str, models_dir: Path, squat
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_two_cameras_each_get_what_they_would_alone(model: str, models_dir: Path, drill: Path, squat_path: Path,
-                                                    tmp_path: Path) -> None:  # fmt: skip
+def test_two_cameras_each_get_what_they_would_alone(
+    model: str, models_dir: Path, drill: Path, squat_path: Path, tmp_path: Path
+) -> None:
     """The drill and the photo on one model: the drill's documents (poses, ids, smoothing, BlazePose's
     region carried from frame to frame) are those of the drill run alone, so nothing of one camera
     leaks into the other's."""
     path = model_file(models_dir, model)
-    alone, _ = run_app(load_config(None, [f"model.name={path}", "model.threads=2", f"source.uri={drill}",
-                                          "source.camera=drill"]), max_frames=12)  # fmt: skip
+    alone, _ = run_app(
+        load_config(None, [f"model.name={path}", "model.threads=2", f"source.uri={drill}", "source.camera=drill"]),
+        max_frames=12,
+    )
     config = load_config(cameras_yaml(tmp_path, {"drill": str(drill), "photo": str(squat_path)}, model=str(path)))
     both, app = run_app(config, max_frames=12)
     assert poses_of(both, "drill") == poses_of(alone, "drill") and len(poses_of(both, "drill")) == 12
@@ -481,13 +531,25 @@ def crowd(walking_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", [YOLO_INT8, YOLO_FLOAT])
-def test_yolo_tracks_the_walking_crowd_and_counts_it_in_a_zone(model: str, models_dir: Path, crowd: Path,
-                                                               tmp_path: Path) -> None:  # fmt: skip
+def test_yolo_tracks_the_walking_crowd_and_counts_it_in_a_zone(
+    model: str, models_dir: Path, crowd: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "run.jsonl"
     half = "{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], enter_after: 0.2, leave_after: 0.2}"
-    run_daemon(load_config(None, [f"model.name={model_file(models_dir, model)}", "model.threads=2",
-                                  f"source.uri={crowd}", f"sinks=['jsonl:{out}']", "analysis.enabled=true",
-                                  "analysis.event_lines=true", f"analysis.zones=[{half}]"]))  # fmt: skip
+    run_daemon(
+        load_config(
+            None,
+            [
+                f"model.name={model_file(models_dir, model)}",
+                "model.threads=2",
+                f"source.uri={crowd}",
+                f"sinks=['jsonl:{out}']",
+                "analysis.enabled=true",
+                "analysis.event_lines=true",
+                f"analysis.zones=[{half}]",
+            ],
+        )
+    )
     docs, events = read_run(out)
     assert len(docs) == 40
     ids = [{p["id"] for p in doc["poses"]} for _, doc in sorted(docs.items())]
@@ -512,16 +574,33 @@ def test_yolo_tracks_the_walking_crowd_and_counts_it_in_a_zone(model: str, model
 
 
 @pytest.mark.slow
-def test_bench_runs_both_families_through_the_pipeline_with_tracking(models_dir: Path, drill: Path,
-                                                                     tmp_path: Path) -> None:  # fmt: skip
+def test_bench_runs_both_families_through_the_pipeline_with_tracking(
+    models_dir: Path, drill: Path, tmp_path: Path
+) -> None:
     report = tmp_path / "bench.json"
     models = ",".join(str(model_file(models_dir, m)) for m in MODELS)
-    done = run_cli("bench", "--models", models, "--threads", "2", "--frames", "8", "--warmup", "1",
-                   "--source", str(drill), "--json", str(report))  # fmt: skip
+    done = run_cli(
+        "bench",
+        "--models",
+        models,
+        "--threads",
+        "2",
+        "--frames",
+        "8",
+        "--warmup",
+        "1",
+        "--source",
+        str(drill),
+        "--json",
+        str(report),
+    )
     assert done.returncode == 0, done.stderr
     rows = {Path(r["model"]).stem: r for r in json.loads(report.read_text())["rows"]}
-    assert {m: rows[m]["decoder"] for m in MODELS} == {YOLO_INT8: "yolo_pose", YOLO_FLOAT: "yolo_pose",
-                                                       BLAZE: "blazepose"}  # fmt: skip
+    assert {m: rows[m]["decoder"] for m in MODELS} == {
+        YOLO_INT8: "yolo_pose",
+        YOLO_FLOAT: "yolo_pose",
+        BLAZE: "blazepose",
+    }
     for row in rows.values():
         assert row["status"] == "ok" and row["invoke_fps"] > 0
         for run in (row["predecoded"], row["source"]):
