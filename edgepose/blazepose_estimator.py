@@ -48,6 +48,7 @@ from edgepose.decode.blazepose.outputs import FORMAT, LandmarkLayout, LandmarkRe
 from edgepose.decode.blazepose.outputs import landmark_layout as find_landmark_layout
 from edgepose.decode.blazepose.region import RotatedRect, rect_from_points, warp
 from edgepose.errors import InputError
+from edgepose.estimator import ReadsSetup
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
 from edgepose.inference.supervisor import InFlight
@@ -240,7 +241,7 @@ def pose_from_result(result: LandmarkResult, min_keypoint_score: float) -> Pose:
     return Pose(keypoints, result.flag, box, landmarks=landmarks, world=world)
 
 
-class BlazePoseEstimator:
+class BlazePoseEstimator(ReadsSetup):
     """Runs a BlazePose landmark engine and its person detector on frames (see the module doc)."""
 
     def __init__(
@@ -269,18 +270,6 @@ class BlazePoseEstimator:
         self._tensors = [np.zeros((1, self.in_h, self.in_w, 3), np.float32) for _ in range(2)]
         self._turn = 0
         self._next: RotatedRect | None = None  # the next frame's region, from this frame's landmarks
-
-    @property
-    def decoder(self) -> BlazePoseDecoder:
-        return self.setup.decoder
-
-    @property
-    def config(self) -> DecoderConfig:
-        return self.setup.config
-
-    @property
-    def uses_crop_region(self) -> bool:
-        return self.setup.uses_crop_region
 
     def setup_for(self, decoder_config: DecoderConfig) -> BlazePoseSetup:
         """The same decoder with other settings (a reload); not yet in use."""

@@ -107,7 +107,26 @@ def apply_gate(decoded: Decoded, poses: list[Pose], gate: plausibility.Threshold
     return Gated(kept, Decoded([]), len(poses) - len(kept), True)
 
 
-class PoseEstimator:
+class ReadsSetup:
+    """What every estimator reads off its current setup: a decoder and its settings, replaced whole
+    by :meth:`use`, so a frame is decoded with one setup even when a reload swaps it meanwhile."""
+
+    setup: DecoderSetup
+
+    @property
+    def decoder(self) -> Decoder:
+        return self.setup.decoder
+
+    @property
+    def config(self) -> DecoderConfig:
+        return self.setup.config
+
+    @property
+    def uses_crop_region(self) -> bool:
+        return self.setup.uses_crop_region
+
+
+class PoseEstimator(ReadsSetup):
     """Runs one engine and its decoder on frames.
 
     The decoder and its settings are one :class:`DecoderSetup` reference that :meth:`estimate`
@@ -147,18 +166,6 @@ class PoseEstimator:
         self._turn = 0
         # One crop region across decoder setups: a reload keeps following the person.
         self.crop = CropRegion(self.in_w, self.in_h)
-
-    @property
-    def decoder(self) -> Decoder:
-        return self.setup.decoder
-
-    @property
-    def config(self) -> DecoderConfig:
-        return self.setup.config
-
-    @property
-    def uses_crop_region(self) -> bool:
-        return self.setup.uses_crop_region
 
     def setup_for(self, decoder_config: DecoderConfig) -> DecoderSetup:
         """A decoder for this model's outputs built with other settings (a reload); not yet in use."""
