@@ -13,7 +13,7 @@ export EDGEPOSE_MODEL_DIRS ?= $(SHARED)/models:$(SHARED)/images
 export EDGEPOSE_SHARED ?= $(SHARED)
 endif
 
-.PHONY: run test test-pi test-service lint venv models clean preflight
+.PHONY: run test test-pi test-service test-ha lint venv models clean preflight
 
 # What a fresh Pi lacks (python3-venv, python3-picamera2, a 64-bit OS), said as the apt line to run.
 preflight:
@@ -60,6 +60,13 @@ test-pi:
 test-service: venv
 	@bash scripts/test-packages.sh service
 	PYTHON=$(abspath $(BIN))/python bash scripts/test-service.sh
+
+# A real Home Assistant (the newest, on Debian testing's Python 3.14) in a cached chroot on this
+# machine's loopback, onboarded through its own APIs, with a real Mosquitto and the daemon on the
+# shared video; runs tests/homeassistant (marked `ha`). docs/homeassistant.md gives the times.
+test-ha: venv
+	@bash scripts/test-packages.sh ha
+	PYTHON=$(abspath $(BIN))/python bash scripts/test-ha.sh
 
 lint: venv
 	$(BIN)/python -m ruff check edgepose tests

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from edgepose.mqtt.homeassistant import (
     camera_discovery_messages,
@@ -189,3 +191,44 @@ def test_stale_configs_are_emptied_before_the_states_they_read(broker: Mosquitto
     emptied = [m.topic for m in collector.messages if m.payload == b""]
     collector.close()
     assert emptied[-1] == topics.zone("gone"), emptied
+
+
+BLUEPRINTS = Path(__file__).resolve().parents[1] / "examples" / "blueprints" / "automation" / "edgepose"
+
+
+class BlueprintLoader(yaml.SafeLoader):
+    """Home Assistant's ``!input name`` tag, read as ``{"!input": name}``."""
+
+
+BlueprintLoader.add_constructor("!input", lambda loader, node: {"!input": loader.construct_scalar(node)})
+
+
+@pytest.mark.parametrize(
+    ("name", "sensor", "config"),
+    [
+        ("zone_occupied.yaml", "zone", zone_discovery_messages("homeassistant", "hall", FRONT, ["all"])[0][1]),
+        ("fall_alert.yaml", "fall_sensor", fall_discovery_messages("homeassistant", "hall", FRONT)[0][1]),
+    ],
+)
+def test_blueprints_offer_exactly_edgeposes_sensors_and_use_only_their_inputs(name, sensor, config) -> None:
+    """Each blueprint's entity selector matches the binary sensor edgepose announces (domain and device
+    class), and every ``!input`` it uses is declared (Home Assistant refuses the blueprint otherwise;
+    make test-ha loads and triggers them)."""
+    blueprint = yaml.load((BLUEPRINTS / name).read_text(), BlueprintLoader)
+    inputs = blueprint["blueprint"]["input"]
+    (selector,) = inputs[sensor]["selector"]["entity"]["filter"]
+    assert selector == {"integration": "mqtt", "domain": "binary_sensor", "device_class": config["device_class"]}
+    used: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if set(node) == {"!input"}:
+                used.add(node["!input"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in blueprint.items() if k != "blueprint"})
+    assert used == set(inputs)

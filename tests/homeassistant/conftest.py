@@ -43,7 +43,7 @@ def ha_broker(ha_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="session")
 def home_assistant(ha_root: Path, ha_broker: Mosquitto) -> Iterator[HomeAssistant]:
-    ha = HomeAssistant(ha_root).start()
+    ha = HomeAssistant(ha_root, blueprints=REPO / "examples" / "blueprints").start()
     try:
         ha.onboard(ha_broker.port)
         yield ha

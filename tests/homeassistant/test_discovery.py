@@ -74,7 +74,7 @@ def wait_entities(
         return entities if set(entities) == expected else None
 
     try:
-        return wait_for(exact, timeout, f"exactly {sorted(expected)}")
+        return wait_for(exact, timeout, f"exactly {sorted(expected)}", interval=0.5)
     except AssertionError as e:
         raise AssertionError(f"{e}; Home Assistant has {sorted(device_entities(ha, device))}") from None
 
