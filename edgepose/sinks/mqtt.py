@@ -455,14 +455,17 @@ class MqttSink(Sink):
             self.transport.set_state(topic, b"", qos)
             return
         for output in list(self._cameras.values()):
-            if is_stale_zone_config(topic, payload, ha.discovery_prefix, self.config.device_id, output.topics,
-                                    output.zones):  # fmt: skip
+            if is_stale_zone_config(
+                topic, payload, ha.discovery_prefix, self.config.device_id, output.topics, output.zones
+            ):
                 why = "its zone is no longer configured"
-            elif is_stale_fall_config(topic, payload, ha.discovery_prefix, self.config.device_id, output.topics,
-                                      self.falls_on):  # fmt: skip
+            elif is_stale_fall_config(
+                topic, payload, ha.discovery_prefix, self.config.device_id, output.topics, self.falls_on
+            ):
                 why = "fall detection is off"
-            elif is_stale_camera_people_config(topic, payload, ha.discovery_prefix, self.config.device_id,
-                                               output.topics, self.several):  # fmt: skip
+            elif is_stale_camera_people_config(
+                topic, payload, ha.discovery_prefix, self.config.device_id, output.topics, self.several
+            ):
                 why = "one camera: the device's people sensor is its count"
             else:
                 continue
