@@ -277,6 +277,8 @@ def watch_pose(**fields: object) -> bytes:
         ("cam0/poses", raw_field("ts", "NaN")),
         ("cam0/poses", watch_pose(poses=[5])),
         ("cam0/poses", watch_pose(poses=[{"score": 1, "box": [0, 0, 1, 1], "keypoints": 7}])),
+        ("cam0/poses", watch_pose(poses=[{"score": 1, "box": [0, 0, 1, 1], "keypoints": ["ab"]}])),  # no kp[2]
+        ("cam0/poses", watch_pose(poses=[{"score": 1, "box": [0, 0, 1, 1], "keypoints": [[1, 2]]}])),
         ("cam0/events", b"[" * 100_000),
         ("stats", b'{"camera_fps": NaN}'),
         ("meta", b'{"model": Infinity}'),

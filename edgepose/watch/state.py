@@ -100,7 +100,9 @@ def on_message(state: WatchState, topic: str, payload: bytes, now: float) -> Wat
             if payload:  # an empty retained message: the zone was removed
                 zones[key] = _zone(_json_object(payload))
             return replace(state, zones=zones)
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, UnicodeDecodeError) as exc:
+        # A document of the wrong shape anywhere (a keypoint of two values, a string for a list) is one
+        # unreadable message, counted and shown, never the end of the view.
         return replace(state, bad_messages=state.bad_messages + 1, last_bad=f"{topic}: {exc}"[:120])
     return state  # another topic under the prefix (e.g. a newer version's): ignored but counted
 
