@@ -43,7 +43,7 @@ run: preflight models
 
 # The system packages the suite needs (a broker, shellcheck, ffmpeg, chromium) are installed as
 # root, or named with the apt line to run; the same list as CI's (scripts/test-packages.sh).
-# About 12 minutes on 2 cores; the slowest tests are listed at the end.
+# About 15 minutes on 2 cores; the slowest tests are listed at the end.
 test: venv
 	@bash scripts/test-packages.sh test
 	$(BIN)/python -m pytest -q --durations=10
