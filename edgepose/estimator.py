@@ -182,8 +182,16 @@ class PoseEstimator(ReadsSetup):
 
     def on_engine(self, engine: InferenceEngine) -> PoseEstimator:
         """This model's decoder settings and resize on another engine (the benchmark's timed one)."""
-        return PoseEstimator(engine, self.config, self.model_name, self.formats, clock=self.clock,
-                             model_options=self.model_options, resize=self.resize, stats=self.stats)  # fmt: skip
+        return PoseEstimator(
+            engine,
+            self.config,
+            self.model_name,
+            self.formats,
+            clock=self.clock,
+            model_options=self.model_options,
+            resize=self.resize,
+            stats=self.stats,
+        )
 
     def use(self, setup: DecoderSetup) -> None:
         """Decode from the next frame on with ``setup`` (the pipeline calls this between frames)."""

@@ -35,6 +35,9 @@ def name_problem(value: object, what: str) -> str | None:
     if ok:
         return None
     shown = repr(value[:40]) + ("..." if len(value) > 40 else "") if isinstance(value, str) else type(value).__name__
-    rule = "letters, digits, _ - and . (not first), at most 253" if what == "device" else (
-        "letters, digits, _ and -, at most 64")  # fmt: skip
+    rule = (
+        "letters, digits, _ - and . (not first), at most 253"
+        if what == "device"
+        else ("letters, digits, _ and -, at most 64")
+    )
     return f"{what} {shown} is not a {what} name ({rule})"

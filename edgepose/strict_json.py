@@ -78,8 +78,9 @@ def too_deep(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
         if depth > max_depth:
             return path or "(document)"
         children = item.items() if isinstance(item, dict) else enumerate(item)
-        stack.extend((child, depth + 1, f"{path}/{key}") for key, child in children
-                     if isinstance(child, dict | list | tuple))  # fmt: skip
+        stack.extend(
+            (child, depth + 1, f"{path}/{key}") for key, child in children if isinstance(child, dict | list | tuple)
+        )
     return None
 
 

@@ -115,8 +115,17 @@ def throughput(args: argparse.Namespace) -> None:
     """Every model x engine (x threads for the real engine) against its bare loop, interleaved."""
     images = first_frames(args.video, args.frames)
     threads = [int(t) for t in args.threads.split(",")]
-    summaries = limit.run_limit(load_config(None, []), args.models.split(","), args.engine.split(","), threads,
-                                images, args.seconds, args.rounds, build_estimator, args.peer)  # fmt: skip
+    summaries = limit.run_limit(
+        load_config(None, []),
+        args.models.split(","),
+        args.engine.split(","),
+        threads,
+        images,
+        args.seconds,
+        args.rounds,
+        build_estimator,
+        args.peer,
+    )
     for summary in summaries:
         print(json.dumps({"phase": "throughput", **summary}), flush=True)
     sys.stdout.write(limit.markdown(summaries))

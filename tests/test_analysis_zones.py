@@ -198,9 +198,17 @@ def test_zone_camera_scopes_it() -> None:
     from edgepose.analysis.stage import make_analysis
     from edgepose.config import load_config
 
-    config = load_config(None, ["analysis.enabled=true", "analysis.zones=[{name: a, polygon: [[0,0],[1,0],[0,1]], "
-                                "camera: cam1}, {name: b, polygon: [[0,0],[1,0],[0,1]]}]",
-                                "cameras.cam0.source.uri=a.mp4", "cameras.cam1.source.uri=b.mp4"], env={})  # fmt: skip
+    config = load_config(
+        None,
+        [
+            "analysis.enabled=true",
+            "analysis.zones=[{name: a, polygon: [[0,0],[1,0],[0,1]], "
+            "camera: cam1}, {name: b, polygon: [[0,0],[1,0],[0,1]]}]",
+            "cameras.cam0.source.uri=a.mp4",
+            "cameras.cam1.source.uri=b.mp4",
+        ],
+        env={},
+    )
     on_cam0 = make_analysis(config, "cam0")
     assert [t.zone.name for t in on_cam0.zones.trackers] == ["b"]
     assert make_analysis(load_config(None, [], env={}), "cam0") is None  # off by default

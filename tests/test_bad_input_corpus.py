@@ -282,8 +282,18 @@ def recorded_pose_of(value: str) -> Callable[[Kit], list[str]]:
         doc = pose_document("pi-1", "cam0", 0, TS, people=1)
         doc["poses"][0]["keypoints"][0][0] = "@@"
         path = recorded(kit, "pose.jsonl", [json.dumps(doc).replace('"@@"', value)])
-        return ["poses", "add", "x", f"{path}:1", "--library", str(kit.tmp / "lib"), "--min-score", "0",
-                "--min-keypoints", "0"]  # fmt: skip
+        return [
+            "poses",
+            "add",
+            "x",
+            f"{path}:1",
+            "--library",
+            str(kit.tmp / "lib"),
+            "--min-score",
+            "0",
+            "--min-keypoints",
+            "0",
+        ]
 
     return build
 

@@ -90,7 +90,7 @@ def test_the_bare_variant_runs_the_engine_and_nothing_of_the_pipeline():
     tally = Tally()
     run_variant(s, BARE, np.zeros((1, 4, 4, 3), np.uint8), 0.02, tally)
     assert tally.frames == engine.invokes > 0
-    assert tally.seconds > 0
+
     with pytest.raises(AssertionError, match="touched the pipeline"):
         run_variant(s, SERIAL, np.zeros((1, 4, 4, 3), np.uint8), 0.02, Tally())
 
@@ -142,8 +142,8 @@ def test_the_peer_is_the_examples_own_loop_at_the_compared_thread_count(tmp_path
     assert peer.detector.interpreter == {"model_path": str(tmp_path / "model.tflite"), "num_threads": 2}
     assert example.Movenet("m").interpreter["num_threads"] == 4  # the module is left as it was
     images = [np.zeros((4, 6, 3), np.uint8), np.zeros((5, 7, 3), np.uint8)]
-    frames, elapsed = peer.round(images, 0.02)
-    assert frames == len(peer.detector.frames) > 0 and elapsed > 0
+    frames, _ = peer.round(images, 0.02)
+    assert frames == len(peer.detector.frames) > 0
     assert peer.detector.frames[:2] == [(4, 6, 3), (5, 7, 3)]  # the frames in turn, as a video
 
 

@@ -77,10 +77,39 @@ VALUES = st.recursive(
 )
 # YAML texts a person might type after '=': numbers in odd notations, flow collections, tags, anchors
 YAML_WORDS = st.sampled_from(
-    ["0x1F", "1e400", "-.inf", ".nan", "0o17", "1_000", "~", "null", "yes", "off", "2023-02-30", "2023-02-28",
-     "!!binary aGk=", "!!set {a}", "!!python/name:os.system", "&a [1, *a]", "[&a 1, *a, *a]", "{a: 1, a: 2}",
-     "'quoted'", '"\\ud800"', '"\\0"', "[", "]", "{", "- a", "? x", "*undefined", "|\n  block", "@x", "`x"]
-)  # fmt: skip
+    [
+        "0x1F",
+        "1e400",
+        "-.inf",
+        ".nan",
+        "0o17",
+        "1_000",
+        "~",
+        "null",
+        "yes",
+        "off",
+        "2023-02-30",
+        "2023-02-28",
+        "!!binary aGk=",
+        "!!set {a}",
+        "!!python/name:os.system",
+        "&a [1, *a]",
+        "[&a 1, *a, *a]",
+        "{a: 1, a: 2}",
+        "'quoted'",
+        '"\\ud800"',
+        '"\\0"',
+        "[",
+        "]",
+        "{",
+        "- a",
+        "? x",
+        "*undefined",
+        "|\n  block",
+        "@x",
+        "`x",
+    ]
+)
 
 
 def dump(value: typing.Any) -> str:
@@ -106,8 +135,23 @@ def test_any_override_at_all(key: str, text: str) -> None:
     load(key)  # no '=' at all
 
 
-SECTIONS = st.sampled_from(["source", "model", "decoder", "tracking", "analysis", "mqtt", "service", "cameras",
-                            "sinks", "device_id", "site", "logging", "nonsense"])  # fmt: skip
+SECTIONS = st.sampled_from(
+    [
+        "source",
+        "model",
+        "decoder",
+        "tracking",
+        "analysis",
+        "mqtt",
+        "service",
+        "cameras",
+        "sinks",
+        "device_id",
+        "site",
+        "logging",
+        "nonsense",
+    ]
+)
 
 
 @FAST
@@ -260,8 +304,9 @@ def test_all_zones_together_are_bounded() -> None:
 
 @FAST
 @given(aliases=st.integers(min_value=0, max_value=2 * MAX_ALIASES), where=st.sampled_from(["file", "set"]))
-def test_aliases_past_the_budget_are_refused(tmp_path_factory: pytest.TempPathFactory, aliases: int,
-                                             where: str) -> None:  # fmt: skip
+def test_aliases_past_the_budget_are_refused(
+    tmp_path_factory: pytest.TempPathFactory, aliases: int, where: str
+) -> None:
     sinks = "[" + ", ".join(["*s"] * aliases) + "]"
     text = f"device_id: &s stdout\nsinks: {sinks}\n" if aliases else "sinks: [stdout]\n"
     if where == "file":

@@ -104,8 +104,9 @@ def test_a_topic_level_that_is_no_name_is_refused(topic: str) -> None:
 # -- one name rule ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("device", ["pi-1", "pi.local", "_lab", "-x", "a" * 253, "é", ".hidden", "..", "a/b",
-                                    "a+b", "a" * 254, ""])  # fmt: skip
+@pytest.mark.parametrize(
+    "device", ["pi-1", "pi.local", "_lab", "-x", "a" * 253, "é", ".hidden", "..", "a/b", "a+b", "a" * 254, ""]
+)
 def test_a_device_name_the_config_accepts_is_one_the_recorder_files(device: str, tmp_path: Path) -> None:
     try:
         config = load_config(None, [f"device_id='{device}'"])
@@ -144,14 +145,26 @@ def test_a_camera_name_the_config_accepts_is_one_the_recorder_files(camera: str,
 
 def edgepose(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "edgepose", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgepose", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def test_record_goes_on_past_every_hostile_document_and_names_each_cause_once(tmp_path: Path, broker) -> None:
     good = [pose_document("pi-1", "cam0", f, TS + f) for f in range(3)]
-    rec = edgepose("record", "--host", HOST, "--port", str(broker.port), "--dir", str(tmp_path / "rec"),
-                   "--count", str(len(good)), "--summary-json", str(tmp_path / "summary.json"))  # fmt: skip
+    rec = edgepose(
+        "record",
+        "--host",
+        HOST,
+        "--port",
+        str(broker.port),
+        "--dir",
+        str(tmp_path / "rec"),
+        "--count",
+        str(len(good)),
+        "--summary-json",
+        str(tmp_path / "summary.json"),
+    )
     assert "subscribed to" in rec.stderr.readline()
     pub = Publisher(broker.port, "hostile")
     pub.publish(TOPIC, encode(good[0]))
@@ -185,8 +198,17 @@ def test_record_refuses_a_dir_that_is_a_file_before_recording(tmp_path: Path) ->
 
 
 def test_record_refuses_an_unwritable_summary_json_before_recording(tmp_path: Path) -> None:
-    proc = edgepose("record", "--host", HOST, "--port", "1", "--dir", str(tmp_path / "rec"),
-                    "--summary-json", str(tmp_path / "no" / "such" / "summary.json"))  # fmt: skip
+    proc = edgepose(
+        "record",
+        "--host",
+        HOST,
+        "--port",
+        "1",
+        "--dir",
+        str(tmp_path / "rec"),
+        "--summary-json",
+        str(tmp_path / "no" / "such" / "summary.json"),
+    )
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 66 and "cannot write --summary-json" in err, err
 
@@ -232,10 +254,24 @@ def test_a_kill_9_and_a_resume_lose_nothing_acknowledged(tmp_path: Path, broker,
     started again: every document published is in the files (a redelivered one may be there twice).
     Acknowledged on arrival, what arrived and was not yet written would be gone."""
     cameras, per_camera = 8, 400
-    docs = [(f"edgepose/pi-1/c{c}/poses", encode(pose_document("pi-1", f"c{c}", f, TS + f / 15, people=1)))
-            for f in range(per_camera) for c in range(cameras)]  # fmt: skip
-    args = ["record", "--host", HOST, "--port", str(broker.port), "--dir", str(tmp_path / "rec"),
-            "--session", "recorder-1", "--fsync", fsync]  # fmt: skip
+    docs = [
+        (f"edgepose/pi-1/c{c}/poses", encode(pose_document("pi-1", f"c{c}", f, TS + f / 15, people=1)))
+        for f in range(per_camera)
+        for c in range(cameras)
+    ]
+    args = [
+        "record",
+        "--host",
+        HOST,
+        "--port",
+        str(broker.port),
+        "--dir",
+        str(tmp_path / "rec"),
+        "--session",
+        "recorder-1",
+        "--fsync",
+        fsync,
+    ]
     rec = edgepose(*args)  # makes the session, then leaves
     assert "subscribed to" in rec.stderr.readline()
     rec.send_signal(signal.SIGTERM)
@@ -332,8 +368,12 @@ def test_watch_json_prints_documents_escaped_and_skips_hostile_ones() -> None:
     out = io.StringIO()
     assert print_document(out, watch_pose(model=ESCAPES)) is None
     assert "\x1b" not in out.getvalue() and json.loads(out.getvalue())["model"] == ESCAPES
-    for payload, cause in [(raw_field("ts", "NaN"), "non-finite number"), (b"[" * 100_000, "too deep"),
-                           (b"[1]", "not an object"), (b"\xff", "not JSON")]:  # fmt: skip
+    for payload, cause in [
+        (raw_field("ts", "NaN"), "non-finite number"),
+        (b"[" * 100_000, "too deep"),
+        (b"[1]", "not an object"),
+        (b"\xff", "not JSON"),
+    ]:
         out = io.StringIO()
         assert print_document(out, payload) == cause
         assert out.getvalue() == ""
@@ -428,8 +468,14 @@ def library_entry(**changes: object) -> dict:
 
     points = rng.uniform(-1, 1, (17, 2))
     keypoints = {k: [float(x), float(y), 0.9] for k, (x, y) in zip(KEYPOINT_NAMES, points, strict=True)}
-    entry = {"schema": "edgepose.pose/1", "name": "p", "added": "2026-12-01T00:00:00Z", "source": {}, "score": 0.8,
-             "keypoints": keypoints}  # fmt: skip
+    entry = {
+        "schema": "edgepose.pose/1",
+        "name": "p",
+        "added": "2026-12-01T00:00:00Z",
+        "source": {},
+        "score": 0.8,
+        "keypoints": keypoints,
+    }
     entry.update(changes)
     return entry
 
@@ -464,9 +510,26 @@ def test_poses_add_refuses_a_recorded_pose_that_is_no_number(tmp_path: Path, val
     doc["poses"][0]["keypoints"][0][0] = "@@"
     recording = tmp_path / "rec.jsonl"
     recording.write_text(json.dumps(doc).replace('"@@"', value) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "edgepose", "poses", "add", "x", f"{recording}:1", "--library",
-                           str(tmp_path / "lib"), "--min-keypoints", "0", "--min-score", "0"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgepose",
+            "poses",
+            "add",
+            "x",
+            f"{recording}:1",
+            "--library",
+            str(tmp_path / "lib"),
+            "--min-keypoints",
+            "0",
+            "--min-score",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 66, proc.stderr
     assert says in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "lib" / "x.json").exists()

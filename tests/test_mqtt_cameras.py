@@ -243,9 +243,15 @@ def test_reps_reset_commands_reach_their_own_cameras_callback(broker: Mosquitto)
 
 
 def test_home_assistant_has_a_people_sensor_per_camera_and_the_devices_total(broker: Mosquitto) -> None:
-    config = make_config(broker, TWO, "mqtt.homeassistant.enabled=true", "analysis.enabled=true",
-                         f"analysis.zones=[{DOOR}, {ALL}]", "analysis.behaviours.falls.enabled=true",
-                         "mqtt.stats_interval=10")  # fmt: skip
+    config = make_config(
+        broker,
+        TWO,
+        "mqtt.homeassistant.enabled=true",
+        "analysis.enabled=true",
+        f"analysis.zones=[{DOOR}, {ALL}]",
+        "analysis.behaviours.falls.enabled=true",
+        "mqtt.stats_interval=10",
+    )
     front = Topics.from_config(config)
     garden = front.for_camera("garden")
     sink = connected(config)

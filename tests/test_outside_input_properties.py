@@ -42,18 +42,30 @@ NUMBERS = st.one_of(
     st.sampled_from([0, -1, 1e20, 1e308, -1e308, 2**63, 253_402_300_800.0, True, False]),
 )
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, TEXT)
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
-                      max_leaves=20)  # fmt: skip
+VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4), max_leaves=20
+)
 
 
 def valid_documents() -> st.SearchStrategy[dict[str, Any]]:
-    return st.sampled_from([
-        pose_document("pi-1", "cam0", 3, TS, people=1),
-        pose_document("pi-1", "cam0", 0, TS, people=0),
-        stats_document("pi-1", "cam0", TS),
-        {"schema": "edgepose.events/1", "kind": "zone_enter", "device": "pi-1", "camera": "cam0", "ts": TS,
-         "frame": 4, "track_id": 1, "trigger": "x", "zone": "door"},
-    ])  # fmt: skip
+    return st.sampled_from(
+        [
+            pose_document("pi-1", "cam0", 3, TS, people=1),
+            pose_document("pi-1", "cam0", 0, TS, people=0),
+            stats_document("pi-1", "cam0", TS),
+            {
+                "schema": "edgepose.events/1",
+                "kind": "zone_enter",
+                "device": "pi-1",
+                "camera": "cam0",
+                "ts": TS,
+                "frame": 4,
+                "track_id": 1,
+                "trigger": "x",
+                "zone": "door",
+            },
+        ]
+    )
 
 
 @st.composite
@@ -204,8 +216,14 @@ def library_files(draw: st.DrawFn) -> Any:
     from edgepose.keypoints import KEYPOINT_NAMES
 
     keypoints = {k: [float(i), float(i % 5), 0.9] for i, k in enumerate(KEYPOINT_NAMES)}
-    entry = {"schema": "edgepose.pose/1", "name": "p", "added": "2026-12-01T00:00:00Z", "source": {},
-             "score": 0.5, "keypoints": keypoints}  # fmt: skip
+    entry = {
+        "schema": "edgepose.pose/1",
+        "name": "p",
+        "added": "2026-12-01T00:00:00Z",
+        "source": {},
+        "score": 0.5,
+        "keypoints": keypoints,
+    }
     if draw(st.booleans()):
         return draw(VALUES)
     target = draw(st.sampled_from(["keypoints", "score", "source", "name", "schema", "point", "coordinate"]))
@@ -243,8 +261,9 @@ def test_a_library_file_of_any_bytes_is_an_entry_or_a_problem(content: bytes) ->
 
 # -- what watch draws ---------------------------------------------------------------------------
 
-WATCH_TOPICS = st.sampled_from(["available", "count", "meta", "stats", "cam0/poses", "cam0/events",
-                                "cam0/zones/door", "x\x1b[2J/poses", "other"])  # fmt: skip
+WATCH_TOPICS = st.sampled_from(
+    ["available", "count", "meta", "stats", "cam0/poses", "cam0/events", "cam0/zones/door", "x\x1b[2J/poses", "other"]
+)
 
 
 @FAST
@@ -262,8 +281,14 @@ def test_watch_folds_any_message_and_draws_no_control_character(messages: list[t
 
 # -- MQTT commands ------------------------------------------------------------------------------
 
-COMMAND_TOPICS = st.sampled_from(["edgepose/pi-1/cam0/reps/reset", "edgepose/pi-1/other/reps/reset",
-                                  "edgepose/pi-1/cam0/reps/reset/x", "edgepose/pi-1/reps/reset"])  # fmt: skip
+COMMAND_TOPICS = st.sampled_from(
+    [
+        "edgepose/pi-1/cam0/reps/reset",
+        "edgepose/pi-1/other/reps/reset",
+        "edgepose/pi-1/cam0/reps/reset/x",
+        "edgepose/pi-1/reps/reset",
+    ]
+)
 COMMAND_PAYLOADS = st.one_of(
     st.binary(max_size=40),
     st.integers(min_value=-(2**80), max_value=2**80).map(lambda n: str(n).encode()),
@@ -278,8 +303,9 @@ def test_a_reps_reset_command_is_done_or_counted_as_refused(commands: list[tuple
     from edgepose.sinks.mqtt import MqttSink
     from edgepose.stats import RunStats
 
-    config = load_config(None, ["device_id=pi-1", "analysis.enabled=true", "analysis.behaviours.reps.enabled=true"],
-                         env={})  # fmt: skip
+    config = load_config(
+        None, ["device_id=pi-1", "analysis.enabled=true", "analysis.behaviours.reps.enabled=true"], env={}
+    )
     sink = MqttSink(config, RunStats())  # never opened: commands are fed as the transport would
     tracks: list[int | None] = []
     sink.on_reps_reset(lambda track: tracks.append(track) or True, "cam0")

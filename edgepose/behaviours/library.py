@@ -170,8 +170,13 @@ def from_json(data: Any, name: str) -> Entry:
     score = data.get("score")
     if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
         score = None
-    return Entry(name, np.concatenate([n.xy[0], arr[:, 2:]], axis=1), source if isinstance(source, dict) else {},
-                 str(data.get("added", "")), None if score is None else float(score))  # fmt: skip
+    return Entry(
+        name,
+        np.concatenate([n.xy[0], arr[:, 2:]], axis=1),
+        source if isinstance(source, dict) else {},
+        str(data.get("added", "")),
+        None if score is None else float(score),
+    )
 
 
 def dumps(data: dict[str, Any]) -> str:

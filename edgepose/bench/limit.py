@@ -106,8 +106,10 @@ def record(loaded: Loaded, config: Config, images: Sequence[np.ndarray]) -> Reco
     for n, image in enumerate(images):
         estimator.estimate(Frame(image, n, 0.0, 0.0, "cam0"), continuous=True)
     if not recorder.frames:
-        raise InputError(f"{loaded.model_name} found no person in the {len(images)} frame(s) to record for the "
-                         "stand-in", "use a --source with a person in view")  # fmt: skip
+        raise InputError(
+            f"{loaded.model_name} found no person in the {len(images)} frame(s) to record for the stand-in",
+            "use a --source with a person in view",
+        )
     return recorder.recording()
 
 
@@ -248,8 +250,7 @@ def interleaved(setups: Sequence[Setup], seconds: float, rounds: int) -> list[di
     Interleaving every configuration and variant inside each round is what makes their ratios
     comparable on a machine whose load changes (other jobs, frequency scaling).
     """
-    plans = [(s, variants_for(s.estimator, s.peer is not None), input_tensor(s.estimator, s.images[0]))
-             for s in setups]  # fmt: skip
+    plans = [(s, variants_for(s.estimator, s.peer is not None), input_tensor(s.estimator, s.images[0])) for s in setups]
     for s, variants, tensor in plans:  # first-call costs (kernels, caches) stay out of the figures
         bare_round(s, tensor, 0.3, Tally())
         pipeline_round(s, SERIAL, 0.5, Tally())
@@ -317,11 +318,17 @@ def summary(s: Setup, tallies: dict[str, Tally]) -> dict[str, Any]:
     bare_ms = 1000.0 / bare.fps if bare.fps else 0.0
     peer = tallies.get(PEER.name)
     peer_fps = peer.fps if peer is not None else 0.0
-    out: dict[str, Any] = {"engine": s.engine_spec, "accelerator": s.accelerator, "model": s.estimator.model_name,
-                           "threads": s.threads, "bare_fps": round(bare.fps, 1),
-                           "peer_fps": round(peer_fps, 1) if peer is not None else None,
-                           "peer_ratio": round(peer_fps / bare.fps, 3) if peer is not None and bare.fps else None,
-                           "peer_note": "" if peer is not None else s.peer_note, "variants": {}}  # fmt: skip
+    out: dict[str, Any] = {
+        "engine": s.engine_spec,
+        "accelerator": s.accelerator,
+        "model": s.estimator.model_name,
+        "threads": s.threads,
+        "bare_fps": round(bare.fps, 1),
+        "peer_fps": round(peer_fps, 1) if peer is not None else None,
+        "peer_ratio": round(peer_fps / bare.fps, 3) if peer is not None and bare.fps else None,
+        "peer_note": "" if peer is not None else s.peer_note,
+        "variants": {},
+    }
     for name, tally in tallies.items():
         if name in (BARE.name, PEER.name):
             continue
@@ -342,8 +349,21 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
     """One row per configuration and variant: fps, ratio to the bare loop, the peer's fps and the ratio
     to it (or why there is no peer), busy (the engine's share of the frame period), people, the stage
     means."""
-    head = ["engine", "model", "threads", "variant", "fps", "bare fps", "ratio", "peer fps", "vs peer", "busy",
-            "people", *STAGES, "period"]  # fmt: skip
+    head = [
+        "engine",
+        "model",
+        "threads",
+        "variant",
+        "fps",
+        "bare fps",
+        "ratio",
+        "peer fps",
+        "vs peer",
+        "busy",
+        "people",
+        *STAGES,
+        "period",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
         for name, v in s["variants"].items():
@@ -369,9 +389,17 @@ def peer_note(loaded: Loaded, engine: str, have_example: bool) -> str:
     return ""
 
 
-def run_limit(config: Config, models: Sequence[str], engines: Sequence[str], threads: Sequence[int],
-              images: Sequence[np.ndarray], seconds: float, rounds: int,
-              build: Callable[[Config], Loaded], peer_dir: Path | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def run_limit(
+    config: Config,
+    models: Sequence[str],
+    engines: Sequence[str],
+    threads: Sequence[int],
+    images: Sequence[np.ndarray],
+    seconds: float,
+    rounds: int,
+    build: Callable[[Config], Loaded],
+    peer_dir: Path | None = None,
+) -> list[dict[str, Any]]:
     """Every model x engine (x thread count, for the real engine) in one interleaved run; a summary each.
 
     ``seconds``: each variant's total time over all rounds. The stand-in replays one recording made

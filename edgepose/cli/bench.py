@@ -47,9 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead of the table: pipeline fps (serial and overlapped) against the bare invoke loop "
                         "of each engine, interleaved; real: the model on the CPU; sleep:7ms: a stand-in invoke that "
                         "sleeps (GIL released) and replays the model's outputs on the source's frames")  # fmt: skip
-    p.add_argument("--seconds", type=float, default=8.0, metavar="S",
-                   help="--engine: seconds per variant over all rounds; --footprint: the measuring window "
-                        "(default 8)")  # fmt: skip
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=8.0,
+        metavar="S",
+        help="--engine: seconds per variant over all rounds; --footprint: the measuring window (default 8)",
+    )
     p.add_argument("--rounds", type=int, default=8, metavar="N",
                    help="--engine: rounds, each running every variant in turn (default 8)")  # fmt: skip
     p.add_argument(
@@ -60,9 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--kernels", metavar="numba,numpy", default="numba,numpy", help="--footprint: kernel sets")
     p.add_argument("--fps-cap", type=float, default=15.0, metavar="FPS", help="--footprint: camera pace (default 15)")
-    p.add_argument("--peer", type=Path, metavar="DIR",
-                   help="--engine: also run the TensorFlow Raspberry Pi example's MoveNet loop from DIR (a copy of "
-                        "its movenet.py and data.py) and print the ratio to it")  # fmt: skip
+    p.add_argument(
+        "--peer",
+        type=Path,
+        metavar="DIR",
+        help="--engine: also run the TensorFlow Raspberry Pi example's MoveNet loop from DIR (a copy of "
+        "its movenet.py and data.py) and print the ratio to it",
+    )
     p.add_argument("--json", type=Path, metavar="PATH", help="write every figure and the environment as JSON")
     p.add_argument("--csv", type=Path, metavar="PATH", help="write one CSV row per configuration")
     p.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG (needs the 'plot' extra: matplotlib)")
@@ -169,9 +177,17 @@ def limit_bench(args: argparse.Namespace, config: Config) -> int:
     uri = resolve_source_uri(config)
     config = dataclasses.replace(config, source=dataclasses.replace(config.source, uri=uri))
     images, _ = predecode(config, args.frames)
-    summaries = limit.run_limit(config, split_list(args.models, "models") or (config.model.name,), engines,
-                                parse_threads(args.threads or str(config.model.threads)), images, args.seconds,
-                                args.rounds, build_estimator, args.peer)  # fmt: skip
+    summaries = limit.run_limit(
+        config,
+        split_list(args.models, "models") or (config.model.name,),
+        engines,
+        parse_threads(args.threads or str(config.model.threads)),
+        images,
+        args.seconds,
+        args.rounds,
+        build_estimator,
+        args.peer,
+    )
     sys.stdout.write(limit.markdown(summaries))
     if args.json:
         report = {"source": redact_text(uri), "configurations": summaries}

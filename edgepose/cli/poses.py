@@ -148,8 +148,12 @@ def pose_from_jsonl(path: Path, line: int) -> tuple[Pose | None, dict[str, Any],
             raise InputError(f"{path}:{line}: a pose whose keypoints or score are not finite numbers")
     pose = max(poses, key=lambda p: p.score, default=None)
     frame, model = doc.get("frame"), doc.get("model")
-    source = {"jsonl": str(path.resolve()), "line": line, "frame": frame if isinstance(frame, int) else None,
-              "model": model if isinstance(model, str) else None}  # fmt: skip
+    source = {
+        "jsonl": str(path.resolve()),
+        "line": line,
+        "frame": frame if isinstance(frame, int) else None,
+        "model": model if isinstance(model, str) else None,
+    }
     return pose, source, _size(doc, "width"), _size(doc, "height")
 
 

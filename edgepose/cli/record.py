@@ -83,10 +83,18 @@ def run(args: argparse.Namespace) -> int:
     prefix = args.prefix or (
         config.mqtt.topic_prefix if "{device}" in config.mqtt.topic_prefix else "edgepose/{device}"
     )
-    fleet = FleetClient(config.mqtt, devices=args.devices, cameras=args.cameras, kinds=args.kinds,
-                        layout=TopicLayout(prefix.rstrip("/")), client_id=args.session or "",
-                        clean=not args.session, share=args.share or "", validate=args.validate,
-                        manual_ack=True)  # fmt: skip
+    fleet = FleetClient(
+        config.mqtt,
+        devices=args.devices,
+        cameras=args.cameras,
+        kinds=args.kinds,
+        layout=TopicLayout(prefix.rstrip("/")),
+        client_id=args.session or "",
+        clean=not args.session,
+        share=args.share or "",
+        validate=args.validate,
+        manual_ack=True,
+    )
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda _sig, _frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     recorder = Recorder(options, batched=True)
@@ -101,8 +109,10 @@ def run(args: argparse.Namespace) -> int:
         elif isinstance(item, Invalid):
             refused[item.cause] += 1
             if refused[item.cause] == 1:  # each kind of refusal named once; the summary counts them all
-                tell(f"skipped a message on {printable(item.topic)}: {printable(item.reason)} "
-                     f"(further '{item.cause}' refusals are counted, not shown)")  # fmt: skip
+                tell(
+                    f"skipped a message on {printable(item.topic)}: {printable(item.reason)} "
+                    f"(further '{item.cause}' refusals are counted, not shown)"
+                )
 
     def commit() -> None:
         """What was taken is in its file (on the disk with --fsync always): now the broker may forget it."""

@@ -185,8 +185,9 @@ def parse_message(
     if kind == "available":
         text = payload.decode("utf-8", "replace").strip()
         if text not in ("online", "offline"):
-            return Invalid(topic, device, f"availability is {text[:40]!r}, not online or offline", payload,
-                           "not online or offline")  # fmt: skip
+            return Invalid(
+                topic, device, f"availability is {text[:40]!r}, not online or offline", payload, "not online or offline"
+            )
         return Availability(topic, device, text == "online")
     try:
         doc = strict_json.loads(payload)
@@ -197,8 +198,9 @@ def parse_message(
         if problem:
             return Invalid(topic, device, problem, payload, "schema")
     elif not isinstance(doc, dict):
-        return Invalid(topic, device, f"a {kind} document is a JSON object, not {type(doc).__name__}", payload,
-                       "not an object")  # fmt: skip
+        return Invalid(
+            topic, device, f"a {kind} document is a JSON object, not {type(doc).__name__}", payload, "not an object"
+        )
     try:
         return _typed(topic, kind, camera, doc)
     except _FieldError as exc:

@@ -136,9 +136,13 @@ class FleetClient:
         reconnecting (and subscribing again) after that.
         """
         protocol = PROTOCOLS[self.mqtt.protocol]
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol,
-                             clean_session=self.clean if protocol == paho.MQTTv311 else None,
-                             manual_ack=self.manual_ack)  # fmt: skip
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=protocol,
+            clean_session=self.clean if protocol == paho.MQTTv311 else None,
+            manual_ack=self.manual_ack,
+        )
         if self.mqtt.username:
             client.username_pw_set(self.mqtt.username, self.mqtt.password or None)
         if self.mqtt.tls.enabled:
@@ -260,8 +264,11 @@ class FleetClient:
             return [doc]
         if doc.device != device:
             self.invalid += 1
-            return [Invalid(topic, device, f"document says device {doc.device!r}, its topic {device!r}", payload,
-                            "wrong device")]  # fmt: skip
+            return [
+                Invalid(
+                    topic, device, f"document says device {doc.device!r}, its topic {device!r}", payload, "wrong device"
+                )
+            ]
         if isinstance(doc, Poses):
             gap = self.sequence.observe(doc.device, doc.camera, doc.frame, doc.ts)
             return [gap, doc] if gap else [doc]

@@ -80,8 +80,9 @@ def one_line(payload: bytes) -> bytes:
 class Recorder:
     """Writes documents to their file; a failed write is counted in ``failures``, never raised."""
 
-    def __init__(self, options: RecordOptions, clock: Callable[[], float] = time.monotonic,
-                 batched: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, options: RecordOptions, clock: Callable[[], float] = time.monotonic, batched: bool = False
+    ) -> None:
         self.options = options
         self.batched = batched
         self.clock = clock

@@ -111,8 +111,12 @@ def merged(paths: Iterable[Path], report: ReadReport,
     return heapq.merge(*streams, key=lambda r: r.ts)
 
 
-def paced(items: Iterable[Recorded], speed: float, clock: Callable[[], float] = time.monotonic,
-          sleep: Callable[[float], object] = time.sleep) -> Iterator[Recorded]:  # fmt: skip
+def paced(
+    items: Iterable[Recorded],
+    speed: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+) -> Iterator[Recorded]:
     """Yield each item when its turn comes: ``(ts - first ts) / speed`` s after the first.
 
     ``speed`` 0 yields as fast as the consumer takes them. A ``ts`` earlier than the last one

@@ -373,8 +373,9 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class Config:
-    device_id: str = setting("", "this device's name in topics and documents; empty: the host name",
-                             pattern=f"(|{DEVICE_NAME})")  # fmt: skip
+    device_id: str = setting(
+        "", "this device's name in topics and documents; empty: the host name", pattern=f"(|{DEVICE_NAME})"
+    )
     site: str = setting("", "this device's site (one topic level) for {site} in mqtt.topic_prefix and meta",
                         pattern=r"(|[^#+\s/$][^#+\s/]*)")  # fmt: skip
     sinks: tuple[str, ...] = setting(
