@@ -24,13 +24,14 @@ from edgepose.decode.blazepose.outputs import matches_landmarks
 from edgepose.documents.meta import meta_document
 from edgepose.documents.poses import Stamp
 from edgepose.errors import EdgeposeError, InputError
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
 from edgepose.health import Health
 from edgepose.inference.accelerator import EngineChoice, open_engine
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
-from edgepose.pipeline import (
+from edgepose.pipeline.runner import (
     KEEP,
     AbandonCamera,
     AddCamera,
@@ -52,25 +53,11 @@ from edgepose.tracking import make_tracker
 
 if TYPE_CHECKING:  # drawing (OpenCV) is imported only where the preview asks for it
     from edgepose.analysis.overlay import LiveOverlay
-    from edgepose.blazepose_estimator import BlazePoseEstimator
-
-    # What runs a model on frames: one model and its decoder, or BlazePose's two stages (the same interface).
-    Estimator = PoseEstimator | BlazePoseEstimator
+    from edgepose.estimation.loaded import Estimator
 
 log = logging.getLogger(__name__)
 
 SAMPLE_SOURCE = "squat"  # the manifest's sample image for machines without a camera
-
-
-@dataclass
-class Loaded:
-    """A model ready to run, and how to describe it."""
-
-    estimator: Estimator
-    model_name: str
-    model_path: Path
-    accelerator: str
-    fallback: str = ""  # why the CPU runs although the Edge TPU was asked for ("" when it was not)
 
 
 def model_dirs(config: Config) -> list[Path]:
@@ -99,12 +86,12 @@ def build_estimator(config: Config, health: Health | None = None, stats: RunStat
 
 def make_estimator(choice: EngineChoice, config: Config, stats: RunStats | None = None) -> Estimator:
     """The estimator for the model's outputs: BlazePose's two stages for a BlazePose landmark model
-    (its detector found by :func:`~edgepose.blazepose_estimator.find_detector`), else one model and
+    (its detector found by :func:`~edgepose.estimation.blazepose.find_detector`), else one model and
     the decoder its outputs choose."""
     name = choice.model_path.stem
     engine = choice.engine
     if matches_landmarks(engine.outputs, engine.input):
-        from edgepose.blazepose_estimator import BlazePoseEstimator, find_detector, open_detector
+        from edgepose.estimation.blazepose import BlazePoseEstimator, find_detector, open_detector
 
         detector_path = find_detector(choice.model_path, config.model.detector, model_dirs(config))
         detector = open_detector(detector_path, config.model.threads)
@@ -300,7 +287,7 @@ class App:
     """One run of edgepose: starts its parts in order, stops them in reverse.
 
     ``parts`` builds the model, source, sinks and tracking stage (see :class:`AppParts`);
-    ``hooks`` are called after every processed frame (see :data:`edgepose.pipeline.ResultHook`).
+    ``hooks`` are called after every processed frame (see :data:`edgepose.pipeline.runner.ResultHook`).
     """
 
     config: Config

@@ -10,7 +10,7 @@ import numpy as np
 from edgepose.keypoints import NUM_KEYPOINTS
 
 if TYPE_CHECKING:  # the stage imports this module
-    from edgepose.analysis.stage import Analysis
+    from edgepose.analysis.findings import Analysis
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@
         --cameras 1,2,4 --seconds 12 --rounds 6              # (one line) the table in docs/cameras.md
 
 Each camera is a memory source of the same pre-decoded walking-crowd frames, a lane of the
-daemon's own several-camera pipeline (:meth:`~edgepose.pipeline.Pipeline.for_cameras`): its own
-capture thread and slot in the :class:`~edgepose.scheduling.CameraScheduler`, its own estimator
+daemon's own several-camera pipeline (:meth:`~edgepose.pipeline.runner.Pipeline.for_cameras`): its own
+capture thread and slot in the :class:`~edgepose.pipeline.scheduling.CameraScheduler`, its own estimator
 (crop region, input buffers), tracker and figures. One inference thread takes frames by
 round-robin onto one stand-in engine (``sleep:7ms``: invoke sleeps 7 ms with the GIL released and
 replays the real model's outputs) under one supervisor, on the overlapped schedule: the flight
@@ -43,18 +43,18 @@ SHARED = Path(os.environ.get("EDGEPOSE_SHARED", ROOT.parent / "shared"))
 os.environ.setdefault("EDGEPOSE_MODEL_DIRS", f"{SHARED / 'models'}{os.pathsep}{SHARED / 'images'}")
 
 from edgepose.app import build_estimator  # noqa: E402
-from edgepose.bench.frames import first_frames  # noqa: E402
-from edgepose.bench.limit import NullSink, TimedEngine, record  # noqa: E402
-from edgepose.bench.runner import MemorySource  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
 from edgepose.config.sections import Config  # noqa: E402
 from edgepose.documents.poses import Stamp  # noqa: E402
-from edgepose.estimator import PoseEstimator  # noqa: E402
+from edgepose.estimation.estimator import PoseEstimator  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
 from edgepose.inference.standin import Recording, SleepEngine, parse_sleep  # noqa: E402
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy  # noqa: E402
-from edgepose.pipeline import Lane, Pipeline  # noqa: E402
+from edgepose.pipeline.runner import Lane, Pipeline  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
+from edgepose.tools.bench.frames import first_frames  # noqa: E402
+from edgepose.tools.bench.limit import NullSink, TimedEngine, record  # noqa: E402
+from edgepose.tools.bench.runner import MemorySource  # noqa: E402
 from edgepose.tracking import make_tracker  # noqa: E402
 
 PIPELINE = "1 camera, Pipeline.run (today)"

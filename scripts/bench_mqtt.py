@@ -28,13 +28,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_pipeline import SHARED, MemorySource  # noqa: E402
 
 from edgepose.app import build_estimator, meta_document  # noqa: E402
-from edgepose.bench.frames import first_frames  # noqa: E402
-from edgepose.bench.limit import NullSink  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
 from edgepose.documents.poses import Stamp  # noqa: E402
-from edgepose.pipeline import Pipeline  # noqa: E402
+from edgepose.pipeline.runner import Pipeline  # noqa: E402
 from edgepose.sinks.mqtt import MqttSink  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
+from edgepose.tools.bench.frames import first_frames  # noqa: E402
+from edgepose.tools.bench.limit import NullSink  # noqa: E402
 from edgepose.tracking import make_tracker  # noqa: E402
 from tests.mosquitto import Mosquitto, free_port  # noqa: E402
 

@@ -7,7 +7,7 @@
 
 Per model, every round runs (in a rotating order, each for ``--seconds / --rounds``): the engine's
 bare invoke loop, edgepose's pipeline serially and overlapped with tracking and JSON on
-(``edgepose.bench.limit``), and the model's own implementation:
+(``edgepose.tools.bench.limit``), and the model's own implementation:
 
 - YOLO-pose: Ultralytics' predictor on the same TFLite file,
   ``YOLO(path, task="pose").predict(frame, imgsz=S, verbose=False)`` per frame (frames as OpenCV's
@@ -189,7 +189,7 @@ def venv_python(venv: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Ratios and the table (from edgepose.bench.limit's summaries, each with its peer's fps).
+# Ratios and the table (from edgepose.tools.bench.limit's summaries, each with its peer's fps).
 
 # The pipeline variant the daemon runs on the CPU by default (model.overlap auto is serial there).
 DAEMON_VARIANT = "serial"
@@ -467,8 +467,8 @@ def peer_process(python: Path) -> Iterator[tuple[PeerProcess, Path]]:
 
 def pose_frames(args: argparse.Namespace) -> tuple[list[Any], str]:
     """The BlazePose frames (RGB) and how they were made."""
-    from edgepose.bench.frames import first_frames
     from edgepose.sources.files import read_image
+    from edgepose.tools.bench.frames import first_frames
 
     if args.pose_image is not None:
         image = read_image(args.pose_image)
@@ -483,9 +483,9 @@ def bench(args: argparse.Namespace, python: Path) -> int:
     import numpy as np
 
     from edgepose.app import build_estimator
-    from edgepose.bench import limit
-    from edgepose.bench.frames import first_frames
     from edgepose.config import load_config
+    from edgepose.tools.bench import limit
+    from edgepose.tools.bench.frames import first_frames
 
     config = load_config(None, [])
     video = first_frames(args.video, args.frames)

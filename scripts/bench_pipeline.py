@@ -9,7 +9,7 @@
 
 Throughput: frames are decoded into memory first, so the figure is the pipeline's own cost
 (preprocess, invoke, decode, tracking, encoding, sink) against the engine's bare invoke loop on
-the same input, serially and overlapped (``edgepose.bench.limit``), every configuration and
+the same input, serially and overlapped (``edgepose.tools.bench.limit``), every configuration and
 variant interleaved in each round. ``--engine sleep:7ms``: a stand-in whose invoke sleeps 7 ms
 (GIL released) and replays the real model's outputs on the same frames; ``real``: the model on
 the CPU at each ``--threads``. Prints one JSON object per configuration and the stage table.
@@ -38,16 +38,16 @@ SHARED = Path(os.environ.get("EDGEPOSE_SHARED", ROOT.parent / "shared"))
 os.environ.setdefault("EDGEPOSE_MODEL_DIRS", f"{SHARED / 'models'}{os.pathsep}{SHARED / 'images'}")
 
 from edgepose.app import build_estimator  # noqa: E402
-from edgepose.bench import limit  # noqa: E402
-from edgepose.bench.frames import first_frames  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
 from edgepose.documents.poses import Stamp  # noqa: E402
+from edgepose.estimation.preprocess import cut, full_region, to_input_dtype  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
-from edgepose.pipeline import Pipeline, overlap_for  # noqa: E402
-from edgepose.preprocess import cut, full_region, to_input_dtype  # noqa: E402
+from edgepose.pipeline.runner import Pipeline, overlap_for  # noqa: E402
 from edgepose.sources.base import Source  # noqa: E402
 from edgepose.sources.video import VideoFileSource  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
+from edgepose.tools.bench import limit  # noqa: E402
+from edgepose.tools.bench.frames import first_frames  # noqa: E402
 from edgepose.tracking import make_tracker  # noqa: E402
 
 

@@ -69,7 +69,7 @@ def run_stages(shared: Path, model: str, frames: int, cache: Path) -> dict[str, 
 
     from edgepose.config.sections import DecoderConfig, TrackingConfig
     from edgepose.documents.poses import Stamp, encode, to_document
-    from edgepose.estimator import PoseEstimator
+    from edgepose.estimation.estimator import PoseEstimator
     from edgepose.frame import Frame
     from edgepose.inference.engine import LiteRtEngine
     from edgepose.inference.modelfile import read_model

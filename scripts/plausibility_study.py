@@ -3,7 +3,7 @@
 
     python scripts/plausibility_study.py [--shared ../shared] [--video-frames 40] [--json OUT]
 
-With the gate's default thresholds (``edgepose.plausibility.Thresholds``):
+With the gate's default thresholds (``edgepose.decode.plausibility.Thresholds``):
 
 1. **Real poses**: the OCHuman annotations (5 people, heavy occlusion), the same with 10% to 90%
    of their keypoints removed at random, the poses of Coral's PoseNet reference CSVs on
@@ -37,9 +37,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgepose import plausibility  # noqa: E402
-from edgepose.bench.frames import spread_frames  # noqa: E402
+from edgepose.decode import plausibility  # noqa: E402
 from edgepose.keypoints import KP  # noqa: E402
+from edgepose.tools.bench.frames import spread_frames  # noqa: E402
 
 MOVENET = "movenet_single_pose_lightning_ptq.tflite"
 POSENET_CSVS = tuple(
@@ -156,7 +156,7 @@ MIN_VIDEO_POSE_SCORE = 0.5  # PoseNet poses on the walking crowd counted as peop
 def posenet_crowd(shared: Path, count: int) -> np.ndarray:
     """``(N, 17, 3)`` PoseNet poses scoring above ``MIN_VIDEO_POSE_SCORE`` on walking-crowd frames, seen from above."""
     from edgepose.config.sections import DecoderConfig
-    from edgepose.estimator import PoseEstimator
+    from edgepose.estimation.estimator import PoseEstimator
     from edgepose.frame import Frame
     from edgepose.inference.engine import LiteRtEngine
     from edgepose.inference.modelfile import read_model
@@ -174,12 +174,12 @@ def posenet_crowd(shared: Path, count: int) -> np.ndarray:
 def model_outputs(shared: Path, video_count: int) -> dict[str, Any]:
     """MoveNet SinglePose on crowded whole images and walking-crowd frames, and OCHuman AP with and without the gate."""
     from edgepose.config.sections import DecoderConfig
-    from edgepose.estimator import PoseEstimator
-    from edgepose.evaluate import coco
+    from edgepose.estimation.estimator import PoseEstimator
     from edgepose.frame import Frame
     from edgepose.inference.engine import LiteRtEngine
     from edgepose.inference.modelfile import read_model
     from edgepose.sources.files import read_image
+    from edgepose.tools.evaluate import coco
 
     estimator = PoseEstimator(LiteRtEngine(read_model(shared / "models" / MOVENET), threads=2),
                               DecoderConfig(min_pose_score=0))  # fmt: skip

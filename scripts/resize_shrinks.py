@@ -21,11 +21,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.resize import METHODS
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
-from edgepose.resize import METHODS
 from edgepose.sources.files import read_image
 
 MOVENET = "movenet_single_pose_lightning_ptq.tflite"

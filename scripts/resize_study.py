@@ -3,12 +3,12 @@
 
     python scripts/resize_study.py [--shared ../shared] [--video-frames 24] [--repeat 30] [--timing-only] [--json OUT]
 
-For every method of :mod:`edgepose.resize`, with MoveNet Lightning int8 on the CPU:
+For every method of :mod:`edgepose.estimation.resize`, with MoveNet Lightning int8 on the CPU:
 
 1. **OCHuman AP**: the crop-and-score protocol of ``edgepose eval`` (each annotated person's box
-   x1.25 made square, cut at the image's resolution), built here from ``edgepose.evaluate``'s own
+   x1.25 made square, cut at the image's resolution), built here from ``edgepose.tools.evaluate``'s own
    pieces with the resize swapped; the ``bilinear`` row is checked to give exactly the detections
-   ``edgepose.evaluate.predict`` gives (the same crops, the same bytes in, the same AP).
+   ``edgepose.tools.evaluate.predict`` gives (the same crops, the same bytes in, the same AP).
 2. **Golden errors**: ``squat.bmp`` letterboxed whole, against Google's reference CSV (mean and
    max error as fractions of the image size, as tests/test_golden_movenet.py measures them).
 3. **Camera shrinks**: each shared image upscaled (bicubic) to a long side of 1280 and 1920 pixels
@@ -40,10 +40,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgepose import resize  # noqa: E402
-from edgepose.bench.frames import spread_frames  # noqa: E402
-from edgepose.preprocess import Region, full_region, to_input_dtype  # noqa: E402
-from edgepose.resize import Resize  # noqa: E402
+from edgepose.estimation import resize  # noqa: E402
+from edgepose.estimation.preprocess import Region, full_region, to_input_dtype  # noqa: E402
+from edgepose.estimation.resize import Resize  # noqa: E402
+from edgepose.tools.bench.frames import spread_frames  # noqa: E402
 
 MOVENET = "movenet_single_pose_lightning_ptq.tflite"
 REFERENCE_CSV = "movenet_single_pose_lightning_ptq_reference.csv"
@@ -56,7 +56,7 @@ MIN_REFERENCE_SCORE = 0.3  # keypoints of the reference pose that count for agre
 
 
 def cut_with(image: np.ndarray, region: Region, in_w: int, in_h: int, method: Resize) -> np.ndarray:
-    """``edgepose.preprocess.cut`` with the resize swapped: the same geometry, black outside the image."""
+    """``edgepose.estimation.preprocess.cut`` with the resize swapped: the same geometry, black outside the image."""
     height, width = image.shape[:2]
     out = np.zeros((in_h, in_w, 3), np.uint8)
     sx, sy = in_w / region.w, in_h / region.h
@@ -94,7 +94,7 @@ class Model:
 
 def load_model(models: Path) -> tuple[Model, Any]:
     from edgepose.config.sections import DecoderConfig
-    from edgepose.estimator import PoseEstimator
+    from edgepose.estimation.estimator import PoseEstimator
     from edgepose.inference.engine import LiteRtEngine
     from edgepose.inference.modelfile import read_model
 
@@ -105,8 +105,8 @@ def load_model(models: Path) -> tuple[Model, Any]:
 
 
 def ochuman_results(model: Model, dataset: Any, method: Resize, images: dict[int, np.ndarray]) -> list[dict[str, Any]]:
-    """``edgepose eval``'s single-person protocol (``edgepose.evaluate.coco.predict``) with ``method`` resizing."""
-    from edgepose.evaluate import coco
+    """``edgepose eval``'s single-person protocol (``tools.evaluate.coco.predict``) with ``method`` resizing."""
+    from edgepose.tools.evaluate import coco
 
     results = []
     for info in dataset.images:
@@ -131,7 +131,7 @@ def variant(dataset: Any, images: dict[int, np.ndarray], scale: float, flip: boo
     """
     import cv2
 
-    from edgepose.evaluate.coco import Dataset
+    from edgepose.tools.evaluate.coco import Dataset
 
     data = json.loads(json.dumps(dataset.data))
     out: dict[int, np.ndarray] = {}
@@ -159,8 +159,8 @@ def variant(dataset: Any, images: dict[int, np.ndarray], scale: float, flip: boo
 
 def ochuman_ap(model: Model, dataset: Any, methods: dict[str, Resize]) -> dict[str, dict[str, float]]:
     """AP per method on OCHuman as it is, and pooled over its four variants (1x and 2x, mirrored or not)."""
-    from edgepose.evaluate import coco
     from edgepose.sources.files import read_image
+    from edgepose.tools.evaluate import coco
 
     images = {info["id"]: read_image(dataset.images_dir / str(info["file_name"])) for info in dataset.images}
     variants = [variant(dataset, images, scale, flip) for scale in (1, 2) for flip in (False, True)]
@@ -271,14 +271,14 @@ def timing(methods: dict[str, Resize], repeat: int) -> dict[str, dict[str, float
 
 def check_parity(model: Model, estimator: Any, dataset: Any, squat: np.ndarray) -> None:
     """The study's loop with ``bilinear`` is ``edgepose eval`` and ``preprocess.cut`` exactly, or the study is void."""
-    from edgepose.evaluate import coco
-    from edgepose.preprocess import cut
+    from edgepose.estimation.preprocess import cut
+    from edgepose.tools.evaluate import coco
 
     region = full_region(squat.shape[1], squat.shape[0], model.in_w, model.in_h)
     if not np.array_equal(cut_with(squat, region, model.in_w, model.in_h, resize.bilinear),
                           cut(squat, region, model.in_w, model.in_h)):  # fmt: skip
         raise SystemExit(
-            "cut_with(bilinear) differs from edgepose.preprocess.cut: the study would not measure edgepose"
+            "cut_with(bilinear) differs from edgepose.estimation.preprocess.cut: the study would not measure edgepose"
         )
     from edgepose.sources.files import read_image
 
@@ -286,7 +286,7 @@ def check_parity(model: Model, estimator: Any, dataset: Any, squat: np.ndarray) 
     ours = ochuman_results(model, dataset, resize.bilinear, images)
     theirs = list(coco.predict(dataset, estimator).results)
     if ours != theirs:
-        raise SystemExit("the study's crop loop differs from edgepose.evaluate.predict")
+        raise SystemExit("the study's crop loop differs from edgepose.tools.evaluate.predict")
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -327,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     methods = dict(resize.METHODS)
     report: dict[str, Any] = {}
     if not args.timing_only:
-        from edgepose.evaluate import coco
         from edgepose.sources.files import read_image
+        from edgepose.tools.evaluate import coco
 
         model, estimator = load_model(args.shared / "models")
         dataset = coco.load_dataset(

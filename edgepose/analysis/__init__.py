@@ -9,6 +9,7 @@ Pure functions over NumPy arrays (:mod:`~edgepose.analysis.angles`, :mod:`~edgep
 
 from edgepose.analysis.angles import ANGLE_NAMES, ANGLES, joint_angles
 from edgepose.analysis.events import Event
-from edgepose.analysis.stage import Analysis, AnalysisStage, make_analysis
+from edgepose.analysis.findings import Analysis
+from edgepose.analysis.stage import AnalysisStage, make_analysis
 
 __all__ = ["ANGLES", "ANGLE_NAMES", "Analysis", "AnalysisStage", "Event", "joint_angles", "make_analysis"]

@@ -1,8 +1,8 @@
 """The behaviours (pose matching, falls, repetitions) as one analyzer of the analysis stage.
 
-:class:`edgepose.behaviours.stage.Behaviours` holds the per-track state and does the work over the
+:class:`edgepose.analysis.behaviours.stage.Behaviours` holds the per-track state and does the work over the
 stage's :class:`~edgepose.analysis.stage.FrameView` (its arrays and angles, built once a frame);
-this adapter turns what it finds into the stage's :class:`~edgepose.analysis.stage.Findings`: the
+this adapter turns what it finds into the stage's :class:`~edgepose.analysis.findings.Findings`: the
 optional per-pose ``match`` and ``reps`` document fields, events on the frame's own time and
 counter, and the fall state (who is down) the MQTT sink keeps retained.
 
@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from edgepose.analysis.angles import ANGLE_NAMES
+from edgepose.analysis.behaviours.falls import Excluded, zone_exclusion
+from edgepose.analysis.behaviours.library import Loaded, PoseLibrary
+from edgepose.analysis.behaviours.settings import BehavioursSettings, library_dir
+from edgepose.analysis.behaviours.stage import Behaviours
 from edgepose.analysis.events import FallState, behaviour_event
-from edgepose.behaviours.falls import Excluded, zone_exclusion
-from edgepose.behaviours.library import Loaded, PoseLibrary
-from edgepose.behaviours.settings import BehavioursSettings, library_dir
-from edgepose.behaviours.stage import Behaviours
 from edgepose.errors import ConfigError
 from edgepose.kernels.behaviour import BehaviourKernels, load_behaviour_kernels, warmup
 
@@ -59,7 +59,7 @@ class BehaviourAnalyzer:
         self._resets.append(track)
 
     def __call__(self, view: Any) -> Any:
-        from edgepose.analysis.stage import Findings
+        from edgepose.analysis.findings import Findings
 
         while self._resets:
             track = self._resets.popleft()

@@ -89,7 +89,7 @@ def zone_count(zone: str, ts: float, frame: int, count: int, previous: int, ente
 
 def behaviour_event(kind: str, ts: float, frame: int, track_id: int, data: Mapping[str, Any], width: int,
                     height: int) -> Event:  # fmt: skip
-    """A behaviour's event (:class:`edgepose.behaviours.events.Event`: ``kind``, ``track_id`` and its
+    """A behaviour's event (:class:`edgepose.analysis.behaviours.events.Event`: ``kind``, ``track_id`` and its
     ``data``) on the frame it happened on; ``width`` x ``height`` normalize a fall's hip position.
 
     What the kind reports goes in the details, what set it off in the trigger: ``pose_match``

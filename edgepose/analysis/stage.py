@@ -14,24 +14,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 import numpy as np
 
 from edgepose.analysis.anchors import anchor_points
 from edgepose.analysis.angles import ANGLE_NAMES, joint_angles
-from edgepose.analysis.events import Event, FallState, ZoneState
+from edgepose.analysis.events import Event, ZoneState
+from edgepose.analysis.findings import NOTHING, Analysis, Findings
 from edgepose.analysis.polygon import PolygonSet
 from edgepose.analysis.zones import Zone, ZoneTracker
 from edgepose.keypoints import NUM_KEYPOINTS
 from edgepose.pose import FrameResult
 from edgepose.stats import RunStats
 
-if TYPE_CHECKING:  # edgepose.behaviours imports the polygons of this package
+if TYPE_CHECKING:  # edgepose.analysis.behaviours imports the polygons of this package
     from edgepose.analysis.behaviour import BehaviourAnalyzer
-    from edgepose.behaviours.library import Loaded
+    from edgepose.analysis.behaviours.library import Loaded
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +71,6 @@ class FrameView:
         return cls(result, keypoints, boxes, tuple(p.id for p in poses), angles, continuous, min_score)
 
 
-@dataclass(frozen=True, slots=True)
-class Findings:
-    """What one analyzer found on a frame.
-
-    pose_fields: document field name -> one JSON value per pose (in the frame's pose order).
-    events: in the order they happened.
-    """
-
-    pose_fields: Mapping[str, Sequence[Any]] = field(default_factory=dict)
-    events: tuple[Event, ...] = ()
-
-
 class Analyzer(Protocol):
     """One part of the stage. ``needs_angles``: the stage computes angles for it."""
 
@@ -92,27 +81,6 @@ class Analyzer(Protocol):
 
     def reset(self) -> None:
         """Forget everything learnt from earlier frames (a new source, a reload)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    """What the stage found on one frame.
-
-    pose_fields: field -> a value per pose, merged from every analyzer (``angles``: a mapping of
-        angle name to degrees or None, per pose). events: every analyzer's, in analyzer order.
-    zones: the zones whose state changed on this frame (every zone on the first frame).
-    falls: with fall detection on, who is down after this frame; falls_changed: whether that changed
-        on this frame (the first frame's counts as a change).
-    """
-
-    pose_fields: Mapping[str, Sequence[Any]] = field(default_factory=dict)
-    events: tuple[Event, ...] = ()
-    zones: tuple[ZoneState, ...] = ()
-    falls: FallState | None = None
-    falls_changed: bool = False
-
-
-NOTHING = Analysis()
 
 
 class AngleEntries(Sequence[dict[str, float | None]]):

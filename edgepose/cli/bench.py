@@ -101,7 +101,7 @@ def parse_threads(text: str | None) -> tuple[int, ...]:
 
 def parse_accelerators(text: str | None) -> tuple[str, ...]:
     if text is None:
-        from edgepose.bench.runner import edgetpu_present
+        from edgepose.tools.bench.runner import edgetpu_present
 
         return ("cpu", "edgetpu") if edgetpu_present() else ("cpu",)
     values = split_list(text, "accelerators")
@@ -116,9 +116,9 @@ def bench(args: argparse.Namespace) -> int:
     overrides = ([f"source.uri={yaml_quote(args.source)}"] if args.source else []) + list(args.overrides)
     config = load_config(args.config, overrides)
     setup_logging(log_level(args, config.logging.level), config.logging.format)
-    from edgepose.bench import Plan, run_bench
-    from edgepose.bench import report as rep
-    from edgepose.bench.runner import stderr_progress
+    from edgepose.tools.bench import Plan, run_bench
+    from edgepose.tools.bench import report as rep
+    from edgepose.tools.bench.runner import stderr_progress
 
     if args.frames < 1 or args.warmup < 0:
         raise ConfigError(f"--frames must be at least 1 and --warmup at least 0 (got {args.frames}, {args.warmup})")
@@ -164,9 +164,9 @@ def limit_bench(args: argparse.Namespace, config: Config) -> int:
     import json
 
     from edgepose.app import build_estimator, resolve_source_uri
-    from edgepose.bench import limit
-    from edgepose.bench.runner import predecode
     from edgepose.inference.standin import parse_sleep
+    from edgepose.tools.bench import limit
+    from edgepose.tools.bench.runner import predecode
 
     engines = split_list(args.engine, "engine")
     for engine in engines:
@@ -201,7 +201,7 @@ def footprint_bench(args: argparse.Namespace, config: Config) -> int:
     import json
 
     from edgepose.app import resolve_source_uri
-    from edgepose.bench import footprint
+    from edgepose.tools.bench import footprint
 
     kernels = split_list(args.kernels, "kernels")
     for kernel in kernels:

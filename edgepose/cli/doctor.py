@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    from edgepose.doctor import render, run_checks, to_json
+    from edgepose.tools.doctor import render, run_checks, to_json
 
     config = load_config(args.config, args.overrides)
     setup_logging(log_level(args, "warning"), config.logging.format)

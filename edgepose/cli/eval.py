@@ -53,7 +53,7 @@ def evaluate(args: argparse.Namespace) -> int:
     config = load_config(args.config, shortcut_overrides(args))
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     from edgepose.app import build_estimator
-    from edgepose.evaluate import coco
+    from edgepose.tools.evaluate import coco
 
     coco.require_pycocotools()  # say so before loading a model
     dataset = coco.load_dataset(args.annotations, args.images)

@@ -23,7 +23,7 @@ from edgepose.keypoints import KEYPOINT_NAMES
 from edgepose.terminal import printable
 
 if TYPE_CHECKING:  # the parser is built for every command: NumPy and the config load on use
-    from edgepose.behaviours.library import PoseLibrary
+    from edgepose.analysis.behaviours.library import PoseLibrary
     from edgepose.config import Config
     from edgepose.pose import Pose
 
@@ -73,8 +73,8 @@ def configured_library(config: Config) -> str:
 
 
 def _setup(args: argparse.Namespace) -> tuple[Config, PoseLibrary]:
-    from edgepose.behaviours.library import PoseLibrary
-    from edgepose.behaviours.settings import library_dir
+    from edgepose.analysis.behaviours.library import PoseLibrary
+    from edgepose.analysis.behaviours.settings import library_dir
     from edgepose.config import load_config
     from edgepose.logs import setup_logging
 
@@ -85,7 +85,7 @@ def _setup(args: argparse.Namespace) -> tuple[Config, PoseLibrary]:
 
 
 def add_pose(args: argparse.Namespace) -> int:
-    from edgepose.behaviours.library import LibraryUsageError, check_name, entry_from_pose
+    from edgepose.analysis.behaviours.library import LibraryUsageError, check_name, entry_from_pose
 
     config, library = _setup(args)
     check_name(args.name)

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgepose.watch.client import WatchOptions, watch
+    from edgepose.tools.watch.client import WatchOptions, watch
 
     overrides = []
     for flag, key in (("host", "mqtt.host"), ("port", "mqtt.port"), ("device", "device_id"),

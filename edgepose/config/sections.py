@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from edgepose.behaviours.settings import BehavioursSettings
+from edgepose.analysis.behaviours.settings import BehavioursSettings
 from edgepose.config.fields import setting
 from edgepose.names import CAMERA_NAME, DEVICE_NAME
 

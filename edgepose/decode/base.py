@@ -1,7 +1,7 @@
 """The decoder interface, and choosing a decoder from a model's output tensors.
 
 A decoder knows one output format. It turns the raw output arrays of one invoke into poses in
-source-frame pixels, given the :class:`~edgepose.preprocess.Region` the input was cut from.
+source-frame pixels, given the :class:`~edgepose.estimation.preprocess.Region` the input was cut from.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import numpy as np
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.errors import FrameError, InputError
+from edgepose.estimation.preprocess import DEFAULT_CONVENTION, InputConvention, Region
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels, load_kernels, warmup
 from edgepose.pose import Pose
-from edgepose.preprocess import DEFAULT_CONVENTION, InputConvention, Region
 
 
 @dataclass(frozen=True, slots=True)

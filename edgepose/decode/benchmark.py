@@ -17,9 +17,9 @@ import numpy as np
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, choose_decoder
 from edgepose.decode.base import Decoder
+from edgepose.estimation.preprocess import Region, cut, full_region, to_input_dtype
 from edgepose.inference.engine import LiteRtEngine, TensorSpec
 from edgepose.inference.modelfile import read_model
-from edgepose.preprocess import Region, cut, full_region, to_input_dtype
 from edgepose.sources.files import read_image
 
 

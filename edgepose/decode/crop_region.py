@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from edgepose.decode.base import Decoded
+from edgepose.estimation.preprocess import Region, full_region
 from edgepose.frame import Frame
 from edgepose.keypoints import KP
 from edgepose.pose import Pose
-from edgepose.preprocess import Region, full_region
 
 MIN_CROP_KEYPOINT_SCORE = 0.2
 TORSO_EXPANSION = 1.9

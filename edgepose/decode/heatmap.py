@@ -19,11 +19,11 @@ import numpy as np
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, finite_poses, setting_or_model
+from edgepose.estimation.preprocess import Region
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
 from edgepose.kernels.reference import gaussian_kernel
 from edgepose.pose import Pose, pose_from_keypoints
-from edgepose.preprocess import Region
 
 MIN_SCORE = 0.2  # when neither the config nor the model sets one
 # DARK's blur: the Gaussian the training targets were drawn with (sigma 2 cells at 64x48).

@@ -14,10 +14,10 @@ import numpy as np
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, finite_poses, setting_or_model
+from edgepose.estimation.preprocess import Region
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
 from edgepose.pose import Pose, poses_from_arrays
-from edgepose.preprocess import Region
 
 MIN_SCORE = 0.2  # when neither the config nor the model sets one
 DEFAULT_MAX_POSES = 6

@@ -8,9 +8,9 @@ import numpy as np
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.base import Decoded, Decoder, dequantize_finite, finite_poses, setting_or_model
+from edgepose.estimation.preprocess import Region
 from edgepose.inference.engine import TensorSpec
 from edgepose.pose import Pose, pose_from_keypoints
-from edgepose.preprocess import Region
 
 DEFAULT_MIN_POSE_SCORE = 0.2
 

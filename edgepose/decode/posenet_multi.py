@@ -24,10 +24,10 @@ from edgepose.config.sections import DecoderConfig
 from edgepose.decode import layout
 from edgepose.decode.base import Decoder, decoder_kernels, dequantize_scaled, finite_poses, setting_or_model
 from edgepose.errors import InputError
+from edgepose.estimation.preprocess import Region
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
 from edgepose.pose import Pose, poses_from_arrays
-from edgepose.preprocess import Region
 
 DEFAULT_MAX_POSES = 10
 DEFAULT_MIN_POSE_SCORE = 0.2

@@ -15,10 +15,10 @@ from edgepose.config.sections import DecoderConfig
 from edgepose.decode import layout as roles
 from edgepose.decode.base import Decoder, decoder_kernels, dequantize_finite, finite_poses, setting_or_model
 from edgepose.decode.posenet_multi import DEFAULT_MIN_POSE_SCORE as MIN_SCORE
+from edgepose.estimation.preprocess import Region
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels
 from edgepose.pose import Pose, pose_from_keypoints
-from edgepose.preprocess import Region
 
 
 def layout(outputs: Sequence[TensorSpec]) -> tuple[int, int] | None:

@@ -37,10 +37,10 @@ import numpy as np
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.base import Decoder, decoder_kernels, setting_or_model
 from edgepose.errors import FrameError, InputError
+from edgepose.estimation.preprocess import InputConvention, Letterbox, Region, input_geometry
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import Kernels, warmup_yolo_pose
 from edgepose.pose import Pose, poses_from_arrays
-from edgepose.preprocess import InputConvention, Letterbox, Region, input_geometry
 
 DEFAULT_MIN_POSE_SCORE = 0.25  # Ultralytics' conf
 DEFAULT_MAX_POSES = 300  # Ultralytics' max_det

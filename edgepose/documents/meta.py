@@ -12,7 +12,7 @@ from edgepose.decode.blazepose.outputs import FORMAT as BLAZEPOSE_FORMAT
 from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
 
 if TYPE_CHECKING:
-    from edgepose.app import Loaded
+    from edgepose.estimation.loaded import Loaded
 
 META_SCHEMA = "edgepose.meta/1"  # edgepose/schema/meta.v1.json
 

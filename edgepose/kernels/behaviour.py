@@ -6,10 +6,10 @@ more than its arithmetic):
 
 - :func:`body_measures`: the fall detector's measurements, ``(6, P)`` rows hip x, hip y, torso lean,
   body lean, bottom, height (NaN where not visible), as
-  :func:`edgepose.behaviours.geometry.body_measures`.
+  :func:`edgepose.analysis.behaviours.geometry.body_measures`.
 - :func:`best_match`: normalizing every person and scoring them against the library (its mirror
   images after it when ``plain`` is half its length), as
-  :func:`edgepose.behaviours.similarity.best_match`; returns each person's index and score.
+  :func:`edgepose.analysis.behaviours.similarity.best_match`; returns each person's index and score.
 - :func:`joint_angles`: the analysis stage's named angles of every person, as
   :func:`edgepose.analysis.angles.joint_angles` (the stage computes them once a frame for the
   ``angles`` field and the repetitions).
@@ -40,7 +40,7 @@ COMBINE = {"mean": 0, "min": 1, "max": 2}
 
 
 def body_measures(keypoints: np.ndarray, min_score: float) -> np.ndarray:
-    from edgepose.behaviours.geometry import body_measures as measures
+    from edgepose.analysis.behaviours.geometry import body_measures as measures
 
     b = measures(keypoints, min_score)
     return np.stack([b.hip_x, b.hip_y, b.lean, b.body, b.bottom, b.height])
@@ -49,7 +49,7 @@ def body_measures(keypoints: np.ndarray, min_score: float) -> np.ndarray:
 def best_match(
     keypoints: np.ndarray, library_xy: np.ndarray, library_conf: np.ndarray, plain: int, weighted: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    from edgepose.behaviours import similarity as s
+    from edgepose.analysis.behaviours import similarity as s
 
     people, metric = s.normalize(keypoints), "weighted" if weighted else "cosine"
     if len(library_xy) == plain:

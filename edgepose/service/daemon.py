@@ -41,9 +41,9 @@ from edgepose.errors import EX_OK, EX_SOFTWARE, EdgeposeError
 from edgepose.frame import Frame
 from edgepose.health import HealthStatus
 from edgepose.logs import ONCE_EACH, counted, set_level, setup_logging
-from edgepose.pipeline import Ended, Pipeline
+from edgepose.pipeline.runner import Ended, Pipeline
+from edgepose.pipeline.scheduling import WAITING, Assessment, assess
 from edgepose.pose import FrameResult
-from edgepose.scheduling import WAITING, Assessment, assess
 from edgepose.service.early_signals import HeldSignals
 from edgepose.service.health_http import HealthServer, Probe
 from edgepose.service.http_guard import Limits
@@ -319,7 +319,7 @@ class Daemon:
 
     def assess_cameras(self, now: float) -> None:
         """Several cameras: one health component per camera (``camera <name>``), from the pipeline's
-        progress (:func:`~edgepose.scheduling.assess`): stalled, failed, or fine (a file that ended is
+        progress (:func:`~edgepose.pipeline.scheduling.assess`): stalled, failed, or fine (a file that ended is
         fine). The retrying sources report ``camera <name>`` too: their reason (it names the error)
         is kept until the camera takes frames again; the daemon's own is updated as the cause changes."""
         pipeline, verdict = self._verdict(now)
@@ -473,7 +473,7 @@ class Daemon:
         tracking = (cameras or any(k.startswith("tracking.") for k in plan.applied)) and self.app.pipeline is not None
         analysis = any(k.startswith("analysis.") for k in plan.applied) and self.app.pipeline is not None
         if decoder or tracking or analysis or cameras:
-            from edgepose.pipeline import Reconfigure
+            from edgepose.pipeline.runner import Reconfigure
 
             # Every change is built before one is queued (one that cannot be built raises: nothing queued),
             # and each camera's changes are one Reconfigure: the frame that takes it takes all of it.

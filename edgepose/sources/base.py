@@ -24,7 +24,7 @@ class Source(Protocol):
     Implemented by :class:`~edgepose.sources.files.ImageSource`,
     :class:`~edgepose.sources.video.VideoFileSource`, :class:`~edgepose.sources.capture.OpenCvCapture`,
     :class:`~edgepose.sources.picamera2.Picamera2Source`, :class:`~edgepose.sources.retry.RetryingSource`
-    (around the live ones) and the benchmark's :class:`~edgepose.bench.runner.MemorySource`.
+    (around the live ones) and the benchmark's :class:`~edgepose.tools.bench.runner.MemorySource`.
     """
 
     name: str

@@ -4,5 +4,5 @@ Pure parts, one module each: :mod:`.anchors` (SSD anchors from MediaPipe's optio
 :mod:`.detection` (decoding against them, weighted NMS), :mod:`.region` (the rotated square and
 cutting it out), :mod:`.landmarks` (39 landmarks, heatmap refinement, mapping back) and
 :mod:`.outputs` (which output is which). The two-stage estimator that runs them on frames is
-:mod:`edgepose.blazepose_estimator`.
+:mod:`edgepose.estimation.blazepose`.
 """

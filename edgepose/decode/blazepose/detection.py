@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgepose.decode.blazepose.activation import sigmoid
-from edgepose.preprocess import Region
+from edgepose.estimation.preprocess import Region
 
 
 @dataclass(frozen=True, slots=True)

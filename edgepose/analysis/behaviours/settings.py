@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edgepose.behaviours.joints import JOINTS
-from edgepose.behaviours.rules import PRESETS, RepRule
+from edgepose.analysis.behaviours.joints import JOINTS
+from edgepose.analysis.behaviours.rules import PRESETS, RepRule
 from edgepose.config.fields import setting
 
 # A pose, exercise or zone name: it becomes part of a topic, a file name and an entity id.

@@ -1,6 +1,6 @@
 """``pose_match`` events: a track that holds a library pose for ``hold`` seconds.
 
-Per track, the best library pose of each frame (from :func:`edgepose.behaviours.similarity.best_match`)
+Per track, the best library pose of each frame (from :func:`edgepose.analysis.behaviours.similarity.best_match`)
 is fed in with the frame's timestamp. A hold starts when the score reaches ``threshold`` and goes on
 while the same pose stays best and above ``threshold - release``; after ``hold`` seconds one event
 fires. The next event for that track needs the hold to end first (the score drops below
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from edgepose.behaviours.events import Event
+from edgepose.analysis.behaviours.events import Event
 
 SLACK = 1e-6  # frame times such as i / 15 s differ from whole seconds in the last bit
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgepose.behaviours.joints import JOINTS
+from edgepose.analysis.behaviours.joints import JOINTS
 from edgepose.keypoints import KP
 
 Rows = Sequence[Sequence[float]]  # (17, 3) as nested lists (``ndarray.tolist()``) or an array

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgepose.bench.figures import Report
 from edgepose.errors import InputError, UnavailableError
+from edgepose.tools.bench.figures import Report
 
-SCHEMA = "edgepose.bench/1"
+SCHEMA = "edgepose.tools.bench/1"
 MB = 1024 * 1024
 
 

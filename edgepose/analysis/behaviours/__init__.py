@@ -5,9 +5,9 @@ angles in degrees, timestamps in seconds from an injected clock) that returns :c
 values; none of them reads a clock, a file or the network by itself.
 """
 
-# The settings (edgepose.behaviours.settings) are declared with edgepose.config's fields and are part
+# The settings (edgepose.analysis.behaviours.settings) are declared with edgepose.config's fields and are part
 # of its Config: importing the config first settles that cycle, whichever module is imported first.
 import edgepose.config  # noqa: F401  isort: skip
-from edgepose.behaviours.events import Event
+from edgepose.analysis.behaviours.events import Event
 
 __all__ = ["Event"]

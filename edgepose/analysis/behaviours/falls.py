@@ -37,10 +37,10 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from edgepose.analysis.behaviours.events import Event
+from edgepose.analysis.behaviours.geometry import body_lean, body_measures, hip_centre, rows, torso_lean, visible_extent
+from edgepose.analysis.behaviours.settings import FallSettings
 from edgepose.analysis.polygon import PolygonSet
-from edgepose.behaviours.events import Event
-from edgepose.behaviours.geometry import body_lean, body_measures, hip_centre, rows, torso_lean, visible_extent
-from edgepose.behaviours.settings import FallSettings
 
 State = Literal["upright", "falling", "down"]
 # Durations are compared this much early: frame times such as i / 15 s differ from whole seconds in the last bit.

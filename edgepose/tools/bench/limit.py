@@ -8,7 +8,7 @@ number of seconds, so a change in the machine's load hits every variant alike; t
 from the sums over all rounds.
 
 With ``--peer DIR`` (a copy of the TensorFlow Raspberry Pi example's ``movenet.py`` and ``data.py``,
-:mod:`edgepose.bench.peer`), each real-engine MoveNet SinglePose configuration also runs the
+:mod:`edgepose.tools.bench.peer`), each real-engine MoveNet SinglePose configuration also runs the
 example's own loop in every round: the ratio to what users would otherwise run stands beside the
 ratio to the limit.
 
@@ -30,20 +30,20 @@ from typing import Any
 import numpy as np
 
 from edgepose.analysis.stage import make_analysis
-from edgepose.app import Loaded
-from edgepose.bench.peer import PEER_FORMAT, Peer, load_example, make_peer
-from edgepose.bench.runner import MemorySource
 from edgepose.config.sections import Config
 from edgepose.documents.poses import Stamp
 from edgepose.errors import InputError
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
 from edgepose.inference.standin import Recording, RecordingEngine, SleepEngine, parse_sleep
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
-from edgepose.pipeline import Pipeline, StageTimes
+from edgepose.pipeline.runner import Pipeline, StageTimes
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
+from edgepose.tools.bench.peer import PEER_FORMAT, Peer, load_example, make_peer
+from edgepose.tools.bench.runner import MemorySource
 from edgepose.tracking import make_tracker
 
 STAGES = ("preprocess", "hand-off", "decode", "tracking", "analysis", "document", "json", "sinks", "rest")
@@ -404,7 +404,7 @@ def run_limit(
 
     ``seconds``: each variant's total time over all rounds. The stand-in replays one recording made
     at the first thread count (its outputs do not depend on threads). ``peer_dir``: the TF example's
-    files (:mod:`edgepose.bench.peer`), run beside each real-engine MoveNet SinglePose setup.
+    files (:mod:`edgepose.tools.bench.peer`), run beside each real-engine MoveNet SinglePose setup.
     """
     example = load_example(peer_dir) if peer_dir is not None else None
     setups = []

@@ -1,6 +1,6 @@
 """BlazePose on frames: the detector finds a person, the landmark model reads a rotated crop.
 
-:class:`BlazePoseEstimator` has :class:`~edgepose.estimator.PoseEstimator`'s interface, so the
+:class:`BlazePoseEstimator` has :class:`~edgepose.estimation.estimator.PoseEstimator`'s interface, so the
 pipeline, the app, the benchmark and the evaluation run it unchanged. Its ``engine`` is the
 LANDMARK model's: the pipeline invokes it (serially or on the accelerator's worker thread). The
 detector is the first stage, run synchronously inside :meth:`~BlazePoseEstimator.prepare` only
@@ -48,12 +48,12 @@ from edgepose.decode.blazepose.outputs import FORMAT, LandmarkLayout, LandmarkRe
 from edgepose.decode.blazepose.outputs import landmark_layout as find_landmark_layout
 from edgepose.decode.blazepose.region import RotatedRect, rect_from_points, warp
 from edgepose.errors import InputError
-from edgepose.estimator import ReadsSetup
+from edgepose.estimation.estimator import ReadsSetup
+from edgepose.estimation.preprocess import full_region
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
 from edgepose.inference.supervisor import InFlight
 from edgepose.pose import FrameResult, Pose, Timing, box_from_keypoints
-from edgepose.preprocess import full_region
 
 if TYPE_CHECKING:
     from edgepose.stats import RunStats
@@ -141,7 +141,8 @@ class BlazePoseDecoder:
 
 @dataclass(frozen=True)
 class BlazePoseSetup:
-    """A decoder and its settings (:class:`~edgepose.estimator.DecoderSetup`'s fields); a reload replaces both.
+    """A decoder and its settings (the fields of :class:`~edgepose.estimation.estimator.DecoderSetup`);
+    a reload replaces both.
 
     ``uses_crop_region`` is True: on video the next frame's region comes from this frame's
     landmarks, so the overlapped pipeline decodes a frame before it cuts the next.

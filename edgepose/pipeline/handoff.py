@@ -1,7 +1,7 @@
 """The hand-off between a capture thread and the inference thread: one latest-frame slot per source.
 
-Kept apart from :mod:`edgepose.pipeline` so the several-camera scheduler
-(:mod:`edgepose.scheduling`) builds on the same slot the single-camera pipeline uses.
+Kept apart from :mod:`edgepose.pipeline.runner` so the several-camera scheduler
+(:mod:`edgepose.pipeline.scheduling`) builds on the same slot the single-camera pipeline uses.
 """
 
 from __future__ import annotations

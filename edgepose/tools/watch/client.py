@@ -26,7 +26,7 @@ from edgepose.errors import ConfigError, UnavailableError
 from edgepose.mqtt.connect import AUTH_REFUSALS, build_client, describe_connect_error, describe_refusal
 from edgepose.mqtt.topics import Topics
 from edgepose.terminal import printable
-from edgepose.watch.state import WatchState, on_connection, on_message, render, view_lines
+from edgepose.tools.watch.state import WatchState, on_connection, on_message, render, view_lines
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Running a benchmark: each configuration through the project's own estimator and pipeline.
 
 Per configuration (model x accelerator x threads): load through :func:`edgepose.app.build_estimator`,
-time the interpreter alone, then run :class:`~edgepose.pipeline.Pipeline` on pre-decoded frames and
+time the interpreter alone, then run :class:`~edgepose.pipeline.runner.Pipeline` on pre-decoded frames and
 on the real source, with the configured sinks (stdout goes to the null device so the table stays
 readable). A configuration that cannot load (no decoder for its outputs, no Edge TPU, missing
 file) becomes a row with ``status: unavailable`` and the reason.
@@ -24,20 +24,21 @@ from typing import Any
 import numpy as np
 
 from edgepose import __version__, system
-from edgepose.app import Loaded, build_estimator, build_source, meta_document, resolve_source_uri
-from edgepose.bench.figures import Latency, Plan, Report, Row, RunFigures
+from edgepose.app import build_estimator, build_source, meta_document, resolve_source_uri
 from edgepose.config import redacted
 from edgepose.config.sections import Config
 from edgepose.documents.poses import Stamp
 from edgepose.errors import EdgeposeError, FrameError, InputError, UnavailableError
+from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
 from edgepose.logs import counted
-from edgepose.pipeline import Pipeline
+from edgepose.pipeline.runner import Pipeline
 from edgepose.pose import FrameResult
 from edgepose.redact import redact_text
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources.base import Clocks, Source
 from edgepose.stats import RunStats
+from edgepose.tools.bench.figures import Latency, Plan, Report, Row, RunFigures
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ around either threshold counts nothing extra (the hysteresis). The first count n
 have been seen at rest first: a track that appears mid-squat is not counted a half repetition.
 
 The angle comes from named joint angles (``left_knee``, ``right_knee``, ... as in
-:data:`edgepose.behaviours.geometry.JOINTS`), combined per frame by ``mean``, ``min`` or ``max``
+:data:`edgepose.analysis.behaviours.geometry.JOINTS`), combined per frame by ``mean``, ``min`` or ``max``
 of those present; a frame where none is present changes nothing.
 """
 
@@ -19,8 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-from edgepose.behaviours.events import Event
-from edgepose.behaviours.rules import RepRule
+from edgepose.analysis.behaviours.events import Event
+from edgepose.analysis.behaviours.rules import RepRule
 from edgepose.kernels.behaviour import COMBINE, rep_values
 
 RuleValues = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]

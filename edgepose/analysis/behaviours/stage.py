@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.behaviours.events import Event
-from edgepose.behaviours.falls import Excluded, FallDetector
-from edgepose.behaviours.geometry import ANGLE_NAMES, joint_angles_all
-from edgepose.behaviours.library import Loaded
-from edgepose.behaviours.matching import PoseMatchHolds, Sample
-from edgepose.behaviours.reps import RepCounter
-from edgepose.behaviours.settings import BehavioursSettings
-from edgepose.behaviours.similarity import check_poses, with_mirrors
+from edgepose.analysis.behaviours.events import Event
+from edgepose.analysis.behaviours.falls import Excluded, FallDetector
+from edgepose.analysis.behaviours.geometry import ANGLE_NAMES, joint_angles_all
+from edgepose.analysis.behaviours.library import Loaded
+from edgepose.analysis.behaviours.matching import PoseMatchHolds, Sample
+from edgepose.analysis.behaviours.reps import RepCounter
+from edgepose.analysis.behaviours.settings import BehavioursSettings
+from edgepose.analysis.behaviours.similarity import check_poses, with_mirrors
 from edgepose.kernels.behaviour import NUMPY, BehaviourKernels
 from edgepose.pose import Pose
 

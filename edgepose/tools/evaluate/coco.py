@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from edgepose.errors import FrameError, InputError, UnavailableError
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.keypoints import NUM_KEYPOINTS
 from edgepose.pose import Pose

@@ -35,7 +35,7 @@ reads its collaborators once per frame.
 
 Several cameras (docs/cameras.md): each camera is a :class:`Lane` with its own capture thread,
 slot, estimator, tracker, analysis stage and figures; the one inference thread takes the next frame
-from a :class:`~edgepose.scheduling.CameraScheduler` (round-robin over the cameras with a frame
+from a :class:`~edgepose.pipeline.scheduling.CameraScheduler` (round-robin over the cameras with a frame
 ready, optional fps caps) and runs it with its camera's stages on the shared engine. A camera whose
 source fails for good ends on its own; the run ends when no camera is left, and then re-raises
 the first camera's error. ``max_frames`` counts per camera. With one camera this is the
@@ -59,12 +59,12 @@ import numpy as np
 from edgepose.documents.events import event_documents
 from edgepose.documents.poses import Stamp, encode, to_document
 from edgepose.errors import FrameError, InputError
-from edgepose.estimator import DecoderSetup, PoseEstimator, Prepared
+from edgepose.estimation.estimator import DecoderSetup, PoseEstimator, Prepared
 from edgepose.frame import Frame
-from edgepose.handoff import END, POLL_S, FrameSlot  # noqa: F401  (FrameSlot: imported from here too)
 from edgepose.inference.supervisor import InFlight
+from edgepose.pipeline.handoff import END, POLL_S, FrameSlot  # noqa: F401  (FrameSlot: imported from here too)
+from edgepose.pipeline.scheduling import CameraProgress, CameraScheduler, CameraSlot
 from edgepose.pose import FrameResult
-from edgepose.scheduling import CameraProgress, CameraScheduler, CameraSlot
 from edgepose.sinks.base import Sink
 from edgepose.sources.base import Source
 from edgepose.stats import RunStats

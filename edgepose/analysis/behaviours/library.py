@@ -11,7 +11,7 @@
       "keypoints": {"nose": [0.031, -0.412, 0.75], ...}
     }
 
-``keypoints`` are normalized as :func:`edgepose.behaviours.similarity.normalize` does (centred on
+``keypoints`` are normalized as :func:`edgepose.analysis.behaviours.similarity.normalize` does (centred on
 the pose's keypoint box, the 34 coordinates of unit L2 norm) with each keypoint's confidence; a
 file edited by hand is normalized again when loaded. Names are topic-safe (they end up in events,
 topics and entity ids): letters, digits, ``_`` and ``-``, at most 64.
@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from edgepose import strict_json
-from edgepose.behaviours.settings import NAME
-from edgepose.behaviours.similarity import Normalized, normalize
+from edgepose.analysis.behaviours.settings import NAME
+from edgepose.analysis.behaviours.similarity import Normalized, normalize
 from edgepose.errors import EX_USAGE, EdgeposeError, InputError
 from edgepose.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 
@@ -89,7 +89,7 @@ class Loaded:
         return tuple(e.name for e in self.entries)
 
     def normalized(self) -> Normalized:
-        """``(L, 17, ...)`` arrays for :func:`edgepose.behaviours.similarity.best_match`."""
+        """``(L, 17, ...)`` arrays for :func:`edgepose.analysis.behaviours.similarity.best_match`."""
         if not self.entries:
             return Normalized(np.zeros((0, NUM_KEYPOINTS, 2)), np.zeros((0, NUM_KEYPOINTS)))
         return normalize(np.stack([e.keypoints for e in self.entries]))

@@ -3,8 +3,8 @@
 The estimator holds the crop-region stage a single-person model uses on video
 (:class:`~edgepose.decode.crop_region.CropRegion`) and measures each stage with an injected clock,
 so the pipeline and the benchmark read the same figures. It resizes with ``model.resize``
-(:mod:`edgepose.resize`) and, with ``decoder.plausibility`` on, drops poses stitched from several
-people right after decoding (:mod:`edgepose.plausibility`): counted as ``implausible``, never
+(:mod:`edgepose.estimation.resize`) and, with ``decoder.plausibility`` on, drops poses stitched from several
+people right after decoding (:mod:`edgepose.decode.plausibility`): counted as ``implausible``, never
 followed by the crop region.
 :meth:`PoseEstimator.estimate` is the three steps in a row; the overlapped pipeline calls
 :meth:`~PoseEstimator.prepare` and :meth:`~PoseEstimator.finish` itself, with the invoke between
@@ -21,18 +21,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgepose import plausibility
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode import FORMATS, OutputFormat, choose_decoder
+from edgepose.decode import FORMATS, OutputFormat, choose_decoder, plausibility
 from edgepose.decode.base import Decoded, Decoder
 from edgepose.decode.crop_region import CropRegion
+from edgepose.estimation.preprocess import InputConvention, Region, cut, input_geometry, to_input_dtype
+from edgepose.estimation.resize import DEFAULT as DEFAULT_RESIZE
+from edgepose.estimation.resize import METHODS as RESIZE_METHODS
+from edgepose.estimation.resize import Resize
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
 from edgepose.pose import FrameResult, Pose, Timing
-from edgepose.preprocess import InputConvention, Region, cut, input_geometry, to_input_dtype
-from edgepose.resize import DEFAULT as DEFAULT_RESIZE
-from edgepose.resize import METHODS as RESIZE_METHODS
-from edgepose.resize import Resize
 
 if TYPE_CHECKING:
     from edgepose.stats import RunStats
@@ -145,7 +144,7 @@ class PoseEstimator(ReadsSetup):
         resize: Resize | str = DEFAULT_RESIZE,
         stats: RunStats | None = None,
     ) -> None:
-        """``resize``: a :data:`edgepose.resize.METHODS` name (``model.resize``) or a method;
+        """``resize``: a :data:`edgepose.estimation.resize.METHODS` name (``model.resize``) or a method;
         ``stats``: where poses the plausibility gate drops are counted (``implausible``)."""
         self.engine = engine
         self.resize: Resize = RESIZE_METHODS[resize] if isinstance(resize, str) else resize

@@ -1,7 +1,7 @@
 """Several cameras, one engine: which camera's frame the inference thread takes next.
 
 Each camera keeps the hand-off of the single-camera pipeline, its own :class:`CameraSlot` (a
-:class:`~edgepose.handoff.FrameSlot`: newest frame for a live camera, back-pressure for a file),
+:class:`~edgepose.pipeline.handoff.FrameSlot`: newest frame for a live camera, back-pressure for a file),
 filled by its own capture thread. The :class:`CameraScheduler` is the one place the inference
 thread waits: :meth:`CameraScheduler.take` returns the next frame by round-robin over the cameras
 with a frame ready, so a fast camera cannot starve a slow one, and a camera with an fps cap is not
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edgepose.frame import Frame
-from edgepose.handoff import END, POLL_S, FrameSlot
+from edgepose.pipeline.handoff import END, POLL_S, FrameSlot
 
 WAITING = "frames arrive but none processed"  # a stall of the engine or the scheduler, not of the camera
 

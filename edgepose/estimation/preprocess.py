@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 if TYPE_CHECKING:
-    from edgepose.resize import Resize
+    from edgepose.estimation.resize import Resize
 
 try:  # OpenCV is the `video` extra; a NumPy resize keeps the camera path working without it
     import cv2
@@ -130,8 +130,8 @@ def cut(
 
     ``out`` may be a preallocated buffer reused frame after frame (no per-frame allocation): the
     resampled part is written straight into it and only the padding around it is filled.
-    ``method`` is one of :data:`edgepose.resize.METHODS` (the estimator passes ``model.resize``);
-    None: :func:`resize`, plain bilinear, the same bytes as ``edgepose.resize.bilinear``.
+    ``method`` is one of :data:`edgepose.estimation.resize.METHODS` (the estimator passes ``model.resize``);
+    None: :func:`resize`, plain bilinear, the same bytes as ``edgepose.estimation.resize.bilinear``.
     """
     height, width = image.shape[:2]
     fresh = out is None

@@ -12,7 +12,7 @@ preprocessing step can swap them:
 3)`` uint8 array (a view of a larger buffer is fine) written in place and returned. When the
 image already has the output size it is returned as it is (or copied into ``out``).
 
-- :func:`bilinear`: edgepose's resize before this study (``edgepose.preprocess.resize``):
+- :func:`bilinear`: edgepose's resize before this study (``edgepose.estimation.preprocess.resize``):
   Gaussian halvings (``pyrDown``) while the shrink is 4x or more, then OpenCV's bilinear.
 - :func:`area`: OpenCV's ``INTER_AREA``, each output pixel the mean of the source area it covers.
 - :func:`antialiased`: bilinear with the filter's support scaled to the shrink (a triangle over
@@ -95,7 +95,7 @@ def _halve_while(image: np.ndarray, width: int, height: int, factor: int) -> np.
 def bilinear(image: np.ndarray, width: int, height: int, out: np.ndarray | None = None) -> np.ndarray:
     """edgepose's resize before this study: ``pyrDown`` while the shrink is 4x or more, then bilinear.
 
-    The same OpenCV calls as ``edgepose.preprocess.resize`` (a test holds them equal).
+    The same OpenCV calls as ``edgepose.estimation.preprocess.resize`` (a test holds them equal).
     """
     _check(image, width, height)
     same = _same_size(image, width, height, out)
