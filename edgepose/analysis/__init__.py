@@ -3,13 +3,8 @@
 Pure functions over NumPy arrays (:mod:`~edgepose.analysis.angles`, :mod:`~edgepose.analysis.polygon`,
 :mod:`~edgepose.analysis.anchors`), small state machines fed an explicit timestamp
 (:mod:`~edgepose.analysis.zones`), the event values and their documents
-(:mod:`~edgepose.analysis.events`), and the pipeline stage tying them together
-(:mod:`~edgepose.analysis.stage`).
+(:mod:`~edgepose.analysis.events`), what the stage finds (:mod:`~edgepose.analysis.findings`), the
+behaviours (:mod:`~edgepose.analysis.behaviours`: pose matching, falls, repetitions) and the
+pipeline stage tying them together (:mod:`~edgepose.analysis.stage`). Importing the package
+imports none of them: the command line's parser reads the behaviours' joint tables without NumPy.
 """
-
-from edgepose.analysis.angles import ANGLE_NAMES, ANGLES, joint_angles
-from edgepose.analysis.events import Event
-from edgepose.analysis.findings import Analysis
-from edgepose.analysis.stage import AnalysisStage, make_analysis
-
-__all__ = ["ANGLES", "ANGLE_NAMES", "Analysis", "AnalysisStage", "Event", "joint_angles", "make_analysis"]
