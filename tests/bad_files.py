@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.builders.paths import ROOT
 
 # Root reads any file whatever its mode; without these two capabilities it obeys the mode bits
 # like any user (the files stay root's, so the venv under /root stays readable).

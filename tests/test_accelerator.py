@@ -28,7 +28,9 @@ from edgepose.inference.modelfile import read_model
 from edgepose.inference.runtime import Runtime, import_runtime
 from edgepose.inference.tpu_devices import EdgeTpuDevice, find_edgetpus, matching
 from edgepose.modelstore.manifest import load_manifest
-from tests.conftest import MOVENET, MOVENET_TPU, POSENET, POSENET_TPU, SHARED, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.paths import MOVENET, MOVENET_TPU, POSENET, POSENET_TPU, SHARED
+from tests.builders.sysfs import fake_sysfs
 from tests.environment import without_edgetpu, without_libedgetpu
 
 NO_DEVICES: list[EdgeTpuDevice] = []
@@ -119,22 +121,6 @@ def test_permission_hint_names_the_group_and_udev_rule() -> None:
 )
 def test_device_selector(selector: str, expected: list) -> None:
     assert matching([USB, USB_FRESH, PCI], selector) == expected
-
-
-def fake_sysfs(root: Path, devices: dict[str, tuple[str, str, int, int]]) -> tuple[Path, Path]:
-    """A /sys/bus/usb/devices tree and a /dev with bus nodes, as the kernel lays them out."""
-    sys_usb, dev = root / "sys", root / "dev"
-    sys_usb.mkdir(parents=True)
-    for name, (vendor, product, bus, num) in devices.items():
-        d = sys_usb / name
-        d.mkdir()
-        for key, value in (("idVendor", vendor), ("idProduct", product), ("busnum", bus), ("devnum", num)):
-            (d / key).write_text(f"{value}\n")
-        node = dev / "bus" / "usb" / f"{bus:03d}" / f"{num:03d}"
-        node.parent.mkdir(parents=True, exist_ok=True)
-        node.touch()
-    (sys_usb / "1-1:1.0").mkdir()  # an interface directory: no ids
-    return sys_usb, dev
 
 
 def test_find_edgetpus_reads_usb_ids_before_and_after_first_use(tmp_path: Path) -> None:
@@ -285,7 +271,7 @@ def test_cli_with_fallback_runs_on_the_cpu_and_says_so(squat_path: Path) -> None
     assert out.returncode == 0, out.stderr
     assert "FALLING BACK TO THE CPU" in out.stderr
     assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr
-    from tests.conftest import parse_documents
+    from tests.builders.documents import parse_documents
 
     (doc,) = parse_documents(out.stdout)
     assert doc["accelerator"] == "cpu" and doc["poses"]

@@ -12,7 +12,7 @@ from edgepose.analysis.zones import Zone
 from edgepose.keypoints import KP
 from edgepose.pose import Pose
 from edgepose.sources.files import read_image
-from tests.conftest import run_cli
+from tests.builders.cli import run_cli
 
 GREY = np.full((100, 200, 3), 128, np.uint8)
 LEFT = Zone("left", np.array([(0, 0), (0.5, 0), (0.5, 1), (0, 1)], float))
@@ -62,8 +62,8 @@ def test_the_preview_draws_the_latest_zone_state_even_from_a_skipped_frame() -> 
     """The preview samples frames; a zone that changed on a frame it skipped is still drawn as it is now."""
     import dataclasses
 
+    from edgepose.analysis.findings import Analysis
     from edgepose.analysis.overlay import LiveOverlay
-    from edgepose.analysis.stage import Analysis
     from edgepose.frame import Frame
     from edgepose.pose import FrameResult
     from edgepose.preview.server import LatestFrame

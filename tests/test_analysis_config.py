@@ -8,7 +8,7 @@ import pytest
 
 from edgepose.config import load_config
 from edgepose.errors import ConfigError
-from tests.conftest import run_cli
+from tests.builders.cli import run_cli
 
 SQUARE = "[[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.1, 0.4]]"
 

@@ -4,52 +4,16 @@ retained zone states arrive and validate; Home Assistant zone entities are annou
 
 from __future__ import annotations
 
-import numpy as np
-
-from edgepose.analysis.stage import make_analysis
 from edgepose.config import Config
-from edgepose.documents.events import event_documents
-from edgepose.documents.poses import Stamp, encode, to_document
-from edgepose.keypoints import KP
 from edgepose.mqtt.homeassistant import zone_discovery_messages
 from edgepose.mqtt.topics import Topics
-from edgepose.pose import FrameResult, Pose
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
-from tests.conftest import validate_document
+from tests.builders.documents import validate_document
+from tests.builders.mqtt import LEFT, META, analysis_config, run_frames, wait_connected
 from tests.mosquitto import Collector, Mosquitto
-from tests.test_mqtt_sink import META, make_config, wait_connected
 
-LEFT = "{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], enter_after: 0, leave_after: 0}"
 RIGHT = "{name: right, polygon: [[0.5, 0], [1, 0], [1, 1], [0.5, 1]], enter_after: 0, leave_after: 0}"
-
-
-def analysis_config(broker: Mosquitto, *zones: str, ha: bool = True) -> Config:
-    return make_config(broker, "analysis.enabled=true", f"analysis.zones=[{', '.join(zones)}]",
-                       f"mqtt.homeassistant.enabled={'true' if ha else 'false'}")  # fmt: skip
-
-
-def walker(x: float, track_id: int) -> Pose:
-    kp = np.zeros((17, 3), np.float32)
-    for name, dy in (("left_ankle", 0), ("right_ankle", 0), ("left_hip", -100), ("right_hip", -100)):
-        kp[KP[name]] = (x, 400 + dy, 0.9)
-    return Pose(kp, 0.9, (x - 20, 250, x + 20, 400), track_id)
-
-
-def run_frames(config: Config, sink: MqttSink, xs: list[float]) -> list[dict]:
-    """What the pipeline does after tracking, frame by frame: analyze, build, encode, hand to the sink."""
-    stage = make_analysis(config, "cam0")
-    stamp = Stamp("testpi", "test-model", "cpu")
-    published = []
-    for i, x in enumerate(xs):
-        result = stage.apply(FrameResult(i, 1.8e9 + i, float(i), 640, 480, "cam0", (walker(x, 7),)))
-        document = to_document(result, stamp)
-        sink.write(result, document, encode(document))
-        events = event_documents(result, "testpi")
-        if events:
-            sink.write_events(result, events, [encode(e) for e in events])
-            published.extend(events)
-    return published
 
 
 def test_events_and_retained_zone_states_arrive_and_validate(broker: Mosquitto) -> None:

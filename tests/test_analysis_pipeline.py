@@ -12,7 +12,9 @@ import pytest
 from edgepose.analysis.anchors import anchor_points
 from edgepose.analysis.angles import ANGLE_NAMES
 from edgepose.analysis.polygon import points_in_polygon
-from tests.conftest import POSENET, run_cli, validate_document
+from tests.builders.cli import run_cli
+from tests.builders.documents import validate_document
+from tests.builders.paths import POSENET
 
 # A band across the crowd's path (people walk left and right), from the top of the frame to the bottom.
 BAND = [[0.4, 0.0], [0.6, 0.0], [0.6, 1.0], [0.4, 1.0]]
@@ -133,7 +135,7 @@ def test_photos_are_counted_without_tracks(shared: Path, models_dir: Path, tmp_p
 def test_meta_lists_angles_and_zones(models_dir: Path) -> None:
     from edgepose.config import load_config
     from edgepose.documents.meta import meta_document
-    from tests.conftest import model_free_loaded
+    from tests.builders.engines import model_free_loaded
 
     loaded = model_free_loaded(models_dir / "m.tflite")
     config = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{{name: door, polygon: {BAND}}}]"],

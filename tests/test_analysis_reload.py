@@ -22,7 +22,7 @@ from edgepose.mqtt.homeassistant import zone_discovery_messages
 from edgepose.mqtt.topics import Topics
 from edgepose.service.daemon import Daemon
 from edgepose.service.notify import Notifier
-from tests.conftest import validate_document
+from tests.builders.documents import validate_document
 from tests.mosquitto import HOST, Collector, Mosquitto
 from tests.service_kit import wait_until
 

@@ -11,7 +11,7 @@ from edgepose.analysis.stage import AnalysisStage, AngleAnalyzer, ZoneAnalyzer
 from edgepose.analysis.zones import Zone, ZoneTracker
 from edgepose.keypoints import KP
 from edgepose.pose import FrameResult, Pose
-from tests.conftest import validate_document
+from tests.builders.documents import validate_document
 
 W, H = 1000, 500
 LEFT_HALF = np.array([(0, 0), (0.5, 0), (0.5, 1), (0, 1)], float)

@@ -12,7 +12,9 @@ import pytest
 from edgepose.pose import Pose
 from edgepose.sources.files import read_image
 from edgepose.viz import Style, color_for, draw_poses, poses_from_document
-from tests.conftest import ROOT, parse_documents, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.documents import parse_documents
+from tests.builders.paths import ROOT
 
 MIN_SCORE = 0.2  # decoder.min_keypoint_score's default, which annotate uses to hide keypoints
 MARGIN = 8  # px around a box within which drawing (keypoint rings, line caps) may reach

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgepose.app import App, AppParts
-from edgepose.bench.runner import MemorySource
 from edgepose.config import load_config
-from tests.test_pipeline import ListSink
+from edgepose.tools.bench.runner import MemorySource
+from tests.builders.pipeline import ListSink
 
 
 def test_app_runs_with_injected_parts_and_stops_them(squat_rgb: np.ndarray) -> None:

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from tests.bad_files import fill, huge_png, huge_tiff, obeying_modes, tmpfs, unreadable, video
-from tests.conftest import ROOT, parse_documents
+from tests.builders.documents import parse_documents
+from tests.builders.paths import ROOT
 from tests.fleet_docs import pose_document
 from tests.tiny_models import broadcast_model, movenet_single_outputs, pixel_model
 
@@ -521,7 +522,7 @@ def test_a_non_finite_model_output_costs_its_frame_only(squat_path: Path, tmp_pa
 def test_an_mqtt_port_that_is_not_mqtt_is_named_once(squat_path: Path) -> None:
     """``--sink mqtt`` at a port that answers HTTP: the run goes on (exit 0), one warning names it,
     and what could not be sent is counted at exit."""
-    from tests.test_mqtt_misbehaving_broker import HTTP_400, FakeBroker
+    from tests.builders.mqtt import HTTP_400, FakeBroker
 
     fake = FakeBroker("send", HTTP_400)
     try:

@@ -10,108 +10,32 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgepose.behaviours.falls import FallDetector, zone_exclusion
-from edgepose.behaviours.geometry import body_lean, torso_lean
-from edgepose.behaviours.settings import FallSettings
+from edgepose.analysis.behaviours.falls import FallDetector, zone_exclusion
+from edgepose.analysis.behaviours.geometry import body_lean, torso_lean
+from edgepose.analysis.behaviours.settings import FallSettings
 from edgepose.keypoints import KP
-
-FPS = 15.0
-H = 300.0  # the person's standing height, pixels
-FLOOR = 650.0  # y of the floor in a 1280x720 frame
-WIDTH, HEIGHT = 1280.0, 720.0
-
-
-def direction(angle: float) -> np.ndarray:
-    """Unit vector at ``angle`` degrees from image-down towards +x (the way the person faces)."""
-    a = math.radians(angle)
-    return np.array([math.sin(a), math.cos(a)])
-
-
-def figure(hip: tuple[float, float], lean: float = 0.0, thigh: float = 0.0, shin: float = 0.0,
-           height: float = H, conf: float = 0.9) -> np.ndarray:  # fmt: skip
-    """A stick person's ``(17, 3)`` keypoints in pixels.
-
-    hip: the hip centre. lean: the torso's angle from upright, degrees, positive forward (+x).
-    thigh: the thighs' angle from the torso's line, forward positive (90: sitting). shin: the
-    shins' angle from the thighs' line (-90 folds them back down). Arms hang along the torso.
-    Keypoints outside the 1280x720 frame score 0, as a model gives them.
-    """
-    hip = np.asarray(hip, float)
-    down = direction(-lean)  # along the torso, towards the feet
-    up = -down
-    side = np.array([up[1], -up[0]])  # across the body
-    shoulders = hip + 0.30 * height * up
-    nose = shoulders + 0.12 * height * up
-    knee_dir = direction(-lean + thigh)
-    ankle_dir = direction(-lean + thigh + shin)
-    kp = np.zeros((17, 3))
-
-    def put(name: str, xy: np.ndarray) -> None:
-        kp[KP[name], :2] = xy
-
-    put("nose", nose)
-    for s, sign in (("left", 1.0), ("right", -1.0)):
-        put(f"{s}_eye", nose + sign * 0.02 * height * side + 0.02 * height * up)
-        put(f"{s}_ear", nose + sign * 0.05 * height * side)
-        sh = shoulders + sign * 0.10 * height * side
-        put(f"{s}_shoulder", sh)
-        put(f"{s}_elbow", sh + 0.17 * height * down)
-        put(f"{s}_wrist", sh + 0.32 * height * down)
-        hp = hip + sign * 0.07 * height * side
-        put(f"{s}_hip", hp)
-        knee = hp + 0.25 * height * knee_dir
-        put(f"{s}_knee", knee)
-        put(f"{s}_ankle", knee + 0.25 * height * ankle_dir)
-    inside = (kp[:, 0] >= 0) & (kp[:, 0] <= WIDTH) & (kp[:, 1] >= 0) & (kp[:, 1] <= HEIGHT)
-    kp[:, 2] = np.where(inside, conf, 0.0)
-    return kp
-
-
-def standing_hip(x: float, height: float = H) -> tuple[float, float]:
-    return (x, FLOOR - 0.5 * height)
-
-
-def planted(feet_x: float, lean: float, thigh: float, shin: float, height: float = H) -> np.ndarray:
-    """:func:`figure` with the hips placed so that the ankles stand on the floor at ``feet_x``."""
-    leg = 0.25 * height * (direction(-lean + thigh) + direction(-lean + thigh + shin))
-    return figure((feet_x - leg[0], FLOOR - leg[1]), lean, thigh, shin, height)
-
-
-def ease(u: float) -> float:
-    """0 -> 1 smoothly over u in [0, 1]."""
-    u = min(max(u, 0.0), 1.0)
-    return 0.5 - 0.5 * math.cos(math.pi * u)
-
+from tests.builders.figures import (
+    FLOOR,
+    FPS,
+    TOPPLE,
+    H,
+    ease,
+    fall_and_get_up,
+    fall_forward,
+    figure,
+    pendulum,
+    planted,
+    stand,
+    toppled,
+    walking,
+)
 
 # A trajectory: keypoints as a function of time, for `seconds` seconds (None: the person is gone).
 Trajectory = tuple[float, Callable[[float], np.ndarray | None]]
-
-
-def stand(t: float, x: float = 640.0) -> np.ndarray:
-    return figure(standing_hip(x))
-
-
-def pendulum(x: float, lean: float) -> np.ndarray:
-    """Falling stiff as a plank about the feet: the hips on a circle of radius H/2 around the ankles."""
-    a = math.radians(lean)
-    return figure((x - 0.5 * H * math.sin(a) * -1, FLOOR - 0.5 * H * math.cos(a)), lean)
-
-
-def fall_forward(t: float, start: float = 2.0, duration: float = 0.8, sign: float = 1.0) -> np.ndarray:
-    """Standing, then toppling forward (sign -1: backwards) over `duration` s onto the floor, lying on."""
-    return pendulum(640.0, sign * 90.0 * ease((t - start) / duration))
-
-
-def fall_and_get_up(t: float) -> np.ndarray:
-    """Falls at 2 s, lies for 4 s, gets up over 1.5 s at 6.8 s, stands."""
-    if t < 6.8:
-        return fall_forward(t)
-    return pendulum(640.0, 90.0 * (1.0 - ease((t - 6.8) / 1.5)))
 
 
 def collapse(t: float) -> np.ndarray:
@@ -124,14 +48,6 @@ def collapse(t: float) -> np.ndarray:
     u = ease((t - 2.5) / 0.6)
     hip_y = FLOOR - 0.2 * H * (1 - u) - 0.0 * u
     return figure((640.0 - 0.1 * H * u, hip_y), lean=20 + 70 * u, thigh=80 * (1 - u), shin=-110 * (1 - u))
-
-
-def walking(t: float) -> np.ndarray:
-    """Across the frame at 1.2 m/s-ish: a hip bob of 2 % H at 2 Hz, the torso within 8 degrees, legs swinging."""
-    x = 100.0 + 120.0 * t
-    swing = 25.0 * math.sin(2 * math.pi * 1.0 * t)
-    bob = 0.02 * H * math.sin(2 * math.pi * 2.0 * t)
-    return figure((x, FLOOR - 0.5 * H + bob), lean=5 + 3 * math.sin(2 * math.pi * t), thigh=swing, shin=-abs(swing) / 2)
 
 
 def sitting_down(t: float) -> np.ndarray:
@@ -424,46 +340,14 @@ def test_the_thresholds_table() -> None:
 # --- a synthetic fall through the real model ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def estimator(movenet_path: Path):
-    from edgepose.config.sections import DecoderConfig
-    from edgepose.estimator import PoseEstimator
-    from edgepose.inference.engine import LiteRtEngine
-    from edgepose.inference.modelfile import read_model
-
-    return PoseEstimator(LiteRtEngine(read_model(movenet_path), threads=2), DecoderConfig())
-
-
-def toppled(squat: np.ndarray, angle: float, size: int = 1000) -> np.ndarray:
-    """squat.bmp on a larger canvas, turned ``angle`` degrees clockwise about the feet and moved
-    down with it (at 90 degrees by the canvas's spare height)."""
-    import cv2
-
-    h, w = squat.shape[:2]
-    canvas = np.empty((size, size, 3), np.uint8)
-    canvas[:] = squat[5, 5]
-    left = (size - w) // 2
-    canvas[:h, left : left + w] = squat
-    feet = (left + 190.0, 530.0)  # between the ankles in squat.bmp
-    m = cv2.getRotationMatrix2D(feet, -angle, 1.0)
-    m[1, 2] += (size - h) * angle / 90.0
-    return cv2.warpAffine(
-        canvas, m, (size, size), borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(map(int, squat[5, 5]))
-    )
-
-
-# Frames at 10 fps: 1 s as photographed, 0.6 s toppling to 75 degrees, then 3 s lying there.
-TOPPLE = [0.0] * 10 + [12.5, 25.0, 37.5, 50.0, 62.5, 75.0] + [75.0] * 30
-
-
-def test_a_fall_made_from_squat_bmp_through_the_real_model_fires_once(estimator, squat_rgb) -> None:
+def test_a_fall_made_from_squat_bmp_through_the_real_model_fires_once(movenet_estimator, squat_rgb) -> None:
     from edgepose.frame import Frame
 
     detector = FallDetector()
     events, seen = [], {}
     for i, angle in enumerate(TOPPLE):
         if angle not in seen:  # the same image gives the same keypoints: run the model once per angle
-            poses = estimator.estimate(Frame(toppled(squat_rgb, angle), i, 0.0, 0.0)).poses
+            poses = movenet_estimator.estimate(Frame(toppled(squat_rgb, angle), i, 0.0, 0.0)).poses
             assert poses, f"no pose at {angle} degrees"
             seen[angle] = poses[0].keypoints
         events += detector.update(i / 10.0, 1, seen[angle])
@@ -472,10 +356,10 @@ def test_a_fall_made_from_squat_bmp_through_the_real_model_fires_once(estimator,
     assert 1.0 + 2.0 <= events[0].ts <= 1.6 + 2.0 + 0.01, events
 
 
-def test_the_photographed_squat_itself_never_falls(estimator, squat_rgb) -> None:
+def test_the_photographed_squat_itself_never_falls(movenet_estimator, squat_rgb) -> None:
     from edgepose.frame import Frame
 
-    kp = estimator.estimate(Frame(squat_rgb, 0, 0.0, 0.0)).poses[0].keypoints
+    kp = movenet_estimator.estimate(Frame(squat_rgb, 0, 0.0, 0.0)).poses[0].keypoints
     detector = FallDetector()
     assert [e for i in range(50) for e in detector.update(i / 10.0, 1, kp)] == []
 

@@ -14,16 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgepose.behaviours.library import Loaded, entry_from_pose
-from edgepose.behaviours.reps import RepCounter
-from edgepose.behaviours.rules import PRESETS, RepRule
-from edgepose.behaviours.settings import BehavioursSettings, FallSettings, MatchSettings, RepsSettings
-from edgepose.behaviours.similarity import normalize, with_mirrors
-from edgepose.behaviours.stage import Behaviours
+from edgepose.analysis.behaviours.library import Loaded, entry_from_pose
+from edgepose.analysis.behaviours.reps import RepCounter
+from edgepose.analysis.behaviours.rules import PRESETS, RepRule
+from edgepose.analysis.behaviours.settings import BehavioursSettings, FallSettings, MatchSettings, RepsSettings
+from edgepose.analysis.behaviours.similarity import normalize, with_mirrors
+from edgepose.analysis.behaviours.stage import Behaviours
 from edgepose.kernels.behaviour import NUMPY, BehaviourKernels, load_behaviour_kernels
-from tests.test_behaviour_falls import TOPPLE, estimator, fall_forward, toppled, walking  # noqa: F401 (estimator: a fixture)
-from tests.test_behaviour_library import NOW
-from tests.test_behaviour_stage import poses_of, random_poses
+from tests.builders.figures import NOW, TOPPLE, fall_forward, poses_of, random_poses, toppled, walking
 
 NUMBA = load_behaviour_kernels("numba")
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,14 +135,14 @@ def test_whole_frames_give_the_same_matches_counts_and_events(mirror: bool, metr
     assert kinds == {"pose_match", "fall", "rep"}
 
 
-def test_the_real_models_toppling_squat_gives_the_same_frames(estimator, squat_rgb) -> None:  # noqa: F811
+def test_the_real_models_toppling_squat_gives_the_same_frames(movenet_estimator, squat_rgb) -> None:
     """squat.bmp turned over (the fall test's frames) through MoveNet, with itself and two of its
     turns as the library: the same matches, counts and events (the fall among them) either way."""
     from edgepose.frame import Frame
 
     poses = {}
     for angle in sorted(set(TOPPLE)):
-        got = estimator.estimate(Frame(toppled(squat_rgb, angle), 0, 0.0, 0.0)).poses
+        got = movenet_estimator.estimate(Frame(toppled(squat_rgb, angle), 0, 0.0, 0.0)).poses
         assert got, angle
         poses[angle] = got[0]
     entries = tuple(entry_from_pose(f"turned-{int(a)}", poses[a].keypoints, {}, NOW) for a in (0.0, 37.5, 75.0))
@@ -194,7 +192,7 @@ def test_without_the_jit_the_kernels_run_as_python_and_agree() -> None:
     code = (
         "import numpy as np\n"
         "from edgepose.kernels.behaviour import NUMPY, load_behaviour_kernels\n"
-        "from tests.test_behaviour_stage import random_poses\n"
+        "from tests.builders.figures import random_poses\n"
         "from tests.test_behaviour_kernels import assert_same, assert_same_matches\n"
         "k = load_behaviour_kernels('numba')\n"
         "kp = random_poses(40, 8)\n"

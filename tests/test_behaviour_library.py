@@ -4,18 +4,16 @@ reported one by one instead of raised."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgepose.behaviours.library import LibraryUsageError, PoseLibrary, entry_from_pose, to_json
-from edgepose.behaviours.similarity import normalize, similarity
+from edgepose.analysis.behaviours.library import LibraryUsageError, PoseLibrary, entry_from_pose, to_json
+from edgepose.analysis.behaviours.similarity import normalize, similarity
 from edgepose.errors import InputError
 from edgepose.keypoints import KEYPOINT_NAMES
-
-NOW = datetime(2026, 12, 1, 23, 40, tzinfo=UTC)
+from tests.builders.figures import NOW
 
 
 def pose(seed: int) -> np.ndarray:

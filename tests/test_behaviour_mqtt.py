@@ -3,7 +3,7 @@ arrive schema-valid; the Home Assistant "fall detected" sensor is announced (val
 safety, the shared device), its retained state is set by a fall and cleared by the recovery, and
 both go once falls are turned off; the reps reset topic resets every count or one track's, and a
 bad payload is counted, never raised. The poses are closed-form stick figures
-(:mod:`tests.test_behaviour_falls`), driven through the real stage, document builder and sink."""
+(:mod:`tests.builders.figures`), driven through the real stage, document builder and sink."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from edgepose.mqtt.topics import Topics
 from edgepose.pose import FrameResult, Pose
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
-from tests.conftest import validate_document
+from tests.builders.documents import validate_document
+from tests.builders.figures import FPS, fall_and_get_up, planted, stand
+from tests.builders.mqtt import META, make_config, wait_connected
 from tests.mosquitto import Collector, Mosquitto
-from tests.test_behaviour_falls import FPS, fall_and_get_up, planted, stand
-from tests.test_mqtt_sink import META, make_config, wait_connected
 
 FALLS = ("analysis.enabled=true", "analysis.behaviours.falls.enabled=true", "analysis.behaviours.falls.cooldown=0")
 REPS = ("analysis.enabled=true", "analysis.behaviours.reps.enabled=true")

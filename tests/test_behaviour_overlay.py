@@ -12,7 +12,7 @@ from edgepose.analysis.events import FallState
 from edgepose.analysis.overlay import FALLEN, LiveOverlay, behaviour_labels, draw_behaviours
 from edgepose.pose import Pose
 from edgepose.viz import Style
-from tests.conftest import run_cli
+from tests.builders.cli import run_cli
 
 pytest.importorskip("cv2")
 
@@ -49,7 +49,7 @@ def test_labels_sit_above_the_box_and_a_fallen_person_is_boxed_in_red() -> None:
 
 
 def test_the_preview_overlay_draws_the_falls_it_noted() -> None:
-    from edgepose.analysis.stage import Analysis
+    from edgepose.analysis.findings import Analysis
 
     overlay = LiveOverlay([], with_zones=False, with_angles=False, with_behaviours=True)
     overlay.note(Analysis(falls=FallState((3,), 0.0, 0), falls_changed=True))

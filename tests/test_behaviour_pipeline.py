@@ -5,14 +5,14 @@ matching on puts ``match`` in every pose document; bad behaviour config is refus
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import parse_documents, run_cli, validate_document
-from tests.test_behaviour_falls import toppled
+from tests.builders.cli import run_cli
+from tests.builders.documents import parse_documents, read_run, validate_document
+from tests.builders.figures import toppled
 
 FPS = 30.0
 # 1 s as photographed, toppling to 75 degrees over 0.6 s, then 3 s lying there, at 30 fps (a camera's
@@ -33,20 +33,6 @@ def fall_video(squat_rgb: np.ndarray, tmp_path_factory: pytest.TempPathFactory) 
         writer.write(frames[angle])
     writer.release()
     return path
-
-
-def read_run(path: Path) -> tuple[dict[int, dict], list[dict]]:
-    """Pose documents by frame and events in order, each validated against its schema."""
-    poses, events = {}, []
-    for line in path.read_text().splitlines():
-        doc = json.loads(line)
-        if doc["schema"] == "edgepose.events/1":
-            validate_document(doc, "events.v1.json")
-            events.append(doc)
-        else:
-            validate_document(doc)
-            poses[doc["frame"]] = doc
-    return poses, events
 
 
 def test_a_fall_through_the_real_model_and_pipeline_fires_one_fall_event(
@@ -76,7 +62,7 @@ def test_a_fall_through_the_real_model_and_pipeline_fires_one_fall_event(
 def test_meta_lists_the_enabled_behaviours() -> None:
     from edgepose.config import load_config
     from edgepose.documents.meta import analysis_meta
-    from tests.test_mqtt_sink import META
+    from tests.builders.mqtt import META
 
     on = ["analysis.enabled=true", "analysis.behaviours.falls.enabled=true", "analysis.behaviours.reps.enabled=true"]
     config = load_config(None, [*on, "analysis.behaviours.reps.presets=[squat, curl]"])

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
-from tests.test_exit_codes import assert_clean_error
+from tests.builders.cli import assert_clean_error, run_cli
 
 EX_USAGE, EX_NOINPUT = 64, 66
 

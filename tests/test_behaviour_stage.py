@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from edgepose.behaviours.falls import FallDetector
-from edgepose.behaviours.geometry import (
+from edgepose.analysis.behaviours.falls import FallDetector
+from edgepose.analysis.behaviours.geometry import (
     ANGLE_NAMES,
     body_lean,
     body_measures,
@@ -19,22 +19,11 @@ from edgepose.behaviours.geometry import (
     torso_lean,
     visible_extent,
 )
-from edgepose.behaviours.library import Loaded, entry_from_pose
-from edgepose.behaviours.settings import BehavioursSettings, FallSettings, MatchSettings, RepsSettings
-from edgepose.behaviours.stage import Behaviours
+from edgepose.analysis.behaviours.library import Loaded, entry_from_pose
+from edgepose.analysis.behaviours.settings import BehavioursSettings, FallSettings, MatchSettings, RepsSettings
+from edgepose.analysis.behaviours.stage import Behaviours
 from edgepose.pose import Pose
-from tests.test_behaviour_falls import fall_forward, walking
-from tests.test_behaviour_library import NOW
-
-
-def random_poses(n: int, seed: int) -> np.ndarray:
-    """Poses with about a third of the keypoints below 0.3, a few on the same pixel, some all hidden."""
-    rng = np.random.default_rng(seed)
-    kp = np.empty((n, 17, 3))
-    kp[..., :2] = rng.integers(0, 40, (n, 17, 2)) * 10.0  # a coarse grid: coincident keypoints happen
-    kp[..., 2] = rng.uniform(0, 1, (n, 17))
-    kp[: n // 10, :, 2] = 0.1  # nobody visible
-    return kp
+from tests.builders.figures import NOW, fall_forward, poses_of, random_poses, walking
 
 
 def same(a: float | None, b: float) -> bool:
@@ -76,15 +65,6 @@ def test_update_all_gives_the_events_of_update_one_by_one() -> None:
             by_one += one.update(t, track, pose)
         by_many += many.update_all(t, [0, 1, 2], kp)
     assert by_one == by_many and [e.track for e in by_many if e.kind == "fall"] == [1, 2]
-
-
-def poses_of(ts: float, ids: list[int | None]) -> list[Pose]:
-    """A walker, a faller, and a person squatting every 2 s (knee angle 180 -> 80 -> 180)."""
-    squat = walking(0.0)
-    depth = 0.5 - 0.5 * math.cos(math.pi * ts)
-    squat[[13, 14], 0] += 90 * depth  # knees 90 px forward of 75 px limbs: the knee closes to 80 degrees
-    kps = [walking(ts), fall_forward(ts), squat]
-    return [Pose(k.astype(np.float32), 0.9, (0, 0, 1, 1), i) for k, i in zip(kps, ids, strict=True)]
 
 
 def test_behaviours_over_frames() -> None:

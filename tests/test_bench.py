@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.bench import Plan, run_bench
-from edgepose.bench import report as rep
-from edgepose.bench.figures import Latency
-from edgepose.bench.runner import MemorySource, governor_warning, throttle_warning
 from edgepose.config import load_config
 from edgepose.errors import InputError, UnavailableError
-from tests.conftest import run_cli
+from edgepose.tools.bench import Plan, run_bench
+from edgepose.tools.bench import report as rep
+from edgepose.tools.bench.figures import Latency
+from edgepose.tools.bench.runner import MemorySource, governor_warning, throttle_warning
+from tests.builders.cli import run_cli
 
 MOVENET = "movenet_lightning_int8"
 POSENET = "posenet_mobilenet_v1_075_481x641"
@@ -198,7 +198,7 @@ def test_bad_input_is_one_line(args: list[str], code: int, message: str, squat_p
 
 
 def test_edge_tpu_row_says_why_when_there_is_none(squat_path: Path, tmp_path: Path) -> None:
-    from edgepose.bench.runner import edgetpu_present
+    from edgepose.tools.bench.runner import edgetpu_present
 
     if edgetpu_present():
         pytest.skip("an Edge TPU is attached: the row would run")

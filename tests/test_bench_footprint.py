@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from edgepose.bench.footprint import Footprint, cpu_seconds, daemon_argv, markdown, memory_mb
-from tests.conftest import MOVENET, run_cli
+from edgepose.tools.bench.footprint import Footprint, cpu_seconds, daemon_argv, markdown, memory_mb
+from tests.builders.cli import run_cli
+from tests.builders.paths import MOVENET
 
 
 def test_memory_is_read_from_smaps_rollup(tmp_path):
@@ -80,8 +81,8 @@ def test_footprint_refusals(squat_path, args, message):
 def test_a_daemon_that_ends_without_a_document_is_named_with_its_exit_and_error():
     import sys
 
-    from edgepose.bench.footprint import run_once
     from edgepose.errors import InputError
+    from edgepose.tools.bench.footprint import run_once
 
     script = "import sys; print('INFO: noise', file=sys.stderr); print('edgepose: error: no model', file=sys.stderr)"
     argv = [sys.executable, "-c", f"{script}; sys.exit(66)"]

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import MOVENET, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.paths import MOVENET
 
 
 def test_engine_table_has_every_variant_of_every_engine(walking_video, tmp_path):
@@ -46,7 +47,7 @@ def test_engine_refusals(squat_path, args, message):
 def test_busy_is_the_engines_share_of_the_frame_period():
     """``busy``: the engine's own invoke time over the frame period, a limit that does not depend on
     how fast the bare loop's sleeps wake on an idle VM (where the stand-in's bare loop runs slow)."""
-    from edgepose.bench.limit import Tally, busy_share, stage_means
+    from edgepose.tools.bench.limit import Tally, busy_share, stage_means
 
     tally = Tally(frames=100, seconds=1.0)  # 10 ms a frame
     tally.add("own", 700.0)  # 7 ms of it on the engine
@@ -81,7 +82,7 @@ def test_the_bare_variant_runs_the_engine_and_nothing_of_the_pipeline():
     pipeline made every ratio the pipeline over itself)."""
     import numpy as np
 
-    from edgepose.bench.limit import BARE, SERIAL, Setup, Tally, TimedEngine, run_variant
+    from edgepose.tools.bench.limit import BARE, SERIAL, Setup, Tally, TimedEngine, run_variant
 
     engine = _CountingEngine()
     timed = TimedEngine.__new__(TimedEngine)  # its engine only: the bare loop must not need the rest
@@ -96,7 +97,7 @@ def test_the_bare_variant_runs_the_engine_and_nothing_of_the_pipeline():
 
 
 def test_every_variant_list_has_one_bare_loop_and_it_is_bare():
-    from edgepose.bench.limit import BARE, variants_for
+    from edgepose.tools.bench.limit import BARE, variants_for
 
     class Estimator:
         uses_crop_region = True
@@ -133,7 +134,7 @@ class Movenet:
 def test_the_peer_is_the_examples_own_loop_at_the_compared_thread_count(tmp_path):
     import numpy as np
 
-    from edgepose.bench.peer import load_example, make_peer
+    from edgepose.tools.bench.peer import load_example, make_peer
 
     (tmp_path / "data.py").write_text(EXAMPLE_DATA)
     (tmp_path / "movenet.py").write_text(EXAMPLE_MOVENET)
@@ -148,8 +149,8 @@ def test_the_peer_is_the_examples_own_loop_at_the_compared_thread_count(tmp_path
 
 
 def test_a_peer_folder_without_the_examples_files_is_refused(tmp_path):
-    from edgepose.bench.peer import load_example
     from edgepose.errors import InputError
+    from edgepose.tools.bench.peer import load_example
 
     (tmp_path / "data.py").write_text(EXAMPLE_DATA)
     with pytest.raises(InputError, match=r"movenet\.py not found"):

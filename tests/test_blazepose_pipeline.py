@@ -11,18 +11,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.blazepose_estimator import BlazePoseEstimator, DetectorMissingError, PoseDetector, find_detector
 from edgepose.config.sections import Config, DecoderConfig, TrackingConfig
 from edgepose.decode.blazepose.landmarks import LANDMARK_NAMES
 from edgepose.documents.meta import meta_document
 from edgepose.documents.poses import Stamp, encode, pose_entries, to_document
 from edgepose.errors import EX_NOINPUT
+from edgepose.estimation.blazepose import BlazePoseEstimator, DetectorMissingError, PoseDetector, find_detector
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.pose import FrameResult, Pose
 from edgepose.tracking import make_tracker
-from tests.conftest import model_free_loaded, parse_documents, run_cli, validate_document
+from tests.builders.cli import run_cli
+from tests.builders.documents import parse_documents, validate_document
+from tests.builders.engines import model_free_loaded
+from tests.builders.pipeline import video_frames
 
 cv2 = pytest.importorskip("cv2")
 
@@ -117,7 +120,7 @@ def test_tracking_keeps_each_persons_landmarks_with_them(smoothing: bool) -> Non
 
 @pytest.fixture(scope="module")
 def detector(models_dir: Path) -> PoseDetector:
-    from edgepose.blazepose_estimator import open_detector
+    from edgepose.estimation.blazepose import open_detector
 
     return open_detector(models_dir / "pose_detection.tflite", threads=2)
 
@@ -126,23 +129,6 @@ def detector(models_dir: Path) -> PoseDetector:
 def lite(models_dir: Path, detector: PoseDetector) -> BlazePoseEstimator:
     engine = LiteRtEngine(read_model(models_dir / "pose_landmark_lite.tflite"), 2)
     return BlazePoseEstimator(engine, detector, DecoderConfig(), "pose_landmark_lite")
-
-
-def video_frames(path: Path, count: int, crop: tuple[int, int, int] | None = None) -> list[np.ndarray]:
-    """The video's first ``count`` frames as RGB; ``crop`` (x, y, side): a square of each (people seen larger)."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        if crop is not None:
-            x, y, side = crop
-            rgb = np.ascontiguousarray(rgb[y : y + side, x : x + side])
-        frames.append(rgb)
-    capture.release()
-    return frames
 
 
 def run_video(estimator: BlazePoseEstimator, frames: list[np.ndarray]) -> tuple[list[bool], list[bool]]:
@@ -414,7 +400,7 @@ class Counting:
 def test_the_landmark_model_does_not_run_when_nobody_is_found(
     background: bool, detector: PoseDetector, squat_rgb: np.ndarray
 ) -> None:
-    from edgepose.pipeline import StartsInvokes
+    from edgepose.pipeline.runner import StartsInvokes
 
     counting = Counting(ShuffledEngine(0.9), background)
     estimator = BlazePoseEstimator(counting, detector, DecoderConfig(), "m")
@@ -433,7 +419,7 @@ def test_the_landmark_model_does_not_run_when_nobody_is_found(
 
 def test_bench_times_the_landmark_invoke_of_a_two_stage_model(squat_path) -> None:
     """The invoke column feeds the landmark model the region its detector found, as a frame would."""
-    from tests.conftest import run_cli
+    from tests.builders.cli import run_cli
 
     args = ("--threads", "2", "--frames", "3", "--warmup", "1", "--source", str(squat_path))
     proc = run_cli("bench", "--models", "pose_landmark_lite.tflite", *args)

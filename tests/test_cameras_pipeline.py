@@ -10,78 +10,31 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from edgepose.app import App, AppParts, build_estimator, build_source, camera_hook
-from edgepose.bench.runner import MemorySource
+from edgepose.app import App, AppParts, build_estimator, camera_hook
 from edgepose.config import load_config
-from edgepose.config.sections import Config, DecoderConfig
+from edgepose.config.sections import DecoderConfig
 from edgepose.documents.poses import Stamp
 from edgepose.errors import ConfigError, InputError
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
-from edgepose.health import Health
 from edgepose.inference.engine import InferenceEngine
-from edgepose.pipeline import AddCamera, Ended, Lane, Pipeline, Reconfigure, RemoveCamera
+from edgepose.pipeline.runner import AddCamera, Ended, Lane, Pipeline, Reconfigure, RemoveCamera
 from edgepose.pose import FrameResult
-from edgepose.sinks.base import Sink
 from edgepose.sources.base import Source
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats
+from edgepose.tools.bench.runner import MemorySource
 from edgepose.tracking import make_tracker
-from tests.test_decode_movenet_multi import OUT, FakeEngine, row
-from tests.test_overlap import Recorder, video_clocks
-from tests.test_pipeline import ListSink
+from tests.builders.engines import OUT, FakeEngine, row
+from tests.builders.pipeline import ListSink, Recorder, cameras_yaml, poses_of, run_app, steady_source, video_clocks
 
 MODEL = "movenet_single_pose_lightning_ptq"
 PEOPLE = "posenet_mobilenet_v1_075_353x481"  # multi-person: several tracked ids a frame on the street video
-
-
-def steady_source(config: Config, health: Health, stats: RunStats, model_input: tuple[int, int] | None) -> Source:
-    """The configured source, with frames stamped on a clock of their own (see :func:`video_clocks`)."""
-    return build_source(config, video_clocks(), health, stats, model_input)
-
-
-class Collect(Sink):
-    """Every document an App's sinks got, shared by the sinks of one run."""
-
-    name = "collect"
-    dropped = 0
-
-    def __init__(self, into: list[dict[str, Any]]) -> None:
-        self.into = into
-
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        self.into.append(document)
-
-
-def run_app(config: Config, max_frames: int) -> tuple[list[dict[str, Any]], App]:
-    documents: list[dict[str, Any]] = []
-    parts = AppParts(source=steady_source, sink=lambda spec, config, stats: Collect(documents))
-    app = App(config, parts)
-    app.start()
-    try:
-        app.run(max_frames=max_frames)
-    finally:
-        app.stop()
-    return documents, app
-
-
-def poses_of(documents: list[dict[str, Any]], camera: str) -> list[Any]:
-    """A camera's documents as what a subscriber compares: frame number and poses (no timings)."""
-    return [(d["frame"], d["poses"]) for d in documents if d["camera"] == camera]
-
-
-def cameras_yaml(tmp_path: Path, cameras: dict[str, str], *extra: str, model: str = "movenet_lightning_int8") -> Path:
-    lines = ["sinks: [stdout]", f"model: {{name: {model}, threads: 2}}", "cameras:"]
-    lines += [f"  {name}: {{source: {{uri: '{uri}', loop: true}}}}" for name, uri in cameras.items()]
-    path = tmp_path / "edgepose.yaml"
-    path.write_text("\n".join([*lines, *extra]) + "\n", encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize("count", [2, 3])

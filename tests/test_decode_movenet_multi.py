@@ -8,46 +8,10 @@ import pytest
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, choose_decoder
 from edgepose.decode.movenet_multi import MoveNetMultiDecoder, input_size
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.preprocess import full_region
 from edgepose.frame import Frame
-from edgepose.inference.engine import InferenceEngine, TensorSpec
-from edgepose.preprocess import full_region
-
-OUT = TensorSpec("output_0", 0, (1, 6, 56), np.dtype(np.float32))
-
-
-def row(y0: float, x0: float, y1: float, x1: float, score: float) -> np.ndarray:
-    """A person whose 17 keypoints lie on the box diagonal, normalized to the input."""
-    t = np.linspace(0, 1, 17)
-    kps = np.stack([y0 + t * (y1 - y0), x0 + t * (x1 - x0), np.full(17, 0.8)], axis=1)
-    return np.concatenate([kps.reshape(-1), [y0, x0, y1, x1, score]]).astype(np.float32)
-
-
-def outputs(*rows: np.ndarray) -> list[np.ndarray]:
-    raw = np.zeros((1, 6, 56), np.float32)
-    for i, r in enumerate(rows):
-        raw[0, i] = r
-    return [raw]
-
-
-class FakeEngine(InferenceEngine):
-    """A stand-in with LiteRT's dynamic-input behaviour: resize_input changes the input spec."""
-
-    def __init__(self, rows: list[np.ndarray]) -> None:
-        self.input = TensorSpec("input", 0, (1, 1, 1, 3), np.dtype(np.uint8))
-        self.outputs = (OUT,)
-        self.accelerator = "cpu"
-        self.rows = rows
-        self.resized: list[tuple[int, ...]] = []
-        self.seen: list[tuple[int, ...]] = []
-
-    def resize_input(self, shape: tuple[int, ...]) -> None:
-        self.resized.append(shape)
-        self.input = TensorSpec("input", 0, tuple(shape), np.dtype(np.uint8))
-
-    def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
-        self.seen.append(tensor.shape)
-        return outputs(*self.rows)
+from tests.builders.engines import OUT, FakeEngine, outputs, row
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,15 @@ import pytest
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.posenet_multi import PoseNetMultiDecoder
 from edgepose.errors import FrameError
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.preprocess import full_region
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine, TensorSpec
 from edgepose.inference.modelfile import read_model
 from edgepose.pose import Pose
-from edgepose.preprocess import full_region
 from edgepose.sources.files import read_image
-from tests.conftest import parse_documents, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.documents import parse_documents
 
 REFERENCE = "posenet_mobilenet_v1_075_481_641_16_quant_decoder_reference.csv"
 

@@ -19,16 +19,17 @@ import pytest
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, choose_decoder, yolo_pose
 from edgepose.errors import FrameError, InputError
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.preprocess import cut, letterbox, to_input_dtype
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine, TensorSpec
 from edgepose.inference.modelfile import ModelFile, read_model
 from edgepose.kernels import load_kernels, numpy_kernels
 from edgepose.kernels.flags import FASTMATH
 from edgepose.modelstore.info import inspect_model
-from edgepose.preprocess import cut, letterbox, to_input_dtype
 from edgepose.sources.files import read_image
-from tests.conftest import parse_documents, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.documents import parse_documents
 
 NUMBA = load_kernels("numba")
 NUMPY = numpy_kernels()

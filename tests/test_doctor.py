@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edgepose.config import load_config
-from edgepose.doctor import Places, edgetpu, render, run_checks
-from tests.conftest import run_cli
+from edgepose.tools.doctor import Places, edgetpu, render, run_checks
+from tests.builders.cli import run_cli
 from tests.environment import without_camera, without_edgetpu, without_libedgetpu
 from tests.mosquitto import Mosquitto, free_port
 
@@ -88,7 +88,7 @@ def test_edgetpu_asked_for_but_missing_is_a_failure() -> None:
 
 
 def test_a_usb_coral_in_sysfs_is_reported_with_its_node(tmp_path: Path) -> None:
-    from tests.test_accelerator import fake_sysfs
+    from tests.builders.sysfs import fake_sysfs
 
     sys_usb, dev = fake_sysfs(tmp_path, {"2-1": ("18d1", "9302", 2, 7)})
     checks = edgetpu(load_config(None, []), Places(sys_usb, dev))

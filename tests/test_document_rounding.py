@@ -14,13 +14,13 @@ import pytest
 from edgepose.config.sections import DecoderConfig
 from edgepose.documents import poses as document_module
 from edgepose.documents.poses import PoseDocument, Stamp, encode, round_half_even, to_document
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.pose import FrameResult, Pose, Timing, box_from_keypoints
 from edgepose.sources.files import read_image
-from tests.conftest import validate_document
+from tests.builders.documents import validate_document
 
 STAMP = Stamp("testpi", "posenet", "cpu")
 

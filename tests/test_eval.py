@@ -19,9 +19,9 @@ from edgepose.app import build_estimator
 from edgepose.config import load_config
 from edgepose.decode.base import Decoder
 from edgepose.errors import InputError, UnavailableError
-from edgepose.estimator import PoseEstimator
-from edgepose.evaluate import coco
-from tests.conftest import run_cli
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.tools.evaluate import coco
+from tests.builders.cli import run_cli
 
 MOVENET = "movenet_lightning_int8"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.evaluate import coco
 from edgepose.pose import Pose
-from tests.conftest import run_cli
+from edgepose.tools.evaluate import coco
+from tests.builders.cli import run_cli
 
 
 @pytest.fixture(scope="module")

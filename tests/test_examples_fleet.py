@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.builders.paths import ROOT
 from tests.fleet_docs import encode, pose_document
 from tests.mosquitto import HOST, Mosquitto
 from tests.mosquitto_bridge import Publisher, wait_until

@@ -7,18 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import MOVENET_TPU, parse_documents, run_cli
+from tests.builders.cli import assert_clean_error, run_cli
+from tests.builders.documents import parse_documents
+from tests.builders.paths import MOVENET_TPU
 
 EX_CONFIG, EX_NOINPUT, EX_UNAVAILABLE = 78, 66, 69
-
-
-def assert_clean_error(proc, code: int, *needles: str) -> None:
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("edgepose: error:")]
-    assert len(errors) == 1, proc.stderr
-    for needle in needles:
-        assert needle in proc.stderr, (needle, proc.stderr)
 
 
 @pytest.fixture()

@@ -18,7 +18,7 @@ import pytest
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, choose_decoder
 from edgepose.errors import InputError
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine, TensorSpec
 from edgepose.inference.modelfile import read_model
@@ -26,7 +26,7 @@ from edgepose.inference.surgery import POSENET_DECODER_OP, strip_posenet_decoder
 from edgepose.modelstore.info import inspect_model
 from edgepose.pose import Pose
 from edgepose.sources.files import read_image
-from tests.conftest import run_cli
+from tests.builders.cli import run_cli
 
 SOURCE = "posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite"
 HEADS = ("float_heatmaps", "float_short_offsets", "float_mid_offsets")
@@ -253,10 +253,11 @@ def test_outputs_on_another_grid_are_ignored() -> None:
 
 
 def test_meta_carries_the_ignored_outputs(source_path: Path, extra_path: Path, image: np.ndarray) -> None:
-    from edgepose.app import Loaded
     from edgepose.config import load_config
     from edgepose.documents.meta import meta_document
-    from tests.conftest import load_schema, validate_document
+    from edgepose.estimation.loaded import Loaded
+    from edgepose.schema import load_schema
+    from tests.builders.documents import validate_document
 
     config = load_config(None, [], env={})
     extra = meta_document(config, Loaded(poses_of(extra_path, image)[0], "extra", extra_path, "cpu"))

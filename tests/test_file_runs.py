@@ -12,7 +12,8 @@ import pytest
 from edgepose.sources.imagesize import header_size
 from edgepose.sources.video import VideoFileSource
 from tests.bad_files import huge_png, run_cli_obeying_modes, unreadable, video
-from tests.conftest import parse_documents, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.documents import parse_documents
 
 
 @pytest.fixture()

@@ -10,11 +10,11 @@ import pytest
 from edgepose.client import FleetClient, Poses
 from edgepose.config import load_config
 from edgepose.mqtt.topics import Topics
-from tests.conftest import run_cli, validate_document
+from tests.builders.cli import assert_clean_error, run_cli
+from tests.builders.documents import validate_document
+from tests.builders.mqtt import frame, open_sink, wait_connected
 from tests.fleet_docs import encode, pose_document
 from tests.mosquitto import Mosquitto
-from tests.test_exit_codes import assert_clean_error
-from tests.test_mqtt_sink import frame, open_sink, wait_connected
 
 EX_CONFIG = 78
 FLEET = "site/{site}/edgepose/{device}"
@@ -63,7 +63,7 @@ def test_a_site_placeholder_with_a_site_is_accepted(tmp_path: Path) -> None:
 
 def test_meta_says_the_site_and_the_cameras(models_dir: Path) -> None:
     from edgepose.documents.meta import meta_document
-    from tests.conftest import model_free_loaded
+    from tests.builders.engines import model_free_loaded
 
     loaded = model_free_loaded(models_dir / "m.tflite")
     meta = meta_document(fleet_config("source.camera=door"), loaded)

@@ -26,9 +26,8 @@ from edgepose.mqtt.topics import Topics
 from edgepose.pose import FrameResult
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
+from tests.builders.mqtt import LEFT, META, analysis_config, make_config, run_frames, wait_connected, walker
 from tests.mosquitto import Collector, Mosquitto
-from tests.test_analysis_mqtt import LEFT, analysis_config, run_frames, walker
-from tests.test_mqtt_sink import META, make_config, wait_connected
 
 FRONT, BACK = Topics("edgepose/hall", "front"), Topics("edgepose/hall", "back")
 

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
+from tests.builders.install import install, tree
 from tests.mosquitto_bridge import EXAMPLE
-from tests.test_install_script import install, tree
 
 
 def test_dry_run_names_the_bridge_step_and_touches_nothing(tmp_path):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import parse_documents, run_cli
-from tests.test_exit_codes import assert_clean_error
+from tests.builders.cli import assert_clean_error, run_cli
+from tests.builders.documents import parse_documents
 
 EX_NOINPUT, EX_CONFIG = 66, 78
 

@@ -12,7 +12,8 @@ from edgepose.config import load_config
 from edgepose.documents.meta import meta_document
 from edgepose.documents.stats import CAMERA_FIGURES, stats_document
 from edgepose.stats import RunStats
-from tests.conftest import model_free_loaded, validate_document
+from tests.builders.documents import validate_document
+from tests.builders.engines import model_free_loaded
 
 TWO = "cameras={front: {source: {uri: front.mp4}}, garden: {source: {uri: garden.mp4}}}"
 DOOR = "{name: door, camera: front, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}"

@@ -30,12 +30,11 @@ from edgepose.mqtt.homeassistant import discovery_messages, fall_config_topic, z
 from edgepose.mqtt.topics import Topics
 from edgepose.pose import FrameResult, Pose
 from edgepose.viz import color_for
-from tests.conftest import run_cli, validate_document
+from tests.builders.cli import run_cli
+from tests.builders.documents import read_run, validate_document
+from tests.builders.figures import toppled
+from tests.builders.pipeline import cameras_yaml, poses_of, run_app, steady_source, video_frames
 from tests.mosquitto import Collector, Mosquitto, free_port
-from tests.test_behaviour_falls import toppled
-from tests.test_behaviour_pipeline import read_run
-from tests.test_blazepose_pipeline import video_frames
-from tests.test_cameras_pipeline import cameras_yaml, poses_of, run_app, steady_source
 
 cv2 = pytest.importorskip("cv2")
 
@@ -385,7 +384,7 @@ def drawn_points(pose: dict) -> np.ndarray:
 def test_home_assistant_and_the_preview_on_a_live_daemon(
     model: str, broker: Mosquitto, models_dir: Path, squat_path: Path, squat_rgb: np.ndarray
 ) -> None:
-    from tests.test_mqtt_sink import make_config
+    from tests.builders.mqtt import make_config
 
     port = free_port()
     config = make_config(

@@ -21,7 +21,8 @@ import yaml
 from edgepose.errors import ConfigError, InputError, UnavailableError
 from edgepose.modelstore.fetch import ProgressBar, fetch, render
 from edgepose.modelstore.manifest import ModelEntry, fetch_order, load_manifest
-from tests.conftest import MOVENET, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.paths import MOVENET
 
 
 @dataclass
@@ -317,7 +318,7 @@ def test_a_broken_manifest_entry_is_a_config_error(tmp_path: Path, entry: dict, 
 def test_a_model_make_run_found_in_a_shared_folder_is_found_later_by_name(tmp_path, models_dir):
     """`make run` points EDGEPOSE_MODEL_DIRS at ../shared for its own commands; `fetch --if-missing`
     links what it found there into the cache, so `edgepose run` typed later in a shell finds it."""
-    from tests.conftest import run_cli
+    from tests.builders.cli import run_cli
 
     cache = tmp_path / "cache"
     env = {"XDG_CACHE_HOME": str(cache)}
@@ -333,7 +334,7 @@ def test_a_model_make_run_found_in_a_shared_folder_is_found_later_by_name(tmp_pa
 
 
 def test_a_file_that_is_not_the_manifests_is_not_linked(tmp_path):
-    from tests.conftest import run_cli
+    from tests.builders.cli import run_cli
 
     other = tmp_path / "shared"
     other.mkdir()

@@ -9,7 +9,8 @@ import pytest
 
 from edgepose.modelstore.info import inspect_model
 from edgepose.modelstore.manifest import load_manifest
-from tests.conftest import SHARED, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.paths import SHARED
 
 SHARED_MODELS = sorted((SHARED / "models").glob("*.tflite"))
 

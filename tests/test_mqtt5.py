@@ -15,8 +15,8 @@ from paho.mqtt.properties import Properties
 from edgepose.config.sections import Config
 from edgepose.mqtt.topics import Topics
 from edgepose.sinks.mqtt import MqttSink
+from tests.builders.mqtt import frame, make_config, open_sink, wait_connected
 from tests.mosquitto import HOST, Mosquitto
-from tests.test_mqtt_sink import frame, make_config, open_sink, wait_connected
 from tests.wire import CountingRelay
 
 

@@ -25,10 +25,9 @@ from edgepose.mqtt.topics import Topics
 from edgepose.pose import FrameResult, Pose
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
-from tests.conftest import validate_document
+from tests.builders.documents import validate_document
+from tests.builders.mqtt import META, make_config, wait_connected, walker
 from tests.mosquitto import Collector, Mosquitto
-from tests.test_analysis_mqtt import walker
-from tests.test_mqtt_sink import META, make_config, wait_connected
 
 STAMP = Stamp("testpi", "test-model", "cpu")
 TWO = "cameras={front: {source: {uri: front.mp4}}, garden: {source: {uri: garden.mp4}}}"  # files: not opened here

@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, parse_documents, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.documents import parse_documents
+from tests.builders.paths import ROOT
 from tests.mosquitto import HOST, Collector, Mosquitto
 
 

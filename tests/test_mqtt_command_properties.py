@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from edgepose.mqtt.topics import Topics
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
+from tests.builders.mqtt import META, make_config, wait_connected
 from tests.mosquitto import Collector, Mosquitto
-from tests.test_mqtt_sink import META, make_config, wait_connected
 
 REPS = ("analysis.enabled=true", "analysis.behaviours.reps.enabled=true")
 MARKER = b"987654321"

@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 import random
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -26,56 +24,11 @@ from edgepose.backoff import Backoff
 from edgepose.config import load_config
 from edgepose.mqtt.connect import Will
 from edgepose.mqtt.transport import MqttTransport
+from tests.builders.mqtt import HTTP_400, FakeBroker
 
 RECONNECT_MIN, RECONNECT_MAX = 0.05, 0.4
 KEEPALIVE = 5  # mqtt.keepalive's minimum: how long a silent peer is waited for
 SEED = 26
-HTTP_400 = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 90\r\nConnection: close\r\n\r\n"
-    b"<html><head><title>400 Bad Request</title></head><body><h1>Bad Request</h1></body></html>"
-)
-
-
-class FakeBroker:
-    """A TCP server on a free loopback port that accepts and then does ``mode``: ``close``,
-    ``silent`` or ``send`` (``reply`` after reading the CONNECT, the connection kept open)."""
-
-    def __init__(self, mode: str, reply: bytes = b"") -> None:
-        self.mode, self.reply = mode, reply
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.server.settimeout(0.05)
-        self.port = self.server.getsockname()[1]
-        self.accepted = 0
-        self._open: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="fake-broker", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            self.accepted += 1
-            if self.mode == "close":
-                conn.close()
-                continue
-            if self.mode == "send":
-                conn.settimeout(5)
-                try:
-                    conn.recv(4096)  # the CONNECT
-                    conn.sendall(self.reply)
-                except OSError:
-                    pass
-            self._open.append(conn)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.server.close()
-        for conn in self._open:
-            conn.close()
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from edgepose.errors import ConfigError
 from edgepose.mqtt.topics import Topics
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
+from tests.builders.mqtt import META, frame, wait_connected
 from tests.mosquitto import Collector, Mosquitto, TlsFiles, make_certs
-from tests.test_mqtt_sink import META, frame, wait_connected
 
 USER = "edgepose"
 PASSWORD = "correct-Horse-7731"

@@ -10,72 +10,19 @@ import time
 from pathlib import Path
 
 import jsonschema
-import numpy as np
 import pytest
 
-from edgepose.config import load_config
 from edgepose.config.sections import Config
-from edgepose.documents.poses import Stamp, encode, to_document
-from edgepose.keypoints import KEYPOINT_NAMES, SKELETON
+from edgepose.keypoints import KEYPOINT_NAMES
 from edgepose.mqtt.topics import Topics
-from edgepose.pose import FrameResult, Pose, Timing
 from edgepose.schema import load_schema
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
-from tests.conftest import validate_document
+from tests.builders.documents import validate_document
+from tests.builders.mqtt import frame, make_config, open_sink, wait_connected
 from tests.mosquitto import Collector, Mosquitto
 
 POSES = jsonschema.Draft202012Validator(load_schema("poses.v1.json"))
-STAMP = Stamp("testpi", "movenet_single_pose_lightning_ptq", "cpu")
-META = {
-    "schema": "edgepose.meta/1",
-    "version": "0.0.test",
-    "device": "testpi",
-    "camera": "cam0",
-    "model": "movenet_single_pose_lightning_ptq",
-    "format": "movenet_single",
-    "accelerator": "cpu",
-    "threads": 2,
-    "input_size": [192, 192],
-    "keypoints": list(KEYPOINT_NAMES),
-    "skeleton": [list(e) for e in SKELETON],
-}
-
-
-def frame(index: int, people: int = 1, rng: np.random.Generator | None = None) -> tuple[FrameResult, dict, str]:
-    """A processed frame with ``people`` poses, its schema v1 document and encoded line."""
-    rng = rng or np.random.default_rng(index)
-    poses = []
-    for _ in range(people):
-        kp = np.column_stack([rng.uniform(0, 640, 17), rng.uniform(0, 480, 17), rng.uniform(0, 1, 17)])
-        kp = kp.astype(np.float32)
-        box = (float(kp[:, 0].min()), float(kp[:, 1].min()), float(kp[:, 0].max()), float(kp[:, 1].max()))
-        poses.append(Pose(kp, float(rng.uniform(0.3, 1)), box))
-    result = FrameResult(index, 1.7e9 + index / 30, time.monotonic(), 640, 480, "cam0", tuple(poses),
-                         Timing(1.0, 2.0, 0.5, 3.5))  # fmt: skip
-    document = to_document(result, STAMP)
-    return result, document, encode(document)
-
-
-def make_config(broker: Mosquitto, *extra: str) -> Config:
-    return load_config(None, ["device_id=testpi", "mqtt.host=127.0.0.1", f"mqtt.port={broker.port}",
-                              "mqtt.reconnect_min=0.05", "mqtt.reconnect_max=0.3", "mqtt.stats_interval=0",
-                              "mqtt.qos_poses=1", *extra])  # fmt: skip
-
-
-def open_sink(config: Config, stats: RunStats | None = None) -> MqttSink:
-    sink = MqttSink(config, stats or RunStats())
-    sink.open(META)
-    return sink
-
-
-def wait_connected(sink: MqttSink, timeout: float = 10.0) -> None:
-    """Until the sink is connected and its subscriptions are granted (a command sent next arrives)."""
-    deadline = time.monotonic() + timeout
-    while not sink.listening:
-        if time.monotonic() > deadline:
-            raise AssertionError("the sink did not connect (or its subscriptions were not granted)")
-        time.sleep(0.02)
 
 
 def frame_numbers(collector: Collector, topic: str) -> list[int]:

@@ -12,9 +12,9 @@ from edgepose.mqtt.buffer import Message
 from edgepose.mqtt.topics import Topics
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
+from tests.builders.mqtt import META, frame, make_config, wait_connected
 from tests.mosquitto import Collector, Mosquitto
 from tests.service_kit import wait_until
-from tests.test_mqtt_sink import META, frame, make_config, wait_connected
 
 
 def test_a_document_on_a_new_topic_is_one_call_counted_by_kind_and_kept_through_an_outage(broker: Mosquitto) -> None:

@@ -7,7 +7,6 @@ the invoke is the project's own code and only the invoke's duration is made up.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from typing import Any
@@ -16,21 +15,20 @@ import numpy as np
 import pytest
 
 from edgepose.app import build_estimator
-from edgepose.bench.runner import MemorySource
 from edgepose.config import load_config
 from edgepose.documents.poses import Stamp
 from edgepose.errors import ConfigError
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.standin import Recording, RecordingEngine, SleepEngine, parse_sleep
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
-from edgepose.pipeline import Ended, Pipeline, Reconfigure, StageTimes, overlap_for
+from edgepose.pipeline.runner import Ended, Pipeline, Reconfigure, StageTimes, overlap_for
 from edgepose.pose import FrameResult
-from edgepose.sources.base import Clocks
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats
+from edgepose.tools.bench.runner import MemorySource
 from edgepose.tracking import make_tracker
-from tests.test_pipeline import ListSink
+from tests.builders.pipeline import ListSink, Recorder, video_clocks
 
 FAST = SupervisorPolicy(invoke_timeout=0.3, load_timeout=10.0, max_failures=3, backoff=0.01, backoff_max=0.02)
 
@@ -101,29 +99,6 @@ def pipeline(config, estimator, source, overlap: bool, **extra: Any) -> tuple[Pi
 
 def without_timing(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in d.items() if k != "timing_ms"} for d in documents]
-
-
-def video_clocks() -> Clocks:
-    """Frames stamped 40 ms apart whenever they are read, so One Euro smooths alike in every run."""
-    ticks = itertools.count()
-    mono = lambda: next(ticks) * 0.04  # noqa: E731 - a clock is a callable
-    return Clocks(wall=mono, mono=mono)
-
-
-class Recorder:
-    """A tracking stage that notes the frames it saw, and their cameras (and leaves them as they are)."""
-
-    def __init__(self) -> None:
-        self.frames: list[int] = []
-        self.cameras: list[str] = []
-
-    def __call__(self, result: FrameResult) -> FrameResult:
-        self.frames.append(result.frame_index)
-        self.cameras.append(result.camera)
-        return result
-
-    def reset(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize(

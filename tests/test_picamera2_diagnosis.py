@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edgepose.errors import EX_UNAVAILABLE
-from tests.conftest import run_cli
+from tests.builders.cli import run_cli
 
 pytestmark = pytest.mark.pi  # also in the emulated Raspberry Pi OS (make test-pi)
 

@@ -6,7 +6,6 @@ import itertools
 import threading
 import time
 import tracemalloc
-from typing import Any
 
 import numpy as np
 import pytest
@@ -16,15 +15,16 @@ from edgepose.config import load_config
 from edgepose.documents.poses import Stamp
 from edgepose.errors import UnavailableError
 from edgepose.frame import Frame
-from edgepose.pipeline import Ended, FrameSlot, Pipeline
+from edgepose.pipeline.runner import Ended, FrameSlot, Pipeline
+from edgepose.pipeline.scheduling import CameraSlot
 from edgepose.pose import FrameResult
-from edgepose.scheduling import CameraSlot
-from edgepose.sinks.base import Sink
 from edgepose.sources.base import Source
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats
 from edgepose.tracking import make_tracker
-from tests.conftest import parse_documents, run_cli, validate_document
+from tests.builders.cli import run_cli
+from tests.builders.documents import parse_documents, validate_document
+from tests.builders.pipeline import ListSink, make
 
 
 class FakeCamera(Source):
@@ -57,23 +57,6 @@ class FakeCamera(Source):
         pass
 
 
-class ListSink(Sink):
-    name = "list"
-
-    def __init__(self) -> None:
-        self.documents: list[dict[str, Any]] = []
-        self.dropped = 0
-
-    def open(self, meta: dict[str, Any]) -> None:
-        pass
-
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        self.documents.append(document)
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def config():
     return load_config(None, ["model.name=movenet_lightning_int8", "model.threads=2"])
@@ -87,12 +70,6 @@ def loaded(config):
 @pytest.fixture(scope="module")
 def small_frame(squat_rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(squat_rgb[:480, :480])
-
-
-def make(loaded, config, source, sinks=(), hooks=(), stats=None) -> Pipeline:
-    tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
-    return Pipeline(source, loaded.estimator, list(sinks), Stamp("test", loaded.model_name, "cpu"),
-                    stats or RunStats(), hooks=hooks, tracking=tracking)  # fmt: skip
 
 
 def capture_threads() -> list[threading.Thread]:
@@ -120,7 +97,7 @@ def test_source_faster_than_inference_keeps_latency_flat_skips_and_memory_bounde
     frame replaced is counted, and memory stays flat. Structural: whatever the machine's speed, the
     hook keeps each frame in process until the camera has read three more."""
     held: list[int] = []
-    monkeypatch.setattr("edgepose.scheduling.CameraSlot", recording_slot(held))
+    monkeypatch.setattr("edgepose.pipeline.scheduling.CameraSlot", recording_slot(held))
     camera = FakeCamera(small_frame, period=0.002)
     taken: list[int] = []
     memory: list[int] = []

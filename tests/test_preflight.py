@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.builders.paths import ROOT
 
 PREFLIGHT = ROOT / "scripts" / "preflight.sh"
 

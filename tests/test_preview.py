@@ -24,7 +24,8 @@ from edgepose.pose import FrameResult, Pose
 from edgepose.preview import LatestFrame, PreviewServer, is_local_client
 from edgepose.stats import RunStats
 from edgepose.viz import color_for
-from tests.conftest import ROOT, end_child
+from tests.builders.cli import end_child
+from tests.builders.paths import ROOT
 from tests.mosquitto import free_port
 
 CHROMIUM = "/usr/bin/chromium"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
-from tests.test_exit_codes import assert_clean_error
+from tests.builders.cli import assert_clean_error, run_cli
+from tests.builders.paths import ROOT
 
 EX_USAGE, EX_NOINPUT, EX_CONFIG = 64, 66, 78
 

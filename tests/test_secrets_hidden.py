@@ -23,7 +23,7 @@ from edgepose.config import load_config, redacted
 from edgepose.errors import ConfigError
 from edgepose.logs import JournalFormatter, RedactingFormatter
 from edgepose.redact import redact_text
-from tests.conftest import run_cli
+from tests.builders.cli import run_cli
 
 # (text, what it must become): the password of a URL goes, the rest stays
 REDACTIONS = [

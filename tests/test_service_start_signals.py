@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edgepose.service.early_signals import HeldSignals
-from tests.conftest import ROOT
+from tests.builders.paths import ROOT
 from tests.service_kit import spawn, stop_child, wait_until
 
 # A child running the real CLI, with one step wrapped to send SIGHUP to itself the first time it

@@ -18,7 +18,9 @@ from edgepose.app import App
 from edgepose.config import load_config
 from edgepose.sinks.jsonlines import JsonlFileSink
 from tests.bad_files import fill, tmpfs
-from tests.conftest import ROOT, parse_documents, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.documents import parse_documents
+from tests.builders.paths import ROOT
 
 IMAGES = 12
 

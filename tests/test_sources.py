@@ -19,7 +19,7 @@ from edgepose.config.sections import SourceConfig
 from edgepose.errors import EX_UNAVAILABLE, FrameError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.health import Health
-from edgepose.pipeline import Pipeline
+from edgepose.pipeline.runner import Pipeline
 from edgepose.sources import guess_kind, make_source
 from edgepose.sources.base import Clocks, Source
 from edgepose.sources.capture import OpenCvCapture
@@ -27,7 +27,7 @@ from edgepose.sources.picamera2 import CameraPool, Picamera2Source, import_picam
 from edgepose.sources.retry import Backoff, RetryingSource
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats
-from tests.conftest import run_cli
+from tests.builders.cli import run_cli
 
 # --- retry, backoff, stall ------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.builders.cli import run_cli
 
 
 def stopping_line(stderr: str) -> str:

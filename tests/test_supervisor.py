@@ -26,7 +26,7 @@ from edgepose.inference.engine import InferenceEngine, LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.inference.runtime import Runtime, import_runtime
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
-from tests.conftest import MOVENET, ROOT
+from tests.builders.paths import MOVENET, ROOT
 
 FAST = SupervisorPolicy(invoke_timeout=0.3, load_timeout=10.0, max_failures=3, backoff=0.01, backoff_max=0.02)
 
@@ -295,8 +295,8 @@ def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path
     """The pipeline stamps each document with what actually ran it, also after a fallback mid-run."""
     from edgepose.config.sections import DecoderConfig
     from edgepose.documents.poses import Stamp
-    from edgepose.estimator import PoseEstimator
-    from edgepose.pipeline import Pipeline
+    from edgepose.estimation.estimator import PoseEstimator
+    from edgepose.pipeline.runner import Pipeline
     from edgepose.sinks.base import Sink
     from edgepose.sources.files import ImageSource
     from edgepose.stats import RunStats

@@ -15,7 +15,8 @@ from edgepose.inference.surgery import (
     read_decoder_options,
     strip_posenet_decoder,
 )
-from tests.conftest import POSENET_TPU, run_cli
+from tests.builders.cli import run_cli
+from tests.builders.paths import POSENET_TPU
 
 OPTIONS = {"max_detections": 20, "score_threshold": pytest.approx(0.2), "nms_radius": 10.0, "stride": 16}
 OUTPUTS = ("float_heatmaps", "float_short_offsets", "float_mid_offsets")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.builders.paths import ROOT
 
 UNIT = ROOT / "systemd" / "edgepose.service"
 RULES = ROOT / "systemd" / "99-edgepose-coral.rules"

@@ -12,7 +12,7 @@ from edgepose.config import load_config
 from edgepose.pose import FrameResult
 from edgepose.sources.video import VideoFileSource
 from edgepose.tracking.similarity import iou
-from tests.test_pipeline import ListSink, make
+from tests.builders.pipeline import ListSink, make
 
 FRAMES = 80
 MAX_SWITCH_SHARE = 0.06  # measured: keypoint 0.031, bbox 0.014 over these 80 frames

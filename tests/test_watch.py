@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from edgepose.watch.state import WatchState, message_rate, on_connection, on_message, render, view_lines
-from tests.conftest import ROOT, end_child, parse_documents, run_cli
+from edgepose.tools.watch.state import WatchState, message_rate, on_connection, on_message, render, view_lines
+from tests.builders.cli import end_child, run_cli
+from tests.builders.documents import parse_documents
+from tests.builders.paths import ROOT
 from tests.mosquitto import Mosquitto, free_port
 
 PREFIX = "edgepose/dev1"

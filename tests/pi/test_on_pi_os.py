@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import MOVENET, SHARED
+from tests.builders.paths import MOVENET, SHARED
 
 INSTALLED = os.environ.get("EDGEPOSE_PI_INSTALLED", "")
 NUMPY2 = os.environ.get("EDGEPOSE_PI_NUMPY2", "")
