@@ -150,7 +150,7 @@ SQUAT_KNEE_DEGREES = (70.0, 120.0)
 @pytest.mark.pi
 def test_squat_through_the_real_model_bends_both_knees(movenet_path: Path, squat_rgb: np.ndarray) -> None:
     from edgepose.config.sections import DecoderConfig
-    from edgepose.estimator import PoseEstimator
+    from edgepose.estimation.estimator import PoseEstimator
     from edgepose.frame import Frame
     from edgepose.inference.engine import LiteRtEngine
     from edgepose.inference.modelfile import read_model

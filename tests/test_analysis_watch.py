@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from edgepose.watch.state import EVENTS_SHOWN, WatchState, on_message, render, view_lines
+from edgepose.tools.watch.state import EVENTS_SHOWN, WatchState, on_message, render, view_lines
 
 PREFIX = "edgepose/pi"
 

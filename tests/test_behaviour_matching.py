@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepose.behaviours.matching import PoseMatchHolds, Sample
-from edgepose.behaviours.similarity import best_match, normalize
+from edgepose.analysis.behaviours.matching import PoseMatchHolds, Sample
+from edgepose.analysis.behaviours.similarity import best_match, normalize
 
 FPS = 10.0
 

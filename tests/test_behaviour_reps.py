@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.behaviours.geometry import joint_angles
-from edgepose.behaviours.reps import RepCounter
-from edgepose.behaviours.rules import PRESETS, RepRule
-from edgepose.behaviours.settings import RepSpec, RepsSettings
+from edgepose.analysis.behaviours.geometry import joint_angles
+from edgepose.analysis.behaviours.reps import RepCounter
+from edgepose.analysis.behaviours.rules import PRESETS, RepRule
+from edgepose.analysis.behaviours.settings import RepSpec, RepsSettings
 from edgepose.keypoints import KP
 
 FPS = 15.0
@@ -129,7 +129,7 @@ def test_reset_one_track_or_all() -> None:
 @pytest.fixture(scope="module")
 def squat_keypoints(movenet_path: Path, squat_rgb: np.ndarray) -> np.ndarray:
     from edgepose.config.sections import DecoderConfig
-    from edgepose.estimator import PoseEstimator
+    from edgepose.estimation.estimator import PoseEstimator
     from edgepose.frame import Frame
     from edgepose.inference.engine import LiteRtEngine
     from edgepose.inference.modelfile import read_model

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgepose.behaviours.settings import (
+from edgepose.analysis.behaviours.settings import (
     BehavioursSettings,
     FallSettings,
     MatchSettings,

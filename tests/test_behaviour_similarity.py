@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.behaviours.similarity import (
+from edgepose.analysis.behaviours.similarity import (
     FLIP_INDEX,
     METRICS,
     Normalized,
@@ -188,7 +188,7 @@ def test_bad_poses_are_refused(bad: np.ndarray, error: type) -> None:
 @pytest.fixture(scope="module")
 def estimator(movenet_path: Path):
     from edgepose.config.sections import DecoderConfig
-    from edgepose.estimator import PoseEstimator
+    from edgepose.estimation.estimator import PoseEstimator
     from edgepose.inference.engine import LiteRtEngine
     from edgepose.inference.modelfile import read_model
 

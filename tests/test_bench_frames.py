@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgepose.bench.frames import first_frames, frame_count, spread_frames, video_frames
 from edgepose.sources.video import VideoFileSource
+from edgepose.tools.bench.frames import first_frames, frame_count, spread_frames, video_frames
 
 
 def test_first_frames_are_what_the_video_source_reads(walking_video) -> None:

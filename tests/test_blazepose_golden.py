@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.blazepose_estimator import BlazePoseEstimator, PoseDetector, open_detector
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.blazepose.landmarks import COCO_LANDMARKS
+from edgepose.estimation.blazepose import BlazePoseEstimator, PoseDetector, open_detector
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model

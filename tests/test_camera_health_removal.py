@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from edgepose.config import load_config
 from edgepose.health import Health
-from edgepose.scheduling import CameraProgress
+from edgepose.pipeline.scheduling import CameraProgress
 from edgepose.service.daemon import Daemon
 
 STALL_S = 10.0

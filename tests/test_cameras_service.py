@@ -26,11 +26,12 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edgepose.app import App, AppParts, Loaded, build_estimator, open_source
+from edgepose.app import App, AppParts, build_estimator, open_source
 from edgepose.backoff import Backoff
 from edgepose.config import load_config
 from edgepose.config.sections import Config
 from edgepose.errors import EdgeposeError, InputError
+from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
 from edgepose.health import Health
 from edgepose.service.daemon import Daemon, changed_keys, plan_reload

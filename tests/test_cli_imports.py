@@ -35,4 +35,4 @@ def test_nothing_heavy_is_imported(code):
 
 def test_running_a_command_still_imports_what_it_needs():
     """The probe can see a heavy import: the pose estimator's module brings NumPy."""
-    assert "numpy" in loaded_after("import edgepose.estimator")
+    assert "numpy" in loaded_after("import edgepose.estimation.estimator")

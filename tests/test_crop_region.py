@@ -10,12 +10,12 @@ import pytest
 
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.crop_region import next_crop_region, torso_visible
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.preprocess import full_region
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.keypoints import KP
-from edgepose.preprocess import full_region
 from edgepose.sources.video import VideoFileSource
 
 CANVAS_W, CANVAS_H = 1280, 720

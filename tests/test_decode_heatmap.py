@@ -8,9 +8,9 @@ import pytest
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, choose_decoder
 from edgepose.decode.heatmap import HeatmapDecoder, refine
+from edgepose.estimation.preprocess import Region
 from edgepose.inference.engine import TensorSpec
 from edgepose.kernels import load_kernels, numpy_kernels
-from edgepose.preprocess import Region
 
 H, W, SIGMA = 64, 48, 2.0  # Simple Baselines' 256x192 input: heatmaps 64x48, targets drawn with sigma 2
 

@@ -20,14 +20,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from edgepose import plausibility
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode import FORMATS, choose_decoder
+from edgepose.decode import FORMATS, choose_decoder, plausibility
 from edgepose.documents.poses import Stamp, encode, to_document
 from edgepose.errors import FrameError
+from edgepose.estimation.preprocess import Region
 from edgepose.inference.engine import TensorSpec, quantization_problem
 from edgepose.pose import FrameResult, Pose, Timing
-from edgepose.preprocess import Region
 from edgepose.tracking.tracker import PoseTracker, keypoint_similarity
 
 F32, U8, I8 = np.dtype(np.float32), np.dtype(np.uint8), np.dtype(np.int8)

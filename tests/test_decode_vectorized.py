@@ -12,10 +12,10 @@ from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, choose_decoder
 from edgepose.decode.base import dequantize_finite, dequantize_scaled
 from edgepose.decode.posenet_multi import PoseNetMultiDecoder, poses_from_grid
+from edgepose.estimation.preprocess import Region, cut, full_region, to_input_dtype
 from edgepose.inference.engine import LiteRtEngine, TensorSpec
 from edgepose.inference.modelfile import read_model
 from edgepose.pose import Pose, box_from_keypoints, boxes_from_keypoints
-from edgepose.preprocess import Region, cut, full_region, to_input_dtype
 from edgepose.sources.files import read_image
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from edgepose.config.sections import DecoderConfig, ModelConfig
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.resize import METHODS
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
-from edgepose.resize import METHODS
 
 # The reference CSV was made with an older runtime and a stretched (not letterboxed) resize;
 # edgepose keeps the aspect ratio. The tolerances, as fractions of the image size:

@@ -22,11 +22,11 @@ import pytest
 from test_decode_posenet import read_reference
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.preprocess import resize
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
-from edgepose.preprocess import resize
 from edgepose.sources.files import read_image
 
 SIZES = {"353x481": (353, 481, (23, 31)), "481x641": (481, 641, (31, 41)), "721x1281": (721, 1281, (46, 81))}

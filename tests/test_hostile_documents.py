@@ -325,7 +325,7 @@ def watch_pose(**fields: object) -> bytes:
     ],
 )
 def test_watch_counts_a_hostile_message_and_draws_on(topic: str, payload: bytes) -> None:
-    from edgepose.watch.state import WatchState, on_message, render, view_lines
+    from edgepose.tools.watch.state import WatchState, on_message, render, view_lines
 
     state = on_message(WatchState(WATCHED, "b:1"), f"{WATCHED}/{topic}", payload, 0.0)
     assert state.bad_messages == 1
@@ -336,7 +336,7 @@ def test_watch_counts_a_hostile_message_and_draws_on(topic: str, payload: bytes)
 
 def test_watch_never_writes_control_characters_from_a_document() -> None:
     from edgepose.terminal import CONTROL
-    from edgepose.watch.state import WatchState, on_message, render, view_lines
+    from edgepose.tools.watch.state import WatchState, on_message, render, view_lines
 
     state = WatchState(WATCHED, "b:1")
     for topic, payload in [
@@ -363,7 +363,7 @@ def test_watch_never_writes_control_characters_from_a_document() -> None:
 def test_watch_json_prints_documents_escaped_and_skips_hostile_ones() -> None:
     import io
 
-    from edgepose.watch.client import print_document
+    from edgepose.tools.watch.client import print_document
 
     out = io.StringIO()
     assert print_document(out, watch_pose(model=ESCAPES)) is None
@@ -481,7 +481,7 @@ def library_entry(**changes: object) -> dict:
 
 
 def test_the_library_names_each_hostile_file_and_loads_the_good_ones(tmp_path: Path) -> None:
-    from edgepose.behaviours.library import PoseLibrary
+    from edgepose.analysis.behaviours.library import PoseLibrary
 
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -538,7 +538,7 @@ def test_poses_add_refuses_a_recorded_pose_that_is_no_number(tmp_path: Path, val
 def test_a_pose_of_huge_values_is_refused_not_stored_as_nan(tmp_path: Path) -> None:
     import datetime
 
-    from edgepose.behaviours.library import entry_from_pose
+    from edgepose.analysis.behaviours.library import entry_from_pose
     from edgepose.errors import InputError
 
     keypoints = np.full((17, 3), 0.9)

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgepose.errors import ConfigError
+from edgepose.estimation.preprocess import cut, full_region
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.kernels import Kernels, load_kernels, numpy_kernels, reference
 from edgepose.kernels.flags import FASTMATH, JIT_OPTIONS
-from edgepose.preprocess import cut, full_region
 from edgepose.sources.files import read_image
 
 NUMBA = load_kernels("numba")

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgepose import strict_json
-from edgepose.behaviours.library import Entry, PoseLibrary, from_json
+from edgepose.analysis.behaviours.library import Entry, PoseLibrary, from_json
 from edgepose.client import KINDS, Document, FleetClient, Invalid, Poses, Stats, parse_message, schema_validators
 from edgepose.client.documents import MAX_TS, Event, Meta
 from edgepose.client.recording import Recorder, RecordOptions
@@ -26,7 +26,7 @@ from edgepose.client.replay import ReadReport, read_file
 from edgepose.config.sections import MqttConfig
 from edgepose.names import is_camera_name, is_device_name
 from edgepose.terminal import CONTROL
-from edgepose.watch.state import WatchState, on_message, render, view_lines
+from edgepose.tools.watch.state import WatchState, on_message, render, view_lines
 from tests.fleet_docs import pose_document, stats_document
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -15,7 +15,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from edgepose import plausibility as pl
+from edgepose.decode import plausibility as pl
 from edgepose.keypoints import KP
 
 ROOT = Path(__file__).resolve().parents[1]

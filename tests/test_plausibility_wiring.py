@@ -20,14 +20,14 @@ from edgepose.app import build_estimator
 from edgepose.config import load_config
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.base import Decoded, Decoder
-from edgepose.estimator import CROWD_HINT, PoseEstimator, apply_gate, gate_of
+from edgepose.decode.plausibility import CROWD_EVENTS, CROWD_WINDOW, Thresholds, jumped
+from edgepose.estimation.estimator import CROWD_HINT, PoseEstimator, apply_gate, gate_of
+from edgepose.estimation.preprocess import Region, full_region
+from edgepose.estimation.resize import METHODS
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine, TensorSpec
 from edgepose.keypoints import KP
-from edgepose.plausibility import CROWD_EVENTS, CROWD_WINDOW, Thresholds, jumped
 from edgepose.pose import Pose, pose_from_keypoints
-from edgepose.preprocess import Region, full_region
-from edgepose.resize import METHODS
 from edgepose.service.health_http import Probe, render_metrics
 from edgepose.stats import RunStats
 
@@ -151,7 +151,7 @@ def test_a_single_person_model_that_keeps_dropping_says_so_once(
     # One chimera in five frames (20%): the hint comes with the CROWD_EVENTS-th, once.
     script = [Decoded([chimera if i % 5 == 0 else real]) for i in range(3 * CROWD_WINDOW)]
     estimator = estimator_for(script, model_name="movenet_lightning")
-    caplog.set_level(logging.WARNING, "edgepose.estimator")
+    caplog.set_level(logging.WARNING, "edgepose.estimation.estimator")
     run(estimator, [frame] * (5 * (CROWD_EVENTS - 1)))  # 19 chimeras
     assert hints(caplog) == []
     run(estimator, [frame])  # the 20th
@@ -164,7 +164,7 @@ def test_a_single_person_model_that_keeps_dropping_says_so_once(
 def test_rare_drops_and_multi_person_models_say_nothing(people: np.ndarray, caplog: pytest.LogCaptureFixture) -> None:
     real, chimera = as_pose(people[1]), as_pose(chimera_of(people[1]))
     frame = frame_for([real, chimera])
-    caplog.set_level(logging.WARNING, "edgepose.estimator")
+    caplog.set_level(logging.WARNING, "edgepose.estimation.estimator")
     rare = [Decoded([chimera if i % 10 == 0 else real]) for i in range(300)]  # 10%
     run(estimator_for(rare), [frame] * 300)
     crowd = [Decoded([real, chimera])] * 300
@@ -187,7 +187,7 @@ def test_a_followed_person_jumping_between_two_people_says_so_once(
     right = shifted(people[1], 1.3 * height)
     assert jumped(left.box, right.box) and not jumped(left.box, left.box)
     frame = frame_for([left, right])
-    caplog.set_level(logging.WARNING, "edgepose.estimator")
+    caplog.set_level(logging.WARNING, "edgepose.estimation.estimator")
     switching = [Decoded([left if i % 4 < 2 else right]) for i in range(200)]  # a jump every other frame
     run(estimator_for(switching, DecoderConfig()), [frame] * 200, continuous=False)
     assert hints(caplog) == []  # unrelated images: nothing is followed, nothing jumps
@@ -199,7 +199,7 @@ def test_a_person_walking_is_no_jump(people: np.ndarray, caplog: pytest.LogCaptu
     walk = [Decoded([shifted(people[1], 12.0 * i)]) for i in range(200)]  # 12 px a frame
     head_then_body = as_pose(np.where(np.arange(17)[:, None] < 5, people[1], 0.0))
     assert not jumped(head_then_body.box, as_pose(people[1]).box)  # seen by the head, then whole
-    caplog.set_level(logging.WARNING, "edgepose.estimator")
+    caplog.set_level(logging.WARNING, "edgepose.estimation.estimator")
     run(estimator_for(walk, DecoderConfig()), [frame_for(walk[-1].poses)] * 200)
     assert hints(caplog) == []
 

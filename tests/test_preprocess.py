@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepose.preprocess import Region, cut, full_region, resize, resize_numpy, to_input_dtype
+from edgepose.estimation.preprocess import Region, cut, full_region, resize, resize_numpy, to_input_dtype
 
 
 @pytest.mark.parametrize(

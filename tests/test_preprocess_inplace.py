@@ -10,10 +10,10 @@ from typing import get_args, get_type_hints
 import numpy as np
 import pytest
 
-from edgepose import preprocess
 from edgepose.config.sections import ModelConfig
-from edgepose.preprocess import Region, cut, full_region, resize, to_input_dtype
-from edgepose.resize import METHODS, Resize
+from edgepose.estimation import preprocess
+from edgepose.estimation.preprocess import Region, cut, full_region, resize, to_input_dtype
+from edgepose.estimation.resize import METHODS, Resize
 from edgepose.sources.files import read_image
 
 # The methods model.resize offers (the study's pyramid is not one of them).

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgepose.app import App, Loaded, build_estimator
+from edgepose.app import App, build_estimator
 from edgepose.config import load_config
 from edgepose.documents.poses import Stamp
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
+from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
-from edgepose.pipeline import Pipeline
+from edgepose.pipeline.runner import Pipeline
 from edgepose.service.daemon import Daemon, plan_reload
 from edgepose.service.notify import Notifier
 from edgepose.sources.base import Source

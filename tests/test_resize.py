@@ -1,4 +1,4 @@
-"""The resize methods of edgepose.resize: shapes, the antialiased filter against PIL, aliasing measured.
+"""The resize methods of edgepose.estimation.resize: shapes, the antialiased filter against PIL, aliasing measured.
 
 Aliasing is measured on a grating finer than the output's pixel pitch: any contrast left in the
 output is high frequencies folded back (a correct low-pass filter leaves a flat grey).
@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepose import preprocess, resize
 from edgepose.errors import UnavailableError
+from edgepose.estimation import preprocess, resize
 
 METHODS = sorted(resize.METHODS)
 
-# PIL rounds to 8 bits after each axis (and in fixed point); edgepose.resize rounds once, in float.
+# PIL rounds to 8 bits after each axis (and in fixed point); edgepose.estimation.resize rounds once, in float.
 PIL_MAX_LEVELS = 1  # largest difference from PIL, in levels of 0..255
 PIL_MEAN_LEVELS = 0.25  # mean difference over all pixels and channels
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from edgepose.frame import Frame
-from edgepose.pipeline import END
-from edgepose.scheduling import CameraProgress, CameraScheduler, CameraSlot, Taken, assess
+from edgepose.pipeline.runner import END
+from edgepose.pipeline.scheduling import CameraProgress, CameraScheduler, CameraSlot, Taken, assess
 
 JOIN_S = 30.0  # generous: only a hang reaches it
 IMAGE = np.zeros((2, 2, 3), np.uint8)

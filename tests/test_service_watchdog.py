@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edgepose.app import App, AppParts, Loaded, build_estimator
+from edgepose.app import App, AppParts, build_estimator
 from edgepose.config import load_config
+from edgepose.estimation.loaded import Loaded
 from edgepose.service.daemon import Daemon
 from edgepose.service.notify import Notifier
 from edgepose.sources.files import ImageSource

@@ -5,24 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepose.bench.limit import NullSink, TimedEngine
-from edgepose.bench.runner import MemorySource
 from edgepose.config.sections import DecoderConfig
 from edgepose.decode.base import Decoded, Decoder
 from edgepose.decode.crop_region import CropRegion, next_crop_region
 from edgepose.decode.movenet_single import MoveNetSingleDecoder
+from edgepose.estimation.preprocess import Region, full_region
 from edgepose.frame import Frame
 from edgepose.health import Health
 from edgepose.inference.engine import InferenceEngine, TensorSpec
 from edgepose.inference.standin import Recording, SleepEngine
 from edgepose.keypoints import KP
 from edgepose.pose import Pose, pose_from_keypoints, poses_from_arrays
-from edgepose.preprocess import Region, full_region
 from edgepose.service.health_http import Probe, render_metrics
 from edgepose.sinks.base import Sink
 from edgepose.sinks.jsonlines import StreamSink
 from edgepose.sources.base import Source
 from edgepose.sources.retry import RetryingSource
+from edgepose.tools.bench.limit import NullSink, TimedEngine
+from edgepose.tools.bench.runner import MemorySource
 
 INPUT = TensorSpec("input", 0, (1, 192, 192, 3), np.dtype(np.uint8))
 

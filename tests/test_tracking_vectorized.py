@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.estimator import PoseEstimator
+from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
