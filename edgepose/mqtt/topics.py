@@ -41,6 +41,15 @@ def expand_prefix(prefix: str, device: str, site: str) -> str:
     return expanded or f"edgepose/{device or 'edgepose'}"
 
 
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` can be sent as UTF-8 at all (YAML's ``"\\ud800"`` makes a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_topic(topic: str, what: str) -> str:
     """Return ``topic`` if it is a valid topic to publish to, else raise :class:`ConfigError`.
 
@@ -55,6 +64,8 @@ def check_topic(topic: str, what: str) -> str:
         problem = "contains a NUL character"
     elif topic.startswith("$"):
         problem = "starts with $, which brokers reserve for their own topics"
+    elif not topic.isascii() and not _is_utf8(topic):
+        problem = "is not UTF-8 text (a lone surrogate such as \\ud800)"
     elif len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
         problem = f"is longer than {MAX_TOPIC_BYTES} bytes"
     if problem:
