@@ -25,7 +25,14 @@ from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, OutputFormat, choose_decoder, plausibility
 from edgepose.decode.base import Decoded, Decoder
 from edgepose.decode.crop_region import CropRegion
-from edgepose.estimation.preprocess import InputConvention, Region, cut, input_geometry, to_input_dtype
+from edgepose.estimation.preprocess import (
+    InputConvention,
+    InputTensor,
+    Region,
+    fill_input,
+    input_geometry,
+    input_tensor,
+)
 from edgepose.estimation.resize import DEFAULT as DEFAULT_RESIZE
 from edgepose.estimation.resize import METHODS as RESIZE_METHODS
 from edgepose.estimation.resize import Resize
@@ -159,9 +166,10 @@ class PoseEstimator(ReadsSetup):
         self.clock = clock
         # NHWC, or NCHW (today's Ultralytics exports): the tensor is built in the model's own layout.
         self.in_h, self.in_w, self.channels_first = input_geometry(engine.input.shape)
-        # Two input buffers, used in turn: with overlap, frame n+1 is cut while frame n's tensor
-        # (a view of the other buffer for uint8 models) may still be read by the invoke.
-        self._buffers = [np.zeros((self.in_h, self.in_w, 3), np.uint8) for _ in range(2)]
+        # Two input tensors, used in turn: with overlap, frame n+1 is cut while frame n's tensor may
+        # still be read by the invoke. Made for the input's size, dtype and value range (_inputs_for).
+        self._inputs: tuple[InputTensor, ...] = ()
+        self._inputs_key: tuple[object, ...] = ()
         self._turn = 0
         # One crop region across decoder setups: a reload keeps following the person.
         self.crop = CropRegion(self.in_w, self.in_h)
@@ -225,7 +233,6 @@ class PoseEstimator(ReadsSetup):
             self.engine.resize_input((1, in_h, in_w, 3))
             self.in_w, self.in_h = in_w, in_h
             self.crop.in_w, self.crop.in_h = in_w, in_h
-            self._buffers = [np.zeros((in_h, in_w, 3), np.uint8) for _ in range(2)]
 
     def estimate(self, frame: Frame, continuous: bool = False) -> FrameResult:
         """Poses of one frame, in source pixels, with per-stage timings in milliseconds."""
@@ -242,15 +249,22 @@ class PoseEstimator(ReadsSetup):
         if size is not None:
             self._fit_input(*size)
         region = self.region_for(frame, continuous, setup)
-        buffer = self._buffers[self._turn]
-        self._turn ^= 1
         convention = setup.convention
-        rgb = cut(frame.image, region, self.in_w, self.in_h, buffer, self.resize, convention.pad)
-        spec = self.engine.input
-        tensor = to_input_dtype(
-            rgb, spec.dtype, spec.scale, spec.zero_point, convention.value_range, self.channels_first
-        )
+        target = self._inputs_for(convention)[self._turn]
+        self._turn ^= 1
+        tensor = fill_input(frame.image, region, target, self.resize, convention.pad)
         return Prepared(frame, setup, region, tensor, (self.clock() - t0) * 1e3, continuous)
+
+    def _inputs_for(self, convention: InputConvention) -> tuple[InputTensor, ...]:
+        """The two reused input tensors for the engine's input as it is now (made again only when its
+        size, dtype or quantization, or the decoder's value range, changes)."""
+        spec = self.engine.input
+        quantization = (spec.dtype, spec.scale, spec.zero_point)
+        key = (self.in_h, self.in_w, *quantization, convention.value_range, self.channels_first)
+        if key != self._inputs_key:
+            self._inputs = tuple(input_tensor(*key) for _ in range(2))
+            self._inputs_key = key
+        return self._inputs
 
     def finish(self, prepared: Prepared, outputs: list[np.ndarray], invoke_ms: float) -> FrameResult:
         """Decode ``outputs`` of ``prepared``'s invoke into the frame's result (and move the crop region on)."""

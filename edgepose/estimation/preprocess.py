@@ -262,3 +262,104 @@ def _unit_input(rgb: np.ndarray, dtype: np.dtype, scale: float, zero_point: int,
     if dtype == np.int8 and np.array_equal(table, pixels - 128):
         return (np.ascontiguousarray(view)[None] ^ np.uint8(0x80)).view(np.int8)
     return table[view][None]
+
+
+@dataclass(frozen=True, slots=True)
+class InputTensor:
+    """A model input written in place frame after frame: the resampled pixels and the tensor the engine reads.
+
+    ``pixels``: ``(H, W, 3)`` uint8, what :func:`cut` writes (resize straight into it, padding
+    bands around). ``tensor``: ``(1, H, W, 3)`` or ``(1, 3, H, W)`` in the model's dtype, what
+    :func:`to_input_dtype` would return for those pixels. ``mode`` says how one becomes the other
+    (:func:`input_tensor` picks it): ``view``, the tensor *is* the pixels (uint8 NHWC: MoveNet,
+    PoseNet), nothing to do; ``flip``, the tensor is the pixels seen as int8 with their top bit
+    flipped in place (int8 ``pixel - 128``); ``divide``, float32 pixel / 255 (YOLO-pose) straight
+    into the tensor; ``table``, every other input, through ``table``, the 256 values
+    :func:`to_input_dtype` gives the 256 levels, so the tensor is the same to the last bit.
+    """
+
+    pixels: np.ndarray
+    tensor: np.ndarray
+    mode: Literal["view", "flip", "divide", "table"]
+    table: np.ndarray
+    channels_first: bool = False
+
+
+def conversion_table(
+    dtype: np.dtype,
+    scale: float = 0.0,
+    zero_point: int = 0,
+    value_range: Literal["signed", "unit"] = "signed",
+) -> np.ndarray:
+    """The ``(256,)`` values of ``dtype`` that :func:`to_input_dtype` turns pixel levels 0..255 into.
+
+    Conversion is a function of each byte alone, so a table of it is exact by construction.
+    """
+    levels = np.arange(256, dtype=np.uint8).reshape(1, 256, 1).repeat(3, axis=2)
+    return np.ascontiguousarray(to_input_dtype(levels, dtype, scale, zero_point, value_range)[0, 0, :, 0])
+
+
+def input_tensor(
+    in_h: int,
+    in_w: int,
+    dtype: np.dtype,
+    scale: float = 0.0,
+    zero_point: int = 0,
+    value_range: Literal["signed", "unit"] = "signed",
+    channels_first: bool = False,
+) -> InputTensor:
+    """A reusable :class:`InputTensor` for a model input of this size, dtype, quantization and layout."""
+    dtype = np.dtype(dtype)
+    table = conversion_table(dtype, scale, zero_point, value_range)
+    pixels = np.zeros((in_h, in_w, 3), np.uint8)
+    levels = np.arange(256)
+    if not channels_first and dtype == np.uint8 and np.array_equal(table, levels):
+        return InputTensor(pixels, pixels[None], "view", table)
+    if not channels_first and dtype == np.int8 and np.array_equal(table, levels - 128):
+        return InputTensor(pixels, pixels.view(np.int8)[None], "flip", table)
+    shape = (1, 3, in_h, in_w) if channels_first else (1, in_h, in_w, 3)
+    tensor = np.zeros(shape, dtype)
+    mode: Literal["divide", "table"] = "table"
+    if value_range == "unit" and dtype == np.float32 and not scale:
+        mode = "divide"  # NumPy's float32 divide beats a table lookup here (docs/pipeline.md)
+    return InputTensor(pixels, tensor, mode, table, channels_first)
+
+
+def convert(target: InputTensor) -> np.ndarray:
+    """Turn ``target.pixels`` into ``target.tensor`` in place (no allocation) and return the tensor."""
+    mode = target.mode
+    if mode == "view":
+        return target.tensor
+    if mode == "flip":  # pixel - 128 in two's complement is the pixel with its top bit flipped
+        np.bitwise_xor(target.pixels, np.uint8(0x80), out=target.pixels)
+        return target.tensor
+    pixels = target.pixels.transpose(2, 0, 1) if target.channels_first else target.pixels
+    if mode == "divide":
+        np.divide(pixels, np.float32(255.0), out=target.tensor[0], dtype=np.float32)
+    elif cv2 is not None and not target.channels_first and target.table.dtype in _LUT_DTYPES:
+        # OpenCV's SIMD lookup, straight into the tensor: three times NumPy's for float32
+        h = pixels.shape[0]
+        dst = target.tensor[0].reshape(h, -1)
+        got = cv2.LUT(pixels.reshape(h, -1), target.table, dst=dst)
+        if got is not dst and not np.shares_memory(got, dst):  # pragma: no cover - OpenCV reallocated
+            dst[...] = got
+    else:
+        np.take(target.table, pixels, out=target.tensor[0])
+    return target.tensor
+
+
+_LUT_DTYPES = frozenset(np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.float32, np.float64))
+
+
+def fill_input(
+    image: np.ndarray, region: Region, target: InputTensor, method: Resize | None = None, pad: int = 0
+) -> np.ndarray:
+    """Cut ``region`` of an RGB ``image`` into ``target`` and convert it in place; returns ``target.tensor``.
+
+    The same tensor as ``to_input_dtype(cut(image, region, ...), ...)`` (tests hold them equal to
+    the bit), written into the same arrays every frame: for uint8 NHWC inputs (MoveNet, PoseNet)
+    the resize writes the tensor itself, for the others one more pass over the input converts it.
+    """
+    in_h, in_w = target.pixels.shape[:2]
+    cut(image, region, in_w, in_h, target.pixels, method, pad)
+    return convert(target)
