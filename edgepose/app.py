@@ -175,8 +175,8 @@ def build_source(
     stats: RunStats | None = None,
     model_input: tuple[int, int] | None = None,
 ) -> Source:
-    # With several cameras each reports its own health component (a camera's trouble is not the daemon's).
-    component = f"camera {config.source.camera}" if config.cameras else "source"
+    # Each camera reports its own health component (a camera's trouble is not the daemon's).
+    component = f"camera {config.source.camera}"
     source = make_source(config.source, resolve_source_uri(config), clocks, health, stats, model_input, component)
     source.open()
     return source
@@ -296,12 +296,11 @@ class App:
     health: Health = field(default_factory=Health)
     hooks: list[ResultHook] = field(default_factory=list)
     loaded: Loaded | None = None
-    source: Source | None = None  # the first camera's
     sources: dict[str, Source] = field(default_factory=dict)  # every camera's, by name
     sinks: list[Sink] = field(default_factory=list)
     pipeline: Pipeline | None = None
-    analysis: AnalysisStage | Successor | None = None  # the first camera's stage in effect, or queued by a reload
-    analyses: dict[str, AnalysisStage | Successor | None] = field(default_factory=dict)  # every camera's
+    # Every camera's analysis stage in effect, or queued by a reload.
+    analyses: dict[str, AnalysisStage | Successor | None] = field(default_factory=dict)
     # Cameras a reload is restarting: the settings they come back with (the latest reload's).
     _restarts: dict[str, tuple[Config, Config]] = field(default_factory=dict)
     _restart_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -332,7 +331,6 @@ class App:
         hardware problem to hear about at once (afterwards a failing camera is retried on its own)."""
         for camera in camera_configs(self.config):
             self.open_camera(camera)
-        self.source = next(iter(self.sources.values()))
 
     def open_camera(self, camera: Config) -> Source:
         """Open one camera's source (at start, or for a camera a reload adds) and close it on stop."""
@@ -340,17 +338,17 @@ class App:
         model_input = (spec.shape[2], spec.shape[1]) if spec is not None else None  # (width, height)
         name = camera.source.camera
         known = name in self.stats.cameras
-        stats = self.stats.camera(name) if camera.cameras else self.stats  # its reconnects, per camera
+        stats = self.stats.camera(name)  # its reconnects, per camera
         try:
             source = self.parts.source(camera, self.health, stats, model_input)
         except BaseException as exc:
-            if camera.cameras and not known:  # a camera that never ran leaves no figures behind
+            if not known:  # a camera that never ran leaves no figures behind
                 self.stats.drop_camera(name)
-            if camera.cameras and isinstance(exc, EdgeposeError):  # say which (the exit code stays the error's)
-                exc.message = f"camera {name}: {exc.message}"
+            if isinstance(exc, EdgeposeError) and len(camera.cameras) > 1:  # say which (the exit code stays)
+                exc.camera = name
             raise
         self.sources[name] = source
-        self._stops.append((f"source {name}" if camera.cameras else "source", self.close_camera_source(name)))
+        self._stops.append((f"source {name}", self.close_camera_source(name)))
         return source
 
     def close_camera_source(self, name: str) -> Callable[[], None]:
@@ -388,36 +386,43 @@ class App:
         overlay = preview_overlay(shown)
         preview = PreviewServer(self.config.service.preview, self.stats, self.clock, overlay=overlay)
         preview.start()
-        self.hooks.append(camera_hook(shown.source.camera, preview.hook) if self.config.cameras else preview.hook)
+        self.hooks.append(camera_hook(shown.source.camera, preview.hook))
         self._stops.append(("preview", preview.stop))
 
     def start_pipeline(self) -> None:
-        self._started("loaded", "source")
+        self._started("loaded")
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
         overlap = overlap_for(self.config.model.overlap, self.loaded.accelerator)
         lanes = [self.build_lane(camera) for camera in camera_configs(self.config)]
-        self.analysis = lanes[0].analysis  # type: ignore[assignment]
-        self.pipeline = Pipeline.for_cameras(lanes, self.sinks, stamp, self.stats, self.clock, self.hooks,
-                                             self.config.source.slot_size, overlap)  # fmt: skip
+        self.pipeline = Pipeline(
+            lanes, self.sinks, stamp, self.stats, self.clock, self.hooks, self.config.source.slot_size, overlap
+        )
 
     def build_lane(self, camera: Config, config: Config | None = None) -> Lane:
         """One camera's stages on the shared engine: its source (opened), estimator, tracker, analysis.
 
-        With one camera the estimator is the model's own and the figures are the totals; with several,
-        each camera has an estimator of its own (:meth:`PoseEstimator.sibling`: crop region, buffers,
-        its decoder settings) and its own figures (``RunStats.camera``)."""
+        Each camera has an estimator of its own (:meth:`PoseEstimator.sibling`: crop region, buffers,
+        its decoder settings) on the model's one engine, and its own figures (``RunStats.camera``),
+        which count in the totals."""
         self._started("loaded")
         config = config or self.config  # the daemon's config the camera is part of (a reload's new one)
         name = camera.source.camera
-        several = bool(config.cameras)
-        source = self.sources.get(name) or (self.source if not several else None) or self.open_camera(camera)
-        stats = self.stats.camera(name) if several else self.stats
-        estimator = self.loaded.estimator.sibling(camera.decoder, stats) if several else self.loaded.estimator
+        source = self.sources.get(name) or self.open_camera(camera)
+        stats = self.stats.camera(name)
+        estimator = self.loaded.estimator.sibling(camera.decoder, stats)
         analysis = self.parts.analysis(camera, stats)  # None unless enabled
         self.analyses[name] = analysis
         self._connect_commands(analysis, name)
-        return Lane(name, source, estimator, stats, self.parts.tracking(camera), analysis, fps_cap(config, name),
-                    camera.source.slot_size if several else None)  # fmt: skip
+        return Lane(
+            name,
+            source,
+            estimator,
+            stats,
+            self.parts.tracking(camera),
+            analysis,
+            fps_cap(config, name),
+            camera.source.slot_size,
+        )
 
     def _connect_commands(self, analysis: AnalysisStage | Successor | None, camera: str) -> None:
         """Commands a sink receives for a camera (the MQTT reps reset topic) go to its stage."""
@@ -433,10 +438,10 @@ class App:
         :class:`Successor` for the state it carries over."""
         name = camera or camera_configs(self.config)[0].source.camera
         new_camera = camera_config(new, name)
-        stage = self.parts.analysis(new_camera, self.stats.camera(name) if new.cameras else self.stats)
+        stage = self.parts.analysis(new_camera, self.stats.camera(name))
         if stage is None:
             return None
-        current = self.analyses.get(name, self.analysis)
+        current = self.analyses.get(name)
         kept = current.stage if isinstance(current, Successor) else current
         try:
             same_behaviours = behaviour_config(camera_config(self.config, name)) == behaviour_config(new_camera)
@@ -483,20 +488,19 @@ class App:
                      tracking: bool, analysis: bool, cameras: bool, requests: list[Request],
                      added: list[AddCamera]) -> None:  # fmt: skip
         """What one camera of ``new`` needs (see :meth:`reload_requests`), appended to ``requests`` or ``added``."""
-        several = bool(self.config.cameras)
         with self._restart_lock:
             if name in self._restarts:  # restarting: it comes back with these settings
                 self._restarts[name] = (camera, new)
                 return
         lane = self.pipeline.lane(name) if self.pipeline is not None else None
         running = lane is not None or (self.pipeline is not None and self.pipeline.adding(name))
-        if before is None or (cameras and several and not running and self.pipeline is not None):
+        if before is None or (cameras and not running and self.pipeline is not None):
             # new, or not running (its restart failed): opened and added now
             if cameras:
                 added.append(AddCamera(self.build_lane(camera, new)))
                 self.health.forget(f"camera {name}")
             return
-        if cameras and several and (before.source != camera.source or fps_cap(self.config, name)
+        if cameras and (before.source != camera.source or fps_cap(self.config, name)
                                     != fps_cap(new, name)):  # fmt: skip
             with self._restart_lock:
                 self._restarts[name] = (camera, new)
@@ -507,7 +511,7 @@ class App:
             decoder=estimator.setup_for(camera.decoder) if decoder and before.decoder != camera.decoder else None,
             tracking=self.parts.tracking(camera) if tracking and before.tracking != camera.tracking else KEEP,
             analysis=self.build_analysis(new, name) if analysis else KEEP,
-            camera=name if several else None,
+            camera=name,
         )
         if change != Reconfigure(camera=change.camera):
             requests.append(change)
@@ -540,7 +544,6 @@ class App:
                     fresh = self.build_lane(camera, new)
                 except Exception as exc:
                     why = exc.message if isinstance(exc, EdgeposeError) else f"{type(exc).__name__}: {exc}"
-                    why = why.removeprefix(f"camera {name}: ")
                     log.error("camera %s could not be restarted with its new settings: %s", name, why)
                     self.health.unhealthy(f"camera {name}", f"not running: {why} (fix the config and reload)")
                     self.pipeline.request(AbandonCamera(name, exc))  # with no camera left the run ends
@@ -562,7 +565,6 @@ class App:
                 self._connect_commands(request.analysis, name)
             elif isinstance(request, RemoveCamera):
                 self.analyses.pop(request.name, None)
-        self.analysis = self.analyses.get(first)
         if announce:
             meta = meta_document(new, self.loaded) if self.loaded is not None else {}
             for sink in self.sinks:

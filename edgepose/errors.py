@@ -23,9 +23,17 @@ class EdgeposeError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # The camera it concerns, set where several run and the message alone would not say which;
+        # kept apart from ``message`` so that code reads it as data, never by parsing the text.
+        self.camera: str | None = None
+
+    @property
+    def said(self) -> str:
+        """The message as the user reads it: ``camera <name>: <message>`` once a camera is set."""
+        return f"camera {self.camera}: {self.message}" if self.camera else self.message
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return f"{self.said} ({self.hint})" if self.hint else self.said
 
 
 class ConfigError(EdgeposeError):

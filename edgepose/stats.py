@@ -71,8 +71,7 @@ class RunStats:
     # Why the first FAILURES_NAMED failures failed: their warnings are rate-limited, so a run's
     # summary names them from here (one file of a directory each).
     failures: list[str] = field(default_factory=list)
-    # With several cameras, each camera's own figures (the pipeline counts a frame in its camera's and
-    # in these totals); empty with one camera, whose figures are the totals.
+    # Each camera's own figures (the pipeline counts a frame in its camera's and in these totals).
     cameras: dict[str, RunStats] = field(default_factory=dict, repr=False)
     # A camera's figures count their counters (count, fail) in the totals too: the stages that count
     # (a retrying source, the analysis stage, the plausibility gate) are given the camera's.
@@ -102,28 +101,32 @@ class RunStats:
                 stats = self.cameras[name] = RunStats(started_mono=self.started_mono, parent=self)
             return stats
 
+    def see_people(self, people: int) -> None:
+        """The people in this camera's latest frame; the device's total (the parent's ``people``) is
+        the sum of every camera's latest count, computed here and nowhere else."""
+        with self.lock:
+            self.people = people
+        parent = self.parent
+        if parent is not None:
+            with parent.lock:
+                parent.people = sum(c.people for c in parent.cameras.values())
+
     def quiet_camera(self, name: str) -> None:
         """Camera ``name`` has delivered no frame for a while: it sees nobody until it delivers again, so
         its last count leaves the device's total (``people``). Its next frame counts as usual."""
         with self.lock:
             stats = self.cameras.get(name)
-            if not self.cameras:  # one camera: these are its figures
-                self.people = 0
-                return
-        if stats is None:
-            return
-        with stats.lock:
-            stats.people = 0
-        with self.lock:
-            self.people = sum(c.people for c in self.cameras.values())
+        if stats is not None:
+            stats.see_people(0)
 
     def drop_camera(self, name: str) -> None:
         """A camera was removed (a reload): its figures leave the reports; the totals keep what it counted."""
         with self.lock:
             self.cameras.pop(name, None)
+            self.people = sum(c.people for c in self.cameras.values())
 
     def camera_snapshots(self, now: float) -> dict[str, dict[str, float | int | None]]:
-        """:meth:`snapshot` of each camera (empty with one camera)."""
+        """:meth:`snapshot` of each camera."""
         with self.lock:
             cameras = dict(self.cameras)
         return {name: stats.snapshot(now) for name, stats in cameras.items()}

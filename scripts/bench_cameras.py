@@ -6,7 +6,7 @@
         --cameras 1,2,4 --seconds 12 --rounds 6              # (one line) the table in docs/cameras.md
 
 Each camera is a memory source of the same pre-decoded walking-crowd frames, a lane of the
-daemon's own several-camera pipeline (:meth:`~edgepose.pipeline.runner.Pipeline.for_cameras`): its own
+daemon's own several-camera pipeline (:class:`~edgepose.pipeline.runner.Pipeline` with several lanes): its own
 capture thread and slot in the :class:`~edgepose.pipeline.scheduling.CameraScheduler`, its own estimator
 (crop region, input buffers), tracker and figures. One inference thread takes frames by
 round-robin onto one stand-in engine (``sleep:7ms``: invoke sleeps 7 ms with the GIL released and
@@ -150,7 +150,8 @@ def pipeline_round(bench: Bench, seconds: float, tally: Tally) -> None:
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
     source = MemorySource(bench.images, continuous=True, camera="cam0", limit=10**9)
     stamp = Stamp(config.device_id, bench.model_name, "sleep")
-    pipe = Pipeline(source, bench.estimator(engine), [NullSink()], stamp, tracking=tracking, overlap=True)
+    lane = Lane("cam0", source, bench.estimator(engine), tracking=tracking)
+    pipe = Pipeline([lane], [NullSink()], stamp, overlap=True)
     t0 = time.perf_counter()
     try:
         stats = pipe.run(duration=seconds)
@@ -174,7 +175,7 @@ def cameras_round(bench: Bench, layout: Layout, seconds: float, tally: Tally) ->
             MemorySource(bench.images, continuous=True, camera=name, limit=10**9)  # fmt: skip
         tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
         lanes.append(Lane(name, source, template.sibling(config.decoder), stats.camera(name), tracking))
-    pipe = Pipeline.for_cameras(lanes, [NullSink()], stamp, stats, overlap=True)
+    pipe = Pipeline(lanes, [NullSink()], stamp, stats, overlap=True)
     t0 = time.perf_counter()
     try:
         pipe.run(duration=seconds)

@@ -30,7 +30,7 @@ from bench_pipeline import SHARED, MemorySource  # noqa: E402
 from edgepose.app import build_estimator, meta_document  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
 from edgepose.documents.poses import Stamp  # noqa: E402
-from edgepose.pipeline.runner import Pipeline  # noqa: E402
+from edgepose.pipeline.runner import Lane, Pipeline  # noqa: E402
 from edgepose.sinks.mqtt import MqttSink  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
 from edgepose.tools.bench.frames import first_frames  # noqa: E402
@@ -57,7 +57,7 @@ def run_round(
             time.sleep(0.01)
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
     stamp = Stamp("bench", loaded.model_name, loaded.accelerator)
-    pipeline = Pipeline(MemorySource(images), loaded.estimator, [sink], stamp, stats, tracking=tracking)
+    pipeline = Pipeline([Lane("cam0", MemorySource(images), loaded.estimator, tracking=tracking)], [sink], stamp, stats)
     t0 = time.perf_counter()
     pipeline.run(duration=seconds)
     elapsed = time.perf_counter() - t0

@@ -22,11 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.builders.mqtt import META, frame  # noqa: E402
+
 from edgepose.config import load_config  # noqa: E402
 from edgepose.mqtt.topics import Topics  # noqa: E402
 from edgepose.sinks.mqtt import MqttSink  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
-from tests.builders.mqtt import META, frame  # noqa: E402
 from tests.mosquitto import Mosquitto  # noqa: E402
 from tests.wire import CountingRelay  # noqa: E402
 

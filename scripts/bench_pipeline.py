@@ -42,7 +42,7 @@ from edgepose.config import load_config  # noqa: E402
 from edgepose.documents.poses import Stamp  # noqa: E402
 from edgepose.estimation.preprocess import cut, full_region, to_input_dtype  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
-from edgepose.pipeline.runner import Pipeline, overlap_for  # noqa: E402
+from edgepose.pipeline.runner import Lane, Pipeline, overlap_for  # noqa: E402
 from edgepose.sources.base import Source  # noqa: E402
 from edgepose.sources.video import VideoFileSource  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
@@ -108,7 +108,8 @@ def make_pipeline(config: Any, loaded: Any, source: Any, stats: RunStats) -> tup
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
     stamp = Stamp("bench", loaded.model_name, loaded.accelerator)
     overlap = overlap_for(config.model.overlap, loaded.accelerator)
-    return Pipeline(source, loaded.estimator, [sink], stamp, stats, tracking=tracking, overlap=overlap), sink
+    lane = Lane("cam0", source, loaded.estimator, tracking=tracking)
+    return Pipeline([lane], [sink], stamp, stats, overlap=overlap), sink
 
 
 def throughput(args: argparse.Namespace) -> None:

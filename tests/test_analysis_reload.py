@@ -211,7 +211,7 @@ def test_a_reload_removing_a_zone_clears_its_entities_and_retained_state(service
 def test_a_broken_analysis_section_on_reload_keeps_the_old_stage(service, broker, caplog, tmp_path) -> None:
     service.write(ALL)
     service.start()
-    stage = service.daemon.app.pipeline.analysis
+    stage = service.daemon.app.pipeline.lanes[0].analysis
     # Refused at load: a self-intersecting polygon (the key path and line are in the message).
     bowtie = "{name: bow, polygon: [[0, 0], [1, 1], [1, 0], [0, 1]]}"
     service.write(ALL, bowtie)
@@ -224,7 +224,7 @@ def test_a_broken_analysis_section_on_reload_keeps_the_old_stage(service, broker
     service.reload(caplog, "has no usable pose")
     assert caplog.text.count("reload failed, keeping the current configuration:") == 2
     service.frames_after(10)
-    assert service.daemon.app.pipeline.analysis is stage  # the old stage still runs
+    assert service.daemon.app.pipeline.lanes[0].analysis is stage  # the old stage still runs
     assert service.daemon.config.analysis.zones == service.load().analysis.zones[:1]  # CORNER not taken
     assert service.stop() == 0
     assert "Traceback" not in caplog.text

@@ -222,12 +222,15 @@ def test_the_app_hands_the_sinks_reset_commands_to_the_stage() -> None:
 
     config = load_config(None, [*REPS, "device_id=testpi"])
     engine = SimpleNamespace(input=None)
-    loaded = SimpleNamespace(model_name="m", accelerator="cpu", estimator=SimpleNamespace(engine=engine))
+    estimator = SimpleNamespace(engine=engine)
+    estimator.sibling = lambda decoder, stats: estimator  # each camera's estimator on the one engine
+    loaded = SimpleNamespace(model_name="m", accelerator="cpu", estimator=estimator)
     sink = CommandSink()
-    app = App(config, loaded=loaded, source=SimpleNamespace(continuous=True, live=False), sinks=[sink])  # type: ignore[arg-type]
+    source = SimpleNamespace(continuous=True, live=False)
+    app = App(config, loaded=loaded, sources={"cam0": source}, sinks=[sink])  # type: ignore[arg-type]
     app.start_pipeline()
     assert calls == ["cam0"]  # the commands of the one camera
-    assert sink.reset == app.pipeline.analysis.reset_reps  # type: ignore[union-attr]  the stage's own
+    assert sink.reset == app.pipeline.lanes[0].analysis.reset_reps  # type: ignore[union-attr]  the stage's own
     assert sink.reset(5) is True  # counting is on: queued for the next frame
 
 

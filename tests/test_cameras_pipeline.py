@@ -76,7 +76,7 @@ def test_overlapped_cameras_keep_each_exact_crop_region(walking_video):
         memory = lambda i: MemorySource(images, True, f"cam{i}", limit=len(images), clocks=video_clocks())  # noqa: E731
         built = [Lane(f"cam{i}", memory(i), loaded.estimator.sibling(config.decoder), RunStats(), tracker())
                  for i in range(lanes)]  # fmt: skip
-        pipeline = Pipeline.for_cameras(built, [sink], Stamp("t", MODEL, "cpu"), overlap=overlap)
+        pipeline = Pipeline(built, [sink], Stamp("t", MODEL, "cpu"), overlap=overlap)
         assert pipeline.overlap is overlap
         try:
             pipeline.run()
@@ -148,7 +148,7 @@ def test_cameras_with_frames_ready_take_turns(replay):
                 return
             time.sleep(0.001)
 
-    pipeline = Pipeline.for_cameras(lanes_of(replay, sources, stats), [ListSink()], Stamp("t", MODEL, "sleep"), stats,
+    pipeline = Pipeline(lanes_of(replay, sources, stats), [ListSink()], Stamp("t", MODEL, "sleep"), stats,
                                     hooks=[hook])  # fmt: skip
     pipeline.run(max_frames=12)
     assert order == ["a", "b", "c"] * 12
@@ -190,7 +190,7 @@ def test_a_slow_camera_gets_every_frame_beside_a_fast_one(replay):
         if processed["slow"] >= 8:
             stop.set()
 
-    pipeline = Pipeline.for_cameras(lanes_of(replay, sources, stats), [ListSink()], Stamp("t", MODEL, "sleep"), stats,
+    pipeline = Pipeline(lanes_of(replay, sources, stats), [ListSink()], Stamp("t", MODEL, "sleep"), stats,
                                     hooks=[hook])  # fmt: skip
     try:
         pipeline.run(stop=stop, duration=30.0)
@@ -224,7 +224,7 @@ def test_a_failing_camera_ends_alone_and_the_run_says_so(replay):
                "also": MemorySource(images, True, "also", limit=10)}  # fmt: skip
     sink = ListSink()
     seen: list[dict[str, Any]] = []
-    pipeline = Pipeline.for_cameras(lanes_of(replay, sources, stats), [sink], Stamp("t", MODEL, "sleep"), stats,
+    pipeline = Pipeline(lanes_of(replay, sources, stats), [sink], Stamp("t", MODEL, "sleep"), stats,
                                     hooks=[lambda f, r, d: seen.append(dict(pipeline.progress()))])  # fmt: skip
     with pytest.raises(InputError, match="camera bad went away"):
         pipeline.run()
@@ -240,7 +240,7 @@ def test_max_frames_counts_per_camera(replay):
     sources = {"long": MemorySource(images, True, "long", limit=50),
                "short": MemorySource(images, True, "short", limit=2)}  # fmt: skip
     sink = ListSink()
-    pipeline = Pipeline.for_cameras(lanes_of(replay, sources, stats), [sink], Stamp("t", MODEL, "sleep"), stats)
+    pipeline = Pipeline(lanes_of(replay, sources, stats), [sink], Stamp("t", MODEL, "sleep"), stats)
     pipeline.run(max_frames=5)
     assert [d["frame"] for d in sink.documents if d["camera"] == "long"] == list(range(5))
     assert [d["frame"] for d in sink.documents if d["camera"] == "short"] == [0, 1]
@@ -253,7 +253,7 @@ def test_a_change_for_one_camera_leaves_the_others_alone(replay):
     lanes = lanes_of(replay, sources, stats)
     kept, new = Recorder(), Recorder()
     lanes[0].tracking = lanes[1].tracking = kept  # one object noting both cameras until the change
-    pipeline = Pipeline.for_cameras(lanes, [ListSink()], Stamp("t", MODEL, "sleep"), stats)
+    pipeline = Pipeline(lanes, [ListSink()], Stamp("t", MODEL, "sleep"), stats)
 
     def hook(frame: Frame, result: FrameResult, document: dict) -> None:
         if frame.camera == "b" and frame.index == 1:
@@ -272,7 +272,7 @@ def test_cameras_join_and_leave_a_running_pipeline(replay):
     stats = RunStats()
     sources = {"a": MemorySource(images, True, "a", limit=30), "b": MemorySource(images, True, "b", limit=30)}
     sink = ListSink()
-    pipeline = Pipeline.for_cameras(lanes_of(replay, sources, stats), [sink], Stamp("t", MODEL, "sleep"), stats)
+    pipeline = Pipeline(lanes_of(replay, sources, stats), [sink], Stamp("t", MODEL, "sleep"), stats)
     removed: list[Lane] = []
     done = threading.Event()
 
@@ -387,7 +387,7 @@ def test_a_camera_added_before_the_run_starts_with_the_others(replay):
     estimator, images = replay
     stats = RunStats()
     sink = ListSink()
-    pipeline = Pipeline.for_cameras(lanes_of(replay, {"a": MemorySource(images, True, "a", limit=3)}, stats), [sink],
+    pipeline = Pipeline(lanes_of(replay, {"a": MemorySource(images, True, "a", limit=3)}, stats), [sink],
                                     Stamp("t", MODEL, "sleep"), stats)  # fmt: skip
     late = MemorySource(images, True, "late", limit=3)
     pipeline.request(AddCamera(Lane("late", late, estimator.sibling(estimator.config), stats.camera("late"))))

@@ -22,7 +22,7 @@ from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.standin import Recording, RecordingEngine, SleepEngine, parse_sleep
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
-from edgepose.pipeline.runner import Ended, Pipeline, Reconfigure, StageTimes, overlap_for
+from edgepose.pipeline.runner import Ended, Lane, Pipeline, Reconfigure, StageTimes, overlap_for
 from edgepose.pose import FrameResult
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats
@@ -93,7 +93,8 @@ def pipeline(config, estimator, source, overlap: bool, **extra: Any) -> tuple[Pi
     sink = ListSink()
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
     stamp = Stamp("test", "movenet_single_pose_lightning_ptq", "sleep")
-    made = Pipeline(source, estimator, [sink], stamp, RunStats(), tracking=tracking, overlap=overlap, **extra)
+    lane = Lane("cam0", source, estimator, tracking=tracking)
+    made = Pipeline([lane], [sink], stamp, RunStats(), overlap=overlap, **extra)
     return made, sink
 
 
@@ -205,7 +206,7 @@ def test_a_reload_applies_from_the_next_frame_taken(config, recording, frames):
     old one up to the change and the new one from the next frame taken from the slot on."""
     made, _ = pipeline(config, standin(config, recording), MemorySource(frames, True), True)
     old, new = Recorder(), Recorder()
-    made.tracking = old
+    made.lanes[0].tracking = old
 
     def hook(frame: Frame, result: FrameResult, document: dict) -> None:
         if frame.index == 4:

@@ -15,7 +15,7 @@ from edgepose.config import load_config
 from edgepose.documents.poses import Stamp
 from edgepose.errors import UnavailableError
 from edgepose.frame import Frame
-from edgepose.pipeline.runner import Ended, FrameSlot, Pipeline
+from edgepose.pipeline.runner import Ended, FrameSlot, Lane, Pipeline
 from edgepose.pipeline.scheduling import CameraSlot
 from edgepose.pose import FrameResult
 from edgepose.sources.base import Source
@@ -183,8 +183,8 @@ class FrameClock:
 def test_duration_ends_the_run_on_the_pipelines_clock(loaded, config, small_frame):
     stats = RunStats()
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
-    pipeline = Pipeline(FakeCamera(small_frame, period=1 / 30), loaded.estimator, [], Stamp("test", "m", "cpu"),
-                        stats, clock=FrameClock(stats), tracking=tracking)  # fmt: skip
+    lane = Lane("cam0", FakeCamera(small_frame, period=1 / 30), loaded.estimator, tracking=tracking)
+    pipeline = Pipeline([lane], [], Stamp("test", "m", "cpu"), stats, clock=FrameClock(stats))
     pipeline.run(duration=0.6)
     assert stats.processed == 6  # 0.6 s on its clock
     assert pipeline.ended is Ended.DURATION and capture_threads() == []

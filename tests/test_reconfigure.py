@@ -23,7 +23,7 @@ from edgepose.documents.poses import Stamp
 from edgepose.estimation.estimator import PoseEstimator
 from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
-from edgepose.pipeline.runner import Pipeline
+from edgepose.pipeline.runner import Lane, Pipeline
 from edgepose.service.daemon import Daemon, plan_reload
 from edgepose.service.notify import Notifier
 from edgepose.sources.base import Source
@@ -106,8 +106,8 @@ def service(engine: Any, source: Any, initial: tuple[str, float], hooks=()) -> t
     app = App(config)
     app.loaded = Loaded(estimator, "movenet", config.model.name, "cpu")
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
-    app.pipeline = Pipeline(source, estimator, [], Stamp("test", "movenet", "cpu"), RunStats(), hooks=list(hooks),
-                            tracking=tracking)  # fmt: skip
+    lane = Lane("cam0", source, estimator, tracking=tracking)
+    app.pipeline = Pipeline([lane], [], Stamp("test", "movenet", "cpu"), RunStats(), hooks=list(hooks))
     return Daemon(app, Notifier(env={})), app.pipeline
 
 
@@ -282,7 +282,7 @@ def test_a_reload_builds_the_tracking_stage_with_the_apps_own_factory(loaded_eng
     daemon.app.parts = dataclasses.replace(daemon.app.parts, tracking=tracking)
     daemon.apply(plan_reload(daemon.config, config_with("bbox", LOW)))
     assert pipeline.apply_requests() == 1
-    assert built == ["bbox"] and pipeline.tracking is marker
+    assert built == ["bbox"] and pipeline.lanes[0].tracking is marker
 
 
 # -- the analysis stage across a reload (no model: poses made by hand) -------------------------------
@@ -327,10 +327,10 @@ def test_a_rebuilt_stage_takes_over_zone_state_on_its_first_frame():
     'left' (no event), person 2, outside the old 'left' but inside the wide one, enters it; 'right'
     starts empty and takes person 2 in."""
     app = App(analysis_config(LEFT))
-    app.analysis = stage = app.parts.analysis(app.config, app.stats)
+    app.analyses["cam0"] = stage = app.parts.analysis(app.config, app.stats)
     assert zone_events(stage.apply(walkers(0, (1, 100), (2, 400)))) == [("zone_enter", "left", 1)]
     first = app.build_analysis(analysis_config(LEFT))
-    app.analysis, app.config = first, analysis_config(LEFT)
+    app.analyses["cam0"], app.config = first, analysis_config(LEFT)
     second = app.build_analysis(analysis_config(WIDE, RIGHT))
     result = stage.apply(walkers(1, (1, 100), (2, 400)))  # the old stage still runs until the swap
     assert zone_events(result) == []
@@ -352,7 +352,7 @@ def test_the_behaviours_analyzer_is_kept_while_its_settings_stay():
     falls = ["analysis.behaviours.falls.enabled=true"]
     config = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{LEFT}]", *falls], env={})
     app = App(config)
-    app.analysis = stage = app.parts.analysis(config, app.stats)
+    app.analyses["cam0"] = stage = app.parts.analysis(config, app.stats)
     moved = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{WIDE}]", *falls], env={})
     assert app.build_analysis(moved).stage.behaviours is stage.behaviours
     stricter = load_config(None, [*falls, "analysis.enabled=true", "analysis.behaviours.falls.down_for=5"], env={})

@@ -17,7 +17,7 @@ from edgepose.config import load_config
 from edgepose.documents.poses import Stamp
 from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
-from edgepose.pipeline.runner import MAX_CONSECUTIVE_FAILURES, Pipeline
+from edgepose.pipeline.runner import MAX_CONSECUTIVE_FAILURES, Lane, Pipeline
 from edgepose.sources.base import Source
 from edgepose.stats import RunStats
 
@@ -52,7 +52,7 @@ def estimator():
 
 def run(estimator, source: Source) -> RunStats:
     stats = RunStats()
-    Pipeline(source, estimator, [], Stamp("test", "m", "cpu"), stats).run()
+    Pipeline([Lane("cam0", source, estimator)], [], Stamp("test", "m", "cpu"), stats).run()
     return stats
 
 

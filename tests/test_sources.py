@@ -19,7 +19,7 @@ from edgepose.config.sections import SourceConfig
 from edgepose.errors import EX_UNAVAILABLE, FrameError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.health import Health
-from edgepose.pipeline.runner import Pipeline
+from edgepose.pipeline.runner import Lane, Pipeline
 from edgepose.sources import guess_kind, make_source
 from edgepose.sources.base import Clocks, Source
 from edgepose.sources.capture import OpenCvCapture
@@ -130,7 +130,7 @@ def test_pipeline_stops_promptly_during_backoff_and_leaves_no_thread(loaded_move
     source = RetryingSource(DeadCamera(), health, stall_timeout=0.2, backoff=Backoff(5.0, 5.0), stats=stats)
     source.open()
     stop = threading.Event()
-    pipeline = Pipeline(source, loaded_movenet.estimator, [], _stamp(), stats)
+    pipeline = Pipeline([Lane("cam0", source, loaded_movenet.estimator)], [], _stamp(), stats)
     runner = threading.Thread(target=pipeline.run, kwargs={"stop": stop})
     runner.start()
     time.sleep(0.4)  # the source is now in a 5 s backoff; the idle pipeline notices the stall

@@ -296,7 +296,7 @@ def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path
     from edgepose.config.sections import DecoderConfig
     from edgepose.documents.poses import Stamp
     from edgepose.estimation.estimator import PoseEstimator
-    from edgepose.pipeline.runner import Pipeline
+    from edgepose.pipeline.runner import Lane, Pipeline
     from edgepose.sinks.base import Sink
     from edgepose.sources.files import ImageSource
     from edgepose.stats import RunStats
@@ -322,7 +322,8 @@ def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path
     sink, stats = ListSink(), RunStats()
     source = ImageSource(squat_path, loop=True)
     source.open()
-    pipeline = Pipeline(source, PoseEstimator(engine, DecoderConfig()), [sink], Stamp("dev", "m", "edgetpu"), stats)
+    lane = Lane("cam0", source, PoseEstimator(engine, DecoderConfig()))
+    pipeline = Pipeline([lane], [sink], Stamp("dev", "m", "edgetpu"), stats)
     pipeline.run(max_frames=6)  # a file source: the first 6 frames, each processed or counted
     source.close()
     engine.close()

@@ -61,7 +61,7 @@ def test_ids_are_stable_on_the_walking_crowd_and_tracks_expire(tracker, walking_
     assert all(p["id"] is not None for d in sink.documents for p in d["poses"])
 
     # Max age (1000 ms) on the capture timeline: still kept at +0.9 s, all ended after +1.0 s.
-    stage = pipeline.tracking
+    stage = pipeline.lanes[0].tracking
     tracks = stage.tracker.tracks
     assert tracks
     last = max(tr.last_seen for tr in tracks)

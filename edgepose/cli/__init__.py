@@ -132,7 +132,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     except EdgeposeError as exc:
         if verbose:
             say_error(traceback.format_exc().rstrip())
-        say_error(f"edgepose: error: {exc.message}")
+        say_error(f"edgepose: error: {exc.said}")
         if exc.hint:
             say_error(f"edgepose: hint: {exc.hint}")
         return exc.exit_code

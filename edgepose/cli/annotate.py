@@ -202,7 +202,7 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
                 analyzed: Analyzed) -> None:  # fmt: skip
     from edgepose.app import build_estimator
     from edgepose.documents.poses import Stamp
-    from edgepose.pipeline.runner import Pipeline
+    from edgepose.pipeline.runner import Lane, Pipeline
     from edgepose.stats import RunStats
     from edgepose.tracking import make_tracker
 
@@ -216,8 +216,8 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
     stamp = Stamp(config.device_id, loaded.model_name, loaded.accelerator)
     # The same tracker as the daemon, so ids (and colours) match what `edgepose run` publishes.
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
-    Pipeline(source, loaded.estimator, [], stamp, stats, hooks=[draw], tracking=tracking,
-             analysis=analyzed.stage).run()  # fmt: skip
+    lane = Lane("cam0", source, loaded.estimator, tracking=tracking, analysis=analyzed.stage)
+    Pipeline([lane], [], stamp, stats, hooks=[draw]).run()
     report.failed, report.failures = stats.failed, list(stats.failures)
 
 

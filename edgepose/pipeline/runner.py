@@ -38,8 +38,8 @@ slot, estimator, tracker, analysis stage and figures; the one inference thread t
 from a :class:`~edgepose.pipeline.scheduling.CameraScheduler` (round-robin over the cameras with a frame
 ready, optional fps caps) and runs it with its camera's stages on the shared engine. A camera whose
 source fails for good ends on its own; the run ends when no camera is left, and then re-raises
-the first camera's error. ``max_frames`` counts per camera. With one camera this is the
-single-camera pipeline, frame for frame.
+the first camera's error. ``max_frames`` counts per camera. One camera is a list of one lane:
+there is no other path.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 # Called after every processed frame with the frame, its result and its document (the service's
 # watchdog, the preview page and tests hang off this). Hooks must be quick and must not raise.
 ResultHook = Callable[[Frame, FrameResult, dict[str, Any]], None]
+
 
 JOIN_TIMEOUT_S = 5.0  # how long run() waits for the capture thread to end
 MAX_CONSECUTIVE_FAILURES = 1000  # reads failing in a row before a source counts as broken
@@ -138,15 +139,15 @@ class Lane:
     """One camera in the pipeline: its source and the stages that keep state per camera.
 
     Every camera has its own estimator (the crop region and input buffers, on the one shared
-    engine), tracker (ids are per camera), analysis stage and figures (``stats``: the pipeline's
-    totals with one camera, ``RunStats.camera(name)`` with several). ``fps_cap``: at most that many
+    engine), tracker (ids are per camera), analysis stage and figures (``stats``: its
+    ``RunStats.camera(name)``, given by the pipeline when left None). ``fps_cap``: at most that many
     of its frames a second are processed (None: round-robin only). The rest is the run's state.
     """
 
     name: str
     source: Source
     estimator: PoseEstimator
-    stats: RunStats
+    stats: RunStats | None = None  # type: ignore[assignment]  (set by the pipeline when None)
     tracking: Tracking | None = None
     analysis: Analyzing | None = None
     fps_cap: float | None = None
@@ -236,36 +237,40 @@ Request = Reconfigure | AddCamera | RemoveCamera | AbandonCamera
 class Pipeline:
     """Runs frames from its cameras' sources through their estimators (and trackers) into the sinks.
 
-    ``Pipeline(source, estimator, ...)`` is one camera; :meth:`for_cameras` several. ``source``,
-    ``estimator``, ``tracking`` and ``analysis`` are the first camera's.
+    ``lanes``: one per camera, in round-robin order (one camera: a list of one); every lane's
+    estimator shares the one engine. ``stats``: the run's totals; each lane counts in its camera's
+    own figures too (``RunStats.camera``).
     """
 
     def __init__(
         self,
-        source: Source,
-        estimator: PoseEstimator,
+        lanes: Sequence[Lane],
         sinks: Sequence[Sink],
         stamp: Stamp,
         stats: RunStats | None = None,
         clock: Callable[[], float] = time.monotonic,
         hooks: Sequence[ResultHook] = (),
-        tracking: Tracking | None = None,
         slot_size: int = 1,
         overlap: bool = False,
         probe: StageProbe | None = None,
         exact_crop: bool = True,
-        analysis: Analyzing | None = None,
-        camera: str = "cam0",
     ) -> None:
+        if not lanes:
+            raise ValueError("a pipeline needs at least one camera")
+        names = [lane.name for lane in lanes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"camera names must differ: {', '.join(names)}")
         self.sinks = list(sinks)
         self.stamp = stamp
         self.stats = stats or RunStats()
         self.clock = clock
         self.hooks = list(hooks)
         self.slot_size = slot_size
-        self.lanes: list[Lane] = [Lane(camera, source, estimator, self.stats, tracking, analysis)]
+        self.lanes: list[Lane] = []
+        for lane in lanes:
+            self._book(lane)
         # Overlap needs an engine that invokes in the background; any other runs serially.
-        self.overlap = overlap and isinstance(estimator.engine, StartsInvokes)
+        self.overlap = overlap and isinstance(lanes[0].estimator.engine, StartsInvokes)
         self.probe = probe
         self.exact_crop = exact_crop
         self.ended: Ended | None = None  # why the last run() returned; None while running or after an error
@@ -279,53 +284,11 @@ class Pipeline:
         self._max_frames: int | None = None
         self._deadline: float | None = None
 
-    @classmethod
-    def for_cameras(cls, lanes: Sequence[Lane], sinks: Sequence[Sink], stamp: Stamp, stats: RunStats | None = None,
-                    clock: Callable[[], float] = time.monotonic, hooks: Sequence[ResultHook] = (),
-                    slot_size: int = 1, overlap: bool = False, probe: StageProbe | None = None,
-                    exact_crop: bool = True) -> Pipeline:  # fmt: skip
-        """Several cameras on one engine (every lane's estimator shares it), in round-robin order."""
-        if not lanes:
-            raise ValueError("a pipeline needs at least one camera")
-        names = [lane.name for lane in lanes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"camera names must differ: {', '.join(names)}")
-        first = lanes[0]
-        pipeline = cls(first.source, first.estimator, sinks, stamp, stats, clock, hooks, first.tracking, slot_size,
-                       overlap, probe, exact_crop, first.analysis, first.name)  # fmt: skip
-        pipeline.lanes = list(lanes)
-        return pipeline
-
-    # -- the first camera's stages (one camera: the camera's) ------------------------------------
-
-    @property
-    def source(self) -> Source:
-        return self.lanes[0].source
-
-    @property
-    def estimator(self) -> PoseEstimator:
-        return self.lanes[0].estimator
-
-    @property
-    def tracking(self) -> Tracking | None:
-        return self.lanes[0].tracking
-
-    @tracking.setter
-    def tracking(self, stage: Tracking | None) -> None:  # before a run; while running: request a Reconfigure
-        self.lanes[0].tracking = stage
-
-    @property
-    def analysis(self) -> Analyzing | None:
-        return self.lanes[0].analysis
-
-    @analysis.setter
-    def analysis(self, stage: Analyzing | None) -> None:
-        self.lanes[0].analysis = stage
-
-    @property
-    def live(self) -> bool:
-        """Whether the (first) source produces frames on its own schedule (then its slot drops stale ones)."""
-        return self.source.live
+    def _book(self, lane: Lane) -> None:
+        """Take ``lane`` in, giving it its camera's figures when it came without."""
+        if lane.stats is None:
+            lane.stats = self.stats.camera(lane.name)
+        self.lanes.append(lane)
 
     def lane(self, name: str) -> Lane | None:
         """The running camera ``name`` (None once removed or never added)."""
@@ -399,7 +362,7 @@ class Pipeline:
             log.error("camera %s is already running; the added one is ignored", lane.name)
             return
         self.lanes = [other for other in self.lanes if other.name != lane.name]  # a failed one's place
-        self.lanes.append(lane)
+        self._book(lane)
         if self._scheduler is not None:
             self._start_lane(lane)
         log.info("camera %s added", lane.name)
@@ -471,8 +434,9 @@ class Pipeline:
                         log.warning("the capture thread of %s did not end within %.0f s (a read is blocked)",
                                     lane.name, JOIN_TIMEOUT_S)  # fmt: skip
             self._scheduler = None
-        # With several cameras a camera's own failure was reported when it happened (health, log):
-        # raised only when the run ended by itself (no camera left, limits), not on a stop request.
+        # A camera's own failure was reported when it happened (health, log): raised when the run
+        # ended by itself (no camera left, limits), and on a stop request only when no other camera
+        # ran beside it (then it is the run's failure, not one camera's).
         errors = [lane.error for lane in self.lanes if lane.error is not None] + self._abandoned
         if errors and (ended is not Ended.STOPPED or (len(self.lanes) == 1 and not self._abandoned)):
             raise errors[0]
@@ -483,9 +447,8 @@ class Pipeline:
         """The camera's slot and capture thread (a finite source is read no further than needed)."""
         assert self._scheduler is not None
         live = lane.source.live
-        if lane.stats is not self.stats:
-            with lane.stats.lock:
-                lane.stats.started_mono = lane.stats.last_progress_mono = self.clock()
+        with lane.stats.lock:
+            lane.stats.started_mono = lane.stats.last_progress_mono = self.clock()
         size = (lane.slot_size or self.slot_size) if live else 1
         lane.slot = self._scheduler.add(lane.name, size, drop=live, fps_cap=lane.fps_cap)
         limit = None if live else self._max_frames
@@ -505,8 +468,8 @@ class Pipeline:
         lane.source.interrupt()
 
     def _books(self, lane: Lane) -> tuple[RunStats, ...]:
-        """Where a camera's timings and frames are recorded: the totals, and the camera's own with
-        several cameras (its counters, :meth:`RunStats.count`, reach the totals by themselves)."""
+        """Where a camera's timings and frames are recorded: the totals and the camera's own (its
+        counters, :meth:`RunStats.count`, reach the totals by themselves)."""
         return (self.stats,) if lane.stats is self.stats else (self.stats, lane.stats)
 
     @staticmethod
@@ -682,7 +645,7 @@ class Pipeline:
         self._track_and_publish(flight, self._decode(flight, outputs))
 
     def _named(self, lane: Lane, text: str) -> str:
-        """``text`` as a failure of ``lane``: with several cameras it says which."""
+        """``text`` as a failure of ``lane``, saying which camera once there is more than one to tell apart."""
         return text if len(self.lanes) == 1 else f"{lane.name}: {text}"
 
     def _failed(self, lane: Lane, frame: Frame, exc: FrameError) -> None:
@@ -789,12 +752,8 @@ class Pipeline:
             with stats.lock:
                 stats.processed += 1
                 stats.published += 1
-                stats.people = len(result.poses)
                 stats.last_progress_mono = now
-        if lane.stats is not self.stats:  # the device's people in view: every camera's latest count
-            people = sum(other.stats.people for other in self.lanes if not other.retired)
-            with self.stats.lock:
-                self.stats.people = people
+        lane.stats.see_people(len(result.poses))  # the device's people in view follow (RunStats)
         for hook in self.hooks:
             hook(frame, result, document)
         return result

@@ -7,9 +7,9 @@ thread never touches a frame; every tick it looks at the pipeline's counters and
   ``service.start_timeout``; ``READY=1`` once the first frame has been processed (a hook);
 - sends ``WATCHDOG=1`` only when a frame was processed within the watchdog interval and every
   component is healthy. A stuck camera, a blocked sink or a hung invoke stops the pings, so
-  systemd restarts the service; nothing here pings on a timer regardless. With several cameras a
-  camera's own trouble is reported (``camera <name>``) but does not stop the pings while another
-  camera makes progress (docs/cameras.md);
+  systemd restarts the service; nothing here pings on a timer regardless. A camera's own
+  trouble is reported (``camera <name>``) but does not stop the pings while a camera makes
+  progress (docs/cameras.md);
 - sends ``STATUS=`` with the frame rate and the people in view;
 - acts on signals, which the handlers only record: SIGTERM/SIGINT stop (``STOPPING=1``, the frame in
   flight finishes, sinks and source close) within ``service.shutdown_timeout``; SIGHUP reloads the
@@ -52,7 +52,7 @@ from edgepose.service.notify import Notifier, watchdog_interval
 log = logging.getLogger(__name__)
 
 PROGRESS = "pipeline"  # the health component this module reports: frames being processed
-CAMERA_COMPONENT = "camera "  # with several cameras, each camera's health component: "camera <name>"
+CAMERA_COMPONENT = "camera "  # each camera's health component: "camera <name>"
 SINK_COMPONENT = "sink "  # a sink's trouble (a broker refusing the login, a full disk): "sink <name>"
 STATUS_EVERY_S = 2.0  # how often STATUS= is refreshed
 EXTEND_BY_S = 30.0  # each EXTEND_TIMEOUT_USEC asks for this much more start-up time
@@ -101,7 +101,7 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> tuple[str, ...]:
 # start only.
 LIVE_KEYS = ("decoder.", "logging.", "tracking.", "analysis.")
 START_ONLY_KEYS = ("decoder.numba_cache_dir",)
-# With several cameras before and after, the cameras themselves change live too: one added is
+# The cameras themselves change live too (one camera or several): one added is
 # opened and joins, one removed leaves, one whose source or fps cap changed restarts alone (the
 # others go on); the top-level source is then only what they share, applied through them.
 CAMERA_KEYS = ("cameras.", "source.")
@@ -111,7 +111,9 @@ CAMERA_START_ONLY = tuple(f".{key}" for key in START_ONLY_KEYS)  # each camera's
 def plan_reload(old: Config, new: Config, can_track: bool = True, can_analyze: bool = True) -> ReloadPlan:
     """Split a reload into what applies now and what waits for a restart (a pure function)."""
     applied, restart = [], []
-    cameras_live = bool(old.cameras) and bool(new.cameras) and can_analyze  # can_analyze: the pipeline runs
+    # The pipeline runs, and the config names its cameras the same way before and after (a switch
+    # between one `source` and `cameras` renames them all: a restart).
+    cameras_live = can_analyze and bool(old.cameras) == bool(new.cameras)
     for key in changed_keys(old, new):
         start_only = key in START_ONLY_KEYS or (key.startswith("cameras.") and key.endswith(CAMERA_START_ONLY))
         live = (key.startswith(LIVE_KEYS) or (cameras_live and key.startswith(CAMERA_KEYS))) and not start_only
@@ -293,10 +295,7 @@ class Daemon:
             self.app.health.unhealthy(PROGRESS, f"no frame processed for more than {stall_after:g} s")
         else:
             self.app.health.ok(PROGRESS)
-        if self.config.cameras:
-            self.assess_cameras(now)
-        else:
-            self.assess_camera(now)
+        self.assess_cameras(now)
         self.assess_sinks()
         healthy = self.app.health.status().healthy
         if self.watchdog is not None and since < self.watchdog and self.shared_healthy():
@@ -306,19 +305,8 @@ class Daemon:
             self._last_status = now
             self.notifier.status(self.status_text(now))
 
-    def assess_camera(self, now: float) -> None:
-        """One camera: its health is ``pipeline``'s; a stall of the camera itself quietens its count."""
-        pipeline, verdict = self._verdict(now)
-        if pipeline is None or verdict is None:
-            return
-        for name in pipeline.cameras:
-            if name in verdict.unhealthy:
-                self._quieten(name, verdict.unhealthy[name])
-            elif name in verdict.progressing:
-                self._quiet.discard(name)
-
     def assess_cameras(self, now: float) -> None:
-        """Several cameras: one health component per camera (``camera <name>``), from the pipeline's
+        """One health component per camera (``camera <name>``), from the pipeline's
         progress (:func:`~edgepose.pipeline.scheduling.assess`): stalled, failed, or fine (a file that ended is
         fine). The retrying sources report ``camera <name>`` too: their reason (it names the error)
         is kept until the camera takes frames again; the daemon's own is updated as the cause changes."""
@@ -383,12 +371,11 @@ class Daemon:
 
         A sink's trouble (``sink <name>``) never stops the pings: a restart cannot make a broker take
         a password or free a disk, and would lose what the MQTT buffer holds; ``/healthz`` says it.
-        With several cameras neither does a camera's own trouble (``camera <name>``): a restart
-        would stop the healthy cameras too, and the failing one is retried on its own; when no
-        camera makes progress, ``pipeline`` is unhealthy and the pings stop (docs/cameras.md)."""
+        Neither does a camera's own trouble (``camera <name>``): a restart would stop the healthy
+        cameras too, and the failing one is retried on its own; when no camera makes progress,
+        ``pipeline`` is unhealthy and the pings stop (docs/cameras.md), one camera or several."""
         status = self.app.health.status()
-        spared = (SINK_COMPONENT, CAMERA_COMPONENT) if self.config.cameras else (SINK_COMPONENT,)
-        return not [r for r in status.reasons if not r.startswith(spared)]
+        return not [r for r in status.reasons if not r.startswith((SINK_COMPONENT, CAMERA_COMPONENT))]
 
     def _become_ready(self, now: float) -> None:
         self.state = State.RUNNING
@@ -446,15 +433,15 @@ class Daemon:
             try:
                 new = self.load()
             except EdgeposeError as exc:
-                log.error("reload failed, keeping the current configuration: %s", exc.message, extra=ONCE_EACH)
+                log.error("reload failed, keeping the current configuration: %s", exc.said, extra=ONCE_EACH)
                 return
             pipeline = self.app.pipeline
-            plan = plan_reload(self.config, new, can_track=pipeline is not None and hasattr(pipeline, "tracking"),
-                               can_analyze=pipeline is not None)  # fmt: skip
+            running = pipeline is not None
+            plan = plan_reload(self.config, new, can_track=running, can_analyze=running)
             try:
                 self.apply(plan)
             except EdgeposeError as exc:  # what the new config asks for cannot be built: nothing was applied
-                log.error("reload failed, keeping the current configuration: %s", exc.message, extra=ONCE_EACH)
+                log.error("reload failed, keeping the current configuration: %s", exc.said, extra=ONCE_EACH)
             except Exception:  # a reload must never take the running service down
                 log.exception("reload failed while applying %s; the service goes on", ", ".join(plan.applied),
                               extra=ONCE_EACH)  # fmt: skip

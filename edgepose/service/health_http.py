@@ -4,7 +4,7 @@ Off by default and bound to 127.0.0.1 unless configured (``service.health``). Bo
 from the same figures as the MQTT stats topic: :meth:`RunStats.snapshot`, :meth:`Health.status` and
 each sink's ``dropped`` count and ``counters()`` (where a sink has one), so they cannot disagree.
 
-With several cameras (``Probe.cameras``, from :meth:`RunStats.camera_snapshots`), each camera's own
+For every camera (``Probe.cameras``, from :meth:`RunStats.camera_snapshots`), its own
 figures are exported beside the unlabelled totals, one sample per camera with a ``camera`` label,
 in families of their own: the total's name with ``camera_`` after the prefix, e.g.
 ``edgepose_frames_processed_total`` (every camera) and
@@ -12,7 +12,8 @@ in families of their own: the total's name with ``camera_`` after the prefix, e.
 ``edgepose_camera_inference_milliseconds{camera="front",quantile="0.5"}``. Separate names because a
 family must not mix labelled and unlabelled samples (a ``sum()`` over it would count every frame
 twice). The daemon's own figures (:data:`DAEMON_KEYS`: uptime, accelerator fallbacks) are not per
-camera. With one camera there are no ``camera_`` families: its figures are the totals.
+camera. With one camera its family holds the same numbers as the totals, under the same names as
+with several, so a dashboard needs no second query when a camera is added.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def make_source(
     """Build the source for a resolved uri (``auto`` is resolved by the caller).
 
     ``model_input`` ``(width, height)`` sizes the Pi camera's ``lores`` stream; ``component`` is
-    the health component a live source reports as (``camera <name>`` with several cameras).
+    the health component a live source reports as (``camera <name>``).
     """
     kind = guess_kind(uri) if config.kind == "auto" else config.kind
     if kind in ("image", "directory"):

@@ -3,8 +3,8 @@
 A camera that is unplugged, a stream that drops or a read that times out is retried, waiting
 ``initial``, then twice as long each time, up to ``maximum`` seconds between attempts. A source
 that has produced no frame for longer than ``stall_timeout`` is reported unhealthy (component
-``source``, or ``camera <name>`` with several cameras) to :class:`~edgepose.health.Health`; the
-service layer turns that into a restart (with several cameras, only when no camera progresses).
+``camera <name>``) to :class:`~edgepose.health.Health`; the
+service layer turns that into a restart (only when no camera progresses).
 The first ``open`` is not retried: a camera that is missing at start is a configuration or
 hardware problem and the user should hear about it at once.
 """
@@ -46,7 +46,7 @@ class RetryingSource(Source):
         component: str = COMPONENT,
     ) -> None:
         self.inner = inner
-        self.component = component  # its name in health: ``source``, or ``camera <name>`` with several
+        self.component = component  # its name in health: ``camera <name>``
         self.name = inner.name
         self.continuous = inner.continuous
         self.live = inner.live

@@ -15,7 +15,7 @@ from edgepose.app import App, AppParts, build_source
 from edgepose.config.sections import Config
 from edgepose.documents.poses import Stamp
 from edgepose.health import Health
-from edgepose.pipeline.runner import Pipeline
+from edgepose.pipeline.runner import Lane, Pipeline
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.sources.base import Clocks, Source
@@ -45,15 +45,8 @@ class ListSink(Sink):
 def make(loaded, config, source, sinks=(), hooks=(), stats=None) -> Pipeline:
     """A pipeline of one source on ``loaded``'s estimator with ``config``'s tracking, stamped ``test``."""
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
-    return Pipeline(
-        source,
-        loaded.estimator,
-        list(sinks),
-        Stamp("test", loaded.model_name, "cpu"),
-        stats or RunStats(),
-        hooks=hooks,
-        tracking=tracking,
-    )
+    lane = Lane("cam0", source, loaded.estimator, tracking=tracking)
+    return Pipeline([lane], list(sinks), Stamp("test", loaded.model_name, "cpu"), stats or RunStats(), hooks=hooks)
 
 
 def video_clocks() -> Clocks:

@@ -39,7 +39,7 @@ from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
 from edgepose.inference.standin import Recording, RecordingEngine, SleepEngine, parse_sleep
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
-from edgepose.pipeline.runner import Pipeline, StageTimes
+from edgepose.pipeline.runner import Lane, Pipeline, StageTimes
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.tools.bench.peer import PEER_FORMAT, Peer, load_example, make_peer
@@ -228,9 +228,17 @@ def pipeline_round(s: Setup, variant: Variant, seconds: float, tally: Tally) -> 
     stamp = Stamp(config.device_id, s.estimator.model_name, s.accelerator)
     tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
     analysis = make_analysis(config, "cam0")  # with --set analysis.enabled=true (and zones): its row in the table
-    pipeline = Pipeline(MemorySource(s.images, continuous=True, limit=10**9), s.estimator, [NullSink()], stamp,
-                        hooks=[recorder.hook], tracking=tracking, overlap=variant.overlap, probe=recorder.probe,
-                        exact_crop=variant.exact_crop, analysis=analysis)  # fmt: skip
+    source = MemorySource(s.images, continuous=True, limit=10**9)
+    lane = Lane("cam0", source, s.estimator, tracking=tracking, analysis=analysis)
+    pipeline = Pipeline(
+        [lane],
+        [NullSink()],
+        stamp,
+        hooks=[recorder.hook],
+        overlap=variant.overlap,
+        probe=recorder.probe,
+        exact_crop=variant.exact_crop,
+    )
     t0 = time.perf_counter()
     stats = pipeline.run(duration=seconds)
     tally.seconds += time.perf_counter() - t0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import inspect
 import logging
 import os
 import platform
@@ -32,13 +31,14 @@ from edgepose.errors import EdgeposeError, FrameError, InputError, UnavailableEr
 from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
 from edgepose.logs import counted
-from edgepose.pipeline.runner import Pipeline
+from edgepose.pipeline.runner import Lane, Pipeline
 from edgepose.pose import FrameResult
 from edgepose.redact import redact_text
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources.base import Clocks, Source
 from edgepose.stats import RunStats
 from edgepose.tools.bench.figures import Latency, Plan, Report, Row, RunFigures
+from edgepose.tracking import make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -178,13 +178,7 @@ def time_invokes(loaded: Loaded, image: np.ndarray, warmup: int, frames: int,
 
 
 def make_tracking(config: Config) -> Any:
-    """The tracking stage the config asks for, when this build's pipeline runs one (else None)."""
-    if "tracking" not in inspect.signature(Pipeline).parameters:
-        return None
-    try:
-        from edgepose.tracking import make_tracker
-    except ImportError:
-        return None
+    """The tracking stage the config asks for (None for ``tracking.tracker: none``)."""
     return make_tracker(config.tracking, config.decoder.min_keypoint_score)
 
 
@@ -201,8 +195,8 @@ def run_pipeline(source: Any, loaded: Loaded, config: Config, sinks: Sequence[Si
     stamp = Stamp(config.device_id, loaded.model_name, loaded.accelerator)
     collector = _Collector(clock, rss, source.live)
     tracking = make_tracking(config)
-    extra = {"tracking": tracking} if tracking is not None else {}
-    pipeline = Pipeline(source, loaded.estimator, list(sinks), stamp, stats, clock, [collector], **extra)
+    lane = Lane("cam0", source, loaded.estimator, tracking=tracking)
+    pipeline = Pipeline([lane], list(sinks), stamp, stats, clock, [collector])
     pipeline.run(max_frames=frames)
     elapsed = max(clock() - collector.start, 1e-9)
     processed = len(collector.periods)
