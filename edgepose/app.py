@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgepose.analysis.commands import Commands
 from edgepose.analysis.stage import AnalysisStage, make_analysis
 from edgepose.config.cameras import camera_config, camera_configs, camera_names, fps_cap
 from edgepose.config.sections import Config
 from edgepose.decode.blazepose.outputs import matches_landmarks
 from edgepose.documents.meta import meta_document
+from edgepose.documents.output import Reloaded
 from edgepose.documents.poses import Stamp
 from edgepose.errors import EdgeposeError, InputError
 from edgepose.estimation.estimator import PoseEstimator
@@ -268,7 +270,8 @@ class AppParts:
     ``model(config, health, stats)``: the loaded model (its engine in ``estimator.engine``).
     ``source(config, health, stats, model_input)``: an opened source; ``model_input`` is the
     model's (width, height), which sizes the Pi camera's ``lores`` stream.
-    ``sink(spec, config, stats)``: one sink of ``config.sinks``, not yet opened.
+    ``sink(spec, config, stats, commands)``: one sink of ``config.sinks``, not yet opened; the commands
+    it receives go to ``commands``.
     ``tracking(config)``: the tracking stage, or None. ``analysis(config, stats)``: the analysis
     stage, or None (also what a reload of ``analysis`` builds). ``clock``: monotonic seconds for
     the pipeline, the preview and the service's watchdog.
@@ -276,7 +279,7 @@ class AppParts:
 
     model: Callable[[Config, Health, RunStats], Loaded] = build_estimator
     source: Callable[[Config, Health, RunStats, tuple[int, int] | None], Source] = open_source
-    sink: Callable[[str, Config, RunStats], Sink] = make_sink
+    sink: Callable[[str, Config, RunStats, Commands], Sink] = make_sink
     tracking: Callable[[Config], Tracking | None] = default_tracking
     analysis: Callable[[Config, RunStats], AnalysisStage | None] = default_analysis
     clock: Callable[[], float] = time.monotonic
@@ -298,6 +301,7 @@ class App:
     loaded: Loaded | None = None
     sources: dict[str, Source] = field(default_factory=dict)  # every camera's, by name
     sinks: list[Sink] = field(default_factory=list)
+    commands: Commands = field(default_factory=Commands)  # what the sinks receive, to each camera's stage
     pipeline: Pipeline | None = None
     # Every camera's analysis stage in effect, or queued by a reload.
     analyses: dict[str, AnalysisStage | Successor | None] = field(default_factory=dict)
@@ -371,7 +375,7 @@ class App:
         self._started("loaded")
         meta = meta_document(self.config, self.loaded)
         for spec in self.config.sinks:
-            sink = self.parts.sink(spec, self.config, self.stats)
+            sink = self.parts.sink(spec, self.config, self.stats, self.commands)
             sink.open(meta)
             self.sinks.append(sink)
             self._stops.append((sink.name, sink.close))
@@ -426,10 +430,8 @@ class App:
 
     def _connect_commands(self, analysis: AnalysisStage | Successor | None, camera: str) -> None:
         """Commands a sink receives for a camera (the MQTT reps reset topic) go to its stage."""
-        if analysis is None:
-            return
-        for sink in self.sinks:
-            sink.on_reps_reset(analysis.reset_reps, camera)
+        if analysis is not None:
+            self.commands.register(camera, analysis.reset_reps)
 
     def build_analysis(self, new: Config, camera: str | None = None) -> Successor | None:
         """The stage ``new.analysis`` asks for on ``camera`` (None: the first), to replace the one in
@@ -556,7 +558,7 @@ class App:
         """The reload's requests were queued: point commands at the new stages and, when ``announce``
         (the analysis or the cameras changed), tell the sinks: the stream sinks' event lines, the MQTT
         sink's topics, announcements (``meta``, zone and fall entities) and retained states
-        (:meth:`~edgepose.sinks.mqtt.MqttSink.reload`)."""
+        (:class:`~edgepose.documents.output.Reloaded`)."""
         first = camera_configs(new)[0].source.camera
         for request in requests:
             if isinstance(request, Reconfigure) and request.analysis is not KEEP:
@@ -565,10 +567,11 @@ class App:
                 self._connect_commands(request.analysis, name)
             elif isinstance(request, RemoveCamera):
                 self.analyses.pop(request.name, None)
+                self.commands.forget(request.name)
         if announce:
             meta = meta_document(new, self.loaded) if self.loaded is not None else {}
             for sink in self.sinks:
-                sink.reload(new, meta)
+                sink.write(Reloaded(new, meta))
 
     def run(
         self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None

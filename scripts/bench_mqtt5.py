@@ -22,12 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.builders.mqtt import META, frame  # noqa: E402
-
 from edgepose.config import load_config  # noqa: E402
 from edgepose.mqtt.topics import Topics  # noqa: E402
 from edgepose.sinks.mqtt import MqttSink  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
+from tests.builders.mqtt import META, frame  # noqa: E402
 from tests.mosquitto import Mosquitto  # noqa: E402
 from tests.wire import CountingRelay  # noqa: E402
 
@@ -58,9 +57,9 @@ def measure(broker: Mosquitto, settings: list[str], messages: int, people: int, 
     before = relay.sent
     payload = 0
     for i in range(messages):
-        result, _, line = frame(i, people)
-        payload += len(line)
-        sink.write(result, _, line)
+        output = frame(i, people)
+        payload += len(output.line)
+        sink.write(output)
     wait(lambda: sink.counters()["published"] >= messages, "the acknowledgements")
     sent = relay.sent - before
     sink.close()

@@ -19,7 +19,7 @@ def test_app_runs_with_injected_parts_and_stops_them(squat_rgb: np.ndarray) -> N
         made["source"] = MemorySource([squat_rgb], continuous=True, limit=3)
         return made["source"]
 
-    def sink(spec, config, stats):  # type: ignore[no-untyped-def]
+    def sink(spec, config, stats, commands):  # type: ignore[no-untyped-def]
         made["spec"] = spec
         made["sink"] = ListSink()
         return made["sink"]

@@ -15,14 +15,13 @@ import pytest
 
 from edgepose.analysis.stage import AnalysisStage, make_analysis
 from edgepose.config import Config
-from edgepose.documents.events import event_documents
-from edgepose.documents.poses import Stamp, encode, to_document
+from edgepose.documents.poses import Stamp
 from edgepose.mqtt.homeassistant import discovery_messages, fall_config_topic, fall_discovery_messages
 from edgepose.mqtt.topics import Topics
 from edgepose.pose import FrameResult, Pose
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
-from tests.builders.documents import validate_document
+from tests.builders.documents import output_of, validate_document
 from tests.builders.figures import FPS, fall_and_get_up, planted, stand
 from tests.builders.mqtt import META, make_config, wait_connected
 from tests.mosquitto import Collector, Mosquitto
@@ -59,14 +58,11 @@ class Run:
         poses = tuple(pose(kp, track) for track, kp in people.items())
         result = self.stage.apply(FrameResult(self.frame, T0 + t, t, 1280, 720, "cam0", poses))
         self.frame += 1
-        document = to_document(result, self.stamp)
-        self.sink.write(result, document, encode(document))
-        events = event_documents(result, "testpi")
-        if events:
-            self.sink.write_events(result, events, [encode(e) for e in events])
-            self.events.extend(events)
-        self.documents.append(document)
-        return document
+        output = output_of(result, self.stamp)
+        self.sink.write(output)
+        self.events.extend(output.events)
+        self.documents.append(output.document)
+        return output.document
 
     def play(self, seconds: float, trajectories: dict[int, Callable[[float], np.ndarray]]) -> None:
         start = self.frame
@@ -166,7 +162,7 @@ def test_the_reps_reset_topic_resets_every_count_or_one_tracks(broker: Mosquitto
     topics = Topics.from_config(config)
     sink = connected(config)
     run = Run(config, sink)
-    sink.on_reps_reset(run.stage.reset_reps)  # as App.start_pipeline connects them
+    sink.commands.register("cam0", run.stage.reset_reps)  # as App.build_lane connects them
     people = {1: lambda t: squatting(t, 300.0), 2: lambda t: squatting(t, 900.0)}
     run.play(3.0, people)
 
@@ -198,7 +194,7 @@ def test_the_reps_reset_topic_resets_every_count_or_one_tracks(broker: Mosquitto
     command(b"1", retain=True)  # not b"": an empty retained message is no message, it deletes one
     sink2 = connected(config)
     stage2 = make_analysis(config, "cam0")
-    sink2.on_reps_reset(stage2.reset_reps)  # type: ignore[union-attr]
+    sink2.commands.register("cam0", stage2.reset_reps)  # type: ignore[union-attr]
     command(b"2")  # a live one after it, to know the retained one had its chance to arrive
     assert Collector.wait_for(commander, lambda _: sink2.counters()["reps_resets"] == 1)
     assert sink2.counters()["commands_refused"] == 1  # the retained one: ignored and counted (README)
@@ -211,27 +207,18 @@ def test_the_app_hands_the_sinks_reset_commands_to_the_stage() -> None:
     from edgepose.app import App
     from edgepose.config import load_config
 
-    calls: list[int | None] = []
-
-    class CommandSink:
-        name = "commands"
-
-        def on_reps_reset(self, reset: Callable[[int | None], bool], camera: str | None = None) -> None:
-            calls.append(camera)
-            self.reset = reset
-
     config = load_config(None, [*REPS, "device_id=testpi"])
     engine = SimpleNamespace(input=None)
     estimator = SimpleNamespace(engine=engine)
     estimator.sibling = lambda decoder, stats: estimator  # each camera's estimator on the one engine
     loaded = SimpleNamespace(model_name="m", accelerator="cpu", estimator=estimator)
-    sink = CommandSink()
     source = SimpleNamespace(continuous=True, live=False)
-    app = App(config, loaded=loaded, sources={"cam0": source}, sinks=[sink])  # type: ignore[arg-type]
+    app = App(config, loaded=loaded, sources={"cam0": source})  # type: ignore[arg-type]
     app.start_pipeline()
-    assert calls == ["cam0"]  # the commands of the one camera
-    assert sink.reset == app.pipeline.lanes[0].analysis.reset_reps  # type: ignore[union-attr]  the stage's own
-    assert sink.reset(5) is True  # counting is on: queued for the next frame
+    stage = app.pipeline.lanes[0].analysis  # type: ignore[union-attr]
+    assert app.commands.reset_reps("cam0", 5) is True  # counting is on: queued for the stage's next frame
+    assert list(stage.behaviours._resets) == [5]  # type: ignore[union-attr]
+    assert app.commands.reset_reps("garden", 5) is None  # no such camera: nowhere to go
 
 
 def test_a_failing_behaviour_is_counted_in_the_stats_document_and_metrics() -> None:

@@ -259,7 +259,7 @@ def test_a_change_for_one_camera_leaves_the_others_alone(replay):
         if frame.camera == "b" and frame.index == 1:
             pipeline.request(Reconfigure(tracking=new, camera="b"))
 
-    pipeline.hooks.append(hook)
+    pipeline.publisher.hooks.append(hook)
     pipeline.run()
     assert new.cameras == ["b"] * 4  # b's frames 2..5
     assert kept.cameras.count("a") == 6 and kept.cameras.count("b") == 2
@@ -287,7 +287,7 @@ def test_cameras_join_and_leave_a_running_pipeline(replay):
         if frame.camera == "a" and frame.index == 10:
             pipeline.request(RemoveCamera("b", on_removed))
 
-    pipeline.hooks.append(hook)
+    pipeline.publisher.hooks.append(hook)
     pipeline.run()
     frames = {c: [d["frame"] for d in sink.documents if d["camera"] == c] for c in "abc"}
     assert frames["a"] == list(range(30)) and frames["c"] == list(range(10))

@@ -30,6 +30,7 @@ from edgepose.app import App, AppParts, build_estimator, open_source
 from edgepose.backoff import Backoff
 from edgepose.config import load_config
 from edgepose.config.sections import Config
+from edgepose.documents.output import CameraQuiet, Output
 from edgepose.errors import EdgeposeError, InputError
 from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
@@ -804,7 +805,15 @@ def test_one_camera_stalled_is_unhealthy_by_name_while_the_watchdog_pings(gated)
     assert all(gated.wait_ticks(3)), "the watchdog did not ping while both cameras ran"
     assert gated.stats.people == 2  # one person in each camera's view
     quiet: list[str] = []
-    gated.daemon.app.sinks[0].camera_quiet = quiet.append  # type: ignore[method-assign]  what the sinks are told
+    sink = gated.daemon.app.sinks[0]
+    write = sink.write
+
+    def told(output: Output) -> None:  # what the sinks are told
+        if isinstance(output, CameraQuiet):
+            quiet.append(output.camera)
+        write(output)
+
+    sink.write = told  # type: ignore[method-assign]
 
     gated.stall("a")
     gated.clock.advance(2 * STALL_S)  # a has given nothing for longer than source.stall_timeout; b goes on

@@ -3,6 +3,7 @@ site and cameras, and edgepose.client finding a placeholder fleet (a real Mosqui
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -85,9 +86,8 @@ def test_the_client_finds_a_placeholder_fleet(tmp_path: Path) -> None:
         for sink in sinks:
             wait_connected(sink)
             for i in range(3):
-                result, _, _ = frame(i)
                 doc = pose_document(sink.config.device_id, "cam0", i, 1.7e9 + i)
-                sink.write(result, doc, encode(doc).decode())
+                sink.write(dataclasses.replace(frame(i), document=doc, line=encode(doc).decode()))
         got: list = []
         for item in fleet.documents(timeout=20):
             got.append(item)

@@ -26,7 +26,8 @@ from edgepose.mqtt.topics import Topics
 from edgepose.pose import FrameResult
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
-from tests.builders.mqtt import LEFT, META, analysis_config, make_config, run_frames, wait_connected, walker
+from tests.builders.documents import output_of
+from tests.builders.mqtt import LEFT, META, STAMP, analysis_config, make_config, run_frames, wait_connected, walker
 from tests.mosquitto import Collector, Mosquitto
 
 FRONT, BACK = Topics("edgepose/hall", "front"), Topics("edgepose/hall", "back")
@@ -158,7 +159,7 @@ def test_the_count_changes_at_most_once_per_settle(broker: Mosquitto, settle: st
     sink.open(META)
     wait_connected(sink)
     for i in range(21):
-        sink.write(people_frame(i, 2 + i % 2), {}, "{}")
+        sink.write(output_of(people_frame(i, 2 + i % 2), STAMP))
         if i in published:
             n = len(collector.on(topics.count))
             assert collector.wait_for(lambda c, n=n: len(c.on(topics.count)) > n), (i, collector.on(topics.count))

@@ -79,7 +79,7 @@ def v5(broker: Mosquitto, *extra: str) -> Config:
 
 def publish(sink: MqttSink, frames: range) -> None:
     for i in frames:
-        sink.write(*frame(i))
+        sink.write(frame(i))
 
 
 def wait_published(sink: MqttSink, count: int, timeout: float = 10.0) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from edgepose.analysis.stage import make_analysis
 from edgepose.config import Config
-from edgepose.documents.events import event_documents
-from edgepose.documents.poses import Stamp, encode, to_document
+from edgepose.documents.output import CameraQuiet, Reloaded
+from edgepose.documents.poses import Stamp
 from edgepose.mqtt.homeassistant import (
     camera_people_config_topic,
     fall_config_topic,
@@ -25,7 +25,7 @@ from edgepose.mqtt.topics import Topics
 from edgepose.pose import FrameResult, Pose
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
-from tests.builders.documents import validate_document
+from tests.builders.documents import output_of, validate_document
 from tests.builders.mqtt import META, make_config, wait_connected, walker
 from tests.mosquitto import Collector, Mosquitto
 
@@ -48,8 +48,7 @@ def send(sink: MqttSink, camera: str, index: int, people: int = 1) -> None:
     """One frame of ``camera`` with ``people`` poses, as the pipeline hands it to the sink."""
     result = FrameResult(index, 1.8e9 + index, float(index), 640, 480, camera,
                          tuple(person(100.0 + 50 * i, i + 1) for i in range(people)))  # fmt: skip
-    document = to_document(result, STAMP)
-    sink.write(result, document, encode(document))
+    sink.write(output_of(result, STAMP))
 
 
 def connected(config: Config) -> MqttSink:
@@ -178,12 +177,9 @@ def test_zone_states_and_events_go_to_their_own_camera_only(broker: Mosquitto) -
         for camera, stage in stages.items():
             assert stage is not None
             result = stage.apply(FrameResult(i, 1.8e9 + i, float(i), 640, 480, camera, (walker(x, 7),)))
-            document = to_document(result, STAMP)
-            sink.write(result, document, encode(document))
-            events = event_documents(result, "testpi")
-            if events:
-                sink.write_events(result, events, [encode(e) for e in events])
-                sent[camera].extend(events)
+            output = output_of(result, STAMP)
+            sink.write(output)
+            sent[camera].extend(output.events)
     assert collector.wait_for(lambda c: len(c.on(front.events)) == len(sent["front"])
                               and len(c.on(garden.events)) == len(sent["garden"]))  # fmt: skip
     assert collector.wait_for(lambda c: bool(c.on(front.zone("door"))) and len(c.on(garden.zone("yard"))) >= 1)
@@ -210,8 +206,8 @@ def test_reps_reset_commands_reach_their_own_cameras_callback(broker: Mosquitto)
     garden = front.for_camera("garden")
     sink = connected(config)
     calls: list[tuple[str, int | None]] = []
-    sink.on_reps_reset(lambda track: calls.append(("front", track)) or True, "front")
-    sink.on_reps_reset(lambda track: calls.append(("garden", track)) or True, "garden")
+    sink.commands.register("front", lambda track: calls.append(("front", track)) or True)
+    sink.commands.register("garden", lambda track: calls.append(("garden", track)) or True)
     commander = Collector(broker, [front.every_camera("reps/reset")])
 
     def command(topic: str, payload: bytes) -> None:
@@ -225,19 +221,12 @@ def test_reps_reset_commands_reach_their_own_cameras_callback(broker: Mosquitto)
     command(front.reps_reset, b"x")  # refused: counted
     assert Collector.wait_for(commander, lambda _: sink.counters()["commands_refused"] == 1)
     assert calls == [("garden", 3), ("front", None)]
-    # Without a camera of its own, a camera's commands go to the callback for every camera. (Another
-    # run: the same client id, so the first ends before; two at once would take the session in turns.)
-    sink.close()
-    sink2 = MqttSink(config, RunStats())
-    every: list[int | None] = []
-    sink2.on_reps_reset(lambda track: every.append(track) or True)
-    sink2.open(META)
-    wait_connected(sink2)
+    # A camera whose stage is gone (removed by a reload) has nowhere to send them: refused, counted.
+    sink.commands.forget("garden")
     command(garden.reps_reset, b"5")
-    command(front.reps_reset, b"6")
-    assert Collector.wait_for(commander, lambda _: sink2.counters()["reps_resets"] == 2)
-    assert every == [5, 6]
-    sink2.close()
+    assert Collector.wait_for(commander, lambda _: sink.counters()["commands_refused"] == 2)
+    assert calls == [("garden", 3), ("front", None)]
+    sink.close()
     commander.close()
 
 
@@ -298,14 +287,14 @@ def test_a_reload_announces_an_added_camera_and_clears_a_removed_one(
     for camera, stage in stages.items():  # someone in each camera's zone: retained zone states
         assert stage is not None
         result = stage.apply(FrameResult(0, 1.8e9, 0.0, 640, 480, camera, (walker(100.0, 7),)))
-        sink.write(result, to_document(result, STAMP), encode(to_document(result, STAMP)))
+        sink.write(output_of(result, STAMP))
     assert collector.wait_for(lambda c: bool(c.on(garden.zone("yard"))) and bool(c.on(garden.camera_count))
                               and all(c.on(t) for t in garden_entities))  # fmt: skip
 
     # The garden camera is removed: its zone state, fall state, count and entities are emptied;
     # the front camera is the one camera now: its own count and people sensor go, count is its own.
     one = make_config(broker, "cameras={front: {source: {uri: front.mp4}}}", *common, f"analysis.zones=[{DOOR}]")
-    sink.reload(one, META)
+    sink.write(Reloaded(one, META))
     gone = [*garden_entities, garden.zone("yard"), garden.fall, garden.camera_count, front.camera_count, front_people]
     assert collector.wait_for(lambda c: all(last(c, t) == b"" for t in gone))
     assert collector.wait_for(lambda c: last(c, front.count) == b"1") and last(collector, front.zone("door"))
@@ -314,14 +303,14 @@ def test_a_reload_announces_an_added_camera_and_clears_a_removed_one(
     assert any("cameras removed garden" in r.getMessage() for r in caplog.records)
     # A frame the garden's stage still had in hand: its poses go out, no state comes back.
     result = stages["garden"].apply(FrameResult(1, 1.8e9 + 1, 1.0, 640, 480, "garden", (walker(600.0, 7),)))  # type: ignore[union-attr]
-    sink.write(result, to_document(result, STAMP), encode(to_document(result, STAMP)))
+    sink.write(output_of(result, STAMP))
     assert collector.wait_for(lambda c: len(c.on(garden.poses)) == 2)
 
     # A porch camera is added: its entities and topics are announced; counts per camera again.
     step = "{name: step, camera: porch, polygon: [[0, 0], [1, 0], [1, 1]]}"
     three = make_config(broker, "cameras={front: {source: {uri: front.mp4}}, porch: {source: {uri: porch.mp4}}}",
                         *common, f"analysis.zones=[{step}, {DOOR}]")  # fmt: skip
-    sink.reload(three, META)
+    sink.write(Reloaded(three, META))
     porch_entities = [camera_people_config_topic("homeassistant", "testpi", "porch"), front_people,
                       fall_config_topic("homeassistant", "testpi", "porch"),
                       *(t for t, _ in zone_discovery_messages("homeassistant", "testpi", porch, ["step"]))]  # fmt: skip
@@ -378,10 +367,10 @@ def test_a_quiet_cameras_count_is_zero_and_leaves_the_devices_total_until_its_ne
     send(sink, "front", 0, people=1)
     send(sink, "garden", 0, people=2)
     assert collector.wait_for(lambda c: last(c, front.count) == b"3")
-    sink.camera_quiet("garden")  # the daemon: no frame from it for source.stall_timeout
+    sink.write(CameraQuiet("garden"))  # the daemon: no frame from it for source.stall_timeout
     assert collector.wait_for(lambda c: last(c, front.count) == b"1" and last(c, garden.camera_count) == b"0")
     assert last(collector, front.camera_count) == b"1"
-    sink.camera_quiet("attic")  # not one of ours: nothing
+    sink.write(CameraQuiet("attic"))  # not one of ours: nothing
     send(sink, "garden", 1, people=2)  # it delivers again
     assert collector.wait_for(lambda c: last(c, front.count) == b"3" and last(c, garden.camera_count) == b"2")
     sink.close()

@@ -65,7 +65,7 @@ def test_any_command_is_taken_or_refused(broker: Mosquitto, protocol: str) -> No
     assert other != topics.reps_reset
     resets = Resets()
     sink = MqttSink(config, RunStats())
-    sink.on_reps_reset(resets)
+    sink.commands.register("cam0", resets)
     sink.open(META)
     wait_connected(sink)
     commander = Collector(broker, [topics.reps_reset])

@@ -68,7 +68,7 @@ def test_good_credentials_over_tls_connect_and_publish(
     sink = MqttSink(config, RunStats())
     sink.open(META)
     wait_connected(sink)
-    sink.write(*frame(7))
+    sink.write(frame(7))
     assert collector.wait_for(lambda c: len(c.on(topics.poses)) == 1)
     assert collector.on(topics.poses)[0].json()["frame"] == 7
     sink.close()
@@ -84,7 +84,7 @@ def test_bad_credentials_give_one_clear_line_and_keep_retrying(
     sink = MqttSink(secure_config(secure_broker, certs.ca, WRONG), RunStats())
     sink.open(META)
     assert wait_failures(sink, 3) >= 3  # refused, and retried again and again
-    sink.write(*frame(0))  # frames keep flowing into the buffer meanwhile
+    sink.write(frame(0))  # frames keep flowing into the buffer meanwhile
     assert sink.counters()["queue_depth"] == 1 and sink.counters()["connected"] == 0
     trouble = sink.trouble()  # what the daemon's health says (sink mqtt), since a retry alone will not mend it
     assert trouble is not None and "refused the connection: Not authorized" in trouble

@@ -37,7 +37,7 @@ def test_round_trip_in_order_schema_valid_and_retained_status(broker: Mosquitto)
     wait_connected(sink)
     n = 200
     for i in range(n):
-        sink.write(*frame(i, people=1 + (i >= 100)))
+        sink.write(frame(i, people=1 + (i >= 100)))
     assert early.wait_for(lambda c: len(c.on(topics.poses)) >= n)
     # a subscriber that arrives late still learns that the device is online and what it runs
     late = Collector(broker, [topics.available, topics.meta, topics.count])
@@ -50,7 +50,7 @@ def test_round_trip_in_order_schema_valid_and_retained_status(broker: Mosquitto)
     validate_document(docs[0])
     for d in docs:  # the same schema, checked once and reused (validate_document re-checks it each call)
         POSES.validate(d)
-    assert docs[150]["poses"][1]["keypoints"] == frame(150, people=2)[1]["poses"][1]["keypoints"]
+    assert docs[150]["poses"][1]["keypoints"] == frame(150, people=2).document["poses"][1]["keypoints"]
     available = late.on(topics.available)[0]
     assert (available.payload, available.retain) == (b"online", True)
     meta = late.on(topics.meta)[0]
@@ -75,19 +75,19 @@ def run_outage(broker: Mosquitto, config: Config, before: int, during: int, afte
     wait_connected(sink)
     index = 0
     for _ in range(before):
-        sink.write(*frame(index))
+        sink.write(frame(index))
         index += 1
         time.sleep(0.001)
     broker.stop()
     for _ in range(during):
-        sink.write(*frame(index))
+        sink.write(frame(index))
         index += 1
         time.sleep(0.002)
     assert not sink.counters()["connected"]
     broker.start()
     wait_connected(sink)
     for _ in range(after):
-        sink.write(*frame(index))
+        sink.write(frame(index))
         index += 1
         time.sleep(0.001)
     sink.close()
@@ -136,7 +136,7 @@ def test_broker_down_at_start_connects_when_it_appears(tmp_path: Path) -> None:
     broker.stop()
     sink = open_sink(config)
     for i in range(30):  # frames flow while there is no broker
-        sink.write(*frame(i))
+        sink.write(frame(i))
     time.sleep(0.5)
     counters = sink.counters()
     assert counters["connected"] == 0 and counters["queue_depth"] == 30 and counters["connect_failures"] >= 1
@@ -145,7 +145,7 @@ def test_broker_down_at_start_connects_when_it_appears(tmp_path: Path) -> None:
         collector = Collector(broker, [topics.poses, topics.available], client_id="late", clean=False)
         wait_connected(sink)
         for i in range(30, 40):
-            sink.write(*frame(i))
+            sink.write(frame(i))
         assert collector.wait_for(lambda c: len(c.on(topics.poses)) >= 40)
         assert frame_numbers(collector, topics.poses) == list(range(40))
         assert collector.on(topics.available)[0].payload == b"online"
@@ -160,7 +160,7 @@ def test_clean_shutdown_publishes_offline_retained(broker: Mosquitto) -> None:
     topics = Topics.from_config(config)
     sink = open_sink(config)
     wait_connected(sink)
-    sink.write(*frame(0))
+    sink.write(frame(0))
     sink.close()
     late = Collector(broker, [topics.available])
     assert late.wait_for(lambda c: len(c.on(topics.available)) >= 1)
@@ -177,13 +177,13 @@ def test_policy_skips_are_counted_apart_from_drops(broker: Mosquitto) -> None:
     collector = Collector(broker, [topics.poses])
     sink = open_sink(config)
     wait_connected(sink)
-    sink.write(*frame(0, people=0))  # no person: skipped by policy
-    sink.write(*frame(1, people=1))  # published
-    sink.write(*frame(2, people=1))  # within 1/20 s of the last one: skipped by policy
+    sink.write(frame(0, people=0))  # no person: skipped by policy
+    sink.write(frame(1, people=1))  # published
+    sink.write(frame(2, people=1))  # within 1/20 s of the last one: skipped by policy
     time.sleep(0.06)
-    sink.write(*frame(3, people=5))  # ~2.5 kB: over max_payload, dropped and counted
+    sink.write(frame(3, people=5))  # ~2.5 kB: over max_payload, dropped and counted
     time.sleep(0.06)
-    sink.write(*frame(4, people=1))  # published
+    sink.write(frame(4, people=1))  # published
     assert collector.wait_for(lambda c: len(c.on(topics.poses)) >= 2)
     sink.close()
     counters = sink.counters()
@@ -203,7 +203,7 @@ def test_stats_are_numbers_that_validate(broker: Mosquitto) -> None:
     sink = open_sink(config, stats)
     wait_connected(sink)
     for i in range(5):
-        sink.write(*frame(i))
+        sink.write(frame(i))
     assert collector.wait_for(lambda c: len(c.on(topics.stats)) >= 2, timeout=5)
     sink.close()
     doc = collector.on(topics.stats)[-1].json()
@@ -222,7 +222,7 @@ def test_every_state_change_logs_one_line_not_one_per_message(broker: Mosquitto,
     wait_connected(sink)
     broker.stop()
     for i in range(100):
-        sink.write(*frame(i))
+        sink.write(frame(i))
         time.sleep(0.001)
     broker.start()
     wait_connected(sink)
@@ -255,7 +255,7 @@ def test_mqtt5_publishes_the_same_documents(broker: Mosquitto) -> None:
     sink = open_sink(config)
     wait_connected(sink)
     for i in range(20):
-        sink.write(*frame(i))
+        sink.write(frame(i))
     assert collector.wait_for(lambda c: len(c.on(topics.poses)) >= 20)
     sink.close()
     assert collector.wait_for(lambda c: [m.payload for m in c.on(topics.available)] == [b"online", b"offline"])
@@ -269,7 +269,7 @@ def test_counts_in_the_log_agree_with_their_nouns(broker: Mosquitto, caplog: pyt
     caplog.set_level(logging.INFO, logger="edgepose")
     sink = open_sink(make_config(broker))
     wait_connected(sink)
-    sink.write(*frame(0))
+    sink.write(frame(0))
     sink.close()
     (closed,) = [r.getMessage() for r in caplog.records if "closed:" in r.getMessage()]
     assert closed == "mqtt: closed: 1 pose message published, 0 dropped, 0 reconnects", closed

@@ -32,7 +32,7 @@ def test_a_document_on_a_new_topic_is_one_call_counted_by_kind_and_kept_through_
     broker.start()
     wait_connected(sink)
     assert collector.wait_for(lambda c: len(c.on(events)) >= 6)
-    sink.write(*frame(0))
+    sink.write(frame(0))
     sink.close()
     counters = sink.counters()
     assert [m.json()["n"] for m in collector.on(events)] == list(range(6))
@@ -110,7 +110,7 @@ def test_a_command_sent_as_soon_as_the_sink_listens_arrives(broker: Mosquitto) -
     commander = Collector(broker, [commands])
     for _ in range(10):  # the SUBACK races the command: a few rounds make a wrong wait show
         sink = MqttSink(config, RunStats())
-        sink.on_reps_reset(lambda track: True)
+        sink.commands.register("cam0", lambda track: True)
         sink.open(META)
         deadline = time.monotonic() + 10
         while not sink.listening and time.monotonic() < deadline:
@@ -128,12 +128,12 @@ def test_a_subscription_the_broker_refuses_is_logged_and_the_sink_never_listens(
     try:
         config = make_config(broker, *REPS, "mqtt.username=edgepose", "mqtt.password=pw")
         sink = MqttSink(config, RunStats())
-        sink.on_reps_reset(lambda track: True)
+        sink.commands.register("cam0", lambda track: True)
         with caplog.at_level("WARNING", logger="edgepose.mqtt.transport"):
             sink.open(META)
             wait_until(lambda: sink.transport.subscriptions_refused, 10, "the SUBACKs")
             assert sink.counters()["connected"] == 1 and not sink.listening
-            sink.write(*frame(0))
+            sink.write(frame(0))
             sink.close()
         assert sink.published == 1 and sink.dropped == 0
         refused = [r.getMessage() for r in caplog.records if "refused the subscription" in r.getMessage()]

@@ -308,7 +308,7 @@ def test_a_reps_reset_command_is_done_or_counted_as_refused(commands: list[tuple
     )
     sink = MqttSink(config, RunStats())  # never opened: commands are fed as the transport would
     tracks: list[int | None] = []
-    sink.on_reps_reset(lambda track: tracks.append(track) or True, "cam0")
+    sink.commands.register("cam0", lambda track: tracks.append(track) or True)
     for topic, payload in commands:
         before = sink.reps_resets + sink.commands_refused
         sink._reps_command(topic, payload)

@@ -185,7 +185,7 @@ def test_stop_ends_the_run_after_the_frame_in_flight(config, recording, frames):
             stop.set()
 
     made, _ = pipeline(config, standin(config, recording), MemorySource(frames, True, limit=10**6), True)
-    made.hooks.append(hook)
+    made.publisher.hooks.append(hook)
     made.run(stop=stop)
     assert made.ended is Ended.STOPPED
     assert seen == list(range(len(seen))) and len(seen) in (5, 6)  # at most the one frame in flight more
@@ -212,7 +212,7 @@ def test_a_reload_applies_from_the_next_frame_taken(config, recording, frames):
         if frame.index == 4:
             made.request(Reconfigure(tracking=new))
 
-    made.hooks.append(hook)
+    made.publisher.hooks.append(hook)
     made.run(max_frames=len(frames))
     assert old.frames + new.frames == list(range(len(frames)))
     assert 5 <= len(old.frames) <= 6  # 4 and the frame already in flight when 4 was published

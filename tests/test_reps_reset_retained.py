@@ -42,7 +42,7 @@ class Resets:
 def connect(broker: Mosquitto, protocol: str, resets: Resets) -> MqttSink:
     """A sink with reps on, connected and subscribed; ``resets`` stands for the analysis stage."""
     sink = MqttSink(make_config(broker, *REPS, f"mqtt.protocol='{protocol}'"), RunStats())
-    sink.on_reps_reset(resets)  # before connecting: a retained command arrives right after the SUBACK
+    sink.commands.register("cam0", resets)  # before connecting: a retained command arrives right after the SUBACK
     sink.open(META)
     wait_connected(sink)
     return sink

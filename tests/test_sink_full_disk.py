@@ -16,6 +16,7 @@ import pytest
 
 from edgepose.app import App
 from edgepose.config import load_config
+from edgepose.documents.output import FrameOutput
 from edgepose.sinks.jsonlines import JsonlFileSink
 from tests.bad_files import fill, tmpfs
 from tests.builders.cli import run_cli
@@ -32,6 +33,11 @@ def images(squat_path: Path, tmp_path: Path) -> Path:
     for i in range(IMAGES):
         shutil.copy(squat_path, folder / f"{i:02d}.bmp")
     return folder
+
+
+def line_only(line: str) -> FrameOutput:
+    """A frame's output of which a file sink reads only the line."""
+    return FrameOutput(None, None, {}, line)  # type: ignore[arg-type]
 
 
 def test_a_full_disk_drops_whole_documents_and_the_other_sinks_go_on(images: Path, tmp_path: Path) -> None:
@@ -60,13 +66,13 @@ def test_writing_resumes_once_there_is_room(tmp_path: Path, caplog: pytest.LogCa
         sink.open({})
         with caplog.at_level(logging.WARNING):
             for _ in range(8):
-                sink.write(None, {}, line)  # type: ignore[arg-type]  # a file sink reads only the line
+                sink.write(line_only(line))
             dropped = sink.dropped
             assert dropped >= 4 and sink.counters() == {"writing": 0, "dropped_enospc": dropped}
             assert sink.trouble() == f"cannot write (ENOSPC): {dropped} document(s) dropped so far"  # health says it
             assert (disk / "poses.jsonl").read_text().endswith("\n")
             filler.unlink()
-            sink.write(None, {}, line)  # type: ignore[arg-type]
+            sink.write(line_only(line))
             assert sink.trouble() is None
             sink.close()
         text = (disk / "poses.jsonl").read_text()
@@ -80,7 +86,7 @@ def test_a_file_cut_off_mid_line_is_appended_to_after_a_newline(tmp_path: Path) 
     path.write_text('{"frame": 0}\n{"frame": 1, "po')  # a run before was killed mid-write
     sink = JsonlFileSink(path)
     sink.open({})
-    sink.write(None, {}, '{"frame": 2}')  # type: ignore[arg-type]
+    sink.write(line_only('{"frame": 2}'))
     sink.close()
     assert path.read_text().splitlines() == ['{"frame": 0}', '{"frame": 1, "po', '{"frame": 2}']
 

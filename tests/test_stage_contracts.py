@@ -9,6 +9,7 @@ from edgepose.config.sections import DecoderConfig
 from edgepose.decode.base import Decoded, Decoder
 from edgepose.decode.crop_region import CropRegion, next_crop_region
 from edgepose.decode.movenet_single import MoveNetSingleDecoder
+from edgepose.documents.output import CameraQuiet, Reloaded
 from edgepose.estimation.preprocess import Region, full_region
 from edgepose.frame import Frame
 from edgepose.health import Health
@@ -91,17 +92,19 @@ def test_sink_defaults_and_metrics_of_a_sink_without_counters() -> None:
 
 
 def test_sink_reload_and_commands_are_part_of_the_contract() -> None:
-    """A reload tells every sink (the default ignores it); the stream sinks follow analysis.event_lines."""
+    """A reload and a quiet camera reach every sink through write (a sink ignores what it has no use
+    for); the stream sinks follow analysis.event_lines."""
     from edgepose.config import load_config
 
     null = NullSink()
-    null.reload(load_config(None, [], env={}), {})  # the default: nothing to do
-    null.on_reps_reset(lambda track: True)  # no commands reach a sink without a command topic
+    null.write(Reloaded(load_config(None, [], env={}), {}))  # nothing to do, nothing counted
+    null.write(CameraQuiet("cam0"))
+    assert null.count == 0
     stream = StreamSink()
     assert stream.events is False
-    stream.reload(load_config(None, ["analysis.enabled=true", "analysis.event_lines=true"], env={}), {})
+    stream.write(Reloaded(load_config(None, ["analysis.enabled=true", "analysis.event_lines=true"], env={}), {}))
     assert stream.events is True
-    stream.reload(load_config(None, ["analysis.enabled=false", "analysis.event_lines=true"], env={}), {})
+    stream.write(Reloaded(load_config(None, ["analysis.enabled=false", "analysis.event_lines=true"], env={}), {}))
     assert stream.events is False
 
 

@@ -310,8 +310,8 @@ def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path
         def open(self, meta: dict) -> None:
             pass
 
-        def write(self, result, document: dict, line: str) -> None:
-            self.documents.append(document)
+        def write(self, output) -> None:  # type: ignore[no-untyped-def]
+            self.documents.append(output.document)
 
         def close(self) -> None:
             pass

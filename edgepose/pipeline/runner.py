@@ -44,7 +44,6 @@ there is no other path.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import logging
 import queue
@@ -56,13 +55,14 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from edgepose.documents.events import event_documents
-from edgepose.documents.poses import Stamp, encode, to_document
+from edgepose.documents.output import CameraQuiet
+from edgepose.documents.poses import Stamp
 from edgepose.errors import FrameError, InputError
 from edgepose.estimation.estimator import DecoderSetup, PoseEstimator, Prepared
 from edgepose.frame import Frame
 from edgepose.inference.supervisor import InFlight
 from edgepose.pipeline.handoff import END, POLL_S, FrameSlot  # noqa: F401  (FrameSlot: imported from here too)
+from edgepose.pipeline.publisher import Publisher, ResultHook
 from edgepose.pipeline.scheduling import CameraProgress, CameraScheduler, CameraSlot
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
@@ -70,10 +70,6 @@ from edgepose.sources.base import Source
 from edgepose.stats import RunStats
 
 log = logging.getLogger(__name__)
-
-# Called after every processed frame with the frame, its result and its document (the service's
-# watchdog, the preview page and tests hang off this). Hooks must be quick and must not raise.
-ResultHook = Callable[[Frame, FrameResult, dict[str, Any]], None]
 
 
 JOIN_TIMEOUT_S = 5.0  # how long run() waits for the capture thread to end
@@ -260,11 +256,9 @@ class Pipeline:
         names = [lane.name for lane in lanes]
         if len(set(names)) != len(names):
             raise ValueError(f"camera names must differ: {', '.join(names)}")
-        self.sinks = list(sinks)
-        self.stamp = stamp
+        self.publisher = Publisher(sinks, stamp, hooks)
         self.stats = stats or RunStats()
         self.clock = clock
-        self.hooks = list(hooks)
         self.slot_size = slot_size
         self.lanes: list[Lane] = []
         for lane in lanes:
@@ -289,6 +283,13 @@ class Pipeline:
         if lane.stats is None:
             lane.stats = self.stats.camera(lane.name)
         self.lanes.append(lane)
+
+    def quiet(self, camera: str) -> None:
+        """Camera ``camera`` has delivered no frame for a while (the service's watchdog says so): it
+        sees nobody until its next frame. Its count leaves the device's total in the figures, and the
+        sinks are told (:class:`~edgepose.documents.output.CameraQuiet`). Any thread."""
+        self.stats.quiet_camera(camera)
+        self.publisher.send(CameraQuiet(camera))
 
     def lane(self, name: str) -> Lane | None:
         """The running camera ``name`` (None once removed or never added)."""
@@ -722,19 +723,12 @@ class Pipeline:
         if analysis is not None:
             result = analysis.apply(result, continuous)
         t1 = clock()
-        accelerator = lane.estimator.engine.accelerator
-        if accelerator != self.stamp.accelerator:  # the Edge TPU fell back to the CPU while running
-            self.stamp = dataclasses.replace(self.stamp, accelerator=accelerator)
-        document = to_document(result, self.stamp)
-        events = event_documents(result, self.stamp.device) if analysis is not None else []
+        publisher = self.publisher
+        document, events = publisher.document(result, lane.estimator.engine.accelerator, analysis is not None)
         t2 = clock()
-        line = encode(document)
-        event_lines = [encode(e) for e in events]
+        output = publisher.output(frame, result, document, events)
         t3 = clock()
-        for sink in self.sinks:
-            sink.write(result, document, line)
-            if events:
-                sink.write_events(result, events, event_lines)
+        publisher.deliver(output)
         now = clock()
         if self.probe is not None:
             self.probe(StageTimes((ta - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (now - t3) * 1e3,
@@ -754,6 +748,5 @@ class Pipeline:
                 stats.published += 1
                 stats.last_progress_mono = now
         lane.stats.see_people(len(result.poses))  # the device's people in view follow (RunStats)
-        for hook in self.hooks:
-            hook(frame, result, document)
+        publisher.notify(output)
         return result

@@ -352,9 +352,8 @@ class Daemon:
         if name in self._quiet or why.startswith(WAITING) or source is None or not source.live:
             return  # a file waits for the pipeline (back-pressure): its stall is never the file's own
         self._quiet.add(name)
-        self.app.stats.quiet_camera(name)
-        for sink in self.app.sinks:
-            sink.camera_quiet(name)
+        if self.app.pipeline is not None:
+            self.app.pipeline.quiet(name)
 
     def assess_sinks(self) -> None:
         """One health component per sink in trouble (``sink <name>``), from :meth:`Sink.trouble`."""

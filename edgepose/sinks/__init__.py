@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgepose.analysis.commands import Commands
 from edgepose.config.sections import Config
 from edgepose.sinks.base import Sink
 from edgepose.sinks.jsonlines import JsonlFileSink, StreamSink
@@ -9,8 +10,10 @@ from edgepose.sinks.spec import parse_sink
 from edgepose.stats import RunStats
 
 
-def make_sink(spec: str, config: Config, stats: RunStats | None = None) -> Sink:
-    """A sink from its spec: ``stdout``, ``jsonl:PATH[?mode=a|w]`` or ``mqtt`` (see :mod:`edgepose.sinks.spec`)."""
+def make_sink(spec: str, config: Config, stats: RunStats | None = None, commands: Commands | None = None) -> Sink:
+    """A sink from its spec: ``stdout``, ``jsonl:PATH[?mode=a|w]`` or ``mqtt`` (see :mod:`edgepose.sinks.spec`).
+
+    ``commands``: where the commands a sink receives go (MQTT's reps reset topic)."""
     parsed = parse_sink(spec)
     events = config.analysis.enabled and config.analysis.event_lines
     if parsed.kind == "stdout":
@@ -19,7 +22,7 @@ def make_sink(spec: str, config: Config, stats: RunStats | None = None) -> Sink:
         return JsonlFileSink(parsed.path, parsed.mode, events)
     from edgepose.sinks.mqtt import MqttSink
 
-    return MqttSink(config, stats or RunStats())
+    return MqttSink(config, stats or RunStats(), commands=commands)
 
 
 __all__ = ["Sink", "make_sink"]

@@ -1,19 +1,19 @@
 """The sink interface: where finished documents go.
 
-A sink gets each document both as data and as its encoded JSON line (encoded once per frame,
-whatever the number of sinks). ``write`` must not block the pipeline on I/O it cannot bound;
-a sink that has to drop something counts it in ``dropped``.
+A sink gets one :data:`~edgepose.documents.output.Output` at a time: a frame's
+:class:`~edgepose.documents.output.FrameOutput` (its documents as data and as JSON lines, built
+once per frame whatever the number of sinks), or a change of state (a camera gone quiet, a
+reload). ``write`` must not block the pipeline on I/O it cannot bound; a sink that has to drop
+something counts it in ``dropped``. Commands from outside (a reps reset) do not go through a sink's
+interface: a sink that receives them is given :class:`~edgepose.analysis.commands.Commands`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from edgepose.pose import FrameResult
-
-if TYPE_CHECKING:
-    from edgepose.config import Config
+from edgepose.documents.output import Output
 
 
 class Sink(Protocol):
@@ -22,7 +22,7 @@ class Sink(Protocol):
     Implemented by :class:`~edgepose.sinks.jsonlines.StreamSink` (stdout),
     :class:`~edgepose.sinks.jsonlines.JsonlFileSink`, :class:`~edgepose.sinks.mqtt.MqttSink` and the
     benchmark's ``NullSink``. ``name`` labels the sink in logs and /metrics; ``dropped`` counts the
-    documents it could not deliver; :meth:`counters` adds its own figures to /metrics and stats.
+    documents it could not deliver.
     """
 
     name: str
@@ -31,35 +31,15 @@ class Sink(Protocol):
     def open(self, meta: dict[str, Any]) -> None:
         """Start; ``meta`` describes the model and run (what MQTT publishes as retained meta)."""
 
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None: ...
-
-    def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
-        """The frame's events (``edgepose.events/1``, each with its JSON line), after its :meth:`write`.
-
-        Called only for frames with events. The default drops them: a sink publishes events only
-        when it says so (MQTT always, stdout and jsonl with ``analysis.event_lines``).
-        """
+    def write(self, output: Output) -> None:
+        """One frame's output, or a change of state (a sink ignores the kinds it has no use for)."""
 
     def close(self) -> None:
         """Flush and release; called once, also after errors."""
 
-    def reload(self, config: Config, meta: dict[str, Any]) -> None:
-        """A reload (SIGHUP) applied ``config`` to the running pipeline; ``meta`` is its new meta
-        document. The default has nothing to follow; MQTT re-announces, the stream sinks follow
-        ``analysis.event_lines``."""
-
-    def on_reps_reset(self, reset: Callable[[int | None], bool], camera: str | None = None) -> None:
-        """Where commands to reset camera ``camera``'s repetition counts go (``reset(track)``, None for
-        every track); ``camera`` None: the one camera, or every camera without its own. The default
-        receives no commands; MQTT takes them on each camera's ``<prefix>/<camera>/reps/reset``."""
-
     def counters(self) -> Mapping[str, int | float]:
         """The sink's own figures, all numbers (``/metrics`` exports each as ``edgepose_sink_<key>``)."""
         return {}
-
-    def camera_quiet(self, camera: str) -> None:
-        """Camera ``camera`` has delivered no frame for ``source.stall_timeout``: a count this sink keeps
-        for it is 0 until its next frame (the daemon calls it, from its own thread). The default keeps none."""
 
     def trouble(self) -> str | None:
         """What keeps this sink from delivering that a retry alone will not mend (a broker refusing

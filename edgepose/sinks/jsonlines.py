@@ -5,17 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
+from edgepose.documents.output import FrameOutput, Output, Reloaded
 from edgepose.errors import InputError
-from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.sinks.lines import LineWriter, WriteFailures, ends_mid_line
-
-if TYPE_CHECKING:
-    from edgepose.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +50,15 @@ class StreamSink(Sink):
         self.stream.flush()
         self._lines = LineWriter(os.dup(fd))
 
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        self._write_line(line)
-
-    def reload(self, config: Config, meta: dict[str, Any]) -> None:
-        self.events = config.analysis.enabled and config.analysis.event_lines
-
-    def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
-        if self.events:
-            for line in lines:
-                self._write_line(line)
+    def write(self, output: Output) -> None:
+        """A frame's pose line, then (``events``) its event lines; a reload may turn the events on or off."""
+        if isinstance(output, FrameOutput):
+            self._write_line(output.line)
+            if self.events:
+                for line in output.event_lines:
+                    self._write_line(line)
+        elif isinstance(output, Reloaded):
+            self.events = output.config.analysis.enabled and output.config.analysis.event_lines
 
     def _write_line(self, line: str) -> None:
         if self.stream is None and self._lines is None:

@@ -17,7 +17,7 @@ The connection, its offline buffer, acknowledgements and reconnects are the tran
 - with the behaviours: who is down, retained, on ``<prefix>/<camera>/fall`` whenever it changes
   (with discovery, a "fall detected" ``binary_sensor``; both removed once falls are turned off), and
   the reps reset command subscribed on ``<prefix>/<camera>/reps/reset`` (empty payload: every
-  track; a track id: that one), handed to the stage (:meth:`MqttSink.on_reps_reset`).
+  track; a track id: that one), handed to the stage through :class:`~edgepose.analysis.commands.Commands`.
 
 Several cameras (``cameras:``) share the one connection, will, ``available``, ``meta`` and ``stats``;
 each frame's documents go to its own camera's topics (``result.camera``), with that camera's zones,
@@ -39,13 +39,14 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edgepose.analysis.commands import Commands
 from edgepose.config.cameras import camera_configs
 from edgepose.config.sections import Config
-from edgepose.documents.events import fall_state, zone_states
+from edgepose.documents.output import CameraQuiet, FrameOutput, Output
 from edgepose.documents.poses import SCHEMA as POSES_SCHEMA
 from edgepose.documents.poses import encode
 from edgepose.documents.stats import STATS_SCHEMA, host_facts, stats_document
@@ -68,7 +69,6 @@ from edgepose.mqtt.homeassistant import (
 from edgepose.mqtt.settle import Settle
 from edgepose.mqtt.topics import Topics, check_topic
 from edgepose.mqtt.transport import MqttTransport
-from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.stats import RunStats
 
@@ -77,8 +77,6 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/json"  # MQTT 5 content type of pose messages; the schema id goes in a user property
 
 __all__ = ["STATS_SCHEMA", "CameraOutput", "MqttSink", "analysis_settings", "camera_outputs", "host_facts"]
-
-RepsReset = Callable[[int | None], bool]
 
 
 def analysis_settings(config: Config) -> tuple[bool, list[str], bool, bool]:
@@ -120,10 +118,11 @@ def camera_outputs(config: Config, topics: Topics,
 
 class MqttSink(Sink):
     """Publishes pose documents to ``<prefix>/<camera>/poses`` and status to ``available``, ``meta``,
-    ``stats`` and ``count`` (see the MQTT section of README.md; several cameras: docs/mqtt.md).
+    ``stats`` and ``count`` (docs/mqtt.md).
 
-    ``clock`` (monotonic seconds) paces the rate limit and stats; ``wall`` stamps stats; ``facts``
-    reads the host; ``rng`` draws reconnect jitter. Tests inject them.
+    ``commands``: where the reps reset commands it receives go (each camera's analysis stage
+    registers there). ``clock`` (monotonic seconds) paces the rate limit and stats; ``wall`` stamps
+    stats; ``facts`` reads the host; ``rng`` draws reconnect jitter. Tests inject them.
     """
 
     name = "mqtt"
@@ -133,6 +132,7 @@ class MqttSink(Sink):
         config: Config,
         stats: RunStats,
         *,
+        commands: Commands | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         facts: Callable[[], dict[str, Any]] = host_facts,
@@ -163,7 +163,7 @@ class MqttSink(Sink):
         self._analysis_lock = threading.Lock()  # the analysis settings below against a reload (the main thread)
         self.analysis_on, _, self.falls_on, self.reps_on = analysis_settings(config)
         self._meta: dict[str, Any] = {}
-        self._reps_resets: dict[str | None, RepsReset] = {}  # camera (None: every camera) -> the stage's reset
+        self.commands = commands or Commands()
         self.reps_resets = 0  # reset commands handed to the stage
         self.commands_refused = 0  # command messages not understood (or arriving before the stage runs)
 
@@ -244,7 +244,7 @@ class MqttSink(Sink):
     def trouble(self) -> str | None:
         return self.transport.trouble
 
-    def camera_quiet(self, camera: str) -> None:
+    def _quiet(self, camera: str) -> None:
         """Its count (``<prefix>/<camera>/count``) is 0 and leaves the device's total, until its next frame."""
         m = self.mqtt
         with self._lock:
@@ -301,7 +301,7 @@ class MqttSink(Sink):
             topics["reps/reset"] = t.reps_reset
         return topics
 
-    def reload(self, config: Config, meta: dict[str, Any]) -> None:
+    def _reload(self, config: Config, meta: dict[str, Any]) -> None:
         """A reload changed ``analysis`` or ``cameras``: announce what is new, clear what is gone, republish ``meta``.
 
         New zones', cameras' (and the fall sensors') discovery configs are published, removed ones
@@ -322,8 +322,6 @@ class MqttSink(Sink):
                 self.topics = self.topics.for_camera(Topics.from_config(config).camera)
                 self._cameras = camera_outputs(config, self.topics, was)
                 self._strays = {k: v for k, v in self._strays.items() if k not in self._cameras}
-                for gone in was.keys() - self._cameras.keys():
-                    self._reps_resets.pop(gone, None)
                 self._reload_counts(was, was_several)
             self._meta = meta
             before = {m.topic: m.payload for m in self._announcements}
@@ -473,12 +471,6 @@ class MqttSink(Sink):
             self.transport.set_state(topic, b"", qos)
             return
 
-    def on_reps_reset(self, reset: RepsReset, camera: str | None = None) -> None:
-        """Where camera ``camera``'s reps reset commands go (None: the one camera, or every camera
-        without its own): ``reset(track)`` (None: every track), called on the MQTT client's thread
-        (the stage queues it for its next frame)."""
-        self._reps_resets[camera] = reset
-
     def _reps_command(self, topic: str, payload: bytes) -> None:
         """``<prefix>/<camera>/reps/reset``: empty (or whitespace) resets every count of that camera, a
         track id one track's. Anything else is counted (``commands_refused``) and logged, never raised.
@@ -495,11 +487,12 @@ class MqttSink(Sink):
                 track = int(text)
             else:
                 why = f"the payload {text[:40]!r} is neither empty (every track) nor a track id"
-        reset = self._reps_resets.get(camera) or self._reps_resets.get(None)
-        if not why and reset is None:
-            why = "the analysis stage is not running yet"
-        if not why and reset is not None and not reset(track):
-            why = "repetition counting is off"
+        if not why:
+            done = self.commands.reset_reps(camera, track)
+            if done is None:
+                why = "the analysis stage is not running yet"
+            elif not done:
+                why = "repetition counting is off"
         with self._lock:
             if why:
                 self.commands_refused += 1
@@ -520,59 +513,72 @@ class MqttSink(Sink):
         why = "it was published retained, so it would reset the counts at every connect"
         log.warning("mqtt: %s: command ignored: %s (clear it: mosquitto_pub -r -n -t %s)", topic, why, topic)
 
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        """Queue one pose document on its camera's topic; never blocks on the network."""
+    def write(self, output: Output) -> None:
+        """A frame's documents on its camera's topics, or a change of state; never blocks on the network."""
+        if isinstance(output, FrameOutput):
+            self._frame(output)
+            self._events(output)
+        elif isinstance(output, CameraQuiet):
+            self._quiet(output.camera)
+        else:
+            self._reload(output.config, output.meta)
+
+    def _frame(self, output: FrameOutput) -> None:
+        """Queue one pose document on its camera's topic, then the count and states it changed."""
+        result, line = output.result, output.line
         people = len(result.poses)
         m = self.mqtt
         with self._analysis_lock:  # what the hold kept, now due (a reload drops a removed zone's first)
             for topic, payload in self._settle.due(self.clock()):
                 self.transport.set_state(topic, payload, m.qos_status)
         with self._lock:
-            output = self._output(result.camera)
-            if not output.configured:
+            camera = self._output(result.camera)
+            if not camera.configured:
                 self.unknown_camera += 1
-            if m.publish_count and output.configured:
-                for topic, value in self._counted(output, people):
+            if m.publish_count and camera.configured:
+                for topic, value in self._counted(camera, people):
                     self._held_state(topic, str(value).encode())
             skip = m.only_with_poses and people == 0
             if not skip and m.max_rate > 0:
                 now = self.clock()
-                skip = output.last_sent_mono is not None and now - output.last_sent_mono < 1.0 / m.max_rate
+                skip = camera.last_sent_mono is not None and now - camera.last_sent_mono < 1.0 / m.max_rate
                 if not skip:
-                    output.last_sent_mono = now
+                    camera.last_sent_mono = now
             if skip:
                 self.skipped_policy += 1
-        if not skip and output.routable:
-            message = Message(output.topics.poses, line.encode(), m.qos_poses, kind="poses",
+        if not skip and camera.routable:
+            message = Message(camera.topics.poses, line.encode(), m.qos_poses, kind="poses",
                               expiry=m.poses_expiry, content_type=CONTENT_TYPE, schema=POSES_SCHEMA)  # fmt: skip
             self.transport.publish(message)
-        if result.analysis is not None and (result.analysis.zones or result.analysis.falls_changed):
+        if output.zones or output.fall is not None:
             with self._analysis_lock:  # a frame of the stage before a reload: only the zones configured now
                 current = self._cameras.get(result.camera)
                 if current is None:
                     return
-                for zone, doc in zone_states(result, self.config.device_id):
+                for zone, doc in output.zones:
                     if zone in current.zones:
                         self._held_state(current.topics.zone(zone), encode(doc).encode())
-                if self.falls_on and (doc := fall_state(result, self.config.device_id)) is not None:
-                    self.transport.set_state(current.topics.fall, encode(doc).encode(), m.qos_status)
+                if self.falls_on and output.fall is not None:
+                    self.transport.set_state(current.topics.fall, encode(output.fall).encode(), m.qos_status)
 
     def _held_state(self, topic: str, payload: bytes) -> None:
         """A count or zone state: published now, or held until its settle time is over (:class:`Settle`)."""
         if self._settle.offer(topic, payload, self.clock()):
             self.transport.set_state(topic, payload, self.mqtt.qos_status)
 
-    def write_events(self, result: FrameResult, events: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
+    def _events(self, output: FrameOutput) -> None:
         """Each event on its camera's ``<prefix>/<camera>/events``, QoS 1, not retained, counted as ``events``.
 
         Not subject to ``only_with_poses`` or ``max_rate``: a zone_leave happens on a frame without
         people, and an event dropped for the rate is a state change lost."""
-        with self._lock:
-            output = self._output(result.camera)
-        if not output.routable:
+        if not output.event_lines:
             return
-        for line in lines:
-            self.transport.publish(Message(output.topics.events, line.encode(), 1, kind="events"))
+        with self._lock:
+            camera = self._output(output.camera)
+        if not camera.routable:
+            return
+        for line in output.event_lines:
+            self.transport.publish(Message(camera.topics.events, line.encode(), 1, kind="events"))
 
     def publish_document(self, topic: str, document: dict[str, Any], *, kind: str, qos: int,
                          retain: bool = False) -> bool:  # fmt: skip

@@ -7,7 +7,13 @@ import json
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 
+from edgepose.documents.output import FrameOutput
+from edgepose.documents.poses import Stamp
+from edgepose.frame import Frame
+from edgepose.pipeline.publisher import Publisher
+from edgepose.pose import FrameResult
 from edgepose.schema import load_schema
 
 
@@ -44,3 +50,14 @@ def read_run(path: Path) -> tuple[dict[int, dict], list[dict]]:
             validate_document(doc)
             poses[doc["frame"]] = doc
     return poses, events
+
+
+def output_of(result: FrameResult, stamp: Stamp, document: dict | None = None) -> FrameOutput:
+    """What the pipeline hands every sink for ``result``, built by the pipeline's own
+    :class:`~edgepose.pipeline.publisher.Publisher` (events and changed states when ``result`` was
+    analyzed); ``document`` replaces the pose document built from ``stamp``."""
+    publisher = Publisher([], stamp)
+    built, events = publisher.document(result, stamp.accelerator, with_events=result.analysis is not None)
+    image = np.zeros((result.height, result.width, 3), np.uint8)
+    frame = Frame(image, result.frame_index, result.ts, result.mono, result.camera, result.file)
+    return publisher.output(frame, result, built if document is None else document, events)

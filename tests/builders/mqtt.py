@@ -12,12 +12,13 @@ import numpy as np
 
 from edgepose.analysis.stage import make_analysis
 from edgepose.config import Config, load_config
-from edgepose.documents.events import event_documents
-from edgepose.documents.poses import Stamp, encode, to_document
+from edgepose.documents.output import FrameOutput
+from edgepose.documents.poses import Stamp
 from edgepose.keypoints import KEYPOINT_NAMES, KP, SKELETON
 from edgepose.pose import FrameResult, Pose, Timing
 from edgepose.sinks.mqtt import MqttSink
 from edgepose.stats import RunStats
+from tests.builders.documents import output_of
 from tests.mosquitto import Mosquitto
 
 STAMP = Stamp("testpi", "movenet_single_pose_lightning_ptq", "cpu")
@@ -36,8 +37,8 @@ META = {
 }
 
 
-def frame(index: int, people: int = 1, rng: np.random.Generator | None = None) -> tuple[FrameResult, dict, str]:
-    """A processed frame with ``people`` poses, its schema v1 document and encoded line."""
+def frame(index: int, people: int = 1, rng: np.random.Generator | None = None) -> FrameOutput:
+    """A processed frame with ``people`` poses, as the pipeline hands it to the sinks."""
     rng = rng or np.random.default_rng(index)
     poses = []
     for _ in range(people):
@@ -48,8 +49,7 @@ def frame(index: int, people: int = 1, rng: np.random.Generator | None = None) -
     result = FrameResult(
         index, 1.7e9 + index / 30, time.monotonic(), 640, 480, "cam0", tuple(poses), Timing(1.0, 2.0, 0.5, 3.5)
     )
-    document = to_document(result, STAMP)
-    return result, document, encode(document)
+    return output_of(result, STAMP)
 
 
 def make_config(broker: Mosquitto, *extra: str) -> Config:
@@ -162,10 +162,7 @@ def run_frames(config: Config, sink: MqttSink, xs: list[float]) -> list[dict]:
     published = []
     for i, x in enumerate(xs):
         result = stage.apply(FrameResult(i, 1.8e9 + i, float(i), 640, 480, "cam0", (walker(x, 7),)))
-        document = to_document(result, stamp)
-        sink.write(result, document, encode(document))
-        events = event_documents(result, "testpi")
-        if events:
-            sink.write_events(result, events, [encode(e) for e in events])
-            published.extend(events)
+        output = output_of(result, stamp)
+        sink.write(output)
+        published.extend(output.events)
     return published

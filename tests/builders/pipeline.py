@@ -13,6 +13,7 @@ import pytest
 
 from edgepose.app import App, AppParts, build_source
 from edgepose.config.sections import Config
+from edgepose.documents.output import FrameOutput, Output
 from edgepose.documents.poses import Stamp
 from edgepose.health import Health
 from edgepose.pipeline.runner import Lane, Pipeline
@@ -35,8 +36,9 @@ class ListSink(Sink):
     def open(self, meta: dict[str, Any]) -> None:
         pass
 
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        self.documents.append(document)
+    def write(self, output: Output) -> None:
+        if isinstance(output, FrameOutput):
+            self.documents.append(output.document)
 
     def close(self) -> None:
         pass
@@ -86,15 +88,16 @@ class Collect(Sink):
     def __init__(self, into: list[dict[str, Any]]) -> None:
         self.into = into
 
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        self.into.append(document)
+    def write(self, output: Output) -> None:
+        if isinstance(output, FrameOutput):
+            self.into.append(output.document)
 
 
 def run_app(config: Config, max_frames: int) -> tuple[list[dict[str, Any]], App]:
     """Run an App on ``config`` (sources on :func:`video_clocks`) for ``max_frames`` frames per camera:
     the documents its sinks got, and the App (stopped)."""
     documents: list[dict[str, Any]] = []
-    parts = AppParts(source=steady_source, sink=lambda spec, config, stats: Collect(documents))
+    parts = AppParts(source=steady_source, sink=lambda spec, config, stats, commands: Collect(documents))
     app = App(config, parts)
     app.start()
     try:

@@ -31,6 +31,7 @@ import numpy as np
 
 from edgepose.analysis.stage import make_analysis
 from edgepose.config.sections import Config
+from edgepose.documents.output import FrameOutput, Output
 from edgepose.documents.poses import Stamp
 from edgepose.errors import InputError
 from edgepose.estimation.estimator import PoseEstimator
@@ -80,8 +81,8 @@ class NullSink(Sink):
     def open(self, meta: dict[str, Any]) -> None:
         pass
 
-    def write(self, result: FrameResult, document: dict[str, Any], line: str) -> None:
-        self.count += 1
+    def write(self, output: Output) -> None:
+        self.count += isinstance(output, FrameOutput)
 
     def close(self) -> None:
         pass
