@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.analysis.angles import ANGLE_NAMES, ANGLES, angle_table, joint_angles
+from edgepose.analysis.angles import angle_table, joint_angles
+from edgepose.analysis.joints import ANGLE_NAMES, ANGLES, JOINTS
 from edgepose.keypoints import KEYPOINT_NAMES, KP
 
 COLUMN = {name: i for i, name in enumerate(ANGLE_NAMES)}
@@ -134,6 +135,21 @@ def test_shapes_and_table() -> None:
     names = set(KEYPOINT_NAMES) | {"mid_shoulder", "mid_hip", "up"}
     assert all(len(t) == 3 and set(t) <= names for t in table.values())
     assert table["left_knee"] == ["left_hip", "left_knee", "left_ankle"]
+
+
+def test_the_published_names_and_order() -> None:
+    """Each pose's ``angles`` and meta's table follow this order (docs/analysis.md shows it)."""
+    limbs = ("left_elbow", "right_elbow", "left_shoulder", "right_shoulder", "left_hip", "right_hip")
+    assert (*limbs, "left_knee", "right_knee", "torso_lean") == ANGLE_NAMES
+
+
+def test_the_repetitions_angle_names_are_the_tables_limb_angles() -> None:
+    from typing import get_args
+
+    from edgepose.analysis.behaviours.settings import JointName
+
+    assert get_args(JointName) == tuple(JOINTS)
+    assert all(tuple(KEYPOINT_NAMES[i] for i in JOINTS[n]) == ANGLES[n] for n in JOINTS)
 
 
 def test_outputs_in_range() -> None:

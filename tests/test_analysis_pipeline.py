@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgepose.analysis.anchors import anchor_points
-from edgepose.analysis.angles import ANGLE_NAMES
+from edgepose.analysis.joints import ANGLE_NAMES
 from edgepose.analysis.polygon import points_in_polygon
 from tests.builders.cli import run_cli
 from tests.builders.documents import validate_document

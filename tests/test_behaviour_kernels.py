@@ -21,7 +21,7 @@ from edgepose.analysis.behaviours.settings import BehavioursSettings, FallSettin
 from edgepose.analysis.behaviours.similarity import normalize, with_mirrors
 from edgepose.analysis.behaviours.stage import Behaviours
 from edgepose.kernels.behaviour import NUMPY, BehaviourKernels, load_behaviour_kernels
-from tests.builders.figures import NOW, TOPPLE, fall_forward, poses_of, random_poses, toppled, walking
+from tests.builders.figures import NOW, TOPPLE, fall_forward, frame_at, poses_of, random_poses, toppled, walking
 
 NUMBA = load_behaviour_kernels("numba")
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +129,7 @@ def test_whole_frames_give_the_same_matches_counts_and_events(mirror: bool, metr
     kinds = set()
     for i in range(10 * 15):
         poses = poses_of(i / 15, [1, 2, 3] if i < 120 else [1, None, 3])
-        a, b = fast.step(i / 15, poses), plain.step(i / 15, poses)
+        a, b = fast.step(frame_at(i / 15, poses)), plain.step(frame_at(i / 15, poses))
         assert a == b, i
         kinds |= {e.kind for e in a.events}
     assert kinds == {"pose_match", "fall", "rep"}
@@ -152,7 +152,7 @@ def test_the_real_models_toppling_squat_gives_the_same_frames(movenet_estimator,
     for i, angle in enumerate(TOPPLE):
         p = poses[angle]
         frame = [type(p)(p.keypoints, p.score, p.box, 1)]
-        a, b = fast.step(i / 10.0, frame), plain.step(i / 10.0, frame)
+        a, b = fast.step(frame_at(i / 10.0, frame)), plain.step(frame_at(i / 10.0, frame))
         assert a == b, (i, angle)
         events += a.events
     assert "fall" in [e.kind for e in events]

@@ -8,22 +8,23 @@ import math
 import numpy as np
 import pytest
 
+from edgepose.analysis.angles import joint_angles
 from edgepose.analysis.behaviours.falls import FallDetector
 from edgepose.analysis.behaviours.geometry import (
-    ANGLE_NAMES,
     body_lean,
     body_measures,
     hip_centre,
     joint_angle,
-    joint_angles_all,
     torso_lean,
     visible_extent,
 )
 from edgepose.analysis.behaviours.library import Loaded, entry_from_pose
 from edgepose.analysis.behaviours.settings import BehavioursSettings, FallSettings, MatchSettings, RepsSettings
 from edgepose.analysis.behaviours.stage import Behaviours
+from edgepose.analysis.events import Event
+from edgepose.analysis.joints import ANGLE_NAMES, JOINTS
 from edgepose.pose import Pose
-from tests.builders.figures import NOW, fall_forward, poses_of, random_poses, walking
+from tests.builders.figures import NOW, fall_forward, frame_at, poses_of, random_poses, walking
 
 
 def same(a: float | None, b: float) -> bool:
@@ -45,13 +46,14 @@ def test_body_measures_agree_with_the_one_pose_functions() -> None:
         assert same(None if extent is None else extent[2], b.height[i])
 
 
-def test_joint_angles_agree_with_the_one_pose_function() -> None:
+def test_the_one_pose_joint_angles_are_the_frames_columns() -> None:
+    """geometry's one-pose angles and the frame's angles read one table: same names, same degrees."""
     kp = random_poses(300, 2)
-    got = joint_angles_all(kp, 0.3)
-    assert got.shape == (300, len(ANGLE_NAMES))
+    got = joint_angles(kp, 0.3)
+    assert list(JOINTS) == [n for n in ANGLE_NAMES if n != "torso_lean"]  # the limb angles, in table order
     for i, pose in enumerate(kp.tolist()):
-        for j, name in enumerate(ANGLE_NAMES):
-            assert same(joint_angle(pose, name, 0.3), got[i, j]), (i, name)
+        for name in JOINTS:
+            assert same(joint_angle(pose, name, 0.3), got[i, ANGLE_NAMES.index(name)]), (i, name)
     assert np.isnan(got).any() and not np.isnan(got).all()
 
 
@@ -75,15 +77,17 @@ def test_behaviours_over_frames() -> None:
     behaviours = Behaviours(settings, library)
     events, last = [], None
     for i in range(10 * 15):
-        last = behaviours.step(i / 15, poses_of(i / 15, [1, 2, 3]))
+        last = behaviours.step(frame_at(i / 15, poses_of(i / 15, [1, 2, 3])))
         events += last.events
-    kinds = sorted({(e.kind, e.track) for e in events})
+    kinds = sorted({(e.kind, e.track_id) for e in events})
+    assert all(type(e) is Event for e in events)  # the analysis stage's events, on the frames' own time
+    assert {e.ts for e in events} <= {1.8e9 + i / 15 for i in range(10 * 15)}
     assert ("fall", 2) in kinds and ("rep", 3) in kinds and ("pose_match", 1) in kinds, kinds
     assert not {("fall", 1), ("fall", 3)} & set(kinds)
     assert last.match[0]["pose"] == "standing" and last.match[0]["score"] > 0.9
     assert last.reps[2]["squat"] >= 3 and last.reps[0] == {"squat": 0}
     behaviours.reset_reps()
-    assert behaviours.step(10.0, poses_of(10.0, [1, 2, 3])).reps[2] == {"squat": 0}
+    assert behaviours.step(frame_at(10.0, poses_of(10.0, [1, 2, 3]))).reps[2] == {"squat": 0}
 
 
 def test_untracked_poses_get_a_match_and_nothing_else() -> None:
@@ -94,22 +98,22 @@ def test_untracked_poses_get_a_match_and_nothing_else() -> None:
         ),
         library,
     )
-    got = behaviours.step(0.0, poses_of(0.0, [None, None, None]))
+    got = behaviours.step(frame_at(0.0, poses_of(0.0, [None, None, None])))
     assert all(m is not None for m in got.match) and got.reps == (None, None, None) and got.events == ()
 
 
 def test_everything_off_or_an_empty_library() -> None:
-    got = Behaviours(BehavioursSettings()).step(0.0, poses_of(0.0, [1, 2, 3]))
+    got = Behaviours(BehavioursSettings()).step(frame_at(0.0, poses_of(0.0, [1, 2, 3])))
     assert got.match == (None,) * 3 and got.reps == (None,) * 3 and got.events == ()
     on = BehavioursSettings(MatchSettings(enabled=True))
-    assert Behaviours(on, Loaded((), ())).step(0.0, poses_of(0.0, [1, 2, 3])).match == (None,) * 3
-    assert Behaviours(on, Loaded((), ())).step(0.0, []).events == ()
+    assert Behaviours(on, Loaded((), ())).step(frame_at(0.0, poses_of(0.0, [1, 2, 3]))).match == (None,) * 3
+    assert Behaviours(on, Loaded((), ())).step(frame_at(0.0, [])).events == ()
 
 
 def test_the_analysis_stages_angles_give_the_same_counts() -> None:
     """step_arrays with the angles the analysis stage computed (its names and column order) counts as step does."""
-    from edgepose.analysis.angles import ANGLE_NAMES as ANALYSIS_NAMES
     from edgepose.analysis.angles import joint_angles
+    from edgepose.analysis.joints import ANGLE_NAMES
 
     settings = BehavioursSettings(reps=RepsSettings(enabled=True, presets=("squat", "pushup", "curl")))
     own, given = Behaviours(settings), Behaviours(settings)
@@ -117,8 +121,8 @@ def test_the_analysis_stages_angles_give_the_same_counts() -> None:
     for i in range(6 * 15):
         poses = poses_of(i / 15, [1, 2, 3])
         keypoints = np.array([p.keypoints for p in poses], np.float64)
-        a = own.step(i / 15, poses)
-        b = given.step_arrays(i / 15, keypoints, (1, 2, 3), joint_angles(keypoints, 0.2), ANALYSIS_NAMES)
+        a = own.step(frame_at(i / 15, poses))
+        b = given.step_arrays(frame_at(i / 15, poses), keypoints, (1, 2, 3), joint_angles(keypoints, 0.2), ANGLE_NAMES)
         assert a.reps == b.reps and a.events == b.events
     assert a.reps[2]["squat"] >= 2
 
@@ -127,12 +131,12 @@ def test_unseen_tracks_are_forgotten() -> None:
     settings = BehavioursSettings(falls=FallSettings(enabled=True), reps=RepsSettings(enabled=True))
     behaviours = Behaviours(settings, forget_after=5.0)
     for i in range(3 * 15):  # track 3 squats, then leaves; track 1 walks on
-        behaviours.step(i / 15, poses_of(i / 15, [1, 2, 3]))
-    assert behaviours.step(3.0, poses_of(3.0, [1, 2, 3])).reps[2]["squat"] >= 1
+        behaviours.step(frame_at(i / 15, poses_of(i / 15, [1, 2, 3])))
+    assert behaviours.step(frame_at(3.0, poses_of(3.0, [1, 2, 3]))).reps[2]["squat"] >= 1
     for i in range(3 * 15, 9 * 15):
-        behaviours.step(i / 15, poses_of(i / 15, [1, None, None]))
+        behaviours.step(frame_at(i / 15, poses_of(i / 15, [1, None, None])))
     assert behaviours.tracks == (1,)  # 2 and 3 unseen for more than 5 s
-    assert behaviours.step(9.0, poses_of(9.0, [1, 2, 3])).reps[2] == {"squat": 0}
+    assert behaviours.step(frame_at(9.0, poses_of(9.0, [1, 2, 3]))).reps[2] == {"squat": 0}
     behaviours.reset()
     assert behaviours.tracks == ()
 
@@ -146,16 +150,16 @@ def bench(people: int = 10, poses: int = 20, frames: int = 300) -> dict[str, flo
     settings = BehavioursSettings(MatchSettings(enabled=True), FallSettings(enabled=True),
                                   RepsSettings(enabled=True, presets=("squat", "pushup", "curl")))  # fmt: skip
     stream = [
-        [Pose(walking(t + j).astype(np.float32), 0.9, (0, 0, 1, 1), j) for j in range(people)]
-        for t in np.arange(frames) / 15
+        frame_at(t, [Pose(walking(t + j).astype(np.float32), 0.9, (0, 0, 1, 1), j) for j in range(people)], i)
+        for i, t in enumerate(np.arange(frames) / 15)
     ]
     out = {}
     for name, s in (("match", BehavioursSettings(settings.match)), ("falls", BehavioursSettings(falls=settings.falls)),
                     ("reps", BehavioursSettings(reps=settings.reps)), ("all", settings)):  # fmt: skip
         behaviours = Behaviours(s, library)
         start = time.perf_counter()
-        for i, frame in enumerate(stream):
-            behaviours.step(i / 15, frame)
+        for frame in stream:
+            behaviours.step(frame)
         out[name] = (time.perf_counter() - start) / frames * 1e3
     return out
 

@@ -5,6 +5,7 @@ Pure functions over NumPy arrays (:mod:`~edgepose.analysis.angles`, :mod:`~edgep
 (:mod:`~edgepose.analysis.zones`), the event values and their documents
 (:mod:`~edgepose.analysis.events`), what the stage finds (:mod:`~edgepose.analysis.findings`), the
 behaviours (:mod:`~edgepose.analysis.behaviours`: pose matching, falls, repetitions) and the
-pipeline stage tying them together (:mod:`~edgepose.analysis.stage`). Importing the package
-imports none of them: the command line's parser reads the behaviours' joint tables without NumPy.
+pipeline stage tying them together (:mod:`~edgepose.analysis.stage`). The one table of joint
+angles is :mod:`~edgepose.analysis.joints`, plain data. Importing the package imports none of
+them: the command line's parser reads the angles' names without NumPy.
 """

@@ -13,30 +13,16 @@ up, -y). ``torso_lean`` is the angle at ``mid_hip`` between ``mid_shoulder`` and
 
 A keypoint scoring below ``min_score`` is not used; an angle that needs one is NaN (``null`` in
 documents), as is one whose rays have zero length (two keypoints on the same pixel).
+
+The table of angles (names, order, points) is :data:`edgepose.analysis.joints.ANGLES`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from edgepose.analysis.joints import ANGLES, POINTS
 from edgepose.keypoints import KP, NUM_KEYPOINTS
-
-MID_SHOULDER, MID_HIP, UP = NUM_KEYPOINTS, NUM_KEYPOINTS + 1, NUM_KEYPOINTS + 2
-PSEUDO_POINTS = ("mid_shoulder", "mid_hip", "up")
-
-# name -> (end, vertex, end) by keypoint (or pseudo point) name; published in `meta`.
-ANGLES: dict[str, tuple[str, str, str]] = {
-    "left_elbow": ("left_shoulder", "left_elbow", "left_wrist"),
-    "right_elbow": ("right_shoulder", "right_elbow", "right_wrist"),
-    "left_shoulder": ("left_elbow", "left_shoulder", "left_hip"),
-    "right_shoulder": ("right_elbow", "right_shoulder", "right_hip"),
-    "left_hip": ("left_shoulder", "left_hip", "left_knee"),
-    "right_hip": ("right_shoulder", "right_hip", "right_knee"),
-    "left_knee": ("left_hip", "left_knee", "left_ankle"),
-    "right_knee": ("right_hip", "right_knee", "right_ankle"),
-    "torso_lean": ("mid_shoulder", "mid_hip", "up"),
-}
-ANGLE_NAMES: tuple[str, ...] = tuple(ANGLES)
 
 
 def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -46,7 +32,7 @@ def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarra
     (end minus vertex), ``rays_w = points @ W + W0`` (``W0``: the ``up`` direction, a constant).
     ``NEED`` counts, per angle, the points it needs; ``MID`` averages the pairs into the mid points.
     """
-    index = {**KP, "mid_shoulder": MID_SHOULDER, "mid_hip": MID_HIP}
+    index = POINTS  # mid_shoulder and mid_hip come right after the keypoints; up is not a point
     n_points, n_angles = NUM_KEYPOINTS + 2, len(ANGLES)
     u, w, need = (np.zeros((n_points, n_angles)) for _ in range(3))
     w0 = np.zeros((2, n_angles))
@@ -76,12 +62,13 @@ def angle_table() -> dict[str, list[str]]:
 
 
 def joint_angles(keypoints: np.ndarray, min_score: float) -> np.ndarray:
-    """``(P, len(ANGLE_NAMES))`` float64 degrees in [0, 180] for ``(P, 17, 3)`` keypoints; NaN where unknown.
+    """``(P, len(ANGLES))`` float64 degrees in [0, 180] for ``(P, 17, 3)`` keypoints; NaN where unknown.
 
-    Columns follow :data:`ANGLE_NAMES`. Keypoints are ``(x, y, score)`` in source-frame pixels. The
-    mid points average the pair's visible members (one or both). A NaN coordinate makes the angles
-    through it NaN (decoders give finite keypoints). Small matrix products instead of gathers and
-    reductions: on a few people each NumPy call costs more than its arithmetic.
+    Columns follow :data:`~edgepose.analysis.joints.ANGLE_NAMES`. Keypoints are ``(x, y, score)`` in
+    source-frame pixels. The mid points average the pair's visible members (one or both). A NaN
+    coordinate makes the angles through it NaN (decoders give finite keypoints). Small matrix
+    products instead of gathers and reductions: on a few people each NumPy call costs more than its
+    arithmetic.
     """
     kp = np.asarray(keypoints, np.float64)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_KEYPOINTS, 3):

@@ -3,8 +3,9 @@
 :class:`edgepose.analysis.behaviours.stage.Behaviours` holds the per-track state and does the work over the
 stage's :class:`~edgepose.analysis.stage.FrameView` (its arrays and angles, built once a frame);
 this adapter turns what it finds into the stage's :class:`~edgepose.analysis.findings.Findings`: the
-optional per-pose ``match`` and ``reps`` document fields, events on the frame's own time and
-counter, and the fall state (who is down) the MQTT sink keeps retained.
+optional per-pose ``match`` and ``reps`` document fields, its events (already the stage's
+:class:`~edgepose.analysis.events.Event`, on the frame's own time and counter), and the fall state
+(who is down) the MQTT sink keeps retained.
 
 The reps reset command arrives on the MQTT client's thread; it is queued here and applied at the
 start of the next frame on the pipeline's thread, so the counters are only ever touched by one.
@@ -20,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.analysis.angles import ANGLE_NAMES
 from edgepose.analysis.behaviours.falls import Excluded, zone_exclusion
 from edgepose.analysis.behaviours.library import Loaded, PoseLibrary
 from edgepose.analysis.behaviours.settings import BehavioursSettings, library_dir
 from edgepose.analysis.behaviours.stage import Behaviours
-from edgepose.analysis.events import FallState, behaviour_event
+from edgepose.analysis.events import FallState
+from edgepose.analysis.joints import ANGLE_NAMES
 from edgepose.errors import ConfigError
 from edgepose.kernels.behaviour import BehaviourKernels, load_behaviour_kernels, warmup
 
@@ -69,20 +70,18 @@ class BehaviourAnalyzer:
         r = view.result
         if self.exclusion is not None:
             self.exclusion.frame(r.width, r.height)
-        got = self.behaviours.step_arrays(r.mono, view.keypoints, view.ids,
-                                          view.angles if self.needs_angles else None, ANGLE_NAMES)  # fmt: skip
+        angles = view.angles if self.needs_angles else None
+        got = self.behaviours.step_arrays(r, view.keypoints, view.ids, angles, ANGLE_NAMES)
         fields: dict[str, Sequence[Any]] = {}
         if self.with_match and any(m is not None for m in got.match):
             fields["match"] = got.match
         if self.with_reps and any(c is not None for c in got.reps):
             fields["reps"] = got.reps
-        events = tuple(behaviour_event(e.kind, r.ts, r.frame_index, e.track, e.data, r.width, r.height)
-                       for e in got.events)  # fmt: skip
         if self.with_falls:
             down = self.behaviours.down
             if self.falls is None or down != self.falls.track_ids:
                 self.falls, self.falls_changed = FallState(down, r.ts, r.frame_index), True
-        return Findings(fields, events)
+        return Findings(fields, got.events)
 
     def reset(self) -> None:
         self.behaviours.reset()

@@ -3,7 +3,8 @@
 One :class:`Event` per happening. Every event has the same envelope (``kind``, ``ts``, ``frame``,
 ``track_id``, ``trigger``) and the kind's own fields in ``details``; the document is the envelope
 plus ``device`` and ``camera``, with the details at the top level. A new kind is a constructor
-here, its name in :data:`EVENT_KINDS`, and its fields in ``edgepose/schema/events.v1.json``.
+(here for zones; :func:`edgepose.analysis.behaviours.events.event` for the behaviours' kinds), its
+name in :data:`EVENT_KINDS`, and its fields in ``edgepose/schema/events.v1.json``.
 
 The JSON Schema is ``edgepose/schema/events.v1.json``; the retained zone states follow
 ``edgepose/schema/zones.v1.json``.
@@ -85,34 +86,6 @@ def zone_count(zone: str, ts: float, frame: int, count: int, previous: int, ente
     track_id = only[0] if len(only) == 1 else None
     return Event("zone_count", ts, frame, track_id, trigger,
                  {"zone": zone, "count": count, "previous": previous, "occupied": count > 0})  # fmt: skip
-
-
-def behaviour_event(kind: str, ts: float, frame: int, track_id: int, data: Mapping[str, Any], width: int,
-                    height: int) -> Event:  # fmt: skip
-    """A behaviour's event (:class:`edgepose.analysis.behaviours.events.Event`: ``kind``, ``track_id`` and its
-    ``data``) on the frame it happened on; ``width`` x ``height`` normalize a fall's hip position.
-
-    What the kind reports goes in the details, what set it off in the trigger: ``pose_match``
-    {pose, score} after holding it (trigger ``held``: ``held_s``); ``fall`` {hips} after the drop and
-    lying (trigger ``lying``: ``drop``, ``lean``, ``lying_s``); ``recovered`` {down_s} (trigger
-    ``upright``); ``rep`` {exercise, count} (trigger ``angle``: the angle that completed it).
-    """
-    if kind == "pose_match":
-        details: dict[str, Any] = {"pose": data["pose"], "score": data["score"]}
-        trigger: dict[str, Any] = {"kind": "held", "held_s": data["held"]}
-    elif kind == "fall":
-        hips = [round(min(max(data["x"] / max(width, 1), 0.0), 1.0), 4),
-                round(min(max(data["y"] / max(height, 1), 0.0), 1.0), 4)]  # fmt: skip
-        details = {"hips": hips}
-        trigger = {"kind": "lying", "drop": data["drop"], "lean": data["lean"], "lying_s": data["lying_for"]}
-    elif kind == "recovered":
-        details, trigger = {"down_s": data["down_for"]}, {"kind": "upright"}
-    elif kind == "rep":
-        details = {"exercise": data["exercise"], "count": data["count"]}
-        trigger = {"kind": "angle", "angle": data["angle"]}
-    else:
-        raise ValueError(f"not a behaviour's event kind: {kind!r}")
-    return Event(kind, ts, frame, track_id, trigger, details)
 
 
 def event_document(event: Event, device: str, camera: str) -> dict[str, Any]:

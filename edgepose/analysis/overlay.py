@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from edgepose.analysis.angles import ANGLE_NAMES, ANGLES
 from edgepose.analysis.events import FallState, ZoneState
+from edgepose.analysis.joints import ANGLE_NAMES, ANGLES
 from edgepose.analysis.zones import Zone
 from edgepose.keypoints import KP
 from edgepose.pose import Pose

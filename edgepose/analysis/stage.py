@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol, overload
 import numpy as np
 
 from edgepose.analysis.anchors import anchor_points
-from edgepose.analysis.angles import ANGLE_NAMES, joint_angles
+from edgepose.analysis.angles import joint_angles
 from edgepose.analysis.events import Event, ZoneState
 from edgepose.analysis.findings import NOTHING, Analysis, Findings
+from edgepose.analysis.joints import ANGLE_NAMES
 from edgepose.analysis.polygon import PolygonSet
 from edgepose.analysis.zones import Zone, ZoneTracker
 from edgepose.keypoints import NUM_KEYPOINTS

@@ -67,13 +67,11 @@ def joint_angles(keypoints: np.ndarray, min_score: float) -> np.ndarray:
 
 
 def angle_points() -> np.ndarray:
-    """:data:`edgepose.analysis.angles.ANGLES` as ``(A, 3)`` point indices (end, vertex, end) over the
-    17 keypoints, then mid_shoulder (17), mid_hip (18) and up (19): the compiled kernel's table."""
-    from edgepose.analysis.angles import ANGLES, MID_HIP, MID_SHOULDER, UP
-    from edgepose.keypoints import KP
+    """:data:`edgepose.analysis.joints.ANGLE_POINTS` as ``(A, 3)`` point indices (end, vertex, end) over
+    the 17 keypoints, then mid_shoulder (17), mid_hip (18) and up (19): the compiled kernel's table."""
+    from edgepose.analysis.joints import ANGLE_POINTS
 
-    index = {**KP, "mid_shoulder": MID_SHOULDER, "mid_hip": MID_HIP, "up": UP}
-    return np.array([[index[p] for p in triple] for triple in ANGLES.values()], np.int64)
+    return np.array(ANGLE_POINTS, np.int64).reshape(-1, 3)
 
 
 def rep_values(angles: np.ndarray, columns: np.ndarray, combine: np.ndarray) -> np.ndarray:

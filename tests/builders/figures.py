@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from edgepose.keypoints import KP
-from edgepose.pose import Pose
+from edgepose.pose import FrameResult, Pose
 
 FPS = 15.0  # the trajectories' frame rate
 H = 300.0  # the person's standing height, pixels
@@ -159,3 +159,9 @@ def poses_of(ts: float, ids: list[int | None]) -> list[Pose]:
     squat[[13, 14], 0] += 90 * depth  # knees 90 px forward of 75 px limbs: the knee closes to 80 degrees
     kps = [walking(ts), fall_forward(ts), squat]
     return [Pose(k.astype(np.float32), 0.9, (0, 0, 1, 1), i) for k, i in zip(kps, ids, strict=True)]
+
+
+def frame_at(ts: float, poses: list[Pose], index: int = 0) -> FrameResult:
+    """``poses`` as a frame of the figures' 1280x720 camera, ``ts`` on the monotonic clock (its
+    capture time 1.8e9 s later)."""
+    return FrameResult(index, 1.8e9 + ts, ts, int(WIDTH), int(HEIGHT), "cam0", tuple(poses))

@@ -37,7 +37,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from edgepose.analysis.behaviours.events import Event
+from edgepose.analysis.behaviours.events import Happening
 from edgepose.analysis.behaviours.geometry import body_lean, body_measures, hip_centre, rows, torso_lean, visible_extent
 from edgepose.analysis.behaviours.settings import FallSettings
 from edgepose.analysis.polygon import PolygonSet
@@ -114,7 +114,7 @@ class FallDetector:
         """The track ended: forget it (a person who left the frame mid-fall raises nothing)."""
         self._tracks.pop(track, None)
 
-    def update(self, ts: float, track: int, keypoints: np.ndarray) -> list[Event]:
+    def update(self, ts: float, track: int, keypoints: np.ndarray) -> list[Happening]:
         """Feed one track's ``(17, 3)`` keypoints (source-frame pixels) at ``ts`` seconds."""
         m = measure(keypoints, ts, self.s.min_keypoint_score)
         if m is None:
@@ -122,7 +122,7 @@ class FallDetector:
         return self.step(track, m)
 
     def update_all(self, ts: float, tracks: Sequence[int], keypoints: np.ndarray,
-                   measured: np.ndarray | None = None) -> list[Event]:  # fmt: skip
+                   measured: np.ndarray | None = None) -> list[Happening]:  # fmt: skip
         """:meth:`update` for every tracked pose of a frame, ``(P, 17, 3)``, measured in one vectorized pass.
 
         ``measured``: the ``(6, P)`` measurements already taken (the behaviours' ``body_measures``
@@ -133,14 +133,14 @@ class FallDetector:
         if measured is None:
             b = body_measures(keypoints, self.s.min_keypoint_score)
             measured = np.stack([b.hip_x, b.hip_y, b.lean, b.body, b.bottom, b.height])
-        events: list[Event] = []
+        events: list[Happening] = []
         for track, (hx, hy, lean, body, bottom, height) in zip(tracks, measured.T.tolist(), strict=True):
             # usable: hips, shoulders and an extent seen (NaN compares unequal to itself and not > 0)
             if hy == hy and lean == lean and height > 0:
                 events += self.step(track, Measure(ts, hx, hy, lean, None if body != body else body, bottom, height))
         return events
 
-    def step(self, track: int, m: Measure) -> list[Event]:
+    def step(self, track: int, m: Measure) -> list[Happening]:
         """:meth:`update` on measurements already taken."""
         s = self.s
         t = self._tracks.setdefault(track, _Track())
@@ -188,7 +188,7 @@ class FallDetector:
     def _upright_again(self, t: _Track, m: Measure) -> bool:
         return m.lean <= self.s.upright_lean and m.bottom - m.hip_y >= self.s.upright_height * t.height
 
-    def _falling(self, track: int, t: _Track, m: Measure) -> list[Event]:
+    def _falling(self, track: int, t: _Track, m: Measure) -> list[Happening]:
         s = self.s
         if self._lying(t, m):
             if t.lying_since is None:
@@ -202,13 +202,13 @@ class FallDetector:
             t.upright_since = None
             data = {"drop": round(t.drop, 3), "lean": round(m.lean, 1), "x": round(m.hip_x, 1),
                     "y": round(m.hip_y, 1), "lying_for": round(m.ts - t.lying_since, 3)}  # fmt: skip
-            return [Event("fall", track, m.ts, data)]
+            return [Happening("fall", track, m.ts, data)]
         t.lying_since = None
         if self._upright_again(t, m) or m.ts - t.since > s.settle:
             self._back_upright(t, m)
         return []
 
-    def _down(self, track: int, t: _Track, m: Measure) -> list[Event]:
+    def _down(self, track: int, t: _Track, m: Measure) -> list[Happening]:
         if not self._upright_again(t, m):
             t.upright_since = None
             return []
@@ -218,7 +218,7 @@ class FallDetector:
             return []
         down_for = m.ts - t.since
         self._back_upright(t, m)
-        return [Event("recovered", track, m.ts, {"down_for": round(down_for, 3)})]
+        return [Happening("recovered", track, m.ts, {"down_for": round(down_for, 3)})]
 
     def _back_upright(self, t: _Track, m: Measure) -> None:
         t.state, t.since = "upright", m.ts

@@ -1,9 +1,11 @@
 """The few body measurements the behaviours need, from one ``(17, 3)`` pose in source-frame pixels.
 
 Each returns ``None`` when the keypoints it needs score below ``min_score``. Pixels of the source
-frame keep angles aspect-correct. Image y grows downwards. The same angle names and triples as
-:mod:`edgepose.analysis.angles` (which computes them for every pose of a frame at once); these
-work on one pose's rows as plain floats, a few microseconds each, for the per-track state machines.
+frame keep angles aspect-correct. Image y grows downwards. The joint angles are those of the one
+table, :data:`edgepose.analysis.joints.JOINTS` (the limb angles of ``ANGLES``), with the formula
+of :func:`edgepose.analysis.angles.joint_angles` (which computes every angle of every pose of a
+frame at once); these work on one pose's rows as plain floats, a few microseconds each, for the
+per-track state machines.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgepose.analysis.behaviours.joints import JOINTS
+from edgepose.analysis.joints import JOINTS
 from edgepose.keypoints import KP
 
 Rows = Sequence[Sequence[float]]  # (17, 3) as nested lists (``ndarray.tolist()``) or an array
@@ -103,10 +105,8 @@ def visible_extent(kp: Rows, min_score: float) -> tuple[float, float, float] | N
     return float(top), float(bottom), float(bottom - top)
 
 
-# --- every pose of a frame at once: the same measurements as above over (P, 17, 3) -------------------
-
-ANGLE_NAMES: tuple[str, ...] = tuple(JOINTS)
-_TRIPLES = np.array(list(JOINTS.values()), np.intp)  # (8, 3)
+# --- every pose of a frame at once: the fall detector's measurements as above over (P, 17, 3) ----------
+# (the joint angles of every pose: edgepose.analysis.angles.joint_angles)
 
 
 def _lean_all(bottom: np.ndarray, top: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -157,14 +157,3 @@ def body_measures(keypoints: np.ndarray, min_score: float) -> BodyMeasures:
         np.where(enough, bottom, np.nan),
         np.where(enough, bottom - top, np.nan),
     )
-
-
-def joint_angles_all(keypoints: np.ndarray, min_score: float) -> np.ndarray:
-    """:func:`joint_angle` of every pose and joint: ``(P, 8)`` degrees (:data:`ANGLE_NAMES` order), NaN: unknown."""
-    kp = np.asarray(keypoints, np.float64).reshape(-1, 17, 3)
-    a, b, c = kp[:, _TRIPLES[:, 0]], kp[:, _TRIPLES[:, 1]], kp[:, _TRIPLES[:, 2]]  # (P, 8, 3)
-    ux, uy = a[..., 0] - b[..., 0], a[..., 1] - b[..., 1]
-    wx, wy = c[..., 0] - b[..., 0], c[..., 1] - b[..., 1]
-    ok = (np.minimum(np.minimum(a[..., 2], b[..., 2]), c[..., 2]) >= min_score) & ((ux != 0) | (uy != 0))
-    ok &= (wx != 0) | (wy != 0)
-    return np.where(ok, np.degrees(np.arctan2(np.abs(ux * wy - uy * wx), ux * wx + uy * wy)), np.nan)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from edgepose.analysis.behaviours.events import Event
+from edgepose.analysis.behaviours.events import Happening
 
 SLACK = 1e-6  # frame times such as i / 15 s differ from whole seconds in the last bit
 
@@ -50,13 +50,13 @@ class PoseMatchHolds:
         self.max_gap = max_gap
         self._holds: dict[int, _Hold] = {}
 
-    def update(self, ts: float, samples: Iterable[Sample]) -> list[Event]:
+    def update(self, ts: float, samples: Iterable[Sample]) -> list[Happening]:
         """Feed one frame's matches; returns the ``pose_match`` events that fire at ``ts``.
 
         A track missing from ``samples`` keeps its hold for up to ``max_gap`` seconds (a frame
         without a detection should not restart a hold); :meth:`end` forgets it at once.
         """
-        events: list[Event] = []
+        events: list[Happening] = []
         for s in samples:
             h = self._holds.get(s.track)
             if h is not None and (ts - h.last > self.max_gap or s.pose != h.pose or s.score < self.keep):
@@ -69,8 +69,8 @@ class PoseMatchHolds:
             h.last = ts
             if not h.fired and ts - h.since >= self.hold - SLACK:
                 h.fired = True
-                events.append(Event("pose_match", s.track, ts, {"pose": s.pose, "score": round(float(s.score), 4),
-                                                                "held": round(ts - h.since, 3)}))  # fmt: skip
+                data = {"pose": s.pose, "score": round(float(s.score), 4), "held": round(ts - h.since, 3)}
+                events.append(Happening("pose_match", s.track, ts, data))
         return events
 
     def holding(self, track: int) -> str | None:

@@ -7,7 +7,7 @@ around either threshold counts nothing extra (the hysteresis). The first count n
 have been seen at rest first: a track that appears mid-squat is not counted a half repetition.
 
 The angle comes from named joint angles (``left_knee``, ``right_knee``, ... as in
-:data:`edgepose.analysis.behaviours.geometry.JOINTS`), combined per frame by ``mean``, ``min`` or ``max``
+:data:`edgepose.analysis.joints.JOINTS`), combined per frame by ``mean``, ``min`` or ``max``
 of those present; a frame where none is present changes nothing.
 """
 
@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from edgepose.analysis.behaviours.events import Event
+from edgepose.analysis.behaviours.events import Happening
 from edgepose.analysis.behaviours.rules import RepRule
 from edgepose.kernels.behaviour import COMBINE, rep_values
 
@@ -43,9 +43,9 @@ class RepCounter:
         self._state: dict[tuple[int, str], _Count] = {}
         self._tables: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
 
-    def update(self, ts: float, track: int, angles: Mapping[str, float | None]) -> list[Event]:
+    def update(self, ts: float, track: int, angles: Mapping[str, float | None]) -> list[Happening]:
         """Feed one track's angles of one frame; returns a ``rep`` event per repetition completed."""
-        events: list[Event] = []
+        events: list[Happening] = []
         for rule in self.rules:
             value = rule.value(angles)
             if value is not None:
@@ -53,13 +53,13 @@ class RepCounter:
         return events
 
     def update_all(self, ts: float, tracks: Sequence[int], angles: np.ndarray, names: Sequence[str],
-                   values: RuleValues | None = None) -> list[Event]:  # fmt: skip
+                   values: RuleValues | None = None) -> list[Happening]:  # fmt: skip
         """:meth:`update` for every track of a frame from a ``(P, A)`` array of angles (NaN: unknown)
         whose columns are ``names``: every rule's value for all tracks in one call, no dict per track.
 
         ``values``: the ``rep_values`` kernel of :mod:`edgepose.kernels.behaviour` (its NumPy twin
         when None)."""
-        events: list[Event] = []
+        events: list[Happening] = []
         columns, combine = self._columns(tuple(names))
         got = (values or rep_values)(np.ascontiguousarray(angles, np.float64), columns, combine)
         for rule, column in zip(self.rules, got.T.tolist(), strict=True):  # rule by rule, as update_all always went
@@ -80,13 +80,13 @@ class RepCounter:
             got = self._tables[names] = (cols, np.array([COMBINE[r.combine] for r in self.rules], np.int64))
         return got
 
-    def _advance(self, ts: float, track: int, rule: RepRule, value: float, events: list[Event]) -> None:
+    def _advance(self, ts: float, track: int, rule: RepRule, value: float, events: list[Happening]) -> None:
         state = self._state.setdefault((track, rule.name), _Count())
         if value >= rule.high:
             if state.phase == "down":
                 state.count += 1
-                events.append(Event("rep", track, ts, {"exercise": rule.name, "count": state.count,
-                                                       "angle": round(value, 1)}))  # fmt: skip
+                data = {"exercise": rule.name, "count": state.count, "angle": round(value, 1)}
+                events.append(Happening("rep", track, ts, data))
             state.phase = "up"
         elif value <= rule.low and state.phase == "up":
             state.phase = "down"

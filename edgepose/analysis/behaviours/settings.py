@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edgepose.analysis.behaviours.joints import JOINTS
 from edgepose.analysis.behaviours.rules import PRESETS, RepRule
+from edgepose.analysis.joints import JOINTS
 from edgepose.config.fields import setting
 
 # A pose, exercise or zone name: it becomes part of a topic, a file name and an entity id.
 NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 
+# The names of JOINTS (the limb angles of the one angle table), spelled out for the type checker.
 JointName = Literal[
     "left_elbow", "right_elbow", "left_shoulder", "right_shoulder",
     "left_hip", "right_hip", "left_knee", "right_knee",

@@ -1,10 +1,11 @@
-"""All three behaviours over one frame's tracked poses: what the pipeline's stage will call.
+"""All three behaviours over one frame's tracked poses: what the analysis stage calls.
 
-One :meth:`Behaviours.step` per frame, after tracking and smoothing, with the frame's capture time
-(seconds on the monotonic clock, as tracking uses): the best library match of every person (in
-one vectorized pass), the fall state machine and the repetition counters of every tracked person,
-and the events they raise. Poses without a track id (photos, ``tracking.tracker: none``) get their
-match but no events, falls or counts: those need a person followed over time.
+One :meth:`Behaviours.step` per frame, after tracking and smoothing: the best library match of
+every person (in one vectorized pass), the fall state machine and the repetition counters of every
+tracked person (timed on the frame's ``mono`` seconds, as tracking is), and the events they raise,
+as the analysis stage's :class:`~edgepose.analysis.events.Event` on the frame's time and counter.
+Poses without a track id (photos, ``tracking.tracker: none``) get their match but no events, falls
+or counts: those need a person followed over time.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.analysis.behaviours.events import Event
+from edgepose.analysis.behaviours.events import Happening, event
 from edgepose.analysis.behaviours.falls import Excluded, FallDetector
-from edgepose.analysis.behaviours.geometry import ANGLE_NAMES, joint_angles_all
 from edgepose.analysis.behaviours.library import Loaded
 from edgepose.analysis.behaviours.matching import PoseMatchHolds, Sample
 from edgepose.analysis.behaviours.reps import RepCounter
 from edgepose.analysis.behaviours.settings import BehavioursSettings
 from edgepose.analysis.behaviours.similarity import check_poses, with_mirrors
+from edgepose.analysis.events import Event
+from edgepose.analysis.joints import ANGLE_NAMES
 from edgepose.kernels.behaviour import NUMPY, BehaviourKernels
-from edgepose.pose import Pose
+from edgepose.pose import FrameResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +86,15 @@ class Behaviours:
         """Repetitions are counted on joint angles (the analysis stage computes them once a frame)."""
         return self._reps is not None
 
-    def step(self, ts: float, poses: Sequence[Pose]) -> FrameBehaviours:
-        """One frame's poses (after tracking) at ``ts`` seconds on the monotonic clock."""
+    def step(self, frame: FrameResult) -> FrameBehaviours:
+        """One frame's poses (after tracking)."""
+        poses = frame.poses
         keypoints = np.array([p.keypoints for p in poses], np.float64).reshape(-1, 17, 3)
-        return self.step_arrays(ts, keypoints, tuple(p.id for p in poses))
+        return self.step_arrays(frame, keypoints, tuple(p.id for p in poses))
 
     def step_arrays(
         self,
-        ts: float,
+        frame: FrameResult,
         keypoints: np.ndarray,
         ids: Sequence[int | None],
         angles: np.ndarray | None = None,
@@ -99,12 +102,13 @@ class Behaviours:
     ) -> FrameBehaviours:
         """:meth:`step` on a frame already in arrays, as the analysis stage's ``FrameView`` holds it.
 
-        keypoints: ``(P, 17, 3)`` source-frame pixels; ids: per pose, None when untracked;
+        frame: its ``mono`` seconds time the state machines, its ``ts``, counter and size make the
+        events; keypoints: ``(P, 17, 3)`` source-frame pixels; ids: per pose, None when untracked;
         angles: ``(P, A)`` degrees (NaN: unknown) whose columns are ``angle_names``, computed here
         when None.
         """
-        n = len(ids)
-        events: list[Event] = []
+        ts, n = frame.mono, len(ids)
+        events: list[Happening] = []
         matches: list[dict[str, Any] | None] = [None] * n
         reps: list[dict[str, int] | None] = [None] * n
         if self._library is not None and n:
@@ -129,14 +133,14 @@ class Behaviours:
                 events += falls
             if self._reps is not None:
                 if angles is None:
-                    angles, angle_names = joint_angles_all(rows, self.min_keypoint_score), ANGLE_NAMES
+                    angles, angle_names = self.kernels.joint_angles(rows, self.min_keypoint_score), ANGLE_NAMES
                 else:
                     angles = np.asarray(angles)[tracked]
                 events += self._reps.update_all(ts, tracks, angles, angle_names, self.kernels.rep_values)
                 for i, track in zip(tracked, tracks, strict=True):
                     reps[i] = self._reps.counts(track)
         self._forget_unseen(ts, tracks)
-        return FrameBehaviours(tuple(matches), tuple(reps), tuple(events))
+        return FrameBehaviours(tuple(matches), tuple(reps), tuple(event(e, frame) for e in events))
 
     def _forget_unseen(self, ts: float, tracks: Sequence[int]) -> None:
         for track in tracks:
