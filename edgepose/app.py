@@ -8,7 +8,6 @@ subclassing :class:`App`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -19,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from edgepose.analysis.commands import Commands
 from edgepose.analysis.stage import AnalysisStage, make_analysis
+from edgepose.analysis.successor import Successor
 from edgepose.config.cameras import camera_config, camera_configs, camera_names, fps_cap
 from edgepose.config.sections import Config
 from edgepose.decode.blazepose.outputs import matches_landmarks
 from edgepose.documents.meta import meta_document
-from edgepose.documents.output import Reloaded
 from edgepose.documents.poses import Stamp
 from edgepose.errors import EdgeposeError, InputError
 from edgepose.estimation.estimator import PoseEstimator
@@ -34,14 +33,8 @@ from edgepose.inference.accelerator import EngineChoice, open_engine
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
 from edgepose.pipeline.runner import (
-    KEEP,
-    AbandonCamera,
-    AddCamera,
     Lane,
     Pipeline,
-    Reconfigure,
-    RemoveCamera,
-    Request,
     ResultHook,
     Tracking,
     overlap_for,
@@ -199,70 +192,6 @@ def default_analysis(config: Config, stats: RunStats) -> AnalysisStage | None:
     return make_analysis(config, config.source.camera, stats=stats)
 
 
-def behaviour_config(config: Config) -> tuple[object, ...]:
-    """What the behaviours analyzer is built from: equal before and after a reload, it is kept."""
-    a = config.analysis
-    camera = config.source.camera  # a camera's own config (camera_configs)
-    excluded = tuple(z.polygon for z in a.zones if z.name in a.behaviours.falls.exclude and z.camera in ("", camera))
-    return a.enabled, a.behaviours, a.min_keypoint_score, excluded
-
-
-class Successor:
-    """A stage built by a reload that takes over its predecessor's zone state on its first frame.
-
-    The stage is built on the main thread while its predecessor still runs. The pipeline hands
-    every frame to the predecessor before the first one this stage sees (a Reconfigure applies at
-    a frame boundary and frames are published in order, overlapped or not), so taking over on the
-    first :meth:`apply`, on the inference thread, loses no frame of state.
-
-    A zone keeps its state when a zone of the same name remains: who is inside, the debounce under
-    way, the count, with the zone's new polygon, anchor rule and times from the next frame on. So an
-    unchanged zone fires nothing, and a moved or reshaped one fires enter/leave only for the people
-    whose side of its edge changed, after the usual ``enter_after``/``leave_after``. A new zone
-    starts empty; a removed one ends without events (its retained state is cleared by the sinks).
-    The behaviours' state (holds, falls, repetition counts) is kept by reusing the analyzer itself
-    when its settings did not change (:meth:`App.build_analysis`), else it starts again.
-    """
-
-    def __init__(self, stage: AnalysisStage, previous: AnalysisStage | Successor | None) -> None:
-        self.stage = stage
-        self._previous = previous
-
-    def apply(self, result: FrameResult, continuous: bool = True) -> FrameResult:
-        if self._previous is not None:
-            self.settle()
-        return self.stage.apply(result, continuous)
-
-    def settle(self) -> AnalysisStage:
-        """Take over the predecessor's state now (once); the stage. Only on the inference thread,
-        or before the pipeline runs."""
-        previous, self._previous = self._previous, None
-        if isinstance(previous, Successor):
-            previous = previous.settle()
-        if previous is not None:
-            take_over_zones(previous, self.stage)
-        return self.stage
-
-    def reset(self) -> None:
-        self._previous = None
-        self.stage.reset()
-
-    def reset_reps(self, track: int | None = None) -> bool:
-        return self.stage.reset_reps(track)
-
-
-def take_over_zones(previous: AnalysisStage, stage: AnalysisStage) -> None:
-    """Each zone of ``stage`` that ``previous`` also had (by name) continues from its state there."""
-    if previous.zones is None or stage.zones is None:
-        return
-    before = {t.zone.name: t for t in previous.zones.trackers}
-    trackers = stage.zones.trackers
-    for i, tracker in enumerate(trackers):
-        old = before.get(tracker.zone.name)
-        if old is not None:
-            trackers[i] = dataclasses.replace(old, zone=tracker.zone)
-
-
 @dataclass(frozen=True)
 class AppParts:
     """How :class:`App` builds each part: the defaults read the config; tests replace one or two.
@@ -305,9 +234,6 @@ class App:
     pipeline: Pipeline | None = None
     # Every camera's analysis stage in effect, or queued by a reload.
     analyses: dict[str, AnalysisStage | Successor | None] = field(default_factory=dict)
-    # Cameras a reload is restarting: the settings they come back with (the latest reload's).
-    _restarts: dict[str, tuple[Config, Config]] = field(default_factory=dict)
-    _restart_lock: threading.Lock = field(default_factory=threading.Lock)
     _stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     @property
@@ -355,6 +281,17 @@ class App:
         self._stops.append((f"source {name}", self.close_camera_source(name)))
         return source
 
+    def camera_removed(self, lane: Lane) -> None:
+        """After a removed camera's capture ended: close its source, drop its figures and health."""
+        if self.sources.get(lane.name) is lane.source:
+            self.sources.pop(lane.name)
+        try:
+            lane.source.close()
+        except Exception as exc:  # one line, as in stop(): the other cameras go on
+            log.error("error while closing camera %s: %s: %s", lane.name, type(exc).__name__, exc)
+        self.stats.drop_camera(lane.name)
+        self.health.forget(f"camera {lane.name}")
+
     def close_camera_source(self, name: str) -> Callable[[], None]:
         """The stop step of a camera's source: closes the source open under ``name`` then (if any)."""
 
@@ -365,14 +302,14 @@ class App:
 
         return close
 
-    def _started(self, *parts: str) -> None:
+    def require(self, *parts: str) -> None:
         """Refuse a step taken out of order (a programming error, so it raises, never asserts)."""
         missing = [p for p in parts if getattr(self, p) is None]
         if missing:
             raise RuntimeError(f"App: {', '.join(missing)} not started; call start() first")
 
     def start_sinks(self) -> None:
-        self._started("loaded")
+        self.require("loaded")
         meta = meta_document(self.config, self.loaded)
         for spec in self.config.sinks:
             sink = self.parts.sink(spec, self.config, self.stats, self.commands)
@@ -394,7 +331,7 @@ class App:
         self._stops.append(("preview", preview.stop))
 
     def start_pipeline(self) -> None:
-        self._started("loaded")
+        self.require("loaded")
         stamp = Stamp(self.config.device_id, self.loaded.model_name, self.loaded.accelerator)
         overlap = overlap_for(self.config.model.overlap, self.loaded.accelerator)
         lanes = [self.build_lane(camera) for camera in camera_configs(self.config)]
@@ -408,7 +345,7 @@ class App:
         Each camera has an estimator of its own (:meth:`PoseEstimator.sibling`: crop region, buffers,
         its decoder settings) on the model's one engine, and its own figures (``RunStats.camera``),
         which count in the totals."""
-        self._started("loaded")
+        self.require("loaded")
         config = config or self.config  # the daemon's config the camera is part of (a reload's new one)
         name = camera.source.camera
         source = self.sources.get(name) or self.open_camera(camera)
@@ -416,7 +353,7 @@ class App:
         estimator = self.loaded.estimator.sibling(camera.decoder, stats)
         analysis = self.parts.analysis(camera, stats)  # None unless enabled
         self.analyses[name] = analysis
-        self._connect_commands(analysis, name)
+        self.connect_commands(analysis, name)
         return Lane(
             name,
             source,
@@ -428,150 +365,10 @@ class App:
             camera.source.slot_size,
         )
 
-    def _connect_commands(self, analysis: AnalysisStage | Successor | None, camera: str) -> None:
+    def connect_commands(self, analysis: AnalysisStage | Successor | None, camera: str) -> None:
         """Commands a sink receives for a camera (the MQTT reps reset topic) go to its stage."""
         if analysis is not None:
             self.commands.register(camera, analysis.reset_reps)
-
-    def build_analysis(self, new: Config, camera: str | None = None) -> Successor | None:
-        """The stage ``new.analysis`` asks for on ``camera`` (None: the first), to replace the one in
-        effect (a reload); built here, off the inference thread, so one that cannot be built (an empty
-        pose library) raises :class:`~edgepose.errors.ConfigError` and changes nothing. See
-        :class:`Successor` for the state it carries over."""
-        name = camera or camera_configs(self.config)[0].source.camera
-        new_camera = camera_config(new, name)
-        stage = self.parts.analysis(new_camera, self.stats.camera(name))
-        if stage is None:
-            return None
-        current = self.analyses.get(name)
-        kept = current.stage if isinstance(current, Successor) else current
-        try:
-            same_behaviours = behaviour_config(camera_config(self.config, name)) == behaviour_config(new_camera)
-        except KeyError:  # a camera this reload adds
-            same_behaviours = False
-        if kept is not None and kept.behaviours is not None and stage.behaviours is not None and same_behaviours:
-            analyzers = [kept.behaviours if a is stage.behaviours else a for a in stage.analyzers]
-            stage = AnalysisStage(analyzers, stage.min_keypoint_score, stage.stats)
-        return Successor(stage, current)
-
-    def reload_requests(self, new: Config, decoder: bool, tracking: bool, analysis: bool,
-                        cameras: bool) -> list[Request]:  # fmt: skip
-        """What the running pipeline must change for ``new``, built here before anything is queued.
-
-        Per camera: a new decoder setup, tracker or analysis stage (:class:`Reconfigure` for that
-        camera); a camera that is new is opened and built now (:class:`AddCamera`), one that is gone
-        is removed (:class:`RemoveCamera`); a camera whose source or fps cap changed is restarted
-        alone: removed, and opened again once its old source is closed (the device is free then). An
-        :class:`~edgepose.errors.EdgeposeError` (a new camera that cannot be opened, an empty pose
-        library) propagates before anything is queued, so the service stays as it was."""
-        self._started("loaded")
-        old_cameras = {c.source.camera: c for c in camera_configs(self.config)}
-        new_cameras = {c.source.camera: c for c in camera_configs(new)}
-        requests: list[Request] = []
-        added: list[AddCamera] = []
-        try:
-            for name, camera in new_cameras.items():
-                self._plan_camera(name, camera, old_cameras.get(name), new, decoder, tracking, analysis, cameras,
-                                  requests, added)  # fmt: skip
-        except BaseException:  # the reload fails as a whole: what was opened for it is closed again
-            for request in added:
-                self._camera_removed(request.lane)
-                self.analyses.pop(request.lane.name, None)
-            raise
-        if cameras:
-            gone = [name for name in old_cameras if name not in new_cameras]
-            with self._restart_lock:
-                for name in gone:  # one still restarting stays closed (its removal ends the restart)
-                    self._restarts.pop(name, None)
-            requests += [RemoveCamera(name, self._camera_removed) for name in gone]
-        return requests + added
-
-    def _plan_camera(self, name: str, camera: Config, before: Config | None, new: Config, decoder: bool,
-                     tracking: bool, analysis: bool, cameras: bool, requests: list[Request],
-                     added: list[AddCamera]) -> None:  # fmt: skip
-        """What one camera of ``new`` needs (see :meth:`reload_requests`), appended to ``requests`` or ``added``."""
-        with self._restart_lock:
-            if name in self._restarts:  # restarting: it comes back with these settings
-                self._restarts[name] = (camera, new)
-                return
-        lane = self.pipeline.lane(name) if self.pipeline is not None else None
-        running = lane is not None or (self.pipeline is not None and self.pipeline.adding(name))
-        if before is None or (cameras and not running and self.pipeline is not None):
-            # new, or not running (its restart failed): opened and added now
-            if cameras:
-                added.append(AddCamera(self.build_lane(camera, new)))
-                self.health.forget(f"camera {name}")
-            return
-        if cameras and (before.source != camera.source or fps_cap(self.config, name)
-                                    != fps_cap(new, name)):  # fmt: skip
-            with self._restart_lock:
-                self._restarts[name] = (camera, new)
-            requests.append(RemoveCamera(name, self._reopen(name), restart=True))
-            return
-        estimator = lane.estimator if lane is not None else self.loaded.estimator
-        change = Reconfigure(
-            decoder=estimator.setup_for(camera.decoder) if decoder and before.decoder != camera.decoder else None,
-            tracking=self.parts.tracking(camera) if tracking and before.tracking != camera.tracking else KEEP,
-            analysis=self.build_analysis(new, name) if analysis else KEEP,
-            camera=name,
-        )
-        if change != Reconfigure(camera=change.camera):
-            requests.append(change)
-
-    def _camera_removed(self, lane: Lane) -> None:
-        """After a removed camera's capture ended: close its source, drop its figures and health."""
-        if self.sources.get(lane.name) is lane.source:
-            self.sources.pop(lane.name)
-        try:
-            lane.source.close()
-        except Exception as exc:  # one line, as in stop(): the other cameras go on
-            log.error("error while closing camera %s: %s: %s", lane.name, type(exc).__name__, exc)
-        self.stats.drop_camera(lane.name)
-        self.health.forget(f"camera {lane.name}")
-
-    def _reopen(self, name: str) -> Callable[[Lane], None]:
-        """The second half of a camera's restart, once its old source is closed: open it with the
-        settings of the latest reload (``_restarts``: a reload while it restarts only updates them) and
-        add it again. If it cannot be opened it stays out, said in the log and in health; if a reload
-        removed it meanwhile, it stays closed."""
-
-        def reopen(lane: Lane) -> None:
-            self._camera_removed(lane)
-            with self._restart_lock:  # against a reload planning this camera now
-                pending = self._restarts.pop(name, None)
-                if pending is None or self.pipeline is None:
-                    return
-                camera, new = pending
-                try:
-                    fresh = self.build_lane(camera, new)
-                except Exception as exc:
-                    why = exc.message if isinstance(exc, EdgeposeError) else f"{type(exc).__name__}: {exc}"
-                    log.error("camera %s could not be restarted with its new settings: %s", name, why)
-                    self.health.unhealthy(f"camera {name}", f"not running: {why} (fix the config and reload)")
-                    self.pipeline.request(AbandonCamera(name, exc))  # with no camera left the run ends
-                    return
-                self.pipeline.request(AddCamera(fresh))
-
-        return reopen
-
-    def after_reload(self, new: Config, requests: list[Request], announce: bool) -> None:
-        """The reload's requests were queued: point commands at the new stages and, when ``announce``
-        (the analysis or the cameras changed), tell the sinks: the stream sinks' event lines, the MQTT
-        sink's topics, announcements (``meta``, zone and fall entities) and retained states
-        (:class:`~edgepose.documents.output.Reloaded`)."""
-        first = camera_configs(new)[0].source.camera
-        for request in requests:
-            if isinstance(request, Reconfigure) and request.analysis is not KEEP:
-                name = request.camera or first
-                self.analyses[name] = request.analysis
-                self._connect_commands(request.analysis, name)
-            elif isinstance(request, RemoveCamera):
-                self.analyses.pop(request.name, None)
-                self.commands.forget(request.name)
-        if announce:
-            meta = meta_document(new, self.loaded) if self.loaded is not None else {}
-            for sink in self.sinks:
-                sink.write(Reloaded(new, meta))
 
     def run(
         self, max_frames: int | None = None, stop: threading.Event | None = None, duration: float | None = None
@@ -581,7 +378,7 @@ class App:
         Ends by naming what failed (the warnings along the way are rate-limited). A run that ended
         by itself without processing a frame raises :class:`InputError`: it was asked for frames.
         """
-        self._started("pipeline")
+        self.require("pipeline")
         stop = stop or threading.Event()
         try:
             stats = self.pipeline.run(max_frames=max_frames, stop=stop, duration=duration)

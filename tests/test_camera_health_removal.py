@@ -15,7 +15,7 @@ STALL_S = 10.0
 
 
 class RemovedMidAssessment:
-    """A pipeline whose camera ``garden`` is removed (as App._camera_removed does: dropped from the
+    """A pipeline whose camera ``garden`` is removed (as App.camera_removed does: dropped from the
     list, then its health forgotten) right after the daemon first reads the camera list."""
 
     def __init__(self, health: Health) -> None:

@@ -35,9 +35,10 @@ from edgepose.errors import EdgeposeError, InputError
 from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
 from edgepose.health import Health
-from edgepose.service.daemon import Daemon, changed_keys, plan_reload
+from edgepose.service.daemon import Daemon
 from edgepose.service.health_http import healthz_body, render_metrics
 from edgepose.service.notify import Notifier
+from edgepose.service.reload import changed_keys, plan_reload
 from edgepose.sources.base import Source
 from edgepose.sources.retry import RetryingSource
 from edgepose.stats import RunStats

@@ -24,8 +24,9 @@ from edgepose.estimation.estimator import PoseEstimator
 from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
 from edgepose.pipeline.runner import Lane, Pipeline
-from edgepose.service.daemon import Daemon, plan_reload
+from edgepose.service.daemon import Daemon
 from edgepose.service.notify import Notifier
+from edgepose.service.reload import Reloader, plan_reload
 from edgepose.sources.base import Source
 from edgepose.stats import RunStats
 from edgepose.tracking import make_tracker
@@ -329,9 +330,9 @@ def test_a_rebuilt_stage_takes_over_zone_state_on_its_first_frame():
     app = App(analysis_config(LEFT))
     app.analyses["cam0"] = stage = app.parts.analysis(app.config, app.stats)
     assert zone_events(stage.apply(walkers(0, (1, 100), (2, 400)))) == [("zone_enter", "left", 1)]
-    first = app.build_analysis(analysis_config(LEFT))
+    first = Reloader(app).build_analysis(analysis_config(LEFT))
     app.analyses["cam0"], app.config = first, analysis_config(LEFT)
-    second = app.build_analysis(analysis_config(WIDE, RIGHT))
+    second = Reloader(app).build_analysis(analysis_config(WIDE, RIGHT))
     result = stage.apply(walkers(1, (1, 100), (2, 400)))  # the old stage still runs until the swap
     assert zone_events(result) == []
     result = second.apply(walkers(2, (1, 100), (2, 400)))
@@ -354,6 +355,6 @@ def test_the_behaviours_analyzer_is_kept_while_its_settings_stay():
     app = App(config)
     app.analyses["cam0"] = stage = app.parts.analysis(config, app.stats)
     moved = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{WIDE}]", *falls], env={})
-    assert app.build_analysis(moved).stage.behaviours is stage.behaviours
+    assert Reloader(app).build_analysis(moved).stage.behaviours is stage.behaviours
     stricter = load_config(None, [*falls, "analysis.enabled=true", "analysis.behaviours.falls.down_for=5"], env={})
-    assert app.build_analysis(stricter).stage.behaviours is not stage.behaviours
+    assert Reloader(app).build_analysis(stricter).stage.behaviours is not stage.behaviours

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgepose.config import load_config
-from edgepose.service.daemon import changed_keys, plan_reload
+from edgepose.service.reload import changed_keys, plan_reload
 from tests.service_kit import spawn, stop_child, wait_until
 
 SHUTDOWN_S = 2.0

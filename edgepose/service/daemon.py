@@ -22,7 +22,6 @@ closes the sinks itself and the process exits 1 without waiting for it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import enum
 import logging
 import os
@@ -32,7 +31,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from edgepose.app import App
@@ -48,6 +46,7 @@ from edgepose.service.early_signals import HeldSignals
 from edgepose.service.health_http import HealthServer, Probe
 from edgepose.service.http_guard import Limits
 from edgepose.service.notify import Notifier, watchdog_interval
+from edgepose.service.reload import Reloader, ReloadPlan, plan_reload
 
 log = logging.getLogger(__name__)
 
@@ -64,76 +63,6 @@ class State(enum.StrEnum):
     STARTING = "starting"
     RUNNING = "running"
     STOPPING = "stopping"
-
-
-@dataclass(frozen=True)
-class ReloadPlan:
-    """What a reload changes: keys applied live, and keys that only take effect after a restart."""
-
-    config: Config  # the configuration in effect after the reload
-    applied: tuple[str, ...]
-    restart: tuple[str, ...]
-
-
-def changed_keys(old: Any, new: Any, prefix: str = "") -> tuple[str, ...]:
-    """Dotted paths of the fields that differ between two config dataclasses (values never logged)."""
-    out: list[str] = []
-    for f in dataclasses.fields(old):
-        a, b = getattr(old, f.name), getattr(new, f.name)
-        path = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
-            out.extend(changed_keys(a, b, path + "."))
-        elif isinstance(a, dict) and isinstance(b, dict):  # cameras: an entry added, removed or changed
-            for key in [*a, *(k for k in b if k not in a)]:
-                if key in a and key in b:
-                    out.extend(changed_keys(a[key], b[key], f"{path}.{key}."))
-                else:
-                    out.append(f"{path}.{key}")
-        elif a != b:
-            out.append(path)
-    return tuple(out)
-
-
-# Keys a running service applies without a restart. Everything else needs one (the model, the
-# source, the sinks, the broker, the health port...). ``tracking.*`` is live when the pipeline has
-# a tracking stage to rebuild (ids start again); ``analysis.*`` once the pipeline runs (the stage
-# is rebuilt, zone state carried over: ``app.Successor``); ``decoder.numba_cache_dir`` is read at
-# start only.
-LIVE_KEYS = ("decoder.", "logging.", "tracking.", "analysis.")
-START_ONLY_KEYS = ("decoder.numba_cache_dir",)
-# The cameras themselves change live too (one camera or several): one added is
-# opened and joins, one removed leaves, one whose source or fps cap changed restarts alone (the
-# others go on); the top-level source is then only what they share, applied through them.
-CAMERA_KEYS = ("cameras.", "source.")
-CAMERA_START_ONLY = tuple(f".{key}" for key in START_ONLY_KEYS)  # each camera's copy of a start-only key
-
-
-def plan_reload(old: Config, new: Config, can_track: bool = True, can_analyze: bool = True) -> ReloadPlan:
-    """Split a reload into what applies now and what waits for a restart (a pure function)."""
-    applied, restart = [], []
-    # The pipeline runs, and the config names its cameras the same way before and after (a switch
-    # between one `source` and `cameras` renames them all: a restart).
-    cameras_live = can_analyze and bool(old.cameras) == bool(new.cameras)
-    for key in changed_keys(old, new):
-        start_only = key in START_ONLY_KEYS or (key.startswith("cameras.") and key.endswith(CAMERA_START_ONLY))
-        live = (key.startswith(LIVE_KEYS) or (cameras_live and key.startswith(CAMERA_KEYS))) and not start_only
-        if key.startswith("tracking.") and not can_track:
-            live = False
-        if key.startswith("analysis.") and not can_analyze:
-            live = False
-        (applied if live else restart).append(key)
-    sections = {key.split(".", 1)[0] for key in applied}
-    effective = dataclasses.replace(old, **{name: getattr(new, name) for name in sections})
-    if "decoder.numba_cache_dir" in restart:  # keep the start-time value in the decoder section in effect
-        effective = dataclasses.replace(
-            effective, decoder=dataclasses.replace(effective.decoder, numba_cache_dir=old.decoder.numba_cache_dir)
-        )
-    if effective.cameras:  # a shared key: each camera's copy is the top level's in effect
-        cache = effective.decoder.numba_cache_dir
-        effective = dataclasses.replace(effective, cameras={
-            name: dataclasses.replace(c, decoder=dataclasses.replace(c.decoder, numba_cache_dir=cache))
-            for name, c in effective.cameras.items()})  # fmt: skip
-    return ReloadPlan(effective, tuple(applied), tuple(restart))
 
 
 class Inbox:
@@ -185,6 +114,7 @@ class Daemon:
         inbox: Inbox | None = None,
     ) -> None:
         self.app = app
+        self.reloader = Reloader(app)
         self.config = app.config
         self.notifier = notifier or Notifier()
         self.watchdog = watchdog if app.config.service.watchdog else None
@@ -449,34 +379,15 @@ class Daemon:
                 self.notifier.ready(self.status_text(self.clock()))
 
     def apply(self, plan: ReloadPlan) -> None:
-        """Build what changed here, then queue it: the pipeline swaps it in between two frames.
-
-        Everything is built before anything is queued, so a part that cannot be built (an
-        :class:`EdgeposeError`, e.g. an empty pose library) leaves the service as it was."""
+        """Apply ``plan`` (:class:`~edgepose.service.reload.Reloader`), then the logging settings, and say
+        what was applied and what needs a restart."""
+        self.reloader.apply(plan)
         new = plan.config
-        cameras = any(k.startswith("cameras.") for k in plan.applied)  # per camera: decoder, tracking, source
-        decoder = (cameras or any(k.startswith("decoder.") for k in plan.applied)) and self.app.loaded is not None
-        tracking = (cameras or any(k.startswith("tracking.") for k in plan.applied)) and self.app.pipeline is not None
-        analysis = any(k.startswith("analysis.") for k in plan.applied) and self.app.pipeline is not None
-        if decoder or tracking or analysis or cameras:
-            from edgepose.pipeline.runner import Reconfigure
-
-            # Every change is built before one is queued (one that cannot be built raises: nothing queued),
-            # and each camera's changes are one Reconfigure: the frame that takes it takes all of it.
-            requests = self.app.reload_requests(new, decoder, tracking, analysis, cameras)
-            if self.app.pipeline is not None:
-                for request in requests:
-                    self.app.pipeline.request(request)
-            else:  # still starting: no frame has run, nothing to queue behind
-                for request in requests:
-                    if isinstance(request, Reconfigure) and request.decoder is not None:
-                        self.app.loaded.estimator.use(request.decoder)
-            self.app.after_reload(new, requests, announce=analysis or cameras)
         if "logging.format" in plan.applied:
             setup_logging(self.log_level(new), new.logging.format)
         elif "logging.level" in plan.applied:
             set_level(self.log_level(new))
-        self.config = self.app.config = new
+        self.config = new
         if not plan.applied and not plan.restart:
             log.info("reloaded the configuration: nothing changed")
             return
