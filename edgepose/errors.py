@@ -45,8 +45,9 @@ class ConfigError(EdgeposeError):
 
     exit_code = EX_CONFIG
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, key: str | None = None) -> None:
         super().__init__(_one_line(message), _one_line(hint) if hint is not None else None)
+        self.key = key  # the config key at fault, where the raiser knows it better than its caller
 
 
 def _one_line(text: str) -> str:

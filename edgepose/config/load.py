@@ -447,7 +447,7 @@ def verify_mqtt(config: Config, where: Where | None = None) -> None:
         expand_prefix(m.topic_prefix, config.device_id, config.site)
     except ConfigError as exc:  # say where: the file and line of mqtt.topic_prefix (or site)
         where = where or Where()
-        key = "site" if "site is empty" in exc.message else "mqtt.topic_prefix"
+        key = exc.key or "mqtt.topic_prefix"
         line = where.lines.get("mqtt.topic_prefix") or where.lines.get(key)
         origin = f"{where.source}:{line}" if line else where.source
         raise ConfigError(f"{origin}: {exc.message}", exc.hint) from None

@@ -36,7 +36,7 @@ def expand_prefix(prefix: str, device: str, site: str) -> str:
     if "{" in PLACEHOLDER.sub("", prefix) or "}" in PLACEHOLDER.sub("", prefix):
         raise ConfigError(f"mqtt.topic_prefix: a stray brace in {prefix!r}", "placeholders are {device} and {site}")
     if "{site}" in prefix and not site:
-        raise ConfigError(f"mqtt.topic_prefix: {prefix!r} uses {{site}} but site is empty", "set site")
+        raise ConfigError(f"mqtt.topic_prefix: {prefix!r} uses {{site}} but site is empty", "set site", key="site")
     expanded = PLACEHOLDER.sub(lambda m: values[m.group(1)], prefix).rstrip("/")
     return expanded or f"edgepose/{device or 'edgepose'}"
 
