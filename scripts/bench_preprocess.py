@@ -6,7 +6,7 @@
 The regions are the ones the pipeline cuts: MoveNet's crop region, recorded once by running the
 real model through the estimator (person-sized squares, the whole frame while nobody is followed),
 and PoseNet's and YOLO11n-pose's whole frame. Each input is timed three ways, alternating within
-every round (the order rotates), so all see the same machine load:
+every round frame by frame (the order rotates), so all see the same machine load:
 
 - ``old``: ``to_input_dtype(cut(...))`` into two buffers used in turn (the estimator before
   ``fill_input``);
@@ -167,14 +167,15 @@ def main() -> int:
         rounds: dict[str, list[float]] = {name: [] for name in variants}
         names = list(variants)
         for k in range(args.rounds):
-            for name in names[k % len(names) :] + names[: k % len(names)]:
-                fn = variants[name]
-                spent = 0.0
-                for i, image in enumerate(frames):
+            spent = dict.fromkeys(names, 0.0)
+            for i, image in enumerate(frames):  # frame by frame, the variants in a rotating order
+                turn = (k + i) % len(names)
+                for name in names[turn:] + names[:turn]:
                     t0 = clock()
-                    fn(image, i)
-                    spent += clock() - t0
-                rounds[name].append(spent / len(frames) * 1e3)
+                    variants[name](image, i)
+                    spent[name] += clock() - t0
+            for name in names:
+                rounds[name].append(spent[name] / len(frames) * 1e3)
         med = {name: float(np.median(v)) for name, v in rounds.items()}
         differ, worst = 0.0, 0
         same = all(np.array_equal(case.old(im, i), case.new(im, i)) for i, im in enumerate(frames))
