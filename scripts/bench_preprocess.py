@@ -6,7 +6,7 @@
 The regions are the ones the pipeline cuts: MoveNet's crop region, recorded once by running the
 real model through the estimator (person-sized squares, the whole frame while nobody is followed),
 and PoseNet's and YOLO11n-pose's whole frame. Each input is timed three ways, alternating within
-every round frame by frame (the order rotates), so all see the same machine load:
+every round frame by frame (in every order in turn), so all see the same machine load:
 
 - ``old``: ``to_input_dtype(cut(...))`` into two buffers used in turn (the estimator before
   ``fill_input``);
@@ -22,6 +22,7 @@ need a conversion pass). Prints the median over rounds of each round's mean, and
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -166,11 +167,11 @@ def main() -> int:
                 fn(image, i)
         rounds: dict[str, list[float]] = {name: [] for name in variants}
         names = list(variants)
+        orders = list(itertools.permutations(names))  # each variant follows each other as often
         for k in range(args.rounds):
             spent = dict.fromkeys(names, 0.0)
-            for i, image in enumerate(frames):  # frame by frame, the variants in a rotating order
-                turn = (k + i) % len(names)
-                for name in names[turn:] + names[:turn]:
+            for i, image in enumerate(frames):  # frame by frame, each order of the variants in turn
+                for name in orders[(k + i) % len(orders)]:
                     t0 = clock()
                     variants[name](image, i)
                     spent[name] += clock() - t0
