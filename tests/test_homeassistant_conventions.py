@@ -7,7 +7,6 @@ state, stale configs emptied before the states they read, and counts held by ``s
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -150,20 +149,22 @@ def people_frame(i: int, people: int) -> FrameResult:
 def test_the_count_changes_at_most_once_per_settle(broker: Mosquitto, settle: str, published: dict) -> None:
     """Frames 0.1 s apart whose count flickers 2-3-2-3: held by ``settle``, the count topic changes once
     a second; with settle 0, at every frame. After each frame that publishes, the test waits for it to
-    arrive (the transport sends only the latest value of a state topic)."""
+    arrive (the transport sends only the latest value of a state topic), counting the messages before
+    the frame is written. The sink's clock is the frames' alone, exactly 0.1 s a frame: however long
+    the waits take, the hold ends at frames 10 and 20."""
     config = make_config(broker, "mqtt.homeassistant.enabled=true", f"mqtt.homeassistant.settle={settle}")
     topics = Topics.from_config(config)
     collector = Collector(broker, [topics.count])
     now = [0.0]
-    sink = MqttSink(config, RunStats(), clock=lambda: time.monotonic() + now[0])
+    sink = MqttSink(config, RunStats(), clock=lambda: now[0])
     sink.open(META)
     wait_connected(sink)
     for i in range(21):
+        n = len(collector.on(topics.count))  # before the frame: its message may arrive at once
         sink.write(output_of(people_frame(i, 2 + i % 2), STAMP))
         if i in published:
-            n = len(collector.on(topics.count))
             assert collector.wait_for(lambda c, n=n: len(c.on(topics.count)) > n), (i, collector.on(topics.count))
-        now[0] += 0.1
+        now[0] = (i + 1) / 10  # not a sum of 0.1s: ten of them fall short of 1.0
     sink.close()
     counts = [m.payload for m in collector.on(topics.count)]
     collector.close()

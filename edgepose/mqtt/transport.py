@@ -35,7 +35,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -57,25 +56,25 @@ from edgepose.mqtt.connect import (
     describe_refusal,
     start,
 )
+from edgepose.mqtt.transport_state import (
+    POSES,
+    Aliases,
+    Connection,
+    Counters,
+    Delivery,
+    Schedule,
+    States,
+    Subscriptions,
+    Watch,
+)
 
 log = logging.getLogger(__name__)
 
 WINDOW = 32  # counted messages handed to paho and not yet acknowledged (QoS>=1) or written (QoS 0)
 STATUS_SLOTS = 8  # extra paho in-flight slots so status messages never wait behind counted ones
-POSES = "poses"  # the kind whose figures are the sink's headline counters (published, dropped)
 POSES_ALIAS = 1  # the MQTT 5 topic alias of the pose topic (one camera per sink: one topic)
 SHORT_S = 5.0  # a connection lost sooner than this after its CONNACK is a short one
 TAKEN_OVER_AFTER = 3  # short connections in a row that say another client has this client id
-
-
-@dataclass(frozen=True)
-class Watch:
-    """A subscription kept on every connection, and where its messages go (:meth:`MqttTransport.watch`)."""
-
-    topic_filter: str
-    on_message: Callable[[str, bytes], None]
-    retained: bool = True
-    on_retained: Callable[[str, bytes], None] | None = None
 
 
 class MqttTransport:
@@ -102,53 +101,49 @@ class MqttTransport:
         self.clock = clock
         self.rng = rng or random.Random()
         self.backoff = Backoff(mqtt.reconnect_min, mqtt.reconnect_max)
-        self._cond = threading.Condition()
-        self._buffer = RingBuffer(max(1, mqtt.buffer_messages), max(1, mqtt.buffer_bytes))
-        self._outstanding: dict[int, Message] = {}  # mid -> message handed to paho, not yet acknowledged
-        self._early_acks: set[int] = set()  # acknowledged before publish() returned its mid to us
-        self._sending = 0  # taken from the buffer, being handed to paho
-        self._resending: set[int] = set()  # QoS>=1 mids paho resends after a reconnect: sent before the buffer
-        self._states: dict[str, Message] = {}  # topic -> the latest retained value (set_state)
-        self._states_due: dict[str, None] = {}  # topics whose value is still to be sent, in order
-        self._announce: Callable[[], Sequence[Message]] = tuple
-        self._watches: list[Watch] = []
-        self._periodic: Callable[[], Message] | None = None
-        self._interval = 0.0
-        self._next_periodic = 0.0
-        self._connected = False
-        self._subscribing: dict[int, str] = {}  # SUBSCRIBE mid -> topic filter, not yet granted
-        self._refused_here = False  # a subscription of this connection was refused
-        self._listening = False  # every watch's subscription granted on this connection
-        self.subscriptions_refused = 0
-        self._trouble: str | None = None  # the broker's refusal of the last attempt (a setting to fix)
-        self._refusal_said = False  # the CONNACK refused this attempt: its disconnect is no news
-        self._ever_connected = False
-        self._disconnected_mono: float | None = None
-        self._connected_mono = 0.0
-        self._short_run = 0  # connections in a row lost within SHORT_S
-        self._taken_over: str | None = None  # why another client seems to connect as this one
-        self._attempt = 0
-        self._last_failure = ""
-        self._dropping = False
-        self._dropped_at_drop_start = 0
-        self._stop = False
-        self._closing = False
+        self._cond = threading.Condition()  # guards every group below (their module says which fields)
         self._client: paho.Client | None = None
-        self._v5 = mqtt.protocol == "5"
-        self._alias_max = 0  # the broker's Topic Alias Maximum on this connection (MQTT 5 CONNACK)
-        self._alias_topic: str | None = None  # the topic POSES_ALIAS stands for on this connection
         self._thread: threading.Thread | None = None
-        self.published: dict[str, int] = {POSES: 0}  # counted messages acknowledged (QoS>=1) or written (QoS 0)
-        self.dropped_oversize = 0
-        self.dropped_shutdown = 0
-        self.reconnects = 0
-        self.connect_failures = 0
+        self.delivery = Delivery(RingBuffer(max(1, mqtt.buffer_messages), max(1, mqtt.buffer_bytes)))
+        self.states = States()
+        self.subscriptions = Subscriptions()
+        self.connection = Connection()
+        self.aliases = Aliases(v5=mqtt.protocol == "5")
+        self.schedule = Schedule()
+        self.counts = Counters()
+
+    # -- figures (the groups hold them; these names are the transport's interface) -----------------
+
+    @property
+    def published(self) -> dict[str, int]:
+        """Counted messages acknowledged (QoS>=1) or written (QoS 0), per kind."""
+        return self.counts.published
+
+    @property
+    def dropped_oversize(self) -> int:
+        return self.counts.dropped_oversize
+
+    @property
+    def dropped_shutdown(self) -> int:
+        return self.counts.dropped_shutdown
+
+    @property
+    def reconnects(self) -> int:
+        return self.counts.reconnects
+
+    @property
+    def connect_failures(self) -> int:
+        return self.counts.connect_failures
+
+    @property
+    def subscriptions_refused(self) -> int:
+        return self.counts.subscriptions_refused
 
     # -- what a sink calls -------------------------------------------------------------------------
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        return self.connection.connected
 
     @property
     def listening(self) -> bool:
@@ -158,7 +153,7 @@ class MqttTransport:
         no subscription for it yet, so a caller that sends one right after connecting waits for this.
         """
         with self._cond:
-            return self._connected and self._listening
+            return self.connection.connected and self.subscriptions.listening
 
     @property
     def trouble(self) -> str | None:
@@ -166,9 +161,16 @@ class MqttTransport:
         broker said no (credentials, ACL, client id) or TLS failed. None while connected, or while
         the broker is merely away (an outage the buffer covers)."""
         with self._cond:
-            if self._taken_over and self._connected and self.clock() - self._connected_mono >= SHORT_S:
-                self._taken_over, self._short_run = None, 0  # this connection lasts: the other client is gone
-            return self._trouble or self._taken_over
+            if (
+                self.connection.taken_over
+                and self.connection.connected
+                and self.clock() - self.connection.connected_mono >= SHORT_S
+            ):
+                self.connection.taken_over, self.connection.short_run = (
+                    None,
+                    0,
+                )  # this connection lasts: the other client is gone
+            return self.connection.trouble or self.connection.taken_over
 
     @property
     def started(self) -> bool:
@@ -178,7 +180,7 @@ class MqttTransport:
     @property
     def dropped(self) -> int:
         """Every counted message that will never reach the broker, whatever the reason."""
-        return self._buffer.dropped + self.dropped_oversize + self.dropped_shutdown
+        return self.delivery.buffer.dropped + self.counts.dropped_oversize + self.counts.dropped_shutdown
 
     def watch(
         self,
@@ -198,10 +200,10 @@ class MqttTransport:
         keeps its flag too (Retain As Published); MQTT 3.1.1 clears it on delivery, so there only the
         ones the broker hands over at subscribe time are known to be retained.
         """
-        self._watches.append(Watch(topic_filter, on_message, retained, on_retained))
+        self.subscriptions.watches.append(Watch(topic_filter, on_message, retained, on_retained))
 
     def _on_message(self, client: paho.Client, userdata: Any, message: Any) -> None:
-        for watch in self._watches:
+        for watch in self.subscriptions.watches:
             if not paho.topic_matches_sub(watch.topic_filter, message.topic):
                 continue
             handle = watch.on_message if watch.retained or not message.retain else watch.on_retained
@@ -223,8 +225,8 @@ class MqttTransport:
         ``announce()`` gives the status messages sent first on each connection; ``periodic()``
         one built every ``interval`` s (0: never) while connected.
         """
-        self._announce = announce
-        self._periodic, self._interval = periodic, interval
+        self.schedule.announce = announce
+        self.schedule.periodic, self.schedule.interval = periodic, interval
         client = build_client(self.mqtt, self.client_id, self.will)
         client.max_inflight_messages_set(WINDOW + STATUS_SLOTS)
         client.on_connect = self._on_connect
@@ -234,7 +236,7 @@ class MqttTransport:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         self._client = client
-        self._next_periodic = self.clock() + interval
+        self.schedule.next_periodic = self.clock() + interval
         self._thread = threading.Thread(target=self._publisher, name="edgepose-mqtt", daemon=True)
         self._thread.start()
         start(client, self.mqtt)
@@ -246,29 +248,39 @@ class MqttTransport:
         """
         if len(message.payload) > self.mqtt.max_payload:
             with self._cond:
-                self.dropped_oversize += 1
-                first = self.dropped_oversize == 1
+                self.counts.dropped_oversize += 1
+                first = self.counts.dropped_oversize == 1
             if first:
-                log.warning("mqtt: a %s message of %d bytes is over mqtt.max_payload (%d): dropped and counted "
-                            "(this is logged once)", _singular(message.kind), len(message.payload),
-                            self.mqtt.max_payload)  # fmt: skip
+                log.warning(
+                    "mqtt: a %s message of %d bytes is over mqtt.max_payload (%d): dropped and counted "
+                    "(this is logged once)",
+                    _singular(message.kind),
+                    len(message.payload),
+                    self.mqtt.max_payload,
+                )
             return False
         with self._cond:
-            self.published.setdefault(message.kind, 0)
+            self.counts.published.setdefault(message.kind, 0)
             # Fast path: nothing older is waiting, so hand it to paho here (publish() only queues
             # the packet for paho's thread) and spare the publisher thread a wake-up per frame.
-            direct = (self._connected and not self._closing and len(self._buffer) == 0 and self._sending == 0
-                      and not self._resending and len(self._outstanding) < WINDOW)  # fmt: skip
+            direct = (
+                self.connection.connected
+                and not self.connection.closing
+                and len(self.delivery.buffer) == 0
+                and self.delivery.sending == 0
+                and not self.delivery.resending
+                and len(self.delivery.outstanding) < WINDOW
+            )
             if direct:
-                self._sending += 1
+                self.delivery.sending += 1
             else:
-                if n := self._buffer.push(message):
+                if n := self.delivery.buffer.push(message):
                     self._note_drops(n)
                 self._cond.notify()
         if direct and not self._send(message, from_buffer=True):
             with self._cond:
-                self._sending -= 1
-                if n := self._buffer.push_front([message]):
+                self.delivery.sending -= 1
+                if n := self.delivery.buffer.push_front([message]):
                     self._note_drops(n)
                 self._cond.notify()
         return True
@@ -276,8 +288,8 @@ class MqttTransport:
     def set_state(self, topic: str, payload: bytes, qos: int, retain: bool = True) -> None:
         """The latest value of ``topic``: sent when connected, and again after every reconnect."""
         with self._cond:
-            self._states[topic] = Message(topic, payload, qos, retain, kind="")
-            self._states_due[topic] = None
+            self.states.latest[topic] = Message(topic, payload, qos, retain, kind="")
+            self.states.due[topic] = None
             self._cond.notify()
 
     def close(self, last: Callable[[], Sequence[Message]] = tuple) -> int:
@@ -291,14 +303,16 @@ class MqttTransport:
             return 0
         deadline = self.clock() + self.shutdown_timeout
         with self._cond:
-            self._closing = True
-            self._cond.wait_for(lambda: not self._connected or self._queue_depth() == 0,
-                                timeout=max(0.0, deadline - self.clock()))  # fmt: skip
-            self._stop = True
+            self.connection.closing = True
+            self._cond.wait_for(
+                lambda: not self.connection.connected or self.delivery.depth() == 0,
+                timeout=max(0.0, deadline - self.clock()),
+            )
+            self.connection.stop = True
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=max(0.1, deadline - self.clock()))
-        if self._connected:
+        if self.connection.connected:
             for message in last():
                 self._send(message)
             will = self.will
@@ -306,14 +320,14 @@ class MqttTransport:
             if will.qos > 0:
                 info.wait_for_publish(timeout=max(0.1, deadline - self.clock()))
             with self._cond:
-                self._cond.wait_for(lambda: not self._counted_outstanding(),
-                                    timeout=max(0.0, deadline - self.clock()))  # fmt: skip
+                self._cond.wait_for(
+                    lambda: not self.delivery.counted_outstanding(), timeout=max(0.0, deadline - self.clock())
+                )
         with self._cond:
-            left = len(self._buffer) + self._counted_outstanding() + self._sending
-            self.dropped_shutdown += left
+            left = self.delivery.depth()
+            self.counts.dropped_shutdown += left
         if left:
-            log.warning("mqtt: %s could not be sent before shutdown (counted as dropped)",
-                        counted(left, "message"))  # fmt: skip
+            log.warning("mqtt: %s could not be sent before shutdown (counted as dropped)", counted(left, "message"))
         client.disconnect()
         client.loop_stop()
         self._client = None
@@ -323,58 +337,65 @@ class MqttTransport:
         """The transport's figures (all numbers): ``published`` counts poses; other kinds ``published_<kind>``."""
         with self._cond:
             figures: dict[str, int | float] = {
-                "connected": int(self._connected),
-                "queue_depth": self._queue_depth(),
-                "buffer_bytes": self._buffer.nbytes,
-                "published": self.published[POSES],
+                "connected": int(self.connection.connected),
+                "queue_depth": self.delivery.depth(),
+                "buffer_bytes": self.delivery.buffer.nbytes,
+                "published": self.counts.published[POSES],
                 "dropped": self.dropped,
-                "dropped_buffer_full": self._buffer.dropped,
-                "dropped_oversize": self.dropped_oversize,
-                "dropped_shutdown": self.dropped_shutdown,
-                "reconnects": self.reconnects,
-                "connect_failures": self.connect_failures,
+                "dropped_buffer_full": self.delivery.buffer.dropped,
+                "dropped_oversize": self.counts.dropped_oversize,
+                "dropped_shutdown": self.counts.dropped_shutdown,
+                "reconnects": self.counts.reconnects,
+                "connect_failures": self.counts.connect_failures,
             }
-            figures.update({f"published_{k}": n for k, n in self.published.items() if k != POSES})
+            figures.update({f"published_{k}": n for k, n in self.counts.published.items() if k != POSES})
             return figures
 
     # -- the publisher thread ----------------------------------------------------------------------
 
     def _publisher(self) -> None:
-        interval = self._interval
+        interval = self.schedule.interval
         while True:
             with self._cond:
                 while True:
-                    if self._stop:
+                    if self.connection.stop:
                         return
                     now = self.clock()
-                    periodic_due = interval > 0 and now >= self._next_periodic
-                    room = WINDOW - len(self._outstanding) - self._sending
-                    sendable = self._connected and len(self._buffer) > 0 and room > 0 and not self._resending
-                    states_due = self._connected and bool(self._states_due)
+                    periodic_due = interval > 0 and now >= self.schedule.next_periodic
+                    room = WINDOW - len(self.delivery.outstanding) - self.delivery.sending
+                    sendable = (
+                        self.connection.connected
+                        and len(self.delivery.buffer) > 0
+                        and room > 0
+                        and not self.delivery.resending
+                    )
+                    states_due = self.connection.connected and bool(self.states.due)
                     if sendable or periodic_due or states_due:
                         break
-                    self._cond.wait(max(0.0, self._next_periodic - now) if interval > 0 else None)
-                batch = self._buffer.pop_many(room) if sendable else []
-                self._sending += len(batch)
-                states = [self._states[t] for t in self._states_due] if states_due else []
+                    self._cond.wait(max(0.0, self.schedule.next_periodic - now) if interval > 0 else None)
+                batch = self.delivery.buffer.pop_many(room) if sendable else []
+                self.delivery.sending += len(batch)
+                states = [self.states.latest[t] for t in self.states.due] if states_due else []
                 if states_due:
-                    self._states_due.clear()
-                if self._dropping and len(self._buffer) == 0:
-                    self._dropping = False
-                    dropped = self._buffer.dropped - self._dropped_at_drop_start
-                    log.info("mqtt: the buffer has room again; %s dropped while it was full",
-                             counted(dropped, "message was", "messages were"))  # fmt: skip
+                    self.states.due.clear()
+                if self.delivery.dropping and len(self.delivery.buffer) == 0:
+                    self.delivery.dropping = False
+                    dropped = self.delivery.buffer.dropped - self.delivery.dropped_at_drop_start
+                    log.info(
+                        "mqtt: the buffer has room again; %s dropped while it was full",
+                        counted(dropped, "message was", "messages were"),
+                    )
             if periodic_due:
-                self._next_periodic = max(self._next_periodic + interval, now)
-                if self._connected and self._periodic is not None:
-                    self._send(self._periodic())
+                self.schedule.next_periodic = max(self.schedule.next_periodic + interval, now)
+                if self.connection.connected and self.schedule.periodic is not None:
+                    self._send(self.schedule.periodic())
             for state in states:
                 self._send(state)
             for i, message in enumerate(batch):
                 if not self._send(message, from_buffer=True):
                     with self._cond:  # connection gone: put this and the rest back, oldest first
-                        self._sending -= len(batch) - i
-                        if n := self._buffer.push_front(batch[i:]):
+                        self.delivery.sending -= len(batch) - i
+                        if n := self.delivery.buffer.push_front(batch[i:]):
                             self._note_drops(n)
                     break
 
@@ -391,13 +412,13 @@ class MqttTransport:
         )
         with self._cond:
             if accepted:
-                if info.mid in self._early_acks:
-                    self._early_acks.discard(info.mid)
+                if info.mid in self.delivery.early_acks:
+                    self.delivery.early_acks.discard(info.mid)
                     self._acknowledged(message)
                 else:
-                    self._outstanding[info.mid] = message
+                    self.delivery.outstanding[info.mid] = message
                 if from_buffer:
-                    self._sending -= 1
+                    self.delivery.sending -= 1
         return accepted
 
     def _on_the_wire(self, message: Message) -> tuple[str, Properties | None]:
@@ -406,7 +427,7 @@ class MqttTransport:
         A pose message names its topic once per connection with ``POSES_ALIAS``, then sends an
         empty topic and the alias alone (the broker, not the subscriber, resolves it).
         """
-        if not self._v5:
+        if not self.aliases.v5:
             return message.topic, None
         properties = Properties(PacketTypes.PUBLISH)
         if message.expiry > 0:
@@ -416,12 +437,12 @@ class MqttTransport:
         if message.schema:
             properties.UserProperty = ("schema", message.schema)
         topic = message.topic
-        if message.kind == POSES and self.mqtt.topic_alias and self._alias_max >= POSES_ALIAS:
+        if message.kind == POSES and self.mqtt.topic_alias and self.aliases.maximum >= POSES_ALIAS:
             properties.TopicAlias = POSES_ALIAS
-            if self._alias_topic == topic:
+            if self.aliases.topic == topic:
                 topic = ""
             else:
-                self._alias_topic = topic
+                self.aliases.topic = topic
         return topic, properties
 
     def _forget_aliases(self, client: paho.Client) -> None:
@@ -432,14 +453,14 @@ class MqttTransport:
         ones put at the head of the buffer, in order, with their full topic (status messages are
         announced again anyway).
         """
-        self._alias_topic = None
-        if not self._v5 or not self.mqtt.topic_alias:
+        self.aliases.topic = None
+        if not self.aliases.v5 or not self.mqtt.topic_alias:
             return
         dropped = {m.mid for m in client.drop_out_messages()}
         with self._cond:
-            taken = [self._outstanding.pop(mid) for mid in list(self._outstanding) if mid in dropped]
+            taken = [self.delivery.outstanding.pop(mid) for mid in list(self.delivery.outstanding) if mid in dropped]
             back = [m for m in taken if m.kind]
-            if back and (n := self._buffer.push_front(back)):
+            if back and (n := self.delivery.buffer.push_front(back)):
                 self._note_drops(n)
 
     # -- paho callbacks (paho's network thread) ----------------------------------------------------
@@ -448,49 +469,56 @@ class MqttTransport:
         if reason.is_failure:
             text = f"{self.mqtt.host}:{self.mqtt.port} refused the connection: {describe_refusal(reason)}"
             with self._cond:
-                self.connect_failures += 1
-                self._trouble = text
-                self._refusal_said = True  # paho closes the socket next: that disconnect is this failure
+                self.counts.connect_failures += 1
+                self.connection.trouble = text
+                self.connection.refusal_said = True  # paho closes the socket next: that disconnect is this failure
             self._log_failure(text, None)  # the wait is drawn when paho reports the disconnect that follows
             return
-        self._alias_max = int(getattr(properties, "TopicAliasMaximum", 0) or 0) if self._v5 else 0
+        self.aliases.maximum = int(getattr(properties, "TopicAliasMaximum", 0) or 0) if self.aliases.v5 else 0
         self._forget_aliases(client)
-        for message in self._announce():  # status first, so a subscriber can read what follows
+        for message in self.schedule.announce():  # status first, so a subscriber can read what follows
             self._send(message)
         with self._cond:
-            self._subscribing.clear()
-            self._refused_here = False
-            self._listening = not self._watches
-        for topic_filter in (w.topic_filter for w in self._watches):
+            self.subscriptions.pending.clear()
+            self.subscriptions.refused_here = False
+            self.subscriptions.listening = not self.subscriptions.watches
+        for topic_filter in (w.topic_filter for w in self.subscriptions.watches):
             # The SUBACK is read by this same network thread after this callback: the mid is known first.
             # MQTT 5: Retain As Published, so a message published retained is known as such (watch()).
-            if self._v5:
+            if self.aliases.v5:
                 result, mid = client.subscribe(topic_filter, options=SubscribeOptions(qos=1, retainAsPublished=True))
             else:
                 result, mid = client.subscribe(topic_filter, qos=1)
             if result == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
                 with self._cond:
-                    self._subscribing[mid] = topic_filter
+                    self.subscriptions.pending[mid] = topic_filter
         now = self.clock()
         with self._cond:
-            self._connected = True
-            self._connected_mono = now
-            self._trouble = None
+            self.connection.connected = True
+            self.connection.connected_mono = now
+            self.connection.trouble = None
             # paho resends its unacknowledged QoS>=1 messages right after this callback; hold the
             # buffer back until they are acknowledged so messages arrive in order.
-            self._resending = {mid for mid, m in self._outstanding.items() if m.qos > 0}
-            self._attempt = 0
-            self._last_failure = ""
-            self._states_due = dict.fromkeys(self._states)  # the broker may have lost them (restarted)
-            waiting = len(self._buffer)
-            if self._ever_connected:
-                self.reconnects += 1
-            reconnect, self._ever_connected = self._ever_connected, True
-            offline_s = now - self._disconnected_mono if self._disconnected_mono is not None else 0.0
+            self.delivery.resending = {mid for mid, m in self.delivery.outstanding.items() if m.qos > 0}
+            self.connection.attempt = 0
+            self.connection.last_failure = ""
+            self.states.due = dict.fromkeys(self.states.latest)  # the broker may have lost them (restarted)
+            waiting = len(self.delivery.buffer)
+            if self.connection.ever_connected:
+                self.counts.reconnects += 1
+            reconnect, self.connection.ever_connected = self.connection.ever_connected, True
+            offline_s = (
+                now - self.connection.disconnected_mono if self.connection.disconnected_mono is not None else 0.0
+            )
             self._cond.notify_all()
         if reconnect:
-            log.info("mqtt: reconnected to %s:%d after %.1f s; sending %s",
-                     self.mqtt.host, self.mqtt.port, offline_s, counted(waiting, "buffered message"))  # fmt: skip
+            log.info(
+                "mqtt: reconnected to %s:%d after %.1f s; sending %s",
+                self.mqtt.host,
+                self.mqtt.port,
+                offline_s,
+                counted(waiting, "buffered message"),
+            )
         else:
             log.info("mqtt: connected to %s:%d", self.mqtt.host, self.mqtt.port)
 
@@ -499,59 +527,71 @@ class MqttTransport:
         exc = sys.exc_info()[1]
         text = describe_connect_error(exc, self.mqtt.host, self.mqtt.port)
         with self._cond:
-            self.connect_failures += 1
+            self.counts.connect_failures += 1
             # A broker that is away is an outage the buffer covers; a TLS refusal is a setting to fix.
-            self._trouble = text if isinstance(exc, ssl.SSLError) else None
+            self.connection.trouble = text if isinstance(exc, ssl.SSLError) else None
         self._log_failure(text, self._schedule_retry(client))
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         with self._cond:
-            topic_filter = self._subscribing.pop(mid, None)
+            topic_filter = self.subscriptions.pending.pop(mid, None)
             refused = [r for r in reasons if r.is_failure]
             if refused:
-                self.subscriptions_refused += 1
-                self._refused_here = True  # never listening on this connection
-            self._listening = not self._subscribing and not self._refused_here
+                self.counts.subscriptions_refused += 1
+                self.subscriptions.refused_here = True  # never listening on this connection
+            self.subscriptions.listening = not self.subscriptions.pending and not self.subscriptions.refused_here
         if refused and topic_filter is not None:
             # An ACL that lets edgepose publish but not subscribe: its commands would never arrive.
-            log.warning("mqtt: %s:%d refused the subscription to %s (%s; does the broker's ACL let this "
-                        "client subscribe to it?): messages on it will not reach edgepose",
-                        self.mqtt.host, self.mqtt.port, topic_filter, refused[0])  # fmt: skip
+            log.warning(
+                "mqtt: %s:%d refused the subscription to %s (%s; does the broker's ACL let this "
+                "client subscribe to it?): messages on it will not reach edgepose",
+                self.mqtt.host,
+                self.mqtt.port,
+                topic_filter,
+                refused[0],
+            )
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         now = self.clock()
         with self._cond:
-            was_connected, self._connected = self._connected, False
-            self._listening = False
-            said, self._refusal_said = self._refusal_said, False
+            was_connected, self.connection.connected = self.connection.connected, False
+            self.subscriptions.listening = False
+            said, self.connection.refusal_said = self.connection.refusal_said, False
             # Closed before any CONNACK (the TCP connection was made): the peer is no working broker.
-            early = None if was_connected or said or self._stop else self._before_connack(reason)
+            early = None if was_connected or said or self.connection.stop else self._before_connack(reason)
             if early is not None:
-                self.connect_failures += 1
-                self._trouble = early if reason.value == PROTOCOL_ERROR else None  # not MQTT: a port to fix
+                self.counts.connect_failures += 1
+                self.connection.trouble = early if reason.value == PROTOCOL_ERROR else None  # not MQTT: a port to fix
             if was_connected:
-                self._disconnected_mono = now
-                self._short_run = self._short_run + 1 if now - self._connected_mono < SHORT_S else 0
-                if not self._short_run:  # that one lasted: whatever closed the earlier ones is over
-                    self._taken_over = None
+                self.connection.disconnected_mono = now
+                self.connection.short_run = (
+                    self.connection.short_run + 1 if now - self.connection.connected_mono < SHORT_S else 0
+                )
+                if not self.connection.short_run:  # that one lasted: whatever closed the earlier ones is over
+                    self.connection.taken_over = None
             # Mosquitto closes the older connection of a client id without a reason, in 3.1.1 and 5 alike.
-            taken_over = self._short_run >= TAKEN_OVER_AFTER
-            first_word = taken_over and self._taken_over is None
+            taken_over = self.connection.short_run >= TAKEN_OVER_AFTER
+            first_word = taken_over and self.connection.taken_over is None
             if first_word:
-                self._taken_over = (f"the connection to {self.mqtt.host}:{self.mqtt.port} keeps being closed soon "
-                                    f"after it opens ({reason}): is another client connecting as "
-                                    f"{self.client_id!r} (a second device with this device_id, e.g. from a copied "
-                                    "SD card)? Give one of them its own device_id or mqtt.client_id")  # fmt: skip
+                self.connection.taken_over = (
+                    f"the connection to {self.mqtt.host}:{self.mqtt.port} keeps being closed soon "
+                    f"after it opens ({reason}): is another client connecting as "
+                    f"{self.client_id!r} (a second device with this device_id, e.g. from a copied "
+                    "SD card)? Give one of them its own device_id or mqtt.client_id"
+                )
             # QoS 0 messages paho had not written yet are discarded on reconnect: take them back.
-            unsent = [mid for mid, m in self._outstanding.items() if m.qos == 0]
-            back = [m for m in (self._outstanding.pop(mid) for mid in unsent) if m.kind]
-            if back and (n := self._buffer.push_front(back)):
+            unsent = [mid for mid, m in self.delivery.outstanding.items() if m.qos == 0]
+            back = [m for m in (self.delivery.outstanding.pop(mid) for mid in unsent) if m.kind]
+            if back and (n := self.delivery.buffer.push_front(back)):
                 self._note_drops(n)
-            stopping = self._stop
+            stopping = self.connection.stop
             self._cond.notify_all()
         if was_connected and not stopping and first_word:
-            log.warning("mqtt: %s; buffering and retrying meanwhile (connection losses are now logged at debug "
-                        "level until a connection lasts)", self._taken_over)  # fmt: skip
+            log.warning(
+                "mqtt: %s; buffering and retrying meanwhile (connection losses are now logged at debug "
+                "level until a connection lasts)",
+                self.connection.taken_over,
+            )
         elif was_connected and not stopping and taken_over:
             log.debug("mqtt: lost the connection to %s:%d again (%s)", self.mqtt.host, self.mqtt.port, reason)
         elif was_connected and not stopping:
@@ -560,8 +600,8 @@ class MqttTransport:
                 self.mqtt.host,
                 self.mqtt.port,
                 reason,
-                self._buffer.max_messages,
-                self._buffer.max_bytes,
+                self.delivery.buffer.max_messages,
+                self.delivery.buffer.max_bytes,
             )
         if not stopping:
             delay = self._schedule_retry(client)
@@ -574,44 +614,40 @@ class MqttTransport:
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         with self._cond:
-            message = self._outstanding.pop(mid, None)
-            self._resending.discard(mid)
+            message = self.delivery.outstanding.pop(mid, None)
+            self.delivery.resending.discard(mid)
             if message is None:
-                self._early_acks.add(mid)
+                self.delivery.early_acks.add(mid)
             else:
                 self._acknowledged(message)
-            if len(self._buffer) or self._closing:  # someone may be waiting for room or for the last ack
+            if (
+                len(self.delivery.buffer) or self.connection.closing
+            ):  # someone may be waiting for room or for the last ack
                 self._cond.notify_all()
 
     # -- helpers -----------------------------------------------------------------------------------
 
     def _acknowledged(self, message: Message) -> None:
         if message.kind:
-            self.published[message.kind] = self.published.get(message.kind, 0) + 1
-
-    def _queue_depth(self) -> int:
-        return len(self._buffer) + self._counted_outstanding() + self._sending
-
-    def _counted_outstanding(self) -> int:
-        return sum(1 for m in self._outstanding.values() if m.kind)
+            self.counts.published[message.kind] = self.counts.published.get(message.kind, 0) + 1
 
     def _note_drops(self, n: int) -> None:
         """Called with the lock held after the buffer evicted ``n`` messages: log the first of a run only."""
-        if not self._dropping:
-            self._dropping = True
-            self._dropped_at_drop_start = self._buffer.dropped - n
+        if not self.delivery.dropping:
+            self.delivery.dropping = True
+            self.delivery.dropped_at_drop_start = self.delivery.buffer.dropped - n
             log.warning(
                 "mqtt: the buffer is full (%d messages / %d bytes): dropping the oldest, counting each",
-                self._buffer.max_messages,
-                self._buffer.max_bytes,
+                self.delivery.buffer.max_messages,
+                self.delivery.buffer.max_bytes,
             )
 
     def _log_failure(self, text: str, delay: float | None) -> None:
         """One warning per kind of failure; repeats of the same one go to debug. ``delay``: the wait
         before the next attempt, when it is known here."""
         wait = "" if delay is None else f"; next attempt in {delay:.2f} s"
-        if text != self._last_failure:
-            self._last_failure = text
+        if text != self.connection.last_failure:
+            self.connection.last_failure = text
             log.warning("mqtt: %s; retrying with backoff up to %g s%s", text, self.mqtt.reconnect_max, wait)
         else:
             log.debug("mqtt: %s (again%s)", text, wait)
@@ -621,8 +657,8 @@ class MqttTransport:
         its min and max to our delay before each wait (paho calls back just before waiting).
         Returns the delay (seconds)."""
         with self._cond:
-            attempt = self._attempt
-            self._attempt += 1
+            attempt = self.connection.attempt
+            self.connection.attempt += 1
         delay = self.backoff.delay(attempt, jitter=self.rng.random())
         client.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
         return delay
