@@ -335,8 +335,8 @@ def test_a_reload_announces_an_added_camera_and_clears_a_removed_one(
 
 def test_a_start_with_one_camera_clears_what_a_run_with_several_left_for_it(broker: Mosquitto) -> None:
     """A camera's own count and people sensor exist only while several cameras run; the next start with
-    one camera removes them. A camera the config no longer names is left alone at a start: its topics
-    may be another daemon's under a shared prefix (a reload clears a camera it removes)."""
+    one camera removes them, and the camera it no longer names (this device's meta listed it: the next
+    test)."""
     front = Topics.from_config(make_config(broker, TWO))
     garden = front.for_camera("garden")
     people = {c: camera_people_config_topic("homeassistant", "testpi", c) for c in ("front", "garden")}
@@ -354,7 +354,7 @@ def test_a_start_with_one_camera_clears_what_a_run_with_several_left_for_it(brok
     send(sink, "front", 1, people=2)
     assert collector.wait_for(lambda c: last(c, front.count) == b"2")
     sink.close()
-    assert last(collector, garden.camera_count) == b"1" and last(collector, people["garden"])  # not this run's
+    assert collector.wait_for(lambda c: last(c, garden.camera_count) == b"" and last(c, people["garden"]) == b"")
     collector.close()
 
 
@@ -375,3 +375,42 @@ def test_a_quiet_cameras_count_is_zero_and_leaves_the_devices_total_until_its_ne
     assert collector.wait_for(lambda c: last(c, front.count) == b"3" and last(c, garden.camera_count) == b"2")
     sink.close()
     collector.close()
+
+
+def test_a_start_without_a_camera_this_daemon_had_clears_its_entities_before_its_states(broker: Mosquitto) -> None:
+    """This device's retained meta lists the cameras it had. A start whose config no longer names one
+    clears it as a reload would: its discovery configs emptied before the states they read (Home
+    Assistant would render an emptied state through a config's template). A camera the meta never
+    listed is left alone: another daemon's under a shared prefix."""
+    common = ("mqtt.homeassistant.enabled=true", "analysis.enabled=true", "analysis.behaviours.falls.enabled=true")
+    config = make_config(broker, TWO, *common, f"analysis.zones=[{DOOR}, {YARD}]")
+    front = Topics.from_config(config)
+    garden, attic = front.for_camera("garden"), front.for_camera("attic")
+    entities = [
+        camera_people_config_topic("homeassistant", "testpi", "garden"),
+        fall_config_topic("homeassistant", "testpi", "garden"),
+        *(t for t, _ in zone_discovery_messages("homeassistant", "testpi", garden, ["yard"])),
+    ]
+    states = [garden.zone("yard"), garden.fall, garden.camera_count]
+    collector = Collector(broker, ["homeassistant/#", f"{front.prefix}/#"])
+    sink = connected(config)
+    for camera in ("front", "garden"):  # someone in each camera's zones: retained zone, fall and count states
+        stage = make_analysis(config, camera)
+        assert stage is not None
+        sink.write(output_of(stage.apply(FrameResult(0, 1.8e9, 0.0, 640, 480, camera, (walker(100.0, 7),))), STAMP))
+    assert collector.wait_for(lambda c: all(last(c, t) for t in [*entities, *states]))
+    sink.close()
+    collector.client.publish(attic.camera_count, b"4", qos=1, retain=True).wait_for_publish(5)
+
+    one = make_config(broker, "cameras={front: {source: {uri: front.mp4}}}", *common, f"analysis.zones=[{DOOR}]")
+    sink = connected(one)
+    assert collector.wait_for(lambda c: all(last(c, t) == b"" for t in [*entities, *states]))
+    sink.close()
+    emptied = [m.topic for m in collector.messages if m.payload == b"" and m.topic in [*entities, *states]]
+    assert max(emptied.index(t) for t in entities) < min(emptied.index(t) for t in states), emptied
+    assert last(collector, attic.camera_count) == b"4"
+    collector.close()
+    late = Collector(broker, ["homeassistant/#", f"{front.prefix}/#"])
+    assert late.wait_for(lambda c: bool(c.on(front.meta)))
+    assert not {m.topic for m in late.messages} & {*entities, *states}
+    late.close()

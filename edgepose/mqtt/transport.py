@@ -188,6 +188,8 @@ class MqttTransport:
         on_message: Callable[[str, bytes], None],
         retained: bool = True,
         on_retained: Callable[[str, bytes], None] | None = None,
+        *,
+        first: bool = False,
     ) -> None:
         """Subscribe to ``topic_filter`` on every connection (before :meth:`start`).
 
@@ -199,8 +201,12 @@ class MqttTransport:
         run again at every connect. On MQTT 5 a message published retained while we are subscribed
         keeps its flag too (Retain As Published); MQTT 3.1.1 clears it on delivery, so there only the
         ones the broker hands over at subscribe time are known to be retained.
+
+        ``first``: subscribed before the connection's announcements (``announce``), so the retained
+        message it gets at subscribe time is what was there before this connection, not what it
+        announces (the last run's ``meta``, not this run's). The others are subscribed after them.
         """
-        self.subscriptions.watches.append(Watch(topic_filter, on_message, retained, on_retained))
+        self.subscriptions.watches.append(Watch(topic_filter, on_message, retained, on_retained, first))
 
     def _on_message(self, client: paho.Client, userdata: Any, message: Any) -> None:
         for watch in self.subscriptions.watches:
@@ -476,22 +482,14 @@ class MqttTransport:
             return
         self.aliases.maximum = int(getattr(properties, "TopicAliasMaximum", 0) or 0) if self.aliases.v5 else 0
         self._forget_aliases(client)
-        for message in self.schedule.announce():  # status first, so a subscriber can read what follows
-            self._send(message)
         with self._cond:
             self.subscriptions.pending.clear()
             self.subscriptions.refused_here = False
             self.subscriptions.listening = not self.subscriptions.watches
-        for topic_filter in (w.topic_filter for w in self.subscriptions.watches):
-            # The SUBACK is read by this same network thread after this callback: the mid is known first.
-            # MQTT 5: Retain As Published, so a message published retained is known as such (watch()).
-            if self.aliases.v5:
-                result, mid = client.subscribe(topic_filter, options=SubscribeOptions(qos=1, retainAsPublished=True))
-            else:
-                result, mid = client.subscribe(topic_filter, qos=1)
-            if result == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
-                with self._cond:
-                    self.subscriptions.pending[mid] = topic_filter
+        self._subscribe(client, [w for w in self.subscriptions.watches if w.first])
+        for message in self.schedule.announce():  # status first, so a subscriber can read what follows
+            self._send(message)
+        self._subscribe(client, [w for w in self.subscriptions.watches if not w.first])
         now = self.clock()
         with self._cond:
             self.connection.connected = True
@@ -521,6 +519,19 @@ class MqttTransport:
             )
         else:
             log.info("mqtt: connected to %s:%d", self.mqtt.host, self.mqtt.port)
+
+    def _subscribe(self, client: paho.Client, watches: list[Watch]) -> None:
+        """Subscribe to each watch's filter, its mid kept until the broker grants it (on paho's thread)."""
+        for topic_filter in (w.topic_filter for w in watches):
+            # The SUBACK is read by this same network thread after this callback: the mid is known first.
+            # MQTT 5: Retain As Published, so a message published retained is known as such (watch()).
+            if self.aliases.v5:
+                result, mid = client.subscribe(topic_filter, options=SubscribeOptions(qos=1, retainAsPublished=True))
+            else:
+                result, mid = client.subscribe(topic_filter, qos=1)
+            if result == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+                with self._cond:
+                    self.subscriptions.pending[mid] = topic_filter
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         # paho calls this from inside its `except OSError` block: the exception is still current.

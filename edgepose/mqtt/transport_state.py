@@ -23,6 +23,7 @@ class Watch:
     on_message: Callable[[str, bytes], None]
     retained: bool = True
     on_retained: Callable[[str, bytes], None] | None = None
+    first: bool = False  # subscribed before the connection's announcements
 
 
 @dataclass

@@ -1,21 +1,28 @@
-"""What an earlier run left retained on the broker that the settings in effect no longer make, found
-at connect and removed (an empty retained message deletes a retained value).
+"""What an earlier run left retained on the broker that this run does not stand behind, found at
+connect and removed (an empty retained message deletes a retained value).
 
-For a configured camera: the states of zones no longer configured (while the analysis stage runs),
-the fall state (falls off), the camera's own count (one camera now) and, with Home Assistant
-discovery, their entities' configs (zones also when the stage is off: then every zone is gone).
-Cameras not configured are left alone: the prefix may be shared.
+- For a configured camera: the states of zones no longer configured (while the analysis stage
+  runs), the fall state (falls off), the camera's own count (one camera now) and, with Home
+  Assistant discovery, their entities' configs (zones also when the stage is off: then every zone
+  is gone).
+- A camera this daemon had and no longer has: everything of it, as a reload removing it would
+  clear. This device's retained ``meta`` says which cameras it had (``topics.cameras``); it is
+  subscribed before the connection announces this run's ``meta``, so the first one read is the
+  last run's. A camera no ``meta`` of this device listed is left alone: the prefix may be shared.
 
 Order matters to Home Assistant: a config is emptied before the state it reads (it would render the
-emptied state through the config's template), so the configs' subscription is made first.
+emptied state through the config's template), so the configs' subscription is made before the states'.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections.abc import Callable
 
 from edgepose.mqtt.homeassistant import (
+    config_state_topic,
     is_stale_camera_people_config,
     is_stale_fall_config,
     is_stale_fps_config,
@@ -27,24 +34,29 @@ from edgepose.sinks.layout import Layout
 
 log = logging.getLogger(__name__)
 
+STATE_SUFFIXES = ("count", "fall", "zones/")  # a camera's retained states: what its entities read
+
 
 class Leftovers:
-    """Watches this device's retained states and discovery configs on every connection and empties
-    those the layout in effect (``layout()``, read at each message: a reload may change it) does not
-    make. The handlers run on the transport's network thread."""
+    """Watches this device's retained ``meta``, states and discovery configs on every connection and
+    empties those this run does not stand behind under the layout in effect (``layout()``, read at
+    each message: a reload may change it). The handlers run on the transport's network thread."""
 
     def __init__(self, transport: MqttTransport, layout: Callable[[], Layout]) -> None:
         self.transport = transport
         self.layout = layout
+        self._lock = threading.Lock()
+        self._had: set[str] = set()  # cameras a meta of this device listed
 
     def watch(self) -> None:
         """Subscribe (before the transport starts). The states are watched whatever the settings at
         start, for every camera: a reload may turn the stage on or add a camera."""
         layout = self.layout()
-        ha = layout.config.mqtt.homeassistant
-        if ha.enabled:  # subscribed first: a stale entity's config is emptied before the state it reads
-            self.transport.watch(zone_config_filter(ha.discovery_prefix, layout.config.device_id), self.stale_entity)
         topics = layout.topics
+        self.transport.watch(topics.meta, self.meta, first=True)
+        ha = layout.config.mqtt.homeassistant
+        if ha.enabled:  # subscribed before the states: a stale entity's config is emptied before the state it reads
+            self.transport.watch(zone_config_filter(ha.discovery_prefix, layout.config.device_id), self.stale_entity)
         self.transport.watch(topics.every_camera("zones/+"), self.zone_state)
         self.transport.watch(topics.every_camera("fall"), self.fall_state)
         self.transport.watch(topics.every_camera("count"), self.camera_count)
@@ -52,11 +64,52 @@ class Leftovers:
     def _clear(self, layout: Layout, topic: str) -> None:
         self.transport.set_state(topic, b"", layout.config.mqtt.qos_status)
 
-    def zone_state(self, topic: str, payload: bytes) -> None:
-        """A zone's state: emptied when its camera is configured and the zone is not (stage on)."""
+    def _gone(self, layout: Layout, camera: str | None) -> bool:
+        """A camera this daemon had (its ``meta`` listed it) that the layout no longer has."""
+        if camera is None or camera in layout.cameras:
+            return False
+        with self._lock:
+            return camera in self._had
+
+    def meta(self, topic: str, payload: bytes) -> None:
+        """A ``meta`` of this device (the last run's first, then this run's own): its cameras are this
+        daemon's. One of another device (a shared prefix) or not readable says nothing."""
         layout = self.layout()
-        output = layout.cameras.get(layout.topics.camera_of(topic, "zones/") or "")
-        if output is None or not payload or not layout.analysis_on:  # zones are ours only while the stage runs
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(doc, dict) or doc.get("device") != layout.config.device_id:
+            return
+        topics = doc.get("topics")
+        cameras = topics.get("cameras") if isinstance(topics, dict) else None
+        if not isinstance(cameras, dict):
+            return
+        with self._lock:
+            new = [str(c) for c in cameras if str(c) not in self._had]
+            self._had.update(new)
+        gone = [c for c in new if c not in layout.cameras]
+        if gone:
+            log.info(
+                "mqtt: camera%s %s no longer configured (this device's meta listed %s): clearing %s retained "
+                "states and Home Assistant entities",
+                "s" if len(gone) > 1 else "",
+                ", ".join(gone),
+                "them" if len(gone) > 1 else "it",
+                "their" if len(gone) > 1 else "its",
+            )
+
+    def zone_state(self, topic: str, payload: bytes) -> None:
+        """A zone's state: emptied when its camera is gone, or configured without that zone (stage on)."""
+        layout = self.layout()
+        camera = layout.topics.camera_of(topic, "zones/")
+        if not payload or camera is None:
+            return
+        if self._gone(layout, camera):
+            self._clear(layout, topic)
+            return
+        output = layout.cameras.get(camera)
+        if output is None or not layout.analysis_on:  # zones are ours only while the stage runs
             return
         zone = topic[len(output.topics.zone("")) :]
         if zone not in output.zones:
@@ -64,16 +117,27 @@ class Leftovers:
             self._clear(layout, topic)
 
     def fall_state(self, topic: str, payload: bytes) -> None:
-        """A configured camera's fall state while falls are off: emptied."""
+        """A camera's fall state: emptied when the camera is gone or falls are off."""
         layout = self.layout()
-        if payload and not layout.falls_on and layout.topics.camera_of(topic, "fall") in layout.cameras:
+        camera = layout.topics.camera_of(topic, "fall")
+        if not payload or camera is None:
+            return
+        if self._gone(layout, camera):
+            self._clear(layout, topic)
+        elif camera in layout.cameras and not layout.falls_on:
             log.info("mqtt: fall detection is off: clearing the retained fall state")
             self._clear(layout, topic)
 
     def camera_count(self, topic: str, payload: bytes) -> None:
-        """A configured camera's own count with one camera (``<prefix>/count`` is the count): emptied."""
+        """A camera's own count: emptied when the camera is gone, or with one camera (``<prefix>/count``
+        is the count)."""
         layout = self.layout()
-        if payload and not layout.several and layout.topics.camera_of(topic, "count") in layout.cameras:
+        camera = layout.topics.camera_of(topic, "count")
+        if not payload or camera is None:
+            return
+        if self._gone(layout, camera):
+            self._clear(layout, topic)
+        elif camera in layout.cameras and not layout.several:
             log.info(
                 "mqtt: one camera now: clearing its retained count %s (%s is the count)", topic, layout.topics.count
             )
@@ -85,6 +149,11 @@ class Leftovers:
         layout = self.layout()
         mqtt = layout.config.mqtt
         prefix, device = mqtt.homeassistant.discovery_prefix, layout.config.device_id
+        state = config_state_topic(payload) if payload else None
+        if state is not None and any(self._gone(layout, layout.topics.camera_of(state, s)) for s in STATE_SUFFIXES):
+            log.info("mqtt: removing the Home Assistant entity %s (its camera is no longer configured)", topic)
+            self._clear(layout, topic)
+            return
         if is_stale_fps_config(topic, payload, prefix, device, layout.topics, mqtt.stats_interval > 0):
             log.info("mqtt: removing the Home Assistant entity %s (stats are off)", topic)
             self._clear(layout, topic)

@@ -17,7 +17,10 @@ The connection, its offline buffer, acknowledgements and reconnects are the tran
 - with the behaviours: who is down, retained, on ``<prefix>/<camera>/fall`` whenever it changes
   (with discovery, a "fall detected" ``binary_sensor``; both removed once falls are turned off), and
   the reps reset command subscribed on ``<prefix>/<camera>/reps/reset`` (empty payload: every
-  track; a track id: that one), handed to the stage through :class:`~edgepose.analysis.commands.Commands`.
+  track; a track id: that one), handed to the stage through :class:`~edgepose.analysis.commands.Commands`;
+- at connect, what an earlier run left retained that this run does not stand behind is emptied
+  (:mod:`edgepose.sinks.leftovers`): stale zones, entities and states, and every retained topic of
+  a camera this device's last ``meta`` listed and the config no longer names.
 
 Several cameras (``cameras:``) share the one connection, will, ``available``, ``meta`` and ``stats``;
 each frame's documents go to its own camera's topics (``result.camera``), with that camera's zones,
