@@ -109,6 +109,13 @@ def test_templates_render_unknown_for_an_emptied_state() -> None:
                 assert env.from_string(doc[key]).render() in ("None", "{}"), (doc["name"], key)
     occupied = zone_discovery_messages("homeassistant", "hall", FRONT, ["all"])[0][1]
     assert env.from_string(occupied["value_template"]).render(value_json={"occupied": True}) == "ON"
+    # The people sensors too: Home Assistant ignores a bare empty state of a numeric sensor (it would
+    # keep showing a count a start emptied as stale), but shows a rendered "None" as unknown.
+    people = [doc for doc in every_config(FRONT) if doc["name"].endswith("people in view")]
+    assert len(people) == 2
+    for doc in people:
+        template = env.from_string(doc["value_template"])
+        assert template.render() == "None" and template.render(value_json=2) == "2", doc["name"]
 
 
 def test_settle_holds_a_change_and_publishes_the_latest_when_due() -> None:
@@ -192,6 +199,50 @@ def test_stale_configs_are_emptied_before_the_states_they_read(broker: Mosquitto
     emptied = [m.topic for m in collector.messages if m.payload == b""]
     collector.close()
     assert emptied[-1] == topics.zone("gone"), emptied
+
+
+def test_a_start_empties_the_count_and_zone_states_a_killed_run_left_until_its_own_frames(broker: Mosquitto) -> None:
+    """A run killed with SIGKILL leaves its last count and zone states retained (as a clean close
+    does), and Home Assistant would show them as this run's. The next start empties them (unknown in
+    Home Assistant) until its first frame sets them; a frame that comes before the connection wins
+    over that clear."""
+    config = analysis_config(broker, LEFT)
+    topics = Topics.from_config(config)
+    zone = topics.zone("left")
+    collector = Collector(broker, [topics.count, zone])
+
+    def last(topic: str) -> bytes | None:
+        got = collector.on(topic)
+        return got[-1].payload if got else None
+
+    def started() -> MqttSink:
+        sink = MqttSink(config, RunStats())
+        sink.open(META)
+        return sink
+
+    sink = started()
+    wait_connected(sink)
+    run_frames(config, sink, [100])  # someone in the zone
+    assert collector.wait_for(lambda c: last(topics.count) == b"1" and json.loads(last(zone) or b"{}").get("occupied"))
+    sink.close()
+
+    sink = started()
+    wait_connected(sink)
+    assert collector.wait_for(lambda c: last(topics.count) == b"" and last(zone) == b"")
+    run_frames(config, sink, [100])
+    assert collector.wait_for(lambda c: last(topics.count) == b"1" and json.loads(last(zone) or b"{}").get("occupied"))
+    sink.close()
+
+    sink = started()
+    sink.write(output_of(people_frame(0, 2), STAMP))  # before the connection (it starts in the background)
+    wait_connected(sink)
+    assert collector.wait_for(lambda c: last(topics.count) == b"2")
+    sink.close()
+    collector.close()
+    late = Collector(broker, [topics.count])
+    assert late.wait_for(lambda c: bool(c.on(topics.count)))
+    assert [m.payload for m in late.on(topics.count)] == [b"2"]
+    late.close()
 
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "examples" / "blueprints" / "automation" / "edgepose"

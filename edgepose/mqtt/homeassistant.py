@@ -96,6 +96,7 @@ def discovery_messages(
         "name": "people in view",
         "unique_id": f"{node}_people",
         "state_topic": topics.count,
+        "value_template": _template("value_json"),  # an emptied count: unknown (a bare "" is ignored)
         "state_class": "measurement",
         "icon": "mdi:account-group",
     }
@@ -151,6 +152,7 @@ def camera_discovery_messages(
         "name": f"{topics.camera} people in view",
         "unique_id": f"{node}_{camera_people_object_id(topics.camera)}",
         "state_topic": topics.camera_count,
+        "value_template": _template("value_json"),
         "state_class": "measurement",
         "icon": "mdi:account-group",
     }

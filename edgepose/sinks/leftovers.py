@@ -9,6 +9,9 @@ connect and removed (an empty retained message deletes a retained value).
   clear. This device's retained ``meta`` says which cameras it had (``topics.cameras``); it is
   subscribed before the connection announces this run's ``meta``, so the first one read is the
   last run's. A camera no ``meta`` of this device listed is left alone: the prefix may be shared.
+- The counts, zone and fall states this run publishes, as a killed run left them: emptied until
+  this run publishes its own (:meth:`RetainedStates.clear_left`), so no subscriber takes the last
+  run's values for this run's.
 
 Order matters to Home Assistant: a config is emptied before the state it reads (it would render the
 emptied state through the config's template), so the configs' subscription is made before the states'.
@@ -31,6 +34,7 @@ from edgepose.mqtt.homeassistant import (
 )
 from edgepose.mqtt.transport import MqttTransport
 from edgepose.sinks.layout import Layout
+from edgepose.sinks.retained import RetainedStates
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,10 @@ class Leftovers:
     empties those this run does not stand behind under the layout in effect (``layout()``, read at
     each message: a reload may change it). The handlers run on the transport's network thread."""
 
-    def __init__(self, transport: MqttTransport, layout: Callable[[], Layout]) -> None:
+    def __init__(self, transport: MqttTransport, layout: Callable[[], Layout], states: RetainedStates) -> None:
         self.transport = transport
         self.layout = layout
+        self.states = states
         self._lock = threading.Lock()
         self._had: set[str] = set()  # cameras a meta of this device listed
 
@@ -60,6 +65,7 @@ class Leftovers:
         self.transport.watch(topics.every_camera("zones/+"), self.zone_state)
         self.transport.watch(topics.every_camera("fall"), self.fall_state)
         self.transport.watch(topics.every_camera("count"), self.camera_count)
+        self.transport.watch(topics.count, self.device_count)
 
     def _clear(self, layout: Layout, topic: str) -> None:
         self.transport.set_state(topic, b"", layout.config.mqtt.qos_status)
@@ -100,7 +106,8 @@ class Leftovers:
             )
 
     def zone_state(self, topic: str, payload: bytes) -> None:
-        """A zone's state: emptied when its camera is gone, or configured without that zone (stage on)."""
+        """A zone's state: emptied when its camera is gone, or configured without that zone (stage on);
+        a configured zone's as the last run left it, until this run publishes it."""
         layout = self.layout()
         camera = layout.topics.camera_of(topic, "zones/")
         if not payload or camera is None:
@@ -115,9 +122,12 @@ class Leftovers:
         if zone not in output.zones:
             log.info("mqtt: zone %r is no longer configured: clearing its retained state", zone)
             self._clear(layout, topic)
+        else:
+            self.states.clear_left(topic)
 
     def fall_state(self, topic: str, payload: bytes) -> None:
-        """A camera's fall state: emptied when the camera is gone or falls are off."""
+        """A camera's fall state: emptied when the camera is gone or falls are off; the last run's
+        until this run publishes its own."""
         layout = self.layout()
         camera = layout.topics.camera_of(topic, "fall")
         if not payload or camera is None:
@@ -127,10 +137,12 @@ class Leftovers:
         elif camera in layout.cameras and not layout.falls_on:
             log.info("mqtt: fall detection is off: clearing the retained fall state")
             self._clear(layout, topic)
+        elif camera in layout.cameras:
+            self.states.clear_left(topic)
 
     def camera_count(self, topic: str, payload: bytes) -> None:
         """A camera's own count: emptied when the camera is gone, or with one camera (``<prefix>/count``
-        is the count)."""
+        is the count); the last run's until this run publishes its own."""
         layout = self.layout()
         camera = layout.topics.camera_of(topic, "count")
         if not payload or camera is None:
@@ -142,6 +154,13 @@ class Leftovers:
                 "mqtt: one camera now: clearing its retained count %s (%s is the count)", topic, layout.topics.count
             )
             self._clear(layout, topic)
+        elif camera in layout.cameras and layout.config.mqtt.publish_count:
+            self.states.clear_left(topic)
+
+    def device_count(self, topic: str, payload: bytes) -> None:
+        """``<prefix>/count`` as the last run left it: emptied until this run publishes its own."""
+        if payload and topic == self.layout().topics.count and self.layout().config.mqtt.publish_count:
+            self.states.clear_left(topic)
 
     def stale_entity(self, topic: str, payload: bytes) -> None:
         """A retained discovery config of this device that the settings no longer make: emptied (Home

@@ -19,8 +19,9 @@ The connection, its offline buffer, acknowledgements and reconnects are the tran
   the reps reset command subscribed on ``<prefix>/<camera>/reps/reset`` (empty payload: every
   track; a track id: that one), handed to the stage through :class:`~edgepose.analysis.commands.Commands`;
 - at connect, what an earlier run left retained that this run does not stand behind is emptied
-  (:mod:`edgepose.sinks.leftovers`): stale zones, entities and states, and every retained topic of
-  a camera this device's last ``meta`` listed and the config no longer names.
+  (:mod:`edgepose.sinks.leftovers`): stale zones, entities and states, every retained topic of a
+  camera this device's last ``meta`` listed and the config no longer names, and the counts, zone
+  and fall states a killed run left, until this run publishes its own.
 
 Several cameras (``cameras:``) share the one connection, will, ``available``, ``meta`` and ``stats``;
 each frame's documents go to its own camera's topics (``result.camera``), with that camera's zones,
@@ -110,7 +111,7 @@ class MqttSink(Sink):
         )
         self.policy = PublishingPolicy(self.mqtt, clock)
         self.states = RetainedStates(self.transport, self.mqtt, clock)
-        self.leftovers = Leftovers(self.transport, lambda: self.layout)
+        self.leftovers = Leftovers(self.transport, lambda: self.layout, self.states)
         self.commands = commands or Commands()
         self.reps = RepsCommands(self.commands, lambda: self.layout)
         # A reload against the frames' zone and fall states: none of a removed zone after its clear.

@@ -6,12 +6,16 @@ Every value goes through :meth:`MqttTransport.set_state`: the transport keeps th
 each topic and sends it again after every reconnect (the broker may have restarted and lost it), so
 a later value always wins over an earlier one, a clear included.
 
+What an earlier run left retained of these states is emptied at connect until this run sets its own
+(:meth:`RetainedStates.clear_left`, called by :mod:`edgepose.sinks.leftovers`).
+
 Counts: with several cameras ``<prefix>/<camera>/count`` per camera and ``<prefix>/count`` the
 device's total (the sum of each camera's latest count); with one camera ``<prefix>/count`` alone.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 
@@ -19,6 +23,8 @@ from edgepose.config.sections import MqttConfig
 from edgepose.mqtt.settle import Settle
 from edgepose.mqtt.transport import MqttTransport
 from edgepose.sinks.layout import CameraOutput, Layout
+
+log = logging.getLogger(__name__)
 
 
 class RetainedStates:
@@ -37,9 +43,25 @@ class RetainedStates:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}  # camera -> people in its latest frame
         self._device_count: int | None = None  # the latest value of <prefix>/count
+        self._set_lock = threading.Lock()  # after _lock when both are taken
+        self._published: set[str] = set()  # topics this run has set (a value or a clear)
 
     def _set(self, topic: str, payload: bytes) -> None:
-        self.transport.set_state(topic, payload, self.mqtt.qos_status)
+        with self._set_lock:
+            self._published.add(topic)
+            self.transport.set_state(topic, payload, self.mqtt.qos_status)
+
+    def clear_left(self, topic: str) -> bool:
+        """Empty ``topic``, a state this run publishes, unless this run has set it already: what it
+        holds is then what an earlier run left (a killed one's last count), which no subscriber may
+        take for this run's. True when emptied. Atomic with :meth:`_set`: a value this run sets is
+        never emptied after it."""
+        with self._set_lock:
+            if topic in self._published:
+                return False
+            self.transport.set_state(topic, b"", self.mqtt.qos_status)
+        log.info("mqtt: emptying %s until this run publishes it (an earlier run left it retained)", topic)
+        return True
 
     def clear(self, topic: str) -> None:
         """An empty retained message on ``topic``: the broker forgets its value."""
