@@ -32,13 +32,8 @@ from edgepose.health import Health
 from edgepose.inference.accelerator import EngineChoice, open_engine
 from edgepose.logs import ONCE_EACH
 from edgepose.modelstore.locate import locate, search_dirs
-from edgepose.pipeline.runner import (
-    Lane,
-    Pipeline,
-    ResultHook,
-    Tracking,
-    overlap_for,
-)
+from edgepose.pipeline.lanes import Lane, Tracking
+from edgepose.pipeline.runner import Pipeline, ResultHook, overlap_for
 from edgepose.pose import FrameResult
 from edgepose.sinks import Sink, make_sink
 from edgepose.sources import Source, make_source

@@ -50,7 +50,8 @@ from edgepose.estimation.estimator import PoseEstimator  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
 from edgepose.inference.standin import Recording, SleepEngine, parse_sleep  # noqa: E402
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy  # noqa: E402
-from edgepose.pipeline.runner import Lane, Pipeline  # noqa: E402
+from edgepose.pipeline.lanes import Lane  # noqa: E402
+from edgepose.pipeline.runner import Pipeline  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
 from edgepose.tools.bench.frames import first_frames  # noqa: E402
 from edgepose.tools.bench.limit import NullSink, TimedEngine, record  # noqa: E402

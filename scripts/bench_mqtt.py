@@ -30,7 +30,8 @@ from bench_pipeline import SHARED, MemorySource  # noqa: E402
 from edgepose.app import build_estimator, meta_document  # noqa: E402
 from edgepose.config import load_config  # noqa: E402
 from edgepose.documents.poses import Stamp  # noqa: E402
-from edgepose.pipeline.runner import Lane, Pipeline  # noqa: E402
+from edgepose.pipeline.lanes import Lane  # noqa: E402
+from edgepose.pipeline.runner import Pipeline  # noqa: E402
 from edgepose.sinks.mqtt import MqttSink  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402
 from edgepose.tools.bench.frames import first_frames  # noqa: E402

@@ -42,7 +42,8 @@ from edgepose.config import load_config  # noqa: E402
 from edgepose.documents.poses import Stamp  # noqa: E402
 from edgepose.estimation.preprocess import cut, full_region, to_input_dtype  # noqa: E402
 from edgepose.frame import Frame  # noqa: E402
-from edgepose.pipeline.runner import Lane, Pipeline, overlap_for  # noqa: E402
+from edgepose.pipeline.lanes import Lane  # noqa: E402
+from edgepose.pipeline.runner import Pipeline, overlap_for  # noqa: E402
 from edgepose.sources.base import Source  # noqa: E402
 from edgepose.sources.video import VideoFileSource  # noqa: E402
 from edgepose.stats import RunStats  # noqa: E402

@@ -23,7 +23,9 @@ from edgepose.errors import ConfigError, InputError
 from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
-from edgepose.pipeline.runner import AddCamera, Ended, Lane, Pipeline, Reconfigure, RemoveCamera
+from edgepose.pipeline.changes import AddCamera, Reconfigure, RemoveCamera
+from edgepose.pipeline.lanes import Lane
+from edgepose.pipeline.runner import Ended, Pipeline
 from edgepose.pose import FrameResult
 from edgepose.sources.base import Source
 from edgepose.sources.video import VideoFileSource

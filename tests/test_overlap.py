@@ -22,7 +22,9 @@ from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.standin import Recording, RecordingEngine, SleepEngine, parse_sleep
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
-from edgepose.pipeline.runner import Ended, Lane, Pipeline, Reconfigure, StageTimes, overlap_for
+from edgepose.pipeline.changes import Reconfigure
+from edgepose.pipeline.lanes import Lane
+from edgepose.pipeline.runner import Ended, Pipeline, StageTimes, overlap_for
 from edgepose.pose import FrameResult
 from edgepose.sources.video import VideoFileSource
 from edgepose.stats import RunStats

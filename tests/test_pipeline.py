@@ -15,7 +15,8 @@ from edgepose.config import load_config
 from edgepose.documents.poses import Stamp
 from edgepose.errors import UnavailableError
 from edgepose.frame import Frame
-from edgepose.pipeline.runner import Ended, FrameSlot, Lane, Pipeline
+from edgepose.pipeline.lanes import Lane
+from edgepose.pipeline.runner import Ended, FrameSlot, Pipeline
 from edgepose.pipeline.scheduling import CameraSlot
 from edgepose.pose import FrameResult
 from edgepose.sources.base import Source

@@ -23,7 +23,8 @@ from edgepose.documents.poses import Stamp
 from edgepose.estimation.estimator import PoseEstimator
 from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
-from edgepose.pipeline.runner import Lane, Pipeline
+from edgepose.pipeline.lanes import Lane
+from edgepose.pipeline.runner import Pipeline
 from edgepose.service.daemon import Daemon
 from edgepose.service.notify import Notifier
 from edgepose.service.reload import Reloader, plan_reload

@@ -17,7 +17,8 @@ from edgepose.config import load_config
 from edgepose.documents.poses import Stamp
 from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
-from edgepose.pipeline.runner import MAX_CONSECUTIVE_FAILURES, Lane, Pipeline
+from edgepose.pipeline.lanes import Lane
+from edgepose.pipeline.runner import MAX_CONSECUTIVE_FAILURES, Pipeline
 from edgepose.sources.base import Source
 from edgepose.stats import RunStats
 

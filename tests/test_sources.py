@@ -19,7 +19,8 @@ from edgepose.config.sections import SourceConfig
 from edgepose.errors import EX_UNAVAILABLE, FrameError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.health import Health
-from edgepose.pipeline.runner import Lane, Pipeline
+from edgepose.pipeline.lanes import Lane
+from edgepose.pipeline.runner import Pipeline
 from edgepose.sources import guess_kind, make_source
 from edgepose.sources.base import Clocks, Source
 from edgepose.sources.capture import OpenCvCapture

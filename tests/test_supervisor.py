@@ -296,7 +296,8 @@ def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path
     from edgepose.config.sections import DecoderConfig
     from edgepose.documents.poses import Stamp
     from edgepose.estimation.estimator import PoseEstimator
-    from edgepose.pipeline.runner import Lane, Pipeline
+    from edgepose.pipeline.lanes import Lane
+    from edgepose.pipeline.runner import Pipeline
     from edgepose.sinks.base import Sink
     from edgepose.sources.files import ImageSource
     from edgepose.stats import RunStats

@@ -202,7 +202,8 @@ def _from_model(config: Config, source: Source, writer: FrameWriter, style: Styl
                 analyzed: Analyzed) -> None:  # fmt: skip
     from edgepose.app import build_estimator
     from edgepose.documents.poses import Stamp
-    from edgepose.pipeline.runner import Lane, Pipeline
+    from edgepose.pipeline.lanes import Lane
+    from edgepose.pipeline.runner import Pipeline
     from edgepose.stats import RunStats
     from edgepose.tracking import make_tracker
 

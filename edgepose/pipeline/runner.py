@@ -50,23 +50,24 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from edgepose.documents.output import CameraQuiet
 from edgepose.documents.poses import Stamp
 from edgepose.errors import FrameError, InputError
-from edgepose.estimation.estimator import DecoderSetup, PoseEstimator, Prepared
+from edgepose.estimation.estimator import Prepared
 from edgepose.frame import Frame
 from edgepose.inference.supervisor import InFlight
+from edgepose.pipeline.changes import KEEP, AbandonCamera, AddCamera, Reconfigure, RemoveCamera, Request
 from edgepose.pipeline.handoff import END, POLL_S, FrameSlot  # noqa: F401  (FrameSlot: imported from here too)
+from edgepose.pipeline.lanes import Analyzing, Lane, Tracking
 from edgepose.pipeline.publisher import Publisher, ResultHook
-from edgepose.pipeline.scheduling import CameraProgress, CameraScheduler, CameraSlot
+from edgepose.pipeline.scheduling import CameraProgress, CameraScheduler
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
-from edgepose.sources.base import Source
 from edgepose.stats import RunStats
 
 log = logging.getLogger(__name__)
@@ -74,25 +75,6 @@ log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 5.0  # how long run() waits for the capture thread to end
 MAX_CONSECUTIVE_FAILURES = 1000  # reads failing in a row before a source counts as broken
-
-
-class Tracking(Protocol):
-    """A stage that gives poses ids (and may smooth them); frames arrive in capture order."""
-
-    def __call__(self, result: FrameResult) -> FrameResult: ...
-
-    def reset(self) -> None: ...
-
-
-class Analyzing(Protocol):
-    """The analysis stage after tracking (:class:`edgepose.analysis.AnalysisStage`): angles, zones, events.
-
-    It runs on every frame, photos included (they get counts, no enter/leave), and never raises.
-    """
-
-    def apply(self, result: FrameResult, continuous: bool = True) -> FrameResult: ...
-
-    def reset(self) -> None: ...
 
 
 @runtime_checkable
@@ -130,31 +112,6 @@ def overlap_for(mode: str, accelerator: str) -> bool:
     return mode == "on"
 
 
-@dataclass(eq=False)
-class Lane:
-    """One camera in the pipeline: its source and the stages that keep state per camera.
-
-    Every camera has its own estimator (the crop region and input buffers, on the one shared
-    engine), tracker (ids are per camera), analysis stage and figures (``stats``: its
-    ``RunStats.camera(name)``, given by the pipeline when left None). ``fps_cap``: at most that many
-    of its frames a second are processed (None: round-robin only). The rest is the run's state.
-    """
-
-    name: str
-    source: Source
-    estimator: PoseEstimator
-    stats: RunStats | None = None  # type: ignore[assignment]  (set by the pipeline when None)
-    tracking: Tracking | None = None
-    analysis: Analyzing | None = None
-    fps_cap: float | None = None
-    slot_size: int | None = None  # a live camera's slot; None: the pipeline's
-    slot: CameraSlot | None = field(default=None, repr=False)
-    halt: threading.Event = field(default_factory=threading.Event, repr=False)  # ends its capture thread
-    thread: threading.Thread | None = field(default=None, repr=False)
-    error: BaseException | None = None  # what ended its capture (a source that failed for good)
-    retired: bool = False  # no longer scheduled: removed, or its max_frames reached
-
-
 @dataclass(slots=True)
 class _Flight:
     """A frame on the accelerator: its camera, its input, the invoke, and the tracking stage it will get."""
@@ -174,60 +131,6 @@ class Ended(enum.StrEnum):
     MAX_FRAMES = "max_frames reached"
     DURATION = "duration reached"
     STOPPED = "stop requested"
-
-
-class Keep(enum.Enum):
-    """Marker for a :class:`Reconfigure` field that leaves its stage as it is."""
-
-    KEEP = "keep"
-
-
-KEEP = Keep.KEEP
-
-
-@dataclass(frozen=True)
-class Reconfigure:
-    """A change to the running pipeline, applied by the inference thread between two frames.
-
-    ``decoder``: a setup built beforehand (``PoseEstimator.setup_for``), None to keep the current
-    one. ``tracking``: the new tracking stage, None for no tracking, ``KEEP`` to keep the current
-    one; ``analysis`` the same for the analysis stage. Built outside the inference thread, so a
-    change that cannot be built never reaches a frame.
-    """
-
-    decoder: DecoderSetup | None = None
-    tracking: Tracking | Literal[Keep.KEEP] | None = KEEP
-    analysis: Analyzing | Literal[Keep.KEEP] | None = KEEP
-    camera: str | None = None  # the camera it is for; None: every camera (a tracker is then shared: one camera)
-
-
-@dataclass(frozen=True)
-class AddCamera:
-    """A camera joins the running pipeline (a reload): its lane is built and its source opened beforehand."""
-
-    lane: Lane
-
-
-@dataclass(frozen=True)
-class RemoveCamera:
-    """A camera leaves the running pipeline. ``done(lane)`` is called once its capture thread has
-    ended (on a thread of its own, so closing the source never holds up a frame)."""
-
-    name: str
-    done: Callable[[Lane], None] | None = None
-    restart: bool = False  # ``done`` adds it back (AddCamera): the run does not end while it is away
-
-
-@dataclass(frozen=True)
-class AbandonCamera:
-    """A camera's restart failed: it will not come back (``error`` says why). If no camera is left,
-    the run ends and raises ``error``."""
-
-    name: str
-    error: BaseException
-
-
-Request = Reconfigure | AddCamera | RemoveCamera | AbandonCamera
 
 
 class Pipeline:

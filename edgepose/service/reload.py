@@ -4,8 +4,8 @@
 restart (a pure function). :class:`Reloader` applies a plan to the running app: it builds every
 change first (a decoder setup, a tracker, an analysis stage, a camera's opened source), so a change
 that cannot be built (an :class:`~edgepose.errors.EdgeposeError`) leaves the service as it was,
-then queues them on the pipeline (:class:`~edgepose.pipeline.runner.Reconfigure`,
-:class:`~edgepose.pipeline.runner.AddCamera`, :class:`~edgepose.pipeline.runner.RemoveCamera`),
+then queues them on the pipeline (:class:`~edgepose.pipeline.changes.Reconfigure`,
+:class:`~edgepose.pipeline.changes.AddCamera`, :class:`~edgepose.pipeline.changes.RemoveCamera`),
 which swaps them in between two frames, and tells the sinks
 (:class:`~edgepose.documents.output.Reloaded`). The app only assembles, starts and stops; the
 daemon only reads the new config and logs what happened.
@@ -27,7 +27,8 @@ from edgepose.config.sections import Config
 from edgepose.documents.meta import meta_document
 from edgepose.documents.output import Reloaded
 from edgepose.errors import EdgeposeError
-from edgepose.pipeline.runner import KEEP, AbandonCamera, AddCamera, Lane, Reconfigure, RemoveCamera, Request
+from edgepose.pipeline.changes import KEEP, AbandonCamera, AddCamera, Reconfigure, RemoveCamera, Request
+from edgepose.pipeline.lanes import Lane
 
 if TYPE_CHECKING:
     from edgepose.app import App

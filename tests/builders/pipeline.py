@@ -16,7 +16,8 @@ from edgepose.config.sections import Config
 from edgepose.documents.output import FrameOutput, Output
 from edgepose.documents.poses import Stamp
 from edgepose.health import Health
-from edgepose.pipeline.runner import Lane, Pipeline
+from edgepose.pipeline.lanes import Lane
+from edgepose.pipeline.runner import Pipeline
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.sources.base import Clocks, Source

@@ -40,7 +40,8 @@ from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
 from edgepose.inference.standin import Recording, RecordingEngine, SleepEngine, parse_sleep
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
-from edgepose.pipeline.runner import Lane, Pipeline, StageTimes
+from edgepose.pipeline.lanes import Lane
+from edgepose.pipeline.runner import Pipeline, StageTimes
 from edgepose.pose import FrameResult
 from edgepose.sinks.base import Sink
 from edgepose.tools.bench.peer import PEER_FORMAT, Peer, load_example, make_peer

@@ -31,7 +31,8 @@ from edgepose.errors import EdgeposeError, FrameError, InputError, UnavailableEr
 from edgepose.estimation.loaded import Loaded
 from edgepose.frame import Frame
 from edgepose.logs import counted
-from edgepose.pipeline.runner import Lane, Pipeline
+from edgepose.pipeline.lanes import Lane
+from edgepose.pipeline.runner import Pipeline
 from edgepose.pose import FrameResult
 from edgepose.redact import redact_text
 from edgepose.sinks import Sink, make_sink
