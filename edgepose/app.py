@@ -69,8 +69,14 @@ def build_estimator(config: Config, health: Health | None = None, stats: RunStat
     except BaseException:
         choice.engine.close()
         raise
-    log.info("model %s on %s (%d threads), input %s, format %s", name, choice.accelerator,
-             config.model.threads, list(choice.engine.input.shape), estimator.decoder.format)  # fmt: skip
+    log.info(
+        "model %s on %s (%d threads), input %s, format %s",
+        name,
+        choice.accelerator,
+        config.model.threads,
+        list(choice.engine.input.shape),
+        estimator.decoder.format,
+    )
     return Loaded(estimator, name, path, choice.accelerator, choice.fallback)
 
 
@@ -238,9 +244,13 @@ class App:
     def start(self) -> None:
         """Load the model, open the source and the sinks; on failure, undo what was started."""
         try:
-            for name, step in (("model", self.start_model), ("source", self.start_source),
-                               ("sinks", self.start_sinks), ("preview", self.start_preview),
-                               ("pipeline", self.start_pipeline)):  # fmt: skip
+            for name, step in (
+                ("model", self.start_model),
+                ("source", self.start_source),
+                ("sinks", self.start_sinks),
+                ("preview", self.start_preview),
+                ("pipeline", self.start_pipeline),
+            ):
                 log.debug("starting %s", name)
                 step()
         except BaseException:

@@ -80,10 +80,14 @@ def verdict(p: Platform, tflite_runtime_importable: bool | None = None) -> Verdi
         if tflite_runtime_importable is None:
             tflite_runtime_importable = find_spec("tflite_runtime") is not None
         if tflite_runtime_importable:
-            return Verdict("warn", f"{where}: 32-bit ARM is not supported; running on the tflite_runtime you "
-                           "installed, with NumPy < 2", PI_OS_HINT)  # fmt: skip
-        return Verdict("fail", f"{where}: 32-bit ARM has no LiteRT (or tflite-runtime) wheels, so no model "
-                       "can run", PI_OS_HINT)  # fmt: skip
+            return Verdict(
+                "warn",
+                f"{where}: 32-bit ARM is not supported; running on the tflite_runtime you installed, with NumPy < 2",
+                PI_OS_HINT,
+            )
+        return Verdict(
+            "fail", f"{where}: 32-bit ARM has no LiteRT (or tflite-runtime) wheels, so no model can run", PI_OS_HINT
+        )
     if p.machine not in SUPPORTED_64:
         return Verdict("warn", f"{where}: not a supported architecture (aarch64 or x86-64)")
     if on_pi:

@@ -139,10 +139,18 @@ def abi_verdict(in_use: str, in_use_path: str, system: SystemPython) -> Verdict:
     )
     mine, theirs = _release(in_use), _release(system.numpy)
     if mine[0] != theirs[0] or mine < theirs:
-        return Verdict("fail", f"NumPy {in_use} ({in_use_path}) is in use, but apt's {what} built for NumPy "
-                       f"{system.numpy}: importing it fails", fix)  # fmt: skip
-    return Verdict("warn", f"NumPy {in_use} ({in_use_path}) is in use; apt's {what} built for {system.numpy} "
-                   "(compatible, but two NumPys are installed)", fix)  # fmt: skip
+        return Verdict(
+            "fail",
+            f"NumPy {in_use} ({in_use_path}) is in use, but apt's {what} built for NumPy "
+            f"{system.numpy}: importing it fails",
+            fix,
+        )
+    return Verdict(
+        "warn",
+        f"NumPy {in_use} ({in_use_path}) is in use; apt's {what} built for {system.numpy} "
+        "(compatible, but two NumPys are installed)",
+        fix,
+    )
 
 
 def is_abi_error(exc: BaseException) -> bool:

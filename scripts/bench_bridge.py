@@ -50,8 +50,10 @@ def run(messages: int, timeout: float) -> dict:
             raise RuntimeError("the bridge did not forward the first message")
         central.stop()
         t0 = time.monotonic()
-        infos = [pub.publish("edgepose/pi-1/cam0/poses", (template % (i, time.time())).encode(), qos=1)
-                 for i in range(1, messages + 1)]  # fmt: skip
+        infos = [
+            pub.publish("edgepose/pi-1/cam0/poses", (template % (i, time.time())).encode(), qos=1)
+            for i in range(1, messages + 1)
+        ]
         for info in infos:
             info.wait_for_publish(timeout)
         queued_s = time.monotonic() - t0

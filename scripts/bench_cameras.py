@@ -172,8 +172,11 @@ def cameras_round(bench: Bench, layout: Layout, seconds: float, tally: Tally) ->
     lanes = []
     for k, fps in enumerate(layout.fps):
         name = f"cam{k}"
-        source = PacedSource(bench.images, name, fps) if fps else \
-            MemorySource(bench.images, continuous=True, camera=name, limit=10**9)  # fmt: skip
+        source = (
+            PacedSource(bench.images, name, fps)
+            if fps
+            else MemorySource(bench.images, continuous=True, camera=name, limit=10**9)
+        )
         tracking = make_tracker(config.tracking, config.decoder.min_keypoint_score)
         lanes.append(Lane(name, source, template.sibling(config.decoder), stats.camera(name), tracking))
     pipe = Pipeline(lanes, [NullSink()], stamp, stats, overlap=True)
@@ -228,8 +231,14 @@ def main() -> int:
     for model in args.models.split(","):
         config = load_config(None, [f"model.name='{model}'"])
         loaded = build_estimator(config)
-        bench = Bench(config, loaded.model_name, dict(loaded.estimator.model_options),
-                      record(loaded, config, images), parse_sleep(args.engine), images)  # fmt: skip
+        bench = Bench(
+            config,
+            loaded.model_name,
+            dict(loaded.estimator.model_options),
+            record(loaded, config, images),
+            parse_sleep(args.engine),
+            images,
+        )
         loaded.estimator.engine.close()
         bare, tallies = run(bench, layouts, args.seconds, args.rounds)
         bare_fps = bare.total / bare.seconds
@@ -237,10 +246,17 @@ def main() -> int:
             t = tallies[name]
             per_camera = {name: round(n / t.seconds, 1) for name, n in sorted(t.frames.items())}
             total = t.total / t.seconds
-            row = {"model": loaded.model_name, "engine": args.engine, "layout": name,
-                   "bare_fps": round(bare_fps, 1), "total_fps": round(total, 1),
-                   "ratio": round(total / bare_fps, 3), "fps_per_camera": per_camera,
-                   "skipped": dict(sorted(t.skipped.items())), "seconds": round(t.seconds, 1)}  # fmt: skip
+            row = {
+                "model": loaded.model_name,
+                "engine": args.engine,
+                "layout": name,
+                "bare_fps": round(bare_fps, 1),
+                "total_fps": round(total, 1),
+                "ratio": round(total / bare_fps, 3),
+                "fps_per_camera": per_camera,
+                "skipped": dict(sorted(t.skipped.items())),
+                "seconds": round(t.seconds, 1),
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
     print("\n| model | cameras | fps per camera | total fps | bare fps | total / bare | skipped |")
@@ -248,8 +264,10 @@ def main() -> int:
     for row in rows:
         per = ", ".join(f"{v:.1f}" for v in row["fps_per_camera"].values())
         skipped = ", ".join(str(v) for v in row["skipped"].values())
-        print(f"| {row['model']} | {row['layout']} | {per} | {row['total_fps']:.1f} | {row['bare_fps']:.1f} | "
-              f"{row['ratio']:.3f} | {skipped} |")  # fmt: skip
+        print(
+            f"| {row['model']} | {row['layout']} | {per} | {row['total_fps']:.1f} | {row['bare_fps']:.1f} | "
+            f"{row['ratio']:.3f} | {skipped} |"
+        )
     return 0
 
 

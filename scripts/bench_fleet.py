@@ -93,8 +93,18 @@ def publisher(port: int, first: int, count: int, fps: float, people: int, second
     for _, c in clients:
         c.disconnect()
         c.loop_stop()
-    out.write_text(json.dumps({"sent": len(infos), "acked": acked, "behind_s": behind, "seconds": end - start,
-                               "devices": [d for d, _ in clients], "frames": frames}))  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {
+                "sent": len(infos),
+                "acked": acked,
+                "behind_s": behind,
+                "seconds": end - start,
+                "devices": [d for d, _ in clients],
+                "frames": frames,
+            }
+        )
+    )
 
 
 def consumer(port: int, group: str, index: int, quiet: float, deadline: float, out: Path) -> None:
@@ -102,8 +112,14 @@ def consumer(port: int, group: str, index: int, quiet: float, deadline: float, o
     from edgepose.client import FleetClient, Poses
     from edgepose.config.sections import MqttConfig
 
-    fleet = FleetClient(MqttConfig(host=HOST, port=port), kinds=["poses"], share=group, validate=False,
-                        client_id=f"bench-share-{index}", clean=False).connect()  # fmt: skip
+    fleet = FleetClient(
+        MqttConfig(host=HOST, port=port),
+        kinds=["poses"],
+        share=group,
+        validate=False,
+        client_id=f"bench-share-{index}",
+        clean=False,
+    ).connect()
     print("ready", flush=True)
     latencies: list[float] = []
     seen: list[str] = []
@@ -119,9 +135,17 @@ def consumer(port: int, group: str, index: int, quiet: float, deadline: float, o
         if started and not got:
             break
     fleet.close()
-    out.write_text(json.dumps({"received": len(seen), "seen": seen,
-                               "p50_ms": 1000 * percentile(latencies, 50), "p99_ms": 1000 * percentile(latencies, 99),
-                               "max_ms": 1000 * max(latencies, default=float("nan"))}))  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {
+                "received": len(seen),
+                "seen": seen,
+                "p50_ms": 1000 * percentile(latencies, 50),
+                "p99_ms": 1000 * percentile(latencies, 99),
+                "max_ms": 1000 * max(latencies, default=float("nan")),
+            }
+        )
+    )
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -136,18 +160,53 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     total = args.devices * int(args.seconds * args.fps)
     try:
         record = subprocess.Popen(
-            [sys.executable, "-m", "edgepose", "record", "--host", HOST, "--port", str(broker.port), "--dir",
-             str(work / "rec"), "--kinds", "poses", "--session", "bench-record", "--fsync", "interval",
-             "--count", str(total), "--duration", str(args.seconds + 120), "--summary-json", str(work / "record.json"),
-             *(["--validate"] if args.record_validate else [])],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "edgepose",
+                "record",
+                "--host",
+                HOST,
+                "--port",
+                str(broker.port),
+                "--dir",
+                str(work / "rec"),
+                "--kinds",
+                "poses",
+                "--session",
+                "bench-record",
+                "--fsync",
+                "interval",
+                "--count",
+                str(total),
+                "--duration",
+                str(args.seconds + 120),
+                "--summary-json",
+                str(work / "record.json"),
+                *(["--validate"] if args.record_validate else []),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(record)
         if "subscribed" not in record.stderr.readline():
             raise RuntimeError("edgepose record did not subscribe")
         consumers = []
         for i in range(2):
-            p = subprocess.Popen([*me, "_consumer", str(broker.port), "bench", str(i), str(work / f"consumer{i}.json"),
-                                  str(args.seconds + 60)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+            p = subprocess.Popen(
+                [
+                    *me,
+                    "_consumer",
+                    str(broker.port),
+                    "bench",
+                    str(i),
+                    str(work / f"consumer{i}.json"),
+                    str(args.seconds + 60),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             procs.append(p)
             consumers.append(p)
             if p.stdout is None or p.stdout.readline().strip() != "ready":
@@ -159,8 +218,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             first, count = k * per, min(per, args.devices - k * per)
             if count <= 0:
                 break
-            worker = ["_publisher", str(broker.port), str(first), str(count), str(args.fps), str(args.people),
-                      str(args.seconds), str(work / f"pub{k}.json")]  # fmt: skip
+            worker = [
+                "_publisher",
+                str(broker.port),
+                str(first),
+                str(count),
+                str(args.fps),
+                str(args.people),
+                str(args.seconds),
+                str(work / f"pub{k}.json"),
+            ]
             pubs.append(subprocess.Popen([*me, *worker]))
         procs += pubs
         for p in pubs:
@@ -184,22 +251,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     expected = {f"{d}:{f}" for p in published for d in p["devices"] for f in range(p["frames"])}
     first, second = set(shares[0]["seen"]), set(shares[1]["seen"])
     return {
-        "devices": args.devices, "fps": args.fps, "people": args.people, "seconds": args.seconds,
-        "published": sent, "acked_by_broker": acked,
+        "devices": args.devices,
+        "fps": args.fps,
+        "people": args.people,
+        "seconds": args.seconds,
+        "published": sent,
+        "acked_by_broker": acked,
         "offered_msgs_per_s": round(sent / offered_seconds, 1),
         "publishers_behind_schedule_max_s": round(max(p["behind_s"] for p in published), 3),
-        "share_pair": {"received": [s["received"] for s in shares], "overlap": len(first & second),
-                       "lost": len(expected - (first | second)),
-                       "latency_ms_p50": [round(s["p50_ms"], 1) for s in shares],
-                       "latency_ms_p99": [round(s["p99_ms"], 1) for s in shares],
-                       "latency_ms_max": [round(s["max_ms"], 1) for s in shares]},
-        "record": {"written": recorded["written"], "lost": sent - recorded["written"],
-                   "validate": args.record_validate, "done_after_publishers_s": round(record_done - wall1, 1),
-                   "missing_frames": sum(s["missing"] for s in recorded["streams"]), "invalid": recorded["invalid"]},
+        "share_pair": {
+            "received": [s["received"] for s in shares],
+            "overlap": len(first & second),
+            "lost": len(expected - (first | second)),
+            "latency_ms_p50": [round(s["p50_ms"], 1) for s in shares],
+            "latency_ms_p99": [round(s["p99_ms"], 1) for s in shares],
+            "latency_ms_max": [round(s["max_ms"], 1) for s in shares],
+        },
+        "record": {
+            "written": recorded["written"],
+            "lost": sent - recorded["written"],
+            "validate": args.record_validate,
+            "done_after_publishers_s": round(record_done - wall1, 1),
+            "missing_frames": sum(s["missing"] for s in recorded["streams"]),
+            "invalid": recorded["invalid"],
+        },
         "broker_cpu_percent": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
         "broker_cpu_s": round(cpu1 - cpu0, 2),
         "machine_cpus": os.cpu_count(),
-    }  # fmt: skip
+    }
 
 
 def main() -> None:

@@ -70,9 +70,16 @@ def run_round(
 
 def config_overrides(config: Any) -> list[str]:
     m = config.mqtt
-    return [f"model.name='{config.model.name}'", f"model.threads={config.model.threads}", "device_id=bench",
-            "mqtt.host=127.0.0.1", f"mqtt.qos_poses={m.qos_poses}", "mqtt.stats_interval=1",
-            "mqtt.reconnect_min=0.5", "mqtt.reconnect_max=2"]  # fmt: skip
+    return [
+        f"model.name='{config.model.name}'",
+        f"model.threads={config.model.threads}",
+        "device_id=bench",
+        "mqtt.host=127.0.0.1",
+        f"mqtt.qos_poses={m.qos_poses}",
+        "mqtt.stats_interval=1",
+        "mqtt.reconnect_min=0.5",
+        "mqtt.reconnect_max=2",
+    ]
 
 
 def main() -> int:
@@ -85,8 +92,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per mode")
     parser.add_argument("--qos", type=int, choices=[0, 1, 2], default=0, help="mqtt.qos_poses")
     args = parser.parse_args()
-    config = load_config(None, [f"model.name='{args.model}'", f"model.threads={args.threads}", "device_id=bench",
-                                f"mqtt.qos_poses={args.qos}"])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"model.name='{args.model}'",
+            f"model.threads={args.threads}",
+            "device_id=bench",
+            f"mqtt.qos_poses={args.qos}",
+        ],
+    )
     loaded = build_estimator(config)
     images = first_frames(args.video, args.frames)
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,8 +108,9 @@ def main() -> int:
         port = {"mqtt_up": broker.port, "mqtt_down": free_port()}
         try:
             run_round("none", config, loaded, images, 1.0, port)  # warm-up
-            totals: dict[str, dict[str, Any]] = {m: {"processed": 0, "elapsed": 0.0, "dropped": 0, "published": 0,
-                                                     "max_queue_depth": 0} for m in MODES}  # fmt: skip
+            totals: dict[str, dict[str, Any]] = {
+                m: {"processed": 0, "elapsed": 0.0, "dropped": 0, "published": 0, "max_queue_depth": 0} for m in MODES
+            }
             for _ in range(args.rounds):
                 for mode in MODES:
                     r = run_round(mode, config, loaded, images, args.seconds / args.rounds, port)
@@ -111,9 +126,20 @@ def main() -> int:
     for mode in MODES:
         t = totals[mode]
         fps = t["processed"] / t["elapsed"]
-        print(json.dumps({"mode": mode, "qos": args.qos, "threads": args.threads, "fps": round(fps, 1),
-                          "vs_none_pct": round(100 * (fps / base - 1), 2), **t,
-                          "elapsed": round(t["elapsed"], 2)}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "mode": mode,
+                    "qos": args.qos,
+                    "threads": args.threads,
+                    "fps": round(fps, 1),
+                    "vs_none_pct": round(100 * (fps / base - 1), 2),
+                    **t,
+                    "elapsed": round(t["elapsed"], 2),
+                }
+            ),
+            flush=True,
+        )
     return 0
 
 

@@ -47,9 +47,19 @@ def wait(predicate, what: str, timeout: float = 30.0) -> None:  # type: ignore[n
 
 def measure(broker: Mosquitto, settings: list[str], messages: int, people: int, device: str) -> dict:
     relay = CountingRelay(broker.port)
-    config = load_config(None, [f"device_id={device}", "mqtt.host=127.0.0.1", f"mqtt.port={relay.port}",
-                                "mqtt.stats_interval=0", "mqtt.qos_poses=1", "mqtt.publish_count=false",
-                                f"mqtt.buffer_messages={messages + 10}", *settings])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"device_id={device}",
+            "mqtt.host=127.0.0.1",
+            f"mqtt.port={relay.port}",
+            "mqtt.stats_interval=0",
+            "mqtt.qos_poses=1",
+            "mqtt.publish_count=false",
+            f"mqtt.buffer_messages={messages + 10}",
+            *settings,
+        ],
+    )
     sink = MqttSink(config, RunStats())
     sink.open(META)
     wait(lambda: sink.counters()["connected"], "the connection")
@@ -64,8 +74,11 @@ def measure(broker: Mosquitto, settings: list[str], messages: int, people: int, 
     sent = relay.sent - before
     sink.close()
     relay.close()
-    return {"topic": Topics.from_config(config).poses, "bytes_per_message": sent / messages,
-            "payload_per_message": payload / messages}  # fmt: skip
+    return {
+        "topic": Topics.from_config(config).poses,
+        "bytes_per_message": sent / messages,
+        "payload_per_message": payload / messages,
+    }
 
 
 def main() -> None:

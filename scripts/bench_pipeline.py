@@ -140,13 +140,23 @@ def latency(config: Any, args: argparse.Namespace) -> None:
     pipeline, _ = make_pipeline(config, loaded, MemorySource(images, fps=args.fps), stats)
     pipeline.run(duration=args.seconds)
     snap = stats.snapshot(time.monotonic())
-    print(json.dumps({
-        "phase": "latency", "overlap": args.overlap, "camera_fps": args.fps, "processed_fps": snap["processed_fps"],
-        "captured": stats.captured, "processed": stats.processed, "skipped": stats.skipped,
-        "latency_ms_p50": round(snap["latency_ms_p50"] or 0, 2),
-        "latency_ms_p99": round(snap["latency_ms_p99"] or 0, 2),
-        "inference_ms_p50": round(snap["inference_ms_p50"] or 0, 2),
-    }), flush=True)  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "phase": "latency",
+                "overlap": args.overlap,
+                "camera_fps": args.fps,
+                "processed_fps": snap["processed_fps"],
+                "captured": stats.captured,
+                "processed": stats.processed,
+                "skipped": stats.skipped,
+                "latency_ms_p50": round(snap["latency_ms_p50"] or 0, 2),
+                "latency_ms_p99": round(snap["latency_ms_p99"] or 0, 2),
+                "inference_ms_p50": round(snap["inference_ms_p50"] or 0, 2),
+            }
+        ),
+        flush=True,
+    )
 
 
 def soak(config: Any, args: argparse.Namespace) -> None:
@@ -163,9 +173,18 @@ def soak(config: Any, args: argparse.Namespace) -> None:
         while not done.wait(args.sample):
             samples.append((time.monotonic() - t0, rss_mb()))
             snap = stats.snapshot(time.monotonic())
-            print(json.dumps({"t_s": round(samples[-1][0]), "rss_mb": round(samples[-1][1], 1),
-                              "processed": snap["processed"], "skipped": snap["skipped"],
-                              "latency_ms_p50": snap["latency_ms_p50"]}), flush=True)  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "t_s": round(samples[-1][0]),
+                        "rss_mb": round(samples[-1][1], 1),
+                        "processed": snap["processed"],
+                        "skipped": snap["skipped"],
+                        "latency_ms_p50": snap["latency_ms_p50"],
+                    }
+                ),
+                flush=True,
+            )
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -178,14 +197,29 @@ def soak(config: Any, args: argparse.Namespace) -> None:
     after_minute = next((rss for t, rss in samples if t >= 60), samples[0][1] if samples else rss_mb())
     final, peak = samples[-1][1], max(rss for _, rss in samples)
     snap = stats.snapshot(time.monotonic())
-    print(json.dumps({
-        "phase": "soak", "overlap": args.overlap, "seconds": args.soak,
-        "rss_mb_at_60s": round(after_minute, 1), "rss_mb_final": round(final, 1),
-        "rss_mb_peak": round(peak, 1), "final_vs_60s_pct": round(100 * (final / after_minute - 1), 2),
-        "peak_vs_60s_pct": round(100 * (peak / after_minute - 1), 2), "within_5pct": peak <= after_minute * 1.05,
-        "captured": stats.captured, "processed": stats.processed, "skipped": stats.skipped, "failed": stats.failed,
-        "published": sink.count, "latency_ms_p50": snap["latency_ms_p50"], "latency_ms_p99": snap["latency_ms_p99"],
-    }), flush=True)  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "phase": "soak",
+                "overlap": args.overlap,
+                "seconds": args.soak,
+                "rss_mb_at_60s": round(after_minute, 1),
+                "rss_mb_final": round(final, 1),
+                "rss_mb_peak": round(peak, 1),
+                "final_vs_60s_pct": round(100 * (final / after_minute - 1), 2),
+                "peak_vs_60s_pct": round(100 * (peak / after_minute - 1), 2),
+                "within_5pct": peak <= after_minute * 1.05,
+                "captured": stats.captured,
+                "processed": stats.processed,
+                "skipped": stats.skipped,
+                "failed": stats.failed,
+                "published": sink.count,
+                "latency_ms_p50": snap["latency_ms_p50"],
+                "latency_ms_p99": snap["latency_ms_p99"],
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> int:

@@ -124,8 +124,10 @@ def one_round(root: Path, args: argparse.Namespace, model: str) -> dict[str, flo
     """One measurement in a fresh interpreter importing ``edgepose`` from ``root``."""
     cache = Path(args.cache) / f"{model}_{args.frames}.npz"
     call = f"b.run_stages(Path({str(args.shared)!r}), {model!r}, {args.frames}, Path({str(cache)!r}))"
-    code = (f"import sys, json; sys.path.insert(0, {str(root)!r}); sys.path.insert(1, {str(ROOT / 'scripts')!r}); "
-            f"import bench_stages as b; from pathlib import Path; print(json.dumps({call}))")  # fmt: skip
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(root)!r}); sys.path.insert(1, {str(ROOT / 'scripts')!r}); "
+        f"import bench_stages as b; from pathlib import Path; print(json.dumps({call}))"
+    )
     env = {**os.environ, "PYTHONPATH": str(root)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -149,8 +151,10 @@ def main() -> int:
             for name, root in roots.items():  # alternating: old, new, old, new ...
                 runs[name].append(one_round(root, args, model))
         people = np.mean([r["people"] for r in runs["new"]])
-        print(f"# {model}, {args.frames} walking-crowd frames, {people:.1f} people a frame, "
-              f"{args.rounds} alternating rounds, mean ms a frame (median over rounds)")  # fmt: skip
+        print(
+            f"# {model}, {args.frames} walking-crowd frames, {people:.1f} people a frame, "
+            f"{args.rounds} alternating rounds, mean ms a frame (median over rounds)"
+        )
         header = f"{'stage':12}" + "".join(f"{name:>9}" for name in roots) + ("    new/old" if len(roots) > 1 else "")
         print(header)
         for stage in (*STAGES, "total"):

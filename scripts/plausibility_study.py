@@ -78,8 +78,11 @@ def posenet_people(path: Path, width: int, height: int) -> np.ndarray:
         if float(r["pose_score"]) <= MIN_POSENET_SCORE:
             continue
         kp = poses.setdefault(int(r["pose_id"]), np.zeros((17, 3)))
-        kp[int(r["keypoint_id"])] = (float(r["keypoint_x"]) * width, float(r["keypoint_y"]) * height,
-                                     float(r["keypoint_score"]))  # fmt: skip
+        kp[int(r["keypoint_id"])] = (
+            float(r["keypoint_x"]) * width,
+            float(r["keypoint_y"]) * height,
+            float(r["keypoint_score"]),
+        )
     return np.array(list(poses.values())).reshape(-1, 17, 3)
 
 
@@ -181,31 +184,45 @@ def model_outputs(shared: Path, video_count: int) -> dict[str, Any]:
     from edgepose.sources.files import read_image
     from edgepose.tools.evaluate import coco
 
-    estimator = PoseEstimator(LiteRtEngine(read_model(shared / "models" / MOVENET), threads=2),
-                              DecoderConfig(min_pose_score=0))  # fmt: skip
+    estimator = PoseEstimator(
+        LiteRtEngine(read_model(shared / "models" / MOVENET), threads=2), DecoderConfig(min_pose_score=0)
+    )
     out: dict[str, Any] = {"whole_images": {}}
     ochuman = shared / "keypoints" / "ochuman"
     for path in [shared / "images" / "posenet_test_image.bmp", *sorted(ochuman.glob("*.jpg"))]:
         estimator.reset()
         pose = estimator.estimate(Frame(read_image(path), 0, 0.0, 0.0)).poses[0]
         v = plausibility.check(pose.keypoints[None])
-        out["whole_images"][path.name] = {"score": round(pose.score, 3), "plausible": bool(v.plausible[0]),
-                                          "why": list(v.why(0)), "limb": float(v.limb[0]),
-                                          "symmetry": float(v.symmetry[0]), "span": float(v.span[0])}  # fmt: skip
+        out["whole_images"][path.name] = {
+            "score": round(pose.score, 3),
+            "plausible": bool(v.plausible[0]),
+            "why": list(v.why(0)),
+            "limb": float(v.limb[0]),
+            "symmetry": float(v.symmetry[0]),
+            "span": float(v.span[0]),
+        }
     poses = []
     for i, frame in spread_frames(shared / "videos" / "walking_crowd_720p.mp4", video_count):
         estimator.reset()
         poses.append(estimator.estimate(Frame(frame, i, 0.0, 0.0)).poses[0])
     v = plausibility.check(np.array([p.keypoints for p in poses]).reshape(-1, 17, 3))
     scored = np.array([p.score for p in poses]) >= 0.2
-    out["video"] = {"frames": len(poses), "flagged": int((~v.plausible).sum()), "above_0.2": int(scored.sum()),
-                    "flagged_above_0.2": int((~v.plausible & scored).sum())}  # fmt: skip
+    out["video"] = {
+        "frames": len(poses),
+        "flagged": int((~v.plausible).sum()),
+        "above_0.2": int(scored.sum()),
+        "flagged_above_0.2": int((~v.plausible & scored).sum()),
+    }
     dataset = coco.load_dataset(ochuman / "test_ochuman.json", ochuman)
     results = list(coco.predict(dataset, estimator).results)
     kept_verdict = plausibility.check(np.array([r["keypoints"] for r in results]).reshape(-1, 17, 3))
     kept = [r for r, ok in zip(results, kept_verdict.plausible, strict=True) if ok]
-    out["ap"] = {"without": coco.score(dataset, results).AP, "with": coco.score(dataset, kept).AP,
-                 "poses": len(results), "dropped": len(results) - len(kept)}  # fmt: skip
+    out["ap"] = {
+        "without": coco.score(dataset, results).AP,
+        "with": coco.score(dataset, kept).AP,
+        "poses": len(results),
+        "dropped": len(results) - len(kept),
+    }
     return out
 
 
@@ -215,9 +232,14 @@ def _real(v: plausibility.Verdict) -> dict[str, Any]:
     def top(x: np.ndarray) -> float:
         return float(np.nanmax(x)) if np.isfinite(x).any() else float("nan")
 
-    return {"poses": int(v.plausible.size), "dropped": int((~v.plausible).sum()), "limb_max": top(v.limb),
-            "symmetry_max": top(v.symmetry), "span_max": top(v.span),
-            "dropped_why": sorted({", ".join(v.why(i)) for i in np.flatnonzero(~v.plausible)})}  # fmt: skip
+    return {
+        "poses": int(v.plausible.size),
+        "dropped": int((~v.plausible).sum()),
+        "limb_max": top(v.limb),
+        "symmetry_max": top(v.symmetry),
+        "span_max": top(v.span),
+        "dropped_why": sorted({", ".join(v.why(i)) for i in np.flatnonzero(~v.plausible)}),
+    }
 
 
 def study(shared: Path, video_count: int, with_model: bool = True) -> dict[str, Any]:
@@ -238,7 +260,7 @@ def study(shared: Path, video_count: int, with_model: bool = True) -> dict[str, 
         "posenet_people": _real(plausibility.check(np.concatenate(crowd))),
         "chimeras_annotated": removal_table(list(chimera_set(people))),
         "chimeras_posenet": removal_table(list(chimera_set(crowd[1], places=("as found",)))),
-    }  # fmt: skip
+    }
     if with_model:
         seen_from_above = plausibility.check(posenet_crowd(shared, video_count))
         report["posenet_crowd"] = _real(seen_from_above)
@@ -252,32 +274,52 @@ def markdown(report: dict[str, Any]) -> str:
         "| real poses | poses | dropped | largest limb | largest symmetry | largest span |",
         "|---|--:|--:|--:|--:|--:|",
     ]
-    real = [("OCHuman annotations", a), (f"the same, keypoints removed at random ({MISSING_TRIALS} draws)",
-             report["annotated_thinned"]), ("PoseNet reference people (3 sizes)", p)]  # fmt: skip
+    real = [
+        ("OCHuman annotations", a),
+        (f"the same, keypoints removed at random ({MISSING_TRIALS} draws)", report["annotated_thinned"]),
+        ("PoseNet reference people (3 sizes)", p),
+    ]
     if "posenet_crowd" in report:
         real.append((f"PoseNet on the walking crowd (score > {MIN_VIDEO_POSE_SCORE})", report["posenet_crowd"]))
     for name, r in real:
-        lines.append(f"| {name} | {r['poses']} | {r['dropped']} | {r['limb_max']:.2f} | {r['symmetry_max']:.2f} | "
-                     f"{r['span_max']:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {r['poses']} | {r['dropped']} | {r['limb_max']:.2f} | {r['symmetry_max']:.2f} | "
+            f"{r['span_max']:.2f} |"
+        )
     for title, table in (("annotated", report["chimeras_annotated"]), ("PoseNet people", report["chimeras_posenet"])):
-        lines += ["", f"chimeras of {title}: removed / made", "", "| placed | " + " | ".join(SPLITS) + " | all |",
-                  "|---|" + "--:|" * (len(SPLITS) + 1)]  # fmt: skip
+        lines += [
+            "",
+            f"chimeras of {title}: removed / made",
+            "",
+            "| placed | " + " | ".join(SPLITS) + " | all |",
+            "|---|" + "--:|" * (len(SPLITS) + 1),
+        ]
         for place, by in table.items():
             cells = [f"{by[s][0]} / {by[s][1]}" for s in SPLITS]
-            lines.append(f"| {place} | " + " | ".join(cells) + f" | {sum(by[s][0] for s in SPLITS)} / "
-                         f"{sum(by[s][1] for s in SPLITS)} |")  # fmt: skip
+            lines.append(
+                f"| {place} | " + " | ".join(cells) + f" | {sum(by[s][0] for s in SPLITS)} / "
+                f"{sum(by[s][1] for s in SPLITS)} |"
+            )
     if "model" in report:
         m = report["model"]
-        lines += ["", "| MoveNet SinglePose on | pose score | plausible | why | limb | symmetry | span |",
-                  "|---|--:|---|---|--:|--:|--:|"]  # fmt: skip
+        lines += [
+            "",
+            "| MoveNet SinglePose on | pose score | plausible | why | limb | symmetry | span |",
+            "|---|--:|---|---|--:|--:|--:|",
+        ]
         for name, r in m["whole_images"].items():
-            lines.append(f"| {name} (whole) | {r['score']:.2f} | {r['plausible']} | {', '.join(r['why']) or '-'} | "
-                         f"{r['limb']:.2f} | {r['symmetry']:.2f} | {r['span']:.2f} |")  # fmt: skip
+            lines.append(
+                f"| {name} (whole) | {r['score']:.2f} | {r['plausible']} | {', '.join(r['why']) or '-'} | "
+                f"{r['limb']:.2f} | {r['symmetry']:.2f} | {r['span']:.2f} |"
+            )
         v = m["video"]
-        lines += ["", f"walking crowd, {v['frames']} frames whole: {v['flagged']} poses flagged "
-                  f"({v['flagged_above_0.2']} of the {v['above_0.2']} scoring 0.2 or more)",
-                  f"OCHuman crops: AP {100 * m['ap']['without']:.1f} without the gate, {100 * m['ap']['with']:.1f} "
-                  f"with it ({m['ap']['dropped']} of {m['ap']['poses']} poses dropped)"]  # fmt: skip
+        lines += [
+            "",
+            f"walking crowd, {v['frames']} frames whole: {v['flagged']} poses flagged "
+            f"({v['flagged_above_0.2']} of the {v['above_0.2']} scoring 0.2 or more)",
+            f"OCHuman crops: AP {100 * m['ap']['without']:.1f} without the gate, {100 * m['ap']['with']:.1f} "
+            f"with it ({m['ap']['dropped']} of {m['ap']['poses']} poses dropped)",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -99,8 +99,9 @@ def load_model(models: Path) -> tuple[Model, Any]:
     from edgepose.inference.modelfile import read_model
 
     # bilinear: check_parity holds the study's bilinear loop to this estimator's edgepose eval
-    estimator = PoseEstimator(LiteRtEngine(read_model(models / MOVENET), threads=2), DecoderConfig(min_pose_score=0),
-                              resize="bilinear")  # fmt: skip
+    estimator = PoseEstimator(
+        LiteRtEngine(read_model(models / MOVENET), threads=2), DecoderConfig(min_pose_score=0), resize="bilinear"
+    )
     return Model(estimator.engine, estimator.decoder, estimator.in_w, estimator.in_h), estimator
 
 
@@ -168,8 +169,13 @@ def ochuman_ap(model: Model, dataset: Any, methods: dict[str, Resize]) -> dict[s
     for m, method in methods.items():
         plain = coco.score(dataset, ochuman_results(model, dataset, method, images))
         per = [coco.score(d, ochuman_results(model, d, method, i)).AP for d, i in variants]
-        out[m] = {"AP": plain.AP, "AP50": plain.AP50, "AR": plain.AR, "AP_1x": (per[0] + per[1]) / 2,
-                  "AP_2x": (per[2] + per[3]) / 2}  # fmt: skip
+        out[m] = {
+            "AP": plain.AP,
+            "AP50": plain.AP50,
+            "AR": plain.AR,
+            "AP_1x": (per[0] + per[1]) / 2,
+            "AP_2x": (per[2] + per[3]) / 2,
+        }
     return out
 
 
@@ -233,8 +239,12 @@ def agreement(model: Model, sources: list, methods: dict[str, Resize]) -> dict[s
         out[m] = {}
         for case, parts in by_case.items():
             d = np.concatenate(parts)
-            out[m][case] = {"median_px": float(np.median(d)), "p90_px": float(np.percentile(d, 90)),
-                            "over_3px": float((d > 3.0).mean()), "keypoints": int(d.size)}  # fmt: skip
+            out[m][case] = {
+                "median_px": float(np.median(d)),
+                "p90_px": float(np.percentile(d, 90)),
+                "over_3px": float((d > 3.0).mean()),
+                "keypoints": int(d.size),
+            }
     return out
 
 
@@ -242,8 +252,13 @@ def image_fidelity(sources: list, methods: dict[str, Resize], in_size: int) -> d
     """Mean absolute difference (levels) of each method's input from the full-quality input, square ``in_size``."""
     diffs: dict[str, dict[str, list[float]]] = {m: {k: [] for k in LONG_SIDES} for m in methods}
     for _name, original, frames in sources:
-        ref = cut_with(original, full_region(original.shape[1], original.shape[0], in_size, in_size), in_size,
-                       in_size, resize.antialiased).astype(np.int16)  # fmt: skip
+        ref = cut_with(
+            original,
+            full_region(original.shape[1], original.shape[0], in_size, in_size),
+            in_size,
+            in_size,
+            resize.antialiased,
+        ).astype(np.int16)
         for size, frame in frames.items():
             region = full_region(frame.shape[1], frame.shape[0], in_size, in_size)
             for m, method in methods.items():
@@ -275,8 +290,9 @@ def check_parity(model: Model, estimator: Any, dataset: Any, squat: np.ndarray) 
     from edgepose.tools.evaluate import coco
 
     region = full_region(squat.shape[1], squat.shape[0], model.in_w, model.in_h)
-    if not np.array_equal(cut_with(squat, region, model.in_w, model.in_h, resize.bilinear),
-                          cut(squat, region, model.in_w, model.in_h)):  # fmt: skip
+    if not np.array_equal(
+        cut_with(squat, region, model.in_w, model.in_h, resize.bilinear), cut(squat, region, model.in_w, model.in_h)
+    ):
         raise SystemExit(
             "cut_with(bilinear) differs from edgepose.estimation.preprocess.cut: the study would not measure edgepose"
         )
@@ -292,16 +308,25 @@ def check_parity(model: Model, estimator: Any, dataset: Any, squat: np.ndarray) 
 def markdown(report: dict[str, Any]) -> str:
     lines = []
     if "ap" in report:
-        lines += ["| method | OCHuman AP | AP50 | AR | AP 1x, mirrored too | AP 2x, mirrored too | squat mean err | "
-                  "squat max err |", "|---|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
+        lines += [
+            "| method | OCHuman AP | AP50 | AR | AP 1x, mirrored too | AP 2x, mirrored too | squat mean err | "
+            "squat max err |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
+        ]
         for m, ap in report["ap"].items():
             g = report["golden"][m]
-            lines.append(f"| {m} | {100 * ap['AP']:.1f} | {100 * ap['AP50']:.1f} | {100 * ap['AR']:.1f} | "
-                         f"{100 * ap['AP_1x']:.1f} | {100 * ap['AP_2x']:.1f} | {g[0]:.4f} | {g[1]:.4f} |")  # fmt: skip
+            lines.append(
+                f"| {m} | {100 * ap['AP']:.1f} | {100 * ap['AP50']:.1f} | {100 * ap['AR']:.1f} | "
+                f"{100 * ap['AP_1x']:.1f} | {100 * ap['AP_2x']:.1f} | {g[0]:.4f} | {g[1]:.4f} |"
+            )
         cases = list(next(iter(report["agreement"].values())))
-        lines += ["", "keypoint error against the full-quality input (model-input px): median / p90 / share > 3 px", "",
-                  "| method | " + " | ".join(cases) + " | img diff 256 720p | img diff 256 1080p |",
-                  "|---|" + "--:|" * (len(cases) + 2)]  # fmt: skip
+        lines += [
+            "",
+            "keypoint error against the full-quality input (model-input px): median / p90 / share > 3 px",
+            "",
+            "| method | " + " | ".join(cases) + " | img diff 256 720p | img diff 256 1080p |",
+            "|---|" + "--:|" * (len(cases) + 2),
+        ]
         for m, by in report["agreement"].items():
             cells = [
                 f"{by[c]['median_px']:.2f} / {by[c]['p90_px']:.2f} / {100 * by[c]['over_3px']:.0f}%" for c in cases

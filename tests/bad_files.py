@@ -39,8 +39,14 @@ def run_cli_obeying_modes(*args: str, env: dict | None = None, timeout: float = 
     """``python -m edgepose ARGS`` in a child that cannot read files whose mode forbids it."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([*obeying_modes(), sys.executable, "-m", "edgepose", *args], capture_output=True,
-                          text=True, timeout=timeout, env=full_env, cwd=ROOT)  # fmt: skip
+    return subprocess.run(
+        [*obeying_modes(), sys.executable, "-m", "edgepose", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+    )
 
 
 def unreadable(path: Path) -> Path:
@@ -60,16 +66,26 @@ def huge_png(path: Path, width: int = 50_000, height: int = 50_000) -> Path:
     """
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     row = zlib.compress(b"\0" * (1 + 3 * width), 9)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", row)
-                     + png_chunk(b"IEND", b""))  # fmt: skip
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", row) + png_chunk(b"IEND", b"")
+    )
     return path
 
 
 def huge_tiff(path: Path, width: int = 50_000, height: int = 50_000) -> Path:
     """A little-endian TIFF header claiming ``width`` x ``height`` grey pixels (under 1 KB): edgepose does
     not read TIFF headers itself, so this is refused by OpenCV's own size check."""
-    tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 122),
-            (277, 3, 1), (278, 4, 1), (279, 4, width)]  # fmt: skip
+    tags = [
+        (256, 4, width),
+        (257, 4, height),
+        (258, 3, 8),
+        (259, 3, 1),
+        (262, 3, 1),
+        (273, 4, 122),
+        (277, 3, 1),
+        (278, 4, 1),
+        (279, 4, width),
+    ]
     ifd = struct.pack("<H", len(tags)) + b"".join(
         struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags
     )
@@ -92,8 +108,11 @@ def tmpfs(mountpoint: Path, size: str = "64k") -> Iterator[Path]:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
     mountpoint.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mountpoint)],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:

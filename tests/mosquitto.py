@@ -138,8 +138,7 @@ class Mosquitto:
             passwd = directory / "passwd"
             passwd.touch()
             for user, password in users.items():
-                subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True,
-                               capture_output=True)  # fmt: skip
+                subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True, capture_output=True)
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         else:
             lines.append("allow_anonymous true")
@@ -149,8 +148,9 @@ class Mosquitto:
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config_path)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -192,8 +192,17 @@ class Collector:
     collector is disconnected (during a broker restart) are delivered when it comes back.
     """
 
-    def __init__(self, broker: Mosquitto, topics: list[str], *, client_id: str = "", clean: bool = True,
-                 qos: int = 1, username: str = "", password: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        broker: Mosquitto,
+        topics: list[str],
+        *,
+        client_id: str = "",
+        clean: bool = True,
+        qos: int = 1,
+        username: str = "",
+        password: str = "",
+    ) -> None:
         self.messages: list[Received] = []
         self.lock = threading.Lock()
         self.topics = topics

@@ -40,8 +40,9 @@ def rewrite(text: str, option: str, value: str) -> str:
 class DeviceBroker(Mosquitto):
     """The Pi's Mosquitto with the bridge to ``central`` (a TLS broker), persistence in ``directory``."""
 
-    def __init__(self, directory: Path, central: Mosquitto, *, device: str = "pi-1",
-                 max_queued_messages: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, directory: Path, central: Mosquitto, *, device: str = "pi-1", max_queued_messages: int | None = None
+    ) -> None:
         require_mosquitto()
         if central.tls is None:
             raise ValueError("the bridge example connects over TLS: give the central broker a TLS listener")
@@ -64,15 +65,18 @@ class DeviceBroker(Mosquitto):
         (conf_d / "edgepose-bridge.conf").write_text(text)
         self.config_path = directory / "mosquitto.conf"
         self.config_path.write_text(
-            "\n".join([
-                "user root",
-                "persistence true",
-                f"persistence_location {directory}/",
-                f"log_dest file {self.log_path}",
-                "log_type all",
-                f"include_dir {conf_d}",
-            ]) + "\n"
-        )  # fmt: skip
+            "\n".join(
+                [
+                    "user root",
+                    "persistence true",
+                    f"persistence_location {directory}/",
+                    f"log_dest file {self.log_path}",
+                    "log_type all",
+                    f"include_dir {conf_d}",
+                ]
+            )
+            + "\n"
+        )
 
     def kill(self) -> None:
         """A power cut: SIGKILL, so only what autosave already wrote survives."""

@@ -124,8 +124,9 @@ def test_device_selector(selector: str, expected: list) -> None:
 
 
 def test_find_edgetpus_reads_usb_ids_before_and_after_first_use(tmp_path: Path) -> None:
-    sys_usb, dev = fake_sysfs(tmp_path, {"1-1": ("1a6e", "089a", 1, 2), "2-1": ("18d1", "9302", 2, 3),
-                                         "3-1": ("046d", "c52b", 3, 4)})  # fmt: skip
+    sys_usb, dev = fake_sysfs(
+        tmp_path, {"1-1": ("1a6e", "089a", 1, 2), "2-1": ("18d1", "9302", 2, 3), "3-1": ("046d", "c52b", 3, 4)}
+    )
     (dev / "apex_0").touch()
     found = find_edgetpus(sys_usb, dev)
     assert [(d.kind, d.ident) for d in found] == [("usb", "1a6e:089a"), ("usb", "18d1:9302"), ("pci", "apex_0")]
@@ -266,8 +267,19 @@ def test_cli_without_fallback_exits_69_with_one_line(squat_path: Path) -> None:
 
 @without_libedgetpu
 def test_cli_with_fallback_runs_on_the_cpu_and_says_so(squat_path: Path) -> None:
-    out = run_cli("run", "--source", str(squat_path), "--max-frames", "1", "--accelerator", "edgetpu",
-                  "--set", "model.fallback=cpu", "--sink", "stdout")  # fmt: skip
+    out = run_cli(
+        "run",
+        "--source",
+        str(squat_path),
+        "--max-frames",
+        "1",
+        "--accelerator",
+        "edgetpu",
+        "--set",
+        "model.fallback=cpu",
+        "--sink",
+        "stdout",
+    )
     assert out.returncode == 0, out.stderr
     assert "FALLING BACK TO THE CPU" in out.stderr
     assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr
@@ -307,8 +319,9 @@ def test_the_fallback_is_suggested_only_where_it_is_not_set(
         open_engine(without, [models_dir], runtime=runtime, scan=lambda: devices)
     assert "model.fallback: cpu" in (err.value.hint or "")
     with caplog.at_level(logging.ERROR):
-        choice = open_engine(dataclasses.replace(without, fallback="cpu"), [models_dir], runtime=runtime,
-                             scan=lambda: devices)  # fmt: skip
+        choice = open_engine(
+            dataclasses.replace(without, fallback="cpu"), [models_dir], runtime=runtime, scan=lambda: devices
+        )
     try:
         (line,) = [r.getMessage() for r in caplog.records if "FALLING BACK" in r.getMessage()]
         assert "; fix: " in line and "set model.fallback" not in line, line

@@ -20,8 +20,9 @@ def zones_yaml(*zones: str) -> str:
 
 def test_off_by_default_and_a_good_zone_loads() -> None:
     assert load_config(None, [], env={}).analysis.enabled is False
-    config = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{{name: doorway, polygon: {SQUARE}}}]"],
-                         env={})  # fmt: skip
+    config = load_config(
+        None, ["analysis.enabled=true", f"analysis.zones=[{{name: doorway, polygon: {SQUARE}}}]"], env={}
+    )
     (zone,) = config.analysis.zones
     assert zone.name == "doorway" and zone.polygon[2] == (0.4, 0.4) and zone.anchor == "feet"
     assert (zone.enter_after, zone.leave_after, zone.camera) == (0.5, 1.0, "")
@@ -58,8 +59,13 @@ def test_bad_zones_are_refused_with_path_and_line(zone: str, needle: str, tmp_pa
 
 def test_duplicate_names_point_at_the_second(tmp_path: Path) -> None:
     path = tmp_path / "edgepose.yaml"
-    path.write_text(zones_yaml(f"{{name: sofa, polygon: {SQUARE}}}", "{name: desk, polygon: " + SQUARE + "}",
-                               f"{{name: sofa, polygon: {SQUARE}}}"))  # fmt: skip
+    path.write_text(
+        zones_yaml(
+            f"{{name: sofa, polygon: {SQUARE}}}",
+            "{name: desk, polygon: " + SQUARE + "}",
+            f"{{name: sofa, polygon: {SQUARE}}}",
+        )
+    )
     with pytest.raises(
         ConfigError, match=r":6: analysis\.zones\[2\]\.name: 'sofa' is also the name of analysis\.zones\[0\]"
     ):
@@ -68,8 +74,10 @@ def test_duplicate_names_point_at_the_second(tmp_path: Path) -> None:
 
 def test_a_multiline_polygon_names_the_points_line(tmp_path: Path) -> None:
     path = tmp_path / "edgepose.yaml"
-    path.write_text("analysis:\n  zones:\n    - name: a\n      polygon:\n        - [0.1, 0.1]\n"
-                    "        - [0.9, 0.1]\n        - [0.9, 1.5]\n")  # fmt: skip
+    path.write_text(
+        "analysis:\n  zones:\n    - name: a\n      polygon:\n        - [0.1, 0.1]\n"
+        "        - [0.9, 0.1]\n        - [0.9, 1.5]\n"
+    )
     with pytest.raises(ConfigError, match=r":7: analysis\.zones\[0\]\.polygon\[2\]: \[0\.9, 1\.5\] is outside"):
         load_config(path, env={})
 

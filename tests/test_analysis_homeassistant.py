@@ -57,11 +57,13 @@ STALE_CASES = [
     (retained("kitchen"), True),  # a zone no longer configured: remove it
     (retained("doorway"), False),
     (retained("kitchen", camera="cam1"), False),  # another camera's zone: not ours to remove
-    (("homeassistant/sensor/edgepose_livingroom/people/config", b'{"state_topic": "edgepose/livingroom/count"}'),
-     False),  # the people sensor
+    (
+        ("homeassistant/sensor/edgepose_livingroom/people/config", b'{"state_topic": "edgepose/livingroom/count"}'),
+        False,
+    ),  # the people sensor
     ((retained("kitchen")[0], b""), False),  # already removed
     ((retained("kitchen")[0], b"not json"), False),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("message", "stale"), STALE_CASES)

@@ -25,8 +25,14 @@ def test_events_and_retained_zone_states_arrive_and_validate(broker: Mosquitto) 
     wait_connected(sink)
     sent = run_frames(config, sink, [100, 200, 500, 600])  # left, left, right, right
     kinds = [(e["kind"], e["zone"]) for e in sent]
-    assert kinds == [("zone_enter", "left"), ("zone_count", "left"), ("zone_leave", "left"),
-                     ("zone_count", "left"), ("zone_enter", "right"), ("zone_count", "right")]  # fmt: skip
+    assert kinds == [
+        ("zone_enter", "left"),
+        ("zone_count", "left"),
+        ("zone_leave", "left"),
+        ("zone_count", "left"),
+        ("zone_enter", "right"),
+        ("zone_count", "right"),
+    ]
     assert collector.wait_for(lambda c: len(c.on(topics.events)) == len(sent))
     got = [m.json() for m in collector.on(topics.events)]
     assert got == sent  # in order, QoS 1

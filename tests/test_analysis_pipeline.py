@@ -60,10 +60,25 @@ def side(anchor: np.ndarray | None, doc: dict) -> bool | None:
 def crowd_run(walking_video: Path, models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("crowd") / "run.jsonl"
     zone = f"{{name: path, polygon: {BAND}, enter_after: 0.2, leave_after: 0.2}}"
-    proc = run_cli("run", "--source", str(walking_video), "--model", str(models_dir / POSENET), "--max-frames", "150",
-                   "--sink", f"jsonl:{out}", "--events", "--set", "analysis.enabled=true",
-                   "--set", f"analysis.zones=[{zone}]", "--set", f"analysis.min_keypoint_score={MIN_SCORE}",
-                   timeout=600)  # fmt: skip
+    proc = run_cli(
+        "run",
+        "--source",
+        str(walking_video),
+        "--model",
+        str(models_dir / POSENET),
+        "--max-frames",
+        "150",
+        "--sink",
+        f"jsonl:{out}",
+        "--events",
+        "--set",
+        "analysis.enabled=true",
+        "--set",
+        f"analysis.zones=[{zone}]",
+        "--set",
+        f"analysis.min_keypoint_score={MIN_SCORE}",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -81,8 +96,9 @@ def test_walking_crowd_enters_and_leaves_where_the_tracks_are(crowd_run: Path) -
         judged += 1
         if event["kind"] == "zone_enter":
             assert where, event  # the track's anchor is in the zone's area on the frame it entered
-            np.testing.assert_allclose(event["trigger"]["anchor"], feet(doc)[event["track_id"]] /
-                                       (doc["width"], doc["height"]), atol=1e-3)  # fmt: skip
+            np.testing.assert_allclose(
+                event["trigger"]["anchor"], feet(doc)[event["track_id"]] / (doc["width"], doc["height"]), atol=1e-3
+            )
         else:
             assert not where, event  # ... and outside it (or gone) on the frame it left
     assert judged >= len(moves) - 2
@@ -115,9 +131,20 @@ def test_photos_are_counted_without_tracks(shared: Path, models_dir: Path, tmp_p
         target.symlink_to(shared / "images" / name)
     out = tmp_path / "run.jsonl"
     whole = "{name: room, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]], anchor: box_center, enter_after: 5}"
-    proc = run_cli("run", "--source", str(photos), "--model", str(models_dir / POSENET), "--sink",
-                   f"jsonl:{out}", "--events", "--set", "analysis.enabled=true", "--set",
-                   f"analysis.zones=[{whole}]")  # fmt: skip
+    proc = run_cli(
+        "run",
+        "--source",
+        str(photos),
+        "--model",
+        str(models_dir / POSENET),
+        "--sink",
+        f"jsonl:{out}",
+        "--events",
+        "--set",
+        "analysis.enabled=true",
+        "--set",
+        f"analysis.zones=[{whole}]",
+    )
     assert proc.returncode == 0, proc.stderr
     poses, events = read_run(out)
     assert len(poses) == 3
@@ -138,14 +165,14 @@ def test_meta_lists_angles_and_zones(models_dir: Path) -> None:
     from tests.builders.engines import model_free_loaded
 
     loaded = model_free_loaded(models_dir / "m.tflite")
-    config = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{{name: door, polygon: {BAND}}}]"],
-                         env={})  # fmt: skip
+    config = load_config(None, ["analysis.enabled=true", f"analysis.zones=[{{name: door, polygon: {BAND}}}]"], env={})
     meta = meta_document(config, loaded)
     validate_document(meta, "meta.v1.json")
     assert meta["angles"]["left_knee"] == ["left_hip", "left_knee", "left_ankle"]
     assert meta["angles"]["torso_lean"] == ["mid_shoulder", "mid_hip", "up"]
-    assert meta["zones"] == [{"name": "door", "camera": "cam0", "polygon": BAND, "anchor": "feet",
-                              "enter_after": 0.5, "leave_after": 1.0}]  # fmt: skip
+    assert meta["zones"] == [
+        {"name": "door", "camera": "cam0", "polygon": BAND, "anchor": "feet", "enter_after": 0.5, "leave_after": 1.0}
+    ]
     plain = meta_document(load_config(None, [], env={}), loaded)
     assert "angles" not in plain and "zones" not in plain
 
@@ -156,9 +183,25 @@ def test_the_overlapped_schedule_gives_the_same_events(walking_video: Path, mode
     runs = []
     for mode in ("off", "on"):
         out = tmp_path / f"{mode}.jsonl"
-        proc = run_cli("run", "--source", str(walking_video), "--model", str(models_dir / POSENET), "--max-frames",
-                       "60", "--sink", f"jsonl:{out}", "--events", "--set", "analysis.enabled=true", "--set",
-                       f"model.overlap='{mode}'", "--set", f"analysis.zones=[{zone}]", timeout=600)  # fmt: skip
+        proc = run_cli(
+            "run",
+            "--source",
+            str(walking_video),
+            "--model",
+            str(models_dir / POSENET),
+            "--max-frames",
+            "60",
+            "--sink",
+            f"jsonl:{out}",
+            "--events",
+            "--set",
+            "analysis.enabled=true",
+            "--set",
+            f"model.overlap='{mode}'",
+            "--set",
+            f"analysis.zones=[{zone}]",
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr
         runs.append([{k: v for k, v in e.items() if k != "ts"} for e in read_run(out)[1]])
     assert runs[0] and runs[0] == runs[1]

@@ -37,8 +37,10 @@ def star_polygons(draw: st.DrawFn) -> list[tuple[float, float]]:
     n = draw(st.integers(3, 9))
     angles = sorted(draw(st.lists(st.floats(0, 2 * math.pi, exclude_max=True), min_size=n, max_size=n, unique=True)))
     radii = draw(st.lists(st.integers(1, 8), min_size=n, max_size=n))
-    poly = [(round(8 + r * math.cos(a)) / GRID, round(8 + r * math.sin(a)) / GRID) for a, r in
-            zip(angles, radii, strict=True)]  # fmt: skip
+    poly = [
+        (round(8 + r * math.cos(a)) / GRID, round(8 + r * math.sin(a)) / GRID)
+        for a, r in zip(angles, radii, strict=True)
+    ]
     assume(simple_polygon_problem(np.array(poly)) is None)
     return poly
 

@@ -82,8 +82,11 @@ class Service:
         self.daemon = Daemon(App(config), Notifier(env={}), load=self.load)
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
-        wait_until(lambda: self.daemon.first_frame.is_set() or not self._thread.is_alive(), timeout=TIMEOUT,
-                   what="the first frame")  # fmt: skip
+        wait_until(
+            lambda: self.daemon.first_frame.is_set() or not self._thread.is_alive(),
+            timeout=TIMEOUT,
+            what="the first frame",
+        )
         assert self._thread.is_alive()
         return self
 
@@ -233,16 +236,22 @@ def test_a_broken_analysis_section_on_reload_keeps_the_old_stage(service, broker
 def test_a_zone_that_stays_fires_no_enter_or_leave_across_reloads(service, broker, caplog) -> None:
     service.write(ALL)
     service.start()
-    wait_until(lambda: any(e["kind"] == "zone_enter" for e in service.events()), timeout=TIMEOUT,
-               what="the person entering 'all'")  # fmt: skip
+    wait_until(
+        lambda: any(e["kind"] == "zone_enter" for e in service.events()),
+        timeout=TIMEOUT,
+        what="the person entering 'all'",
+    )
     service.frames_after(10)
     before = [e for e in service.events() if e["zone"] == "all"]
     assert [e["kind"] for e in before if e["kind"] != "zone_count"] == ["zone_enter"], before
     # Unchanged, beside a new zone that also holds the person: the new zone's enter proves the new stage ran.
     service.write(ALL, BODY)
     service.reload(caplog)
-    wait_until(lambda: any(e["kind"] == "zone_enter" and e["zone"] == "body" for e in service.events()),
-               timeout=TIMEOUT, what="the person entering 'body'")  # fmt: skip
+    wait_until(
+        lambda: any(e["kind"] == "zone_enter" and e["zone"] == "body" for e in service.events()),
+        timeout=TIMEOUT,
+        what="the person entering 'body'",
+    )
     # Moved and slower to enter, the person still inside: the state carries over, nothing fires either.
     service.write(MOVED, BODY)
     service.reload(caplog)
@@ -274,8 +283,9 @@ def test_a_reload_turning_falls_on_then_off_announces_then_clears_the_fall_senso
         state = json.loads(last(collector, topics.fall))
         validate_document(state, "fall.v1.json")
         assert state["detected"] is False
-        assert collector.wait_for(lambda c: "falls" in json.loads(last(c, topics.meta) or b"{}").get("behaviours", []),
-                                  TIMEOUT)  # fmt: skip
+        assert collector.wait_for(
+            lambda c: "falls" in json.loads(last(c, topics.meta) or b"{}").get("behaviours", []), TIMEOUT
+        )
         service.write(ALL)
         service.reload(caplog)
         assert collector.wait_for(lambda c: last(c, config_topic) == b"" and last(c, topics.fall) == b"", TIMEOUT)

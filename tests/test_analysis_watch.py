@@ -14,8 +14,16 @@ def feed(state: WatchState, topic: str, doc: dict | None) -> WatchState:
 
 
 def event(frame: int, kind: str = "zone_enter", track: int | None = 3, count: int = 1) -> dict:
-    return {"schema": "edgepose.events/1", "kind": kind, "camera": "cam0", "frame": frame, "ts": 1.0,
-            "track_id": track, "zone": "doorway", "count": count}  # fmt: skip
+    return {
+        "schema": "edgepose.events/1",
+        "kind": kind,
+        "camera": "cam0",
+        "frame": frame,
+        "ts": 1.0,
+        "track_id": track,
+        "zone": "doorway",
+        "count": count,
+    }
 
 
 def test_zone_states_and_events_in_the_view() -> None:

@@ -168,8 +168,12 @@ def test_schema_refuses_a_malformed_event() -> None:
 
     s = stage(enter_after=0.0)
     doc = event_document(s(frame([standing(200, 450, 1)], 0.0)).events[0], "pi", "cam0")
-    for broken in ({**doc, "zone": "a/b"}, {**doc, "track_id": None}, {**doc, "kind": "zone_teleport"},
-                   {**doc, "trigger": {**doc["trigger"], "anchor": [2, 0]}}):  # fmt: skip
+    for broken in (
+        {**doc, "zone": "a/b"},
+        {**doc, "track_id": None},
+        {**doc, "kind": "zone_teleport"},
+        {**doc, "trigger": {**doc["trigger"], "anchor": [2, 0]}},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             validate_document(broken, "events.v1.json")
 

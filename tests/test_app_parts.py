@@ -25,8 +25,9 @@ def test_app_runs_with_injected_parts_and_stops_them(squat_rgb: np.ndarray) -> N
         return made["sink"]
 
     ticks = iter(range(10**6))
-    app = App(config, AppParts(source=source, sink=sink, tracking=lambda config: None,
-                               clock=lambda: float(next(ticks))))  # fmt: skip
+    app = App(
+        config, AppParts(source=source, sink=sink, tracking=lambda config: None, clock=lambda: float(next(ticks)))
+    )
     app.start()
     try:
         stats = app.run()

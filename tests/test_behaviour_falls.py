@@ -155,8 +155,12 @@ def frames(seconds: float, fps: float = FPS) -> Iterator[float]:
         yield i / fps
 
 
-def run(trajectory: Callable[[float], np.ndarray | None], seconds: float,
-        detector: FallDetector | None = None, track: int = 1) -> list:  # fmt: skip
+def run(
+    trajectory: Callable[[float], np.ndarray | None],
+    seconds: float,
+    detector: FallDetector | None = None,
+    track: int = 1,
+) -> list:
     detector = detector or FallDetector()
     events = []
     for t in frames(seconds):
@@ -239,8 +243,10 @@ def test_zones_exclude_by_their_polygons() -> None:
     bed = np.array([[0.5, 0.8], [0.9, 0.8], [0.9, 1.0], [0.5, 1.0]])  # x 640..1152, y 576..720 px
     assert run(lying_on_the_bed, 10.0, FallDetector(excluded=zone_exclusion([bed], 1280, 720))) == []
     elsewhere = np.array([[0.0, 0.0], [0.2, 0.0], [0.2, 0.2]])
-    assert len(run(lying_on_the_bed, 10.0, FallDetector(excluded=zone_exclusion([elsewhere, bed[::-1] * 0.1],
-                                                                                1280, 720)))) == 1  # fmt: skip
+    assert (
+        len(run(lying_on_the_bed, 10.0, FallDetector(excluded=zone_exclusion([elsewhere, bed[::-1] * 0.1], 1280, 720))))
+        == 1
+    )
     assert zone_exclusion([bed], 1280, 720)(640.0, 576.0)  # on the corner: inside, as zones count it
 
 

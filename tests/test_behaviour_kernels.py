@@ -83,8 +83,17 @@ def angles_with_gaps(n: int, seed: int) -> np.ndarray:
 
 
 def test_rep_values_agree_and_every_combine_is_covered() -> None:
-    names = ("left_elbow", "right_elbow", "left_shoulder", "right_shoulder", "left_hip", "right_hip",
-             "left_knee", "right_knee", "torso")  # fmt: skip
+    names = (
+        "left_elbow",
+        "right_elbow",
+        "left_shoulder",
+        "right_shoulder",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "torso",
+    )
     rules = [*PRESETS.values(), RepRule("arms", ("left_elbow", "right_elbow", "left_shoulder"), 10, 20, "max")]
     columns, combine = RepCounter(rules)._columns(names)
     assert sorted(set(combine.tolist())) == [0, 1, 2] and columns[0, -1] == -1
@@ -115,15 +124,22 @@ def test_the_kernels_agree_on_any_poses(people: list, library: list, min_score: 
 
 
 def all_on(mirror: bool = True, metric: str = "weighted") -> BehavioursSettings:
-    return BehavioursSettings(MatchSettings(enabled=True, hold=0.5, mirror=mirror, metric=metric),
-                              FallSettings(enabled=True),
-                              RepsSettings(enabled=True, presets=("squat", "pushup", "curl")))  # fmt: skip
+    return BehavioursSettings(
+        MatchSettings(enabled=True, hold=0.5, mirror=mirror, metric=metric),
+        FallSettings(enabled=True),
+        RepsSettings(enabled=True, presets=("squat", "pushup", "curl")),
+    )
 
 
 @pytest.mark.parametrize(("mirror", "metric"), [(True, "weighted"), (False, "cosine")])
 def test_whole_frames_give_the_same_matches_counts_and_events(mirror: bool, metric: str) -> None:
-    library = Loaded((entry_from_pose("standing", walking(0.0), {}, NOW),
-                      entry_from_pose("squatting", poses_of(1.0, [1, 2, 3])[2].keypoints, {}, NOW)), ())  # fmt: skip
+    library = Loaded(
+        (
+            entry_from_pose("standing", walking(0.0), {}, NOW),
+            entry_from_pose("squatting", poses_of(1.0, [1, 2, 3])[2].keypoints, {}, NOW),
+        ),
+        (),
+    )
     fast = Behaviours(all_on(mirror, metric), library, kernels=NUMBA)
     plain = Behaviours(all_on(mirror, metric), library)
     kinds = set()
@@ -166,18 +182,27 @@ def test_the_stage_gives_the_same_documents_and_events_with_either_kind() -> Non
     from edgepose.pose import FrameResult, Pose
 
     b = "analysis.behaviours"
-    every = ["analysis.enabled=true", f"{b}.match.enabled=true", f"{b}.falls.enabled=true",
-             f"{b}.reps.enabled=true", f"{b}.reps.presets=[squat, pushup, curl]",
-             "analysis.zones=[{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}]"]  # fmt: skip
+    every = [
+        "analysis.enabled=true",
+        f"{b}.match.enabled=true",
+        f"{b}.falls.enabled=true",
+        f"{b}.reps.enabled=true",
+        f"{b}.reps.presets=[squat, pushup, curl]",
+        "analysis.zones=[{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}]",
+    ]
     library = Loaded(tuple(entry_from_pose(f"p{i}", walking(i * 0.13), {}, NOW) for i in range(6)), ())
-    stages = [make_analysis(load_config(None, [*every, f"decoder.kernel={k}"], env={}), "cam0", library)
-              for k in ("numba", "numpy")]  # fmt: skip
+    stages = [
+        make_analysis(load_config(None, [*every, f"decoder.kernel={k}"], env={}), "cam0", library)
+        for k in ("numba", "numpy")
+    ]
     assert [s.angles_of is NUMPY.joint_angles for s in stages] == [False, True]
     events = []
     for i in range(200):
         t = i / 15
-        poses = tuple(Pose(k.astype(np.float32), 0.9, (0, 0, 1, 1), j)
-                      for j, k in enumerate([walking(t + 0.7 * j) for j in range(4)] + [fall_forward(t)]))  # fmt: skip
+        poses = tuple(
+            Pose(k.astype(np.float32), 0.9, (0, 0, 1, 1), j)
+            for j, k in enumerate([walking(t + 0.7 * j) for j in range(4)] + [fall_forward(t)])
+        )
         result = FrameResult(i, 1.8e9 + t, t, 1280, 720, "cam0", poses)
         fast, plain = (s(result) for s in stages)
         assert {k: list(v) for k, v in fast.pose_fields.items()} == {k: list(v) for k, v in plain.pose_fields.items()}
@@ -214,8 +239,17 @@ def test_the_stage_compiles_the_kernels_before_its_first_frame(tmp_path: Path) -
     from edgepose.pose import FrameResult, Pose
 
     b = "analysis.behaviours"
-    config = load_config(None, ["analysis.enabled=true", f"{b}.falls.enabled=true", f"{b}.reps.enabled=true",
-                                f"{b}.match.enabled=true", "decoder.kernel=numba"], env={})  # fmt: skip
+    config = load_config(
+        None,
+        [
+            "analysis.enabled=true",
+            f"{b}.falls.enabled=true",
+            f"{b}.reps.enabled=true",
+            f"{b}.match.enabled=true",
+            "decoder.kernel=numba",
+        ],
+        env={},
+    )
     library = Loaded((entry_from_pose("standing", walking(0.0), {}, NOW),), ())
     stage = make_analysis(config, "cam0", library)
     assert stage is not None and stage.behaviours.behaviours.kernels.kind == "numba"
@@ -226,6 +260,7 @@ def test_the_stage_compiles_the_kernels_before_its_first_frame(tmp_path: Path) -
     stage.apply(FrameResult(0, 1.8e9, 0.0, 1280, 720, "cam0", poses))
     assert [len(k.signatures) for k in kernels] == before  # the first frame compiled nothing
     assert stage.failures == 0
-    numpy_config = load_config(None, ["analysis.enabled=true", f"{b}.falls.enabled=true", "decoder.kernel=numpy"],
-                               env={})  # fmt: skip
+    numpy_config = load_config(
+        None, ["analysis.enabled=true", f"{b}.falls.enabled=true", "decoder.kernel=numpy"], env={}
+    )
     assert make_analysis(numpy_config, "cam0").behaviours.behaviours.kernels is NUMPY

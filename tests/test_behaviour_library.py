@@ -81,16 +81,28 @@ BAD_FILES = [
     ("old.json", json.dumps({**good("old"), "schema": "edgepose.pose/0"}), "schema"),
     ("renamed.json", json.dumps(good("other")), "not its file name"),
     ("short.json", json.dumps({**good("short"), "keypoints": {"nose": [0, 0, 1]}}), "missing"),
-    ("nan.json", json.dumps({**good("nan"), "keypoints": {**good("nan")["keypoints"], "nose": [float("nan"), 0, 1]}}),
-     "NaN or inf"),  # json writes and reads NaN
-    ("text.json", json.dumps({**good("text"), "keypoints": {key: ["a", 1, 1] for key in KEYPOINT_NAMES}}),
-     "not [x, y, confidence]"),
-    ("conf.json", json.dumps({**good("conf"), "keypoints": {key: [0.1, 0.2, 3] for key in KEYPOINT_NAMES}}),
-     "confidence outside"),
-    ("point.json", json.dumps({**good("point"), "keypoints": {key: [0.1, 0.2, 1] for key in KEYPOINT_NAMES}}),
-     "all at one point"),
+    (
+        "nan.json",
+        json.dumps({**good("nan"), "keypoints": {**good("nan")["keypoints"], "nose": [float("nan"), 0, 1]}}),
+        "NaN or inf",
+    ),  # json writes and reads NaN
+    (
+        "text.json",
+        json.dumps({**good("text"), "keypoints": {key: ["a", 1, 1] for key in KEYPOINT_NAMES}}),
+        "not [x, y, confidence]",
+    ),
+    (
+        "conf.json",
+        json.dumps({**good("conf"), "keypoints": {key: [0.1, 0.2, 3] for key in KEYPOINT_NAMES}}),
+        "confidence outside",
+    ),
+    (
+        "point.json",
+        json.dumps({**good("point"), "keypoints": {key: [0.1, 0.2, 1] for key in KEYPOINT_NAMES}}),
+        "all at one point",
+    ),
     ("bad name.json", json.dumps(good("x")), "file name is not a pose name"),
-]  # fmt: skip
+]
 
 
 def test_bad_files_are_reported_not_raised(tmp_path: Path) -> None:

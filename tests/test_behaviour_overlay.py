@@ -59,13 +59,26 @@ def test_the_preview_overlay_draws_the_falls_it_noted() -> None:
     assert (drawn[100:300, 99:102].reshape(-1, 3) == FALLEN).all(axis=1).mean() > 0.5
 
 
-def test_annotate_behaviours_writes_the_match_over_squat_bmp(tmp_path: Path, squat_path: Path,
-                                                             movenet_path: Path) -> None:  # fmt: skip
+def test_annotate_behaviours_writes_the_match_over_squat_bmp(
+    tmp_path: Path, squat_path: Path, movenet_path: Path
+) -> None:
     import cv2
 
     library = tmp_path / "poses"
-    assert run_cli("poses", "add", "squat", str(squat_path), "--library", str(library), "--model",
-                   str(movenet_path), timeout=300).returncode == 0  # fmt: skip
+    assert (
+        run_cli(
+            "poses",
+            "add",
+            "squat",
+            str(squat_path),
+            "--library",
+            str(library),
+            "--model",
+            str(movenet_path),
+            timeout=300,
+        ).returncode
+        == 0
+    )
     plain, labelled = tmp_path / "plain.png", tmp_path / "labelled.png"
     on = [
         "analysis.enabled=true",

@@ -39,9 +39,23 @@ def test_a_fall_through_the_real_model_and_pipeline_fires_one_fall_event(
     fall_video: Path, movenet_path: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run.jsonl"
-    proc = run_cli("run", "--source", str(fall_video), "--model", str(movenet_path), "--sink", f"jsonl:{out}",
-                   "--events", "--set", "analysis.enabled=true", "--set", "analysis.behaviours.falls.enabled=true",
-                   "--set", "analysis.behaviours.reps.enabled=true", timeout=600)  # fmt: skip
+    proc = run_cli(
+        "run",
+        "--source",
+        str(fall_video),
+        "--model",
+        str(movenet_path),
+        "--sink",
+        f"jsonl:{out}",
+        "--events",
+        "--set",
+        "analysis.enabled=true",
+        "--set",
+        "analysis.behaviours.falls.enabled=true",
+        "--set",
+        "analysis.behaviours.reps.enabled=true",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     poses, events = read_run(out)
     assert len(poses) == len(TOPPLE)
@@ -76,13 +90,25 @@ def test_poses_add_then_a_run_with_matching_puts_match_in_the_documents(
     tmp_path: Path, squat_path: Path, movenet_path: Path
 ) -> None:
     library = tmp_path / "poses"
-    added = run_cli("poses", "add", "squat", str(squat_path), "--library", str(library), "--model",
-                    str(movenet_path), timeout=300)  # fmt: skip
+    added = run_cli(
+        "poses", "add", "squat", str(squat_path), "--library", str(library), "--model", str(movenet_path), timeout=300
+    )
     assert added.returncode == 0, added.stderr
     assert (library / "squat.json").is_file()
-    proc = run_cli("run", "--source", str(squat_path), "--model", str(movenet_path),
-                   "--set", "analysis.enabled=true", "--set", "analysis.behaviours.match.enabled=true",
-                   "--set", f"analysis.behaviours.match.library={library}", timeout=300)  # fmt: skip
+    proc = run_cli(
+        "run",
+        "--source",
+        str(squat_path),
+        "--model",
+        str(movenet_path),
+        "--set",
+        "analysis.enabled=true",
+        "--set",
+        "analysis.behaviours.match.enabled=true",
+        "--set",
+        f"analysis.behaviours.match.library={library}",
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     documents = [d for d in parse_documents(proc.stdout) if d.get("schema") == "edgepose.poses/1"]
     assert documents and documents[0]["poses"]
@@ -92,11 +118,23 @@ def test_poses_add_then_a_run_with_matching_puts_match_in_the_documents(
     assert best["pose"] == "squat" and best["score"] >= 0.99  # the same image: the same shape
 
 
-def test_matching_with_an_empty_library_is_refused_at_start(tmp_path: Path, squat_path: Path,
-                                                            movenet_path: Path) -> None:  # fmt: skip
-    proc = run_cli("run", "--source", str(squat_path), "--model", str(movenet_path),
-                   "--set", "analysis.enabled=true", "--set", "analysis.behaviours.match.enabled=true",
-                   "--set", f"analysis.behaviours.match.library={tmp_path / 'none'}", timeout=300)  # fmt: skip
+def test_matching_with_an_empty_library_is_refused_at_start(
+    tmp_path: Path, squat_path: Path, movenet_path: Path
+) -> None:
+    proc = run_cli(
+        "run",
+        "--source",
+        str(squat_path),
+        "--model",
+        str(movenet_path),
+        "--set",
+        "analysis.enabled=true",
+        "--set",
+        "analysis.behaviours.match.enabled=true",
+        "--set",
+        f"analysis.behaviours.match.library={tmp_path / 'none'}",
+        timeout=300,
+    )
     assert proc.returncode == 78, proc.stderr
     assert "analysis.behaviours.match" in proc.stderr and "no usable pose" in proc.stderr
 

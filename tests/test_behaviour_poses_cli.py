@@ -54,15 +54,27 @@ def write_jsonl(path: Path, library_pose: dict) -> None:
     """Two schema v1 documents: a frame with no one, then one with two people (the second scores best)."""
     keypoints = [[100 + 40 * x, 100 + 40 * y, c] for x, y, c in library_pose["keypoints"].values()]
     weak = [[x + 5, y, 0.1] for x, y, _ in keypoints]
-    base = {"schema": "edgepose.poses/1", "device": "pi", "camera": "cam0", "ts": 0.0, "width": 640,
-            "height": 480, "model": "recorded", "accelerator": "cpu"}  # fmt: skip
+    base = {
+        "schema": "edgepose.poses/1",
+        "device": "pi",
+        "camera": "cam0",
+        "ts": 0.0,
+        "width": 640,
+        "height": 480,
+        "model": "recorded",
+        "accelerator": "cpu",
+    }
     docs = [
         {**base, "frame": 0, "poses": []},
-        {**base, "frame": 1, "poses": [
-            {"id": 1, "score": 0.2, "box": [0, 0, 10, 10], "keypoints": weak},
-            {"id": 2, "score": 0.8, "box": [60, 60, 140, 140], "keypoints": keypoints},
-        ]},
-    ]  # fmt: skip
+        {
+            **base,
+            "frame": 1,
+            "poses": [
+                {"id": 1, "score": 0.2, "box": [0, 0, 10, 10], "keypoints": weak},
+                {"id": 2, "score": 0.8, "box": [60, 60, 140, 140], "keypoints": keypoints},
+            ],
+        },
+    ]
     path.write_text("".join(json.dumps(d) + "\n" for d in docs))
 
 
@@ -94,8 +106,9 @@ def test_no_pose_or_a_weak_pose_is_refused(tmp_path: Path, squat_path: Path) -> 
     assert_clean_error(poses(tmp_path, "add", "nobody", str(blank)), EX_NOINPUT, "no pose found")
     weak = poses(tmp_path, "add", "weak", str(squat_path), "--min-score", "0.95")
     assert_clean_error(weak, EX_NOINPUT, "scores 0.", "below --min-score 0.95")
-    few = poses(tmp_path, "add", "few", str(squat_path), "--min-keypoints", "17", "--set",
-                "decoder.min_keypoint_score=0.7")  # fmt: skip
+    few = poses(
+        tmp_path, "add", "few", str(squat_path), "--min-keypoints", "17", "--set", "decoder.min_keypoint_score=0.7"
+    )
     assert_clean_error(few, EX_NOINPUT, "fewer than --min-keypoints 17")
     assert not list(tmp_path.glob("*.json"))  # nothing was stored
 

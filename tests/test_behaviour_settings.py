@@ -65,13 +65,15 @@ BAD = [
     ("behaviours:\n  falls:\n    exclude: [bed, 'a/b']\n", "exclude[1]: 'a/b' is not a zone name"),
     ("behaviours:\n  falls:\n    exclude: [bed, bed]\n", "exclude names a zone twice"),
     ("behaviours:\n  reps:\n    presets: [situp]\n", "behaviours.reps.presets[0]: 'situp' is not allowed"),
-    ("behaviours:\n  reps:\n    custom:\n      - {name: x, angles: [left_knee], low: 170, high: 100}\n",
-     "behaviours.reps.custom[0]: x: low (170.0) must be below high (100.0)"),
+    (
+        "behaviours:\n  reps:\n    custom:\n      - {name: x, angles: [left_knee], low: 170, high: 100}\n",
+        "behaviours.reps.custom[0]: x: low (170.0) must be below high (100.0)",
+    ),
     ("behaviours:\n  reps:\n    custom:\n      - {name: x, angles: [left_toe]}\n", "'left_toe' is not allowed"),
     ("behaviours:\n  reps:\n    custom:\n      - {name: x, angles: []}\n", "x: no angles"),
     ("behaviours:\n  reps:\n    custom:\n      - {name: 'my squat', angles: [left_knee]}\n", "does not match"),
     ("behaviours:\n  reps:\n    custom:\n      - {name: squat, angles: [left_knee]}\n", "exercise names repeat"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "needle"), BAD, ids=[b[1][:40] for b in BAD])

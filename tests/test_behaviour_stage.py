@@ -147,15 +147,22 @@ def bench(people: int = 10, poses: int = 20, frames: int = 300) -> dict[str, flo
 
     rng = np.random.default_rng(1)
     library = Loaded(tuple(entry_from_pose(f"p{i}", rng.uniform(0, 500, (17, 3)), {}, NOW) for i in range(poses)), ())
-    settings = BehavioursSettings(MatchSettings(enabled=True), FallSettings(enabled=True),
-                                  RepsSettings(enabled=True, presets=("squat", "pushup", "curl")))  # fmt: skip
+    settings = BehavioursSettings(
+        MatchSettings(enabled=True),
+        FallSettings(enabled=True),
+        RepsSettings(enabled=True, presets=("squat", "pushup", "curl")),
+    )
     stream = [
         frame_at(t, [Pose(walking(t + j).astype(np.float32), 0.9, (0, 0, 1, 1), j) for j in range(people)], i)
         for i, t in enumerate(np.arange(frames) / 15)
     ]
     out = {}
-    for name, s in (("match", BehavioursSettings(settings.match)), ("falls", BehavioursSettings(falls=settings.falls)),
-                    ("reps", BehavioursSettings(reps=settings.reps)), ("all", settings)):  # fmt: skip
+    for name, s in (
+        ("match", BehavioursSettings(settings.match)),
+        ("falls", BehavioursSettings(falls=settings.falls)),
+        ("reps", BehavioursSettings(reps=settings.reps)),
+        ("all", settings),
+    ):
         behaviours = Behaviours(s, library)
         start = time.perf_counter()
         for frame in stream:
@@ -177,14 +184,25 @@ def stage_bench(people: int = 10, poses: int = 20, frames: int = 300, kernel: st
     rng = np.random.default_rng(1)
     library = Loaded(tuple(entry_from_pose(f"p{i}", rng.uniform(0, 500, (17, 3)), {}, NOW) for i in range(poses)), ())
     stream = [
-        FrameResult(i, 1.8e9 + t, t, 1280, 720, "cam0",
-                    tuple(Pose(walking(t + j).astype(np.float32), 0.9, (0, 0, 1, 1), j) for j in range(people)))
+        FrameResult(
+            i,
+            1.8e9 + t,
+            t,
+            1280,
+            720,
+            "cam0",
+            tuple(Pose(walking(t + j).astype(np.float32), 0.9, (0, 0, 1, 1), j) for j in range(people)),
+        )
         for i, t in enumerate(np.arange(frames) / 15)
-    ]  # fmt: skip
+    ]
     on = ["analysis.enabled=true", f"decoder.kernel={kernel}"]
     b = "analysis.behaviours"
-    every = [f"{b}.match.enabled=true", f"{b}.falls.enabled=true", f"{b}.reps.enabled=true",
-             f"{b}.reps.presets=[squat, pushup, curl]"]  # fmt: skip
+    every = [
+        f"{b}.match.enabled=true",
+        f"{b}.falls.enabled=true",
+        f"{b}.reps.enabled=true",
+        f"{b}.reps.presets=[squat, pushup, curl]",
+    ]
     out = {}
     for name, extra in (("angles", []), ("angles+behaviours", every)):
         stage = make_analysis(load_config(None, [*on, *extra], env={}), "cam0", library)

@@ -56,9 +56,27 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory, squat_path: Path) -> dict:
     """One `edgepose bench` over both shared CPU models, threads 1 and 2, with every output."""
     out = tmp_path_factory.mktemp("bench")
     paths = {"json": out / "b.json", "csv": out / "b.csv", "plot": out / "b.png"}
-    proc = run_cli("bench", "--models", f"{MOVENET},{POSENET}", "--threads", "1,2", "--accelerators", "cpu",
-                   "--frames", str(FRAMES), "--warmup", "1", "--source", str(squat_path),
-                   "--json", str(paths["json"]), "--csv", str(paths["csv"]), "--plot", str(paths["plot"]))  # fmt: skip
+    proc = run_cli(
+        "bench",
+        "--models",
+        f"{MOVENET},{POSENET}",
+        "--threads",
+        "1,2",
+        "--accelerators",
+        "cpu",
+        "--frames",
+        str(FRAMES),
+        "--warmup",
+        "1",
+        "--source",
+        str(squat_path),
+        "--json",
+        str(paths["json"]),
+        "--csv",
+        str(paths["csv"]),
+        "--plot",
+        str(paths["plot"]),
+    )
     assert proc.returncode == 0, proc.stderr
     return {"proc": proc, **paths, "data": json.loads(paths["json"].read_text())}
 
@@ -173,8 +191,24 @@ def test_compare_cli_exits_3_on_regression(cli_run: dict, tmp_path: Path, squat_
             row["invoke_ms"]["p50"] /= 10  # ten times faster before: beyond any noise
     old_path = tmp_path / "old.json"
     old_path.write_text(json.dumps(old))
-    proc = run_cli("bench", "--models", MOVENET, "--threads", "1", "--accelerators", "cpu", "--frames", "5",
-                   "--warmup", "1", "--source", str(squat_path), "--compare", str(old_path), "-q")  # fmt: skip
+    proc = run_cli(
+        "bench",
+        "--models",
+        MOVENET,
+        "--threads",
+        "1",
+        "--accelerators",
+        "cpu",
+        "--frames",
+        "5",
+        "--warmup",
+        "1",
+        "--source",
+        str(squat_path),
+        "--compare",
+        str(old_path),
+        "-q",
+    )
     assert proc.returncode == 3, proc.stderr
     assert "REGRESSION" in proc.stdout and "invoke p50 ms" in proc.stdout
     assert f"only in the old run: {MOVENET}/cpu/2" in proc.stdout
@@ -203,14 +237,29 @@ def test_edge_tpu_row_says_why_when_there_is_none(squat_path: Path, tmp_path: Pa
     if edgetpu_present():
         pytest.skip("an Edge TPU is attached: the row would run")
     out = tmp_path / "b.json"
-    proc = run_cli("bench", "--accelerators", "cpu,edgetpu", "--threads", "1", "--frames", "2", "--warmup", "0",
-                   "--source", str(squat_path), "--json", str(out), "-q")  # fmt: skip
+    proc = run_cli(
+        "bench",
+        "--accelerators",
+        "cpu,edgetpu",
+        "--threads",
+        "1",
+        "--frames",
+        "2",
+        "--warmup",
+        "0",
+        "--source",
+        str(squat_path),
+        "--json",
+        str(out),
+        "-q",
+    )
     assert proc.returncode == 0, proc.stderr  # the CPU row ran
     cpu, tpu = json.loads(out.read_text())["rows"]
     assert cpu["status"] == "ok" and tpu["status"] == "unavailable" and "Edge TPU" in tpu["error"]
     assert "| edgetpu | 1 | unavailable: " in proc.stdout
-    alone = run_cli("bench", "--accelerators", "edgetpu", "--threads", "1", "--frames", "2", "--source",
-                    str(squat_path), "-q")  # fmt: skip
+    alone = run_cli(
+        "bench", "--accelerators", "edgetpu", "--threads", "1", "--frames", "2", "--source", str(squat_path), "-q"
+    )
     assert alone.returncode == 69 and "Edge TPU" in alone.stderr  # nothing ran: the reason, exit 69
 
 
@@ -221,8 +270,9 @@ def test_compare_refuses_a_file_that_is_not_a_report(tmp_path: Path) -> None:
         rep.load_json(bad)
 
 
-def test_plot_without_matplotlib_says_what_to_install(cli_run: dict, monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:  # fmt: skip
+def test_plot_without_matplotlib_says_what_to_install(
+    cli_run: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
     with pytest.raises(UnavailableError, match=r"edgepose\[plot\]"):
         rep.write_plot(cli_run["data"], tmp_path / "p.png")
@@ -297,8 +347,24 @@ def test_benchmark_script_writes_results_named_by_board_and_date(tmp_path: Path,
     import subprocess
 
     env = dict(os.environ, EDGEPOSE=f"{sys.executable} -m edgepose")
-    args = [str(SCRIPT), "--out", str(tmp_path), "--frames", "3", "--threads", "1", "--models", MOVENET,
-            "--source", str(squat_path), "--", "--warmup", "0", "--accelerators", "cpu"]  # fmt: skip
+    args = [
+        str(SCRIPT),
+        "--out",
+        str(tmp_path),
+        "--frames",
+        "3",
+        "--threads",
+        "1",
+        "--models",
+        MOVENET,
+        "--source",
+        str(squat_path),
+        "--",
+        "--warmup",
+        "0",
+        "--accelerators",
+        "cpu",
+    ]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=SCRIPT.parents[1])
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in tmp_path.iterdir())

@@ -33,8 +33,10 @@ class RemovedMidAssessment:
         return names
 
     def progress(self) -> dict[str, CameraProgress]:
-        return {"front": CameraProgress("front", 0.0, 99.0, 99.0, False, ""),
-                "garden": CameraProgress("garden", 0.0, 50.0, 50.0, False, "")}  # fmt: skip
+        return {
+            "front": CameraProgress("front", 0.0, 99.0, 99.0, False, ""),
+            "garden": CameraProgress("garden", 0.0, 50.0, 50.0, False, ""),
+        }
 
 
 def daemon_over(pipeline_for) -> tuple[Daemon, Health]:  # type: ignore[no-untyped-def]

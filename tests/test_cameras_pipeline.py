@@ -44,8 +44,9 @@ def test_each_camera_gets_the_documents_it_would_get_alone(tmp_path, walking_vid
     """Two or three cameras on the real model: each camera's documents (frame numbers in order,
     poses, track ids, smoothing) are those of the same source run alone, so nothing of one camera
     (its tracker, ids, decoder state) leaks into another's."""
-    alone_config = load_config(None, [f"model.name={PEOPLE}", "model.threads=2", f"source.uri={walking_video}",
-                                      "source.camera=street"])  # fmt: skip
+    alone_config = load_config(
+        None, [f"model.name={PEOPLE}", "model.threads=2", f"source.uri={walking_video}", "source.camera=street"]
+    )
     alone, _ = run_app(alone_config, max_frames=6)
     cameras = {"street": str(walking_video), "again": str(walking_video), "squat": str(squat_path)}
     config = load_config(cameras_yaml(tmp_path, dict(list(cameras.items())[:count]), model=PEOPLE))
@@ -76,8 +77,10 @@ def test_overlapped_cameras_keep_each_exact_crop_region(walking_video):
         sink = ListSink()
         tracker = lambda: make_tracker(config.tracking, config.decoder.min_keypoint_score)  # noqa: E731
         memory = lambda i: MemorySource(images, True, f"cam{i}", limit=len(images), clocks=video_clocks())  # noqa: E731
-        built = [Lane(f"cam{i}", memory(i), loaded.estimator.sibling(config.decoder), RunStats(), tracker())
-                 for i in range(lanes)]  # fmt: skip
+        built = [
+            Lane(f"cam{i}", memory(i), loaded.estimator.sibling(config.decoder), RunStats(), tracker())
+            for i in range(lanes)
+        ]
         pipeline = Pipeline(built, [sink], Stamp("t", MODEL, "cpu"), overlap=overlap)
         assert pipeline.overlap is overlap
         try:
@@ -129,8 +132,9 @@ def replay(walking_video) -> tuple[PoseEstimator, list[np.ndarray]]:
 def lanes_of(replay, sources: dict[str, Source], stats: RunStats | None = None) -> list[Lane]:
     estimator, _ = replay
     stats = stats or RunStats()
-    return [Lane(name, source, estimator.sibling(estimator.config), stats.camera(name))
-            for name, source in sources.items()]  # fmt: skip
+    return [
+        Lane(name, source, estimator.sibling(estimator.config), stats.camera(name)) for name, source in sources.items()
+    ]
 
 
 def test_cameras_with_frames_ready_take_turns(replay):
@@ -150,8 +154,7 @@ def test_cameras_with_frames_ready_take_turns(replay):
                 return
             time.sleep(0.001)
 
-    pipeline = Pipeline(lanes_of(replay, sources, stats), [ListSink()], Stamp("t", MODEL, "sleep"), stats,
-                                    hooks=[hook])  # fmt: skip
+    pipeline = Pipeline(lanes_of(replay, sources, stats), [ListSink()], Stamp("t", MODEL, "sleep"), stats, hooks=[hook])
     pipeline.run(max_frames=12)
     assert order == ["a", "b", "c"] * 12
     assert pipeline.ended is Ended.MAX_FRAMES
@@ -192,8 +195,7 @@ def test_a_slow_camera_gets_every_frame_beside_a_fast_one(replay):
         if processed["slow"] >= 8:
             stop.set()
 
-    pipeline = Pipeline(lanes_of(replay, sources, stats), [ListSink()], Stamp("t", MODEL, "sleep"), stats,
-                                    hooks=[hook])  # fmt: skip
+    pipeline = Pipeline(lanes_of(replay, sources, stats), [ListSink()], Stamp("t", MODEL, "sleep"), stats, hooks=[hook])
     try:
         pipeline.run(stop=stop, duration=30.0)
     finally:
@@ -222,12 +224,20 @@ def test_a_failing_camera_ends_alone_and_the_run_says_so(replay):
     camera's progress (health), and the run re-raises it once every camera is done."""
     _, images = replay
     stats = RunStats()
-    sources = {"good": MemorySource(images, True, "good", limit=10), "bad": Broken(images, "bad", 2),
-               "also": MemorySource(images, True, "also", limit=10)}  # fmt: skip
+    sources = {
+        "good": MemorySource(images, True, "good", limit=10),
+        "bad": Broken(images, "bad", 2),
+        "also": MemorySource(images, True, "also", limit=10),
+    }
     sink = ListSink()
     seen: list[dict[str, Any]] = []
-    pipeline = Pipeline(lanes_of(replay, sources, stats), [sink], Stamp("t", MODEL, "sleep"), stats,
-                                    hooks=[lambda f, r, d: seen.append(dict(pipeline.progress()))])  # fmt: skip
+    pipeline = Pipeline(
+        lanes_of(replay, sources, stats),
+        [sink],
+        Stamp("t", MODEL, "sleep"),
+        stats,
+        hooks=[lambda f, r, d: seen.append(dict(pipeline.progress()))],
+    )
     with pytest.raises(InputError, match="camera bad went away"):
         pipeline.run()
     frames = {c: [d["frame"] for d in sink.documents if d["camera"] == c] for c in sources}
@@ -239,8 +249,10 @@ def test_max_frames_counts_per_camera(replay):
     """Each file camera stops after max_frames documents of its own; a shorter one ends first."""
     _, images = replay
     stats = RunStats()
-    sources = {"long": MemorySource(images, True, "long", limit=50),
-               "short": MemorySource(images, True, "short", limit=2)}  # fmt: skip
+    sources = {
+        "long": MemorySource(images, True, "long", limit=50),
+        "short": MemorySource(images, True, "short", limit=2),
+    }
     sink = ListSink()
     pipeline = Pipeline(lanes_of(replay, sources, stats), [sink], Stamp("t", MODEL, "sleep"), stats)
     pipeline.run(max_frames=5)
@@ -360,8 +372,13 @@ def test_every_camera_publishes_on_its_own_topics_on_a_real_broker(tmp_path, wal
     try:
         collector = Collector(broker, ["edgepose/testpi/#"])
         mqtt = f"mqtt: {{host: 127.0.0.1, port: {broker.port}, qos_poses: 1}}"
-        path = cameras_yaml(tmp_path, {"street": str(walking_video), "squat": str(squat_path)}, "device_id: testpi",
-                            "sinks: [mqtt]", mqtt)  # fmt: skip
+        path = cameras_yaml(
+            tmp_path,
+            {"street": str(walking_video), "squat": str(squat_path)},
+            "device_id: testpi",
+            "sinks: [mqtt]",
+            mqtt,
+        )
         text = path.read_text(encoding="utf-8").replace("sinks: [stdout]\n", "", 1)
         path.write_text(text, encoding="utf-8")
         config = load_config(path)
@@ -371,8 +388,10 @@ def test_every_camera_publishes_on_its_own_topics_on_a_real_broker(tmp_path, wal
             app.run(max_frames=5)
         finally:
             app.stop()  # the sink sends what is queued before it disconnects
-        frames = {c: [json.loads(m.payload)["frame"] for m in collector.on(f"edgepose/testpi/{c}/poses")]
-                  for c in ("street", "squat")}  # fmt: skip
+        frames = {
+            c: [json.loads(m.payload)["frame"] for m in collector.on(f"edgepose/testpi/{c}/poses")]
+            for c in ("street", "squat")
+        }
         assert frames == {"street": list(range(5)), "squat": list(range(5))}
         meta = json.loads(collector.on("edgepose/testpi/meta")[-1].payload)
         assert meta["cameras"] == ["street", "squat"]
@@ -389,8 +408,12 @@ def test_a_camera_added_before_the_run_starts_with_the_others(replay):
     estimator, images = replay
     stats = RunStats()
     sink = ListSink()
-    pipeline = Pipeline(lanes_of(replay, {"a": MemorySource(images, True, "a", limit=3)}, stats), [sink],
-                                    Stamp("t", MODEL, "sleep"), stats)  # fmt: skip
+    pipeline = Pipeline(
+        lanes_of(replay, {"a": MemorySource(images, True, "a", limit=3)}, stats),
+        [sink],
+        Stamp("t", MODEL, "sleep"),
+        stats,
+    )
     late = MemorySource(images, True, "late", limit=3)
     pipeline.request(AddCamera(Lane("late", late, estimator.sibling(estimator.config), stats.camera("late"))))
     pipeline.run()

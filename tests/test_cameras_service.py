@@ -50,20 +50,26 @@ FRAMES = 4  # documents each camera gives before a step of a test goes on
 # -- the cameras' config file ---------------------------------------------------------------------
 
 
-def write_config(path: Path, out: Path, cameras: dict[str, str] | None, extra: str = "", uri: str = "",
-                 overlap: str = "auto") -> None:  # fmt: skip
+def write_config(
+    path: Path, out: Path, cameras: dict[str, str] | None, extra: str = "", uri: str = "", overlap: str = "auto"
+) -> None:
     """A daemon's config: the jsonl sink, the real MoveNet on one thread, each camera a looping file (a
     camera's value: its uri, or its whole entry as a YAML flow mapping; ``cameras`` None: the single source
     form, of ``uri``). ``overlap``: ``model.overlap`` (auto: serial on the CPU; on: the overlapped schedule)."""
-    entries = "".join(f"  {name}: {at if at.startswith('{') else f'{{source: {{uri: {at!r}}}}}'}\n"
-                      for name, at in (cameras or {}).items())  # fmt: skip
+    entries = "".join(
+        f"  {name}: {at if at.startswith('{') else f'{{source: {{uri: {at!r}}}}}'}\n"
+        for name, at in (cameras or {}).items()
+    )
     path.write_text(
         f"sinks: ['jsonl:{out}']\n"
         f"model: {{name: movenet_lightning_int8, threads: 1, overlap: {overlap}}}\n"
-        + (f"source: {{loop: true}}\ncameras:\n{entries}" if cameras is not None else
-           f"source: {{loop: true, uri: '{uri}'}}\n")
+        + (
+            f"source: {{loop: true}}\ncameras:\n{entries}"
+            if cameras is not None
+            else f"source: {{loop: true, uri: '{uri}'}}\n"
+        )
         + extra
-    )  # fmt: skip
+    )
 
 
 def documents(path: Path) -> list[dict]:
@@ -279,8 +285,9 @@ def test_sighup_adds_a_camera_and_the_others_go_on(files, two_cameras, shared, o
     third = {**two_cameras, "third": str(shared / "images" / "posenet_test_image.bmp")}
     log = files.reload(third, "reloaded the configuration", "camera third added")
     assert "reloaded the configuration: applied cameras.third\n" in log  # nothing waits for a restart
-    wait_until(lambda: files.notifier.in_order("RELOADING=1", "READY=1"), timeout=TIMEOUT,
-               what="RELOADING=1 then READY=1")  # systemd hears of the reload and its end  # fmt: skip
+    wait_until(
+        lambda: files.notifier.in_order("RELOADING=1", "READY=1"), timeout=TIMEOUT, what="RELOADING=1 then READY=1"
+    )  # systemd hears of the reload and its end
     files.wait_frames("third", FRAMES)
     files.wait_frames("video", FRAMES)
     files.wait_frames("still", FRAMES)
@@ -292,8 +299,9 @@ def test_sighup_adds_a_camera_and_the_others_go_on(files, two_cameras, shared, o
     assert files.app.pipeline.cameras == ("video", "still", "third")  # joined at the end of the round-robin
     assert files.sources.names() == ["video", "still", "third"]  # the others were not opened again
     assert files.sources.closed == []
-    wait_until(lambda: "camera third" in files.app.health.components(), timeout=TIMEOUT,
-               what="camera third's health component")  # the daemon's next tick  # fmt: skip
+    wait_until(
+        lambda: "camera third" in files.app.health.components(), timeout=TIMEOUT, what="camera third's health component"
+    )  # the daemon's next tick
     assert healthz_body(files.daemon.probe())[0] == 200
     assert set(files.daemon.probe().cameras) == {"video", "still", "third"}
 
@@ -505,8 +513,9 @@ def test_sighup_adding_a_camera_that_cannot_be_opened_changes_nothing(files, two
     assert set(files.daemon.probe().cameras) == {"video", "still"}  # no figures of a camera that never ran
 
 
-def test_sighup_adding_two_cameras_one_missing_adds_neither_and_leaves_nothing_open(files, two_cameras, shared,
-                                                                                     tmp_path):  # fmt: skip
+def test_sighup_adding_two_cameras_one_missing_adds_neither_and_leaves_nothing_open(
+    files, two_cameras, shared, tmp_path
+):
     files.start(two_cameras)
     good = str(shared / "images" / "posenet_test_image.bmp")
     log = files.reload({**two_cameras, "good": good, "ghost": str(tmp_path / "ghost.bmp")}, "reload failed")
@@ -533,8 +542,11 @@ def test_a_camera_whose_restart_failed_comes_back_when_the_config_is_fixed(files
         {**two_cameras, "still": str(tmp_path / "gone.bmp")}, "reloaded the configuration", "could not be restarted"
     )
     assert "camera still could not be restarted with its new settings: " in log and "source not found" in log
-    wait_until(lambda: any(r.startswith("camera still: not running: ") for r in files.daemon.probe().reasons),
-               timeout=TIMEOUT, what="camera still reported not running")  # fmt: skip
+    wait_until(
+        lambda: any(r.startswith("camera still: not running: ") for r in files.daemon.probe().reasons),
+        timeout=TIMEOUT,
+        what="camera still reported not running",
+    )
     assert files.app.pipeline.cameras == ("video",)
     files.wait_frames("video", FRAMES)
 
@@ -688,8 +700,10 @@ class GatedService:
     def reload(self, cameras: tuple[str, ...], settings: dict[str, str] | None = None, wait: bool = True) -> None:
         """Rewrite the config with these cameras (``settings``: a camera's own keys, YAML flow items), SIGHUP,
         and (``wait``) wait until the pipeline runs exactly them."""
-        entries = {c: f"{{source: {{uri: '{self.image}'}}, {settings[c]}}}" if c in (settings or {})
-                   else str(self.image) for c in cameras}  # fmt: skip
+        entries = {
+            c: f"{{source: {{uri: '{self.image}'}}, {settings[c]}}}" if c in (settings or {}) else str(self.image)
+            for c in cameras
+        }
         write_config(self.path, self.path.with_suffix(".jsonl"), entries, extra=GATED_EXTRA)
         self.daemon.inbox.record(signal.SIGHUP)
         if wait:
@@ -728,8 +742,10 @@ class GatedService:
     def drain(self, camera: str) -> None:
         """Wait until every frame the camera captured has been processed or skipped (it captures no more)."""
         figures = self.stats.camera(camera)
-        self.wait(lambda: figures.captured == figures.processed + figures.skipped + figures.failed,
-                  f"camera {camera}'s last frame to be processed")  # fmt: skip
+        self.wait(
+            lambda: figures.captured == figures.processed + figures.skipped + figures.failed,
+            f"camera {camera}'s last frame to be processed",
+        )
 
     def wait_ticks(self, n: int) -> list[bool]:
         """The next ``n`` ticks of the daemon's main loop: whether each pinged the watchdog."""
@@ -772,8 +788,15 @@ def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[G
         opened.append(cameras[name])
         if name not in retrying:
             return cameras[name]
-        return RetryingSource(cameras[name], health, config.source.stall_timeout, Backoff(0.02, 0.05), stats,
-                              clock=clock, component=f"camera {name}")  # fmt: skip
+        return RetryingSource(
+            cameras[name],
+            health,
+            config.source.stall_timeout,
+            Backoff(0.02, 0.05),
+            stats,
+            clock=clock,
+            component=f"camera {name}",
+        )
 
     engine_gate = Gate()
 
@@ -790,8 +813,7 @@ def gated(tmp_path: Path, squat_path: Path, squat_rgb: np.ndarray) -> Iterator[G
     )
     service.serve()
     try:
-        wait_until(lambda: notifier.seen("READY=1") or not service.thread.is_alive(), timeout=TIMEOUT,
-                   what="READY=1")  # fmt: skip
+        wait_until(lambda: notifier.seen("READY=1") or not service.thread.is_alive(), timeout=TIMEOUT, what="READY=1")
         assert service.thread.is_alive(), service.outcome
         service.wait_frames("a", FRAMES)
         service.wait_frames("b", FRAMES)
@@ -858,8 +880,11 @@ def test_every_camera_stalled_stops_the_watchdog(gated):
     gated.stall("a")
     gated.stall("b")
     gated.clock.advance(2 * STALL_S)  # longer than the watchdog interval and the stall timeout
-    wait_until(lambda: any(r.startswith("pipeline: ") for r in gated.reasons()), timeout=TIMEOUT,
-               what="the pipeline to be unhealthy")  # fmt: skip
+    wait_until(
+        lambda: any(r.startswith("pipeline: ") for r in gated.reasons()),
+        timeout=TIMEOUT,
+        what="the pipeline to be unhealthy",
+    )
     assert not any(gated.wait_ticks(4)), "the watchdog pinged with no camera making progress"
     reasons = gated.reasons()
     assert f"pipeline: no frame processed for more than {STALL_S:g} s" in reasons
@@ -878,10 +903,14 @@ def test_a_hung_engine_stops_the_watchdog_and_every_camera_says_its_frames_wait(
     gated.wait(gated.engine_gate.blocked.is_set, "an invoke to hang")
     for _ in range(4):  # in steps shorter than the stall timeout, each camera putting a frame after each
         gated.clock.advance(STALL_S / 2)  # (as a live camera does: one jump would look like no frame at all)
-        gated.wait(lambda: all(p.last_put == gated.clock() for p in gated.daemon.app.pipeline.progress().values()),
-                   "a frame of each camera at the new time")  # fmt: skip
-    gated.wait(lambda: {r.split(":")[0] for r in gated.reasons()} == {"camera a", "camera b", "pipeline"},
-               "every camera and the pipeline unhealthy")  # fmt: skip
+        gated.wait(
+            lambda: all(p.last_put == gated.clock() for p in gated.daemon.app.pipeline.progress().values()),
+            "a frame of each camera at the new time",
+        )
+    gated.wait(
+        lambda: {r.split(":")[0] for r in gated.reasons()} == {"camera a", "camera b", "pipeline"},
+        "every camera and the pipeline unhealthy",
+    )
     assert not any(gated.wait_ticks(4)), "the watchdog pinged while the engine hung"
     reasons = gated.reasons()
     assert f"pipeline: no frame processed for more than {STALL_S:g} s" in reasons
@@ -902,11 +931,14 @@ def test_a_cameras_reason_follows_its_cause(gated):
     gated.engine_gate.close()
     gated.wait(gated.engine_gate.blocked.is_set, "an invoke to hang")
     gated.clock.advance(2 * STALL_S)
-    gated.wait(lambda: f"camera a: no frame from the camera for {2 * STALL_S:.1f} s" in gated.reasons(),
-               "camera a: no frame")  # fmt: skip
+    gated.wait(
+        lambda: f"camera a: no frame from the camera for {2 * STALL_S:.1f} s" in gated.reasons(), "camera a: no frame"
+    )
     gated.gates["a"].open()  # frames again, at the frozen time: they wait for the hung engine
-    gated.wait(lambda: f"camera a: frames arrive but none processed for {2 * STALL_S:.1f} s" in gated.reasons(),
-               "camera a: frames arrive, none processed")  # fmt: skip
+    gated.wait(
+        lambda: f"camera a: frames arrive but none processed for {2 * STALL_S:.1f} s" in gated.reasons(),
+        "camera a: frames arrive, none processed",
+    )
     gated.engine_gate.open()
     gated.wait(lambda: gated.healthz()[0] == 200, "healthy again")
 
@@ -927,22 +959,31 @@ def test_a_camera_added_by_a_reload_is_starting_then_unhealthy_and_never_feeds_t
     gated.stall("a")
     gated.stall("b")
     gated.clock.advance(2 * STALL_S)
-    wait_until(lambda: any(r.startswith("pipeline: ") for r in gated.reasons()), timeout=TIMEOUT,
-               what="the pipeline to be unhealthy")  # fmt: skip
+    wait_until(
+        lambda: any(r.startswith("pipeline: ") for r in gated.reasons()),
+        timeout=TIMEOUT,
+        what="the pipeline to be unhealthy",
+    )
     assert not any(gated.wait_ticks(4))
 
 
 def test_removing_a_stalled_camera_closes_it_and_the_daemon_is_healthy_again(gated):
     gated.stall("a")
     gated.clock.advance(2 * STALL_S)
-    wait_until(lambda: gated.reasons() == [f"camera a: no frame from the camera for {2 * STALL_S:.1f} s"],
-               timeout=TIMEOUT, what="camera a unhealthy")  # fmt: skip
+    wait_until(
+        lambda: gated.reasons() == [f"camera a: no frame from the camera for {2 * STALL_S:.1f} s"],
+        timeout=TIMEOUT,
+        what="camera a unhealthy",
+    )
     stalled = gated.cameras["a"]
 
     gated.reload(("b",))  # its read is still blocked: the removal interrupts it
     wait_until(lambda: stalled.closed, timeout=TIMEOUT, what="camera a's source to close")
-    wait_until(lambda: gated.healthz() == (200, {"status": "ok", "reasons": []}), timeout=TIMEOUT,
-               what="healthy without camera a")  # fmt: skip
+    wait_until(
+        lambda: gated.healthz() == (200, {"status": "ok", "reasons": []}),
+        timeout=TIMEOUT,
+        what="healthy without camera a",
+    )
     assert "camera a" not in gated.daemon.app.health.components()
     assert set(gated.daemon.probe().cameras) == {"b"}
     assert all(gated.wait_ticks(3))
@@ -953,8 +994,11 @@ def test_a_camera_that_fails_for_good_is_unhealthy_while_the_others_go_on_and_st
     """A camera whose source fails for good (not a frame error: the source is gone) ends alone: health
     names it and why, the watchdog goes on for the other, and a stop is still a clean one (exit 0)."""
     gated.cameras["a"].error = InputError("camera a unplugged")
-    wait_until(lambda: gated.reasons() == ["camera a: source failed: camera a unplugged"], timeout=TIMEOUT,
-               what="camera a reported failed")  # fmt: skip
+    wait_until(
+        lambda: gated.reasons() == ["camera a: source failed: camera a unplugged"],
+        timeout=TIMEOUT,
+        what="camera a reported failed",
+    )
     assert all(gated.wait_ticks(3))
     gated.wait_frames("b", FRAMES)
     assert gated.daemon.app.pipeline.cameras == ("a", "b")  # still configured: it is not dropped silently
@@ -967,8 +1011,12 @@ def test_a_reload_of_the_shared_slot_size_reaches_every_camera(gated):
     before = {name: gated.cameras[name] for name in ("a", "b")}
     gated.overrides.append("source.slot_size=3")
     gated.reload(("a", "b"))
-    gated.wait(lambda: all(gated.cameras[n] is not before[n] and gated.daemon.app.pipeline.lane(n) is not None
-                           for n in before), "both cameras restarted")  # fmt: skip
+    gated.wait(
+        lambda: all(
+            gated.cameras[n] is not before[n] and gated.daemon.app.pipeline.lane(n) is not None for n in before
+        ),
+        "both cameras restarted",
+    )
     gated.wait_frames("a", FRAMES)
     gated.wait_frames("b", FRAMES)
     pipeline = gated.daemon.app.pipeline
@@ -981,8 +1029,10 @@ def test_a_cameras_fps_cap_set_by_a_reload_paces_it_on_the_daemons_clock(gated):
     the rest of the engine."""
     first = gated.cameras["a"]
     gated.reload(("a", "b"), {"a": "fps_cap: 2"})
-    gated.wait(lambda: gated.cameras["a"] is not first and gated.daemon.app.pipeline.lane("a") is not None,
-               "camera a restarted")  # fmt: skip
+    gated.wait(
+        lambda: gated.cameras["a"] is not first and gated.daemon.app.pipeline.lane("a") is not None,
+        "camera a restarted",
+    )
     pipeline = gated.daemon.app.pipeline
     assert (pipeline.lane("a").fps_cap, pipeline.lane("b").fps_cap) == (2.0, None)
     a = gated.stats.camera("a")  # the restarted camera's own figures, from 0
@@ -1087,8 +1137,11 @@ def test_metrics_count_each_camera_and_the_cameras_add_up_to_the_total(gated):
     gated.stall("b")
     code, text = gated.get("/metrics")
     assert code == 200
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
     a = samples[("edgepose_camera_frames_processed_total", (("camera", "a"),))]
     b = samples[("edgepose_camera_frames_processed_total", (("camera", "b"),))]
     total = samples[("edgepose_frames_processed_total", ())]
@@ -1149,8 +1202,11 @@ def test_plan_reload_applies_the_shared_source_live_through_every_camera(tmp_pat
     old = cameras_config(tmp_path, {"a": A, "b": B})
     new = load_config(tmp_path / "plan.yaml", ["source.stall_timeout=3"], env={})
     plan = plan_reload(old, new)
-    assert set(plan.applied) == {"source.stall_timeout", "cameras.a.source.stall_timeout",
-                                 "cameras.b.source.stall_timeout"} and plan.restart == ()  # fmt: skip
+    assert (
+        set(plan.applied)
+        == {"source.stall_timeout", "cameras.a.source.stall_timeout", "cameras.b.source.stall_timeout"}
+        and plan.restart == ()
+    )
     assert plan.config == new
 
 

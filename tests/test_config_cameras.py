@@ -103,12 +103,15 @@ def test_fps_cap_per_camera_none_for_zero(tmp_path: Path) -> None:
 
 
 def test_the_order_is_the_yaml_order(tmp_path: Path) -> None:
-    config = load(tmp_path, """\
+    config = load(
+        tmp_path,
+        """\
         cameras:
           zeta: {source: {uri: z.mp4}}
           alpha: {source: {uri: a.mp4}}
           mid-1: {source: {uri: m.mp4}}
-        """)  # fmt: skip
+        """,
+    )
     assert camera_names(config) == ("zeta", "alpha", "mid-1")
     assert [c.source.camera for c in camera_configs(config)] == ["zeta", "alpha", "mid-1"]
     assert [c.source.uri for c in camera_configs(config)] == ["z.mp4", "a.mp4", "m.mp4"]
@@ -129,12 +132,16 @@ def test_the_shared_decoder_keys_come_from_the_top_level(tmp_path: Path) -> None
 
 
 def test_set_overrides_reach_the_cameras(tmp_path: Path) -> None:
-    config = load(tmp_path, TWO_CAMERAS, (
-        "source.width=320",  # the top level: every camera that does not set it
-        "cameras.garden.fps_cap=2",
-        "cameras.back-door.source.uri=door.mp4",  # a new camera, its name with a '-'
-        "cameras.0.source.uri=zero.mp4",  # a name that is a number to YAML is a string in a dotted key
-    ))  # fmt: skip
+    config = load(
+        tmp_path,
+        TWO_CAMERAS,
+        (
+            "source.width=320",  # the top level: every camera that does not set it
+            "cameras.garden.fps_cap=2",
+            "cameras.back-door.source.uri=door.mp4",  # a new camera, its name with a '-'
+            "cameras.0.source.uri=zero.mp4",  # a name that is a number to YAML is a string in a dotted key
+        ),
+    )
     assert camera_names(config) == ("front", "garden", "back-door", "0")
     assert [c.source.width for c in camera_configs(config)] == [320, 320, 320, 320]
     assert fps_cap(config, "garden") == 2.0
@@ -148,11 +155,15 @@ def test_set_fills_a_cameras_section_left_empty(tmp_path: Path) -> None:
 
 
 def test_a_zone_picks_one_of_the_cameras(tmp_path: Path) -> None:
-    config = load(tmp_path, TWO_CAMERAS + """\
+    config = load(
+        tmp_path,
+        TWO_CAMERAS
+        + """\
 analysis:
   zones:
     - {name: lawn, camera: garden, polygon: [[0, 0], [1, 0], [1, 1]]}
-""")  # fmt: skip
+""",
+    )
     assert config.analysis.zones[0].camera == "garden"
 
 
@@ -173,12 +184,15 @@ def test_a_name_yaml_reads_as_a_number_is_refused_with_a_hint(tmp_path: Path) ->
 
 
 def test_a_duplicate_camera_is_refused_with_both_lines(tmp_path: Path) -> None:
-    message = refusal(tmp_path, """\
+    message = refusal(
+        tmp_path,
+        """\
         cameras:
           front: {source: {uri: a.mp4}}
           back: {source: {uri: b.mp4}}
           front: {source: {uri: c.mp4}}
-        """)  # fmt: skip
+        """,
+    )
     assert "edgepose.yaml:4: cameras.front: duplicate key at lines 2 and 4" in message
 
 
@@ -254,11 +268,15 @@ def test_an_empty_top_level_uri_is_refused_at_each_camera_that_inherits_it(tmp_p
 
 
 def test_a_zone_on_a_camera_not_configured_is_refused(tmp_path: Path) -> None:
-    message = refusal(tmp_path, TWO_CAMERAS + """\
+    message = refusal(
+        tmp_path,
+        TWO_CAMERAS
+        + """\
 analysis:
   zones:
     - {name: lawn, camera: side, polygon: [[0, 0], [1, 0], [1, 1]]}
-""")  # fmt: skip
+""",
+    )
     assert "analysis.zones[0].camera: 'side' is not one of the cameras (front, garden)" in message
 
 
@@ -285,8 +303,9 @@ def test_a_source_uri_no_camera_uses_is_refused(tmp_path) -> None:
     """``--source`` (source.uri) with a cameras config whose cameras all name their own uri would be
     ignored in silence: refused, saying how to reach a camera; ``auto`` (the default file's) is fine."""
     path = tmp_path / "cameras.yaml"
-    path.write_text("source: {uri: auto}\ncameras:\n  a: {source: {uri: a.mp4}}\n  b: {source: {uri: b.mp4}}\n",
-                    encoding="utf-8")  # fmt: skip
+    path.write_text(
+        "source: {uri: auto}\ncameras:\n  a: {source: {uri: a.mp4}}\n  b: {source: {uri: b.mp4}}\n", encoding="utf-8"
+    )
     assert [c.source.uri for c in camera_configs(load_config(path))] == ["a.mp4", "b.mp4"]
     with pytest.raises(ConfigError, match=r"source\.uri: 'other\.mp4' is used by no camera") as refused:
         load_config(path, ["source.uri=other.mp4"])

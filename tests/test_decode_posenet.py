@@ -31,8 +31,14 @@ def read_reference(path: Path, width: int, height: int) -> list[tuple[float, np.
     with path.open() as f:
         for row in csv.DictReader(f):
             _, rows = poses.setdefault(int(row["pose_id"]), (float(row["pose_score"]), []))
-            rows.append((int(row["keypoint_id"]), float(row["keypoint_x"]) * width,
-                         float(row["keypoint_y"]) * height, float(row["keypoint_score"])))  # fmt: skip
+            rows.append(
+                (
+                    int(row["keypoint_id"]),
+                    float(row["keypoint_x"]) * width,
+                    float(row["keypoint_y"]) * height,
+                    float(row["keypoint_score"]),
+                )
+            )
     return [(score, np.array([r[1:] for r in sorted(rows)])) for score, rows in poses.values()]
 
 
@@ -96,16 +102,27 @@ def test_tf_layout_is_recognised_by_channel_counts_and_names() -> None:
     def spec(name: str, c: int, i: int) -> TensorSpec:
         return TensorSpec(name, i, (1, 9, 9, c), np.dtype(np.float32))
 
-    outputs = [spec("heatmap", 17, 0), spec("offset", 34, 1), spec("displacement_bwd", 32, 2),
-               spec("displacement_fwd", 32, 3)]  # fmt: skip
+    outputs = [
+        spec("heatmap", 17, 0),
+        spec("offset", 34, 1),
+        spec("displacement_bwd", 32, 2),
+        spec("displacement_fwd", 32, 3),
+    ]
     assert tf_layout(outputs) == (0, 1, 3, 2)
     assert tf_layout(outputs[:3]) is None
 
 
 @pytest.mark.slow
 def test_cli_runs_posenet_on_the_cpu_without_the_custom_op(shared: Path) -> None:
-    proc = run_cli("run", "--model", "posenet_mobilenet_v1_075_481x641", "--source",
-                   str(shared / "images" / "posenet_test_image.bmp"), "--sink", "stdout")  # fmt: skip
+    proc = run_cli(
+        "run",
+        "--model",
+        "posenet_mobilenet_v1_075_481x641",
+        "--source",
+        str(shared / "images" / "posenet_test_image.bmp"),
+        "--sink",
+        "stdout",
+    )
     assert proc.returncode == 0, proc.stderr
     (doc,) = parse_documents(proc.stdout)
     assert len(doc["poses"]) >= 2

@@ -66,8 +66,9 @@ def real(posenet_path: Path, shared: Path) -> tuple[PoseNetMultiDecoder, list[np
 def decode_old(decoder: PoseNetMultiDecoder, outputs, region: Region) -> list[Pose]:
     p = decoder.params
     grids = grids_per_output(decoder, outputs)
-    coords, kp, scores = decoder.kernels.posenet_decode(*grids, p.max_poses, p.min_pose_score, p.nms_radius / p.stride,
-                                                        5, True)  # fmt: skip
+    coords, kp, scores = decoder.kernels.posenet_decode(
+        *grids, p.max_poses, p.min_pose_score, p.nms_radius / p.stride, 5, True
+    )
     return poses_per_pose(coords, kp, scores, p.stride, decoder.input_spec, region, p.min_keypoint_score)
 
 
@@ -86,8 +87,10 @@ def test_random_quantized_outputs_decode_as_before(real, seed: int) -> None:
     """Random uint8 outputs with random scales, zero points and strides, and a region past the frame."""
     decoder, outputs, _ = real
     rng = np.random.default_rng(seed)
-    specs = tuple(TensorSpec(s.name, s.index, s.shape, s.dtype, float(rng.uniform(0.01, 0.5)),
-                             int(rng.integers(0, 256))) for s in decoder.specs)  # fmt: skip
+    specs = tuple(
+        TensorSpec(s.name, s.index, s.shape, s.dtype, float(rng.uniform(0.01, 0.5)), int(rng.integers(0, 256)))
+        for s in decoder.specs
+    )
     params = type(decoder.params)(20, 0.05, 20.0, float(rng.choice([16.0, 15.5, 7.3])), float(rng.uniform(0, 0.5)))
     other = PoseNetMultiDecoder(decoder.format, specs, decoder.order, decoder.input_spec, params, decoder.kernels)
     random = [rng.integers(0, 256, a.shape, dtype=np.uint8) for a in outputs]

@@ -37,8 +37,12 @@ def checks_with_a_broker(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict
 @without_camera
 def test_doctor_says_there_is_no_camera(checks_with_a_broker) -> None:
     checks, _port = checks_with_a_broker  # no picamera2, no /dev/video*
-    assert checks["camera"] == {"id": "camera", "status": "warn", "detail": "no camera found",
-                                "hint": "connect one, or run on files: edgepose run --source FILE"}  # fmt: skip
+    assert checks["camera"] == {
+        "id": "camera",
+        "status": "warn",
+        "detail": "no camera found",
+        "hint": "connect one, or run on files: edgepose run --source FILE",
+    }
     assert checks["camera.v4l2"]["detail"] == "no /dev/video* devices"
 
 

@@ -55,8 +55,20 @@ def assert_same_document(result: FrameResult) -> None:
     assert json.loads(encode(document)) == json.loads(old_line)  # orjson: the same document once parsed
     assert list(json.loads(encode(document))) == list(json.loads(old_line))  # keys in the same order
     assert json_encode(document) == old_line  # json: the same bytes
-    assert list(document) == ["schema", "device", "camera", "frame", "ts", "width", "height", "model",
-                              "accelerator", "timing_ms", "poses", *(["file"] if result.file else [])]  # fmt: skip
+    assert list(document) == [
+        "schema",
+        "device",
+        "camera",
+        "frame",
+        "ts",
+        "width",
+        "height",
+        "model",
+        "accelerator",
+        "timing_ms",
+        "poses",
+        *(["file"] if result.file else []),
+    ]
     validate_document(json.loads(encode(document)))
 
 
@@ -68,8 +80,9 @@ def result_of(poses: list[Pose], file: str = "") -> FrameResult:
 
 def test_real_poses_give_the_same_document(posenet_path: Path, shared: Path) -> None:
     engine = LiteRtEngine(read_model(posenet_path), threads=2)
-    estimator = PoseEstimator(engine, DecoderConfig(min_pose_score=0.02, max_poses=20),
-                              model_options=engine.model.decoder_options)  # fmt: skip
+    estimator = PoseEstimator(
+        engine, DecoderConfig(min_pose_score=0.02, max_poses=20), model_options=engine.model.decoder_options
+    )
     image = read_image(shared / "images" / "posenet_test_image.bmp")
     result = estimator.estimate(Frame(image, 0, 1.7e9, 0.0, file="posenet_test_image.bmp"))
     assert len(result.poses) >= 5

@@ -63,8 +63,17 @@ def table_ap(stdout: str) -> float:
 
 def test_eval_cli_writes_valid_results_and_pycocotools_ap(ochuman: Path, tmp_path: Path) -> None:
     results_path = tmp_path / "results.json"
-    proc = run_cli("eval", "--annotations", str(ochuman / "test_ochuman.json"), "--images", str(ochuman),
-                   "--model", MOVENET, "--json", str(results_path))  # fmt: skip
+    proc = run_cli(
+        "eval",
+        "--annotations",
+        str(ochuman / "test_ochuman.json"),
+        "--images",
+        str(ochuman),
+        "--model",
+        MOVENET,
+        "--json",
+        str(results_path),
+    )
     assert proc.returncode == 0, proc.stderr
     results = json.loads(results_path.read_text())
     truth = json.loads((ochuman / "test_ochuman.json").read_text())

@@ -18,10 +18,21 @@ def test_fleet_poses_example(tmp_path):
     out_path = tmp_path / "out.txt"
     with out_path.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "examples" / "fleet_poses.py"), "--set", f"mqtt.host={HOST}",
-             "--set", f"mqtt.port={broker.port}", "--devices", "pi-*"],
-            stdout=out, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(ROOT / "examples" / "fleet_poses.py"),
+                "--set",
+                f"mqtt.host={HOST}",
+                "--set",
+                f"mqtt.port={broker.port}",
+                "--devices",
+                "pi-*",
+            ],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
         # The broker logs each SUBSCRIBE: publish once the example's client has subscribed.
         assert wait_until(lambda: "Received SUBSCRIBE from edgepose-client-" in broker.log(), 60), broker.log()

@@ -185,15 +185,26 @@ def test_poses_equal_the_original_models(source_path: Path, extra_path: Path, im
 def test_extras_before_the_heads_and_long_offsets_first(source_path: Path, tmp_path: Path, image: np.ndarray) -> None:
     """A model already without the op, its outputs in another order: the heads are found by name and shape."""
     stripped = strip_posenet_decoder(source_path.read_bytes(), source_path)
-    order = ["float_long_offsets", "float_part_offsets", "float_mid_offsets", "float_segments",
-             "float_short_offsets", "float_part_heatmaps", "float_heatmaps"]  # fmt: skip
+    order = [
+        "float_long_offsets",
+        "float_part_offsets",
+        "float_mid_offsets",
+        "float_segments",
+        "float_short_offsets",
+        "float_part_heatmaps",
+        "float_heatmaps",
+    ]
     path = tmp_path / "reordered.tflite"
     path.write_bytes(add_slices(stripped.content, EXTRAS, order))
     estimator, poses = poses_of(path, image, stripped.options)
     assert [o.name for o in estimator.engine.outputs] == order
     assert estimator.decoder.format == "posenet_coral"
-    assert estimator.decoder.ignored_outputs == ("float_long_offsets", "float_part_offsets", "float_segments",
-                                                 "float_part_heatmaps")  # fmt: skip
+    assert estimator.decoder.ignored_outputs == (
+        "float_long_offsets",
+        "float_part_offsets",
+        "float_segments",
+        "float_part_heatmaps",
+    )
     assert_same_poses(poses, poses_of(source_path, image)[1])
 
 
@@ -216,8 +227,13 @@ def matching(outputs: list[TensorSpec]) -> tuple[str, tuple[str, ...]] | None:
 
 
 def test_anonymous_outputs_are_found_by_shape_when_one_fits_each_role() -> None:
-    outputs = [spec("Identity_3", 1), spec("Identity", 64), spec("Identity_1", 17), spec("Identity_2", 34),
-               spec("Identity_4", 24)]  # fmt: skip
+    outputs = [
+        spec("Identity_3", 1),
+        spec("Identity", 64),
+        spec("Identity_1", 17),
+        spec("Identity_2", 34),
+        spec("Identity_4", 24),
+    ]
     assert matching(outputs) == ("posenet_coral", ("Identity_3", "Identity_4"))
 
 
@@ -237,13 +253,22 @@ def test_a_multi_person_model_left_unresolved_is_not_decoded_as_one_person() -> 
 
 
 def test_tensorflow_layout_with_bodypix_extras() -> None:
-    outputs = [spec("float_segments", 1), spec("float_part_heatmaps", 24), spec("displacement_bwd", 32),
-               spec("float_heatmaps", 17), spec("float_long_offsets", 34), spec("float_short_offsets", 34),
-               spec("displacement_fwd", 32), spec("float_part_offsets", 48)]  # fmt: skip
+    outputs = [
+        spec("float_segments", 1),
+        spec("float_part_heatmaps", 24),
+        spec("displacement_bwd", 32),
+        spec("float_heatmaps", 17),
+        spec("float_long_offsets", 34),
+        spec("float_short_offsets", 34),
+        spec("displacement_fwd", 32),
+        spec("float_part_offsets", 48),
+    ]
     fmt = next(f for f in FORMATS if f.name == "posenet_tf")
     assert fmt.layout(outputs) == (3, 5, 6, 2)  # heatmaps, short offsets, fwd, bwd
-    assert matching(outputs) == ("posenet_tf", ("float_segments", "float_part_heatmaps", "float_long_offsets",
-                                                "float_part_offsets"))  # fmt: skip
+    assert matching(outputs) == (
+        "posenet_tf",
+        ("float_segments", "float_part_heatmaps", "float_long_offsets", "float_part_offsets"),
+    )
 
 
 def test_outputs_on_another_grid_are_ignored() -> None:

@@ -81,8 +81,9 @@ def test_unreadable_video_exits_66(tmp_path: Path) -> None:
 def test_unreadable_eval_image_is_skipped_and_named(shared: Path, tmp_path: Path) -> None:
     images = Path(shutil.copytree(shared / "keypoints" / "ochuman", tmp_path / "ochuman"))
     unreadable(images / "003799.jpg")
-    proc = run_cli_obeying_modes("eval", "--annotations", str(images / "test_ochuman.json"), "--images", str(images),
-                                 "--threads", "2")  # fmt: skip
+    proc = run_cli_obeying_modes(
+        "eval", "--annotations", str(images / "test_ochuman.json"), "--images", str(images), "--threads", "2"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "not evaluated: 003799.jpg" in proc.stdout and "Permission denied" in proc.stdout
     assert "Traceback" not in proc.stderr

@@ -37,15 +37,21 @@ def test_placeholders_expand_into_every_topic() -> None:
 
 # (config text, what the error must say: the key path and the problem)
 REFUSED = [
-    ("device_id: pi-7\nmqtt:\n  topic_prefix: 'site/{room}/{device}'\n",
-     ":3: mqtt.topic_prefix: unknown placeholder {room}"),
-    ("device_id: pi-7\nmqtt:\n  topic_prefix: 'site/{site}/{device}'\n",
-     ":3: mqtt.topic_prefix: 'site/{site}/{device}' uses {site} but site is empty"),
-    ("device_id: pi-7\nsite: home\nmqtt:\n  topic_prefix: 'site/{site/{device}'\n",
-     ":4: mqtt.topic_prefix: a stray brace"),
+    (
+        "device_id: pi-7\nmqtt:\n  topic_prefix: 'site/{room}/{device}'\n",
+        ":3: mqtt.topic_prefix: unknown placeholder {room}",
+    ),
+    (
+        "device_id: pi-7\nmqtt:\n  topic_prefix: 'site/{site}/{device}'\n",
+        ":3: mqtt.topic_prefix: 'site/{site}/{device}' uses {site} but site is empty",
+    ),
+    (
+        "device_id: pi-7\nsite: home\nmqtt:\n  topic_prefix: 'site/{site/{device}'\n",
+        ":4: mqtt.topic_prefix: a stray brace",
+    ),
     ("device_id: pi-7\nsite: 'home/3'\n", ":2: site: 'home/3'"),
     ("device_id: pi-7\nsite: 'home+'\n", ":2: site: 'home+'"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "needle"), REFUSED)

@@ -25,8 +25,9 @@ NUMPY = numpy_kernels()
 
 def decode(k: Kernels, grids: tuple[np.ndarray, np.ndarray, np.ndarray], **kw) -> tuple[np.ndarray, ...]:
     args = {"max_poses": 10, "score_threshold": 0.2, "nms_radius": 10 / 16, "refine_steps": 5, "logits": True} | kw
-    return k.posenet_decode(*grids, args["max_poses"], args["score_threshold"], args["nms_radius"],
-                            args["refine_steps"], args["logits"])  # fmt: skip
+    return k.posenet_decode(
+        *grids, args["max_poses"], args["score_threshold"], args["nms_radius"], args["refine_steps"], args["logits"]
+    )
 
 
 def assert_same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> None:
@@ -111,8 +112,12 @@ def grids(draw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(g=grids(), max_poses=st.integers(1, 5), radius=st.sampled_from([0.0, 0.5, 2.0]),
-       threshold=st.sampled_from([0.1, 0.5, 0.9]))  # fmt: skip
+@given(
+    g=grids(),
+    max_poses=st.integers(1, 5),
+    radius=st.sampled_from([0.0, 0.5, 2.0]),
+    threshold=st.sampled_from([0.1, 0.5, 0.9]),
+)
 def test_random_grids_agree(g, max_poses: int, radius: float, threshold: float) -> None:
     kw = {"max_poses": max_poses, "nms_radius": radius, "score_threshold": threshold}
     a, b = decode(NUMBA, g, **kw), decode(NUMPY, g, **kw)

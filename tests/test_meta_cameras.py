@@ -25,18 +25,21 @@ def config(*extra: str):  # type: ignore[no-untyped-def]
 
 
 def test_meta_lists_every_camera_and_each_cameras_zones(models_dir: Path) -> None:
-    meta = meta_document(config(TWO, "analysis.enabled=true", f"analysis.zones=[{DOOR}, {ALL}]"),
-                         model_free_loaded(models_dir / "m.tflite"))  # fmt: skip
+    meta = meta_document(
+        config(TWO, "analysis.enabled=true", f"analysis.zones=[{DOOR}, {ALL}]"),
+        model_free_loaded(models_dir / "m.tflite"),
+    )
     validate_document(meta, "meta.v1.json")
     assert meta["cameras"] == ["front", "garden"] and meta["camera"] == "front"
-    assert [(z["camera"], z["name"]) for z in meta["zones"]] == [("front", "door"), ("front", "all"),
-                                                                 ("garden", "all")]  # fmt: skip
+    assert [(z["camera"], z["name"]) for z in meta["zones"]] == [("front", "door"), ("front", "all"), ("garden", "all")]
     assert meta["zones"][2]["anchor"] == "hips"
 
 
 def test_meta_of_one_camera(models_dir: Path) -> None:
-    meta = meta_document(config("source.camera=door", "analysis.enabled=true", f"analysis.zones=[{ALL}]"),
-                         model_free_loaded(models_dir / "m.tflite"))  # fmt: skip
+    meta = meta_document(
+        config("source.camera=door", "analysis.enabled=true", f"analysis.zones=[{ALL}]"),
+        model_free_loaded(models_dir / "m.tflite"),
+    )
     validate_document(meta, "meta.v1.json")
     assert meta["cameras"] == ["door"] and meta["camera"] == "door"
     assert [(z["camera"], z["name"]) for z in meta["zones"]] == [("door", "all")]
@@ -51,16 +54,33 @@ def test_stats_have_each_cameras_figures_beside_the_totals() -> None:
         camera.people = people
     stats.camera("garden").count("skipped")
     stats.camera("garden").fail("a bad frame")
-    doc = stats_document(config(TWO), stats, 110.0, 1.8e9, {"cpu_temperature_c": None, "throttled": None,
-                                                            "rss_bytes": 1}, {"connected": 1, "queue_depth": 0,
-                         "published": 3, "dropped": 0, "skipped_policy": 0, "reconnects": 0})  # fmt: skip
+    doc = stats_document(
+        config(TWO),
+        stats,
+        110.0,
+        1.8e9,
+        {"cpu_temperature_c": None, "throttled": None, "rss_bytes": 1},
+        {"connected": 1, "queue_depth": 0, "published": 3, "dropped": 0, "skipped_policy": 0, "reconnects": 0},
+    )
     validate_document(doc, "stats.v1.json")
     assert doc["camera"] == "front" and doc["processed"] == stats.processed  # the totals, as before
     assert set(doc["cameras"]) == {"front", "garden"}
-    assert doc["cameras"]["front"] == {"captured": 31, "processed": 30, "skipped": 0, "failed": 0, "people": 2,
-                                       "processed_fps": 3.0}  # fmt: skip
-    assert doc["cameras"]["garden"] == {"captured": 11, "processed": 10, "skipped": 1, "failed": 1, "people": 0,
-                                        "processed_fps": 1.0}  # fmt: skip
+    assert doc["cameras"]["front"] == {
+        "captured": 31,
+        "processed": 30,
+        "skipped": 0,
+        "failed": 0,
+        "people": 2,
+        "processed_fps": 3.0,
+    }
+    assert doc["cameras"]["garden"] == {
+        "captured": 11,
+        "processed": 10,
+        "skipped": 1,
+        "failed": 1,
+        "people": 0,
+        "processed_fps": 1.0,
+    }
     assert tuple(doc["cameras"]["front"]) == CAMERA_FIGURES
     stats.drop_camera("garden")  # removed by a reload: gone from the document
     assert set(stats_document(config(TWO), stats, 110.0, 1.8e9, {}, {})["cameras"]) == {"front"}
@@ -75,15 +95,34 @@ def test_stats_of_one_camera_have_no_cameras() -> None:
     assert "cameras" not in doc and doc["camera"] == "front"
 
 
-@pytest.mark.parametrize("bad", [{"front": {"captured": -1}}, {"front": {"captured": 1, "processed": 1, "skipped": 0,
-                                 "failed": 0, "people": 0, "processed_fps": 0.1, "extra": 1}}])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"front": {"captured": -1}},
+        {
+            "front": {
+                "captured": 1,
+                "processed": 1,
+                "skipped": 0,
+                "failed": 0,
+                "people": 0,
+                "processed_fps": 0.1,
+                "extra": 1,
+            }
+        },
+    ],
+)
 def test_the_stats_schema_refuses_malformed_camera_figures(bad: dict) -> None:
     import jsonschema
 
-    doc = stats_document(config(), RunStats(started_mono=1.0), 2.0, 1.8e9,
-                         {"cpu_temperature_c": None, "throttled": None, "rss_bytes": 1},
-                         {"connected": 1, "queue_depth": 0, "published": 0, "dropped": 0, "skipped_policy": 0,
-                          "reconnects": 0})  # fmt: skip
+    doc = stats_document(
+        config(),
+        RunStats(started_mono=1.0),
+        2.0,
+        1.8e9,
+        {"cpu_temperature_c": None, "throttled": None, "rss_bytes": 1},
+        {"connected": 1, "queue_depth": 0, "published": 0, "dropped": 0, "skipped_policy": 0, "reconnects": 0},
+    )
     validate_document(doc, "stats.v1.json")
     with pytest.raises(jsonschema.ValidationError):
         validate_document({**doc, "cameras": bad}, "stats.v1.json")

@@ -75,8 +75,9 @@ def test_the_daemons_own_figures_are_not_per_camera() -> None:
     assert {"uptime_s", "accelerator_fallbacks"} == DAEMON_KEYS
     assert got[("edgepose_uptime_seconds", ())] == 10.0
     assert got[("edgepose_accelerator_fallbacks", ())] == 1
-    assert not any(name in ("edgepose_camera_uptime_seconds", "edgepose_camera_accelerator_fallbacks")
-                   for name, _ in got)  # fmt: skip
+    assert not any(
+        name in ("edgepose_camera_uptime_seconds", "edgepose_camera_accelerator_fallbacks") for name, _ in got
+    )
 
 
 def test_a_figure_added_to_the_snapshot_later_shows_per_camera() -> None:

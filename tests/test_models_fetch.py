@@ -143,8 +143,9 @@ def test_a_stale_longer_partial_starts_over(tmp_path: Path, served: Server, move
     assert out.read_bytes() == movenet_path.read_bytes()
 
 
-def test_unknown_checksum_is_fetched_and_reported(tmp_path: Path, served: Server,
-                                                  caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_unknown_checksum_is_fetched_and_reported(
+    tmp_path: Path, served: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     out = fetch(entry(""), tmp_path / "cache", served.url)
     assert f"sha256 of the download: {sha(out)}" in caplog.text
 
@@ -171,17 +172,31 @@ def test_progress_bar_renders_and_throttles() -> None:
 
 def test_cli_fetch_with_manifest_and_base_url(tmp_path: Path, served: Server, movenet_path: Path) -> None:
     manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(yaml.safe_dump({"models": [{"name": "m", "file": MOVENET, "url": "https://example.invalid/",
-                                                    "sha256": sha(movenet_path)}]}))  # fmt: skip
-    out = run_cli("models", "fetch", "m", "--manifest", str(manifest), "--base-url", served.url,
-                  "--dir", str(tmp_path / "cache"))  # fmt: skip
+    manifest.write_text(
+        yaml.safe_dump(
+            {"models": [{"name": "m", "file": MOVENET, "url": "https://example.invalid/", "sha256": sha(movenet_path)}]}
+        )
+    )
+    out = run_cli(
+        "models", "fetch", "m", "--manifest", str(manifest), "--base-url", served.url, "--dir", str(tmp_path / "cache")
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"m: {tmp_path / 'cache' / MOVENET}"
     assert "m [" in out.stderr and "100%" in out.stderr  # the progress bar goes to stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text(manifest.read_text().replace(sha(movenet_path), "f" * 64))
-    out = run_cli("models", "fetch", "m", "--manifest", str(bad), "--base-url", served.url,
-                  "--dir", str(tmp_path / "cache2"), "--no-progress")  # fmt: skip
+    out = run_cli(
+        "models",
+        "fetch",
+        "m",
+        "--manifest",
+        str(bad),
+        "--base-url",
+        served.url,
+        "--dir",
+        str(tmp_path / "cache2"),
+        "--no-progress",
+    )
     assert out.returncode == 66 and "checksum mismatch" in out.stderr and "Traceback" not in out.stderr
     assert list((tmp_path / "cache2").iterdir()) == []
 

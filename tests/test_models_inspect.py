@@ -91,9 +91,15 @@ def test_list_shows_known_and_present() -> None:
         SHARED / "models" / "movenet_single_pose_lightning_ptq.tflite"
     )
     assert rows["movenet_thunder_int8"]["present"] is None and rows["movenet_thunder_int8"]["sha256"] is None
-    for name in ("movenet_lightning_f16", "movenet_thunder_f16", "movenet_thunder_int8_tfhub",
-                 "movenet_multipose_lightning", "posenet_257", "posenet_mobilenet_v1_075_353x481_edgetpu",
-                 "posenet_mobilenet_v1_075_721x1281_edgetpu"):  # fmt: skip
+    for name in (
+        "movenet_lightning_f16",
+        "movenet_thunder_f16",
+        "movenet_thunder_int8_tfhub",
+        "movenet_multipose_lightning",
+        "posenet_257",
+        "posenet_mobilenet_v1_075_353x481_edgetpu",
+        "posenet_mobilenet_v1_075_721x1281_edgetpu",
+    ):
         assert rows[name]["url"].startswith("https://"), name
     text = run_cli("models", "list").stdout
     assert "movenet_thunder_int8" in text and "- (edgepose models fetch)" in text

@@ -46,8 +46,15 @@ def person(x: float = 100.0, track: int = 1) -> Pose:
 
 def send(sink: MqttSink, camera: str, index: int, people: int = 1) -> None:
     """One frame of ``camera`` with ``people`` poses, as the pipeline hands it to the sink."""
-    result = FrameResult(index, 1.8e9 + index, float(index), 640, 480, camera,
-                         tuple(person(100.0 + 50 * i, i + 1) for i in range(people)))  # fmt: skip
+    result = FrameResult(
+        index,
+        1.8e9 + index,
+        float(index),
+        640,
+        480,
+        camera,
+        tuple(person(100.0 + 50 * i, i + 1) for i in range(people)),
+    )
     sink.write(output_of(result, STAMP))
 
 
@@ -95,8 +102,13 @@ def test_each_cameras_poses_go_to_its_own_topic_in_order_with_its_count_and_the_
         send(sink, "garden", i, people["garden"][i])
     send(sink, "attic", 0)  # not configured: its own poses topic, no count
     send(sink, "attic", 1)
-    assert collector.wait_for(lambda c: len(c.on(front.poses)) == 6 and len(c.on(garden.poses)) == 6
-                              and len(c.on(front.for_camera("attic").poses)) == 2)  # fmt: skip
+    assert collector.wait_for(
+        lambda c: (
+            len(c.on(front.poses)) == 6
+            and len(c.on(garden.poses)) == 6
+            and len(c.on(front.for_camera("attic").poses)) == 2
+        )
+    )
     sink.close()
     for topics in (front, garden):
         docs = [m.json() for m in collector.on(topics.poses)]
@@ -123,16 +135,20 @@ def test_each_cameras_poses_go_to_its_own_topic_in_order_with_its_count_and_the_
     collector.close()
     late = Collector(broker, [front.count, front.every_camera("count")])  # all retained
     assert late.wait_for(lambda c: len(c.messages) == 3)
-    assert {m.topic: m.payload for m in late.messages} == {front.count: b"1", front.camera_count: b"0",
-                                                           garden.camera_count: b"1"}  # fmt: skip
+    assert {m.topic: m.payload for m in late.messages} == {
+        front.count: b"1",
+        front.camera_count: b"0",
+        garden.camera_count: b"1",
+    }
     late.close()
 
 
 def test_one_camera_keeps_the_device_count_alone(broker: Mosquitto) -> None:
     config = make_config(broker, "cameras={front: {source: {uri: front.mp4}}}")
     topics = Topics.from_config(config)
-    collector = Collector(broker, [topics.every_camera("poses"), topics.count, topics.every_camera("count"),
-                                   topics.meta])  # fmt: skip
+    collector = Collector(
+        broker, [topics.every_camera("poses"), topics.count, topics.every_camera("count"), topics.meta]
+    )
     sink = connected(config)
     for i, n in enumerate([1, 2, 2]):
         send(sink, "front", i, n)
@@ -180,14 +196,17 @@ def test_zone_states_and_events_go_to_their_own_camera_only(broker: Mosquitto) -
             output = output_of(result, STAMP)
             sink.write(output)
             sent[camera].extend(output.events)
-    assert collector.wait_for(lambda c: len(c.on(front.events)) == len(sent["front"])
-                              and len(c.on(garden.events)) == len(sent["garden"]))  # fmt: skip
+    assert collector.wait_for(
+        lambda c: len(c.on(front.events)) == len(sent["front"]) and len(c.on(garden.events)) == len(sent["garden"])
+    )
     assert collector.wait_for(lambda c: bool(c.on(front.zone("door"))) and len(c.on(garden.zone("yard"))) >= 1)
     sink.close()
     assert [m.json() for m in collector.on(front.events)] == sent["front"]
     assert [m.json() for m in collector.on(garden.events)] == sent["garden"]
     assert {e["zone"] for e in sent["front"]} == {"door", "all"} and {e["zone"] for e in sent["garden"]} == {
-        "yard", "all"}  # fmt: skip
+        "yard",
+        "all",
+    }
     collector.close()
     late = Collector(broker, [front.every_camera("zones/+")])
     assert late.wait_for(lambda c: len(c.messages) == 4)
@@ -245,13 +264,15 @@ def test_home_assistant_has_a_people_sensor_per_camera_and_the_devices_total(bro
     sink = connected(config)
     late = Collector(broker, ["homeassistant/#"])
     wanted = {
-        f"{HA}/people/config", f"{HA}/fps/config",
+        f"{HA}/people/config",
+        f"{HA}/fps/config",
         camera_people_config_topic("homeassistant", "testpi", "front"),
         camera_people_config_topic("homeassistant", "testpi", "garden"),
-        fall_config_topic("homeassistant", "testpi", "front"), fall_config_topic("homeassistant", "testpi", "garden"),
+        fall_config_topic("homeassistant", "testpi", "front"),
+        fall_config_topic("homeassistant", "testpi", "garden"),
         *(t for t, _ in zone_discovery_messages("homeassistant", "testpi", front, ["door", "all"])),
         *(t for t, _ in zone_discovery_messages("homeassistant", "testpi", garden, ["all"])),
-    }  # fmt: skip
+    }
     assert late.wait_for(lambda c: {m.topic for m in c.messages} >= wanted)
     sink.close()
     configs = {m.topic: m.json() for m in late.messages}
@@ -288,8 +309,13 @@ def test_a_reload_announces_an_added_camera_and_clears_a_removed_one(
         assert stage is not None
         result = stage.apply(FrameResult(0, 1.8e9, 0.0, 640, 480, camera, (walker(100.0, 7),)))
         sink.write(output_of(result, STAMP))
-    assert collector.wait_for(lambda c: bool(c.on(garden.zone("yard"))) and bool(c.on(garden.camera_count))
-                              and all(c.on(t) for t in garden_entities))  # fmt: skip
+    assert collector.wait_for(
+        lambda c: (
+            bool(c.on(garden.zone("yard")))
+            and bool(c.on(garden.camera_count))
+            and all(c.on(t) for t in garden_entities)
+        )
+    )
 
     # The garden camera is removed: its zone state, fall state, count and entities are emptied;
     # the front camera is the one camera now: its own count and people sensor go, count is its own.
@@ -298,8 +324,9 @@ def test_a_reload_announces_an_added_camera_and_clears_a_removed_one(
     gone = [*garden_entities, garden.zone("yard"), garden.fall, garden.camera_count, front.camera_count, front_people]
     assert collector.wait_for(lambda c: all(last(c, t) == b"" for t in gone))
     assert collector.wait_for(lambda c: last(c, front.count) == b"1") and last(collector, front.zone("door"))
-    assert collector.wait_for(lambda c: json.loads(last(c, front.meta) or b"{}").get("topics", {}).get("cameras", {})
-                              .keys() == {"front"})  # fmt: skip
+    assert collector.wait_for(
+        lambda c: json.loads(last(c, front.meta) or b"{}").get("topics", {}).get("cameras", {}).keys() == {"front"}
+    )
     assert any("cameras removed garden" in r.getMessage() for r in caplog.records)
     # A frame the garden's stage still had in hand: its poses go out, no state comes back.
     result = stages["garden"].apply(FrameResult(1, 1.8e9 + 1, 1.0, 640, 480, "garden", (walker(600.0, 7),)))  # type: ignore[union-attr]
@@ -308,26 +335,38 @@ def test_a_reload_announces_an_added_camera_and_clears_a_removed_one(
 
     # A porch camera is added: its entities and topics are announced; counts per camera again.
     step = "{name: step, camera: porch, polygon: [[0, 0], [1, 0], [1, 1]]}"
-    three = make_config(broker, "cameras={front: {source: {uri: front.mp4}}, porch: {source: {uri: porch.mp4}}}",
-                        *common, f"analysis.zones=[{step}, {DOOR}]")  # fmt: skip
+    three = make_config(
+        broker,
+        "cameras={front: {source: {uri: front.mp4}}, porch: {source: {uri: porch.mp4}}}",
+        *common,
+        f"analysis.zones=[{step}, {DOOR}]",
+    )
     sink.write(Reloaded(three, META))
-    porch_entities = [camera_people_config_topic("homeassistant", "testpi", "porch"), front_people,
-                      fall_config_topic("homeassistant", "testpi", "porch"),
-                      *(t for t, _ in zone_discovery_messages("homeassistant", "testpi", porch, ["step"]))]  # fmt: skip
+    porch_entities = [
+        camera_people_config_topic("homeassistant", "testpi", "porch"),
+        front_people,
+        fall_config_topic("homeassistant", "testpi", "porch"),
+        *(t for t, _ in zone_discovery_messages("homeassistant", "testpi", porch, ["step"])),
+    ]
     assert collector.wait_for(lambda c: all(last(c, t) for t in porch_entities))
     assert collector.wait_for(lambda c: last(c, front.camera_count) == b"1")  # the front camera's latest
     meta = json.loads(last(collector, front.meta) or b"{}")
     validate_document(meta, "meta.v1.json")
-    assert meta["topics"]["cameras"]["porch"] == {"poses": porch.poses, "count": porch.camera_count,
-                                                  "events": porch.events, "zones/step": porch.zone("step"),
-                                                  "fall": porch.fall}  # fmt: skip
+    assert meta["topics"]["cameras"]["porch"] == {
+        "poses": porch.poses,
+        "count": porch.camera_count,
+        "events": porch.events,
+        "zones/step": porch.zone("step"),
+        "fall": porch.fall,
+    }
     send(sink, "porch", 0, people=2)
     assert collector.wait_for(lambda c: last(c, porch.camera_count) == b"2" and last(c, front.count) == b"3")
     sink.close()
     collector.close()
     late = Collector(broker, ["homeassistant/#", f"{front.prefix}/#"])
-    assert late.wait_for(lambda c: {*porch_entities, front.zone("door"), porch.camera_count} <= {
-        m.topic for m in c.messages})  # fmt: skip
+    assert late.wait_for(
+        lambda c: {*porch_entities, front.zone("door"), porch.camera_count} <= {m.topic for m in c.messages}
+    )
     left = {m.topic for m in late.messages}
     assert not left & {*garden_entities, garden.zone("yard"), garden.fall, garden.camera_count}
     late.close()
@@ -345,8 +384,13 @@ def test_a_start_with_one_camera_clears_what_a_run_with_several_left_for_it(brok
     sink = connected(make_config(broker, TWO, "mqtt.homeassistant.enabled=true", "mqtt.homeassistant.settle=0"))
     send(sink, "front", 0, people=2)
     send(sink, "garden", 0, people=1)
-    assert collector.wait_for(lambda c: last(c, front.count) == b"3" and last(c, garden.camera_count) == b"1"
-                              and all(last(c, t) for t in people.values()))  # fmt: skip
+    assert collector.wait_for(
+        lambda c: (
+            last(c, front.count) == b"3"
+            and last(c, garden.camera_count) == b"1"
+            and all(last(c, t) for t in people.values())
+        )
+    )
     sink.close()
     one = make_config(broker, "cameras={front: {source: {uri: front.mp4}}}", "mqtt.homeassistant.enabled=true")
     sink = connected(one)

@@ -19,16 +19,35 @@ from tests.mosquitto import HOST, Collector, Mosquitto
 
 
 def mqtt_args(broker: Mosquitto, device: str) -> list[str]:
-    return ["--sink", "mqtt", "--set", f"device_id={device}", "--set", f"mqtt.host={HOST}",
-            "--set", f"mqtt.port={broker.port}", "--threads", "1"]  # fmt: skip
+    return [
+        "--sink",
+        "mqtt",
+        "--set",
+        f"device_id={device}",
+        "--set",
+        f"mqtt.host={HOST}",
+        "--set",
+        f"mqtt.port={broker.port}",
+        "--threads",
+        "1",
+    ]
 
 
 def test_sigkill_makes_the_broker_publish_the_last_will(broker: Mosquitto, squat_path: Path) -> None:
     available = "edgepose/killme/available"
     poses = "edgepose/killme/cam0/poses"
     collector = Collector(broker, [available, poses])
-    cmd = [sys.executable, "-m", "edgepose", "run", "--source", str(squat_path), "--set", "source.loop=true",
-           *mqtt_args(broker, "killme")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgepose",
+        "run",
+        "--source",
+        str(squat_path),
+        "--set",
+        "source.loop=true",
+        *mqtt_args(broker, "killme"),
+    ]
     child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
     try:
         running = collector.wait_for(lambda c: len(c.on(poses)) >= 5, timeout=60)
@@ -51,14 +70,37 @@ def test_sigkill_makes_the_broker_publish_the_last_will(broker: Mosquitto, squat
 
 def test_mosquitto_sub_receives_valid_documents(broker: Mosquitto, squat_path: Path) -> None:
     n = 10
-    cmd = ["mosquitto_sub", "-h", HOST, "-p", str(broker.port), "-t", "edgepose/subpi/cam0/poses", "-q", "1",
-           "-C", str(n), "-W", "60"]  # fmt: skip
+    cmd = [
+        "mosquitto_sub",
+        "-h",
+        HOST,
+        "-p",
+        str(broker.port),
+        "-t",
+        "edgepose/subpi/cam0/poses",
+        "-q",
+        "1",
+        "-C",
+        str(n),
+        "-W",
+        "60",
+    ]
     sub = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     while "Received SUBSCRIBE" not in broker.log() and time.monotonic() < deadline:
         time.sleep(0.05)
-    result = run_cli("run", "--source", str(squat_path), "--set", "source.loop=true", "--max-frames", str(n),
-                     "--set", "mqtt.qos_poses=1", *mqtt_args(broker, "subpi"))  # fmt: skip
+    result = run_cli(
+        "run",
+        "--source",
+        str(squat_path),
+        "--set",
+        "source.loop=true",
+        "--max-frames",
+        str(n),
+        "--set",
+        "mqtt.qos_poses=1",
+        *mqtt_args(broker, "subpi"),
+    )
     assert result.returncode == 0, result.stderr
     out, err = sub.communicate(timeout=30)
     assert sub.returncode == 0, err

@@ -40,10 +40,18 @@ def secure_broker(tmp_path: Path, certs: TlsFiles) -> Iterator[Mosquitto]:
 
 
 def secure_config(broker: Mosquitto, ca_file: Path, password: str) -> Config:
-    overrides = ["device_id=securepi", "mqtt.host=127.0.0.1", f"mqtt.port={broker.port}", f"mqtt.username={USER}",
-                 "mqtt.password_env=EDGEPOSE_TEST_MQTT_PASSWORD", "mqtt.tls.enabled=true",
-                 f"mqtt.tls.ca_file={ca_file}", "mqtt.reconnect_min=0.05", "mqtt.reconnect_max=0.2",
-                 "mqtt.stats_interval=0"]  # fmt: skip
+    overrides = [
+        "device_id=securepi",
+        "mqtt.host=127.0.0.1",
+        f"mqtt.port={broker.port}",
+        f"mqtt.username={USER}",
+        "mqtt.password_env=EDGEPOSE_TEST_MQTT_PASSWORD",
+        "mqtt.tls.enabled=true",
+        f"mqtt.tls.ca_file={ca_file}",
+        "mqtt.reconnect_min=0.05",
+        "mqtt.reconnect_max=0.2",
+        "mqtt.stats_interval=0",
+    ]
     return load_config(None, overrides, env={"EDGEPOSE_TEST_MQTT_PASSWORD": password})
 
 

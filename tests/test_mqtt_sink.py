@@ -171,8 +171,9 @@ def test_clean_shutdown_publishes_offline_retained(broker: Mosquitto) -> None:
 
 
 def test_policy_skips_are_counted_apart_from_drops(broker: Mosquitto) -> None:
-    config = make_config(broker, "mqtt.only_with_poses=true", "mqtt.max_rate=20", "mqtt.max_payload=2048",
-                         "mqtt.buffer_bytes=4096")  # fmt: skip
+    config = make_config(
+        broker, "mqtt.only_with_poses=true", "mqtt.max_rate=20", "mqtt.max_payload=2048", "mqtt.buffer_bytes=4096"
+    )
     topics = Topics.from_config(config)
     collector = Collector(broker, [topics.poses])
     sink = open_sink(config)
@@ -214,8 +215,9 @@ def test_stats_are_numbers_that_validate(broker: Mosquitto) -> None:
     collector.close()
 
 
-def test_every_state_change_logs_one_line_not_one_per_message(broker: Mosquitto,
-                                                             caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_every_state_change_logs_one_line_not_one_per_message(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="edgepose")
     config = make_config(broker, "mqtt.buffer_messages=5")
     sink = open_sink(config)

@@ -156,8 +156,9 @@ class ManualClock:
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])  # Mosquitto closes the older connection in both, no reason
-def test_two_clients_with_one_client_id_are_named_as_the_cause_and_logged_once(broker: Mosquitto, caplog,
-                                                                               protocol: str) -> None:  # fmt: skip
+def test_two_clients_with_one_client_id_are_named_as_the_cause_and_logged_once(
+    broker: Mosquitto, caplog, protocol: str
+) -> None:
     """Two devices with one device_id (a copied SD card) take the broker session in turns for ever: after
     a few short connections the log says why, once, and the sink's trouble (health)
     names it until a connection lasts."""

@@ -101,23 +101,48 @@ def no_picamera2(root: Path) -> Path:
 
 # (case, the Python path the child sees, whether apt has picamera2, stand-in mode, source, line, hint)
 FAILURES = [
-    ("no libcamera", lambda t: standin_tree(t, libcamera=False), True, "", "picamera2",
-     "libcamera's Python bindings are missing", "sudo apt install python3-libcamera"),
-    ("not installed", no_picamera2, False, "", "picamera2",
-     "picamera2, which is not installed", "sudo apt install python3-picamera2"),
-    ("hidden from the venv", no_picamera2, True, "", "picamera2",
-     "installed by apt but this Python does not see it", "make clean venv"),
+    (
+        "no libcamera",
+        lambda t: standin_tree(t, libcamera=False),
+        True,
+        "",
+        "picamera2",
+        "libcamera's Python bindings are missing",
+        "sudo apt install python3-libcamera",
+    ),
+    (
+        "not installed",
+        no_picamera2,
+        False,
+        "",
+        "picamera2",
+        "picamera2, which is not installed",
+        "sudo apt install python3-picamera2",
+    ),
+    (
+        "hidden from the venv",
+        no_picamera2,
+        True,
+        "",
+        "picamera2",
+        "installed by apt but this Python does not see it",
+        "make clean venv",
+    ),
     ("no camera", standin_tree, True, "none", "picamera2", "no camera connected", "rpicam-hello --list-cameras"),
     ("second camera", standin_tree, True, "", "picamera2:1", "camera 1 is not connected", "picamera2:0"),
     ("busy", standin_tree, True, "busy", "picamera2", "camera 0 is busy: another process holds it", "fuser"),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("site", "apt_has", "mode", "source", "line", "hint"), [f[1:] for f in FAILURES],
-                         ids=[f[0] for f in FAILURES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("site", "apt_has", "mode", "source", "line", "hint"), [f[1:] for f in FAILURES], ids=[f[0] for f in FAILURES]
+)
 def test_each_camera_failure_is_one_line_with_its_fix(tmp_path, site, apt_has, mode, source, line, hint):
-    env = {"EDGEPOSE_SYSTEM_SITE": str(apt_site(tmp_path, picamera2=apt_has)), "STANDIN_PICAMERA2": mode,
-           "PYTHONPATH": f"{site(tmp_path)}:{Path(__file__).resolve().parents[1]}"}  # fmt: skip
+    env = {
+        "EDGEPOSE_SYSTEM_SITE": str(apt_site(tmp_path, picamera2=apt_has)),
+        "STANDIN_PICAMERA2": mode,
+        "PYTHONPATH": f"{site(tmp_path)}:{Path(__file__).resolve().parents[1]}",
+    }
     proc = run_cli("run", "--source", source, "--max-frames", "1", "--threads", "1", env=env)
     assert proc.returncode == EX_UNAVAILABLE, proc.stderr
     assert line in one_error_line(proc.stderr)
@@ -127,8 +152,9 @@ def test_each_camera_failure_is_one_line_with_its_fix(tmp_path, site, apt_has, m
 def test_working_stand_in_camera_gives_poses_of_the_scene(tmp_path, squat_path):
     """The whole camera path: lores YUV420 from the stand-in, converted, through the real model."""
     env = {"STANDIN_PICAMERA2_SCENE": str(squat_path)}
-    proc = camera_run(standin_tree(tmp_path), apt_site(tmp_path), "--set", "source.width=640",
-                      "--set", "source.height=480", env=env)  # fmt: skip
+    proc = camera_run(
+        standin_tree(tmp_path), apt_site(tmp_path), "--set", "source.width=640", "--set", "source.height=480", env=env
+    )
     assert proc.returncode == 0, proc.stderr
     docs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(docs) == 2
@@ -137,8 +163,10 @@ def test_working_stand_in_camera_gives_poses_of_the_scene(tmp_path, squat_path):
 
 
 def test_doctor_reports_the_abi_mismatch_as_a_failure(tmp_path):
-    env = {"EDGEPOSE_SYSTEM_SITE": str(apt_site(tmp_path)),
-           "PYTHONPATH": str(standin_tree(tmp_path, f"raise ValueError({DTYPE_SIZE!r})\n"))}  # fmt: skip
+    env = {
+        "EDGEPOSE_SYSTEM_SITE": str(apt_site(tmp_path)),
+        "PYTHONPATH": str(standin_tree(tmp_path, f"raise ValueError({DTYPE_SIZE!r})\n")),
+    }
     proc = run_cli("doctor", "--json", env=env)
     checks = {c["id"]: c for c in json.loads(proc.stdout)["checks"]}
     assert checks["camera.picamera2"]["status"] == "fail"

@@ -237,8 +237,21 @@ def test_cli_video_gives_one_document_per_frame_with_ids(walking_video):
 
 
 def test_cli_duration_flag(walking_video):
-    proc = run_cli("run", "--source", str(walking_video), "--set", "source.loop=true", "--set", "source.realtime=true",
-                   "--sink", "stdout", "--duration", "1.5", "--threads", "2")  # fmt: skip
+    proc = run_cli(
+        "run",
+        "--source",
+        str(walking_video),
+        "--set",
+        "source.loop=true",
+        "--set",
+        "source.realtime=true",
+        "--sink",
+        "stdout",
+        "--duration",
+        "1.5",
+        "--threads",
+        "2",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "stopping: --duration 1.5 s reached" in proc.stderr  # it ended by itself, for that reason
     docs = parse_documents(proc.stdout)

@@ -98,8 +98,13 @@ def run(estimator: PoseEstimator, frames: Sequence[Frame], continuous: bool = Tr
 
 def test_off_by_default_and_thresholds_from_the_config() -> None:
     assert DecoderConfig().plausibility is False and gate_of(DecoderConfig()) is None
-    config = DecoderConfig(plausibility=True, plausibility_limb=2.5, plausibility_symmetry=1.5,
-                           plausibility_span=2.2, min_keypoint_score=0.3)  # fmt: skip
+    config = DecoderConfig(
+        plausibility=True,
+        plausibility_limb=2.5,
+        plausibility_symmetry=1.5,
+        plausibility_span=2.2,
+        min_keypoint_score=0.3,
+    )
     assert gate_of(config) == Thresholds(limb=2.5, symmetry=1.5, span=2.2, min_score=0.3)
 
 
@@ -205,8 +210,12 @@ def test_a_person_walking_is_no_jump(people: np.ndarray, caplog: pytest.LogCaptu
 
 
 def test_the_config_reaches_the_estimator(movenet_path: Path, squat_rgb: np.ndarray) -> None:
-    overrides = [f"model.name={movenet_path}", "model.resize=antialiased_fast", "decoder.plausibility=on",
-                 "decoder.plausibility_limb=2.5"]  # fmt: skip
+    overrides = [
+        f"model.name={movenet_path}",
+        "model.resize=antialiased_fast",
+        "decoder.plausibility=on",
+        "decoder.plausibility_limb=2.5",
+    ]
     stats = RunStats()
     loaded = build_estimator(load_config(None, overrides, env={}), stats=stats)
     estimator = loaded.estimator

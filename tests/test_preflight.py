@@ -16,8 +16,13 @@ pytestmark = pytest.mark.pi  # also in the emulated Raspberry Pi OS (make test-p
 
 
 def preflight(python: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(PREFLIGHT), python], capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", **(env or {})})  # fmt: skip
+    return subprocess.run(
+        ["bash", str(PREFLIGHT), python],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
 
 
 def test_a_machine_with_everything_passes_quietly():

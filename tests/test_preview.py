@@ -185,19 +185,46 @@ def test_port_in_use_is_a_clear_error() -> None:
 
 def chromium(*args: str, url: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", "--window-size=1280,800", "--virtual-time-budget=3000",
-               *args, url]  # fmt: skip
+        cmd = [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--window-size=1280,800",
+            "--virtual-time-budget=3000",
+            *args,
+            url,
+        ]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture
 def daemon_with_preview(shared: Path) -> Iterator[int]:
     port = free_port()
-    args = [sys.executable, "-m", "edgepose", "run", "--source", str(shared / "images" / "posenet_test_image.bmp"),
-            "--sink", "jsonl:/dev/null", "--threads", "1", "--set", "source.loop=true",
-            "--set", "service.preview.enabled=true", "--set", f"service.preview.port={port}"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "edgepose",
+        "run",
+        "--source",
+        str(shared / "images" / "posenet_test_image.bmp"),
+        "--sink",
+        "jsonl:/dev/null",
+        "--threads",
+        "1",
+        "--set",
+        "source.loop=true",
+        "--set",
+        "service.preview.enabled=true",
+        "--set",
+        f"service.preview.port={port}",
+    ]
     proc = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30

@@ -41,10 +41,14 @@ TRACKERS = ("keypoint", "none")
 def config_with(tracker: str, min_pose_score: float):
     return load_config(
         None,
-        ["model.name=movenet_lightning_int8", "model.threads=2", f"tracking.tracker={tracker}",
-         f"decoder.min_pose_score={min_pose_score}"],
+        [
+            "model.name=movenet_lightning_int8",
+            "model.threads=2",
+            f"tracking.tracker={tracker}",
+            f"decoder.min_pose_score={min_pose_score}",
+        ],
         env={},
-    )  # fmt: skip
+    )
 
 
 class ReloadingImages(Source):
@@ -242,8 +246,10 @@ def test_a_running_service_survives_a_loop_of_sighup_reloads(tmp_path, squat_pat
     config, out = tmp_path / "config.yaml", tmp_path / "poses.jsonl"
 
     def write(tracker: str, score: float) -> None:
-        config.write_text(f"sinks: ['jsonl:{out}']\nsource:\n  loop: true\nmodel:\n  threads: 1\n"
-                          f"tracking:\n  tracker: {tracker}\ndecoder:\n  min_pose_score: {score}\n")  # fmt: skip
+        config.write_text(
+            f"sinks: ['jsonl:{out}']\nsource:\n  loop: true\nmodel:\n  threads: 1\n"
+            f"tracking:\n  tracker: {tracker}\ndecoder:\n  min_pose_score: {score}\n"
+        )
 
     write("keypoint", LOW)
     proc, stderr = spawn(["-c", str(config), "--source", str(squat_path)], tmp_path)
@@ -252,8 +258,10 @@ def test_a_running_service_survives_a_loop_of_sighup_reloads(tmp_path, squat_pat
         for i in range(20):
             write(("none", "keypoint")[i % 2], (HIGH, LOW)[i % 2])
             proc.send_signal(signal.SIGHUP)
-            wait_until(lambda n=i + 1: stderr.read_text().count("reloaded the configuration") == n or proc.poll(),
-                       what=f"reload {i + 1}")  # fmt: skip
+            wait_until(
+                lambda n=i + 1: stderr.read_text().count("reloaded the configuration") == n or proc.poll(),
+                what=f"reload {i + 1}",
+            )
             assert proc.poll() is None, stderr.read_text()
         before = documents(out)
         wait_until(lambda: documents(out) >= before + 3, what="frames after the reloads")

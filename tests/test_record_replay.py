@@ -24,8 +24,14 @@ TS = 1_764_633_600.0  # 2025-12-02 00:00:00 UTC
 
 def edgepose(*args: str, **kwargs) -> subprocess.Popen:  # type: ignore[no-untyped-def]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "edgepose", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgepose", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
@@ -47,8 +53,19 @@ def published_fleet() -> list[tuple[str, dict]]:
 
 def test_record_then_replay_round_trips_the_documents(tmp_path, broker):
     fleet = published_fleet()
-    rec = edgepose("record", "--host", HOST, "--port", str(broker.port), "--dir", str(tmp_path / "rec"),
-                   "--count", str(len(fleet)), "--summary-json", str(tmp_path / "summary.json"))  # fmt: skip
+    rec = edgepose(
+        "record",
+        "--host",
+        HOST,
+        "--port",
+        str(broker.port),
+        "--dir",
+        str(tmp_path / "rec"),
+        "--count",
+        str(len(fleet)),
+        "--summary-json",
+        str(tmp_path / "summary.json"),
+    )
     first = rec.stderr.readline()
     assert "subscribed to" in first, first + rec.stderr.read()
     pub = Publisher(broker.port, "fleet")
@@ -59,8 +76,10 @@ def test_record_then_replay_round_trips_the_documents(tmp_path, broker):
     assert code == EX_OK, err
     day = day_of(TS)
     files = sorted((tmp_path / "rec").rglob("*.jsonl"))
-    assert [f.relative_to(tmp_path / "rec").as_posix() for f in files] == [f"pi-1/cam0/{day}.jsonl",
-                                                                            f"pi-2/cam0/{day}.jsonl"]  # fmt: skip
+    assert [f.relative_to(tmp_path / "rec").as_posix() for f in files] == [
+        f"pi-1/cam0/{day}.jsonl",
+        f"pi-2/cam0/{day}.jsonl",
+    ]
     recorded = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert sorted(recorded, key=json.dumps) == sorted((d for _, d in fleet), key=json.dumps)
     assert f"recorded {len(fleet)} document(s) in 2 file(s)" in out
@@ -71,8 +90,9 @@ def test_record_then_replay_round_trips_the_documents(tmp_path, broker):
     assert [(s["device"], s["missing"]) for s in summary["streams"]] == [("pi-1", 2), ("pi-2", 0)]
 
     collector = Collector(broker, ["edgepose/#"])
-    code, _, err = finish(edgepose("replay", *map(str, files), "--speed", "0", "--host", HOST,
-                                   "--port", str(broker.port)))  # fmt: skip
+    code, _, err = finish(
+        edgepose("replay", *map(str, files), "--speed", "0", "--host", HOST, "--port", str(broker.port))
+    )
     assert code == EX_OK, err
     assert f"{len(fleet)} document(s) published" in err and "0 bad line(s) skipped" in err
     assert collector.wait_for(lambda c: len(c.messages) == len(fleet), 30)
@@ -90,8 +110,12 @@ def test_bad_lines_are_counted_reported_and_skipped(tmp_path, broker):
     invalid = pose_document("pi-1", "cam0", 2, TS + 2)
     invalid["frame"] = -1
     path = tmp_path / "mixed.jsonl"
-    path.write_text("\n".join([json.dumps(good[0]), "{cut off", "", json.dumps({"hello": 1}), json.dumps(invalid),
-                               json.dumps(good[1])]) + "\n")  # fmt: skip
+    path.write_text(
+        "\n".join(
+            [json.dumps(good[0]), "{cut off", "", json.dumps({"hello": 1}), json.dumps(invalid), json.dumps(good[1])]
+        )
+        + "\n"
+    )
     collector = Collector(broker, ["edgepose/#"])
     code, _, err = finish(edgepose("replay", str(path), "--speed", "0", "--host", HOST, "--port", str(broker.port)))
     assert code == EX_OK, err
@@ -148,7 +172,13 @@ def test_merged_orders_files_by_capture_time(tmp_path):
     b.write_text("".join(json.dumps(pose_document("b", "cam0", f, TS + 2 * f + 1)) + "\n" for f in range(3)))
     report = ReadReport()
     assert [(r.device, r.ts - TS) for r in merged([a, b], report)] == [
-        ("a", 0), ("b", 1), ("a", 2), ("b", 3), ("a", 4), ("b", 5)]  # fmt: skip
+        ("a", 0),
+        ("b", 1),
+        ("a", 2),
+        ("b", 3),
+        ("a", 4),
+        ("b", 5),
+    ]
     assert report.documents == 6 and report.total_bad == 0
 
 
@@ -208,8 +238,20 @@ def test_record_refuses_bad_options(tmp_path):
 
 
 def test_record_validate_skips_and_counts_a_document_the_schema_refuses(tmp_path, broker):
-    rec = edgepose("record", "--host", HOST, "--port", str(broker.port), "--dir", str(tmp_path / "rec"),
-                   "--validate", "--count", "1", "--summary-json", str(tmp_path / "summary.json"))  # fmt: skip
+    rec = edgepose(
+        "record",
+        "--host",
+        HOST,
+        "--port",
+        str(broker.port),
+        "--dir",
+        str(tmp_path / "rec"),
+        "--validate",
+        "--count",
+        "1",
+        "--summary-json",
+        str(tmp_path / "summary.json"),
+    )
     assert "subscribed to" in rec.stderr.readline()
     bad = pose_document("pi-1", "cam0", 0, TS)
     del bad["poses"]

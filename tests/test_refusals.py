@@ -175,8 +175,14 @@ def run_into_closed_pipe(*args: str) -> subprocess.CompletedProcess:
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        return subprocess.run([sys.executable, "-m", "edgepose", *args], stdout=write_end, stderr=subprocess.PIPE,
-                              text=True, timeout=120, cwd=ROOT)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "edgepose", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
     finally:
         os.close(write_end)
 

@@ -82,8 +82,14 @@ class Camera(threading.Thread):
         self.slot.finish()
 
 
-def simulate(clock: SimClock, scheduler: CameraScheduler, until: float, invoke_s: float = 0.007,
-             idle_s: float = 0.001, times: list[tuple[float, str]] | None = None) -> list[Taken]:  # fmt: skip
+def simulate(
+    clock: SimClock,
+    scheduler: CameraScheduler,
+    until: float,
+    invoke_s: float = 0.007,
+    idle_s: float = 0.001,
+    times: list[tuple[float, str]] | None = None,
+) -> list[Taken]:
     """The inference thread on simulated time: a taken frame costs ``invoke_s``, nothing ready ``idle_s``.
 
     ``times``: gets (simulated time, camera) of every take.
@@ -102,10 +108,12 @@ def simulate(clock: SimClock, scheduler: CameraScheduler, until: float, invoke_s
     return taken
 
 
-def start_cameras(clock: SimClock, scheduler: CameraScheduler, periods: dict[str, float],
-                  caps: dict[str, float] | None = None) -> list[Camera]:  # fmt: skip
-    cameras = [Camera(clock, scheduler.add(name, fps_cap=(caps or {}).get(name)), period)
-               for name, period in periods.items()]  # fmt: skip
+def start_cameras(
+    clock: SimClock, scheduler: CameraScheduler, periods: dict[str, float], caps: dict[str, float] | None = None
+) -> list[Camera]:
+    cameras = [
+        Camera(clock, scheduler.add(name, fps_cap=(caps or {}).get(name)), period) for name, period in periods.items()
+    ]
     for camera in cameras:
         camera.start()
     return cameras
@@ -187,8 +195,10 @@ def test_a_camera_whose_source_ended_or_failed_is_no_longer_picked_while_the_oth
         else:
             slots[name].finish()
 
-    threads = [threading.Thread(target=feed, args=args, daemon=True)
-               for args in (("a", 20), ("b", 3, "device unplugged"), ("c", 10))]  # fmt: skip
+    threads = [
+        threading.Thread(target=feed, args=args, daemon=True)
+        for args in (("a", 20), ("b", 3, "device unplugged"), ("c", 10))
+    ]
     for t in threads:
         t.start()
     taken: list[Taken] = []
@@ -335,8 +345,14 @@ def test_progress_records_when_each_camera_last_delivered_and_was_taken() -> Non
     )
 
 
-def p(name: str = "cam", added: float = 0.0, put: float | None = None, taken: float | None = None,
-      ended: bool = False, error: str = "") -> CameraProgress:  # fmt: skip
+def p(
+    name: str = "cam",
+    added: float = 0.0,
+    put: float | None = None,
+    taken: float | None = None,
+    ended: bool = False,
+    error: str = "",
+) -> CameraProgress:
     return CameraProgress(name, added, put, taken, ended, error)
 
 

@@ -80,8 +80,16 @@ def test_watchdog_pings_stop_within_one_interval_when_the_pipeline_stalls(listen
     being processed while the process stays alive. The pings must stop, and SIGTERM must still end
     the process within the shutdown timeout although the pipeline thread never returns.
     """
-    args = ["--source", str(squat_path), "--set", "source.loop=true", "--set", "service.shutdown_timeout=1",
-            "--sink", "stdout"]  # fmt: skip
+    args = [
+        "--source",
+        str(squat_path),
+        "--set",
+        "source.loop=true",
+        "--set",
+        "service.shutdown_timeout=1",
+        "--sink",
+        "stdout",
+    ]
     proc, stderr = spawn(args, tmp_path, notify_env(listener), stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
@@ -91,8 +99,11 @@ def test_watchdog_pings_stop_within_one_interval_when_the_pipeline_stalls(listen
             proc.stdout.readline()
         assert len(listener.with_key("WATCHDOG", "1")) >= 3
         # Stop reading: the pipe (64 KiB, a few dozen documents) fills and the pipeline blocks in write().
-        wait_until(lambda: time.monotonic() - listener.with_key("WATCHDOG", "1")[-1].mono > 2 * WATCHDOG_S,
-                   timeout=20, what="the watchdog pings to stop")  # fmt: skip
+        wait_until(
+            lambda: time.monotonic() - listener.with_key("WATCHDOG", "1")[-1].mono > 2 * WATCHDOG_S,
+            timeout=20,
+            what="the watchdog pings to stop",
+        )
         pings = listener.with_key("WATCHDOG", "1")
 
         sent = time.monotonic()

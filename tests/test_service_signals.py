@@ -110,8 +110,20 @@ def test_sigterm_publishes_offline_over_mqtt(tmp_path, squat_path):
 
     broker = Mosquitto(tmp_path / "broker").start()
     collector = Collector(broker, ["edgepose/svc-test/available"])
-    args = ["--source", str(squat_path), "--set", "source.loop=true", "--sink", "mqtt", "--set", "device_id=svc-test",
-            "--set", f"mqtt.host={HOST}", "--set", f"mqtt.port={broker.port}"]  # fmt: skip
+    args = [
+        "--source",
+        str(squat_path),
+        "--set",
+        "source.loop=true",
+        "--sink",
+        "mqtt",
+        "--set",
+        "device_id=svc-test",
+        "--set",
+        f"mqtt.host={HOST}",
+        "--set",
+        f"mqtt.port={broker.port}",
+    ]
     proc, stderr = spawn(args, tmp_path)
     try:
         topic = "edgepose/svc-test/available"

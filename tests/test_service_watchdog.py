@@ -105,8 +105,15 @@ def gated_app(config, source_gate: Gate, engine_gate: Gate, image: Path) -> App:
 def running(tmp_path: Path, squat_path: Path):
     """A daemon serving in a thread; yields (daemon, listener, source gate, engine gate)."""
     listener = NotifyListener(tmp_path / "notify.sock")
-    config = load_config(None, [f"sinks=['jsonl:{tmp_path / 'poses.jsonl'}']", f"source.stall_timeout={STALL_S}",
-                                "service.health.enabled=true", "service.health.port=0"])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"sinks=['jsonl:{tmp_path / 'poses.jsonl'}']",
+            f"source.stall_timeout={STALL_S}",
+            "service.health.enabled=true",
+            "service.health.port=0",
+        ],
+    )
     source_gate, engine_gate = Gate(), Gate()
     app = gated_app(config, source_gate, engine_gate, squat_path)
     daemon = Daemon(app, Notifier({"NOTIFY_SOCKET": listener.address}), watchdog=WATCHDOG_S)
@@ -194,12 +201,16 @@ def test_metrics_parse_and_agree_with_the_stats(running):
 def test_healthz_is_503_while_starting(tmp_path, squat_path):
     """Before the first frame the service is not ready: /healthz says so, and no watchdog ping."""
     listener = NotifyListener(tmp_path / "notify.sock")
-    config = load_config(None, [f"sinks=['jsonl:{tmp_path / 'poses.jsonl'}']", "service.health.enabled=true",
-                                "service.health.port=0"])  # fmt: skip
+    config = load_config(
+        None, [f"sinks=['jsonl:{tmp_path / 'poses.jsonl'}']", "service.health.enabled=true", "service.health.port=0"]
+    )
     source_gate, engine_gate = Gate(), Gate()
     engine_gate.close()  # the first invoke hangs: start-up never completes
-    daemon = Daemon(gated_app(config, source_gate, engine_gate, squat_path),
-                    Notifier({"NOTIFY_SOCKET": listener.address}), watchdog=WATCHDOG_S)  # fmt: skip
+    daemon = Daemon(
+        gated_app(config, source_gate, engine_gate, squat_path),
+        Notifier({"NOTIFY_SOCKET": listener.address}),
+        watchdog=WATCHDOG_S,
+    )
     thread = threading.Thread(target=daemon.serve, daemon=True)
     thread.start()
     try:
@@ -222,12 +233,28 @@ def test_a_broker_refusing_the_login_is_unhealthy_by_name_while_the_watchdog_pin
     broker takes the password (its password file changed and reloaded), it is healthy again."""
     broker = Mosquitto(tmp_path / "broker", users={"edgepose": "the-brokers-one"}).start()
     listener = NotifyListener(tmp_path / "notify.sock")
-    config = load_config(None, ["sinks=['mqtt']", "device_id=testpi", "mqtt.host=127.0.0.1", f"mqtt.port={broker.port}",
-                                "mqtt.username=edgepose", "mqtt.password_env=PW", "mqtt.reconnect_min=0.05",
-                                "mqtt.reconnect_max=0.2", "mqtt.stats_interval=0", "service.health.enabled=true",
-                                "service.health.port=0"], env={"PW": "not-the-brokers"})  # fmt: skip
-    daemon = Daemon(gated_app(config, Gate(), Gate(), squat_path), Notifier({"NOTIFY_SOCKET": listener.address}),
-                    watchdog=WATCHDOG_S)  # fmt: skip
+    config = load_config(
+        None,
+        [
+            "sinks=['mqtt']",
+            "device_id=testpi",
+            "mqtt.host=127.0.0.1",
+            f"mqtt.port={broker.port}",
+            "mqtt.username=edgepose",
+            "mqtt.password_env=PW",
+            "mqtt.reconnect_min=0.05",
+            "mqtt.reconnect_max=0.2",
+            "mqtt.stats_interval=0",
+            "service.health.enabled=true",
+            "service.health.port=0",
+        ],
+        env={"PW": "not-the-brokers"},
+    )
+    daemon = Daemon(
+        gated_app(config, Gate(), Gate(), squat_path),
+        Notifier({"NOTIFY_SOCKET": listener.address}),
+        watchdog=WATCHDOG_S,
+    )
     thread = threading.Thread(target=daemon.serve, daemon=True)
     thread.start()
     try:
@@ -238,8 +265,11 @@ def test_a_broker_refusing_the_login_is_unhealthy_by_name_while_the_watchdog_pin
         assert "refused the connection: Not authorized" in reasons[0] and "not-the-brokers" not in reasons[0]
         refused = time.monotonic()
         wait_until(lambda: len(pings_after(listener, refused)) >= 2, timeout=10, what="pings while refused")
-        subprocess.run(["mosquitto_passwd", "-b", str(broker.directory / "passwd"), "edgepose", "not-the-brokers"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["mosquitto_passwd", "-b", str(broker.directory / "passwd"), "edgepose", "not-the-brokers"],
+            check=True,
+            capture_output=True,
+        )
         broker.proc.send_signal(signal.SIGHUP)  # mosquitto reloads its password file
         wait_until(lambda: get(daemon, "/healthz")[0] == 200, timeout=20, what="healthy once the login is taken")
         wait_until(lambda: daemon.app.sinks[0].counters()["queue_depth"] == 0, timeout=20, what="the buffer sent")

@@ -103,8 +103,9 @@ def test_stdout_on_a_full_device_is_counted_not_a_crash(squat_path: Path) -> Non
 
 def test_a_closed_stdout_is_refused_at_start(squat_path: Path) -> None:
     command = [sys.executable, "-m", "edgepose", "run", "--source", str(squat_path), "--sink", "stdout"]
-    proc = subprocess.run(["sh", "-c", 'exec "$0" "$@" >&-', *command], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$0" "$@" >&-', *command], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert proc.returncode == 66, proc.stderr
     assert "the stdout sink has no standard output" in proc.stderr
     assert "Traceback" not in proc.stderr

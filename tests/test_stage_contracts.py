@@ -43,8 +43,12 @@ def person(x: float, y: float, score: float = 0.9) -> np.ndarray:
     kp[:, 0] = x + np.linspace(-20, 20, 17)
     kp[:, 1] = y + np.linspace(-60, 60, 17)
     kp[:, 2] = score
-    for name, (dx, dy) in {"left_shoulder": (-15, -40), "right_shoulder": (15, -40),
-                           "left_hip": (-10, 10), "right_hip": (10, 10)}.items():  # fmt: skip
+    for name, (dx, dy) in {
+        "left_shoulder": (-15, -40),
+        "right_shoulder": (15, -40),
+        "left_hip": (-10, 10),
+        "right_hip": (10, 10),
+    }.items():
         kp[KP[name], :2] = (x + dx, y + dy)
     return kp
 

@@ -224,16 +224,24 @@ def hanging_runtime(release: threading.Event, calls: dict[str, int]) -> Runtime:
     return Runtime("stand-in", "0", Interpreter, load_delegate)
 
 
-def test_open_engine_reloads_the_delegate_and_falls_back(tmp_path: Path, models_dir: Path,
-                                                         release: threading.Event) -> None:  # fmt: skip
+def test_open_engine_reloads_the_delegate_and_falls_back(
+    tmp_path: Path, models_dir: Path, release: threading.Event
+) -> None:
     import shutil
 
     # A pair where the "Edge TPU" file is a CPU model, so the stand-in interpreter can load it.
     shutil.copy(models_dir / MOVENET, tmp_path / MOVENET)
     shutil.copy(models_dir / MOVENET, tmp_path / MOVENET.replace(".tflite", "_edgetpu.tflite"))
     calls = {"tpu_invokes": 0, "delegates": 0}
-    config = dataclasses.replace(ModelConfig(), name=str(tmp_path / MOVENET), accelerator="edgetpu",
-                                 fallback="cpu", invoke_timeout=0.2, max_failures=2, rebuild_backoff=0.01)  # fmt: skip
+    config = dataclasses.replace(
+        ModelConfig(),
+        name=str(tmp_path / MOVENET),
+        accelerator="edgetpu",
+        fallback="cpu",
+        invoke_timeout=0.2,
+        max_failures=2,
+        rebuild_backoff=0.01,
+    )
     reasons: list[str] = []
     choice = open_engine(config, [tmp_path], Health(), reasons.append, hanging_runtime(release, calls), manifest={})
     engine = choice.engine
@@ -318,8 +326,9 @@ def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path
             pass
 
     build, _built = builder(movenet_path, ["raise"], release)
-    engine = SupervisedEngine(build, "edgetpu", FAST, Health(),
-                              fallback=lambda: LiteRtEngine(read_model(movenet_path), threads=1))  # fmt: skip
+    engine = SupervisedEngine(
+        build, "edgetpu", FAST, Health(), fallback=lambda: LiteRtEngine(read_model(movenet_path), threads=1)
+    )
     sink, stats = ListSink(), RunStats()
     source = ImageSource(squat_path, loop=True)
     source.open()

@@ -12,8 +12,9 @@ from edgepose.syspackages import SystemPython
 pytestmark = pytest.mark.pi  # also in the emulated Raspberry Pi OS (make test-pi)
 
 
-def make_apt(root: Path, numpy: str | None = "1.24.2", modules: tuple[str, ...] = ("picamera2",),
-             how: str = "dist-info") -> Path:  # fmt: skip
+def make_apt(
+    root: Path, numpy: str | None = "1.24.2", modules: tuple[str, ...] = ("picamera2",), how: str = "dist-info"
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     if numpy:
         (root / "numpy").mkdir()

@@ -48,8 +48,27 @@ def test_oks_matches_the_formula_and_falls_with_distance() -> None:
     b = a.copy()
     b[:, 0] += 5.0
     area = keypoint_area(a, 0.3)
-    sigmas = np.array([0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
-                       0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089])  # fmt: skip
+    sigmas = np.array(
+        [
+            0.026,
+            0.025,
+            0.025,
+            0.035,
+            0.035,
+            0.079,
+            0.079,
+            0.072,
+            0.072,
+            0.062,
+            0.062,
+            0.107,
+            0.107,
+            0.087,
+            0.087,
+            0.089,
+            0.089,
+        ]
+    )
     expected = np.mean(np.exp(-25.0 / (2 * area * (2 * sigmas) ** 2)))
     assert oks(b, a) == pytest.approx(expected, rel=1e-6)
     far = a.copy()

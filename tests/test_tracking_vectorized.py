@@ -66,8 +66,10 @@ def assert_same(ours: list[Pose], theirs: list[Pose]) -> None:
 
 def pair(kind: str, smoothing: OneEuroParams | None, max_tracks: int = 18) -> tuple[PoseTracker, PoseTracker]:
     sim = keypoint_similarity(0.3, 4) if kind == "keypoint" else box_similarity()
-    return tuple(cls(sim, 0.2, max_tracks=max_tracks, max_age=0.3, smoothing=smoothing)  # type: ignore[return-value]
-                 for cls in (PoseTracker, PerTrackTracker))  # fmt: skip
+    return tuple(
+        cls(sim, 0.2, max_tracks=max_tracks, max_age=0.3, smoothing=smoothing)  # type: ignore[return-value]
+        for cls in (PoseTracker, PerTrackTracker)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,9 @@ def id_switch_share(documents: list[dict]) -> tuple[float, int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("tracker", ["keypoint", "bbox"])
 def test_ids_are_stable_on_the_walking_crowd_and_tracks_expire(tracker, walking_video):
-    config = load_config(None, ["model.name=posenet_mobilenet_v1_075_481x641", "model.threads=2",
-                                f"tracking.tracker={tracker}"])  # fmt: skip
+    config = load_config(
+        None, ["model.name=posenet_mobilenet_v1_075_481x641", "model.threads=2", f"tracking.tracker={tracker}"]
+    )
     loaded = build_estimator(config)
     assert loaded.estimator.decoder.multi_person
     source = VideoFileSource(walking_video)

@@ -25,10 +25,19 @@ PREFIX = "edgepose/dev1"
 def pose_document(frame: int, ids: list[int | None]) -> bytes:
     kp = [[10.0 + i, 20.0, 0.9 if i < 12 else 0.1] for i in range(17)]
     poses = [{"id": i, "score": 0.8, "box": [1.0, 2.0, 30.0, 40.0], "keypoints": kp} for i in ids]
-    doc = {"schema": "edgepose.poses/1", "device": "dev1", "camera": "cam0", "frame": frame, "ts": 1.0,
-           "width": 640, "height": 480, "model": "m", "accelerator": "cpu",
-           "timing_ms": {"preprocess": 1.0, "inference": 7.25, "decode": 0.5, "total": 9.0},
-           "poses": poses}  # fmt: skip
+    doc = {
+        "schema": "edgepose.poses/1",
+        "device": "dev1",
+        "camera": "cam0",
+        "frame": frame,
+        "ts": 1.0,
+        "width": 640,
+        "height": 480,
+        "model": "m",
+        "accelerator": "cpu",
+        "timing_ms": {"preprocess": 1.0, "inference": 7.25, "decode": 0.5, "total": 9.0},
+        "poses": poses,
+    }
     return json.dumps(doc).encode()
 
 
@@ -91,18 +100,50 @@ def broker(tmp_path: Path) -> Iterator[int]:
 @pytest.fixture
 def daemon(broker: int, squat_path: Path) -> Iterator[int]:
     """``edgepose run --sink mqtt`` on the looping sample image, publishing to the test broker."""
-    args = [sys.executable, "-m", "edgepose", "run", "--sink", "mqtt", "--source", str(squat_path),
-            "--threads", "1", "--set", f"mqtt.port={broker}", "--set", "mqtt.host=127.0.0.1",
-            "--set", "source.loop=true", "--set", "device_id=dev1", "--set", "mqtt.stats_interval=0.5",
-            "--set", "mqtt.max_rate=20"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "edgepose",
+        "run",
+        "--sink",
+        "mqtt",
+        "--source",
+        str(squat_path),
+        "--threads",
+        "1",
+        "--set",
+        f"mqtt.port={broker}",
+        "--set",
+        "mqtt.host=127.0.0.1",
+        "--set",
+        "source.loop=true",
+        "--set",
+        "device_id=dev1",
+        "--set",
+        "mqtt.stats_interval=0.5",
+        "--set",
+        "mqtt.max_rate=20",
+    ]
     proc = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     yield broker
     end_child(proc)
 
 
 def test_watch_shows_a_running_daemon(daemon: int) -> None:
-    proc = run_cli("watch", "--port", str(daemon), "--host", "127.0.0.1", "--device", "dev1", "--duration", "5",
-                   "--interval", "0.5", timeout=30)  # fmt: skip
+    proc = run_cli(
+        "watch",
+        "--port",
+        str(daemon),
+        "--host",
+        "127.0.0.1",
+        "--device",
+        "dev1",
+        "--duration",
+        "5",
+        "--interval",
+        "0.5",
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     # Not a terminal: one line per change, never the same fact twice (the looping image does not change)
     lines = proc.stdout.splitlines()
@@ -134,8 +175,21 @@ def test_the_view_as_lines_prints_each_change_once() -> None:
 
 
 def test_watch_json_prints_schema_documents(daemon: int) -> None:
-    proc = run_cli("watch", "--json", "--port", str(daemon), "--host", "127.0.0.1", "--device", "dev1",
-                   "--count", "5", "--duration", "20", timeout=30)  # fmt: skip
+    proc = run_cli(
+        "watch",
+        "--json",
+        "--port",
+        str(daemon),
+        "--host",
+        "127.0.0.1",
+        "--device",
+        "dev1",
+        "--count",
+        "5",
+        "--duration",
+        "20",
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     docs = parse_documents(proc.stdout)
     assert len(docs) == 5
@@ -153,9 +207,15 @@ def watch_child(*args: str, ignore_sigint: bool = False) -> subprocess.Popen:
     """``edgepose watch ARGS`` as a child with its stderr piped; optionally started as a shell starts
     a background job (``edgepose watch &``), with SIGINT ignored."""
     preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
-    return subprocess.Popen([sys.executable, "-m", "edgepose", "watch", *args], cwd=ROOT, env=dict(os.environ),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=preexec)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgepose", "watch", *args],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec,
+    )
 
 
 def read_until(proc: subprocess.Popen, needle: str) -> list[str]:

@@ -105,8 +105,9 @@ def load_library(directory: Path) -> Loaded:
     return loaded
 
 
-def make_behaviours(config: Any, camera: str, library: Loaded | None = None,
-                    kernels: BehaviourKernels | None = None) -> BehaviourAnalyzer | None:  # fmt: skip
+def make_behaviours(
+    config: Any, camera: str, library: Loaded | None = None, kernels: BehaviourKernels | None = None
+) -> BehaviourAnalyzer | None:
     """The analyzer ``config.analysis.behaviours`` asks for on ``camera``, or None when all are off.
 
     ``library``: the pose library (read from the configured directory when None and matching is on).

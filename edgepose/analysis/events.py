@@ -58,23 +58,40 @@ def _point(anchor: Sequence[float] | None) -> list[float] | None:
     return None if anchor is None else [round(float(anchor[0]), 4), round(float(anchor[1]), 4)]
 
 
-def zone_enter(zone: str, ts: float, frame: int, track_id: int, count: int, anchor: Sequence[float],
-               rule: str, held_s: float) -> Event:  # fmt: skip
+def zone_enter(
+    zone: str, ts: float, frame: int, track_id: int, count: int, anchor: Sequence[float], rule: str, held_s: float
+) -> Event:
     """``track_id`` entered ``zone``: its ``rule`` anchor (normalized x, y) was inside for ``held_s``."""
     trigger = {"kind": "anchor_inside", "anchor": _point(anchor), "anchor_rule": rule, "held_s": round(held_s, 3)}
     return Event("zone_enter", ts, frame, track_id, trigger, {"zone": zone, "count": count})
 
 
-def zone_leave(zone: str, ts: float, frame: int, track_id: int, count: int, anchor: Sequence[float] | None,
-               rule: str, held_s: float) -> Event:  # fmt: skip
+def zone_leave(
+    zone: str,
+    ts: float,
+    frame: int,
+    track_id: int,
+    count: int,
+    anchor: Sequence[float] | None,
+    rule: str,
+    held_s: float,
+) -> Event:
     """``track_id`` left ``zone``: its anchor was outside (or, ``anchor`` None, the track was gone) for ``held_s``."""
     kind = "track_lost" if anchor is None else "anchor_outside"
     trigger = {"kind": kind, "anchor": _point(anchor), "anchor_rule": rule, "held_s": round(held_s, 3)}
     return Event("zone_leave", ts, frame, track_id, trigger, {"zone": zone, "count": count})
 
 
-def zone_count(zone: str, ts: float, frame: int, count: int, previous: int, entered: Sequence[int],
-               left: Sequence[int], untracked: int) -> Event:  # fmt: skip
+def zone_count(
+    zone: str,
+    ts: float,
+    frame: int,
+    count: int,
+    previous: int,
+    entered: Sequence[int],
+    left: Sequence[int],
+    untracked: int,
+) -> Event:
     """``zone``'s count went from ``previous`` to ``count``, through the tracks that ``entered`` and ``left``
     and the ``untracked`` people (poses without ids) counted inside."""
     if entered or left:
@@ -84,8 +101,14 @@ def zone_count(zone: str, ts: float, frame: int, count: int, previous: int, ente
     trigger["untracked"] = untracked
     only = [*entered, *left]
     track_id = only[0] if len(only) == 1 else None
-    return Event("zone_count", ts, frame, track_id, trigger,
-                 {"zone": zone, "count": count, "previous": previous, "occupied": count > 0})  # fmt: skip
+    return Event(
+        "zone_count",
+        ts,
+        frame,
+        track_id,
+        trigger,
+        {"zone": zone, "count": count, "previous": previous, "occupied": count > 0},
+    )
 
 
 def event_document(event: Event, device: str, camera: str) -> dict[str, Any]:

@@ -54,8 +54,9 @@ def draw_zones(image: np.ndarray, zones: Sequence[Zone], states: Mapping[str, Zo
     return out
 
 
-def draw_angles(image: np.ndarray, poses: Sequence[Pose], angles: np.ndarray,
-                names: Sequence[str] = ANGLE_NAMES) -> np.ndarray:  # fmt: skip
+def draw_angles(
+    image: np.ndarray, poses: Sequence[Pose], angles: np.ndarray, names: Sequence[str] = ANGLE_NAMES
+) -> np.ndarray:
     """A copy of ``image`` with each known angle of ``(P, A)`` ``angles`` (degrees, NaN unknown,
     columns ``names``) written at its vertex: the joint, or the mid-hips for ``torso_lean``."""
     cv2 = require_cv2()
@@ -131,8 +132,9 @@ class LiveOverlay:
     runs on the preview's encoder thread with that snapshot.
     """
 
-    def __init__(self, zones: Sequence[Zone], with_zones: bool, with_angles: bool,
-                 with_behaviours: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, zones: Sequence[Zone], with_zones: bool, with_angles: bool, with_behaviours: bool = False
+    ) -> None:
         self.zones = list(zones) if with_zones else []
         self.with_angles = with_angles
         self.with_behaviours = with_behaviours
@@ -153,8 +155,14 @@ class LiveOverlay:
         """The tracks down after the last frame noted."""
         return self._falls.track_ids if self._falls is not None else ()
 
-    def draw(self, image: np.ndarray, poses: Sequence[Pose], analysis: object | None,
-             states: Mapping[str, ZoneState], style: Style) -> np.ndarray:  # fmt: skip
+    def draw(
+        self,
+        image: np.ndarray,
+        poses: Sequence[Pose],
+        analysis: object | None,
+        states: Mapping[str, ZoneState],
+        style: Style,
+    ) -> np.ndarray:
         """Zones under the poses (drawn with ``style``), angles over them."""
         if self.zones:
             image = draw_zones(image, self.zones, states)

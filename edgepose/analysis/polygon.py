@@ -32,9 +32,11 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     crossings = straddles & ((cross > 0) == (yj > yi))
     on_edge = (
         (cross == 0)
-        & (np.minimum(xi, xj) <= px) & (px <= np.maximum(xi, xj))
-        & (np.minimum(yi, yj) <= py) & (py <= np.maximum(yi, yj))
-    )  # fmt: skip
+        & (np.minimum(xi, xj) <= px)
+        & (px <= np.maximum(xi, xj))
+        & (np.minimum(yi, yj) <= py)
+        & (py <= np.maximum(yi, yj))
+    )
     inside = (crossings.sum(axis=1) % 2 == 1) | on_edge.any(axis=1)
     return inside & np.isfinite(p).all(axis=1)  # NaN compares false, which would count as a crossing
 
@@ -56,8 +58,22 @@ class PolygonSet:
         first = np.concatenate(q) if q else np.zeros((0, 2))
         second = np.concatenate([np.roll(p, -1, axis=0) for p in q]) if q else np.zeros((0, 2))
         xi, yi, xj, yj = first[:, 0], first[:, 1], second[:, 0], second[:, 1]
-        object.__setattr__(self, "_edges", (xi, yi, yj, xj - xi, yj - yi, yj > yi, np.minimum(xi, xj),
-                                            np.maximum(xi, xj), np.minimum(yi, yj), np.maximum(yi, yj)))  # fmt: skip
+        object.__setattr__(
+            self,
+            "_edges",
+            (
+                xi,
+                yi,
+                yj,
+                xj - xi,
+                yj - yi,
+                yj > yi,
+                np.minimum(xi, xj),
+                np.maximum(xi, xj),
+                np.minimum(yi, yj),
+                np.maximum(yi, yj),
+            ),
+        )
         object.__setattr__(self, "_starts", np.asarray(starts, np.intp))
 
     def contains(self, points: np.ndarray) -> np.ndarray:

@@ -58,8 +58,14 @@ class FrameView:
     min_score: float
 
     @classmethod
-    def of(cls, result: FrameResult, continuous: bool, min_score: float, with_angles: bool,
-           angles_of: Callable[[np.ndarray, float], np.ndarray] = joint_angles) -> FrameView:  # fmt: skip
+    def of(
+        cls,
+        result: FrameResult,
+        continuous: bool,
+        min_score: float,
+        with_angles: bool,
+        angles_of: Callable[[np.ndarray, float], np.ndarray] = joint_angles,
+    ) -> FrameView:
         """``angles_of``: :func:`~edgepose.analysis.angles.joint_angles` or its compiled twin."""
         poses = result.poses
         n = len(poses)
@@ -165,8 +171,9 @@ class ZoneAnalyzer:
         changed = []
         for i, (tracker, row) in enumerate(zip(self.trackers, self._rows, strict=True)):
             before = tracker.state
-            new = tracker.update(result.mono, result.ts, result.frame_index, view.ids, points[row], view.continuous,
-                                 contained[row, :, i])  # fmt: skip
+            new = tracker.update(
+                result.mono, result.ts, result.frame_index, view.ids, points[row], view.continuous, contained[row, :, i]
+            )
             events.extend(new)
             if tracker.state is not before or not self._started:
                 changed.append(tracker.state)
@@ -187,8 +194,13 @@ class ZoneAnalyzer:
 class AnalysisStage:
     """Runs the analyzers over each frame; see the module's doc."""
 
-    def __init__(self, analyzers: Sequence[Analyzer], min_keypoint_score: float, stats: RunStats | None = None,
-                 angles_of: Callable[[np.ndarray, float], np.ndarray] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        analyzers: Sequence[Analyzer],
+        min_keypoint_score: float,
+        stats: RunStats | None = None,
+        angles_of: Callable[[np.ndarray, float], np.ndarray] | None = None,
+    ) -> None:
         self.analyzers = list(analyzers)
         self.stats = stats  # counts the failed frames too (analysis_failures: the stats topic and /metrics)
         self.min_keypoint_score = min_keypoint_score
@@ -236,8 +248,9 @@ class AnalysisStage:
     def _failed(self, part: str, result: FrameResult, exc: Exception) -> None:
         if part == "the frame":
             self._count_failure()
-        log.warning("analysis: %s failed on frame %d (%s: %s); skipped", part, result.frame_index,
-                    type(exc).__name__, exc)  # fmt: skip
+        log.warning(
+            "analysis: %s failed on frame %d (%s: %s); skipped", part, result.frame_index, type(exc).__name__, exc
+        )
         log.debug("analysis failure", exc_info=True)
 
     def _count_failure(self) -> None:
@@ -261,8 +274,9 @@ class AnalysisStage:
             analyzer.reset()
 
 
-def make_analysis(config: Any, camera: str, library: Loaded | None = None,
-                  stats: RunStats | None = None) -> AnalysisStage | None:  # fmt: skip
+def make_analysis(
+    config: Any, camera: str, library: Loaded | None = None, stats: RunStats | None = None
+) -> AnalysisStage | None:
     """The stage ``config.analysis`` asks for on ``camera``, or None when analysis is off.
 
     ``library``: the pose library for matching (read from ``analysis.behaviours.match.library``
@@ -294,5 +308,11 @@ def make_analysis(config: Any, camera: str, library: Loaded | None = None,
 
 def zone_of(config: Any) -> Zone:
     """A :class:`Zone` from one ``analysis.zones[]`` entry."""
-    return Zone(config.name, np.asarray(config.polygon, np.float64), config.anchor, config.enter_after,
-                config.leave_after, config.camera)  # fmt: skip
+    return Zone(
+        config.name,
+        np.asarray(config.polygon, np.float64),
+        config.anchor,
+        config.enter_after,
+        config.leave_after,
+        config.camera,
+    )

@@ -61,8 +61,16 @@ class ZoneTracker:
         """``(P,)`` bool for ``(P, 2)`` normalized anchors."""
         return points_in_polygon(anchors, self.zone.polygon)
 
-    def update(self, mono: float, ts: float, frame: int, ids: Sequence[int | None], anchors: np.ndarray,
-               debounce: bool = True, inside: np.ndarray | None = None) -> list[Event]:  # fmt: skip
+    def update(
+        self,
+        mono: float,
+        ts: float,
+        frame: int,
+        ids: Sequence[int | None],
+        anchors: np.ndarray,
+        debounce: bool = True,
+        inside: np.ndarray | None = None,
+    ) -> list[Event]:
         """Fold one frame in: ``ids`` and ``(P, 2)`` normalized ``anchors`` of its poses, in the same order.
 
         ``mono`` drives the debounce (seconds, monotonic); ``ts`` (Unix seconds) and ``frame`` stamp

@@ -65,8 +65,14 @@ def add_verbosity(parser: argparse.ArgumentParser) -> None:
 
 def add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", metavar="FILE", help="config file (default: built-in defaults)")
-    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                        help="override a config key, e.g. --set model.threads=2 (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a config key, e.g. --set model.threads=2 (repeatable)",
+    )
 
 
 # Flags several commands share, and the config key each one stands for (quoted: read as a string).

@@ -40,15 +40,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="PATH|NAME", help="model file or manifest name (model.name)")
     p.add_argument("--threads", type=int, metavar="N", help="model.threads")
     p.add_argument("--from-jsonl", metavar="POSES.jsonl", help="draw recorded documents instead of running the model")
-    p.add_argument("--min-score", type=float, metavar="S",
-                   help="hide keypoints scoring below S (default: decoder.min_keypoint_score)")  # fmt: skip
+    p.add_argument(
+        "--min-score",
+        type=float,
+        metavar="S",
+        help="hide keypoints scoring below S (default: decoder.min_keypoint_score)",
+    )
     p.add_argument("--no-boxes", action="store_true", help="draw skeletons and keypoints only")
-    p.add_argument("--zones", action="store_true",
-                   help="draw the config's analysis.zones with their state (red: occupied, green: empty)")  # fmt: skip
+    p.add_argument(
+        "--zones",
+        action="store_true",
+        help="draw the config's analysis.zones with their state (red: occupied, green: empty)",
+    )
     p.add_argument("--angles", action="store_true", help="write each pose's joint angles (degrees) at its joints")
-    p.add_argument("--behaviours", action="store_true",
-                   help="write what the enabled analysis.behaviours find by each person: the matched pose, "
-                   "repetition counts, FALL (and a red box) while down")  # fmt: skip
+    p.add_argument(
+        "--behaviours",
+        action="store_true",
+        help="write what the enabled analysis.behaviours find by each person: the matched pose, "
+        "repetition counts, FALL (and a red box) while down",
+    )
     p.set_defaults(func=run)
 
 
@@ -63,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, shortcut_overrides(args, *first))
     b = config.analysis.behaviours
     if args.behaviours and not (b.match.enabled or b.falls.enabled or b.reps.enabled):
-        raise ConfigError("--behaviours: no behaviour is enabled",
-                          "enable one in the config or with --set analysis.behaviours.reps.enabled=true")  # fmt: skip
+        raise ConfigError(
+            "--behaviours: no behaviour is enabled",
+            "enable one in the config or with --set analysis.behaviours.reps.enabled=true",
+        )
     setup_logging(log_level(args, config.logging.level), config.logging.format)
     min_score = config.decoder.min_keypoint_score if args.min_score is None else args.min_score
     if not 0.0 <= min_score <= 1.0:
@@ -160,8 +172,9 @@ def frame_name(frame: Frame) -> str:
     return frame.file
 
 
-def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = None,
-             overlays: Overlays = Overlays()) -> Report:  # fmt: skip
+def annotate(
+    config: Config, output: Path, style: Style, jsonl: Path | None = None, overlays: Overlays = Overlays()
+) -> Report:
     """Annotate ``config.source.uri`` into ``output``; the poses come from the model or from ``jsonl``.
 
     ``overlays``: also zones with their state and joint angles, from the analysis stage run over
@@ -184,8 +197,9 @@ def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = No
             if documents is None:
                 _from_model(config, source, writer, style, report, analyzed)
             else:
-                _from_documents(source, documents, writer, style, report, by_name=kind == "directory",
-                                analyzed=analyzed)  # fmt: skip
+                _from_documents(
+                    source, documents, writer, style, report, by_name=kind == "directory", analyzed=analyzed
+                )
         finally:
             writer.close()
     finally:
@@ -198,8 +212,9 @@ def annotate(config: Config, output: Path, style: Style, jsonl: Path | None = No
     return report
 
 
-def _from_model(config: Config, source: Source, writer: FrameWriter, style: Style, report: Report,
-                analyzed: Analyzed) -> None:  # fmt: skip
+def _from_model(
+    config: Config, source: Source, writer: FrameWriter, style: Style, report: Report, analyzed: Analyzed
+) -> None:
     from edgepose.app import build_estimator
     from edgepose.documents.poses import Stamp
     from edgepose.pipeline.lanes import Lane
@@ -266,8 +281,15 @@ def _from_documents(
             poses = poses_from_document(document)
             if analyzed is not None and analyzed.stage is not None:
                 # The recorded poses (ids included) through the same stage the daemon runs.
-                result = FrameResult(frame.index, float(document.get("ts", frame.ts)), frame.mono, frame.width,
-                                     frame.height, frame.camera, poses)  # fmt: skip
+                result = FrameResult(
+                    frame.index,
+                    float(document.get("ts", frame.ts)),
+                    frame.mono,
+                    frame.width,
+                    frame.height,
+                    frame.camera,
+                    poses,
+                )
                 image = analyzed.draw(frame.image, analyzed.stage.apply(result, source.continuous), style)
             else:
                 image = draw_poses(frame.image, poses, style)

@@ -31,8 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_verbosity(p)
     p.add_argument("--models", metavar="A,B", help="models (names or paths); default: model.name from the config")
     p.add_argument("--threads", metavar="1,2,4", help="thread counts; default: 1,2,4")
-    p.add_argument("--accelerators", metavar="cpu,edgetpu",
-                   help="accelerators; default: cpu, and edgetpu when an Edge TPU is present")  # fmt: skip
+    p.add_argument(
+        "--accelerators",
+        metavar="cpu,edgetpu",
+        help="accelerators; default: cpu, and edgetpu when an Edge TPU is present",
+    )
     p.add_argument("--frames", type=int, default=100, metavar="N", help="measured frames per stage (default 100)")
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="warm-up frames before each stage (default 10)")
     p.add_argument("--source", metavar="SRC", help="frames to use (source.uri); default: the configured source")
@@ -43,10 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SINK",
         help="sinks to publish to (default: the configured ones, stdout sent to the null device)",
     )
-    p.add_argument("--engine", metavar="real,sleep:7ms",
-                   help="instead of the table: pipeline fps (serial and overlapped) against the bare invoke loop "
-                        "of each engine, interleaved; real: the model on the CPU; sleep:7ms: a stand-in invoke that "
-                        "sleeps (GIL released) and replays the model's outputs on the source's frames")  # fmt: skip
+    p.add_argument(
+        "--engine",
+        metavar="real,sleep:7ms",
+        help="instead of the table: pipeline fps (serial and overlapped) against the bare invoke loop "
+        "of each engine, interleaved; real: the model on the CPU; sleep:7ms: a stand-in invoke that "
+        "sleeps (GIL released) and replays the model's outputs on the source's frames",
+    )
     p.add_argument(
         "--seconds",
         type=float,
@@ -54,8 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="--engine: seconds per variant over all rounds; --footprint: the measuring window (default 8)",
     )
-    p.add_argument("--rounds", type=int, default=8, metavar="N",
-                   help="--engine: rounds, each running every variant in turn (default 8)")  # fmt: skip
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=8,
+        metavar="N",
+        help="--engine: rounds, each running every variant in turn (default 8)",
+    )
     p.add_argument(
         "--footprint",
         action="store_true",
@@ -75,8 +86,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", type=Path, metavar="PATH", help="write one CSV row per configuration")
     p.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG (needs the 'plot' extra: matplotlib)")
     p.add_argument("--compare", type=Path, metavar="OLD.json", help="show the change against an earlier --json run")
-    p.add_argument("--threshold", type=float, default=10.0, metavar="PERCENT",
-                   help="--compare flags figures worse by more than this (default 10)")  # fmt: skip
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=10.0,
+        metavar="PERCENT",
+        help="--compare flags figures worse by more than this (default 10)",
+    )
     p.set_defaults(func=bench)
 
 
@@ -153,8 +169,9 @@ def bench(args: argparse.Namespace) -> int:
         sys.stdout.write("\n" + rep.comparison_table(changes, notes, args.threshold))
         flagged = [c for c in changes if c.regression]
         if flagged:
-            log.warning("%s by more than %g%%", counted(len(flagged), "figure regressed", "figures regressed"),
-                        args.threshold)  # fmt: skip
+            log.warning(
+                "%s by more than %g%%", counted(len(flagged), "figure regressed", "figures regressed"), args.threshold
+            )
             return EX_REGRESSION
     return 0
 

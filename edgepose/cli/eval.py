@@ -26,9 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accelerator", choices=["cpu", "edgetpu", "auto"], help="model.accelerator")
     p.add_argument("--threads", type=int, metavar="N", help="model.threads")
     p.add_argument("--json", type=Path, metavar="RESULTS.json", help="write the detections in COCO results format")
-    p.add_argument("--shift", type=float, default=0.0, metavar="PX",
-                   help="move every predicted keypoint PX pixels right and down before scoring: a known "
-                        "error, to see what it costs in AP (default 0)")  # fmt: skip
+    p.add_argument(
+        "--shift",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="move every predicted keypoint PX pixels right and down before scoring: a known "
+        "error, to see what it costs in AP (default 0)",
+    )
     p.add_argument(
         "--box-scale",
         type=float,

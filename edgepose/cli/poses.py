@@ -43,11 +43,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     ap.add_argument("--replace", action="store_true", help="overwrite a pose of the same name")
     ap.add_argument("--model", metavar="PATH|NAME", help="model.name (default: the configured model)")
     ap.add_argument("--threads", type=int, metavar="N", help="model.threads")
-    ap.add_argument("--min-score", type=float, default=MIN_SCORE, metavar="S",
-                    help=f"refuse a pose scoring below S (default {MIN_SCORE})")  # fmt: skip
-    ap.add_argument("--min-keypoints", type=int, default=MIN_KEYPOINTS, metavar="N",
-                    help=f"refuse a pose with fewer than N keypoints at or above decoder.min_keypoint_score "
-                         f"(default {MIN_KEYPOINTS})")  # fmt: skip
+    ap.add_argument(
+        "--min-score",
+        type=float,
+        default=MIN_SCORE,
+        metavar="S",
+        help=f"refuse a pose scoring below S (default {MIN_SCORE})",
+    )
+    ap.add_argument(
+        "--min-keypoints",
+        type=int,
+        default=MIN_KEYPOINTS,
+        metavar="N",
+        help=f"refuse a pose with fewer than N keypoints at or above decoder.min_keypoint_score "
+        f"(default {MIN_KEYPOINTS})",
+    )
     ap.set_defaults(func=add_pose)
 
     lp = psub.add_parser("list", help="the poses in the library")
@@ -90,8 +100,10 @@ def add_pose(args: argparse.Namespace) -> int:
     config, library = _setup(args)
     check_name(args.name)
     if library.path_of(args.name).exists() and not args.replace:  # say so before loading a model
-        raise LibraryUsageError(f"a pose named {args.name!r} is already in {library.directory}",
-                                "pass --replace to overwrite it, or choose another name")  # fmt: skip
+        raise LibraryUsageError(
+            f"a pose named {args.name!r} is already in {library.directory}",
+            "pass --replace to overwrite it, or choose another name",
+        )
     match = JSONL_LINE.fullmatch(args.input)
     if match:
         pose, source, width, height = pose_from_jsonl(Path(match["path"]), int(match["line"]))
@@ -168,8 +180,10 @@ def check_pose(pose: Pose | None, where: str, min_score: float, min_keypoints: i
     if pose is None:
         raise InputError(f"{where}: no pose found", "use an image where one person is clearly visible")
     if pose.score < min_score:
-        raise InputError(f"{where}: the best pose scores {pose.score:.2f}, below --min-score {min_score}",
-                         "use a clearer image, or lower --min-score")  # fmt: skip
+        raise InputError(
+            f"{where}: the best pose scores {pose.score:.2f}, below --min-score {min_score}",
+            "use a clearer image, or lower --min-score",
+        )
     visible = int((pose.keypoints[:, 2] >= keypoint_score).sum())
     if visible < min_keypoints:
         raise InputError(
@@ -200,14 +214,17 @@ def list_poses(args: argparse.Namespace) -> int:
         print(f"{len(loaded.entries)} pose(s) in {library.directory}:")
         width = max(len(e.name) for e in loaded.entries)
         for e in loaded.entries:
-            src = e.source.get("image") or (f"{e.source.get('jsonl')}:{e.source.get('line')}" if "jsonl" in e.source
-                                            else "?")  # fmt: skip
+            src = e.source.get("image") or (
+                f"{e.source.get('jsonl')}:{e.source.get('line')}" if "jsonl" in e.source else "?"
+            )
             print(printable(f"  {e.name:<{width}}  {e.added}  {src}"))
     for p in loaded.problems:
         print(f"edgepose: warning: {printable(str(p))}", file=sys.stderr)
     if loaded.problems:
-        raise InputError(f"{len(loaded.problems)} file(s) in {library.directory} are not usable poses",
-                         "fix or delete them (`edgepose poses remove NAME`)")  # fmt: skip
+        raise InputError(
+            f"{len(loaded.problems)} file(s) in {library.directory} are not usable poses",
+            "fix or delete them (`edgepose poses remove NAME`)",
+        )
     return 0
 
 

@@ -25,20 +25,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dir", required=True, type=Path, help="where the files go: DIR/<device>/<camera>/<day>.jsonl")
     p.add_argument("--devices", nargs="+", default=["*"], metavar="NAME", help="device names or patterns (pi-*)")
     p.add_argument("--cameras", nargs="+", default=["*"], metavar="NAME", help="camera names or patterns")
-    p.add_argument("--kinds", nargs="+", default=["poses", "events", "stats"], choices=["poses", "events", "stats"],
-                   help="documents to record (default: all three)")  # fmt: skip
-    p.add_argument("--max-bytes", type=int, default=0, metavar="N",
-                   help="start <day>.1.jsonl, <day>.2.jsonl... past N bytes (default 0: one file a day)")  # fmt: skip
-    p.add_argument("--fsync", choices=["always", "interval", "never"], default="interval",
-                   help="flush to the disk after each line, every --fsync-interval s (default), or never")  # fmt: skip
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["poses", "events", "stats"],
+        choices=["poses", "events", "stats"],
+        help="documents to record (default: all three)",
+    )
+    p.add_argument(
+        "--max-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start <day>.1.jsonl, <day>.2.jsonl... past N bytes (default 0: one file a day)",
+    )
+    p.add_argument(
+        "--fsync",
+        choices=["always", "interval", "never"],
+        default="interval",
+        help="flush to the disk after each line, every --fsync-interval s (default), or never",
+    )
     p.add_argument("--fsync-interval", type=float, default=5.0, metavar="S", help="seconds (default 5)")
-    p.add_argument("--session", metavar="CLIENT_ID",
-                   help="keep a broker session under this client id: QoS 1 messages published while the "
-                        "recorder is away are delivered when it is back")  # fmt: skip
+    p.add_argument(
+        "--session",
+        metavar="CLIENT_ID",
+        help="keep a broker session under this client id: QoS 1 messages published while the "
+        "recorder is away are delivered when it is back",
+    )
     p.add_argument("--share", metavar="GROUP", help="join the shared subscription $share/GROUP/...")
-    p.add_argument("--validate", action="store_true",
-                   help="check each document against its schema (milliseconds per pose document: not for a "
-                        "whole fleet on one core); without it, JSON and the fields used are checked")  # fmt: skip
+    p.add_argument(
+        "--validate",
+        action="store_true",
+        help="check each document against its schema (milliseconds per pose document: not for a "
+        "whole fleet on one core); without it, JSON and the fields used are checked",
+    )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--count", type=int, metavar="N", help="stop after N documents written (and what arrived by then)")
     p.add_argument("--summary-json", type=Path, metavar="FILE", help="also write the summary as JSON to FILE")
@@ -121,8 +141,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         fleet.connect()
-        tell(f"subscribed to {' '.join(fleet.filters())} at {config.mqtt.host}:{config.mqtt.port}, "
-             f"writing to {args.dir}")  # fmt: skip
+        tell(
+            f"subscribed to {' '.join(fleet.filters())} at {config.mqtt.host}:{config.mqtt.port}, writing to {args.dir}"
+        )
         while not stop.is_set():
             if args.duration is not None and time.monotonic() - start >= args.duration:
                 break
@@ -197,12 +218,21 @@ def summarize(fleet, recorder, elapsed: float, refused: Counter[str] | None = No
         "not_written": dict(recorder.failures.dropped),
         "files": len(recorder.files),
         "streams": [
-            {"device": s.device, "camera": s.camera, "received": s.received, "missing": s.missing, "gaps": s.gaps,
-             "duplicates": s.duplicates, "restarts": s.restarts, "first_frame": s.first_frame,
-             "last_frame": s.last_frame, "rate": round(s.rate, 3)}
+            {
+                "device": s.device,
+                "camera": s.camera,
+                "received": s.received,
+                "missing": s.missing,
+                "gaps": s.gaps,
+                "duplicates": s.duplicates,
+                "restarts": s.restarts,
+                "first_frame": s.first_frame,
+                "last_frame": s.last_frame,
+                "rate": round(s.rate, 3),
+            }
             for s in fleet.sequence.summaries()
         ],
-    }  # fmt: skip
+    }
 
 
 def summary_lines(summary: dict) -> list[str]:

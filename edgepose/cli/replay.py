@@ -23,10 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_verbosity(p)
     add_broker(p)
     p.add_argument("files", nargs="+", type=Path, metavar="FILE.jsonl", help="files edgepose record (or run) wrote")
-    p.add_argument("--sink", choices=["mqtt", "stdout"], default="mqtt",
-                   help="publish to the broker of the config (default), or print the lines")  # fmt: skip
-    p.add_argument("--speed", type=float, default=1.0, metavar="X",
-                   help="X times the original pace (default 1; 0: as fast as possible)")  # fmt: skip
+    p.add_argument(
+        "--sink",
+        choices=["mqtt", "stdout"],
+        default="mqtt",
+        help="publish to the broker of the config (default), or print the lines",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="X times the original pace (default 1; 0: as fast as possible)",
+    )
     p.add_argument("--qos", type=int, choices=[0, 1], default=1, help="QoS of the published messages (default 1)")
     p.add_argument("--no-validate", action="store_true", help="do not check documents against the schemas")
     p.set_defaults(func=run)
@@ -84,11 +93,14 @@ def run(args: argparse.Namespace) -> int:
     acks = f"; {unacknowledged} not acknowledged by the broker" if unacknowledged else ""
     print(f"edgepose replay: {done}; {bad}{acks}", file=sys.stderr)
     if report.documents == 0 and not stop.is_set():
-        raise InputError(f"no document to replay in {len(args.files)} file(s) ({report.lines} line(s) read)",
-                         "give files edgepose record or a jsonl sink wrote")  # fmt: skip
+        raise InputError(
+            f"no document to replay in {len(args.files)} file(s) ({report.lines} line(s) read)",
+            "give files edgepose record or a jsonl sink wrote",
+        )
     if unacknowledged:
-        raise UnavailableError(f"{unacknowledged} message(s) were not acknowledged by the broker",
-                               "is the broker still running?")  # fmt: skip
+        raise UnavailableError(
+            f"{unacknowledged} message(s) were not acknowledged by the broker", "is the broker still running?"
+        )
     return 0
 
 
@@ -122,8 +134,10 @@ class MqttPublisher:
             self.client.loop_stop()
             where = f"the broker at {mqtt.host}:{mqtt.port}"
             reason = f": {why[-1]}" if why else ""
-            raise UnavailableError(f"could not connect to {where} within {timeout:g} s{reason}",
-                                   "check mqtt.host and mqtt.port (--host, --port)")  # fmt: skip
+            raise UnavailableError(
+                f"could not connect to {where} within {timeout:g} s{reason}",
+                "check mqtt.host and mqtt.port (--host, --port)",
+            )
 
     def publish(self, topic: str, payload: bytes) -> None:
         info = self.client.publish(topic, payload, qos=self.qos)

@@ -25,8 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sink", action="append", metavar="SINK", help="stdout, jsonl:PATH or mqtt (repeatable; replaces sinks)"
     )
-    p.add_argument("--events", action="store_true",
-                   help="also write analysis events to the stdout and jsonl sinks (analysis.event_lines)")  # fmt: skip
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="also write analysis events to the stdout and jsonl sinks (analysis.event_lines)",
+    )
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     p.set_defaults(func=run)
@@ -37,8 +40,9 @@ def check_limits(max_frames: int | None, duration: float | None) -> None:
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"--max-frames: {max_frames} is below the minimum 1", "leave it out to run to the end")
     if duration is not None and not (math.isfinite(duration) and duration > 0):
-        raise ConfigError(f"--duration: {duration:g} is not a number of seconds above 0",
-                          "leave it out to run to the end")  # fmt: skip
+        raise ConfigError(
+            f"--duration: {duration:g} is not a number of seconds above 0", "leave it out to run to the end"
+        )
 
 
 def run_flags(args: argparse.Namespace) -> tuple[str, ...]:

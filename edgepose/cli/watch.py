@@ -32,8 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from edgepose.tools.watch.client import WatchOptions, watch
 
     overrides = []
-    for flag, key in (("host", "mqtt.host"), ("port", "mqtt.port"), ("device", "device_id"),
-                      ("prefix", "mqtt.topic_prefix")):  # fmt: skip
+    for flag, key in (
+        ("host", "mqtt.host"),
+        ("port", "mqtt.port"),
+        ("device", "device_id"),
+        ("prefix", "mqtt.topic_prefix"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             text = str(value).replace("'", "''")

@@ -106,8 +106,9 @@ class TopicLayout:
 
     def __post_init__(self) -> None:
         if "{device}" not in self.prefix:
-            raise ConfigError(f"client prefix {self.prefix!r} has no {{device}} placeholder",
-                              "the default is edgepose/{device}")  # fmt: skip
+            raise ConfigError(
+                f"client prefix {self.prefix!r} has no {{device}} placeholder", "the default is edgepose/{device}"
+            )
         if any(c in self.prefix for c in "+#"):
             raise ConfigError(f"client prefix {self.prefix!r} holds a wildcard: use {{device}} and other placeholders")
 
@@ -143,8 +144,9 @@ def schema_validators() -> dict[str, Callable[[Any], str | None]]:
     try:
         import jsonschema
     except ImportError:
-        raise UnavailableError("validating documents needs jsonschema",
-                               "pip install 'edgepose[client]', or pass validate=False") from None  # fmt: skip
+        raise UnavailableError(
+            "validating documents needs jsonschema", "pip install 'edgepose[client]', or pass validate=False"
+        ) from None
 
     def make(name: str) -> Callable[[Any], str | None]:
         schema = load_schema(name)

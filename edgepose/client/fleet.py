@@ -158,8 +158,13 @@ class FleetClient:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = 0xFFFFFFFF  # kept until the broker's own limit
         clean_start: Any = self.clean if protocol == paho.MQTTv5 else paho.MQTT_CLEAN_START_FIRST_ONLY
-        client.connect_async(self.mqtt.host, self.mqtt.port, keepalive=self.mqtt.keepalive,
-                             clean_start=clean_start, properties=properties)  # fmt: skip
+        client.connect_async(
+            self.mqtt.host,
+            self.mqtt.port,
+            keepalive=self.mqtt.keepalive,
+            clean_start=clean_start,
+            properties=properties,
+        )
         client.loop_start()
         self._client = client
         if not self._subscribed.wait(timeout) or self._refusal:
@@ -167,8 +172,10 @@ class FleetClient:
             where = f"{self.mqtt.host}:{self.mqtt.port}"
             if self._refusal:
                 raise ConfigError(f"the broker at {where} refused the connection: {self._refusal}")
-            raise UnavailableError(f"could not subscribe at the broker at {where} within {timeout:g} s",
-                                   self._failure or "check mqtt.host, mqtt.port and that the broker runs")  # fmt: skip
+            raise UnavailableError(
+                f"could not subscribe at the broker at {where} within {timeout:g} s",
+                self._failure or "check mqtt.host, mqtt.port and that the broker runs",
+            )
         return self
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:

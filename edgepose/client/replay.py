@@ -64,8 +64,9 @@ class ReadReport:
         return sum(self.bad.values())
 
 
-def read_file(path: Path, report: ReadReport,
-              validators: Mapping[str, Callable[[Any], str | None]] | None = None) -> Iterator[Recorded]:  # fmt: skip
+def read_file(
+    path: Path, report: ReadReport, validators: Mapping[str, Callable[[Any], str | None]] | None = None
+) -> Iterator[Recorded]:
     """The documents of one file, in file order; bad lines go to ``report``."""
     try:
         f = path.open("rb")
@@ -104,8 +105,9 @@ def read_file(path: Path, report: ReadReport,
             yield Recorded(path, number, float(doc["ts"]), doc["device"], doc["camera"], kind, bytes(text))
 
 
-def merged(paths: Iterable[Path], report: ReadReport,
-           validators: Mapping[str, Callable[[Any], str | None]] | None = None) -> Iterator[Recorded]:  # fmt: skip
+def merged(
+    paths: Iterable[Path], report: ReadReport, validators: Mapping[str, Callable[[Any], str | None]] | None = None
+) -> Iterator[Recorded]:
     """Every file's documents merged by ``ts`` (ties keep the order of ``paths``)."""
     streams = [read_file(p, report, validators) for p in paths]
     return heapq.merge(*streams, key=lambda r: r.ts)
@@ -149,6 +151,8 @@ def topic_for(prefix: str, item: Recorded) -> str:
     """The topic a document goes to: ``prefix`` is ``mqtt.topic_prefix`` (``{device}`` filled in)."""
     base = prefix.replace("{device}", item.device).rstrip("/")
     if re.search(r"\{\w+\}", base):
-        raise ConfigError(f"topic prefix {prefix!r}: only {{device}} can be filled in from a recorded document",
-                          "give --prefix with the other levels written out")  # fmt: skip
+        raise ConfigError(
+            f"topic prefix {prefix!r}: only {{device}} can be filled in from a recorded document",
+            "give --prefix with the other levels written out",
+        )
     return str(getattr(Topics(base, item.camera), item.kind))  # the daemon's own layout

@@ -170,8 +170,10 @@ def _record_lines(node: Any, path: str, lines: dict[str, int], file: Path) -> No
             sub = f"{path}.{key.value}" if path else str(key.value)
             line = key.start_mark.line + 1
             if sub in seen:
-                raise ConfigError(f"{file}:{line}: {sub}: duplicate key at lines {seen[sub]} and {line}",
-                                  "keep one; YAML would silently use the last")  # fmt: skip
+                raise ConfigError(
+                    f"{file}:{line}: {sub}: duplicate key at lines {seen[sub]} and {line}",
+                    "keep one; YAML would silently use the last",
+                )
             seen[sub] = lines[sub] = line
             _record_lines(value, sub, lines, file)
     elif isinstance(node, yaml.SequenceNode):  # list entries: analysis.zones[0].polygon[3]
@@ -228,15 +230,19 @@ def expand_cameras(data: dict[str, Any], where: Where) -> dict[str, Any]:
 
     top_source = data.get("source") if isinstance(data.get("source"), dict) else {}
     if "camera" in top_source:
-        raise ConfigError(f"{where.at('source.camera')}: source.camera: with cameras, each camera's name is its "
-                          "key in cameras", "remove source.camera")  # fmt: skip
+        raise ConfigError(
+            f"{where.at('source.camera')}: source.camera: with cameras, each camera's name is its key in cameras",
+            "remove source.camera",
+        )
     top_uri = top_source.get("uri")
-    own_uris = [isinstance(e, dict) and isinstance(e.get("source"), dict) and "uri" in e["source"]
-                for e in cameras.values()]  # fmt: skip
+    own_uris = [
+        isinstance(e, dict) and isinstance(e.get("source"), dict) and "uri" in e["source"] for e in cameras.values()
+    ]
     if top_uri not in (None, "auto") and all(own_uris):  # a --source, or a uri left over from one camera
-        raise ConfigError(f"{where.at('source.uri')}: source.uri: {top_uri!r} is used by no camera: each of "
-                          f"cameras names its own", "set cameras.<name>.source.uri (--set works too), or drop "
-                          "source.uri (--source) with a cameras config")  # fmt: skip
+        raise ConfigError(
+            f"{where.at('source.uri')}: source.uri: {top_uri!r} is used by no camera: each of cameras names its own",
+            "set cameras.<name>.source.uri (--set works too), or drop source.uri (--source) with a cameras config",
+        )
     expanded: dict[str, Any] = {}
     for name, entry in cameras.items():
         if entry is None:  # `front:` with nothing under it: a camera with every section as the top level's
@@ -248,15 +254,19 @@ def expand_cameras(data: dict[str, Any], where: Where) -> dict[str, Any]:
         path = f"cameras.{name}"
         own_source = entry.get("source")
         if isinstance(own_source, dict) and "camera" in own_source:
-            raise ConfigError(f"{where.at(path + '.source.camera')}: {path}.source.camera: the camera's name is "
-                              f"its key ({name})", "remove it, or rename the key")  # fmt: skip
+            raise ConfigError(
+                f"{where.at(path + '.source.camera')}: {path}.source.camera: the camera's name is its key ({name})",
+                "remove it, or rename the key",
+            )
         own_decoder = entry.get("decoder")
         if isinstance(own_decoder, dict):
             for key in SHARED_DECODER_KEYS:
                 if key in own_decoder:
                     at = where.at(f"{path}.decoder.{key}")
-                    raise ConfigError(f"{at}: {path}.decoder.{key}: shared by every camera (one engine, one "
-                                      "model input)", f"set decoder.{key} at the top level")  # fmt: skip
+                    raise ConfigError(
+                        f"{at}: {path}.decoder.{key}: shared by every camera (one engine, one model input)",
+                        f"set decoder.{key} at the top level",
+                    )
         for section in CAMERA_SECTIONS:
             top = data.get(section)
             own = entry.get(section)
@@ -352,21 +362,27 @@ def verify_cameras(config: Config) -> None:
     device opened twice is busy; one video file as several cameras is allowed (the benchmarks do it)."""
     shown = config.service.preview.camera
     if shown and shown not in (config.cameras or {config.source.camera: None}):
-        raise ConfigError(f"service.preview.camera: {shown!r} is not one of the cameras",
-                          "name a key of cameras, or leave it empty for the first")  # fmt: skip
+        raise ConfigError(
+            f"service.preview.camera: {shown!r} is not one of the cameras",
+            "name a key of cameras, or leave it empty for the first",
+        )
     if not config.cameras:
         return
     seen: dict[str, str] = {}
     for name, camera in config.cameras.items():
         uri = camera.source.uri
         if uri == "auto":
-            raise ConfigError(f"cameras.{name}.source.uri: auto: with several cameras each names its source",
-                              "e.g. picamera2:0 and picamera2:1, /dev/video0, an rtsp:// URL or a file")  # fmt: skip
+            raise ConfigError(
+                f"cameras.{name}.source.uri: auto: with several cameras each names its source",
+                "e.g. picamera2:0 and picamera2:1, /dev/video0, an rtsp:// URL or a file",
+            )
         device = "picamera2:0" if uri == "picamera2" else uri
         if LIVE_DEVICE.fullmatch(device):
             if device in seen:
-                raise ConfigError(f"cameras.{name}.source.uri: {uri} is also camera {seen[device]}'s",
-                                  "a camera device can be opened once")  # fmt: skip
+                raise ConfigError(
+                    f"cameras.{name}.source.uri: {uri} is also camera {seen[device]}'s",
+                    "a camera device can be opened once",
+                )
             seen[device] = name
 
 
@@ -460,8 +476,10 @@ def verify_mqtt(config: Config, where: Where | None = None) -> None:
     if (m.password or m.password_env or m.password_file) and not m.username:
         raise ConfigError("mqtt.username: a password is set but no username", "set mqtt.username")
     if m.buffer_bytes < m.max_payload:
-        raise ConfigError(f"mqtt.buffer_bytes: {m.buffer_bytes} is below mqtt.max_payload {m.max_payload}",
-                          "the buffer must hold at least one message of the largest size")  # fmt: skip
+        raise ConfigError(
+            f"mqtt.buffer_bytes: {m.buffer_bytes} is below mqtt.max_payload {m.max_payload}",
+            "the buffer must hold at least one message of the largest size",
+        )
     from edgepose.config.cameras import camera_configs
     from edgepose.mqtt.topics import Topics
 
@@ -496,8 +514,11 @@ def verify_analysis(config: Config, where: Where) -> None:
         if not zone.name:
             fail("name", "missing", "every zone needs a name: letters, digits, _ and -")
         if zone.name in seen:
-            fail("name", f"{zone.name!r} is also the name of analysis.zones[{seen[zone.name]}]",
-                 "zone names are topics and Home Assistant entities: each name once")  # fmt: skip
+            fail(
+                "name",
+                f"{zone.name!r} is also the name of analysis.zones[{seen[zone.name]}]",
+                "zone names are topics and Home Assistant entities: each name once",
+            )
         seen[zone.name] = i
         if zone.camera and zone.camera not in cameras:  # with one camera too: the zone would never be used
             fail(
@@ -522,8 +543,11 @@ def verify_analysis(config: Config, where: Where) -> None:
             if len(point) != 2:
                 fail(f"polygon[{j}]", f"{list(point)} is not a point [x, y]")
             if not all(0.0 <= v <= 1.0 for v in point):
-                fail(f"polygon[{j}]", f"{list(point)} is outside the frame",
-                     "coordinates are normalized: 0..1 of the width and the height, origin top-left")  # fmt: skip
+                fail(
+                    f"polygon[{j}]",
+                    f"{list(point)} is outside the frame",
+                    "coordinates are normalized: 0..1 of the width and the height, origin top-left",
+                )
         if len(zone.polygon) < 3:
             fail("polygon", f"has {len(zone.polygon)} point(s); a zone needs at least 3")
         if problem := simple_polygon_problem(zone.polygon):

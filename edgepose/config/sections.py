@@ -106,9 +106,10 @@ class DecoderConfig:
         max=300,
     )
     nms_radius: float | None = setting(
-        None, "PoseNet: model-input pixels within which a second pose's part is suppressed; null: the model's own, "
-        "else 20", min=0.0,
-    )  # fmt: skip
+        None,
+        "PoseNet: model-input pixels within which a second pose's part is suppressed; null: the model's own, else 20",
+        min=0.0,
+    )
     nms_iou: float = setting(
         0.7,
         "YOLO-pose: a person box overlapping a better-scoring one by more than this IoU is suppressed "
@@ -117,9 +118,12 @@ class DecoderConfig:
         max=1.0,
     )
     multipose_long_side: int = setting(
-        256, "MoveNet MultiPose: the input's long side in pixels (a multiple of 32; the short side keeps the "
-        "frame's aspect ratio)", min=32, max=1024,
-    )  # fmt: skip
+        256,
+        "MoveNet MultiPose: the input's long side in pixels (a multiple of 32; the short side keeps the "
+        "frame's aspect ratio)",
+        min=32,
+        max=1024,
+    )
     crop_region: bool = setting(True, "single-person MoveNet on video: crop around the last frame's person")
     kernel: Literal["auto", "numba", "numpy"] = setting(
         "auto",
@@ -266,8 +270,9 @@ class PreviewConfig:
     )
     zones: bool = setting(False, "draw the analysis zones with their state (needs analysis.enabled)")
     angles: bool = setting(False, "write joint angles at the joints (needs analysis.enabled and analysis.angles)")
-    camera: str = setting("", "with several cameras, the one shown; empty: the first",
-                          pattern=r"(|[A-Za-z0-9_-]{1,64})")  # fmt: skip
+    camera: str = setting(
+        "", "with several cameras, the one shown; empty: the first", pattern=r"(|[A-Za-z0-9_-]{1,64})"
+    )
 
 
 @dataclass(frozen=True)
@@ -279,9 +284,11 @@ class ServiceConfig:
         5.0, "seconds a clean stop may take; after that the sinks are closed and the process exits 1", min=0.1
     )
     start_timeout: float = setting(
-        600.0, "seconds start-up (model load, first frame, Numba compile) may take before systemd's own "
-        "TimeoutStartSec= is no longer extended", min=1.0,
-    )  # fmt: skip
+        600.0,
+        "seconds start-up (model load, first frame, Numba compile) may take before systemd's own "
+        "TimeoutStartSec= is no longer extended",
+        min=1.0,
+    )
     health: HealthConfig = setting(factory=HealthConfig, doc="health endpoint")
     preview: PreviewConfig = setting(factory=PreviewConfig, doc="live preview page")
 
@@ -299,8 +306,9 @@ ZONE_NAME = r"[A-Za-z0-9_-]{1,64}"  # a topic level and a Home Assistant object 
 
 @dataclass(frozen=True)
 class ZoneConfig:
-    name: str = setting("", "the zone's name in topics, events and Home Assistant entities (required)",
-                        pattern=ZONE_NAME)  # fmt: skip
+    name: str = setting(
+        "", "the zone's name in topics, events and Home Assistant entities (required)", pattern=ZONE_NAME
+    )
     polygon: tuple[tuple[float, ...], ...] = setting(
         factory=tuple,
         doc="corners [[x, y], ...] normalized to the frame (0..1, origin top-left); 3 to 128 (1024 over all zones), "
@@ -310,19 +318,23 @@ class ZoneConfig:
         "feet", "the point of a person tested: feet (mid-ankles, else the box's bottom centre), hips, box_center"
     )
     enter_after: float = setting(0.5, "seconds a person must be inside before they enter", min=0.0, max=3600.0)
-    leave_after: float = setting(1.0, "seconds a person must be outside (or gone) before they leave", min=0.0,
-                                 max=3600.0)  # fmt: skip
-    camera: str = setting("", "only on this camera (source.camera); empty: every camera",
-                          pattern=r"(|" + TOPIC_SAFE + ")")  # fmt: skip
+    leave_after: float = setting(
+        1.0, "seconds a person must be outside (or gone) before they leave", min=0.0, max=3600.0
+    )
+    camera: str = setting(
+        "", "only on this camera (source.camera); empty: every camera", pattern=r"(|" + TOPIC_SAFE + ")"
+    )
 
 
 @dataclass(frozen=True)
 class AnalysisConfig:
     enabled: bool = setting(False, "joint angles and zones after tracking; events on <prefix>/<camera>/events")
     min_keypoint_score: float = setting(
-        0.3, "keypoints below this are not used for angles and anchors (an angle needing one is null)",
-        min=0.0, max=1.0,
-    )  # fmt: skip
+        0.3,
+        "keypoints below this are not used for angles and anchors (an angle needing one is null)",
+        min=0.0,
+        max=1.0,
+    )
     angles: bool = setting(True, "add each pose's joint angles (degrees) to the pose documents")
     event_lines: bool = setting(
         False, "also write each event as a line to the stdout and jsonl sinks, after its frame's (run --events)"
@@ -364,9 +376,11 @@ class CameraConfig:
 
     source: SourceConfig = setting(factory=SourceConfig, doc="this camera's source (its camera name is its key)")
     fps_cap: float = setting(
-        0.0, "most frames a second processed from this camera; 0: no cap (the cameras share the engine "
-        "round-robin)", min=0.0, max=240.0,
-    )  # fmt: skip
+        0.0,
+        "most frames a second processed from this camera; 0: no cap (the cameras share the engine round-robin)",
+        min=0.0,
+        max=240.0,
+    )
     decoder: DecoderConfig = setting(factory=DecoderConfig, doc="thresholds for this camera")
     tracking: TrackingConfig = setting(factory=TrackingConfig, doc="tracking for this camera")
 
@@ -376,8 +390,11 @@ class Config:
     device_id: str = setting(
         "", "this device's name in topics and documents; empty: the host name", pattern=f"(|{DEVICE_NAME})"
     )
-    site: str = setting("", "this device's site (one topic level) for {site} in mqtt.topic_prefix and meta",
-                        pattern=r"(|[^#+\s/$][^#+\s/]*)")  # fmt: skip
+    site: str = setting(
+        "",
+        "this device's site (one topic level) for {site} in mqtt.topic_prefix and meta",
+        pattern=r"(|[^#+\s/$][^#+\s/]*)",
+    )
     sinks: tuple[str, ...] = setting(
         factory=lambda: ("stdout",),
         doc="where poses go: stdout, jsonl:PATH (appends; jsonl:PATH?mode=w starts it afresh), mqtt (any, repeated)",

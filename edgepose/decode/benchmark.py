@@ -68,8 +68,15 @@ def posenet_case(model_path: Path, image_path: Path, max_poses: int = 10, thread
     tensor = to_input_dtype(cut(image, region, in_w, in_h), engine.input.dtype)
     arrays = tuple(engine.invoke(tensor))
     grid = engine.outputs[0].shape[1:3]
-    return Case(f"posenet_multi {grid[0]}x{grid[1]}, {max_poses} poses max", engine.outputs, engine.input, arrays,
-                region, engine.model.decoder_options, DecoderConfig(max_poses=max_poses))  # fmt: skip
+    return Case(
+        f"posenet_multi {grid[0]}x{grid[1]}, {max_poses} poses max",
+        engine.outputs,
+        engine.input,
+        arrays,
+        region,
+        engine.model.decoder_options,
+        DecoderConfig(max_poses=max_poses),
+    )
 
 
 def derived_cases(posenet: Case) -> list[Case]:
@@ -84,14 +91,24 @@ def derived_cases(posenet: Case) -> list[Case]:
     spec = TensorSpec("heatmaps", 0, maps.shape, np.dtype(np.float32))
     inp = TensorSpec("input", 0, (1, 256, 192, 3), np.dtype(np.float32))
     for method in ("argmax", "quarter", "dark"):
-        cases.append(Case(f"heatmap {method} 64x48", (spec,), inp, (maps.astype(np.float32),),
-                          full_region(192, 256, 192, 256), {}, DecoderConfig(heatmap_refine=method)))  # fmt: skip
+        cases.append(
+            Case(
+                f"heatmap {method} 64x48",
+                (spec,),
+                inp,
+                (maps.astype(np.float32),),
+                full_region(192, 256, 192, 256),
+                {},
+                DecoderConfig(heatmap_refine=method),
+            )
+        )
     rows = rng.random((1, 6, 56)).astype(np.float32)
     rows[0, :, 55] = 0.9
     spec = TensorSpec("output_0", 0, rows.shape, np.dtype(np.float32))
     inp = TensorSpec("input", 0, (1, 160, 256, 3), np.dtype(np.uint8))
-    cases.append(Case("movenet_multipose 6 people", (spec,), inp, (rows,), full_region(1280, 720, 256, 160), {},
-                      DecoderConfig()))  # fmt: skip
+    cases.append(
+        Case("movenet_multipose 6 people", (spec,), inp, (rows,), full_region(1280, 720, 256, 160), {}, DecoderConfig())
+    )
     return cases
 
 
@@ -100,8 +117,9 @@ def build(case: Case, kernel: str) -> Decoder:
     return choose_decoder(FORMATS, case.outputs, case.input_spec, config, case.name, case.options)
 
 
-def bench_decoders(cases: Sequence[Case], calls: int = 500, kernels: Sequence[str] = ("numba", "numpy"),
-                   numpy_calls: int | None = None) -> list[DecoderTiming]:  # fmt: skip
+def bench_decoders(
+    cases: Sequence[Case], calls: int = 500, kernels: Sequence[str] = ("numba", "numpy"), numpy_calls: int | None = None
+) -> list[DecoderTiming]:
     """Time every case with every kernel kind; NumPy runs ``numpy_calls`` (default ``calls // 10``)."""
     results = []
     for case in cases:
@@ -110,8 +128,11 @@ def bench_decoders(cases: Sequence[Case], calls: int = 500, kernels: Sequence[st
             n = calls if kernel == "numba" else (numpy_calls or max(20, calls // 10))
             poses = decoder.decode(case.arrays, case.region)
             ms = time_calls(lambda d=decoder, c=case: d.decode(c.arrays, c.region), n)
-            results.append(DecoderTiming(case.name, kernel, n, float(np.percentile(ms, 50)),
-                                         float(np.percentile(ms, 95)), len(poses)))  # fmt: skip
+            results.append(
+                DecoderTiming(
+                    case.name, kernel, n, float(np.percentile(ms, 50)), float(np.percentile(ms, 95)), len(poses)
+                )
+            )
     return results
 
 

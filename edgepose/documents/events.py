@@ -20,8 +20,16 @@ from edgepose.analysis.events import (
 )
 from edgepose.pose import FrameResult
 
-__all__ = ["EVENTS_SCHEMA", "FALL_SCHEMA", "ZONES_SCHEMA", "event_documents", "fall_state", "fall_state_document",
-           "zone_state_document", "zone_states"]  # fmt: skip
+__all__ = [
+    "EVENTS_SCHEMA",
+    "FALL_SCHEMA",
+    "ZONES_SCHEMA",
+    "event_documents",
+    "fall_state",
+    "fall_state_document",
+    "zone_state_document",
+    "zone_states",
+]
 
 
 def event_documents(result: FrameResult, device: str) -> list[dict[str, Any]]:

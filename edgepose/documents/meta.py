@@ -66,10 +66,22 @@ def analysis_meta(config: Config) -> dict[str, Any]:
     out["behaviours"] = list(enabled_behaviours(b))
     if b.reps.enabled:
         out["exercises"] = [r.name for r in b.reps.rules()]
-    zones = [(camera.source.camera, z) for camera in camera_configs(config) for z in a.zones
-             if z.camera in ("", camera.source.camera)]  # fmt: skip
+    zones = [
+        (camera.source.camera, z)
+        for camera in camera_configs(config)
+        for z in a.zones
+        if z.camera in ("", camera.source.camera)
+    ]
     if zones:
-        out["zones"] = [{"name": z.name, "camera": camera, "polygon": [list(p) for p in z.polygon],
-                         "anchor": z.anchor, "enter_after": z.enter_after, "leave_after": z.leave_after}
-                        for camera, z in zones]  # fmt: skip
+        out["zones"] = [
+            {
+                "name": z.name,
+                "camera": camera,
+                "polygon": [list(p) for p in z.polygon],
+                "anchor": z.anchor,
+                "enter_after": z.enter_after,
+                "leave_after": z.leave_after,
+            }
+            for camera, z in zones
+        ]
     return out

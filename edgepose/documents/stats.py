@@ -31,8 +31,11 @@ def stats_document(
     """The stats document at ``now_mono`` (monotonic s), stamped ``wall`` (Unix s): the daemon's
     totals, and with several cameras ``cameras``, each camera's own figures (:data:`CAMERA_FIGURES`)."""
     several = len(camera_names(config)) > 1  # one camera's own figures are the totals (a one-entry cameras: too)
-    cameras = {name: {k: figures[k] for k in CAMERA_FIGURES}
-               for name, figures in stats.camera_snapshots(now_mono).items()} if several else {}  # fmt: skip
+    cameras = (
+        {name: {k: figures[k] for k in CAMERA_FIGURES} for name, figures in stats.camera_snapshots(now_mono).items()}
+        if several
+        else {}
+    )
     return {
         "schema": STATS_SCHEMA,
         "device": config.device_id,

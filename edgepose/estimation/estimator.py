@@ -176,16 +176,24 @@ class PoseEstimator(ReadsSetup):
 
     def setup_for(self, decoder_config: DecoderConfig) -> DecoderSetup:
         """A decoder for this model's outputs built with other settings (a reload); not yet in use."""
-        decoder = choose_decoder(self.formats, self.engine.outputs, self.engine.input, decoder_config,
-                                 self.model_name, self.model_options)  # fmt: skip
+        decoder = choose_decoder(
+            self.formats, self.engine.outputs, self.engine.input, decoder_config, self.model_name, self.model_options
+        )
         return DecoderSetup(decoder, decoder_config)
 
     def sibling(self, decoder_config: DecoderConfig, stats: RunStats | None = None) -> PoseEstimator:
         """Another camera's estimator on this one's engine and model: its own crop region, crowd watch
         and input buffers, its own decoder settings and figures (``stats``)."""
-        return PoseEstimator(self.engine, decoder_config, self.model_name, self.formats, clock=self.clock,
-                             model_options=self.model_options, resize=self.resize,
-                             stats=stats or self.stats)  # fmt: skip
+        return PoseEstimator(
+            self.engine,
+            decoder_config,
+            self.model_name,
+            self.formats,
+            clock=self.clock,
+            model_options=self.model_options,
+            resize=self.resize,
+            stats=stats or self.stats,
+        )
 
     def on_engine(self, engine: InferenceEngine) -> PoseEstimator:
         """This model's decoder settings and resize on another engine (the benchmark's timed one)."""

@@ -67,8 +67,10 @@ def _same_size(image: np.ndarray, width: int, height: int, out: np.ndarray | Non
 
 def _opencv():
     if cv2 is None:
-        raise UnavailableError("this resize method needs OpenCV, which is not installed",
-                               "pip install 'edgepose[video]', or use the antialiased method (NumPy)")  # fmt: skip
+        raise UnavailableError(
+            "this resize method needs OpenCV, which is not installed",
+            "pip install 'edgepose[video]', or use the antialiased method (NumPy)",
+        )
     return cv2
 
 
@@ -172,8 +174,9 @@ def antialiased(image: np.ndarray, width: int, height: int, out: np.ndarray | No
     return _triangle(image, width, height, out, float(image.shape[1]), float(image.shape[0]))
 
 
-def _triangle(image: np.ndarray, width: int, height: int, out: np.ndarray | None, extent_x: float,
-              extent_y: float) -> np.ndarray:  # fmt: skip
+def _triangle(
+    image: np.ndarray, width: int, height: int, out: np.ndarray | None, extent_x: float, extent_y: float
+) -> np.ndarray:
     """The separable triangle filter of :func:`antialiased`, the output spanning ``extent_x`` x ``extent_y`` pixels."""
     rows = triangle_taps(image.shape[0], height, extent_y)
     cols = triangle_taps(image.shape[1], width, extent_x)

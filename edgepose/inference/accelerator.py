@@ -290,6 +290,9 @@ def _edgetpu_model(pair: ModelPair) -> ModelFile:
     if pair.cpu is None:
         raise pair.edgetpu_error or InputError("no model found")
     cpu = read_model(pair.cpu)
-    log.warning("%s is not compiled for the Edge TPU: it runs, but nothing is accelerated (%s)", cpu.path.name,
-                pair.edgetpu_error.message if pair.edgetpu_error else "no Edge TPU variant")  # fmt: skip
+    log.warning(
+        "%s is not compiled for the Edge TPU: it runs, but nothing is accelerated (%s)",
+        cpu.path.name,
+        pair.edgetpu_error.message if pair.edgetpu_error else "no Edge TPU variant",
+    )
     return cpu

@@ -73,8 +73,13 @@ class SleepEngine(InferenceEngine):
     outputs for the k-th invoke gives the decoder and tracker the real model's sequence of poses.
     """
 
-    def __init__(self, recording: Recording, latency: float, sleep: Callable[[float], None] = time.sleep,
-                 accelerator: str = "sleep") -> None:  # fmt: skip
+    def __init__(
+        self,
+        recording: Recording,
+        latency: float,
+        sleep: Callable[[float], None] = time.sleep,
+        accelerator: str = "sleep",
+    ) -> None:
         self.recording = recording
         self.latency = latency
         self.sleep = sleep

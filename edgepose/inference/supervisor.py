@@ -64,8 +64,13 @@ class SupervisorPolicy:
 
     @classmethod
     def from_config(cls, model: Any) -> SupervisorPolicy:
-        return cls(model.invoke_timeout, model.load_timeout, model.max_failures, model.rebuild_backoff,
-                   model.rebuild_backoff_max)  # fmt: skip
+        return cls(
+            model.invoke_timeout,
+            model.load_timeout,
+            model.max_failures,
+            model.rebuild_backoff,
+            model.rebuild_backoff_max,
+        )
 
 
 class _Worker:

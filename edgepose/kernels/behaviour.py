@@ -116,8 +116,10 @@ def load_behaviour_kernels(kind: str = "auto", cache_dir: str = "") -> Behaviour
         module = importlib.import_module("edgepose.kernels.behaviour_compiled")
     except ImportError as exc:
         if kind == "numba":
-            raise UnavailableError(f"decoder.kernel is numba but Numba cannot be imported: {exc}",
-                                   "pip install numba, or set decoder.kernel: numpy (or auto)") from None  # fmt: skip
+            raise UnavailableError(
+                f"decoder.kernel is numba but Numba cannot be imported: {exc}",
+                "pip install numba, or set decoder.kernel: numpy (or auto)",
+            ) from None
         return NUMPY
     table = angle_points()
 

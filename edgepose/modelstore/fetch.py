@@ -143,8 +143,13 @@ class ProgressBar:
     ``clock`` is injected so the throttling can be tested without waiting.
     """
 
-    def __init__(self, label: str, stream: TextIO | None = None, interval: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        label: str,
+        stream: TextIO | None = None,
+        interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()

@@ -103,8 +103,10 @@ class ModelInfo:
 
     def to_dict(self) -> dict[str, Any]:
         def tensors(ts: Sequence[TensorInfo]) -> list[dict[str, Any]]:
-            return [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scale": t.scale,
-                     "zero_point": t.zero_point} for t in ts]  # fmt: skip
+            return [
+                {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scale": t.scale, "zero_point": t.zero_point}
+                for t in ts
+            ]
 
         return {
             "path": str(self.path),
@@ -164,8 +166,9 @@ def tensors_of(
         q = t.Quantization()
         if q is not None and not q.ScaleIsNone() and q.ScaleLength() == 1:
             scale, zero = float(q.Scale(0)), int(q.ZeroPoint(0)) if not q.ZeroPointIsNone() else 0
-        return TensorInfo((t.Name() or b"").decode("utf-8", "replace"), shape, types.get(t.Type(), "?").lower(), scale,
-                          zero)  # fmt: skip
+        return TensorInfo(
+            (t.Name() or b"").decode("utf-8", "replace"), shape, types.get(t.Type(), "?").lower(), scale, zero
+        )
 
     ops = set()
     for i in range(model.OperatorCodesLength()):

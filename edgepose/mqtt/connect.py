@@ -25,9 +25,12 @@ PROTOCOLS = {"3.1.1": paho.MQTTv311, "5": paho.MQTTv5}
 # CONNACK reason codes (MQTT 5 numbering; paho maps 3.1.1's 4 and 5 to 134 and 135) that mean
 # the broker refused *us*: retrying will not help until the config or the broker's ACL changes.
 # Mosquitto answers a wrong 3.1.1 password with "not authorized" (5, i.e. 135), not 4.
-AUTH_REFUSALS = {134: "check mqtt.username and the password",
-                 135: "check mqtt.username, the password and the broker's ACL for this user",
-                 133: "check mqtt.client_id", 140: "check the broker's authentication method"}  # fmt: skip
+AUTH_REFUSALS = {
+    134: "check mqtt.username and the password",
+    135: "check mqtt.username, the password and the broker's ACL for this user",
+    133: "check mqtt.client_id",
+    140: "check the broker's authentication method",
+}
 
 
 # paho's reason codes for a connection that ended before its CONNACK (MQTT 5 numbering)

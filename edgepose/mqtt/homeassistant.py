@@ -168,8 +168,9 @@ def config_state_topic(payload: bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def is_stale_camera_people_config(topic: str, payload: bytes, discovery_prefix: str, device_id: str,
-                                  topics: Topics, several: bool) -> bool:  # fmt: skip
+def is_stale_camera_people_config(
+    topic: str, payload: bytes, discovery_prefix: str, device_id: str, topics: Topics, several: bool
+) -> bool:
     """Whether a retained config is this camera's own people sensor while the device runs one camera
     (its count is then ``<prefix>/count`` alone): then publish an empty retained config to it."""
     if several or not payload or topic != camera_people_config_topic(discovery_prefix, device_id, topics.camera):
@@ -223,8 +224,9 @@ def zone_config_filter(discovery_prefix: str, device_id: str) -> str:
     return f"{discovery_prefix}/+/{node_id(device_id)}/+/config"
 
 
-def is_stale_zone_config(topic: str, payload: bytes, discovery_prefix: str, device_id: str, topics: Topics,
-                         zones: Sequence[str]) -> bool:  # fmt: skip
+def is_stale_zone_config(
+    topic: str, payload: bytes, discovery_prefix: str, device_id: str, topics: Topics, zones: Sequence[str]
+) -> bool:
     """Whether a retained config (``topic``, ``payload``) is one of this device's and camera's zone
     entities whose zone is no longer configured: then publish an empty retained config to it.
 
@@ -249,12 +251,16 @@ def zone_state_topic(topics: Topics, zone: str) -> str:
     return topics.zone(zone)
 
 
-def zone_removal_messages(discovery_prefix: str, device_id: str, camera: str,
-                          zones: Sequence[str]) -> list[tuple[str, bytes]]:  # fmt: skip
+def zone_removal_messages(
+    discovery_prefix: str, device_id: str, camera: str, zones: Sequence[str]
+) -> list[tuple[str, bytes]]:
     """Empty retained configs that make Home Assistant remove these zones' entities."""
     node = node_id(device_id)
-    return [(f"{discovery_prefix}/{c}/{node}/{zone_object_id(camera, z)}/config", b"")
-            for z in zones for c in ZONE_COMPONENTS]  # fmt: skip
+    return [
+        (f"{discovery_prefix}/{c}/{node}/{zone_object_id(camera, z)}/config", b"")
+        for z in zones
+        for c in ZONE_COMPONENTS
+    ]
 
 
 FALL_OBJECT_PREFIX = "fall_"
@@ -294,8 +300,9 @@ def fall_config_topic(discovery_prefix: str, device_id: str, camera: str) -> str
     return f"{discovery_prefix}/binary_sensor/{node_id(device_id)}/{fall_object_id(camera)}/config"
 
 
-def is_stale_fall_config(topic: str, payload: bytes, discovery_prefix: str, device_id: str, topics: Topics,
-                         falls_on: bool) -> bool:  # fmt: skip
+def is_stale_fall_config(
+    topic: str, payload: bytes, discovery_prefix: str, device_id: str, topics: Topics, falls_on: bool
+) -> bool:
     """Whether a retained config is this camera's fall sensor while fall detection is off: then
     publish an empty retained config to it (Home Assistant removes the entity)."""
     if falls_on or not payload or topic != fall_config_topic(discovery_prefix, device_id, topics.camera):

@@ -31,8 +31,10 @@ def expand_prefix(prefix: str, device: str, site: str) -> str:
     values = {"device": device, "site": site}
     for match in PLACEHOLDER.finditer(prefix):
         if match.group(1) not in values:
-            raise ConfigError(f"mqtt.topic_prefix: unknown placeholder {match.group(0)} in {prefix!r}",
-                              f"the placeholders are {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")  # fmt: skip
+            raise ConfigError(
+                f"mqtt.topic_prefix: unknown placeholder {match.group(0)} in {prefix!r}",
+                f"the placeholders are {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
+            )
     if "{" in PLACEHOLDER.sub("", prefix) or "}" in PLACEHOLDER.sub("", prefix):
         raise ConfigError(f"mqtt.topic_prefix: a stray brace in {prefix!r}", "placeholders are {device} and {site}")
     if "{site}" in prefix and not site:

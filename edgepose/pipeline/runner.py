@@ -335,8 +335,11 @@ class Pipeline:
                 if lane.thread is not None:
                     lane.thread.join(JOIN_TIMEOUT_S)
                     if lane.thread.is_alive():
-                        log.warning("the capture thread of %s did not end within %.0f s (a read is blocked)",
-                                    lane.name, JOIN_TIMEOUT_S)  # fmt: skip
+                        log.warning(
+                            "the capture thread of %s did not end within %.0f s (a read is blocked)",
+                            lane.name,
+                            JOIN_TIMEOUT_S,
+                        )
             self._scheduler = None
         # A camera's own failure was reported when it happened (health, log): raised when the run
         # ended by itself (no camera left, limits), and on a stop request only when no other camera
@@ -356,8 +359,9 @@ class Pipeline:
         size = (lane.slot_size or self.slot_size) if live else 1
         lane.slot = self._scheduler.add(lane.name, size, drop=live, fps_cap=lane.fps_cap)
         limit = None if live else self._max_frames
-        lane.thread = threading.Thread(target=self._capture, args=(lane, limit), name=f"edgepose-capture-{lane.name}",
-                                       daemon=True)  # fmt: skip
+        lane.thread = threading.Thread(
+            target=self._capture, args=(lane, limit), name=f"edgepose-capture-{lane.name}", daemon=True
+        )
         lane.thread.start()
 
     def _retire(self, lane: Lane) -> None:
@@ -541,8 +545,9 @@ class Pipeline:
 
     def _track_and_publish(self, flight: _Flight | None, result: FrameResult | None) -> None:
         if flight is not None and result is not None:
-            self._publish(flight.lane, flight.prepared.frame, result, flight.tracking, flight.continuous,
-                          flight.analysis)  # fmt: skip
+            self._publish(
+                flight.lane, flight.prepared.frame, result, flight.tracking, flight.continuous, flight.analysis
+            )
 
     def _land(self, flight: _Flight | None, outputs: list[np.ndarray] | None) -> None:
         """Decode, track and publish a frame whose invoke has returned."""
@@ -613,8 +618,15 @@ class Pipeline:
             return None
         return self._publish(lane, frame, result, tracking, continuous, analysis)
 
-    def _publish(self, lane: Lane, frame: Frame, result: FrameResult, tracking: Tracking | None, continuous: bool,
-                 analysis: Analyzing | None = None) -> FrameResult:  # fmt: skip
+    def _publish(
+        self,
+        lane: Lane,
+        frame: Frame,
+        result: FrameResult,
+        tracking: Tracking | None,
+        continuous: bool,
+        analysis: Analyzing | None = None,
+    ) -> FrameResult:
         """Track, analyze, serialize once, hand to every sink and hook, count."""
         clock = self.clock
         t0 = clock()
@@ -634,8 +646,7 @@ class Pipeline:
         publisher.deliver(output)
         now = clock()
         if self.probe is not None:
-            self.probe(StageTimes((ta - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (now - t3) * 1e3,
-                                  (t1 - ta) * 1e3))  # fmt: skip
+            self.probe(StageTimes((ta - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (now - t3) * 1e3, (t1 - ta) * 1e3))
         t = result.timing
         for stats in self._books(lane):
             stats.preprocess_ms.add(t.preprocess)

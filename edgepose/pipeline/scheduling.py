@@ -65,8 +65,14 @@ class CameraSlot(FrameSlot):
     can look into slots while holding its condition without a lock-order deadlock.
     """
 
-    def __init__(self, name: str, capacity: int = 1, drop: bool = True, notify: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        capacity: int = 1,
+        drop: bool = True,
+        notify: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(capacity, drop)
         self.name = name
         self.notify = notify

@@ -42,11 +42,17 @@ UNKNOWN_HOST = (
 )
 BOUNDARY = "edgeposeframe"
 STATS_SHOWN = (  # (key in RunStats.snapshot(), label) in page order
-    ("processed_fps", "processed fps"), ("camera_fps", "camera fps"), ("inference_ms_p50", "inference ms p50"),
-    ("inference_ms_p95", "inference ms p95"), ("latency_ms_p50", "latency ms p50"), ("people", "people"),
-    ("processed", "frames processed"), ("skipped", "frames skipped"), ("failed", "frames failed"),
+    ("processed_fps", "processed fps"),
+    ("camera_fps", "camera fps"),
+    ("inference_ms_p50", "inference ms p50"),
+    ("inference_ms_p95", "inference ms p95"),
+    ("latency_ms_p50", "latency ms p50"),
+    ("people", "people"),
+    ("processed", "frames processed"),
+    ("skipped", "frames skipped"),
+    ("failed", "frames failed"),
     ("uptime_s", "uptime s"),
-)  # fmt: skip
+)
 
 
 def is_local_client(address: str) -> bool:
@@ -63,8 +69,13 @@ def is_local_client(address: str) -> bool:
 class LatestFrame:
     """The newest frame offered (rate-limited) and its encoded JPEG; the encoder runs on its own thread."""
 
-    def __init__(self, max_fps: float, clock: Callable[[], float] = time.monotonic, style: Style | None = None,
-                 overlay: LiveOverlay | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        max_fps: float,
+        clock: Callable[[], float] = time.monotonic,
+        style: Style | None = None,
+        overlay: LiveOverlay | None = None,
+    ) -> None:
         self.min_interval = 1.0 / max_fps
         self.clock = clock
         self.style = style or Style()
@@ -128,8 +139,7 @@ class LatestFrame:
                     image = self.overlay.draw(frame.image, poses, analysis, states, self.style)
                 else:
                     image = draw_poses(frame.image, poses, self.style)
-                ok, data = cv2.imencode(".jpg", rgb_to_bgr(image),
-                                        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])  # fmt: skip
+                ok, data = cv2.imencode(".jpg", rgb_to_bgr(image), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             except Exception:  # the preview must not take the daemon down; say so once per frame
                 log.exception("preview: drawing frame %d failed", frame.index)
                 continue
@@ -160,8 +170,14 @@ class LatestFrame:
 class PreviewServer:
     """The HTTP server on its own thread, serving from a :class:`LatestFrame` and a :class:`RunStats`."""
 
-    def __init__(self, config: PreviewConfig, stats: RunStats, clock: Callable[[], float] = time.monotonic,
-                 style: Style | None = None, overlay: LiveOverlay | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: PreviewConfig,
+        stats: RunStats,
+        clock: Callable[[], float] = time.monotonic,
+        style: Style | None = None,
+        overlay: LiveOverlay | None = None,
+    ) -> None:
         self.config = config
         self.stats = stats
         self.clock = clock
@@ -193,11 +209,16 @@ class PreviewServer:
         self._thread = threading.Thread(target=httpd.serve_forever, name="preview-http", daemon=True)
         self._thread.start()
         remote = "any client" if self.config.allow_remote else "local clients only"
-        log.info("preview on http://%s/ (%s, at most %g fps)", shown(self.config.host, self.port), remote,
-                 self.config.max_fps)  # fmt: skip
+        log.info(
+            "preview on http://%s/ (%s, at most %g fps)",
+            shown(self.config.host, self.port),
+            remote,
+            self.config.max_fps,
+        )
         if not is_local_client(self.config.host) and not self.config.allow_remote:
-            log.warning("preview listens on %s but answers local clients only (service.preview.allow_remote)",
-                        self.config.host)  # fmt: skip
+            log.warning(
+                "preview listens on %s but answers local clients only (service.preview.allow_remote)", self.config.host
+            )
 
     def stop(self) -> None:
         self.frames.stop()  # wakes MJPEG streams so their threads end
@@ -257,8 +278,11 @@ class _Handler(GuardedHandler):
         preview = self.preview
         if not preview.config.allow_remote and not is_local_client(self.client_address[0]):
             preview.refused += 1
-            self._send(403, "text/plain; charset=utf-8",
-                       b"edgepose preview answers local clients only (service.preview.allow_remote)\n")  # fmt: skip
+            self._send(
+                403,
+                "text/plain; charset=utf-8",
+                b"edgepose preview answers local clients only (service.preview.allow_remote)\n",
+            )
             return
         if not host_allowed(self.headers.get("Host"), preview.names):  # a page on another site, by DNS rebinding
             preview.refused += 1

@@ -321,8 +321,11 @@ class Daemon:
             self.notifier.extend_timeout(EXTEND_BY_S)
         elif not self._extend_warned:
             self._extend_warned = True
-            log.warning("start-up is taking more than service.start_timeout (%g s): no longer extending systemd's "
-                        "start timeout", self.config.service.start_timeout)  # fmt: skip
+            log.warning(
+                "start-up is taking more than service.start_timeout (%g s): no longer extending systemd's "
+                "start timeout",
+                self.config.service.start_timeout,
+            )
 
     def status_text(self, now: float) -> str:
         """``12.5 fps, 1 person in view``: the rate over the last status period, not since the start."""
@@ -345,8 +348,14 @@ class Daemon:
         elif self.state is State.STOPPING:
             reasons = ("service: stopping", *reasons)
         now = self.clock()
-        return Probe(self.state.value, status.healthy, reasons, self.app.stats.snapshot(now), tuple(self.app.sinks),
-                     cameras=self.app.stats.camera_snapshots(now))  # fmt: skip
+        return Probe(
+            self.state.value,
+            status.healthy,
+            reasons,
+            self.app.stats.snapshot(now),
+            tuple(self.app.sinks),
+            cameras=self.app.stats.camera_snapshots(now),
+        )
 
     # -- reload and stop -------------------------------------------------------------------------
 
@@ -372,8 +381,9 @@ class Daemon:
             except EdgeposeError as exc:  # what the new config asks for cannot be built: nothing was applied
                 log.error("reload failed, keeping the current configuration: %s", exc.said, extra=ONCE_EACH)
             except Exception:  # a reload must never take the running service down
-                log.exception("reload failed while applying %s; the service goes on", ", ".join(plan.applied),
-                              extra=ONCE_EACH)  # fmt: skip
+                log.exception(
+                    "reload failed while applying %s; the service goes on", ", ".join(plan.applied), extra=ONCE_EACH
+                )
         finally:
             if running:
                 self.notifier.ready(self.status_text(self.clock()))
@@ -391,8 +401,11 @@ class Daemon:
         if not plan.applied and not plan.restart:
             log.info("reloaded the configuration: nothing changed")
             return
-        log.info("reloaded the configuration: applied %s%s", ", ".join(plan.applied) or "nothing",
-                 f"; needs a restart: {', '.join(plan.restart)}" if plan.restart else "")  # fmt: skip
+        log.info(
+            "reloaded the configuration: applied %s%s",
+            ", ".join(plan.applied) or "nothing",
+            f"; needs a restart: {', '.join(plan.restart)}" if plan.restart else "",
+        )
 
     def shutdown(self, reason: str) -> int:
         """Stop within ``service.shutdown_timeout``; 0 when everything ended cleanly, 1 when forced."""
@@ -407,8 +420,11 @@ class Daemon:
             worker.join(timeout)
             if worker.is_alive():
                 self.forced = True
-                log.error("the pipeline did not stop within service.shutdown_timeout (%g s): closing the sinks "
-                          "and exiting without it", timeout)  # fmt: skip
+                log.error(
+                    "the pipeline did not stop within service.shutdown_timeout (%g s): closing the sinks "
+                    "and exiting without it",
+                    timeout,
+                )
                 self.app.stop()  # the rest of the stop steps, from here: sinks publish offline, source closes
         if self.health_server is not None:
             self.health_server.close()
@@ -419,8 +435,12 @@ class Daemon:
             log.warning("threads still running at exit: %s", ", ".join(leftover))
         stats = self.app.stats
         if previous is not State.STARTING:
-            log.info("done: %s processed, %d failed, %d skipped", counted(stats.processed, "frame"), stats.failed,
-                     stats.skipped)  # fmt: skip
+            log.info(
+                "done: %s processed, %d failed, %d skipped",
+                counted(stats.processed, "frame"),
+                stats.failed,
+                stats.skipped,
+            )
         return EX_SOFTWARE if self.forced else EX_OK
 
 

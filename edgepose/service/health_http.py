@@ -137,17 +137,16 @@ def render_metrics(probe: Probe) -> str:
         figures = {k: v for k, v in snapshot.items() if k not in DAEMON_KEYS}
         _add_snapshot(fam, figures, CAMERA_PREFIX, {"camera": str(camera)}, ", per camera")
     for sink in probe.sinks:
-        fam.add("sink_dropped_total", "counter", "documents a sink had to drop", sink.dropped,
-                {"sink": str(sink.name)})  # fmt: skip
+        fam.add("sink_dropped_total", "counter", "documents a sink had to drop", sink.dropped, {"sink": str(sink.name)})
     for sink in probe.sinks:
         for key, value in _numeric_items(sink.counters()):
-            fam.add(f"sink_{_metric_name(key)}", "untyped", f"sink counter {key}", value,
-                    {"sink": str(sink.name)})  # fmt: skip
+            fam.add(f"sink_{_metric_name(key)}", "untyped", f"sink counter {key}", value, {"sink": str(sink.name)})
     return fam.render()
 
 
-def _add_snapshot(fam: _Families, snapshot: Mapping[str, Any], prefix: str = "",
-                  labels: Mapping[str, str] | None = None, of: str = "") -> None:  # fmt: skip
+def _add_snapshot(
+    fam: _Families, snapshot: Mapping[str, Any], prefix: str = "", labels: Mapping[str, str] | None = None, of: str = ""
+) -> None:
     """The snapshot's numbers as samples: the totals (no prefix), or one camera's (``camera_``, its label)."""
     labels = dict(labels or {})
     for key, value in snapshot.items():
@@ -159,8 +158,13 @@ def _add_snapshot(fam: _Families, snapshot: Mapping[str, Any], prefix: str = "",
             fam.add(prefix + name, kind, help_text + of, value, labels)
         elif match:
             stage, q = match["stage"], int(match["q"]) / 100
-            fam.add(f"{prefix}{stage}_milliseconds", "gauge", f"{stage} time over the recent window, ms{of}", value,
-                    {**labels, "quantile": f"{q:g}"})  # fmt: skip
+            fam.add(
+                f"{prefix}{stage}_milliseconds",
+                "gauge",
+                f"{stage} time over the recent window, ms{of}",
+                value,
+                {**labels, "quantile": f"{q:g}"},
+            )
         else:
             fam.add(prefix + _metric_name(key), "gauge", f"stats figure {key}{of}", value, labels)
 
@@ -182,8 +186,9 @@ class HealthServer:
         self.probe = probe
         handler = _handler_for(probe)
         self._server = GuardedHTTPServer(host, port, handler, limits or Limits(), "service.health")
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="edgepose-health", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="edgepose-health", daemon=True
+        )
 
     @property
     def address(self) -> tuple[str, int]:

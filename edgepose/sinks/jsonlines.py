@@ -40,8 +40,10 @@ class StreamSink(Sink):
     def open(self, meta: dict[str, Any]) -> None:
         if self.stream is None:
             if sys.stdout is None:  # started with its standard output closed
-                raise InputError("the stdout sink has no standard output (it is closed)",
-                                 "redirect it (> poses.jsonl), or use a jsonl:PATH sink")  # fmt: skip
+                raise InputError(
+                    "the stdout sink has no standard output (it is closed)",
+                    "redirect it (> poses.jsonl), or use a jsonl:PATH sink",
+                )
             self.stream = sys.stdout
         try:
             fd = self.stream.fileno()
@@ -76,8 +78,10 @@ class StreamSink(Sink):
 
     def counters(self) -> dict[str, int]:
         """Figures for /metrics: what could not be written, by cause (``dropped_enospc``...)."""
-        return {"writing": int(not self.failures.failing),
-                **{f"dropped_{cause.lower()}": n for cause, n in self.failures.dropped.items()}}  # fmt: skip
+        return {
+            "writing": int(not self.failures.failing),
+            **{f"dropped_{cause.lower()}": n for cause, n in self.failures.dropped.items()},
+        }
 
     def trouble(self) -> str | None:
         if not self.failures.failing:
@@ -115,6 +119,7 @@ class JsonlFileSink(StreamSink):
                 f"cannot open {self.path} for writing: {exc.strerror}", "check sinks in the config"
             ) from None
         if mid_line:
-            log.warning("%s ends in the middle of a line (a run before was cut off): appending after a newline",
-                        self.path)  # fmt: skip
+            log.warning(
+                "%s ends in the middle of a line (a run before was cut off): appending after a newline", self.path
+            )
         self._lines = LineWriter(fd, mid_line)

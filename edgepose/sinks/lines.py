@@ -109,14 +109,18 @@ class WriteFailures:
             if not self.failing:
                 self._since = self.total - 1
             self.failing = cause
-            log.warning("%s: cannot write (%s): documents are dropped and counted, and each next one is a retry",
-                        self.sink, exc.strerror or cause)  # fmt: skip
+            log.warning(
+                "%s: cannot write (%s): documents are dropped and counted, and each next one is a retry",
+                self.sink,
+                exc.strerror or cause,
+            )
 
     def succeeded(self) -> None:
         """A line was written: if writes were failing, say they work again and how many were lost."""
         if self.failing:
-            log.warning("%s: writing again after %d document(s) dropped (%s)", self.sink,
-                        self.total - self._since, self.failing)  # fmt: skip
+            log.warning(
+                "%s: writing again after %d document(s) dropped (%s)", self.sink, self.total - self._since, self.failing
+            )
             self.failing = ""
 
     def summary(self) -> str:

@@ -46,8 +46,10 @@ def read_image(path: Path) -> np.ndarray:
 
 def too_large(path: Path, width: int = 0, height: int = 0) -> str:
     size = f" ({width}x{height}, {width * height / 1e6:.0f} megapixels)" if width else ""
-    return (f"image {path}{size} is too large to decode (the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); "
-            "scale it down first")  # fmt: skip
+    return (
+        f"image {path}{size} is too large to decode (the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); "
+        "scale it down first"
+    )
 
 
 class ImageSource(Source):

@@ -41,8 +41,9 @@ def in_venv(venv: str, code: str, env: dict | None = None, pythonpath: str | Non
 
 
 def apt_numpy() -> str:
-    out = subprocess.run(["/usr/bin/python3", "-c", "import numpy; print(numpy.__version__)"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        ["/usr/bin/python3", "-c", "import numpy; print(numpy.__version__)"], capture_output=True, text=True, check=True
+    )
     return out.stdout.strip()
 
 
@@ -99,8 +100,9 @@ def test_numpy_2_beside_apts_modules_fails_for_real_and_the_adapter_says_why():
 
 
 def test_doctor_in_the_installed_venv_reports_the_abi_the_camera_and_the_platform():
-    proc = subprocess.run([f"{INSTALLED}/bin/edgepose", "doctor", "--json"], capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [f"{INSTALLED}/bin/edgepose", "doctor", "--json"], capture_output=True, text=True, timeout=600
+    )
     checks = {c["id"]: c for c in json.loads(proc.stdout)["checks"]}
     assert checks["numpy.abi"]["status"] == "ok", checks["numpy.abi"]
     assert "picamera2" in checks["numpy.abi"]["detail"]
@@ -109,14 +111,35 @@ def test_doctor_in_the_installed_venv_reports_the_abi_the_camera_and_the_platfor
 
 
 def test_installed_daemon_reads_the_stand_in_camera_with_the_installed_config():
-    env = {**os.environ, "STANDIN_PICAMERA2_SCENE": str(SHARED / "images" / "squat.bmp"),
-           "EDGEPOSE_MODEL_DIRS": f"{SHARED / 'models'}:{SHARED / 'images'}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "STANDIN_PICAMERA2_SCENE": str(SHARED / "images" / "squat.bmp"),
+        "EDGEPOSE_MODEL_DIRS": f"{SHARED / 'models'}:{SHARED / 'images'}",
+    }
     proc = subprocess.run(
-        [f"{INSTALLED}/bin/edgepose", "run", "-c", "/etc/edgepose/config.yaml", "--source", "picamera2",
-         "--model", str(SHARED / "models" / MOVENET), "--sink", "stdout", "--max-frames", "3",
-         "--set", "source.width=640", "--set", "source.height=480"],
-        capture_output=True, text=True, timeout=900, env=env,
-    )  # fmt: skip
+        [
+            f"{INSTALLED}/bin/edgepose",
+            "run",
+            "-c",
+            "/etc/edgepose/config.yaml",
+            "--source",
+            "picamera2",
+            "--model",
+            str(SHARED / "models" / MOVENET),
+            "--sink",
+            "stdout",
+            "--max-frames",
+            "3",
+            "--set",
+            "source.width=640",
+            "--set",
+            "source.height=480",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     docs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(docs) == 3 and all(d["poses"] for d in docs)
@@ -134,10 +157,13 @@ def test_installed_daemon_runs_a_pi_5s_two_cameras_on_one_engine(tmp_path):
         "source: {width: 640, height: 480}\n"
         "cameras:\n  front: {source: {uri: 'picamera2:0'}}\n  garden: {source: {uri: 'picamera2:1'}, fps_cap: 10}\n",
         encoding="utf-8",
-    )  # fmt: skip
-    env = {**os.environ, "STANDIN_PICAMERA2_SCENE": str(SHARED / "images" / "squat.bmp"),
-           "STANDIN_PICAMERA2_CAMERAS": "2",
-           "EDGEPOSE_MODEL_DIRS": f"{SHARED / 'models'}:{SHARED / 'images'}"}  # fmt: skip
+    )
+    env = {
+        **os.environ,
+        "STANDIN_PICAMERA2_SCENE": str(SHARED / "images" / "squat.bmp"),
+        "STANDIN_PICAMERA2_CAMERAS": "2",
+        "EDGEPOSE_MODEL_DIRS": f"{SHARED / 'models'}:{SHARED / 'images'}",
+    }
     run = [f"{INSTALLED}/bin/edgepose", "run", "-c", str(config), "--max-frames", "3"]
     proc = subprocess.run(run, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -172,9 +172,23 @@ class Subscriber:
         # -F: topic, a tab, the payload; one line a message (payloads here have no newline). The
         # shell says its PID first: nsenter does not pass a signal on, so the end kills it inside.
         self._proc = self.container.popen(
-            "sh", "-c", 'echo "$$"; exec mosquitto_sub "$@"', "mosquitto_sub",
-            "-h", "localhost", "-u", self.user, "-P", self.password, "-q", "1", "-t", self.topic, "-F", "%t\t%p",
-        )  # fmt: skip
+            "sh",
+            "-c",
+            'echo "$$"; exec mosquitto_sub "$@"',
+            "mosquitto_sub",
+            "-h",
+            "localhost",
+            "-u",
+            self.user,
+            "-P",
+            self.password,
+            "-q",
+            "1",
+            "-t",
+            self.topic,
+            "-F",
+            "%t\t%p",
+        )
         assert self._proc.stdout is not None
         self._pid = int(self._proc.stdout.readline())
         threading.Thread(target=self._read, daemon=True).start()
@@ -233,9 +247,22 @@ class Broker:
     def retained(self, topic: str) -> str:
         """The retained payload of ``topic`` (empty when none), as a new subscriber gets it."""
         done = self.container.run(
-            "mosquitto_sub", "-h", "localhost", "-u", "observer", "-P", self.observer_password,
-            "-t", topic, "-C", "1", "-W", "3", "--retained-only", check=False,
-        )  # fmt: skip
+            "mosquitto_sub",
+            "-h",
+            "localhost",
+            "-u",
+            "observer",
+            "-P",
+            self.observer_password,
+            "-t",
+            topic,
+            "-C",
+            "1",
+            "-W",
+            "3",
+            "--retained-only",
+            check=False,
+        )
         return done.stdout.strip()
 
 

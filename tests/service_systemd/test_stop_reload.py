@@ -23,8 +23,11 @@ def test_stop_ends_it_cleanly_within_the_timeout_and_leaves_offline_retained(
         sub.wait("offline", lambda m: m.payload == "offline", 10)
     # Ended by itself with 0: not killed after TimeoutStopSec= (that would be Result=timeout, SIGKILL).
     assert container.show("Result", "ExecMainCode", "ExecMainStatus", "ActiveState") == {
-        "Result": "success", "ExecMainCode": "1", "ExecMainStatus": "0", "ActiveState": "inactive",
-    }  # fmt: skip
+        "Result": "success",
+        "ExecMainCode": "1",
+        "ExecMainStatus": "0",
+        "ActiveState": "inactive",
+    }
     assert broker.retained(f"{PREFIX}/available") == "offline"
     lines = container.journal("-u", UNIT, after=cursor)
     assert "edgepose.service.daemon: stopping: SIGTERM received" in lines
@@ -89,18 +92,19 @@ def test_reload_applies_a_threshold_and_a_broken_config_keeps_the_running_one(
         cursor = container.cursor()
         service.configure(decoder={**config.get("decoder", {}), "min_pose_score": 1.0})
         container.systemctl("reload", UNIT)
-        container.wait_journal("reloaded the configuration: applied decoder.min_pose_score", 20, "-u", UNIT,
-                               after=cursor)  # fmt: skip
+        container.wait_journal(
+            "reloaded the configuration: applied decoder.min_pose_score", 20, "-u", UNIT, after=cursor
+        )
         applied = wait_for_empty_run(sub, 0.0)
         assert service.main_pid() == pid
 
         # A config that does not load: refused as a whole, with the key and its line; 1.0 stays.
         cursor = container.cursor()
-        service.write_config(container.read("/etc/edgepose/config.yaml").replace("min_pose_score: 1.0",
-                                                                                 "min_pose_score: 7.0"))  # fmt: skip
+        service.write_config(
+            container.read("/etc/edgepose/config.yaml").replace("min_pose_score: 1.0", "min_pose_score: 7.0")
+        )
         container.systemctl("reload", UNIT)
-        line = container.wait_journal("reload failed, keeping the current configuration", 20, "-u", UNIT,
-                                      after=cursor)  # fmt: skip
+        line = container.wait_journal("reload failed, keeping the current configuration", 20, "-u", UNIT, after=cursor)
         assert "/etc/edgepose/config.yaml:" in line and "decoder.min_pose_score: 7.0 is above the maximum 1.0" in line
         refused = time.monotonic()
         after = documents_after(sub, refused, 25, 30)
@@ -115,8 +119,10 @@ def test_a_broken_config_at_start_exits_78_and_is_not_restarted(container: Conta
     cursor = container.cursor()
     assert service.start(check=False) != 0
     assert container.show("ActiveState", "Result", "ExecMainStatus") == {
-        "ActiveState": "failed", "Result": "exit-code", "ExecMainStatus": "78",
-    }  # fmt: skip
+        "ActiveState": "failed",
+        "Result": "exit-code",
+        "ExecMainStatus": "78",
+    }
     # RestartPreventExitStatus=78: twice RestartSec= later, still failed and never restarted.
     time.sleep(2 * seconds(container.prop("RestartUSec")))
     assert container.show("ActiveState", "NRestarts") == {"ActiveState": "failed", "NRestarts": "0"}

@@ -30,10 +30,15 @@ def camera(container: Container) -> Iterator[str]:
     container.systemctl("reset-failed", CAMERA_UNIT, check=False)
     cursor = container.cursor()
     container.run(
-        "systemd-run", f"--unit={CAMERA_UNIT}", "--property=Environment=PYTHONUNBUFFERED=1",
-        "/opt/edgepose/venv/bin/python", "/root/edgepose/tests/service_systemd/stall_camera.py",
-        "/srv/shared/videos/walking_crowd_720p.mp4", str(CAMERA_PORT), PAUSE,
-    )  # fmt: skip
+        "systemd-run",
+        f"--unit={CAMERA_UNIT}",
+        "--property=Environment=PYTHONUNBUFFERED=1",
+        "/opt/edgepose/venv/bin/python",
+        "/root/edgepose/tests/service_systemd/stall_camera.py",
+        "/srv/shared/videos/walking_crowd_720p.mp4",
+        str(CAMERA_PORT),
+        PAUSE,
+    )
     container.wait_journal(f"on {STREAM}", 60, "-u", CAMERA_UNIT, after=cursor)
     yield STREAM
     container.run("rm", "-f", PAUSE)
@@ -65,10 +70,11 @@ def test_a_stalled_camera_is_killed_by_the_watchdog_and_restarted(
 
         container.wait_for(
             "the restarted service to be active",
-            lambda: container.show("NRestarts", "ActiveState") == {"NRestarts": str(restarts + 1),
-                                                                   "ActiveState": "active"},
+            lambda: (
+                container.show("NRestarts", "ActiveState") == {"NRestarts": str(restarts + 1), "ActiveState": "active"}
+            ),
             120,
-        )  # fmt: skip
+        )
         back = sub.wait("online again", lambda m: m.payload == "online" and m.at > killed.at, 30)
         assert back.at > killed.at
         assert service.main_pid() != first_pid
@@ -85,8 +91,9 @@ def test_a_stalled_camera_is_killed_by_the_watchdog_and_restarted(
     assert "Fatal Python error: Aborted" in text and "Thread 0x" in text, text
     # `journalctl -p warning` shows the daemon's warning and systemd's verdict, not the stacks.
     warnings = container.journal("-u", UNIT, "-p", "warning", after=cursor)
-    assert failed in warnings and any(line.startswith("Watchdog timeout") or "Watchdog timeout" in line
-                                      for line in warnings), warnings  # fmt: skip
+    assert failed in warnings and any(
+        line.startswith("Watchdog timeout") or "Watchdog timeout" in line for line in warnings
+    ), warnings
     assert not [line for line in warnings if line.startswith(("Thread 0x", "  File "))], warnings
     # Frames flow again after the restart.
     with broker.subscribe(f"{PREFIX}/cam0/poses") as poses:

@@ -121,8 +121,9 @@ class FallDetector:
             return []
         return self.step(track, m)
 
-    def update_all(self, ts: float, tracks: Sequence[int], keypoints: np.ndarray,
-                   measured: np.ndarray | None = None) -> list[Happening]:  # fmt: skip
+    def update_all(
+        self, ts: float, tracks: Sequence[int], keypoints: np.ndarray, measured: np.ndarray | None = None
+    ) -> list[Happening]:
         """:meth:`update` for every tracked pose of a frame, ``(P, 17, 3)``, measured in one vectorized pass.
 
         ``measured``: the ``(6, P)`` measurements already taken (the behaviours' ``body_measures``
@@ -200,8 +201,13 @@ class FallDetector:
                 return []
             t.state, t.since, t.last_fall = "down", m.ts, m.ts
             t.upright_since = None
-            data = {"drop": round(t.drop, 3), "lean": round(m.lean, 1), "x": round(m.hip_x, 1),
-                    "y": round(m.hip_y, 1), "lying_for": round(m.ts - t.lying_since, 3)}  # fmt: skip
+            data = {
+                "drop": round(t.drop, 3),
+                "lean": round(m.lean, 1),
+                "x": round(m.hip_x, 1),
+                "y": round(m.hip_y, 1),
+                "lying_for": round(m.ts - t.lying_since, 3),
+            }
             return [Happening("fall", track, m.ts, data)]
         t.lying_since = None
         if self._upright_again(t, m) or m.ts - t.since > s.settle:

@@ -103,8 +103,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def entry_from_pose(name: str, keypoints: np.ndarray, source: dict[str, Any], now: datetime,
-                    score: float | None = None) -> Entry:  # fmt: skip
+def entry_from_pose(
+    name: str, keypoints: np.ndarray, source: dict[str, Any], now: datetime, score: float | None = None
+) -> Entry:
     """A new entry from a ``(17, 3)`` pose in any unit (pixels of its image, usually)."""
     check_name(name)
     n = _normalized(np.asarray(keypoints, np.float64), InputError)
@@ -154,8 +155,11 @@ def from_json(data: Any, name: str) -> Entry:
     rows = []
     for k in KEYPOINT_NAMES:
         v = kp[k]
-        if (not isinstance(v, list) or len(v) != 3
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):  # fmt: skip
+        if (
+            not isinstance(v, list)
+            or len(v) != 3
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        ):
             raise ValueError(f"keypoints.{k}: not [x, y, confidence] numbers")
         rows.append(v)
     arr = np.asarray(rows, np.float64)
@@ -182,8 +186,10 @@ def from_json(data: Any, name: str) -> Entry:
 def dumps(data: dict[str, Any]) -> str:
     """Indented JSON with each keypoint's ``[x, y, confidence]`` on its own line (one line per keypoint)."""
     text = json.dumps(data, indent=2)
-    return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + ", ".join(v.strip() for v in m[1].split(",")) + "]",
-                  text) + "\n"  # fmt: skip
+    return (
+        re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + ", ".join(v.strip() for v in m[1].split(",")) + "]", text)
+        + "\n"
+    )
 
 
 def read_bytes(path: Path, limit: int = MAX_BYTES) -> bytes:
@@ -254,8 +260,10 @@ class PoseLibrary:
         """Write an entry; a name already taken is refused unless ``replace``. Written whole or not at all."""
         path = self.path_of(entry.name)
         if path.exists() and not replace:
-            raise LibraryUsageError(f"a pose named {entry.name!r} is already in {self.directory}",
-                                    "pass --replace to overwrite it, or choose another name")  # fmt: skip
+            raise LibraryUsageError(
+                f"a pose named {entry.name!r} is already in {self.directory}",
+                "pass --replace to overwrite it, or choose another name",
+            )
         text = dumps(to_json(entry))
         try:
             self.directory.mkdir(parents=True, exist_ok=True)

@@ -52,8 +52,14 @@ class RepCounter:
                 self._advance(ts, track, rule, value, events)
         return events
 
-    def update_all(self, ts: float, tracks: Sequence[int], angles: np.ndarray, names: Sequence[str],
-                   values: RuleValues | None = None) -> list[Happening]:  # fmt: skip
+    def update_all(
+        self,
+        ts: float,
+        tracks: Sequence[int],
+        angles: np.ndarray,
+        names: Sequence[str],
+        values: RuleValues | None = None,
+    ) -> list[Happening]:
         """:meth:`update` for every track of a frame from a ``(P, A)`` array of angles (NaN: unknown)
         whose columns are ``names``: every rule's value for all tracks in one call, no dict per track.
 

@@ -30,9 +30,15 @@ NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 
 # The names of JOINTS (the limb angles of the one angle table), spelled out for the type checker.
 JointName = Literal[
-    "left_elbow", "right_elbow", "left_shoulder", "right_shoulder",
-    "left_hip", "right_hip", "left_knee", "right_knee",
-]  # fmt: skip
+    "left_elbow",
+    "right_elbow",
+    "left_shoulder",
+    "right_shoulder",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+]
 PresetName = Literal["squat", "pushup", "curl"]
 
 # Each metric's own threshold: between the real model's scores of the same pose (resized, shifted,
@@ -44,21 +50,27 @@ DEFAULT_THRESHOLD = {"weighted": 0.9, "cosine": 0.95}
 class MatchSettings:
     enabled: bool = setting(False, "match each tracked person against the pose library")
     library: str = setting(
-        "", "the pose library directory (`edgepose poses add`); empty: $STATE_DIRECTORY/poses or "
+        "",
+        "the pose library directory (`edgepose poses add`); empty: $STATE_DIRECTORY/poses or "
         "~/.local/share/edgepose/poses",
-    )  # fmt: skip
+    )
     metric: Literal["weighted", "cosine"] = setting(
         "weighted", "weighted: MoveMirror's confidence-weighted distance; cosine: of the normalized keypoints"
     )
     threshold: float | None = setting(
-        None, "a score (0..1, 1 = the same shape) at or above this is a match; null: the metric's own "
-        "(weighted 0.9, cosine 0.95; measured in docs/behaviours.md)", min=0.0, max=1.0,
-    )  # fmt: skip
+        None,
+        "a score (0..1, 1 = the same shape) at or above this is a match; null: the metric's own "
+        "(weighted 0.9, cosine 0.95; measured in docs/behaviours.md)",
+        min=0.0,
+        max=1.0,
+    )
     hold: float = setting(1.0, "seconds a person must hold a match before the pose_match event", min=0.0, max=3600.0)
     release: float = setting(
-        0.05, "a hold ends when the score falls this far below threshold (stops flicker at the edge)",
-        min=0.0, max=1.0,
-    )  # fmt: skip
+        0.05,
+        "a hold ends when the score falls this far below threshold (stops flicker at the edge)",
+        min=0.0,
+        max=1.0,
+    )
     mirror: bool = setting(True, "a left-right mirrored pose matches too")
     max_gap: float = setting(1.0, "seconds a track may go unseen before its hold ends", min=0.01, max=60.0)
 
@@ -86,26 +98,31 @@ class FallSettings:
     )
     settle: float = setting(2.0, "seconds after the drop within which the person must be lying", min=0.1, max=30.0)
     lying_lean: float = setting(
-        60.0, "lying: the torso, and the line from the feet to the shoulders, lean at least this far from "
-        "vertical, degrees", min=0.0, max=90.0,
-    )  # fmt: skip
+        60.0,
+        "lying: the torso, and the line from the feet to the shoulders, lean at least this far from vertical, degrees",
+        min=0.0,
+        max=90.0,
+    )
     lying_height: float = setting(
-        0.25, "lying, where no ankle or knee is visible: the hip centre is at most this fraction of the body's "
+        0.25,
+        "lying, where no ankle or knee is visible: the hip centre is at most this fraction of the body's "
         "height above its lowest keypoint",
-        min=0.0, max=1.0,
-    )  # fmt: skip
+        min=0.0,
+        max=1.0,
+    )
     down_for: float = setting(2.0, "seconds lying must last before the fall event", min=0.0, max=60.0)
-    upright_lean: float = setting(30.0, "upright again: the torso leans at most this far, degrees",
-                                  min=0.0, max=90.0)  # fmt: skip
+    upright_lean: float = setting(30.0, "upright again: the torso leans at most this far, degrees", min=0.0, max=90.0)
     upright_height: float = setting(
-        0.35, "upright again: the hip centre is at least this fraction of the body's height above its lowest "
-        "keypoint", min=0.0, max=1.0,
-    )  # fmt: skip
+        0.35,
+        "upright again: the hip centre is at least this fraction of the body's height above its lowest keypoint",
+        min=0.0,
+        max=1.0,
+    )
     recover_for: float = setting(1.0, "seconds upright before the recovered event", min=0.0, max=60.0)
-    cooldown: float = setting(30.0, "seconds after a fall event before the same track can fall again",
-                              min=0.0, max=3600.0)  # fmt: skip
-    max_gap: float = setting(1.0, "seconds without a usable sample that restart a track's history",
-                             min=0.01, max=60.0)  # fmt: skip
+    cooldown: float = setting(
+        30.0, "seconds after a fall event before the same track can fall again", min=0.0, max=3600.0
+    )
+    max_gap: float = setting(1.0, "seconds without a usable sample that restart a track's history", min=0.01, max=60.0)
     exclude: tuple[str, ...] = setting(factory=tuple, doc="zone names (a bed, a sofa) where lying down is not a fall")
 
     def __post_init__(self) -> None:

@@ -51,9 +51,15 @@ class Behaviours:
     so a long run does not keep every track it ever saw; :meth:`end` forgets one at once.
     """
 
-    def __init__(self, settings: BehavioursSettings, library: Loaded | None = None,
-                 excluded: Excluded | None = None, min_keypoint_score: float = 0.2,
-                 forget_after: float = 60.0, kernels: BehaviourKernels = NUMPY) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: BehavioursSettings,
+        library: Loaded | None = None,
+        excluded: Excluded | None = None,
+        min_keypoint_score: float = 0.2,
+        forget_after: float = 60.0,
+        kernels: BehaviourKernels = NUMPY,
+    ) -> None:
         self.settings = settings
         self.kernels = kernels  # the per-frame arithmetic (edgepose.kernels.behaviour): Numba or NumPy
         m = settings.match
@@ -113,8 +119,12 @@ class Behaviours:
         reps: list[dict[str, int] | None] = [None] * n
         if self._library is not None and n:
             m = self.settings.match
-            index, score = self.kernels.best_match(np.ascontiguousarray(check_poses(keypoints)), *self._compared,
-                                                   len(self._library), m.metric == "weighted")  # fmt: skip
+            index, score = self.kernels.best_match(
+                np.ascontiguousarray(check_poses(keypoints)),
+                *self._compared,
+                len(self._library),
+                m.metric == "weighted",
+            )
             names = [self._names[i] for i in index.tolist()]
             scores = score.tolist()
             matches = [{"pose": p, "score": round(s, 4)} for p, s in zip(names, scores, strict=True)]

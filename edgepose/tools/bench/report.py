@@ -91,8 +91,10 @@ def markdown_table(data: Mapping[str, Any]) -> str:
     ]
     for row in data.get("rows", []):
         if row.get("status") != "ok":
-            lines.append(f"| {row['model']} | - | {row['accelerator']} | {row['threads']} | "
-                         f"{row.get('status')}: {row.get('error')} |" + " |" * 10)  # fmt: skip
+            lines.append(
+                f"| {row['model']} | - | {row['accelerator']} | {row['threads']} | "
+                f"{row.get('status')}: {row.get('error')} |" + " |" * 10
+            )
             continue
         name = Path(row.get("model_file") or row["model"]).stem
         accel = row.get("ran_on") or row["accelerator"]
@@ -253,8 +255,9 @@ def _key(row: Mapping[str, Any]) -> tuple[str, str, int]:
     return (str(row["model"]), str(row["accelerator"]), int(row["threads"]))
 
 
-def compare(old: Mapping[str, Any], new: Mapping[str, Any], threshold: float,
-            metrics: Sequence[Metric] = COMPARED) -> tuple[list[Change], list[str]]:  # fmt: skip
+def compare(
+    old: Mapping[str, Any], new: Mapping[str, Any], threshold: float, metrics: Sequence[Metric] = COMPARED
+) -> tuple[list[Change], list[str]]:
     """Changes of every figure present in both runs, flagged where worse by more than ``threshold`` percent.
 
     Also returns notes for configurations present in only one run.
@@ -278,8 +281,12 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any], threshold: float,
     return changes, notes
 
 
-def comparison_table(changes: Sequence[Change], notes: Sequence[str], threshold: float,
-                     fmt: Callable[[float], str] = lambda v: f"{v:.4g}") -> str:  # fmt: skip
+def comparison_table(
+    changes: Sequence[Change],
+    notes: Sequence[str],
+    threshold: float,
+    fmt: Callable[[float], str] = lambda v: f"{v:.4g}",
+) -> str:
     lines = [
         f"change against the earlier run (regression: worse by more than {threshold:g}%)",
         "",
@@ -288,7 +295,9 @@ def comparison_table(changes: Sequence[Change], notes: Sequence[str], threshold:
     ]
     for c in changes:
         flag = "REGRESSION" if c.regression else ""
-        lines.append(f"| {c.key[0]} | {c.key[1]} | {c.key[2]} | {c.metric} | {fmt(c.old)} | {fmt(c.new)} | "
-                     f"{c.percent:+.1f}% | {flag} |")  # fmt: skip
+        lines.append(
+            f"| {c.key[0]} | {c.key[1]} | {c.key[2]} | {c.metric} | {fmt(c.old)} | {fmt(c.new)} | "
+            f"{c.percent:+.1f}% | {flag} |"
+        )
     lines += notes
     return "\n".join(lines) + "\n"

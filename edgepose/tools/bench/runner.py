@@ -61,8 +61,14 @@ class MemorySource(Source):
     name = "memory"
     live = False
 
-    def __init__(self, images: Sequence[np.ndarray], continuous: bool, camera: str = "cam0",
-                 limit: int = 1_000_000, clocks: Clocks | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        continuous: bool,
+        camera: str = "cam0",
+        limit: int = 1_000_000,
+        clocks: Clocks | None = None,
+    ) -> None:
         if not images:
             raise InputError("no frames to benchmark with")
         self.images = list(images)
@@ -158,8 +164,9 @@ def bench_sinks(config: Config, specs: Sequence[str]) -> tuple[str, ...]:
     return tuple(f"jsonl:{os.devnull}" if s == "stdout" else s for s in config.sinks)
 
 
-def time_invokes(loaded: Loaded, image: np.ndarray, warmup: int, frames: int,
-                 clock: Callable[[], float] = time.perf_counter) -> list[float]:  # fmt: skip
+def time_invokes(
+    loaded: Loaded, image: np.ndarray, warmup: int, frames: int, clock: Callable[[], float] = time.perf_counter
+) -> list[float]:
     """Invoke latency (ms) of the interpreter alone on one preprocessed input, after ``warmup`` invokes.
 
     The input is the estimator's own for the whole image (its layout, padding and value range; a
@@ -183,9 +190,15 @@ def make_tracking(config: Config) -> Any:
     return make_tracker(config.tracking, config.decoder.min_keypoint_score)
 
 
-def run_pipeline(source: Any, loaded: Loaded, config: Config, sinks: Sequence[Sink], frames: int,
-                 clock: Callable[[], float] = time.monotonic,
-                 rss: Callable[[], int | None] = system.rss_bytes) -> tuple[RunFigures, list[int]]:  # fmt: skip
+def run_pipeline(
+    source: Any,
+    loaded: Loaded,
+    config: Config,
+    sinks: Sequence[Sink],
+    frames: int,
+    clock: Callable[[], float] = time.monotonic,
+    rss: Callable[[], int | None] = system.rss_bytes,
+) -> tuple[RunFigures, list[int]]:
     """``frames`` frames through a fresh :class:`Pipeline`; its figures and the RSS samples taken.
 
     Stage times come from each frame's ``Timing`` (every frame); tracking and publishing from the
@@ -220,8 +233,15 @@ def run_pipeline(source: Any, loaded: Loaded, config: Config, sinks: Sequence[Si
     return figures, collector.rss_samples
 
 
-def bench_one(config: Config, loaded: Loaded, plan: Plan, images: Sequence[np.ndarray], continuous: bool,
-              progress: Progress, temp_start: float | None = None) -> Row:  # fmt: skip
+def bench_one(
+    config: Config,
+    loaded: Loaded,
+    plan: Plan,
+    images: Sequence[np.ndarray],
+    continuous: bool,
+    progress: Progress,
+    temp_start: float | None = None,
+) -> Row:
     """Measure one configuration (``config.model`` set for it, ``loaded`` built from it)."""
     model, accelerator, threads = config.model.name, config.model.accelerator, config.model.threads
     rss: list[int] = [system.rss_bytes() or 0]
@@ -238,8 +258,9 @@ def bench_one(config: Config, loaded: Loaded, plan: Plan, images: Sequence[np.nd
         limit = 10 * (plan.frames + plan.warmup) + 100
         if plan.warmup:
             run_pipeline(MemorySource(images, continuous, limit=limit), loaded, config, sinks, plan.warmup)
-        predecoded, samples = run_pipeline(MemorySource(images, continuous, limit=limit), loaded, config, sinks,
-                                           plan.frames)  # fmt: skip
+        predecoded, samples = run_pipeline(
+            MemorySource(images, continuous, limit=limit), loaded, config, sinks, plan.frames
+        )
         rss += samples
         steady = system.rss_bytes()
         progress(f"{loaded.model_name} on {loaded.accelerator}, {threads} threads: pipeline on the source")
@@ -321,8 +342,10 @@ def governor_warning(governor: str | None) -> str | None:
     """The warning Coral's benchmarks also give: without 'performance' the clock moves under the figures."""
     if governor is None or governor == "performance":
         return None
-    return (f"CPU governor is '{governor}', not 'performance': figures vary with frequency scaling "
-            "(echo performance | sudo tee /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor)")  # fmt: skip
+    return (
+        f"CPU governor is '{governor}', not 'performance': figures vary with frequency scaling "
+        "(echo performance | sudo tee /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor)"
+    )
 
 
 def throttle_warning(flags: dict[str, bool] | None) -> str | None:
@@ -332,8 +355,12 @@ def throttle_warning(flags: dict[str, bool] | None) -> str | None:
     return f"the firmware reports {', '.join(raised)}: figures are lower than the board can do" if raised else None
 
 
-def run_bench(config: Config, plan: Plan, progress: Progress = stderr_progress,
-              now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Report:  # fmt: skip
+def run_bench(
+    config: Config,
+    plan: Plan,
+    progress: Progress = stderr_progress,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Report:
     """Every configuration of ``plan``, in order, on frames of ``plan.source`` (or the configured source)."""
     if plan.frames < 1 or plan.warmup < 0:
         raise InputError(f"frames must be at least 1 and warmup at least 0 (got {plan.frames}, {plan.warmup})")

@@ -114,8 +114,10 @@ def load_dataset(annotations: Path, images_dir: Path) -> Dataset:
     dataset = Dataset(data, annotations, images_dir)
     if not any(dataset.people(img["id"]) for img in dataset.images):
         # pycocotools would score this AP 0 (or -1): a number that reads like a result
-        raise InputError(f"nothing to evaluate: {annotations} has no annotated people (not crowds, with at least "
-                         "one keypoint)", "give an annotation file with person keypoints")  # fmt: skip
+        raise InputError(
+            f"nothing to evaluate: {annotations} has no annotated people (not crowds, with at least one keypoint)",
+            "give an annotation file with person keypoints",
+        )
     return dataset
 
 
@@ -239,8 +241,10 @@ def predict(
             if best is not None:
                 results.append(detection(image_id, _moved(best, crop[0], crop[1], transform), best.score))
     if not images:
-        raise InputError(f"none of the {len(dataset.images)} images could be read from {dataset.images_dir}",
-                         failed[0] if failed else None)  # fmt: skip
+        raise InputError(
+            f"none of the {len(dataset.images)} images could be read from {dataset.images_dir}",
+            failed[0] if failed else None,
+        )
     return Predictions(tuple(results), WHOLE if multi else CROPS, images, people, tuple(failed))
 
 

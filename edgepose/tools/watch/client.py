@@ -74,8 +74,9 @@ def watch(
     client.on_connect_fail = lambda c, u: events.put(("failed", describe_connect_error(sys.exc_info()[1], host, port)))
     client.on_message = lambda c, u, msg: events.put(("message", msg.topic, msg.payload))
 
-    state = WatchState(topics.prefix, f"{config.mqtt.host}:{config.mqtt.port}",
-                       min_keypoint_score=config.decoder.min_keypoint_score)  # fmt: skip
+    state = WatchState(
+        topics.prefix, f"{config.mqtt.host}:{config.mqtt.port}", min_keypoint_score=config.decoder.min_keypoint_score
+    )
     start = clock()
     next_draw = start
     documents = 0

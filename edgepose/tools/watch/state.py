@@ -227,8 +227,10 @@ def event_line(event: Mapping[str, Any]) -> str:
     """``[cam0] frame 1042 zone_enter doorway #3 (count 1)``: one event, briefly."""
     who = f" #{event['track_id']}" if event.get("track_id") is not None else ""
     count = f" (count {event['count']})" if "count" in event else ""
-    return f"[{event.get('camera', '?')}] frame {event.get('frame', '?')} {event.get('kind', '?')} " \
-           f"{event.get('zone', '')}{who}{count}"  # fmt: skip
+    return (
+        f"[{event.get('camera', '?')}] frame {event.get('frame', '?')} {event.get('kind', '?')} "
+        f"{event.get('zone', '')}{who}{count}"
+    )
 
 
 def _analysis_lines(state: WatchState) -> list[str]:
@@ -267,19 +269,24 @@ def view_facts(state: WatchState, now: float) -> dict[str, str]:
         facts["device"] = "device: " + {"online": "ONLINE", "offline": "OFFLINE"}.get(state.available, state.available)
     if state.meta:
         m = state.meta
-        facts["model"] = (f"model: {m.get('model', '?')} on {m.get('accelerator', '?')}, {m.get('threads', '?')} "
-                          f"threads, version {m.get('version', '?')}")  # fmt: skip
+        facts["model"] = (
+            f"model: {m.get('model', '?')} on {m.get('accelerator', '?')}, {m.get('threads', '?')} "
+            f"threads, version {m.get('version', '?')}"
+        )
     if state.stats is not None:
         s = state.stats
-        facts["drops"] = (f"drops: dropped {_num(s, 'dropped')}, failed {_num(s, 'failed')}, reconnects "
-                          f"{_num(s, 'reconnects')}, source retries {_num(s, 'source_retries')}")  # fmt: skip
+        facts["drops"] = (
+            f"drops: dropped {_num(s, 'dropped')}, failed {_num(s, 'failed')}, reconnects "
+            f"{_num(s, 'reconnects')}, source retries {_num(s, 'source_retries')}"
+        )
     if state.count is not None:
         facts["count"] = f"people count: {state.count}"
     for name in sorted(state.cameras):
         view = state.cameras[name]
         stale = now - view.received > STALE_S
-        facts[f"camera {name}"] = (f"[{name}] no poses for more than {STALE_S:g} s" if stale
-                                   else f"[{name}] people {len(view.people)}")  # fmt: skip
+        facts[f"camera {name}"] = (
+            f"[{name}] no poses for more than {STALE_S:g} s" if stale else f"[{name}] people {len(view.people)}"
+        )
     for key, zone in sorted(state.zones.items()):
         facts[f"zone {key}"] = zone_line(key, zone)
     if state.events:  # each new event is a new fact: printed once, in order

@@ -147,12 +147,21 @@ class Picamera2:
         return self._scenes[(width, height)]
 
     def create_video_configuration(
-        self, main: dict | None = None, lores: dict | None = None, controls: dict | None = None, buffer_count: int = 6,
+        self,
+        main: dict | None = None,
+        lores: dict | None = None,
+        controls: dict | None = None,
+        buffer_count: int = 6,
         **_: Any,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         main = {"format": "XBGR8888", "size": (1280, 720), **(main or {})}
-        return {"use_case": "video", "main": main, "lores": dict(lores) if lores else None,
-                "controls": dict(controls or {}), "buffer_count": buffer_count}  # fmt: skip
+        return {
+            "use_case": "video",
+            "main": main,
+            "lores": dict(lores) if lores else None,
+            "controls": dict(controls or {}),
+            "buffer_count": buffer_count,
+        }
 
     def configure(self, config: dict[str, Any]) -> None:
         if self.started:
