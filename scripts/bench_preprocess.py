@@ -43,22 +43,9 @@ from edgepose.estimation.preprocess import (  # noqa: E402
     to_input_dtype,
 )
 from edgepose.estimation.resize import bilinear  # noqa: E402
+from edgepose.tools.bench.frames import first_frames  # noqa: E402
 
 MOVENET = "movenet_single_pose_lightning_ptq.tflite"
-
-
-def read_frames(video: Path, count: int) -> list[np.ndarray]:
-    import cv2
-
-    capture = cv2.VideoCapture(str(video))
-    frames = []
-    while len(frames) < count:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
 
 
 def movenet_regions(shared: Path, frames: list[np.ndarray]) -> list[Region]:
@@ -125,7 +112,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    frames = read_frames(args.shared / "videos" / "walking_crowd_720p.mp4", args.frames)
+    frames = first_frames(args.shared / "videos" / "walking_crowd_720p.mp4", args.frames)
     h, w = frames[0].shape[:2]
     crop = movenet_regions(args.shared, frames)
     whole = full_region(w, h, 641, 481)

@@ -3,7 +3,6 @@ zone across the path, counts without tracking on photos, angles in the documents
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,28 +12,13 @@ from edgepose.analysis.anchors import anchor_points
 from edgepose.analysis.joints import ANGLE_NAMES
 from edgepose.analysis.polygon import points_in_polygon
 from tests.builders.cli import run_cli
-from tests.builders.documents import validate_document
+from tests.builders.documents import read_run, validate_document
 from tests.builders.paths import POSENET
 
 # A band across the crowd's path (people walk left and right), from the top of the frame to the bottom.
 BAND = [[0.4, 0.0], [0.6, 0.0], [0.6, 1.0], [0.4, 1.0]]
 MIN_SCORE = 0.3
 EDGE_PX = 1.0  # documents round coordinates to 0.01 px; an anchor this close to the line is not judged
-
-
-def read_run(path: Path) -> tuple[dict[int, dict], list[dict]]:
-    """Pose documents by frame and events in order, each validated against its schema."""
-    poses, events = {}, []
-    for line in path.read_text().splitlines():
-        doc = json.loads(line)
-        if doc["schema"] == "edgepose.events/1":
-            validate_document(doc, "events.v1.json")
-            assert doc["frame"] in poses  # an event follows its frame's document
-            events.append(doc)
-        else:
-            validate_document(doc)
-            poses[doc["frame"]] = doc
-    return poses, events
 
 
 def feet(doc: dict) -> dict[int | None, np.ndarray]:

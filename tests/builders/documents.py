@@ -45,6 +45,7 @@ def read_run(path: Path) -> tuple[dict[int, dict], list[dict]]:
         doc = json.loads(line)
         if doc["schema"] == "edgepose.events/1":
             validate_document(doc, "events.v1.json")
+            assert doc["frame"] in poses  # an event follows its frame's document
             events.append(doc)
         else:
             validate_document(doc)
