@@ -58,14 +58,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=8.0,
         metavar="S",
-        help="--engine: seconds per variant over all rounds; --footprint: the measuring window (default 8)",
+        help="--engine: seconds per variant over all rounds; --footprint: the measuring window; "
+        "--summary: both (default 8)",
     )
     p.add_argument(
         "--rounds",
         type=int,
         default=8,
         metavar="N",
-        help="--engine: rounds, each running every variant in turn (default 8)",
+        help="--engine, --summary: rounds, each running every variant in turn (default 8)",
     )
     p.add_argument(
         "--footprint",
@@ -73,13 +74,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="instead of the table: each model (and --kernels) as a daemon on the looping --source at --fps-cap: "
         "PSS, CPU ms a frame, first document with a cold and a warm Numba cache",
     )
+    p.add_argument(
+        "--summary",
+        action="store_true",
+        help="instead of the table: --engine's limit run (the schedule the daemon picks) and --footprint "
+        "(the kernel set decoder.kernel picks) for each model, joined into one table: the one to post in an issue",
+    )
     p.add_argument("--kernels", metavar="numba,numpy", default="numba,numpy", help="--footprint: kernel sets")
-    p.add_argument("--fps-cap", type=float, default=15.0, metavar="FPS", help="--footprint: camera pace (default 15)")
+    p.add_argument(
+        "--fps-cap", type=float, default=15.0, metavar="FPS", help="--footprint, --summary: camera pace (default 15)"
+    )
     p.add_argument(
         "--peer",
         type=Path,
         metavar="DIR",
-        help="--engine: also run the TensorFlow Raspberry Pi example's MoveNet loop from DIR (a copy of "
+        help="--engine, --summary: also run the TensorFlow Raspberry Pi example's MoveNet loop from DIR (a copy of "
         "its movenet.py and data.py) and print the ratio to it",
     )
     p.add_argument("--json", type=Path, metavar="PATH", help="write every figure and the environment as JSON")
@@ -138,6 +147,10 @@ def bench(args: argparse.Namespace) -> int:
 
     if args.frames < 1 or args.warmup < 0:
         raise ConfigError(f"--frames must be at least 1 and --warmup at least 0 (got {args.frames}, {args.warmup})")
+    if args.summary:
+        if args.footprint:
+            raise ConfigError("--summary and --footprint: choose one", "--summary measures the footprint too")
+        return summary_bench(args, config)
     if args.footprint:
         return footprint_bench(args, config)
     if args.engine is not None:
@@ -176,23 +189,49 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def limit_bench(args: argparse.Namespace, config: Config) -> int:
-    """``--engine``: the pipeline against its limit, the bare loop of the same engine (``bench.limit``)."""
-    import json
-
-    from edgepose.app import build_estimator, resolve_source_uri
+def engines_arg(args: argparse.Namespace, default: str | None = None) -> tuple[str, ...]:
+    """``--engine`` checked before anything loads, with ``--seconds`` and ``--rounds``."""
     from edgepose.inference.standin import parse_sleep
-    from edgepose.tools.bench import limit
-    from edgepose.tools.bench.runner import predecode
 
-    engines = split_list(args.engine, "engine")
+    engines = split_list(args.engine if args.engine is not None else default, "engine")
     for engine in engines:
         if engine != "real":
             parse_sleep(engine)  # refuse a bad spec before loading anything
     if args.seconds <= 0 or args.rounds < 1:
         raise ConfigError(f"--seconds must be positive and --rounds at least 1 (got {args.seconds}, {args.rounds})")
+    return engines
+
+
+def check_fps_cap(args: argparse.Namespace) -> None:
+    if not 0 < args.fps_cap <= 240 or args.seconds <= 0:
+        raise ConfigError(f"--fps-cap must be in (0, 240] and --seconds positive (got {args.fps_cap}, {args.seconds})")
+
+
+def with_source(config: Config) -> tuple[str, Config]:
+    """The source's uri (``auto`` resolved to the camera or the sample image) and the config naming it."""
+    from edgepose.app import resolve_source_uri
+
     uri = resolve_source_uri(config)
-    config = dataclasses.replace(config, source=dataclasses.replace(config.source, uri=uri))
+    return uri, dataclasses.replace(config, source=dataclasses.replace(config.source, uri=uri))
+
+
+def write_report(path: Path | None, uri: str, **parts: object) -> None:
+    """``--json``: the source (credentials blanked) and the run's parts."""
+    import json
+
+    if path is not None:
+        path.write_text(json.dumps({"source": redact_text(uri), **parts}, indent=2) + "\n")
+        log.info("wrote %s", path)
+
+
+def limit_bench(args: argparse.Namespace, config: Config) -> int:
+    """``--engine``: the pipeline against its limit, the bare loop of the same engine (``bench.limit``)."""
+    from edgepose.app import build_estimator
+    from edgepose.tools.bench import limit
+    from edgepose.tools.bench.runner import predecode
+
+    engines = engines_arg(args)
+    uri, config = with_source(config)
     images, _ = predecode(config, args.frames)
     summaries = limit.run_limit(
         config,
@@ -206,35 +245,67 @@ def limit_bench(args: argparse.Namespace, config: Config) -> int:
         args.peer,
     )
     sys.stdout.write(limit.markdown(summaries))
-    if args.json:
-        report = {"source": redact_text(uri), "configurations": summaries}
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        log.info("wrote %s", args.json)
+    write_report(args.json, uri, configurations=summaries)
     return 0
 
 
 def footprint_bench(args: argparse.Namespace, config: Config) -> int:
     """``--footprint``: each model and kernel set as its own daemon process (``bench.footprint``)."""
-    import json
-
-    from edgepose.app import resolve_source_uri
     from edgepose.tools.bench import footprint
 
     kernels = split_list(args.kernels, "kernels")
     for kernel in kernels:
         if kernel not in ("numba", "numpy"):
             raise ConfigError(f"--kernels: {kernel!r} is not a kernel set", "use numba, numpy or both")
-    if not 0 < args.fps_cap <= 240 or args.seconds <= 0:
-        raise ConfigError(f"--fps-cap must be in (0, 240] and --seconds positive (got {args.fps_cap}, {args.seconds})")
-    uri = resolve_source_uri(config)
+    check_fps_cap(args)
+    uri, _ = with_source(config)
     rows = [
         footprint.measure(model, kernel, uri, args.fps_cap, args.seconds, extra=args.overrides)
         for model in split_list(args.models, "models") or (config.model.name,)
         for kernel in kernels
     ]
     sys.stdout.write(footprint.markdown(rows))
-    if args.json:
-        report = {"source": redact_text(uri), "footprint": footprint.as_dicts(rows)}
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        log.info("wrote %s", args.json)
+    write_report(args.json, uri, footprint=footprint.as_dicts(rows))
+    return 0
+
+
+def summary_bench(args: argparse.Namespace, config: Config) -> int:
+    """``--summary``: per model, the limit run and then each real engine's footprint at the same thread
+    count and accelerator, joined into one row per model x engine x threads (``bench.summary``).
+
+    The limit run is per model, so its summaries are that model's alone; its variants and the
+    footprint's daemon run in turn, never at the same time, so neither loads the other's cores.
+    """
+    from edgepose.app import build_estimator
+    from edgepose.tools.bench import footprint, limit, summary
+    from edgepose.tools.bench.runner import predecode, stderr_progress
+
+    engines = engines_arg(args, default="real")
+    check_fps_cap(args)
+    progress = stderr_progress if not args.quiet else (lambda _message: None)
+    uri, config = with_source(config)
+    images, _ = predecode(config, args.frames)
+    threads = parse_threads(args.threads or str(config.model.threads))
+    kernel = summary.daemon_kernel(config.decoder)
+    rows, limits, prints = [], [], []
+    for model in split_list(args.models, "models") or (config.model.name,):
+        progress(f"{model}: limit run, {args.seconds:g} s a variant over {args.rounds} rounds")
+        summaries = limit.run_limit(
+            config, (model,), engines, threads, images, args.seconds, args.rounds, build_estimator, args.peer
+        )
+        for s in summaries:
+            measured = None
+            if s["engine"] == "real":
+                progress(f"{model}: footprint at {s['threads']} thread(s), {kernel} kernels, cap {args.fps_cap:g} fps")
+                at = [f"model.threads={s['threads']}", f"model.accelerator={s['accelerator']}"]
+                measured = footprint.measure(
+                    model, kernel, uri, args.fps_cap, args.seconds, extra=[*args.overrides, *at]
+                )
+                prints.append(measured)
+            rows.append(summary.join(s, measured, config.model.overlap))
+        limits += summaries
+    sys.stdout.write(summary.markdown(rows))
+    write_report(
+        args.json, uri, summary=summary.as_dicts(rows), configurations=limits, footprint=footprint.as_dicts(prints)
+    )
     return 0

@@ -188,13 +188,14 @@ def markdown(rows: Sequence[Footprint]) -> str:
     head = "| model | kernels | PSS MB | RSS MB | CPU ms a frame | at fps | first document cold s | warm s |"
     lines = [head, "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cells = [r.model, r.kernel, _cell(r.pss_mb), _cell(r.rss_mb), _cell(r.cpu_ms_per_frame)]
-        cells += [f"{_cell(r.fps)} (cap {r.fps_cap:g})", _cell(r.first_document_cold), _cell(r.first_document_warm)]
+        cells = [r.model, r.kernel, cell(r.pss_mb), cell(r.rss_mb), cell(r.cpu_ms_per_frame)]
+        cells += [f"{cell(r.fps)} (cap {r.fps_cap:g})", cell(r.first_document_cold), cell(r.first_document_warm)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _cell(value: float | None) -> str:
+def cell(value: float | None) -> str:
+    """A figure as the tables print it; ``-`` for one that was not measured."""
     return "-" if value is None else f"{value:g}"
 
 
