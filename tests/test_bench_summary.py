@@ -113,6 +113,13 @@ def test_summary_refusals(squat_path, args, message):
     assert proc.returncode == 78 and message in proc.stderr
 
 
+def test_a_missing_model_is_refused_before_any_model_runs(squat_path):
+    args = ["--summary", "--models", f"{MOVENET},no_such_model.tflite", "--source", str(squat_path), "--frames", "2"]
+    proc = run_cli("bench", *args)
+    assert proc.returncode == 66 and "no_such_model.tflite" in proc.stderr
+    assert "limit run" not in proc.stderr and proc.stdout == ""
+
+
 @pytest.mark.slow
 def test_a_real_summary_has_a_row_per_engine(walking_video, tmp_path):
     out = tmp_path / "summary.json"

@@ -269,6 +269,17 @@ def footprint_bench(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def check_found(config: Config, models: tuple[str, ...]) -> None:
+    """Refuse a model that is in no model directory now, not after the models before it ran for minutes."""
+    from edgepose.app import model_dirs
+    from edgepose.inference.accelerator import resolve_pair
+
+    for model in models:
+        pair = resolve_pair(dataclasses.replace(config.model, name=model), model_dirs(config))
+        if pair.cpu is None and pair.edgetpu is None and pair.cpu_error is not None:
+            raise pair.cpu_error
+
+
 def summary_bench(args: argparse.Namespace, config: Config) -> int:
     """``--summary``: per model, the limit run and then each real engine's footprint at the same thread
     count and accelerator, joined into one row per model x engine x threads (``bench.summary``).
@@ -287,8 +298,10 @@ def summary_bench(args: argparse.Namespace, config: Config) -> int:
     images, _ = predecode(config, args.frames)
     threads = parse_threads(args.threads or str(config.model.threads))
     kernel = summary.daemon_kernel(config.decoder)
+    models = split_list(args.models, "models") or (config.model.name,)
+    check_found(config, models)
     rows, limits, prints = [], [], []
-    for model in split_list(args.models, "models") or (config.model.name,):
+    for model in models:
         progress(f"{model}: limit run, {args.seconds:g} s a variant over {args.rounds} rounds")
         summaries = limit.run_limit(
             config, (model,), engines, threads, images, args.seconds, args.rounds, build_estimator, args.peer
