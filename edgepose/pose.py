@@ -52,12 +52,16 @@ class Pose:
 
 
 def box_from_keypoints(keypoints: np.ndarray, min_score: float = 0.0) -> tuple[float, float, float, float]:
-    """Tight box around the keypoints scoring above ``min_score`` (all of them if none do)."""
-    visible = keypoints[keypoints[:, 2] > min_score]
-    pts = visible if len(visible) else keypoints
-    x0, y0 = pts[:, 0].min(), pts[:, 1].min()
-    x1, y1 = pts[:, 0].max(), pts[:, 1].max()
-    return (float(x0), float(y0), float(x1), float(y1))
+    """Tight box around the keypoints scoring above ``min_score`` (all of them if none do).
+
+    Once or twice a pose a frame (decode, smoothing): min and max of 17 Python floats take a
+    quarter of the time of the NumPy calls on so small an array, and give the same values.
+    """
+    rows = keypoints.tolist()
+    pts = [r for r in rows if r[2] > min_score] or rows
+    xs = [r[0] for r in pts]
+    ys = [r[1] for r in pts]
+    return (min(xs), min(ys), max(xs), max(ys))
 
 
 def boxes_from_keypoints(keypoints: np.ndarray, min_score: float = 0.0) -> np.ndarray:

@@ -9,9 +9,15 @@ import numpy as np
 import pytest
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.crop_region import next_crop_region, torso_visible
+from edgepose.decode.crop_region import (
+    BODY_EXPANSION,
+    TORSO_EXPANSION,
+    TORSO_JOINTS,
+    next_crop_region,
+    torso_visible,
+)
 from edgepose.estimation.estimator import PoseEstimator
-from edgepose.estimation.preprocess import full_region
+from edgepose.estimation.preprocess import Region, full_region
 from edgepose.frame import Frame
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
@@ -134,3 +140,45 @@ def test_crop_follows_a_person_whose_pose_score_is_under_the_threshold(moving_vi
     assert estimator.estimate(first, continuous=True).poses == ()  # nothing reported ...
     whole = full_region(CANVAS_W, CANVAS_H, 192, 192)
     assert estimator.region_for(second, continuous=True).w < 0.75 * whole.w  # ... yet the crop follows
+
+
+def crop_region_by_arrays(keypoints: np.ndarray, width: int, height: int, min_score: float = 0.2) -> Region:
+    """The crop region as NumPy computes it on the arrays: the definition the scalar code is held to."""
+    whole = full_region(width, height, 1, 1)
+    if not torso_visible(keypoints, min_score):
+        return whole
+    cx = float((keypoints[KP["left_hip"], 0] + keypoints[KP["right_hip"], 0]) / 2)
+    cy = float((keypoints[KP["left_hip"], 1] + keypoints[KP["right_hip"], 1]) / 2)
+    torso = keypoints[list(TORSO_JOINTS)]
+    torso_y = float(np.abs(cy - torso[:, 1]).max())
+    torso_x = float(np.abs(cx - torso[:, 0]).max())
+    seen = keypoints[keypoints[:, 2] > min_score]
+    body_y = float(np.abs(cy - seen[:, 1]).max()) if len(seen) else 0.0
+    body_x = float(np.abs(cx - seen[:, 0]).max()) if len(seen) else 0.0
+    half = max(torso_x * TORSO_EXPANSION, torso_y * TORSO_EXPANSION, body_y * BODY_EXPANSION, body_x * BODY_EXPANSION)
+    half = min(half, max(cx, width - cx, cy, height - cy))
+    if half > max(width, height) / 2 or half <= 0:
+        return whole
+    return Region(cx - half, cy - half, 2 * half, 2 * half)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_crop_region_is_the_array_forms_to_the_last_bit(dtype: type) -> None:
+    """The scalar code rounds where NumPy rounds, so the cut (and every document after it) is unchanged."""
+    rng = np.random.default_rng(7)
+    differing = []
+    cropped = 0
+    for i in range(3000):
+        kp = np.empty((17, 3), dtype)
+        scale = float(rng.choice([1.0, 40.0, 400.0, 3000.0]))
+        kp[:, 0] = rng.normal(640, scale, 17)
+        kp[:, 1] = rng.normal(360, scale, 17)
+        kp[:, 2] = rng.random(17)
+        width, height = (1280, 720) if i % 3 else (641, 1079)
+        got = next_crop_region(kp, width, height)
+        want = crop_region_by_arrays(kp, width, height)
+        cropped += got != full_region(width, height, 1, 1)
+        if (got.x, got.y, got.w, got.h) != (want.x, want.y, want.w, want.h):
+            differing.append((i, got, want))
+    assert differing == []
+    assert cropped > 500  # most draws see a torso and give a region of their own, not the whole frame

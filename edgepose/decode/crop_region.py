@@ -30,6 +30,9 @@ def torso_visible(keypoints: np.ndarray, min_score: float = MIN_CROP_KEYPOINT_SC
     return bool(hips and shoulders)
 
 
+_LH, _RH, _LS, _RS = KP["left_hip"], KP["right_hip"], KP["left_shoulder"], KP["right_shoulder"]
+
+
 def next_crop_region(
     keypoints: np.ndarray | None,
     width: int,
@@ -40,18 +43,27 @@ def next_crop_region(
 
     ``keypoints`` is ``(17, 3)`` (x, y, score) in source pixels from the previous frame, or None.
     Falls back to the whole padded frame when the torso is not visible or the crop would be larger.
+
+    It runs between two invokes on the overlapped schedule (the exact crop), so it makes one
+    NumPy pass for the distances and picks the maxima from Python lists, rather than a dozen NumPy
+    calls on tiny arrays. The arithmetic is the array form's, in the keypoints' dtype, so the
+    region is the same to the last bit (``tests/test_crop_region.py`` holds it to that form).
     """
     whole = full_region(width, height, 1, 1)
-    if keypoints is None or not torso_visible(keypoints, min_score):
+    if keypoints is None:
         return whole
-    cx = float((keypoints[KP["left_hip"], 0] + keypoints[KP["right_hip"], 0]) / 2)
-    cy = float((keypoints[KP["left_hip"], 1] + keypoints[KP["right_hip"], 1]) / 2)
-    torso = keypoints[list(TORSO_JOINTS)]
-    torso_y = float(np.abs(cy - torso[:, 1]).max())
-    torso_x = float(np.abs(cx - torso[:, 0]).max())
-    seen = keypoints[keypoints[:, 2] > min_score]
-    body_y = float(np.abs(cy - seen[:, 1]).max()) if len(seen) else 0.0
-    body_x = float(np.abs(cx - seen[:, 0]).max()) if len(seen) else 0.0
+    kp = keypoints.tolist()
+    if not ((kp[_LH][2] > min_score or kp[_RH][2] > min_score) and (kp[_LS][2] > min_score or kp[_RS][2] > min_score)):
+        return whole
+    xy = keypoints[:, :2]
+    centre = (xy[_LH] + xy[_RH]) / 2  # in the keypoints' dtype (float32 from every decoder), as the array form
+    cx, cy = centre.tolist()
+    far = np.abs(xy - centre).tolist()  # (17, 2) distances from the centre, one NumPy pass
+    torso_x = max(far[j][0] for j in TORSO_JOINTS)
+    torso_y = max(far[j][1] for j in TORSO_JOINTS)
+    seen = [d for d, p in zip(far, kp, strict=True) if p[2] > min_score]
+    body_x = max((d[0] for d in seen), default=0.0)
+    body_y = max((d[1] for d in seen), default=0.0)
     half = max(torso_x * TORSO_EXPANSION, torso_y * TORSO_EXPANSION, body_y * BODY_EXPANSION, body_x * BODY_EXPANSION)
     half = min(half, max(cx, width - cx, cy, height - cy))
     if half > max(width, height) / 2 or half <= 0:
