@@ -233,3 +233,29 @@ def test_an_engine_without_background_invokes_runs_serially(config, recording, f
     assert made.overlap is False
     made.run(max_frames=3)
     assert [d["frame"] for d in sink.documents] == [0, 1, 2]
+
+
+def test_the_exact_crop_starts_the_next_invoke_before_the_rest_of_the_frame(config, recording, frames):
+    """Between two invokes only the decode and the crop region wait: the frame's result is built after
+    the next invoke has begun (the crop region still comes from the frame before, as serially)."""
+    events: list[tuple[str, int]] = []
+
+    class Logging(SleepEngine):
+        def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+            events.append(("invoke", self._next))  # the k-th invoke: frame k (no frame fails here)
+            return super().invoke(tensor)
+
+    engine = SupervisedEngine(lambda: Logging(recording, 0.002), "sleep", FAST)
+    estimator = PoseEstimator(engine, config.decoder, "movenet_single_pose_lightning_ptq")
+    complete = estimator._complete
+
+    def logged(prepared: Any, *args: Any) -> FrameResult:
+        events.append(("result", prepared.frame.index))
+        return complete(prepared, *args)
+
+    estimator._complete = logged  # type: ignore[method-assign]
+    made, sink = pipeline(config, estimator, MemorySource(frames, True), True)
+    made.run(max_frames=len(frames))
+    assert [d["frame"] for d in sink.documents] == list(range(len(frames)))
+    for n in range(len(frames) - 1):  # the last frame has no next invoke to wait for
+        assert events.index(("invoke", n + 1)) < events.index(("result", n)), events

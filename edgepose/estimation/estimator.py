@@ -17,7 +17,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -130,6 +131,18 @@ class ReadsSetup:
     @property
     def uses_crop_region(self) -> bool:
         return self.setup.uses_crop_region
+
+    def finish(self, prepared: Any, outputs: Sequence[np.ndarray], invoke_ms: float) -> FrameResult:
+        raise NotImplementedError
+
+    def follow(self, prepared: Any, outputs: Sequence[np.ndarray], invoke_ms: float) -> Callable[[], FrameResult]:
+        """What the next frame's cut depends on, now; the frame's result when the returned call is made.
+
+        This default finishes the whole frame at once; an estimator that can put part of it after
+        the next invoke's start overrides it (:meth:`PoseEstimator.follow`).
+        """
+        result = self.finish(prepared, outputs, invoke_ms)
+        return lambda: result
 
 
 class PoseEstimator(ReadsSetup):
@@ -276,20 +289,30 @@ class PoseEstimator(ReadsSetup):
 
     def finish(self, prepared: Prepared, outputs: list[np.ndarray], invoke_ms: float) -> FrameResult:
         """Decode ``outputs`` of ``prepared``'s invoke into the frame's result (and move the crop region on)."""
+        return self.follow(prepared, outputs, invoke_ms)()
+
+    def follow(self, prepared: Prepared, outputs: list[np.ndarray], invoke_ms: float) -> Callable[[], FrameResult]:
+        """Decode the frame and move the crop region on now; build the rest of its result when called.
+
+        The overlapped schedule with an exact crop cuts the next frame between these two steps: the
+        next invoke waits for the crop region, not for the frame's counts, crowd watch and result.
+        """
         setup, frame = prepared.setup, prepared.frame
-        decoder = setup.decoder
         t2 = self.clock()
-        decoded = decoder.decode_frame(outputs, prepared.region)
+        decoded = setup.decoder.decode_frame(outputs, prepared.region)
         gated = apply_gate(decoded, sorted(decoded.poses, key=lambda p: -p.score), setup.gate)
-        poses = gated.poses
         t3 = self.clock()
-        if gated.dropped and self.stats is not None:
-            self.stats.count("implausible", gated.dropped)
         if setup.uses_crop_region:
             self.crop.update(gated.follow, frame.width, frame.height)
-        if not decoder.multi_person:
+        return partial(self._complete, prepared, gated, invoke_ms, (t3 - t2) * 1e3)
+
+    def _complete(self, prepared: Prepared, gated: Gated, invoke_ms: float, decode_ms: float) -> FrameResult:
+        """The frame's result from its decoded, gated poses: what :meth:`follow` left for after the next cut."""
+        frame = prepared.frame
+        if gated.dropped and self.stats is not None:
+            self.stats.count("implausible", gated.dropped)
+        if not prepared.setup.decoder.multi_person:
             self._watch_crowd(gated, prepared.continuous)
-        decode_ms = (t3 - t2) * 1e3
         timing = Timing(prepared.preprocess_ms, invoke_ms, decode_ms, prepared.preprocess_ms + invoke_ms + decode_ms)
         return FrameResult(
             frame_index=frame.index,
@@ -298,7 +321,7 @@ class PoseEstimator(ReadsSetup):
             width=frame.width,
             height=frame.height,
             camera=frame.camera,
-            poses=tuple(poses),
+            poses=tuple(gated.poses),
             timing=timing,
             file=frame.file,
         )

@@ -481,9 +481,9 @@ class Pipeline:
                 flight = self._launch(lane, frame)
             elif self._serialised(flight, lane, frame):  # decode n first (n+1's crop region, or a resize)
                 outputs = self._collect(flight)
-                result = self._decode(flight, outputs)
+                rest = self._follow(flight, outputs)  # all n+1's cut waits for; the rest of n after its start
                 following = self._launch(lane, frame)
-                self._track_and_publish(flight, result)
+                self._track_and_publish(flight, self._complete(flight, rest))
                 flight = following
             else:  # cut n+1 while n runs, hand n+1 over, then decode and publish n
                 prepared = self._prepare(lane, frame)
@@ -535,10 +535,24 @@ class Pipeline:
             return None
 
     def _decode(self, flight: _Flight | None, outputs: list[np.ndarray] | None) -> FrameResult | None:
+        return self._complete(flight, self._follow(flight, outputs))
+
+    def _follow(self, flight: _Flight | None, outputs: list[np.ndarray] | None) -> Callable[[], FrameResult] | None:
+        """Decode a frame far enough for the next one's cut (``PoseEstimator.follow``); None when it failed."""
         if flight is None or outputs is None:
             return None
         try:
-            return flight.lane.estimator.finish(flight.prepared, outputs, flight.invoke.invoke_ms)
+            return flight.lane.estimator.follow(flight.prepared, outputs, flight.invoke.invoke_ms)
+        except FrameError as exc:
+            self._failed(flight.lane, flight.prepared.frame, exc)
+            return None
+
+    def _complete(self, flight: _Flight | None, rest: Callable[[], FrameResult] | None) -> FrameResult | None:
+        """The rest of a frame's result after :meth:`_follow` (None when that failed, or this does)."""
+        if flight is None or rest is None:
+            return None
+        try:
+            return rest()
         except FrameError as exc:
             self._failed(flight.lane, flight.prepared.frame, exc)
             return None
