@@ -17,7 +17,8 @@ from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.pose import Pose, box_from_keypoints
 from edgepose.sources.video import VideoFileSource
-from edgepose.tracking.similarity import SIGMAS, oks_matrix
+from edgepose.tracking import similarity, tracker
+from edgepose.tracking.similarity import FEW_PAIRS, SIGMAS, oks_few, oks_matrix
 from edgepose.tracking.smoothing import OneEuroFilter, OneEuroParams, filter_all
 from edgepose.tracking.tracker import PoseTracker, Track, box_similarity, greedy_match, keypoint_similarity
 
@@ -178,6 +179,56 @@ def test_oks_matrix_equals_its_previous_form(seed: int) -> None:
         tracks[-1] = poses[0] if trial % 5 == 0 else tracks[-1]  # identical: OKS 1
         k = int(rng.integers(0, 6))
         np.testing.assert_array_equal(oks_matrix(poses, tracks, 0.3, k), oks_matrix_before(poses, tracks, 0.3, k))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_few_pairs_in_python_floats_are_the_matrix_to_1e_12(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for trial in range(200):
+        poses = rng.uniform(0, 1000, (int(rng.integers(1, 4)), 17, 3)).astype(np.float32)
+        tracks = rng.uniform(0, 1000, (int(rng.integers(1, 3)), 17, 3)).astype(np.float32)
+        poses[..., 2], tracks[..., 2] = rng.random(poses.shape[:2]), rng.random(tracks.shape[:2])
+        tracks[0, :, 2] = 0.0 if trial % 4 == 0 else tracks[0, :, 2]  # nothing confident: area 0
+        tracks[-1] = poses[0] if trial % 5 == 0 else tracks[-1]  # identical: OKS 1
+        tracks[0, :, :2] = poses[-1, :, :2] + rng.normal(0, 3, (17, 2)) if trial % 3 == 0 else tracks[0, :, :2]
+        k = int(rng.integers(0, 6))
+        want = oks_matrix(poses, tracks, 0.3, k)
+        np.testing.assert_allclose(oks_few(list(poses), list(tracks), 0.3, k), want, rtol=1e-12, atol=1e-300)
+
+
+def test_one_person_against_one_track_skips_the_numpy_pass(monkeypatch) -> None:
+    """Single-pose models meet one track a frame: the fixed cost of the vectorized pass is avoidable."""
+
+    def refuse(*_args: object) -> np.ndarray:
+        raise AssertionError("oks_matrix for a single pair")
+
+    monkeypatch.setattr(tracker, "oks_matrix", refuse)
+    monkeypatch.setattr(similarity, "oks_matrix", refuse)
+    kp = np.array([[10 * i, 5 * i, 0.9] for i in range(17)], np.float32)
+    pose = Pose(kp, 0.9, box_from_keypoints(kp))
+    sim = keypoint_similarity()([pose], [Track(0, kp, pose.box, 0.0)])
+    assert sim.shape == (1, 1) and sim[0, 0] == pytest.approx(1.0)
+    assert FEW_PAIRS >= 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_greedy_match_orders_a_few_pairs_as_the_argsort_does(seed: int) -> None:
+    """Ties included: both orders are stable (flat index ascending among equal values)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        shape = (int(rng.integers(1, 4)), int(rng.integers(1, 3)))
+        sim = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], shape)  # few values: many ties
+        order = np.argsort(-sim, axis=None, kind="stable")
+        want, used_p, used_t = [], set(), set()
+        for flat in order:
+            p, t = divmod(int(flat), shape[1])
+            if sim[p, t] < 0.3:
+                break
+            if p not in used_p and t not in used_t:
+                want.append((p, t))
+                used_p.add(p)
+                used_t.add(t)
+        assert greedy_match(sim, 0.3) == want
 
 
 @pytest.mark.parametrize("people", [1, 2, 3])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgepose.pose import FrameResult, Pose, box_from_keypoints, boxes_from_keypoints
-from edgepose.tracking.similarity import iou_matrix, oks_matrix
+from edgepose.tracking.similarity import FEW_PAIRS, iou_matrix, oks_few, oks_matrix
 from edgepose.tracking.smoothing import DEFAULT_PARAMS, OneEuroFilter, OneEuroParams, filter_all
 
 
@@ -39,6 +39,8 @@ def keypoint_similarity(threshold: float = 0.3, min_keypoints: int = 4) -> Simil
     """OKS between each pose and each track's last keypoints (the TF Lite pose tracker's measure)."""
 
     def similarity(poses: Sequence[Pose], tracks: Sequence[Track]) -> np.ndarray:
+        if len(poses) * len(tracks) <= FEW_PAIRS:
+            return oks_few([p.keypoints for p in poses], [t.keypoints for t in tracks], threshold, min_keypoints)
         return oks_matrix(
             np.array([p.keypoints for p in poses]).reshape(-1, 17, 3),
             np.array([t.keypoints for t in tracks]).reshape(-1, 17, 3),
@@ -64,11 +66,15 @@ def greedy_match(sim: np.ndarray, min_similarity: float) -> list[tuple[int, int]
     pairs: list[tuple[int, int]] = []
     if sim.size == 0:
         return pairs
-    order = np.argsort(-sim, axis=None, kind="stable")
+    if sim.size <= FEW_PAIRS:  # Python's sort is stable too: the same order as the argsort below
+        flat_values = sim.ravel().tolist()
+        order = sorted(range(sim.size), key=lambda k: -flat_values[k])
+    else:
+        order = np.argsort(-sim, axis=None, kind="stable").tolist()
     used_p: set[int] = set()
     used_t: set[int] = set()
     for flat in order:
-        p, t = divmod(int(flat), sim.shape[1])
+        p, t = divmod(flat, sim.shape[1])
         if sim[p, t] < min_similarity:
             break
         if p in used_p or t in used_t:
