@@ -12,7 +12,8 @@ The single-image path is MediaPipe's ``Pose(static_image_mode=True)``: detector 
 with zeros (-1), weighted NMS, the first detection's rotated square scaled 1.25, a 256 crop with
 replicated border, 9x9 heatmap refinement, mapping back (:mod:`edgepose.decode.blazepose`). The
 document keeps the 17 COCO keypoints (landmarks 0, 2, 5, 7, 8, 11-16, 23-28; score = visibility)
-and adds the 33 ``landmarks`` and the ``world`` landmarks. The segmentation output is ignored.
+and adds the 33 ``landmarks`` and the ``world`` landmarks. The segmentation output is ignored: the
+CPU engine loads the model without it and the operators only it needs (:mod:`edgepose.inference.unread`).
 
 The pipeline invokes the estimator's engine once a frame. When the detector finds nobody there
 is nothing for the landmark model to read: the engine (:class:`LandmarkEngine`, around the
@@ -228,6 +229,14 @@ def region_from_points(centre: np.ndarray, scale_point: np.ndarray) -> RotatedRe
     return rect if rect.width >= MIN_REGION_SIDE else None
 
 
+def dropped_outputs(engine: InferenceEngine) -> tuple[str, ...]:
+    """Outputs cut from the landmark model before it was loaded (its segmentation mask, see
+    :mod:`edgepose.inference.unread`): not read either, so listed with the ignored ones. A
+    supervised engine holds the loaded one as ``engine``."""
+    loaded = getattr(engine, "engine", engine)
+    return tuple(getattr(loaded, "dropped_outputs", ()))
+
+
 def pose_from_result(result: LandmarkResult, min_keypoint_score: float) -> Pose:
     """The document's pose: 17 COCO keypoints (score = visibility), the 33 landmarks and world landmarks.
 
@@ -263,7 +272,7 @@ class BlazePoseEstimator(ReadsSetup):
         self.model_options: dict[str, float] = {}
         self.clock = clock
         self.stats = stats
-        ignored = tuple(engine.outputs[i].name for i in layout.ignored)
+        ignored = tuple(engine.outputs[i].name for i in layout.ignored) + dropped_outputs(engine)
         self.setup = BlazePoseSetup(BlazePoseDecoder(layout, ignored), decoder_config)
         _, self.in_h, self.in_w, _ = engine.input.shape
         # Two input buffers used in turn: with overlap, frame n+1 is cut while n's tensor is read.

@@ -25,6 +25,7 @@ from edgepose.inference.modelfile import ModelFile, read_model
 from edgepose.inference.runtime import Runtime, import_runtime
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
 from edgepose.inference.tpu_devices import EdgeTpuDevice, find_edgetpus, matching
+from edgepose.inference.unread import without_unread_outputs
 from edgepose.modelstore.locate import locate
 from edgepose.modelstore.manifest import ModelEntry, load_manifest
 
@@ -235,7 +236,8 @@ def open_engine(
     notify = on_fallback or (lambda _reason: None)
 
     def cpu_builder(cpu_model: ModelFile) -> Callable[[], LiteRtEngine]:
-        return lambda: LiteRtEngine(cpu_model, model.threads, None, runtime, "cpu")
+        loaded = without_unread_outputs(cpu_model)  # BlazePose's segmentation branch is never computed
+        return lambda: LiteRtEngine(loaded, model.threads, None, runtime, "cpu")
 
     if not wants_edgetpu(model, pair, scan):
         cpu_model = read_model(_cpu_path(model, pair))

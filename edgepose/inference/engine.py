@@ -92,6 +92,7 @@ class LiteRtEngine(InferenceEngine):
         content: bytes | None = None,
     ) -> None:
         self.model = model
+        self.dropped_outputs = model.dropped_outputs  # outputs of the file cut before loading: not in outputs
         self.runtime = runtime or import_runtime()
         self.accelerator = accelerator
         self.threads = threads

@@ -23,12 +23,15 @@ class ModelFile:
     ``content`` is what the interpreter loads: for a model that ended in Coral's
     ``PosenetDecoderOp`` it is the model without that node (see :mod:`edgepose.inference.surgery`),
     ``custom_ops`` still lists what the file had, and ``decoder_options`` holds the op's parameters.
+    ``dropped_outputs`` names outputs of the file that ``content`` no longer computes because
+    nothing reads them (:mod:`edgepose.inference.unread`).
     """
 
     path: Path
     content: bytes
     custom_ops: tuple[str, ...]
     decoder_options: dict[str, float] = field(default_factory=dict)
+    dropped_outputs: tuple[str, ...] = ()
 
     @property
     def edgetpu_compiled(self) -> bool:

@@ -1,4 +1,4 @@
-"""Cutting Coral's ``PosenetDecoderOp`` off a PoseNet model, in memory.
+"""Cutting Coral's ``PosenetDecoderOp`` off a PoseNet model, and outputs nobody reads off any model, in memory.
 
 Coral's PoseNet models end in a custom op that decodes poses; stock LiteRT has no kernel for it
 ("Encountered unresolved custom op"). The op is a pure function of three tensors the network
@@ -7,12 +7,17 @@ makes those three tensors the subgraph's outputs; its decoders then do the op's 
 own parameters (max detections, score threshold, NMS radius, stride) live in its flexbuffer
 options and become the decoder's defaults.
 
-The rewrite uses the flatbuffer object API of ``ai_edge_litert.schema_py_generated``. Edge TPU
+:func:`drop_outputs` removes outputs and every operator that only they need: a BlazePose landmark
+model's segmentation branch (:mod:`edgepose.inference.unread`) would otherwise be computed each
+frame and hold its own 256x256 activations in the interpreter.
+
+The rewrites use the flatbuffer object API of ``ai_edge_litert.schema_py_generated``. Edge TPU
 models keep their ``edgetpu-custom-op`` (the delegate runs it); only the decoder node goes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +136,78 @@ def strip_posenet_decoder(content: bytes, path: Path | str = "<bytes>") -> Strip
     builder = flatbuffers.Builder(len(content) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
     return StrippedModel(bytes(builder.Output()), options, tuple(output_names))
+
+
+def drop_outputs(content: bytes, names: Sequence[str], path: Path | str = "<bytes>") -> StrippedModel:
+    """The model without the first subgraph's outputs ``names`` and the operators only they need.
+
+    An operator stays when one of its outputs is a kept output or an input of an operator that
+    stays (walked backwards, so the kept operators keep their order). Tensors and weights stay in
+    the file untouched: a kept operator computes exactly what it did. ``output_names`` are the
+    outputs left. Raises :class:`InputError` when a name is not an output or the model cannot be
+    rewritten.
+
+    The rewrite is in place on one copy of the bytes: the subgraph's operator and output vectors
+    (and a signature's outputs) are compacted and their lengths shortened; the bytes past their new
+    ends are left unread. Unpacking the whole model with the object API instead would copy every
+    weight into its own array and leave megabytes of freed Python objects in the daemon's heap.
+    """
+    schema = _schema()
+    buffer = bytearray(content)
+    try:
+        graph = schema.Model.GetRootAs(buffer, 0).Subgraphs(0)
+        outputs = [int(i) for i in graph.OutputsAsNumpy()]
+        named = {_name(graph.Tensors(i)): i for i in outputs}
+        missing = [n for n in names if n not in named]
+        if missing:
+            raise InputError(f"{path} has no output {', '.join(missing)} to remove")
+        kept = [i for i in outputs if _name(graph.Tensors(i)) not in names]
+        needed, operators = set(kept), []
+        for k in reversed(range(graph.OperatorsLength())):
+            op = graph.Operators(k)
+            if any(int(o) in needed for o in op.OutputsAsNumpy()):
+                operators.append(k)
+                needed.update(int(i) for i in op.InputsAsNumpy() if i >= 0)  # -1: an optional input left out
+        _compact(buffer, graph, SUBGRAPH_OPERATORS, operators[::-1], offsets=True)
+        _compact(buffer, graph, SUBGRAPH_OUTPUTS, [outputs.index(i) for i in kept], offsets=False)
+        model = schema.Model.GetRootAs(buffer, 0)
+        for s in range(model.SignatureDefsLength()):  # a signature must not name a tensor nobody computes
+            signature = model.SignatureDefs(s)
+            if signature.SubgraphIndex() == 0:
+                maps = [j for j in range(signature.OutputsLength()) if signature.Outputs(j).TensorIndex() in kept]
+                _compact(buffer, signature, SIGNATURE_OUTPUTS, maps, offsets=True)
+    except InputError:
+        raise
+    except Exception as exc:  # a corrupt buffer can fail anywhere inside flatbuffers
+        raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
+    return StrippedModel(bytes(buffer), {}, tuple(_name(graph.Tensors(i)) for i in kept))
+
+
+# Field offsets in the schema's vtables (tensorflow/compiler/mlir/lite/schema/schema.fbs).
+SUBGRAPH_OUTPUTS = 8
+SUBGRAPH_OPERATORS = 10
+SIGNATURE_OUTPUTS = 6
+
+
+def _compact(buffer: bytearray, table: Any, field: int, keep: Sequence[int], offsets: bool) -> None:
+    """Keep elements ``keep`` (ascending) of a table's vector of 4-byte elements, in order, at its start,
+    and shorten its length. ``offsets``: the elements are offsets to tables, counted from each
+    element's own position, so a moved one is re-aimed at the same table."""
+    field_offset = table._tab.Offset(field)
+    if not field_offset:
+        return
+    start = table._tab.Vector(field_offset)
+    for slot, index in enumerate(keep):
+        value = int.from_bytes(buffer[start + 4 * index : start + 4 * index + 4], "little")
+        if offsets:
+            value += 4 * (index - slot)
+        buffer[start + 4 * slot : start + 4 * slot + 4] = value.to_bytes(4, "little")
+    buffer[start - 4 : start] = len(keep).to_bytes(4, "little")
+
+
+def _name(tensor: Any) -> str:
+    """A tensor's name from the flatbuffer reader (not the object API)."""
+    return (tensor.Name() or b"").decode("utf-8", "replace")
 
 
 def _tensor_name(tensor: Any) -> str:

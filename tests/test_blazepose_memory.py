@@ -1,0 +1,110 @@
+"""BlazePose's landmark model is loaded without the segmentation branch nobody reads.
+
+The mask ``[1, 256, 256, 1]`` is the end of an upsampling path at full resolution; cut off before
+the interpreter is built (``edgepose.inference.unread``), the interpreter neither holds its
+activations nor computes it, and every output that is read is the same number as before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepose.config.sections import DecoderConfig, ModelConfig
+from edgepose.errors import InputError
+from edgepose.estimation.blazepose import BlazePoseEstimator, PoseDetector, open_detector
+from edgepose.frame import Frame
+from edgepose.inference.accelerator import open_engine
+from edgepose.inference.engine import LiteRtEngine
+from edgepose.inference.modelfile import read_model
+from edgepose.inference.runtime import import_runtime
+from edgepose.inference.surgery import drop_outputs
+from edgepose.inference.unread import unread_outputs, without_unread_outputs
+
+LANDMARK_MODELS = ("pose_landmark_lite", "pose_landmark_full")
+MASK = "Identity_2"  # the segmentation output of MediaPipe's landmark models
+
+
+def operators(content: bytes) -> int:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema.Model.GetRootAs(content, 0).Subgraphs(0).OperatorsLength()
+
+
+def run(content: bytes, tensor: np.ndarray) -> dict[str, np.ndarray]:
+    interpreter = import_runtime().Interpreter(model_content=content, num_threads=2)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], tensor)
+    interpreter.invoke()
+    return {d["name"]: interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()}
+
+
+@pytest.fixture(scope="module")
+def detector(models_dir: Path) -> PoseDetector:
+    return open_detector(models_dir / "pose_detection.tflite", threads=2)
+
+
+@pytest.mark.parametrize("name", LANDMARK_MODELS)
+def test_the_mask_branch_is_cut_and_the_outputs_read_are_the_same_numbers(models_dir: Path, name: str) -> None:
+    content = (models_dir / f"{name}.tflite").read_bytes()
+    stripped = drop_outputs(content, [MASK])
+    assert stripped.output_names == ("Identity", "Identity_1", "Identity_3", "Identity_4")
+    assert operators(stripped.content) < operators(content) - 40  # the upsampling path to 256x256 is gone
+    tensor = np.random.default_rng(7).random((1, 256, 256, 3), dtype=np.float32)
+    before, after = run(content, tensor), run(stripped.content, tensor)
+    assert sorted(before) == sorted([*after, MASK])
+    for output, values in after.items():
+        np.testing.assert_array_equal(values, before[output], err_msg=output)
+
+
+def test_dropping_an_output_the_model_lacks_is_refused(models_dir: Path) -> None:
+    content = (models_dir / "pose_landmark_lite.tflite").read_bytes()
+    with pytest.raises(InputError, match="no output segmentation"):
+        drop_outputs(content, ["segmentation"])
+
+
+def test_only_blazepose_has_outputs_to_cut(models_dir: Path, movenet_path: Path) -> None:
+    lite = read_model(models_dir / "pose_landmark_lite.tflite")
+    assert unread_outputs(lite) == (MASK,)
+    for other in (movenet_path, models_dir / "pose_detection.tflite"):
+        model = read_model(other)
+        assert unread_outputs(model) == ()
+        assert without_unread_outputs(model) is model
+
+
+@pytest.mark.parametrize("name", LANDMARK_MODELS)
+def test_the_cpu_engine_loads_a_landmark_model_without_its_mask(models_dir: Path, name: str) -> None:
+    config = ModelConfig(name=f"{name}.tflite", accelerator="cpu", threads=2)
+    choice = open_engine(config, [models_dir])
+    try:
+        assert [o.name for o in choice.engine.outputs] == ["Identity", "Identity_1", "Identity_3", "Identity_4"]
+        assert choice.engine.engine.dropped_outputs == (MASK,)
+    finally:
+        choice.engine.close()
+
+
+def test_the_estimator_still_lists_the_mask_as_not_read(models_dir: Path, detector: PoseDetector) -> None:
+    choice = open_engine(ModelConfig(name="pose_landmark_lite.tflite", accelerator="cpu", threads=2), [models_dir])
+    try:
+        estimator = BlazePoseEstimator(choice.engine, detector, DecoderConfig(), "pose_landmark_lite")
+        assert estimator.decoder.ignored_outputs == (MASK,)
+    finally:
+        choice.engine.close()
+
+
+@pytest.mark.parametrize("name", LANDMARK_MODELS)
+def test_poses_are_identical_with_the_mask_cut(
+    models_dir: Path, detector: PoseDetector, squat_rgb: np.ndarray, name: str
+) -> None:
+    model = read_model(models_dir / f"{name}.tflite")
+    whole = BlazePoseEstimator(LiteRtEngine(model, 2), detector, DecoderConfig(), name)
+    cut = BlazePoseEstimator(LiteRtEngine(without_unread_outputs(model), 2), detector, DecoderConfig(), name)
+    frame = Frame(squat_rgb, 0, 0.0, 0.0)
+    (expected,) = whole.estimate(frame).poses
+    (pose,) = cut.estimate(frame).poses
+    np.testing.assert_array_equal(pose.keypoints, expected.keypoints)
+    np.testing.assert_array_equal(pose.landmarks, expected.landmarks)
+    np.testing.assert_array_equal(pose.world, expected.world)
+    assert pose.score == expected.score
