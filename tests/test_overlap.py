@@ -17,7 +17,7 @@ import pytest
 from edgepose.app import build_estimator
 from edgepose.config import load_config
 from edgepose.documents.poses import Stamp
-from edgepose.errors import ConfigError
+from edgepose.errors import ConfigError, FrameError
 from edgepose.estimation.estimator import PoseEstimator
 from edgepose.frame import Frame
 from edgepose.inference.standin import Recording, RecordingEngine, SleepEngine, parse_sleep
@@ -259,3 +259,62 @@ def test_the_exact_crop_starts_the_next_invoke_before_the_rest_of_the_frame(conf
     assert [d["frame"] for d in sink.documents] == list(range(len(frames)))
     for n in range(len(frames) - 1):  # the last frame has no next invoke to wait for
         assert events.index(("invoke", n + 1)) < events.index(("result", n)), events
+
+
+def test_the_exact_crop_cuts_the_next_frame_on_the_worker_without_a_hand_off(config, recording, frames):
+    """Frame n+1 is cut on the accelerator's worker the moment n's invoke returns: no thread wakes
+    between two invokes. The documents are the serial schedule's (see the first test)."""
+    estimator = standin(config, recording)
+    cut_on: list[str] = []
+    prepare = estimator.prepare
+
+    def logged(frame: Frame, continuous: bool = False) -> Any:
+        cut_on.append(threading.current_thread().name)
+        return prepare(frame, continuous)
+
+    estimator.prepare = logged  # type: ignore[method-assign]
+    made, sink = pipeline(config, estimator, MemorySource(frames, True), True)
+    made.run(max_frames=len(frames))
+    assert [d["frame"] for d in sink.documents] == list(range(len(frames)))
+    assert cut_on[0] == threading.current_thread().name  # the first frame: nothing runs before it
+    assert all(name.startswith("edgepose-sleep-") for name in cut_on[1:]), cut_on
+
+
+@pytest.mark.parametrize("stage", ["follow", "prepare"])
+def test_a_frame_failing_on_the_worker_is_counted_and_the_run_goes_on(config, recording, frames, stage):
+    estimator = standin(config, recording)
+    original = getattr(estimator, stage)
+
+    def failing(prepared_or_frame: Any, *args: Any, **kwargs: Any) -> Any:
+        frame = prepared_or_frame if stage == "prepare" else prepared_or_frame.frame
+        if frame.index == 4:
+            raise FrameError("frame 4 cannot be used")
+        return original(prepared_or_frame, *args, **kwargs)
+
+    setattr(estimator, stage, failing)
+    made, sink = pipeline(config, estimator, MemorySource(frames, True), True)
+    stats = made.run(max_frames=len(frames))
+    assert stats.failed == 1 and "frame 4 cannot be used" in stats.failures[0]
+    assert [d["frame"] for d in sink.documents] == [n for n in range(len(frames)) if n != 4]
+
+
+def test_an_engine_wrapping_a_chaining_one_is_not_chained(config, recording, frames):
+    """BlazePose's landmark engine passes attributes through to the supervised engine but decides
+    itself whether a frame is invoked: chaining past it would invoke what it would have skipped."""
+    from edgepose.estimation.blazepose import BackgroundLandmarkEngine
+
+    inner = standin(config, recording).engine
+    estimator = PoseEstimator(BackgroundLandmarkEngine(inner), config.decoder, "movenet_single_pose_lightning_ptq")
+    cut_on: list[str] = []
+    prepare = estimator.prepare
+
+    def logged(frame: Frame, continuous: bool = False) -> Any:
+        cut_on.append(threading.current_thread().name)
+        return prepare(frame, continuous)
+
+    estimator.prepare = logged  # type: ignore[method-assign]
+    made, sink = pipeline(config, estimator, MemorySource(frames, True), True)
+    assert made.overlap is True
+    made.run(max_frames=len(frames))
+    assert [d["frame"] for d in sink.documents] == list(range(len(frames)))
+    assert set(cut_on) == {threading.current_thread().name}

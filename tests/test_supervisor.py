@@ -340,3 +340,56 @@ def test_documents_after_a_fallback_say_cpu(movenet_path: Path, squat_path: Path
     assert stats.failed == FAST.max_failures  # the frames the Edge TPU failed on are counted, not lost
     assert len(sink.documents) == 6 - FAST.max_failures
     assert {d["accelerator"] for d in sink.documents} == {"cpu"}
+
+
+def test_a_chained_invoke_makes_its_input_on_the_worker_from_the_outputs_before(
+    movenet_path: Path, release: threading.Event
+) -> None:
+    build, _ = builder(movenet_path, ["ok"], release)
+    engine = SupervisedEngine(build, "edgetpu", FAST)
+    seen: list[tuple[str, tuple[int, ...]]] = []
+
+    def make(outputs: list[np.ndarray]) -> np.ndarray:
+        seen.append((threading.current_thread().name, outputs[0].shape))
+        return tensor_for(engine)
+
+    first = engine.start(tensor_for(engine))
+    chained = engine.chain(first, make)
+    assert engine.collect(first)[0].shape == (1, 1, 17, 3)
+    assert chained.began.wait(5.0)
+    (out,) = engine.collect(chained.flight)
+    assert out.shape == (1, 1, 17, 3) and chained.flight.invoke_ms > 0
+    assert seen == [("edgepose-edgetpu-1", (1, 1, 17, 3))]
+    engine.close()
+
+
+def test_a_chained_invoke_behind_a_failed_one_makes_nothing(movenet_path: Path, release: threading.Event) -> None:
+    build, built = builder(movenet_path, ["raise", "ok"], release)
+    engine = SupervisedEngine(build, "edgetpu", FAST)
+    made: list[int] = []
+    first = engine.start(tensor_for(engine))
+    chained = engine.chain(first, lambda outputs: made.append(1) or tensor_for(engine))
+    assert chained.began.wait(5.0)  # set although nothing was invoked: the caller goes on
+    assert chained.flight.future.result(5.0) is None and made == []
+    with pytest.raises(FrameError, match="USB transfer error"):
+        engine.collect(first)
+    assert engine.rebuilds == 1 and len(built) == 2
+    engine.close()
+
+
+def test_a_chained_job_behind_a_hung_invoke_is_cancelled_and_never_runs(
+    movenet_path: Path, release: threading.Event
+) -> None:
+    build, _ = builder(movenet_path, ["hang", "ok"], release)
+    engine = SupervisedEngine(build, "edgetpu", FAST)
+    made: list[int] = []
+    first = engine.start(tensor_for(engine))
+    chained = engine.chain(first, lambda outputs: made.append(1) or tensor_for(engine))
+    with pytest.raises(FrameError, match="did not finish within"):
+        engine.collect(first)
+    chained.cancel()
+    release.set()  # the abandoned worker comes back: it must not make the next input now
+    first.future.result(5.0)
+    time.sleep(0.05)
+    assert chained.flight.future.cancelled() and made == [] and not chained.began.is_set()
+    engine.close()

@@ -211,6 +211,44 @@ class SupervisedEngine(InferenceEngine):
             began.wait(CONFIRM_S)
         return flight
 
+    def chain(self, previous: InFlight, make: Callable[[list[np.ndarray]], np.ndarray | None]) -> Chained:
+        """Queue an invoke right behind ``previous`` on the worker, its input made there from its outputs.
+
+        MoveNet's exact crop cuts frame n+1 from frame n's keypoints. Made on the worker the moment
+        n's invoke returns, the next invoke begins without two thread hand-offs (waking the caller,
+        then the worker again), which cost a 7 ms accelerator 0.3-0.7 ms a frame. ``make(outputs)``
+        runs on the worker and returns the next input, or None for no invoke; it must not raise
+        (what it raises is the chained invoke's failure). It never runs when ``previous`` failed:
+        :meth:`collect` of ``previous`` recovers the engine as before, and the caller cancels the
+        chained job (:meth:`Chained.cancel`), which may sit on a worker that was abandoned.
+
+        The caller waits for :attr:`Chained.began` before running Python of its own: the worker
+        holds the GIL while ``make`` runs, up to the invoke, which releases it.
+        """
+        if self._closed.is_set():
+            raise UnavailableError("the inference engine is closed")
+        engine = self._engine
+        clock = time.perf_counter
+        stamps = [0.0, 0.0]
+        began = threading.Event()
+
+        def job() -> list[np.ndarray] | None:
+            try:
+                if previous.future.exception(timeout=0) is not None:
+                    return None
+                tensor = make(previous.future.result(timeout=0))
+                if tensor is None:
+                    return None
+                stamps[0] = clock()
+                began.set()
+                outputs = engine.invoke(tensor)
+                stamps[1] = clock()
+                return outputs
+            finally:
+                began.set()
+
+        return Chained(InFlight(self._worker.submit(job), stamps), began)  # type: ignore[arg-type]
+
     def collect(self, flight: InFlight) -> list[np.ndarray]:
         """The outputs of an invoke :meth:`start` began; :class:`FrameError` when it failed and was recovered."""
         try:
@@ -323,6 +361,19 @@ class InFlight:
     def invoke_ms(self) -> float:
         """From hand-over to the end of ``invoke`` on the worker (includes waking the worker)."""
         return (self.stamps[1] - self.stamps[0]) * 1e3 if self.stamps[1] else 0.0
+
+
+@dataclass
+class Chained:
+    """An invoke queued by :meth:`SupervisedEngine.chain`: its flight (result None when nothing was
+    invoked) and ``began``, set as the invoke begins or when the job ends without one."""
+
+    flight: InFlight
+    began: threading.Event
+
+    def cancel(self) -> None:
+        """Drop the job if it has not begun (its worker may have been abandoned in the invoke before it)."""
+        self.flight.future.cancel()
 
 
 class _CallFailedError(Exception):

@@ -21,7 +21,8 @@ MoveNet's crop region need frames in order). Two schedules, chosen per accelerat
   On an accelerator with its own silicon (the Edge TPU) the Python work then hides behind the
   invoke. MoveNet's crop region stays exact by default: frame n is decoded before frame n+1 is
   cut, so for it only tracking and publishing overlap, and the documents are those of the serial
-  schedule. ``exact_crop=False`` cuts n+1 from n-1's pose instead (n is still on the accelerator):
+  schedule. That decode and cut run on the worker itself, right after n's invoke
+  (``SupervisedEngine.chain``), so no thread wakes between two invokes. ``exact_crop=False`` cuts n+1 from n-1's pose instead (n is still on the accelerator):
   closer to the accelerator's limit, but on the real model it found fewer poses (docs/pipeline.md).
 
 A frame that fails (corrupt image, decode error) is counted and skipped; the run goes on. A stop
@@ -50,7 +51,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -60,7 +61,7 @@ from edgepose.documents.poses import Stamp
 from edgepose.errors import FrameError, InputError
 from edgepose.estimation.estimator import Prepared
 from edgepose.frame import Frame
-from edgepose.inference.supervisor import InFlight
+from edgepose.inference.supervisor import Chained, InFlight
 from edgepose.pipeline.changes import KEEP, AbandonCamera, AddCamera, Reconfigure, RemoveCamera, Request
 from edgepose.pipeline.handoff import END, POLL_S, FrameSlot  # noqa: F401  (FrameSlot: imported from here too)
 from edgepose.pipeline.lanes import Analyzing, Lane, Tracking
@@ -84,6 +85,22 @@ class StartsInvokes(Protocol):
     def start(self, tensor: np.ndarray, confirm: bool = False) -> InFlight: ...
 
     def collect(self, flight: InFlight) -> list[np.ndarray]: ...
+
+
+class ChainsInvokes(StartsInvokes, Protocol):
+    """An engine that can also queue an invoke whose input is made from the one before (the exact crop)."""
+
+    def chain(self, previous: InFlight, make: Callable[[list[np.ndarray]], np.ndarray | None]) -> Chained: ...
+
+
+@dataclass
+class _Made:
+    """What :meth:`Pipeline._chain`'s worker step made: frame n's rest, frame n+1's input, what failed."""
+
+    rest: Callable[[], FrameResult] | None = None
+    prepared: Prepared | None = None
+    failed: list[tuple[Frame, FrameError]] = field(default_factory=list)
+    error: BaseException | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,6 +496,8 @@ class Pipeline:
                 continue
             if flight is None:
                 flight = self._launch(lane, frame)
+            elif self._chains(flight, lane, frame):  # n+1's crop region from n, on the worker, then n published
+                flight = self._chain(flight, lane, frame)
             elif self._serialised(flight, lane, frame):  # decode n first (n+1's crop region, or a resize)
                 outputs = self._collect(flight)
                 rest = self._follow(flight, outputs)  # all n+1's cut waits for; the rest of n after its start
@@ -502,6 +521,69 @@ class Pipeline:
         if lane.estimator.needs_resize(frame):
             return True
         return flight.lane is lane and self.exact_crop and flight.continuous and flight.prepared.setup.uses_crop_region
+
+    def _chains(self, flight: _Flight, lane: Lane, frame: Frame) -> bool:
+        """Whether ``frame`` is cut on the worker right behind the invoke in flight: the same camera's
+        exact crop region on an engine that chains invokes (a resize waits for the engine to be idle).
+
+        The engine's class must define ``chain``: a wrapper that passes other attributes through
+        (BlazePose's landmark engine, which skips the invoke of a frame without a person) would
+        otherwise hand its inputs to the inner engine unchecked."""
+        return (
+            flight.lane is lane
+            and self.exact_crop
+            and flight.continuous
+            and flight.prepared.setup.uses_crop_region
+            and callable(getattr(type(lane.estimator.engine), "chain", None))  # its own, not a wrapped one's
+            and not lane.estimator.needs_resize(frame)
+        )
+
+    def _chain(self, flight: _Flight, lane: Lane, frame: Frame) -> _Flight | None:
+        """Frame n+1 cut and begun on the worker as n's invoke returns; n published while n+1 runs.
+
+        The worker decodes n as far as the crop region needs (``follow``), cuts n+1 and invokes it,
+        with no thread hand-off between the two invokes. This thread waits for that (GIL released),
+        reports what failed on the way, and builds, tracks and publishes n during n+1's invoke.
+        """
+        engine: ChainsInvokes = lane.estimator.engine  # type: ignore[assignment]
+        made = _Made()
+
+        def make(outputs: list[np.ndarray]) -> np.ndarray | None:
+            try:
+                try:
+                    made.rest = lane.estimator.follow(flight.prepared, outputs, flight.invoke.invoke_ms)
+                except FrameError as exc:
+                    made.failed.append((flight.prepared.frame, exc))
+                try:
+                    made.prepared = lane.estimator.prepare(frame, continuous=lane.source.continuous)
+                except FrameError as exc:
+                    made.failed.append((frame, exc))
+                    return None
+                return made.prepared.tensor
+            except BaseException as exc:  # a defect: raised again on this thread, not an engine failure
+                made.error = exc
+                return None
+
+        chained = engine.chain(flight.invoke, make)
+        try:
+            engine.collect(flight.invoke)  # the deadline and recovery of n, as unchained
+        except FrameError as exc:
+            chained.cancel()
+            self._failed(lane, flight.prepared.frame, exc)
+            return self._launch(lane, frame)
+        chained.began.wait()
+        if made.error is not None:
+            raise made.error
+        for failed_frame, exc in made.failed:
+            self._failed(lane, failed_frame, exc)
+        following = None
+        if made.prepared is not None:
+            chained.flight.future.add_done_callback(self._wake)
+            following = _Flight(
+                lane, made.prepared, chained.flight, lane.tracking, lane.source.continuous, lane.analysis
+            )
+        self._track_and_publish(flight, self._complete(flight, made.rest))
+        return following
 
     def _prepare(self, lane: Lane, frame: Frame) -> Prepared | None:
         """The frame's model input, or None when the frame cannot be prepared (counted as failed)."""
