@@ -39,7 +39,7 @@ models: venv
 	$(BIN)/python -m edgepose models fetch --if-missing movenet_lightning_int8 squat
 
 run: preflight models
-	$(BIN)/python -m edgepose run -c $(CONFIG)
+	MALLOC_ARENA_MAX=2 $(BIN)/python -m edgepose run -c $(CONFIG)  # as systemd/edgepose.service
 
 # The system packages the suite needs (a broker, shellcheck, ffmpeg, chromium) are installed as
 # root, or named with the apt line to run; the same list as CI's (scripts/test-packages.sh).
