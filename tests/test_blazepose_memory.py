@@ -108,3 +108,48 @@ def test_poses_are_identical_with_the_mask_cut(
     np.testing.assert_array_equal(pose.landmarks, expected.landmarks)
     np.testing.assert_array_equal(pose.world, expected.world)
     assert pose.score == expected.score
+
+
+def test_the_reader_sees_what_the_schema_sees(models_dir: Path, posenet_path: Path) -> None:
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edgepose.inference import flatbuffer
+
+    for path in [posenet_path, *sorted(models_dir.glob("*.tflite"))]:
+        content = path.read_bytes()
+        model = schema.Model.GetRootAs(content, 0)
+        codes = [model.OperatorCodes(i).CustomCode() or b"" for i in range(model.OperatorCodesLength())]
+        assert flatbuffer.custom_codes(content) == tuple(c.decode() for c in codes), path.name
+        graph = model.Subgraphs(0)
+        inputs, outputs = flatbuffer.inputs_and_outputs(content)
+        for found, indices in ((inputs, graph.InputsAsNumpy()), (outputs, graph.OutputsAsNumpy())):
+            tensors = [graph.Tensors(int(i)) for i in indices]
+            assert [t.name for t in found] == [t.Name().decode() for t in tensors], path.name
+            assert [t.shape for t in found] == [tuple(int(d) for d in t.ShapeAsNumpy()) for t in tensors]
+    dtypes = {
+        "pose_landmark_lite": np.float32,
+        "pose_detection": np.float32,
+        "movenet_single_pose_lightning_ptq": np.uint8,
+    }
+    for stem, dtype in dtypes.items():
+        inputs, outputs = flatbuffer.inputs_and_outputs((models_dir / f"{stem}.tflite").read_bytes())
+        assert inputs[0].dtype == dtype and all(o.dtype == np.float32 for o in outputs), stem
+
+
+def test_loading_a_model_leaves_the_generated_schema_unimported(models_dir: Path) -> None:
+    """The schema module holds about 3 MB for the daemon's life; loading reads the few fields itself."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from edgepose.inference.modelfile import read_model\n"
+        "from edgepose.inference.unread import without_unread_outputs\n"
+        f"model = without_unread_outputs(read_model({str(models_dir / 'pose_landmark_lite.tflite')!r}))\n"
+        "assert model.dropped_outputs, model\n"
+        "heavy = ('schema_py_generated', 'edgepose.modelstore')\n"
+        "print(sorted(m for m in sys.modules if any(h in m for h in heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

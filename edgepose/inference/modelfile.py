@@ -6,6 +6,7 @@ on the CPU, with a message that says what to do, instead of an interpreter crash
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,8 +65,6 @@ def custom_ops_of(content: bytes, path: Path | str = "<bytes>") -> tuple[str, ..
     """Names of the custom ops a model uses; :class:`InputError` if it is not a TFLite flatbuffer."""
     if len(content) < 8 or content[4:8] != TFLITE_IDENTIFIER:
         raise InputError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)", "re-download the model")
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # tflite_runtime ships no schema module: leave the checks to the interpreter
+    if importlib.util.find_spec("flatbuffers") is None:  # tflite_runtime comes without it: the interpreter checks
         return ()
-    return tuple(name for name in custom_codes(content, path, schema) if name)
+    return tuple(name for name in custom_codes(content, path) if name)

@@ -50,18 +50,17 @@ def _schema() -> Any:
     return schema
 
 
-def custom_codes(content: bytes, path: Path | str = "<bytes>", schema: Any = None) -> tuple[str, ...]:
+def custom_codes(content: bytes, path: Path | str = "<bytes>") -> tuple[str, ...]:
     """The custom-op name of every operator code of a model, in code order ("" for a builtin op).
 
-    The one scan of a flatbuffer's operator codes: :func:`~edgepose.inference.modelfile.custom_ops_of`
-    lists the names, :func:`strip_posenet_decoder` and :func:`read_decoder_options` find the
-    ``PosenetDecoderOp`` indices in it. :class:`InputError` for a corrupt buffer.
+    :func:`strip_posenet_decoder` and :func:`read_decoder_options` find the ``PosenetDecoderOp``
+    indices in it (:mod:`edgepose.inference.flatbuffer` reads them without the schema).
+    :class:`InputError` for a corrupt buffer.
     """
-    schema = schema or _schema()
+    from edgepose.inference.flatbuffer import custom_codes as read_codes
+
     try:
-        model = schema.Model.GetRootAs(content, 0)
-        codes = (model.OperatorCodes(i).CustomCode() for i in range(model.OperatorCodesLength()))
-        return tuple(code.decode("utf-8", "replace") if code else "" for code in codes)
+        return read_codes(content)
     except Exception as exc:  # a corrupt buffer can fail anywhere inside flatbuffers
         raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
 
@@ -152,62 +151,54 @@ def drop_outputs(content: bytes, names: Sequence[str], path: Path | str = "<byte
     ends are left unread. Unpacking the whole model with the object API instead would copy every
     weight into its own array and leave megabytes of freed Python objects in the daemon's heap.
     """
-    schema = _schema()
+    from edgepose.inference import flatbuffer as fb
+
     buffer = bytearray(content)
     try:
-        graph = schema.Model.GetRootAs(buffer, 0).Subgraphs(0)
-        outputs = [int(i) for i in graph.OutputsAsNumpy()]
-        named = {_name(graph.Tensors(i)): i for i in outputs}
+        model = fb.Table.root(buffer)
+        graph = model.tables(fb.MODEL_SUBGRAPHS)[0]
+        tensors = graph.tables(fb.SUBGRAPH_TENSORS)
+        outputs = [int(i) for i in graph.ints(fb.SUBGRAPH_OUTPUTS)]
+        named = {tensors[i].string(fb.TENSOR_NAME): i for i in outputs}
         missing = [n for n in names if n not in named]
         if missing:
             raise InputError(f"{path} has no output {', '.join(missing)} to remove")
-        kept = [i for i in outputs if _name(graph.Tensors(i)) not in names]
-        needed, operators = set(kept), []
-        for k in reversed(range(graph.OperatorsLength())):
-            op = graph.Operators(k)
-            if any(int(o) in needed for o in op.OutputsAsNumpy()):
-                operators.append(k)
-                needed.update(int(i) for i in op.InputsAsNumpy() if i >= 0)  # -1: an optional input left out
-        _compact(buffer, graph, SUBGRAPH_OPERATORS, operators[::-1], offsets=True)
-        _compact(buffer, graph, SUBGRAPH_OUTPUTS, [outputs.index(i) for i in kept], offsets=False)
-        model = schema.Model.GetRootAs(buffer, 0)
-        for s in range(model.SignatureDefsLength()):  # a signature must not name a tensor nobody computes
-            signature = model.SignatureDefs(s)
-            if signature.SubgraphIndex() == 0:
-                maps = [j for j in range(signature.OutputsLength()) if signature.Outputs(j).TensorIndex() in kept]
-                _compact(buffer, signature, SIGNATURE_OUTPUTS, maps, offsets=True)
+        kept = [i for i in outputs if tensors[i].string(fb.TENSOR_NAME) not in names]
+        operators = graph.tables(fb.SUBGRAPH_OPERATORS)
+        needed, keep = set(kept), []
+        for k in reversed(range(len(operators))):
+            if any(int(o) in needed for o in operators[k].ints(fb.OPERATOR_OUTPUTS)):
+                keep.append(k)
+                needed.update(int(i) for i in operators[k].ints(fb.OPERATOR_INPUTS) if i >= 0)  # -1: left out
+        _compact(buffer, graph.vector(fb.SUBGRAPH_OPERATORS), keep[::-1], offsets=True)
+        _compact(buffer, graph.vector(fb.SUBGRAPH_OUTPUTS), [outputs.index(i) for i in kept], offsets=False)
+        for signature in model.tables(fb.MODEL_SIGNATURE_DEFS):  # it must not name a tensor nobody computes
+            if signature.int32(fb.SIGNATURE_SUBGRAPH) == 0:
+                maps = signature.tables(fb.SIGNATURE_OUTPUTS)
+                still = [j for j, m in enumerate(maps) if m.int32(fb.TENSOR_MAP_INDEX) in kept]
+                _compact(buffer, signature.vector(fb.SIGNATURE_OUTPUTS), still, offsets=True)
+        output_names = tuple(tensors[i].string(fb.TENSOR_NAME) for i in kept)
     except InputError:
         raise
     except Exception as exc:  # a corrupt buffer can fail anywhere inside flatbuffers
         raise InputError(f"{path} is a corrupt TFLite model: {exc}", "re-download the model") from None
-    return StrippedModel(bytes(buffer), {}, tuple(_name(graph.Tensors(i)) for i in kept))
+    return StrippedModel(bytes(buffer), {}, output_names)
 
 
-# Field offsets in the schema's vtables (tensorflow/compiler/mlir/lite/schema/schema.fbs).
-SUBGRAPH_OUTPUTS = 8
-SUBGRAPH_OPERATORS = 10
-SIGNATURE_OUTPUTS = 6
-
-
-def _compact(buffer: bytearray, table: Any, field: int, keep: Sequence[int], offsets: bool) -> None:
-    """Keep elements ``keep`` (ascending) of a table's vector of 4-byte elements, in order, at its start,
-    and shorten its length. ``offsets``: the elements are offsets to tables, counted from each
-    element's own position, so a moved one is re-aimed at the same table."""
-    field_offset = table._tab.Offset(field)
-    if not field_offset:
+def _compact(buffer: bytearray, vector: tuple[int, int] | None, keep: Sequence[int], offsets: bool) -> None:
+    """Keep elements ``keep`` (ascending) of a vector of 4-byte elements (its first element's position
+    and length), in order, at its start, and shorten its length. ``offsets``: the elements are
+    offsets to tables, counted from each element's own position, so a moved one is re-aimed at the
+    same table."""
+    if vector is None:
         return
-    start = table._tab.Vector(field_offset)
+    start, _length = vector
     for slot, index in enumerate(keep):
         value = int.from_bytes(buffer[start + 4 * index : start + 4 * index + 4], "little")
         if offsets:
             value += 4 * (index - slot)
         buffer[start + 4 * slot : start + 4 * slot + 4] = value.to_bytes(4, "little")
     buffer[start - 4 : start] = len(keep).to_bytes(4, "little")
-
-
-def _name(tensor: Any) -> str:
-    """A tensor's name from the flatbuffer reader (not the object API)."""
-    return (tensor.Name() or b"").decode("utf-8", "replace")
 
 
 def _tensor_name(tensor: Any) -> str:

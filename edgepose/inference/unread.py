@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from edgepose.inference.engine import TensorSpec
 from edgepose.inference.modelfile import ModelFile
 from edgepose.inference.surgery import drop_outputs
 
@@ -24,15 +25,17 @@ def unread_outputs(model: ModelFile) -> tuple[str, ...]:
     """Names of the outputs of ``model`` edgepose never reads and may cut: a BlazePose landmark
     model's segmentation mask; () for every other model."""
     from edgepose.decode.blazepose.outputs import landmark_layout
-    from edgepose.modelstore.info import tensors_of
 
     try:
-        inputs, outputs, _ops, _weights = tensors_of(model.content)
-    except Exception:  # no schema (tflite_runtime), or a graph it cannot walk: the interpreter judges it
+        from edgepose.inference.flatbuffer import inputs_and_outputs
+
+        inputs, outputs = inputs_and_outputs(model.content)
+    except Exception:  # no flatbuffers package (tflite_runtime), or a graph it cannot walk: load it as it is
         return ()
     if len(inputs) != 1:
         return ()
-    layout = landmark_layout([o.as_spec(i) for i, o in enumerate(outputs)], inputs[0].as_spec(0))
+    specs = [TensorSpec(o.name, i, o.shape, o.dtype) for i, o in enumerate(outputs)]
+    layout = landmark_layout(specs, TensorSpec(inputs[0].name, 0, inputs[0].shape, inputs[0].dtype))
     return () if layout is None else tuple(outputs[i].name for i in layout.ignored)
 
 
