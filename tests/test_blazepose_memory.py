@@ -153,3 +153,32 @@ def test_loading_a_model_leaves_the_generated_schema_unimported(models_dir: Path
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_files_bytes_are_freed_once_the_cut_model_is_loaded(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not left to the cyclic collector: a missing Edge TPU variant's error, kept with its traceback,
+    held the loading frames and the file's bytes until the collector ran, after the interpreters."""
+    import gc
+    import weakref
+
+    from edgepose.inference import accelerator
+
+    read: list[weakref.ref] = []
+
+    def recording(path: Path):
+        model = read_model(path)
+        read.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(accelerator, "read_model", recording)
+    gc.collect()
+    gc.disable()
+    try:
+        choice = open_engine(ModelConfig(name="pose_landmark_lite.tflite", accelerator="cpu", threads=1), [models_dir])
+        assert read and [r() for r in read] == [None] * len(read)
+        assert choice.engine.engine.dropped_outputs == (MASK,)
+    finally:
+        gc.enable()
+    choice.engine.close()

@@ -121,8 +121,20 @@ def _first_found(names: Sequence[str], dirs: Sequence[Path], manifest: Mapping[s
         try:
             return locate(name, dirs, manifest), None
         except InputError as exc:
-            first_error = first_error or exc
+            first_error = first_error or detached(exc)
     return None, first_error or InputError("no model configured")
+
+
+def detached(error: InputError) -> InputError:
+    """``error`` without its traceback and context, to be kept in a :class:`ModelPair`.
+
+    A kept traceback holds the frames it passed through and, by their ``f_back``, the caller's:
+    :func:`open_engine`'s, whose model bytes (megabytes) then lived until the cyclic garbage
+    collector happened to run, after the interpreters had taken their memory around the hole.
+    """
+    error.__traceback__ = None
+    error.__context__ = None
+    return error
 
 
 # -- the Edge TPU delegate --------------------------------------------------------------------
