@@ -182,3 +182,28 @@ def test_the_files_bytes_are_freed_once_the_cut_model_is_loaded(
     finally:
         gc.enable()
     choice.engine.close()
+
+
+def test_a_frame_without_a_region_is_answered_with_zeros_that_take_no_memory(models_dir: Path) -> None:
+    from edgepose.estimation.blazepose import landmark_engine
+
+    engine = landmark_engine(
+        LiteRtEngine(without_unread_outputs(read_model(models_dir / "pose_landmark_lite.tflite")), 1)
+    )
+    outputs = engine.invoke(engine.no_region)
+    assert [o.shape for o in outputs] == [spec.shape for spec in engine.outputs]
+    for array in (engine.no_region, *outputs):
+        assert not array.any() and not array.flags.writeable
+        assert array.strides == (0,) * array.ndim  # one element, broadcast
+
+
+def test_an_estimator_makes_its_input_buffers_at_its_first_region(
+    models_dir: Path, detector: PoseDetector, squat_rgb: np.ndarray
+) -> None:
+    """The estimator a model is loaded with is the template of each camera's sibling, which cuts the frames."""
+    engine = LiteRtEngine(without_unread_outputs(read_model(models_dir / "pose_landmark_lite.tflite")), 1)
+    template = BlazePoseEstimator(engine, detector, DecoderConfig(), "pose_landmark_lite")
+    camera = template.sibling(DecoderConfig())
+    assert template._tensors == [] and camera._tensors == []
+    assert camera.estimate(Frame(squat_rgb, 0, 0.0, 0.0)).poses
+    assert len(camera._tensors) == 2 and template._tensors == []

@@ -80,9 +80,9 @@ class LandmarkEngine:
 
     def __init__(self, engine: InferenceEngine) -> None:
         self.inner = engine
-        self.no_region = np.zeros(engine.input.shape, engine.input.dtype)
-        self.no_region.flags.writeable = False
-        self._nothing = [np.zeros(o.shape, o.dtype) for o in engine.outputs]
+        # Zeros of the right shapes that take no memory (one element, broadcast, read-only).
+        self.no_region = np.broadcast_to(np.zeros((), engine.input.dtype), engine.input.shape)
+        self._nothing = [np.broadcast_to(np.zeros((), o.dtype), o.shape) for o in engine.outputs]
 
     def __getattr__(self, name: str) -> object:
         inner = self.__dict__.get("inner")  # absent while a copy is being built: no recursion
@@ -276,8 +276,10 @@ class BlazePoseEstimator(ReadsSetup):
         self.setup = BlazePoseSetup(BlazePoseDecoder(layout, ignored), decoder_config)
         _, self.in_h, self.in_w, _ = engine.input.shape
         # Two input buffers used in turn: with overlap, frame n+1 is cut while n's tensor is read.
-        self._crops = [np.zeros((self.in_h, self.in_w, 3), np.uint8) for _ in range(2)]
-        self._tensors = [np.zeros((1, self.in_h, self.in_w, 3), np.float32) for _ in range(2)]
+        # Made at the first region: the estimator a model is loaded with is often only the template
+        # of the cameras' siblings (each with buffers of its own) and never cuts a frame.
+        self._crops: list[np.ndarray] = []
+        self._tensors: list[np.ndarray] = []
         self._turn = 0
         self._next: RotatedRect | None = None  # the next frame's region, from this frame's landmarks
 
@@ -327,6 +329,9 @@ class BlazePoseEstimator(ReadsSetup):
             )
         tensor = self.engine.no_region  # nobody found: the engine answers without running the model
         if rect is not None:
+            if not self._tensors:
+                self._crops = [np.zeros((self.in_h, self.in_w, 3), np.uint8) for _ in range(2)]
+                self._tensors = [np.zeros((1, self.in_h, self.in_w, 3), np.float32) for _ in range(2)]
             turn = self._turn
             self._turn ^= 1
             tensor = self._tensors[turn]
