@@ -182,3 +182,27 @@ def test_the_crop_region_is_the_array_forms_to_the_last_bit(dtype: type) -> None
             differing.append((i, got, want))
     assert differing == []
     assert cropped > 500  # most draws see a torso and give a region of their own, not the whole frame
+
+
+def test_the_followed_keypoints_are_the_decoded_poses_and_overflow_is_refused(movenet_path: Path) -> None:
+    """The exact crop moves on from :meth:`followed_keypoints` before the pose is built: they must be
+    the keypoints :meth:`decode_frame` gives, and a value that overflows on the way to source pixels
+    must fail the frame before any crop region is computed from it."""
+    from edgepose.decode.movenet_single import MoveNetSingleDecoder
+    from edgepose.errors import FrameError
+
+    spec = LiteRtEngine(read_model(movenet_path), threads=1).outputs[0]
+    decoder = MoveNetSingleDecoder(spec, DecoderConfig())
+    region = Region(100.0, 50.0, 400.0, 400.0)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        raw = rng.random((1, 1, 17, 3)).astype(np.float32)
+        keypoints = decoder.followed_keypoints([raw], region)
+        decoded = decoder.decode_frame([raw], region)
+        assert decoded.anchor is not None
+        np.testing.assert_array_equal(keypoints, decoded.anchor.keypoints)
+        rest = decoder.decoded_from(keypoints)
+        assert [(p.score, p.box) for p in rest.poses] == [(p.score, p.box) for p in decoded.poses]
+    huge = np.full((1, 1, 17, 3), 3e38, np.float32)  # finite, but times the region's 400 px it is not
+    with pytest.raises(FrameError, match="out of range"):
+        decoder.followed_keypoints([huge], region)

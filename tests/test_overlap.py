@@ -318,3 +318,32 @@ def test_an_engine_wrapping_a_chaining_one_is_not_chained(config, recording, fra
     made.run(max_frames=len(frames))
     assert [d["frame"] for d in sink.documents] == list(range(len(frames)))
     assert set(cut_on) == {threading.current_thread().name}
+
+
+def test_the_exact_crop_cuts_the_next_frame_before_the_pose_is_built(config, recording, frames):
+    """Between two invokes only the followed keypoints are decoded: frame n's pose, its box and its
+    checks are built after frame n+1's invoke has begun."""
+    events: list[tuple[str, int]] = []
+
+    class Logging(SleepEngine):
+        def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+            events.append(("invoke", self._next))
+            return super().invoke(tensor)
+
+    engine = SupervisedEngine(lambda: Logging(recording, 0.002), "sleep", FAST)
+    estimator = PoseEstimator(engine, config.decoder, "movenet_single_pose_lightning_ptq")
+    decoder = estimator.setup.decoder
+    decoded_from = decoder.decoded_from
+    built: list[int] = []
+
+    def logged(keypoints: np.ndarray) -> Any:
+        events.append(("pose", len(built)))
+        built.append(1)
+        return decoded_from(keypoints)
+
+    decoder.decoded_from = logged  # type: ignore[method-assign]
+    made, sink = pipeline(config, estimator, MemorySource(frames, True), True)
+    made.run(max_frames=len(frames))
+    assert [d["frame"] for d in sink.documents] == list(range(len(frames)))
+    for n in range(len(frames) - 1):
+        assert events.index(("invoke", n + 1)) < events.index(("pose", n)), events

@@ -55,6 +55,13 @@ class Decoder(Protocol):
         """The poses and the crop region's anchor; the default anchor is the best pose."""
         return Decoded(self.decode(outputs, region))
 
+    # A single-person decoder that can give the followed person's ``(17, 3)`` keypoints (source
+    # pixels, checked finite) before the rest of the decode sets, as ``followed_keypoints(outputs,
+    # region)``, and ``decoded_from(keypoints)`` for the rest: the exact crop cuts the next frame
+    # between the two. None: the crop region waits for the whole decode.
+    followed_keypoints: Callable[[Sequence[np.ndarray], Region], np.ndarray] | None = None
+    decoded_from: Callable[[np.ndarray], Decoded] | None = None
+
     def input_size_for(self, width: int, height: int) -> tuple[int, int] | None:
         """The model input (width, height) for frames of this size, for models with a dynamic
         input (MoveNet MultiPose); None (the default): the model's input is fixed."""
@@ -144,6 +151,9 @@ def dequantize_finite(spec: TensorSpec, array: np.ndarray, what: str) -> np.ndar
     return values
 
 
+OUT_OF_RANGE = "the model's output decodes to a pose out of range (NaN or inf): frame skipped"
+
+
 def finite_poses(poses: list[Pose]) -> list[Pose]:
     """``poses`` unchanged; a :class:`FrameError` if one holds NaN or inf (keypoints, score or box).
 
@@ -152,7 +162,7 @@ def finite_poses(poses: list[Pose]) -> list[Pose]:
     """
     for pose in poses:
         if not (np.isfinite(pose.keypoints).all() and np.isfinite(pose.score) and np.isfinite(pose.box).all()):
-            raise FrameError("the model's output decodes to a pose out of range (NaN or inf): frame skipped")
+            raise FrameError(OUT_OF_RANGE)
     return poses
 
 

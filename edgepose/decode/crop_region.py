@@ -14,7 +14,6 @@ from edgepose.decode.base import Decoded
 from edgepose.estimation.preprocess import Region, full_region
 from edgepose.frame import Frame
 from edgepose.keypoints import KP
-from edgepose.pose import Pose
 
 MIN_CROP_KEYPOINT_SCORE = 0.2
 TORSO_EXPANSION = 1.9
@@ -84,13 +83,13 @@ class CropRegion:
     def __init__(self, in_w: int, in_h: int, min_score: float = MIN_CROP_KEYPOINT_SCORE) -> None:
         self.in_w, self.in_h = in_w, in_h
         self.min_score = min_score
-        self._pose: Pose | None = None
-        self._size: tuple[int, int] | None = None  # (width, height) of the frame the pose is from
+        self._keypoints: np.ndarray | None = None  # (17, 3) of the person followed
+        self._size: tuple[int, int] | None = None  # (width, height) of the frame they are from
 
     def region_for(self, frame: Frame) -> Region:
         """Where to cut ``frame``'s input from (source pixels)."""
-        if self._pose is not None and self._size == (frame.width, frame.height):
-            return next_crop_region(self._pose.keypoints, frame.width, frame.height, self.min_score)
+        if self._keypoints is not None and self._size == (frame.width, frame.height):
+            return next_crop_region(self._keypoints, frame.width, frame.height, self.min_score)
         return full_region(frame.width, frame.height, self.in_w, self.in_h)
 
     def update(self, decoded: Decoded, width: int, height: int) -> None:
@@ -99,9 +98,14 @@ class CropRegion:
         ``width`` x ``height``: the frame it was decoded from; a frame of another size is cut whole.
         """
         poses = decoded.poses
-        self._pose = decoded.anchor or (max(poses, key=lambda p: p.score) if poses else None)
+        pose = decoded.anchor or (max(poses, key=lambda p: p.score) if poses else None)
+        self.follow(pose.keypoints if pose is not None else None, width, height)
+
+    def follow(self, keypoints: np.ndarray | None, width: int, height: int) -> None:
+        """Follow these ``(17, 3)`` keypoints (source pixels) of a ``width`` x ``height`` frame; None: nobody."""
+        self._keypoints = keypoints
         self._size = (width, height)
 
     def reset(self) -> None:
-        self._pose = None
+        self._keypoints = None
         self._size = None

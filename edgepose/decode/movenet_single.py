@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from edgepose.config.sections import DecoderConfig
-from edgepose.decode.base import Decoded, Decoder, dequantize_finite, finite_poses, setting_or_model
+from edgepose.decode.base import OUT_OF_RANGE, Decoded, Decoder, dequantize_finite, finite_poses, setting_or_model
+from edgepose.errors import FrameError
 from edgepose.estimation.preprocess import Region
 from edgepose.inference.engine import TensorSpec
 from edgepose.pose import Pose, pose_from_keypoints
@@ -39,18 +40,40 @@ class MoveNetSingleDecoder(Decoder):
         Its torso check uses keypoint scores, as Google's tutorial does, so a person first seen
         faintly (pose score under the threshold) is still zoomed in on and then found clearly.
         """
+        return self.decoded_from(self.followed_keypoints(outputs, region))
+
+    def followed_keypoints(self, outputs: Sequence[np.ndarray], region: Region) -> np.ndarray:  # type: ignore[override]
+        """The person's ``(17, 3)`` (x, y, score) keypoints in source pixels: all the next crop needs.
+
+        Checked finite here, before any crop region is computed from them (a finite output can
+        still overflow on the way to source pixels).
+        """
         raw = dequantize_finite(self.spec, outputs[0], "keypoints").reshape(17, 3)
-        (pose,) = finite_poses([decode_single(raw, region, self.min_keypoint_score)])
+        with np.errstate(over="ignore"):  # refused just below, as a frame error
+            keypoints = source_keypoints(raw, region)
+        if not np.isfinite(keypoints).all():
+            raise FrameError(OUT_OF_RANGE)
+        return keypoints
+
+    def decoded_from(self, keypoints: np.ndarray) -> Decoded:  # type: ignore[override]
+        """The rest of :meth:`decode_frame` from :meth:`followed_keypoints`' keypoints."""
+        (pose,) = finite_poses([pose_from_keypoints(keypoints, float(keypoints[:, 2].mean()), self.min_keypoint_score)])
         return Decoded([pose] if pose.score >= self.min_pose_score else [], anchor=pose)
+
+
+def source_keypoints(raw: np.ndarray, region: Region) -> np.ndarray:
+    """``raw`` ``(17, 3)`` (y, x, score) normalized to the region -> ``(17, 3)`` float32 (x, y, score)
+    in source pixels, scores clipped to [0, 1]."""
+    keypoints = np.empty((17, 3), np.float32)
+    keypoints[:, :2] = region.to_source(raw[:, 1::-1])  # (y, x) -> (x, y)
+    keypoints[:, 2] = np.clip(raw[:, 2], 0.0, 1.0)
+    return keypoints
 
 
 def decode_single(raw: np.ndarray, region: Region, min_keypoint_score: float) -> Pose:
     """``raw`` is ``(17, 3)`` of (y, x, score) normalized to the region."""
-    keypoints = np.empty((17, 3), np.float32)
-    keypoints[:, :2] = region.to_source(raw[:, 1::-1])  # (y, x) -> (x, y)
-    keypoints[:, 2] = np.clip(raw[:, 2], 0.0, 1.0)
-    score = float(keypoints[:, 2].mean())
-    return pose_from_keypoints(keypoints, score, min_keypoint_score)
+    keypoints = source_keypoints(raw, region)
+    return pose_from_keypoints(keypoints, float(keypoints[:, 2].mean()), min_keypoint_score)
 
 
 def build(

@@ -299,12 +299,25 @@ class PoseEstimator(ReadsSetup):
         """
         setup, frame = prepared.setup, prepared.frame
         t2 = self.clock()
+        early = getattr(setup.decoder, "followed_keypoints", None)  # single-person decoders
+        if setup.uses_crop_region and setup.gate is None and early is not None:
+            # Only the followed keypoints before the next cut; the pose, its box and checks after.
+            keypoints = early(outputs, prepared.region)
+            self.crop.follow(keypoints, frame.width, frame.height)
+            return partial(self._decode_rest, prepared, keypoints, invoke_ms, (self.clock() - t2) * 1e3)
         decoded = setup.decoder.decode_frame(outputs, prepared.region)
         gated = apply_gate(decoded, sorted(decoded.poses, key=lambda p: -p.score), setup.gate)
         t3 = self.clock()
         if setup.uses_crop_region:
             self.crop.update(gated.follow, frame.width, frame.height)
         return partial(self._complete, prepared, gated, invoke_ms, (t3 - t2) * 1e3)
+
+    def _decode_rest(self, prepared: Prepared, keypoints: np.ndarray, invoke_ms: float, early_ms: float) -> FrameResult:
+        """The frame's result from the keypoints :meth:`follow` decoded early (no gate is set)."""
+        t0 = self.clock()
+        decoded = prepared.setup.decoder.decoded_from(keypoints)  # type: ignore[misc]
+        gated = apply_gate(decoded, decoded.poses, None)  # one pose at most: nothing to sort
+        return self._complete(prepared, gated, invoke_ms, early_ms + (self.clock() - t0) * 1e3)
 
     def _complete(self, prepared: Prepared, gated: Gated, invoke_ms: float, decode_ms: float) -> FrameResult:
         """The frame's result from its decoded, gated poses: what :meth:`follow` left for after the next cut."""

@@ -21,9 +21,10 @@ MoveNet's crop region need frames in order). Two schedules, chosen per accelerat
   On an accelerator with its own silicon (the Edge TPU) the Python work then hides behind the
   invoke. MoveNet's crop region stays exact by default: frame n is decoded before frame n+1 is
   cut, so for it only tracking and publishing overlap, and the documents are those of the serial
-  schedule. That decode and cut run on the worker itself, right after n's invoke
-  (``SupervisedEngine.chain``), so no thread wakes between two invokes. ``exact_crop=False`` cuts n+1 from n-1's pose instead (n is still on the accelerator):
-  closer to the accelerator's limit, but on the real model it found fewer poses (docs/pipeline.md).
+  schedule. That decode (the keypoints only) and that cut run on the worker itself, right after
+  n's invoke (``SupervisedEngine.chain``), so no thread wakes between two invokes.
+  ``exact_crop=False`` cuts n+1 from n-1's pose instead (n is still on the accelerator): closer to
+  the accelerator's limit, but on the real model it found fewer poses (docs/pipeline.md).
 
 A frame that fails (corrupt image, decode error) is counted and skipped; the run goes on. A stop
 request takes effect within one frame time, and the capture thread is joined before ``run``
