@@ -261,10 +261,8 @@ def test_the_exact_crop_starts_the_next_invoke_before_the_rest_of_the_frame(conf
         assert events.index(("invoke", n + 1)) < events.index(("result", n)), events
 
 
-def test_the_exact_crop_cuts_the_next_frame_on_the_worker_without_a_hand_off(config, recording, frames):
-    """Frame n+1 is cut on the accelerator's worker the moment n's invoke returns: no thread wakes
-    between two invokes. The documents are the serial schedule's (see the first test)."""
-    estimator = standin(config, recording)
+def threads_that_cut(config, estimator: PoseEstimator, frames: list[np.ndarray]) -> list[str]:
+    """Run every frame overlapped (all published, in order) and name the thread each frame was cut on."""
     cut_on: list[str] = []
     prepare = estimator.prepare
 
@@ -274,8 +272,16 @@ def test_the_exact_crop_cuts_the_next_frame_on_the_worker_without_a_hand_off(con
 
     estimator.prepare = logged  # type: ignore[method-assign]
     made, sink = pipeline(config, estimator, MemorySource(frames, True), True)
+    assert made.overlap is True
     made.run(max_frames=len(frames))
     assert [d["frame"] for d in sink.documents] == list(range(len(frames)))
+    return cut_on
+
+
+def test_the_exact_crop_cuts_the_next_frame_on_the_worker_without_a_hand_off(config, recording, frames):
+    """Frame n+1 is cut on the accelerator's worker the moment n's invoke returns: no thread wakes
+    between two invokes. The documents are the serial schedule's (see the first test)."""
+    cut_on = threads_that_cut(config, standin(config, recording), frames)
     assert cut_on[0] == threading.current_thread().name  # the first frame: nothing runs before it
     assert all(name.startswith("edgepose-sleep-") for name in cut_on[1:]), cut_on
 
@@ -305,19 +311,7 @@ def test_an_engine_wrapping_a_chaining_one_is_not_chained(config, recording, fra
 
     inner = standin(config, recording).engine
     estimator = PoseEstimator(BackgroundLandmarkEngine(inner), config.decoder, "movenet_single_pose_lightning_ptq")
-    cut_on: list[str] = []
-    prepare = estimator.prepare
-
-    def logged(frame: Frame, continuous: bool = False) -> Any:
-        cut_on.append(threading.current_thread().name)
-        return prepare(frame, continuous)
-
-    estimator.prepare = logged  # type: ignore[method-assign]
-    made, sink = pipeline(config, estimator, MemorySource(frames, True), True)
-    assert made.overlap is True
-    made.run(max_frames=len(frames))
-    assert [d["frame"] for d in sink.documents] == list(range(len(frames)))
-    assert set(cut_on) == {threading.current_thread().name}
+    assert set(threads_that_cut(config, estimator, frames)) == {threading.current_thread().name}
 
 
 def test_the_exact_crop_cuts_the_next_frame_before_the_pose_is_built(config, recording, frames):
