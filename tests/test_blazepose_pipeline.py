@@ -425,3 +425,69 @@ def test_bench_times_the_landmark_invoke_of_a_two_stage_model(squat_path) -> Non
     proc = run_cli("bench", "--models", "pose_landmark_lite.tflite", *args)
     assert proc.returncode == 0, proc.stderr
     assert "| pose_landmark_lite |" in proc.stdout and "failed" not in proc.stdout
+
+
+def test_a_chained_frame_without_a_region_is_not_invoked() -> None:
+    """The landmark engine chains on the supervisor's worker as MoveNet's exact crop does, and still
+    answers a frame without a region with zeros instead of running the model."""
+    from edgepose.estimation.blazepose import ChainingLandmarkEngine, landmark_engine
+    from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
+
+    counting = Counting(ShuffledEngine(0.9))
+    supervised = SupervisedEngine(lambda: counting, "sleep", SupervisorPolicy(invoke_timeout=5.0))
+    engine = landmark_engine(supervised)
+    assert isinstance(engine, ChainingLandmarkEngine)
+    tensor = np.zeros(engine.input.shape, np.float32)
+    first = engine.start(tensor)
+    chained = engine.chain(first, lambda outputs: engine.no_region)
+    assert len(engine.collect(first)) == 5
+    assert chained.began.wait(5.0)
+    outputs = engine.collect(chained.flight)
+    assert [o.shape for o in outputs] == [o.shape for o in engine.outputs] and not any(o.any() for o in outputs)
+    assert counting.invokes == 1  # the first frame only
+    then = engine.chain(chained.flight, lambda outputs: tensor)  # behind a frame that was not invoked
+    assert then.began.wait(5.0) and len(engine.collect(then.flight)) == 5 and counting.invokes == 2
+    supervised.close()
+
+
+def test_overlapped_blazepose_on_video_cuts_on_the_worker_and_publishes_what_serial_does(
+    models_dir: Path, detector: PoseDetector, walking_video: Path
+) -> None:
+    """The person leaves for four frames: the detector runs, frames without a region skip the model,
+    and every document is the serial schedule's."""
+    import threading
+
+    from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
+    from edgepose.pipeline.lanes import Lane
+    from edgepose.pipeline.runner import Pipeline
+    from edgepose.stats import RunStats
+    from edgepose.tools.bench.runner import MemorySource
+    from tests.builders.pipeline import ListSink, video_clocks
+
+    corner = video_frames(walking_video, 12, crop=(0, 120, 240))
+    grey = np.full_like(corner[0], 128)
+    frames = [*corner[:6], grey, grey, grey, grey, *corner[6:]]
+    runs, cut_on = [], []
+    for overlap in (False, True):
+        model = read_model(models_dir / "pose_landmark_lite.tflite")
+        engine = SupervisedEngine(lambda model=model: LiteRtEngine(model, 2), "sleep", SupervisorPolicy())
+        estimator = BlazePoseEstimator(engine, detector, DecoderConfig(), "pose_landmark_lite")
+        prepare = estimator.prepare
+
+        def logged(frame: Frame, continuous: bool = False, prepare=prepare) -> object:
+            cut_on.append(threading.current_thread().name)
+            return prepare(frame, continuous)
+
+        estimator.prepare = logged  # type: ignore[method-assign]
+        sink = ListSink()
+        lane = Lane("cam0", MemorySource(frames, True, clocks=video_clocks()), estimator)
+        made = Pipeline([lane], [sink], Stamp("t", "pose_landmark_lite", "sleep"), RunStats(), overlap=overlap)
+        assert made.overlap is overlap
+        made.run(max_frames=len(frames))
+        runs.append([{k: v for k, v in d.items() if k != "timing_ms"} for d in sink.documents])
+        engine.close()
+    assert [d["frame"] for d in runs[1]] == list(range(len(frames)))
+    assert runs[1] == runs[0]
+    assert [len(d["poses"]) for d in runs[1]][6:10] == [0, 0, 0, 0]
+    overlapped = cut_on[len(frames) :]
+    assert all(name.startswith("edgepose-sleep-") for name in overlapped[1:]), overlapped

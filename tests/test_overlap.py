@@ -305,8 +305,9 @@ def test_a_frame_failing_on_the_worker_is_counted_and_the_run_goes_on(config, re
 
 
 def test_an_engine_wrapping_a_chaining_one_is_not_chained(config, recording, frames):
-    """BlazePose's landmark engine passes attributes through to the supervised engine but decides
-    itself whether a frame is invoked: chaining past it would invoke what it would have skipped."""
+    """A wrapper that passes attributes through to the supervised engine but decides itself whether
+    a frame is invoked (BlazePose's landmark engine without a ``chain`` of its own): chaining past
+    it would invoke what it would have skipped."""
     from edgepose.estimation.blazepose import BackgroundLandmarkEngine
 
     inner = standin(config, recording).engine

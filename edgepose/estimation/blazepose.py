@@ -53,7 +53,7 @@ from edgepose.estimation.estimator import ReadsSetup
 from edgepose.estimation.preprocess import full_region
 from edgepose.frame import Frame
 from edgepose.inference.engine import InferenceEngine
-from edgepose.inference.supervisor import InFlight
+from edgepose.inference.supervisor import Chained, InFlight
 from edgepose.pose import FrameResult, Pose, Timing, box_from_keypoints
 
 if TYPE_CHECKING:
@@ -110,11 +110,33 @@ class BackgroundLandmarkEngine(LandmarkEngine):
     def collect(self, flight: InFlight) -> list[np.ndarray]:
         if isinstance(flight, _NoInvoke):
             return flight.future.result()
-        return self.inner.collect(flight)  # type: ignore[attr-defined]
+        outputs = self.inner.collect(flight)  # type: ignore[attr-defined]
+        if outputs is None and isinstance(flight, _Chained):  # made no input: a frame without a region
+            return self._nothing
+        return outputs
+
+
+class ChainingLandmarkEngine(BackgroundLandmarkEngine):
+    """:class:`BackgroundLandmarkEngine` around an engine that also chains invokes (the supervisor's)."""
+
+    def chain(self, previous: InFlight, make: Callable[[list[np.ndarray]], np.ndarray | None]) -> Chained:
+        """The wrapped engine's chained invoke (the exact region on the worker, as MoveNet's crop);
+        a frame without a region (``make`` gives :attr:`no_region`) is not invoked there either."""
+
+        def made(outputs: list[np.ndarray]) -> np.ndarray | None:
+            tensor = make(outputs)
+            return None if tensor is self.no_region else tensor
+
+        chained: Chained = self.inner.chain(previous, made)  # type: ignore[attr-defined]
+        return Chained(_Chained(chained.flight.future, chained.flight.stamps), chained.began)
 
 
 class _NoInvoke(InFlight):
     """An invoke that was not run (a frame without a region)."""
+
+
+class _Chained(InFlight):
+    """An invoke chained on the wrapped engine (its result is None when the frame had no region)."""
 
 
 def landmark_engine(engine: InferenceEngine) -> LandmarkEngine:
@@ -122,6 +144,8 @@ def landmark_engine(engine: InferenceEngine) -> LandmarkEngine:
     if isinstance(engine, LandmarkEngine):
         return engine
     if callable(getattr(engine, "start", None)) and callable(getattr(engine, "collect", None)):
+        if callable(getattr(engine, "chain", None)):
+            return ChainingLandmarkEngine(engine)
         return BackgroundLandmarkEngine(engine)
     return LandmarkEngine(engine)
 

@@ -528,8 +528,8 @@ class Pipeline:
         exact crop region on an engine that chains invokes (a resize waits for the engine to be idle).
 
         The engine's class must define ``chain``: a wrapper that passes other attributes through
-        (BlazePose's landmark engine, which skips the invoke of a frame without a person) would
-        otherwise hand its inputs to the inner engine unchecked."""
+        would otherwise hand its inputs to the inner engine unchecked (BlazePose's landmark engine,
+        which skips the invoke of a frame without a person, chains with a ``chain`` of its own)."""
         return (
             flight.lane is lane
             and self.exact_crop
