@@ -32,6 +32,8 @@ def test_fleet_poses_example(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # Ctrl-C as at a terminal, even when this test runs in the background (SIGINT ignored).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         # The broker logs each SUBSCRIBE: publish once the example's client has subscribed.

@@ -23,6 +23,7 @@ from tests.service_kit import spawn, stop_child, wait_until
 # runs: argv[1] is "module:function" (the step), the rest the CLI's arguments.
 CHILD = """
 import importlib, os, signal, sys
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as a service starts, even when the tests run under nohup
 from edgepose.cli import main
 module, name = sys.argv[1].split(":")
 target = importlib.import_module(module)
