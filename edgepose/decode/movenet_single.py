@@ -70,12 +70,6 @@ def source_keypoints(raw: np.ndarray, region: Region) -> np.ndarray:
     return keypoints
 
 
-def decode_single(raw: np.ndarray, region: Region, min_keypoint_score: float) -> Pose:
-    """``raw`` is ``(17, 3)`` of (y, x, score) normalized to the region."""
-    keypoints = source_keypoints(raw, region)
-    return pose_from_keypoints(keypoints, float(keypoints[:, 2].mean()), min_keypoint_score)
-
-
 def build(
     outputs: Sequence[TensorSpec], _input: TensorSpec, config: DecoderConfig, _options: Mapping[str, float]
 ) -> MoveNetSingleDecoder:
