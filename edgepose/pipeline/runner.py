@@ -519,8 +519,10 @@ class Pipeline:
     def _serialised(self, flight: _Flight, lane: Lane, frame: Frame) -> bool:
         """Whether ``frame`` must wait for the frame in flight: the same camera's exact crop region, or
         a dynamic model input to resize on the engine the invoke in flight is using."""
-        if lane.estimator.needs_resize(frame):
-            return True
+        return lane.estimator.needs_resize(frame) or self._exact_crop_after(flight, lane)
+
+    def _exact_crop_after(self, flight: _Flight, lane: Lane) -> bool:
+        """Whether ``lane``'s next cut comes from the frame in flight (the same camera's exact crop region)."""
         return flight.lane is lane and self.exact_crop and flight.continuous and flight.prepared.setup.uses_crop_region
 
     def _chains(self, flight: _Flight, lane: Lane, frame: Frame) -> bool:
@@ -531,10 +533,7 @@ class Pipeline:
         would otherwise hand its inputs to the inner engine unchecked (BlazePose's landmark engine,
         which skips the invoke of a frame without a person, chains with a ``chain`` of its own)."""
         return (
-            flight.lane is lane
-            and self.exact_crop
-            and flight.continuous
-            and flight.prepared.setup.uses_crop_region
+            self._exact_crop_after(flight, lane)
             and callable(getattr(type(lane.estimator.engine), "chain", None))  # its own, not a wrapped one's
             and not lane.estimator.needs_resize(frame)
         )
