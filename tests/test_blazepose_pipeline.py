@@ -491,3 +491,50 @@ def test_overlapped_blazepose_on_video_cuts_on_the_worker_and_publishes_what_ser
     assert [len(d["poses"]) for d in runs[1]][6:10] == [0, 0, 0, 0]
     overlapped = cut_on[len(frames) :]
     assert all(name.startswith("edgepose-sleep-") for name in overlapped[1:]), overlapped
+
+
+def test_follow_carries_the_region_before_it_builds_the_pose(
+    lite: BlazePoseEstimator, squat_rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the next frame's cut needs (the flag and landmarks 33-34) is decoded at once; the pose,
+    which the next invoke need not wait for, when the returned call is made; both as a whole decode."""
+    import edgepose.estimation.blazepose as blazepose
+    from edgepose.decode.blazepose.landmarks import AUXILIARY
+    from edgepose.decode.blazepose.outputs import decode_outputs
+
+    frames = [Frame(np.roll(squat_rgb, 4 * n, axis=1), n, 0.0, n / 25) for n in range(2)]
+    lite.reset()
+    prepared = lite.prepare(frames[0], continuous=True)
+    outputs = lite.engine.invoke(prepared.tensor)
+    whole = decode_outputs(outputs, lite.setup.decoder.layout, prepared.rect, lite.in_w, lite.in_h)
+    built, original = [], blazepose.pose_from_result
+
+    def counted(result, min_keypoint_score: float) -> Pose:
+        built.append(result)
+        return original(result, min_keypoint_score)
+
+    monkeypatch.setattr(blazepose, "pose_from_result", counted)
+    rest = lite.follow(prepared, outputs, 1.0)
+    assert built == []
+    region = lite.prepare(frames[1], continuous=True).rect  # the region follow carried
+    assert region == blazepose.region_from_points(*whole.landmarks[list(AUXILIARY), :2])
+    result = rest()
+    assert len(built) == 1 and len(result.poses) == 1 and result.frame_index == 0
+    np.testing.assert_array_equal(built[0].landmarks, whole.landmarks)
+    np.testing.assert_array_equal(result.poses[0].landmarks, original(whole, 0.5).landmarks)
+
+
+def test_a_frame_whose_landmarks_are_not_finite_fails_before_its_region_is_carried(
+    lite: BlazePoseEstimator, squat_rgb: np.ndarray
+) -> None:
+    from edgepose.errors import FrameError
+
+    lite.reset()
+    first = lite.prepare(Frame(squat_rgb, 0, 0.0, 0.0), continuous=True)
+    lite.finish(first, lite.engine.invoke(first.tensor), 1.0)
+    prepared = lite.prepare(Frame(squat_rgb, 1, 0.0, 0.04), continuous=True)
+    outputs = [o.copy() for o in lite.engine.invoke(prepared.tensor)]
+    outputs[lite.setup.decoder.layout.world][0, 7] = np.inf  # a world landmark, which the region does not read
+    with pytest.raises(FrameError, match="world landmark"):
+        lite.follow(prepared, outputs, 1.0)
+    assert lite.prepare(Frame(squat_rgb, 2, 0.0, 0.08), continuous=True).rect == prepared.rect  # still the old one

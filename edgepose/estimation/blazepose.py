@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,15 @@ from edgepose.decode.blazepose.detection import (
     weighted_nms,
 )
 from edgepose.decode.blazepose.landmarks import AUXILIARY, COCO_LANDMARKS, NUM_LANDMARKS
-from edgepose.decode.blazepose.outputs import FORMAT, LandmarkLayout, LandmarkResult, decode_outputs, detector_layout
+from edgepose.decode.blazepose.outputs import (
+    FORMAT,
+    LandmarkLayout,
+    LandmarkResult,
+    checked_flag,
+    decode_outputs,
+    decode_points,
+    detector_layout,
+)
 from edgepose.decode.blazepose.outputs import landmark_layout as find_landmark_layout
 from edgepose.decode.blazepose.region import RotatedRect, rect_from_points, warp
 from edgepose.errors import InputError
@@ -365,20 +374,43 @@ class BlazePoseEstimator(ReadsSetup):
 
     def finish(self, prepared: BlazePrepared, outputs: Sequence[np.ndarray], invoke_ms: float) -> FrameResult:
         """Decode the landmark outputs into the frame's pose and, on video, carry its region to the next frame."""
-        setup, frame = prepared.setup, prepared.frame
+        return self.follow(prepared, outputs, invoke_ms)()
+
+    def follow(
+        self, prepared: BlazePrepared, outputs: Sequence[np.ndarray], invoke_ms: float
+    ) -> Callable[[], FrameResult]:
+        """Carry the next frame's region now; decode the frame's pose when the returned call is made.
+
+        The region needs the pose flag and the two auxiliary landmarks only, so the overlapped
+        schedule cuts and invokes the next frame before the 39 landmarks, the world landmarks and
+        the document's pose are built. Every output the pose reads is checked here, so a frame
+        that fails does so before its region is carried, as a whole decode would.
+        """
+        setup = prepared.setup
         t2 = self.clock()
-        poses: tuple[Pose, ...] = ()
         carried: RotatedRect | None = None
+        found = False
         if prepared.rect is not None:
             layout = setup.decoder.layout
-            result = decode_outputs(outputs, layout, prepared.rect, self.in_w, self.in_h)
-            if result.flag >= setup.min_pose_score:
-                poses = (pose_from_result(result, setup.config.min_keypoint_score),)
-                centre, scale_point = result.landmarks[list(AUXILIARY), :2]
+            found = checked_flag(outputs, layout) >= setup.min_pose_score
+            if found:
+                centre, scale_point = decode_points(outputs, layout, prepared.rect, self.in_w, self.in_h, AUXILIARY)
                 carried = region_from_points(centre, scale_point)
         if prepared.continuous:
             self._next = carried
-        decode_ms = (self.clock() - t2) * 1e3
+        return partial(self._rest, prepared, outputs, invoke_ms, found, (self.clock() - t2) * 1e3)
+
+    def _rest(
+        self, prepared: BlazePrepared, outputs: Sequence[np.ndarray], invoke_ms: float, found: bool, early_ms: float
+    ) -> FrameResult:
+        """The frame's result after :meth:`follow` (the outputs are the engine's copies, still whole)."""
+        setup, frame = prepared.setup, prepared.frame
+        t3 = self.clock()
+        poses: tuple[Pose, ...] = ()
+        if found and prepared.rect is not None:
+            result = decode_outputs(outputs, setup.decoder.layout, prepared.rect, self.in_w, self.in_h)
+            poses = (pose_from_result(result, setup.config.min_keypoint_score),)
+        decode_ms = early_ms + (self.clock() - t3) * 1e3
         timing = Timing(prepared.preprocess_ms, invoke_ms, decode_ms, prepared.preprocess_ms + invoke_ms + decode_ms)
         return FrameResult(
             frame_index=frame.index,

@@ -111,6 +111,42 @@ def _finite(values: np.ndarray, what: str) -> np.ndarray:
     return values
 
 
+def checked_flag(outputs: Sequence[np.ndarray], layout: LandmarkLayout) -> float:
+    """The pose flag, once the outputs :func:`decode_outputs` reads as they are (flag, landmarks,
+    world) are known to be finite: a :class:`FrameError` is raised before anything is decoded."""
+    flag = float(_finite(np.asarray(outputs[layout.flag], np.float32), "pose flag").reshape(-1)[0])
+    _finite(np.asarray(outputs[layout.landmarks]), "landmark")
+    if layout.world is not None:
+        _finite(np.asarray(outputs[layout.world]), "world landmark")
+    return flag
+
+
+def decode_points(
+    outputs: Sequence[np.ndarray],
+    layout: LandmarkLayout,
+    rect: RotatedRect,
+    in_w: int,
+    in_h: int,
+    which: Sequence[int],
+    kernel: int = HEATMAP_KERNEL,
+) -> np.ndarray:
+    """``(len(which), 2)`` float32 source pixels of landmarks ``which``, placed as :func:`decode_outputs`
+    places them (each landmark's refinement reads only its own heatmap channel).
+
+    The next frame's region needs two landmarks (33-34); decoding only those keeps the work
+    between two invokes small.
+    """
+    index = list(which)
+    values = np.asarray(outputs[layout.landmarks], np.float32).reshape(-1, 5)[index]
+    xy = np.empty((len(index), 2), np.float32)
+    xy[:, 0] = values[:, 0] / np.float32(in_w)
+    xy[:, 1] = values[:, 1] / np.float32(in_h)
+    if layout.heatmap is not None:
+        heatmap = np.asarray(outputs[layout.heatmap])
+        xy = refine_with_heatmap(xy, heatmap.reshape(heatmap.shape[-3:])[..., index], kernel)
+    return rect.to_source(xy)
+
+
 def decode_outputs(
     outputs: Sequence[np.ndarray],
     layout: LandmarkLayout,
@@ -137,7 +173,9 @@ __all__ = [
     "NUM_LANDMARKS",
     "LandmarkLayout",
     "LandmarkResult",
+    "checked_flag",
     "decode_outputs",
+    "decode_points",
     "detector_layout",
     "landmark_layout",
     "matches_landmarks",
