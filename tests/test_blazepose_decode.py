@@ -157,6 +157,27 @@ def test_numpy_warp_agrees_with_opencv(border: str) -> None:
         assert (twin[0, 0] == 0).all()  # a corner far outside the image
 
 
+@pytest.mark.parametrize("border", ["replicate", "zero"])
+def test_warp_gives_mediapipes_warp_perspective_pixels(border: str, squat_rgb: np.ndarray) -> None:
+    """MediaPipe's ImageToTensorCalculator cuts with cv::warpPerspective; the affine warp edgepose
+    uses (the map has no perspective row) must give the same pixels, rotations and borders included."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(11)
+    h, w = squat_rgb.shape[:2]
+    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    for size in (224, 256):
+        out = np.zeros((size, size, 3), np.uint8)
+        for _ in range(40):
+            sides = rng.uniform(8, 2 * max(w, h), 2)
+            rect = RotatedRect(*rng.uniform(-50, [w + 50, h + 50]), *sides, rng.uniform(-4, 4))
+            matrix = np.vstack([rect.matrix(size, size), [0.0, 0.0, 1.0]])
+            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            expected = cv2.warpPerspective(squat_rgb, matrix, (size, size), flags=flags, borderMode=mode)
+            np.testing.assert_array_equal(warp(squat_rgb, rect, size, size, border), expected)  # type: ignore[arg-type]
+            assert warp(squat_rgb, rect, size, size, border, out) is out  # type: ignore[arg-type]
+            np.testing.assert_array_equal(out, expected)
+
+
 # -- landmarks ---------------------------------------------------------------------------------
 
 
