@@ -125,10 +125,16 @@ def refine_with_heatmap(
     """``(L, 2)`` positions normalized to the crop, moved to the heatmap's local centre of mass.
 
     heatmap: ``(H, W, L)`` logits (a leading batch axis of 1 is dropped). For each landmark, the
-    ``kernel`` x ``kernel`` cells around the one it falls in (clipped to the map) weigh their
+    ``kernel`` x ``kernel`` cells around the one it falls in (cells off the map weigh 0) weigh their
     indices by their sigmoid; where the largest weight reaches ``min_confidence`` the position
     becomes ``(weighted column / W, weighted row / H)`` (cell corners, as MediaPipe does). A
     landmark off the map, or whose window is unsure, keeps its regressed position.
+
+    This runs on every invoke, and at 39 windows of 81 cells NumPy's cost is per call, not per
+    cell: all windows are read with one flat gather and weighed in place. The sums keep the plain
+    version's dtypes and reductions (float32 weights, float64 moments, each ``(L, k, k)`` array
+    summed over its last two axes), so the result is the same to the bit
+    (tests/test_blazepose_refine.py holds that version).
     """
     hm = np.asarray(heatmap, np.float32)
     if hm.ndim == 4:
@@ -138,29 +144,43 @@ def refine_with_heatmap(
     if len(xy) != channels:
         raise ValueError(f"{len(xy)} landmarks for a heatmap of {channels} channels")
     out = xy.copy()
-    # C's float-to-int conversion truncates towards zero: -0.5 of a cell is cell 0, inside.
-    col = np.trunc(xy[:, 0] * np.float32(hm_w)).astype(np.intp)
-    row = np.trunc(xy[:, 1] * np.float32(hm_h)).astype(np.intp)
-    inside = (col >= 0) & (col < hm_w) & (row >= 0) & (row < hm_h)
-    idx = np.flatnonzero(inside)
-    if not len(idx):
+    size = np.array([hm_w, hm_h], np.uintp)
+    # astype is C's float-to-int conversion, which truncates towards zero: -0.5 of a cell is cell 0, inside.
+    cell = (xy * size.astype(np.float32)).astype(np.intp)  # (L, 2) column, row
+    # Viewed unsigned, a negative index is huge: one comparison tests both ends of the map.
+    inside = (cell.view(np.uintp) < size).all(axis=1)
+    if not inside.any():
         return out
     half = (kernel - 1) // 2
     steps = np.arange(-half, half + 1)
-    rows = row[idx, None, None] + steps[None, :, None]  # (n, k, 1)
-    cols = col[idx, None, None] + steps[None, None, :]  # (n, 1, k)
-    valid = (rows >= 0) & (rows < hm_h) & (cols >= 0) & (cols < hm_w)  # (n, k, k)
-    logits = hm[np.clip(rows, 0, hm_h - 1), np.clip(cols, 0, hm_w - 1), idx[:, None, None]]
-    weight = np.where(valid, sigmoid(logits), np.float32(0.0))
-    total = weight.sum(axis=(1, 2))
-    peak = weight.max(axis=(1, 2))
-    refine = (peak >= min_confidence) & (total > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wx = (weight * cols).sum(axis=(1, 2)) / np.float32(hm_w) / total
-        wy = (weight * rows).sum(axis=(1, 2)) / np.float32(hm_h) / total
-    chosen = idx[refine]
-    out[chosen, 0] = wx[refine]
-    out[chosen, 1] = wy[refine]
+    win = cell[:, :, None] + steps  # (L, 2, k): the columns, then the rows, of each window
+    # Cell (row, col) of channel c is hm.reshape(-1)[(row * W + col) * L + c]. Every landmark's
+    # window is read, an off-map landmark's too (it is never refined). A cell off the map has the
+    # index of some other cell, or one past the array's ends that mode="clip" pulls back in:
+    # whatever it reads is zeroed below.
+    row_stride = hm_w * channels
+    centre = cell @ np.array([channels, row_stride]) + np.arange(channels)  # (L,) flat index of the centre
+    flat = centre[:, None, None] + (steps[:, None] * row_stride + steps * channels)  # (L, k, k)
+    logits = hm.reshape(-1).take(flat, mode="clip")
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        # activation.sigmoid with fewer temporaries: a logit of -100 gives 0 without a warning.
+        weight = np.exp(np.negative(logits, out=logits))
+        weight += np.float32(1.0)
+        np.divide(np.float32(1.0), weight, out=weight)
+        off = win.view(np.uintp) >= size[:, None]  # (L, 2, k): window columns, rows off the map
+        if off.any():
+            weight.transpose(0, 2, 1)[off[:, 0]] = np.float32(0.0)
+            weight[off[:, 1]] = np.float32(0.0)
+        total = weight.sum(axis=(1, 2))
+        refine = (weight.max(axis=(1, 2)) >= min_confidence) & (total > 0) & inside
+        if not refine.any():
+            return out
+        # float32 weights times integer indices: float64 moments (NumPy's promotion, kept).
+        w64 = weight.astype(np.float64)
+        x = (w64 * win[:, 0, None, :]).sum(axis=(1, 2)) / np.float64(hm_w) / total
+        y = (w64 * win[:, 1, :, None]).sum(axis=(1, 2)) / np.float64(hm_h) / total
+    out[refine, 0] = x[refine]
+    out[refine, 1] = y[refine]
     return out
 
 
