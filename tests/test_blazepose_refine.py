@@ -161,3 +161,23 @@ def test_refine_matches_the_reference_when_nothing_is_on_the_map() -> None:
 def test_refine_refuses_a_landmark_count_unlike_the_channels() -> None:
     with pytest.raises(ValueError, match="3 landmarks for a heatmap of 2 channels"):
         refine_with_heatmap(np.zeros((3, 2), np.float32), np.zeros((8, 8, 2), np.float32))
+
+
+@pytest.mark.parametrize("channels", [[33, 34], [34, 33], [0], [38, 0, 17], list(range(39))])
+def test_some_channels_refine_as_they_do_among_all(channels: list[int]) -> None:
+    """The next region reads landmarks 33-34 only: each refines as it does when all 39 are refined."""
+    rng = np.random.default_rng([9, *channels])
+    for _ in range(20):
+        xy = positions(rng, 39, 64, 64)
+        hm = spoil(rng, peaked_heatmap(rng, 64, 64, xy, 2.0), 0.01, 0.002)[None]
+        whole = refine_with_heatmap(xy, hm)
+        some = refine_with_heatmap(xy[channels], hm, channels=channels)
+        assert np.array_equal(some, whole[channels], equal_nan=True)
+
+
+def test_channels_out_of_the_map_or_unlike_the_landmarks_are_refused() -> None:
+    hm = np.zeros((8, 8, 4), np.float32)
+    with pytest.raises(ValueError, match="not among its 4"):
+        refine_with_heatmap(np.zeros((1, 2), np.float32), hm, channels=[4])
+    with pytest.raises(ValueError, match="2 landmarks for a heatmap of 1 channels"):
+        refine_with_heatmap(np.zeros((2, 2), np.float32), hm, channels=[1])

@@ -374,17 +374,29 @@ class BlazePoseEstimator(ReadsSetup):
 
     def finish(self, prepared: BlazePrepared, outputs: Sequence[np.ndarray], invoke_ms: float) -> FrameResult:
         """Decode the landmark outputs into the frame's pose and, on video, carry its region to the next frame."""
-        return self.follow(prepared, outputs, invoke_ms)()
+        setup = prepared.setup
+        t2 = self.clock()
+        poses: tuple[Pose, ...] = ()
+        carried: RotatedRect | None = None
+        if prepared.rect is not None:
+            result = decode_outputs(outputs, setup.decoder.layout, prepared.rect, self.in_w, self.in_h)
+            if result.flag >= setup.min_pose_score:
+                poses = (pose_from_result(result, setup.config.min_keypoint_score),)
+                centre, scale_point = result.landmarks[list(AUXILIARY), :2]
+                carried = region_from_points(centre, scale_point)
+        if prepared.continuous:
+            self._next = carried
+        return self._frame_result(prepared, poses, invoke_ms, (self.clock() - t2) * 1e3)
 
     def follow(
         self, prepared: BlazePrepared, outputs: Sequence[np.ndarray], invoke_ms: float
     ) -> Callable[[], FrameResult]:
-        """Carry the next frame's region now; decode the frame's pose when the returned call is made.
+        """:meth:`finish` in two steps: the next frame's region now, the frame's pose when the returned call is made.
 
         The region needs the pose flag and the two auxiliary landmarks only, so the overlapped
         schedule cuts and invokes the next frame before the 39 landmarks, the world landmarks and
         the document's pose are built. Every output the pose reads is checked here, so a frame
-        that fails does so before its region is carried, as a whole decode would.
+        that fails does so before its region is carried, as in :meth:`finish`.
         """
         setup = prepared.setup
         t2 = self.clock()
@@ -398,19 +410,24 @@ class BlazePoseEstimator(ReadsSetup):
                 carried = region_from_points(centre, scale_point)
         if prepared.continuous:
             self._next = carried
-        return partial(self._rest, prepared, outputs, invoke_ms, found, (self.clock() - t2) * 1e3)
+        return partial(self._pose_after, prepared, outputs, invoke_ms, found, (self.clock() - t2) * 1e3)
 
-    def _rest(
+    def _pose_after(
         self, prepared: BlazePrepared, outputs: Sequence[np.ndarray], invoke_ms: float, found: bool, early_ms: float
     ) -> FrameResult:
         """The frame's result after :meth:`follow` (the outputs are the engine's copies, still whole)."""
-        setup, frame = prepared.setup, prepared.frame
         t3 = self.clock()
         poses: tuple[Pose, ...] = ()
         if found and prepared.rect is not None:
+            setup = prepared.setup
             result = decode_outputs(outputs, setup.decoder.layout, prepared.rect, self.in_w, self.in_h)
             poses = (pose_from_result(result, setup.config.min_keypoint_score),)
-        decode_ms = early_ms + (self.clock() - t3) * 1e3
+        return self._frame_result(prepared, poses, invoke_ms, early_ms + (self.clock() - t3) * 1e3)
+
+    def _frame_result(
+        self, prepared: BlazePrepared, poses: tuple[Pose, ...], invoke_ms: float, decode_ms: float
+    ) -> FrameResult:
+        frame = prepared.frame
         timing = Timing(prepared.preprocess_ms, invoke_ms, decode_ms, prepared.preprocess_ms + invoke_ms + decode_ms)
         return FrameResult(
             frame_index=frame.index,

@@ -10,6 +10,8 @@ output is 39 x (x, y, z) in metres, origin between the hips, in the crop's orien
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from edgepose.decode.blazepose.activation import sigmoid
@@ -120,11 +122,17 @@ def decode_landmarks(raw: np.ndarray, in_w: int, in_h: int) -> np.ndarray:
 
 
 def refine_with_heatmap(
-    xy: np.ndarray, heatmap: np.ndarray, kernel: int = HEATMAP_KERNEL, min_confidence: float = HEATMAP_MIN_CONFIDENCE
+    xy: np.ndarray,
+    heatmap: np.ndarray,
+    kernel: int = HEATMAP_KERNEL,
+    min_confidence: float = HEATMAP_MIN_CONFIDENCE,
+    channels: Sequence[int] | None = None,
 ) -> np.ndarray:
     """``(L, 2)`` positions normalized to the crop, moved to the heatmap's local centre of mass.
 
-    heatmap: ``(H, W, L)`` logits (a leading batch axis of 1 is dropped). For each landmark, the
+    heatmap: ``(H, W, C)`` logits (a leading batch axis of 1 is dropped); ``xy`` holds the positions
+    of its ``channels`` (default: all C, in order), so a few landmarks are refined without reading
+    the rest of the map (each reads only its own channel, as when all are refined). For each landmark, the
     ``kernel`` x ``kernel`` cells around the one it falls in (cells off the map weigh 0) weigh their
     indices by their sigmoid; where the largest weight reaches ``min_confidence`` the position
     becomes ``(weighted column / W, weighted row / H)`` (cell corners, as MediaPipe does). A
@@ -139,10 +147,13 @@ def refine_with_heatmap(
     hm = np.asarray(heatmap, np.float32)
     if hm.ndim == 4:
         hm = hm[0]
-    hm_h, hm_w, channels = hm.shape
+    hm_h, hm_w, depth = hm.shape
     xy = np.asarray(xy, np.float32)
-    if len(xy) != channels:
-        raise ValueError(f"{len(xy)} landmarks for a heatmap of {channels} channels")
+    chosen = np.arange(depth) if channels is None else np.asarray(channels, np.intp).reshape(-1)
+    if len(xy) != len(chosen):
+        raise ValueError(f"{len(xy)} landmarks for a heatmap of {len(chosen)} channels")
+    if not ((chosen >= 0) & (chosen < depth)).all():
+        raise ValueError(f"heatmap channels {chosen.tolist()} are not among its {depth}")
     out = xy.copy()
     size = np.array([hm_w, hm_h], np.uintp)
     # astype is C's float-to-int conversion, which truncates towards zero: -0.5 of a cell is cell 0, inside.
@@ -158,9 +169,9 @@ def refine_with_heatmap(
     # window is read, an off-map landmark's too (it is never refined). A cell off the map has the
     # index of some other cell, or one past the array's ends that mode="clip" pulls back in:
     # whatever it reads is zeroed below.
-    row_stride = hm_w * channels
-    centre = cell @ np.array([channels, row_stride]) + np.arange(channels)  # (L,) flat index of the centre
-    flat = centre[:, None, None] + (steps[:, None] * row_stride + steps * channels)  # (L, k, k)
+    row_stride = hm_w * depth
+    centre = cell @ np.array([depth, row_stride]) + chosen  # (L,) flat index of the centre
+    flat = centre[:, None, None] + (steps[:, None] * row_stride + steps * depth)  # (L, k, k)
     logits = hm.reshape(-1).take(flat, mode="clip")
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         # activation.sigmoid with fewer temporaries: a logit of -100 gives 0 without a warning.

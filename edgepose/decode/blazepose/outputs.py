@@ -142,8 +142,7 @@ def decode_points(
     xy[:, 0] = values[:, 0] / np.float32(in_w)
     xy[:, 1] = values[:, 1] / np.float32(in_h)
     if layout.heatmap is not None:
-        heatmap = np.asarray(outputs[layout.heatmap])
-        xy = refine_with_heatmap(xy, heatmap.reshape(heatmap.shape[-3:])[..., index], kernel)
+        xy = refine_with_heatmap(xy, outputs[layout.heatmap], kernel, channels=index)
     return rect.to_source(xy)
 
 
