@@ -37,6 +37,14 @@ class SourceConfig:
     slot_size: int = setting(
         1, "live sources: frames held between capture and inference; older ones are skipped", min=1, max=16
     )
+    decode_threads: int = setting(
+        0,
+        "threads FFmpeg decodes video files and streams with; 0: auto, 1 on boards with less than 1 GiB "
+        "of memory (a 720p H.264 decoder holds about 10 MB less than with 4, and a stream lags less), "
+        "else FFmpeg's default of one per core",
+        min=0,
+        max=64,
+    )
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,16 @@ backoff and reports a stall to the health registry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from edgepose.config.sections import SourceConfig
 from edgepose.errors import ConfigError, InputError
 from edgepose.health import Health
+from edgepose.kernels import board_memory_mb
 from edgepose.sources.base import Clocks, Source
 from edgepose.sources.capture import OpenCvCapture
+from edgepose.sources.decoding import resolve_decode_threads
 from edgepose.sources.files import IMAGE_SUFFIXES, ImageSource
 from edgepose.sources.paths import check_path
 from edgepose.sources.retry import Backoff, RetryingSource
@@ -67,17 +70,20 @@ def make_source(
     stats: RunStats | None = None,
     model_input: tuple[int, int] | None = None,
     component: str = "source",
+    memory_mb: Callable[[], int | None] = board_memory_mb,
 ) -> Source:
     """Build the source for a resolved uri (``auto`` is resolved by the caller).
 
     ``model_input`` ``(width, height)`` sizes the Pi camera's ``lores`` stream; ``component`` is
-    the health component a live source reports as (``camera <name>``).
+    the health component a live source reports as (``camera <name>``); ``memory_mb`` is the board's
+    memory, which ``source.decode_threads: 0`` (auto) decides by.
     """
     kind = guess_kind(uri) if config.kind == "auto" else config.kind
     if kind in ("image", "directory"):
         return ImageSource(uri, config.camera, config.loop, clocks)
     if kind == "video":
-        return VideoFileSource(uri, config.camera, config.loop, config.realtime, clocks)
+        threads = resolve_decode_threads(config.decode_threads, memory_mb)
+        return VideoFileSource(uri, config.camera, config.loop, config.realtime, clocks, decode_threads=threads)
     size = (config.width, config.height)
     inner: Source
     if kind == "picamera2":
@@ -85,7 +91,10 @@ def make_source(
 
         inner = Picamera2Source(config.camera, camera_number(uri), size, config.fps, model_input, clocks)
     elif kind in ("v4l2", "stream"):
-        inner = OpenCvCapture(uri, kind, config.camera, config.width, config.height, config.fps, clocks)
+        threads = resolve_decode_threads(config.decode_threads, memory_mb) if kind == "stream" else 0
+        inner = OpenCvCapture(
+            uri, kind, config.camera, config.width, config.height, config.fps, clocks, decode_threads=threads
+        )
     else:
         raise ConfigError(f"source.kind: {kind!r} is not known")
     return RetryingSource(

@@ -8,6 +8,7 @@ from edgepose.errors import FrameError, UnavailableError
 from edgepose.frame import Frame
 from edgepose.opencv import bgr_to_rgb, require_cv2
 from edgepose.sources.base import Clocks, Source
+from edgepose.sources.decoding import FFMPEG_DEFAULT, DecodeThreads, threads_in_use
 
 OPEN_TIMEOUT_MS = 10_000  # a stream that does not answer is a failed open, not a hang
 READ_TIMEOUT_MS = 5_000  # a stream that stops sending is a failed read (the retry wrapper reopens)
@@ -18,6 +19,8 @@ class OpenCvCapture(Source):
 
     Frames are stamped when ``read`` returns (the drivers' own timestamps are not comparable
     across backends); the pipeline reads continuously, so that is within one frame of capture.
+    ``decode_threads`` is a stream's FFmpeg decoding threads (0: its default); a V4L2 device is not
+    decoded by FFmpeg and ignores it.
     """
 
     continuous = True
@@ -32,6 +35,7 @@ class OpenCvCapture(Source):
         height: int = 720,
         fps: float = 30.0,
         clocks: Clocks | None = None,
+        decode_threads: int = FFMPEG_DEFAULT,
     ) -> None:
         self.uri = uri
         self.kind = kind
@@ -39,6 +43,7 @@ class OpenCvCapture(Source):
         self.size = (width, height)
         self.fps = fps
         self.clocks = clocks or Clocks()
+        self.decode_threads = DecodeThreads(decode_threads, f"camera {camera}")
         self._cap: Any = None
         self._count = 0
 
@@ -56,12 +61,18 @@ class OpenCvCapture(Source):
             hint = "check the device exists (ls /dev/video*) and the user is in the 'video' group"
         else:
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+            params += self.decode_threads.params(cv2)
             cap = cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG, params)
             hint = "check the URL, the credentials in it and the network"
         if not cap.isOpened():
             cap.release()
             raise UnavailableError(f"cannot open {self.kind} source {self.uri}", hint)
         self._cap = cap
+
+    @property
+    def threads_in_use(self) -> int | None:
+        """How many threads FFmpeg decodes the open stream with; None for a device, closed or not reportable."""
+        return None if self.kind == "v4l2" else threads_in_use(require_cv2(), self._cap)
 
     def _is_device(self) -> bool:
         return self.uri.isdigit() or self.uri.removeprefix("/dev/video").isdigit()

@@ -1,4 +1,4 @@
-"""Video files through OpenCV (its wheels bundle FFmpeg, so H.264 MP4 works on a fresh Pi)."""
+"""Video files through OpenCV's FFmpeg backend (its wheels bundle FFmpeg, so H.264 MP4 works on a fresh Pi)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
 from edgepose.opencv import bgr_to_rgb, require_cv2
 from edgepose.sources.base import Clocks, Source
+from edgepose.sources.decoding import FFMPEG_DEFAULT, DecodeThreads, threads_in_use
 from edgepose.sources.paths import check_path
 
 
@@ -20,6 +21,7 @@ class VideoFileSource(Source):
     are skipped) and frames carry the clock's time. Read as fast as possible, every frame is
     processed and frames carry their **media time** (open time + frames played / fps, continuing
     across loops), so tracking and smoothing see the video's own timeline, not the reading speed.
+    ``decode_threads`` is FFmpeg's decoding threads (0: its default; :mod:`edgepose.sources.decoding`).
     """
 
     continuous = True
@@ -32,6 +34,7 @@ class VideoFileSource(Source):
         realtime: bool = False,
         clocks: Clocks | None = None,
         sleep: Any = time.sleep,
+        decode_threads: int = FFMPEG_DEFAULT,
     ) -> None:
         self.path = Path(path)
         self.name = camera
@@ -39,6 +42,7 @@ class VideoFileSource(Source):
         self.realtime = realtime
         self.clocks = clocks or Clocks()
         self.sleep = sleep
+        self.decode_threads = DecodeThreads(decode_threads, f"video {self.path}")
         self.fps = 0.0
         self._cap: Any = None
         self._count = 0
@@ -52,6 +56,14 @@ class VideoFileSource(Source):
     def live(self) -> bool:
         return self.realtime
 
+    @property
+    def threads_in_use(self) -> int | None:
+        """How many threads FFmpeg decodes the open file with; None when closed or not reportable."""
+        return threads_in_use(require_cv2(), self._cap)
+
+    def _capture(self, cv2: Any) -> Any:
+        return cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, self.decode_threads.params(cv2))
+
     def open(self) -> None:
         cv2 = require_cv2()
         check_path(self.path)  # before open(): a FIFO would block it
@@ -62,7 +74,7 @@ class VideoFileSource(Source):
             raise InputError(f"video not found: {self.path}", "check source.uri or --source") from None
         except OSError as exc:
             raise InputError(f"cannot read video {self.path}: {exc.strerror}") from None
-        cap = cv2.VideoCapture(str(self.path))
+        cap = self._capture(cv2)
         ok, first = cap.read() if cap.isOpened() else (False, None)
         if not ok or first is None:
             cap.release()
@@ -88,7 +100,7 @@ class VideoFileSource(Source):
                 return None
             # Reopened rather than seeked: a seek to 0 does not rewind every file (one-frame videos).
             self._cap.release()
-            self._cap = cv2.VideoCapture(str(self.path))
+            self._cap = self._capture(cv2)
             self._start_mono = self.clocks.mono()
             self._file_frame = 0
             ok, bgr = self._cap.read()
