@@ -7,12 +7,18 @@
 #
 # Usage: scripts/benchmark-pi.sh [--out DIR] [--frames N] [--models A,B] [--threads 1,2,4]
 #                                [--source SRC] [--compare OLD.json] [--performance]
-#                                [--max-temp C] [-- extra edgepose bench arguments]
+#                                [--max-temp C] [--limit] [--peer DIR] [--cold-calls N]
+#                                [-- extra edgepose bench arguments]
 #
 #   --performance  set the CPU governor to 'performance' for the run (needs sudo) and put the
 #                  previous governor back afterwards. Without it, a governor other than
 #                  'performance' is reported and the run goes on.
 #   --max-temp C   wait (up to 5 minutes) for the CPU to cool below C °C before starting (default 65).
+#   --limit        then also the limit: `edgepose bench --summary` (pipeline against the bare invoke,
+#                  CPU ms, PSS, first document) into -limit.{md,json}, and the cut after a wait
+#                  (scripts/bench_cold_cut.py) into -cold.txt; needs --source VIDEO.
+#   --peer DIR     with --limit: the TF example's movenet.py and data.py in DIR, timed beside it.
+#   --cold-calls N with --limit: cuts timed after each wait (default 200).
 #
 # Exit status: that of `edgepose bench` (3 when --compare flags a regression).
 set -euo pipefail
@@ -25,9 +31,12 @@ SOURCE=
 COMPARE=
 PERFORMANCE=0
 MAX_TEMP=65
+LIMIT=0
+PEER=
+COLD_CALLS=200
 EXTRA=()
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -39,11 +48,23 @@ while [ $# -gt 0 ]; do
         --compare) COMPARE=$2; shift 2 ;;
         --performance) PERFORMANCE=1; shift ;;
         --max-temp) MAX_TEMP=$2; shift 2 ;;
+        --limit) LIMIT=1; shift ;;
+        --peer) PEER=$2; shift 2 ;;
+        --cold-calls) COLD_CALLS=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         --) shift; EXTRA=("$@"); break ;;
         *) echo "benchmark-pi: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
 done
+
+if [ "$LIMIT" = 1 ] && [ -z "$SOURCE" ]; then
+    echo "benchmark-pi: --limit times the pipeline on video frames: add --source VIDEO (a .mp4 or .avi)" >&2
+    exit 64
+fi
+if [ -n "$PEER" ] && [ "$LIMIT" = 0 ]; then
+    echo "benchmark-pi: --peer is timed in the limit run: add --limit" >&2
+    exit 64
+fi
 
 # The edgepose command: $EDGEPOSE, the project's virtual environment, or the one on PATH.
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -132,4 +153,16 @@ say "running: ${CMD[*]} ${ARGS[*]} ${EXTRA[*]}"
 status=0
 "${CMD[@]}" "${ARGS[@]}" "${EXTRA[@]}" | tee "$BASE.md" || status=$?
 say "results: $BASE.md $BASE.json $BASE.csv$([ ! -e "$BASE.png" ] || echo " $BASE.png")"
+
+if [ "$LIMIT" = 1 ]; then
+    # The table a limit report quotes: each model's pipeline against its bare invoke loop, CPU ms a
+    # frame at a camera's pace, PSS and the first document; then how long a cut takes after a wait.
+    LIMIT_ARGS=(bench --summary --models "$MODELS" --threads "$THREADS" --source "$SOURCE" --json "$BASE-limit.json")
+    [ -z "$PEER" ] || LIMIT_ARGS+=(--peer "$PEER")
+    say "running: ${CMD[*]} ${LIMIT_ARGS[*]} ${EXTRA[*]}"
+    "${CMD[@]}" "${LIMIT_ARGS[@]}" "${EXTRA[@]}" | tee "$BASE-limit.md" || status=$?
+    say "running: $PY $HERE/scripts/bench_cold_cut.py --video $SOURCE --calls $COLD_CALLS"
+    "$PY" "$HERE/scripts/bench_cold_cut.py" --video "$SOURCE" --calls "$COLD_CALLS" | tee "$BASE-cold.txt" || status=$?
+    say "results: $BASE-limit.md $BASE-limit.json $BASE-cold.txt"
+fi
 exit "$status"

@@ -374,3 +374,35 @@ def test_benchmark_script_writes_results_named_by_board_and_date(tmp_path: Path,
     md = next(tmp_path.glob("*.md")).read_text()
     assert "| movenet_single_pose_lightning_ptq | 2.8 | cpu | 1 |" in md
     assert "benchmark-pi: board:" in proc.stderr
+
+
+def test_benchmark_script_with_limit_writes_the_limit_table_and_the_cold_cut(
+    tmp_path: Path, walking_video: Path
+) -> None:
+    """``--limit``: the table a limit report quotes (pipeline against bare, CPU ms, PSS) and the cut
+    after each wait, beside the standard results and named as they are."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, EDGEPOSE=f"{sys.executable} -m edgepose")
+    args = [str(SCRIPT), "--out", str(tmp_path), "--frames", "3", "--threads", "1", "--models", MOVENET]
+    args += ["--source", str(walking_video), "--limit", "--cold-calls", "2"]
+    args += ["--", "--warmup", "0", "--accelerators", "cpu", "--seconds", "1", "--rounds", "1"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=SCRIPT.parents[1])
+    assert proc.returncode == 0, proc.stderr
+    (limit,) = tmp_path.glob("*-limit.md")
+    base = limit.name.removesuffix("-limit.md")
+    assert {p.name for p in tmp_path.glob(f"{base}*")} >= {f"{base}{s}" for s in (".md", "-limit.json", "-cold.txt")}
+    rows = [line for line in limit.read_text().splitlines() if line.startswith("| movenet_single_pose_lightning_ptq |")]
+    assert len(rows) == 1 and "| real (cpu) | 1 |" in rows[0]
+    cold = (tmp_path / f"{base}-cold.txt").read_text()
+    assert len([line for line in cold.splitlines() if " after " in line]) == 12
+
+
+def test_benchmark_script_refuses_a_limit_without_a_video() -> None:
+    import subprocess
+
+    proc = subprocess.run([str(SCRIPT), "--limit"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 64 and "add --source VIDEO" in proc.stderr
+    proc = subprocess.run([str(SCRIPT), "--peer", "/tmp"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 64 and "add --limit" in proc.stderr
