@@ -235,6 +235,9 @@ class PoseDetector:
         self.invokes = 0  # detector runs so far (how often tracking was lost, on video)
         self._lock = threading.Lock()
         self._buffer = np.zeros((self.in_h, self.in_w, 3), np.uint8)
+        # Its input, reused: on a frame with nobody in view the detector runs every frame, and three
+        # fresh float arrays a call grow the heap by what malloc keeps of them.
+        self._tensor = np.zeros((1, self.in_h, self.in_w, 3), np.float32)
 
     def find(self, image: np.ndarray) -> RotatedRect | None:
         """The rotated square around the best person of an RGB frame (source pixels), or None."""
@@ -243,7 +246,8 @@ class PoseDetector:
         letterbox = RotatedRect(width / 2, height / 2, region.w, region.h)
         with self._lock:
             rgb = warp(image, letterbox, self.in_w, self.in_h, "zero", self._buffer)
-            tensor = (rgb.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))[None]
+            tensor = self._tensor  # [-1, 1]: rgb * (2 / 255) - 1 in float32, in place
+            np.subtract(np.multiply(rgb, np.float32(2.0 / 255.0), out=tensor[0]), np.float32(1.0), out=tensor[0])
             outputs = self.engine.invoke(tensor)
             self.invokes += 1
         found = decode_detections(outputs[self.boxes_index], outputs[self.scores_index], self.anchors, self.options)
