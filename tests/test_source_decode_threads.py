@@ -63,29 +63,21 @@ def test_auto_keeps_ffmpegs_default_where_memory_is_unknown_and_a_number_is_take
     assert resolve_decode_threads(1, lambda: 8192) == 1
 
 
-def test_configured_video_on_a_small_board_decodes_with_one_thread(walking_video):
-    source = make_source(SourceConfig(), str(walking_video), memory_mb=lambda: 512)
+@pytest.mark.parametrize(
+    ("setting", "memory", "expected"),
+    [
+        (0, 512, 1),  # auto on a small board: one thread
+        (0, 8192, None),  # auto on a large one: FFmpeg's default
+        (3, 512, 3),  # a number wins over the board
+    ],
+)
+def test_a_configured_video_decodes_with_the_threads_the_setting_and_board_give(
+    walking_video, setting: int, memory: int, expected: int | None
+):
+    source = make_source(SourceConfig(decode_threads=setting), str(walking_video), memory_mb=lambda: memory)
     source.open()
     try:
-        assert source.threads_in_use == 1
-    finally:
-        source.close()
-
-
-def test_configured_video_on_a_large_board_keeps_ffmpegs_default(walking_video):
-    source = make_source(SourceConfig(), str(walking_video), memory_mb=lambda: 8192)
-    source.open()
-    try:
-        assert source.threads_in_use == ffmpeg_default_threads(walking_video)
-    finally:
-        source.close()
-
-
-def test_configured_number_wins_over_the_board(walking_video):
-    source = make_source(SourceConfig(decode_threads=3), str(walking_video), memory_mb=lambda: 512)
-    source.open()
-    try:
-        assert source.threads_in_use == 3
+        assert source.threads_in_use == (ffmpeg_default_threads(walking_video) if expected is None else expected)
     finally:
         source.close()
 
