@@ -248,7 +248,8 @@ def open_engine(
     notify = on_fallback or (lambda _reason: None)
 
     def cpu_builder(cpu_model: ModelFile) -> Callable[[], LiteRtEngine]:
-        loaded = without_unread_outputs(cpu_model)  # BlazePose's segmentation branch is never computed
+        # BlazePose's segmentation branch is never computed; a file the interpreter maps is kept as its path
+        loaded = without_unread_outputs(cpu_model).for_engine()
         return lambda: LiteRtEngine(loaded, model.threads, None, runtime, "cpu")
 
     if not wants_edgetpu(model, pair, scan):
@@ -256,7 +257,7 @@ def open_engine(
         engine = SupervisedEngine(cpu_builder(cpu_model), "cpu", policy, health, inline=True)  # no device to wedge
         return EngineChoice(engine, "cpu", cpu_model.path, decoder_options=cpu_model.decoder_options)
 
-    tpu_model = _edgetpu_model(pair)
+    tpu_model = _edgetpu_model(pair).for_engine()  # the builds below map the file
     fallback_path = pair.cpu if model.fallback == "cpu" else None
     if model.fallback == "cpu" and fallback_path is None:
         raise InputError(

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgepose.errors import InputError, UnavailableError
 from edgepose.inference.modelfile import ModelFile
+from edgepose.inference.residency import release_file_pages
 from edgepose.inference.runtime import Runtime, import_runtime
 from edgepose.sources.imagesize import MAX_IMAGE_PIXELS
 
@@ -91,7 +92,7 @@ class LiteRtEngine(InferenceEngine):
         accelerator: str = "cpu",
         content: bytes | None = None,
     ) -> None:
-        self.model = model
+        self.model = model.for_engine()  # a file the interpreter maps is not also kept in the heap
         self.dropped_outputs = model.dropped_outputs  # outputs of the file cut before loading: not in outputs
         self.runtime = runtime or import_runtime()
         self.accelerator = accelerator
@@ -101,11 +102,12 @@ class LiteRtEngine(InferenceEngine):
                 f"{model.path.name} is compiled for the Edge TPU and cannot run on the CPU",
                 "use the CPU variant of the model, or set model.accelerator: edgetpu with a Coral attached",
             )
+        # A file as it is on disk is mapped, so that its pages can be given back once packed.
+        mapped = content is None and model.on_disk
+        source = {"model_path": str(model.path)} if mapped else {"model_content": content or model.content}
         try:
             self._interp = self.runtime.Interpreter(
-                model_content=content if content is not None else model.content,
-                num_threads=threads,
-                experimental_delegates=delegates or None,
+                **source, num_threads=threads, experimental_delegates=delegates or None
             )
             check_input(model, self._interp.get_input_details())  # before allocating what it asks for
             self._interp.allocate_tensors()
@@ -123,6 +125,8 @@ class LiteRtEngine(InferenceEngine):
                 ) from None
             hint = TOO_LARGE_HINT if text == OUT_OF_MEMORY else None
             raise InputError(f"{model.path} cannot be prepared: {text}", hint) from None
+        self._mapped = mapped
+        self.released = self._release()
         self._read_specs()
         for spec in self.outputs:
             if (problem := quantization_problem(spec)) is not None:
@@ -140,7 +144,13 @@ class LiteRtEngine(InferenceEngine):
             return
         self._interp.resize_tensor_input(self.input.index, list(shape), strict=True)
         self._interp.allocate_tensors()
+        self.released = self._release()
         self._read_specs()
+
+    def _release(self) -> int:
+        """Give back the mapped file's pages once the tensors are allocated: XNNPACK has packed the
+        weights into its own buffers by then (:mod:`edgepose.inference.residency`). Bytes advised."""
+        return release_file_pages(self.model.path) if self._mapped else 0
 
     def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
         """Run the model on one input tensor; returns copies of every output, in output order."""

@@ -7,7 +7,7 @@ on the CPU, with a message that says what to do, instead of an interpreter crash
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgepose.errors import InputError
@@ -25,7 +25,8 @@ class ModelFile:
     ``PosenetDecoderOp`` it is the model without that node (see :mod:`edgepose.inference.surgery`),
     ``custom_ops`` still lists what the file had, and ``decoder_options`` holds the op's parameters.
     ``dropped_outputs`` names outputs of the file that ``content`` no longer computes because
-    nothing reads them (:mod:`edgepose.inference.unread`).
+    nothing reads them (:mod:`edgepose.inference.unread`). ``on_disk``: ``content`` is the file's
+    bytes unchanged, so the interpreter maps the file itself instead of holding a copy of it.
     """
 
     path: Path
@@ -33,6 +34,12 @@ class ModelFile:
     custom_ops: tuple[str, ...]
     decoder_options: dict[str, float] = field(default_factory=dict)
     dropped_outputs: tuple[str, ...] = ()
+    on_disk: bool = False
+
+    def for_engine(self) -> ModelFile:
+        """What an engine keeps to build and rebuild its interpreter: without the bytes when the
+        interpreter maps the file (they would be a second copy of the model for the daemon's life)."""
+        return replace(self, content=b"") if self.on_disk else self
 
     @property
     def edgetpu_compiled(self) -> bool:
@@ -58,7 +65,7 @@ def read_model(path: str | Path) -> ModelFile:
     if POSENET_DECODER_OP in custom_ops:
         stripped = strip_posenet_decoder(content, path)
         return ModelFile(path, stripped.content, custom_ops, stripped.options)
-    return ModelFile(path, content, custom_ops)
+    return ModelFile(path, content, custom_ops, on_disk=True)
 
 
 def custom_ops_of(content: bytes, path: Path | str = "<bytes>") -> tuple[str, ...]:

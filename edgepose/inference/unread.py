@@ -46,4 +46,6 @@ def without_unread_outputs(model: ModelFile) -> ModelFile:
     if not unread:
         return model
     stripped = drop_outputs(model.content, unread, model.path)
-    return dataclasses.replace(model, content=stripped.content, dropped_outputs=model.dropped_outputs + unread)
+    return dataclasses.replace(
+        model, content=stripped.content, on_disk=False, dropped_outputs=model.dropped_outputs + unread
+    )
