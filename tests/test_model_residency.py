@@ -4,21 +4,27 @@ The engine builds the interpreter from the file's path, not from a copy of its b
 mapping's resident pages after allocating the tensors (:mod:`edgepose.inference.residency`). What is
 checked here: the pages are gone from this process, the outputs are the same numbers as an
 interpreter built from the bytes (also after pages are read again), nothing writable is touched,
-and a model edgepose rewrote before loading (BlazePose without its mask) still loads from its bytes.
+and a model edgepose rewrote before loading (BlazePose without its mask) is written to an unlinked
+file on a disk and mapped the same way (:mod:`edgepose.inference.spill`), or loads from its bytes
+where there is no such place.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edgepose.config.sections import ModelConfig
+from edgepose.inference.accelerator import open_engine
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import read_model
 from edgepose.inference.residency import parse_maps, read_only_mappings_of, release_file_pages
+from edgepose.inference.spill import filesystem_of, spill_directory, spilled
 from edgepose.inference.unread import without_unread_outputs
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs /proc/self/smaps (Linux)")
@@ -116,3 +122,84 @@ def test_a_rewritten_model_loads_from_its_bytes(models_dir: Path) -> None:
     assert engine.released == 0
     assert engine.model.content == model.content
     assert [o.name for o in engine.outputs] == ["Identity", "Identity_1", "Identity_3", "Identity_4"]
+
+
+MOUNTINFO = """\
+22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw
+25 22 0:21 / /tmp rw,nosuid shared:5 - tmpfs tmpfs rw
+26 25 8:3 / /tmp/on\\040disk rw,relatime shared:6 - ext4 /dev/sda3 rw
+27 22 0:22 / /run rw,nosuid shared:7 - tmpfs tmpfs rw
+broken line without a separator
+"""
+
+
+def test_the_file_system_is_that_of_the_deepest_mount_holding_the_directory() -> None:
+    assert filesystem_of(Path("/var/cache/edgepose"), MOUNTINFO) == "ext4"
+    assert filesystem_of(Path("/tmp"), MOUNTINFO) == "tmpfs"
+    assert filesystem_of(Path("/tmp/x"), MOUNTINFO) == "tmpfs"
+    assert filesystem_of(Path("/tmp/on disk/models"), MOUNTINFO) == "ext4"
+    assert filesystem_of(Path("/tmpfoo"), MOUNTINFO) == "ext4"  # a prefix of the name is not a parent
+    assert filesystem_of(Path("/x"), "") is None
+
+
+def test_a_model_is_spilled_only_to_a_writable_directory_on_a_disk(tmp_path: Path) -> None:
+    memory, disk = tmp_path / "memory", tmp_path / "disk"
+    memory.mkdir()
+    disk.mkdir()
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(f"22 1 8:2 / / rw - ext4 /dev/sda2 rw\n30 22 0:40 / {memory.resolve()} rw - tmpfs tmpfs rw\n")
+    assert spill_directory([tmp_path / "missing", memory, disk], mountinfo) == disk.resolve()
+    assert spill_directory([memory], mountinfo) is None  # releasing a tmpfs page frees nothing
+    assert spill_directory([disk], tmp_path / "no-mountinfo") is None
+
+
+@linux_only
+def test_a_spilled_model_has_no_name_and_reads_back(tmp_path: Path) -> None:
+    content = bytes(range(256)) * 1000
+    with spilled(content, tmp_path) as path:
+        assert path.read_bytes() == content
+        assert list(tmp_path.iterdir()) == []  # unlinked as it was made: nothing to clean up
+    assert not path.exists() or path.resolve().parent != tmp_path.resolve()  # the descriptor is closed
+
+
+def resident_kb_under(directory: Path) -> tuple[int, int]:
+    """(mappings, resident kB) of this process's mappings of files in ``directory`` (deleted ones too)."""
+    prefix, count, total, inside = f"{directory.resolve()}/", 0, 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):
+            inside = len(fields) == 6 and fields[5].startswith(prefix)
+            count += inside
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return count, total
+
+
+@linux_only
+def test_a_rewritten_model_is_spilled_mapped_and_given_back(models_dir: Path, tmp_path: Path) -> None:
+    model = without_unread_outputs(read_model(models_dir / "pose_landmark_lite.tflite"))
+    spilled_engine = LiteRtEngine(model, threads=2, spill_to=tmp_path)
+    mappings, resident = resident_kb_under(tmp_path)
+    assert mappings >= 1 and resident < 256  # mapped from the unlinked file, its pages given back
+    assert spilled_engine.released >= len(model.content)
+    assert spilled_engine.model.content == b""
+    from_bytes = LiteRtEngine(model, threads=2)
+    tensor = np.random.default_rng(11).random(from_bytes.input.shape, dtype=np.float32)
+    for ours, theirs in zip(spilled_engine.invoke(tensor), from_bytes.invoke(tensor), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@linux_only
+def test_the_cpu_engine_keeps_neither_copy_of_a_rewritten_model(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if spill_directory([tmp_path]) is None:
+        pytest.skip(f"{tmp_path} is not on a disk: nothing to spill to")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    config = ModelConfig(name="pose_landmark_full.tflite", accelerator="cpu", threads=2)
+    choice = open_engine(config, [models_dir])
+    try:
+        assert choice.engine.engine.model.content == b""
+        assert resident_kb_under(tmp_path)[0] >= 1
+    finally:
+        choice.engine.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,11 @@ from edgepose.health import Health
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import ModelFile, read_model
 from edgepose.inference.runtime import Runtime, import_runtime
+from edgepose.inference.spill import spill_directory
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
 from edgepose.inference.tpu_devices import EdgeTpuDevice, find_edgetpus, matching
 from edgepose.inference.unread import without_unread_outputs
-from edgepose.modelstore.locate import locate
+from edgepose.modelstore.locate import cache_dir, locate
 from edgepose.modelstore.manifest import ModelEntry, load_manifest
 
 log = logging.getLogger(__name__)
@@ -247,17 +249,21 @@ def open_engine(
     policy = SupervisorPolicy.from_config(model)
     notify = on_fallback or (lambda _reason: None)
 
-    def cpu_builder(cpu_model: ModelFile) -> Callable[[], LiteRtEngine]:
-        # BlazePose's segmentation branch is never computed; a file the interpreter maps is kept as its path
-        loaded = without_unread_outputs(cpu_model).for_engine()
-        return lambda: LiteRtEngine(loaded, model.threads, None, runtime, "cpu")
+    spill = spill_directory([Path(tempfile.gettempdir()), cache_dir(model.cache_dir)])
+
+    def cpu_builder(path: Path) -> Callable[[], LiteRtEngine]:
+        # Each build reads the file again: a builder kept for rebuilds holds a name, not a copy of the
+        # model. BlazePose's segmentation branch is cut, never computed.
+        return lambda: LiteRtEngine(
+            without_unread_outputs(read_model(path)), model.threads, None, runtime, "cpu", spill_to=spill
+        )
 
     if not wants_edgetpu(model, pair, scan):
         cpu_model = read_model(_cpu_path(model, pair))
-        engine = SupervisedEngine(cpu_builder(cpu_model), "cpu", policy, health, inline=True)  # no device to wedge
+        engine = SupervisedEngine(cpu_builder(cpu_model.path), "cpu", policy, health, inline=True)  # no device to wedge
         return EngineChoice(engine, "cpu", cpu_model.path, decoder_options=cpu_model.decoder_options)
 
-    tpu_model = _edgetpu_model(pair).for_engine()  # the builds below map the file
+    tpu_model = _edgetpu_model(pair)
     fallback_path = pair.cpu if model.fallback == "cpu" else None
     if model.fallback == "cpu" and fallback_path is None:
         raise InputError(
@@ -274,16 +280,16 @@ def open_engine(
         log.error("FALLING BACK TO THE CPU (model.fallback: cpu): %s; fix: %s", reason, fix)
         notify(reason)
         cpu_model = read_model(fallback_path)
-        engine = SupervisedEngine(cpu_builder(cpu_model), "cpu", policy, health, inline=True)
+        engine = SupervisedEngine(cpu_builder(fallback_path), "cpu", policy, health, inline=True)
         return EngineChoice(engine, "cpu", fallback_path, reason, cpu_model.decoder_options)
 
     delegates = [first]  # the probe's delegate serves the first build; rebuilds load a fresh one
 
     def build_tpu() -> LiteRtEngine:
         delegate = delegates.pop() if delegates else load_edgetpu_delegate(runtime, model.edgetpu_device, scan)
-        return LiteRtEngine(tpu_model, model.threads, [delegate], runtime, "edgetpu")
+        return LiteRtEngine(read_model(tpu_model.path), model.threads, [delegate], runtime, "edgetpu", spill_to=spill)
 
-    fallback = cpu_builder(read_model(fallback_path)) if fallback_path is not None else None
+    fallback = cpu_builder(fallback_path) if fallback_path is not None else None
     engine = SupervisedEngine(build_tpu, "edgetpu", policy, health, fallback, on_fallback)
     return EngineChoice(engine, "edgetpu", tpu_model.path, decoder_options=tpu_model.decoder_options)
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,6 +19,7 @@ from edgepose.errors import InputError, UnavailableError
 from edgepose.inference.modelfile import ModelFile
 from edgepose.inference.residency import release_file_pages
 from edgepose.inference.runtime import Runtime, import_runtime
+from edgepose.inference.spill import spilled
 from edgepose.sources.imagesize import MAX_IMAGE_PIXELS
 
 log = logging.getLogger(__name__)
@@ -91,8 +94,10 @@ class LiteRtEngine(InferenceEngine):
         runtime: Runtime | None = None,
         accelerator: str = "cpu",
         content: bytes | None = None,
+        spill_to: Path | None = None,
     ) -> None:
-        self.model = model.for_engine()  # a file the interpreter maps is not also kept in the heap
+        """``content``: bytes to load instead of the model's. ``spill_to``: a directory on a disk
+        where a rewritten model is written, unlinked, so that it is mapped (:mod:`edgepose.inference.spill`)."""
         self.dropped_outputs = model.dropped_outputs  # outputs of the file cut before loading: not in outputs
         self.runtime = runtime or import_runtime()
         self.accelerator = accelerator
@@ -102,15 +107,30 @@ class LiteRtEngine(InferenceEngine):
                 f"{model.path.name} is compiled for the Edge TPU and cannot run on the CPU",
                 "use the CPU variant of the model, or set model.accelerator: edgetpu with a Coral attached",
             )
-        # A file as it is on disk is mapped, so that its pages can be given back once packed.
-        mapped = content is None and model.on_disk
-        source = {"model_path": str(model.path)} if mapped else {"model_content": content or model.content}
+        with ExitStack() as stack:
+            path = _file_to_map(model, content, spill_to, stack)
+            source = (
+                {"model_path": str(path)} if path else {"model_content": model.content if content is None else content}
+            )
+            self._interp = self._build(model, source, threads, delegates)
+            self.released = release_file_pages(path) if path else 0
+        # What a model loaded from a file keeps: not its bytes, which would be a second copy for the daemon's life.
+        self.model = replace(model, content=b"") if path else model
+        self._mapped = model.path if path and model.on_disk else None  # a spilled file is gone: nothing to release
+        self._read_specs()
+        for spec in self.outputs:
+            if (problem := quantization_problem(spec)) is not None:
+                fix = "the model is broken: re-export or re-download it"
+                raise InputError(f"{model.path.name}: output {spec.name} has {problem}", fix)
+
+    def _build(self, model: ModelFile, source: dict[str, Any], threads: int, delegates: list[Any] | None) -> Any:
+        """The interpreter with its tensors allocated; what goes wrong becomes an :class:`InputError`."""
         try:
-            self._interp = self.runtime.Interpreter(
+            interpreter = self.runtime.Interpreter(
                 **source, num_threads=threads, experimental_delegates=delegates or None
             )
-            check_input(model, self._interp.get_input_details())  # before allocating what it asks for
-            self._interp.allocate_tensors()
+            check_input(model, interpreter.get_input_details())  # before allocating what it asks for
+            interpreter.allocate_tensors()
         except ValueError as exc:
             raise InputError(f"{model.path} cannot be loaded: {exc}", "re-download the model") from None
         except MemoryError:
@@ -125,13 +145,7 @@ class LiteRtEngine(InferenceEngine):
                 ) from None
             hint = TOO_LARGE_HINT if text == OUT_OF_MEMORY else None
             raise InputError(f"{model.path} cannot be prepared: {text}", hint) from None
-        self._mapped = mapped
-        self.released = self._release()
-        self._read_specs()
-        for spec in self.outputs:
-            if (problem := quantization_problem(spec)) is not None:
-                fix = "the model is broken: re-export or re-download it"
-                raise InputError(f"{model.path.name}: output {spec.name} has {problem}", fix)
+        return interpreter
 
     def _read_specs(self) -> None:
         (inp,) = self._interp.get_input_details()
@@ -144,19 +158,32 @@ class LiteRtEngine(InferenceEngine):
             return
         self._interp.resize_tensor_input(self.input.index, list(shape), strict=True)
         self._interp.allocate_tensors()
-        self.released = self._release()
+        self.released = release_file_pages(self._mapped) if self._mapped else 0  # packed again
         self._read_specs()
-
-    def _release(self) -> int:
-        """Give back the mapped file's pages once the tensors are allocated: XNNPACK has packed the
-        weights into its own buffers by then (:mod:`edgepose.inference.residency`). Bytes advised."""
-        return release_file_pages(self.model.path) if self._mapped else 0
 
     def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
         """Run the model on one input tensor; returns copies of every output, in output order."""
         self._interp.set_tensor(self.input.index, tensor)
         self._interp.invoke()
         return [self._interp.get_tensor(o.index) for o in self.outputs]
+
+
+def _file_to_map(model: ModelFile, content: bytes | None, spill_to: Path | None, stack: ExitStack) -> Path | None:
+    """The file the interpreter maps for ``model``: its own when its bytes are the file's, else a
+    spilled copy in ``spill_to``; None to load from bytes (``content`` given, or no place to spill).
+    Its pages are given back once the tensors are allocated: XNNPACK has packed the weights into
+    its own buffers by then (:mod:`edgepose.inference.residency`)."""
+    if content is not None:
+        return None
+    if model.on_disk:
+        return model.path
+    if spill_to is None:
+        return None
+    try:
+        return stack.enter_context(spilled(model.content, spill_to))
+    except OSError as exc:
+        log.info("loading %s from memory: it cannot be written to %s (%s)", model.path.name, spill_to, exc.strerror)
+        return None
 
 
 OUT_OF_MEMORY = "allocating its tensors failed (out of memory)"

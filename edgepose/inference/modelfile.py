@@ -7,7 +7,7 @@ on the CPU, with a message that says what to do, instead of an interpreter crash
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.errors import InputError
@@ -26,7 +26,8 @@ class ModelFile:
     ``custom_ops`` still lists what the file had, and ``decoder_options`` holds the op's parameters.
     ``dropped_outputs`` names outputs of the file that ``content`` no longer computes because
     nothing reads them (:mod:`edgepose.inference.unread`). ``on_disk``: ``content`` is the file's
-    bytes unchanged, so the interpreter maps the file itself instead of holding a copy of it.
+    bytes unchanged, so the interpreter maps the file itself instead of holding a copy of it
+    (:class:`~edgepose.inference.engine.LiteRtEngine`).
     """
 
     path: Path
@@ -35,11 +36,6 @@ class ModelFile:
     decoder_options: dict[str, float] = field(default_factory=dict)
     dropped_outputs: tuple[str, ...] = ()
     on_disk: bool = False
-
-    def for_engine(self) -> ModelFile:
-        """What an engine keeps to build and rebuild its interpreter: without the bytes when the
-        interpreter maps the file (they would be a second copy of the model for the daemon's life)."""
-        return replace(self, content=b"") if self.on_disk else self
 
     @property
     def edgetpu_compiled(self) -> bool:
