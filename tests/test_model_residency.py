@@ -28,6 +28,7 @@ from edgepose.inference.spill import filesystem_of, spill_directory, spilled
 from edgepose.inference.unread import without_unread_outputs
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs /proc/self/smaps (Linux)")
+pytestmark = pytest.mark.pi  # madvise, /proc and the mappings as apt's Python on arm64 sees them
 
 MAPS = """\
 00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/python3
