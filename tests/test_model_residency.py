@@ -22,7 +22,7 @@ import pytest
 from edgepose.config.sections import ModelConfig
 from edgepose.inference.accelerator import open_engine
 from edgepose.inference.engine import LiteRtEngine
-from edgepose.inference.modelfile import read_model
+from edgepose.inference.modelfile import ModelFile, read_model
 from edgepose.inference.residency import parse_maps, read_only_mappings_of, release_file_pages
 from edgepose.inference.spill import filesystem_of, spill_directory, spilled
 from edgepose.inference.unread import without_unread_outputs
@@ -202,5 +202,40 @@ def test_the_cpu_engine_keeps_neither_copy_of_a_rewritten_model(
     try:
         assert choice.engine.engine.model.content == b""
         assert resident_kb_under(tmp_path)[0] >= 1
+    finally:
+        choice.engine.close()
+
+
+def test_the_cpu_engine_reads_the_model_once_and_again_only_to_rebuild(
+    movenet_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgepose.inference.accelerator as accelerator
+
+    events: list[str] = []
+
+    def reading(path: Path) -> ModelFile:
+        events.append("read")
+        return read_model(path)
+
+    def building(*args: object, **kwargs: object) -> LiteRtEngine:
+        events.append("build")
+        return LiteRtEngine(*args, **kwargs)  # type: ignore[arg-type]
+
+    class Supervised(accelerator.SupervisedEngine):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            events.append("supervise")
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(accelerator, "read_model", reading)
+    monkeypatch.setattr(accelerator, "LiteRtEngine", building)
+    monkeypatch.setattr(accelerator, "SupervisedEngine", Supervised)
+    choice = open_engine(ModelConfig(name=str(movenet_path), accelerator="cpu", threads=2), [movenet_path.parent])
+    try:
+        # The first build loads the model read to choose it: two copies at once in a small heap otherwise.
+        assert events[events.index("supervise") :] == ["supervise", "build"]
+        del events[:]
+        rebuilt = choice.engine._build()  # what the supervisor calls after a failure: the file again
+        assert events == ["read", "build"]
+        assert rebuilt.input == choice.engine.input
     finally:
         choice.engine.close()

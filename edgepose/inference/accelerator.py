@@ -251,16 +251,20 @@ def open_engine(
 
     spill = spill_directory([Path(tempfile.gettempdir()), cache_dir(model.cache_dir)])
 
-    def cpu_builder(path: Path) -> Callable[[], LiteRtEngine]:
-        # Each build reads the file again: a builder kept for rebuilds holds a name, not a copy of the
-        # model. BlazePose's segmentation branch is cut, never computed.
-        return lambda: LiteRtEngine(
-            without_unread_outputs(read_model(path)), model.threads, None, runtime, "cpu", spill_to=spill
-        )
+    def cpu_builder(path: Path, first: ModelFile | None = None) -> Callable[[], LiteRtEngine]:
+        # The first build loads ``first`` (read already); a rebuild reads the file again, so what the
+        # builder keeps is a name, not a copy of the model. BlazePose's segmentation branch is cut.
+        held = [first] if first is not None else []
+
+        def build() -> LiteRtEngine:
+            loaded = without_unread_outputs(held.pop() if held else read_model(path))
+            return LiteRtEngine(loaded, model.threads, None, runtime, "cpu", spill_to=spill)
+
+        return build
 
     if not wants_edgetpu(model, pair, scan):
         cpu_model = read_model(_cpu_path(model, pair))
-        engine = SupervisedEngine(cpu_builder(cpu_model.path), "cpu", policy, health, inline=True)  # no device to wedge
+        engine = SupervisedEngine(cpu_builder(cpu_model.path, cpu_model), "cpu", policy, health, inline=True)
         return EngineChoice(engine, "cpu", cpu_model.path, decoder_options=cpu_model.decoder_options)
 
     tpu_model = _edgetpu_model(pair)
@@ -280,14 +284,16 @@ def open_engine(
         log.error("FALLING BACK TO THE CPU (model.fallback: cpu): %s; fix: %s", reason, fix)
         notify(reason)
         cpu_model = read_model(fallback_path)
-        engine = SupervisedEngine(cpu_builder(fallback_path), "cpu", policy, health, inline=True)
+        engine = SupervisedEngine(cpu_builder(fallback_path, cpu_model), "cpu", policy, health, inline=True)
         return EngineChoice(engine, "cpu", fallback_path, reason, cpu_model.decoder_options)
 
     delegates = [first]  # the probe's delegate serves the first build; rebuilds load a fresh one
+    tpu_path, tpu_held = tpu_model.path, [tpu_model]  # so is the model read; a rebuild reads the file again
 
     def build_tpu() -> LiteRtEngine:
         delegate = delegates.pop() if delegates else load_edgetpu_delegate(runtime, model.edgetpu_device, scan)
-        return LiteRtEngine(read_model(tpu_model.path), model.threads, [delegate], runtime, "edgetpu", spill_to=spill)
+        loaded = tpu_held.pop() if tpu_held else read_model(tpu_path)
+        return LiteRtEngine(loaded, model.threads, [delegate], runtime, "edgetpu", spill_to=spill)
 
     fallback = cpu_builder(fallback_path) if fallback_path is not None else None
     engine = SupervisedEngine(build_tpu, "edgetpu", policy, health, fallback, on_fallback)
