@@ -47,6 +47,23 @@ def test_the_daemon_loops_the_source_at_a_cameras_pace(tmp_path):
     ]
 
 
+def test_the_daemon_also_publishes_to_the_sinks_asked_for(tmp_path):
+    argv = daemon_argv("m.tflite", "numpy", "clip.mp4", 15.0, tmp_path, [], sinks=["mqtt", "stdout", "mqtt"])
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--sink"] == ["stdout", "mqtt"]  # stdout is counted
+
+
+def test_the_table_names_the_sinks_only_when_a_daemon_published_beyond_stdout():
+    alone = Footprint("m", "numpy", 15.0, 1.0, 1.0, 95.0, 108.0, 4.5, 14.9)
+    assert "sinks" not in markdown([alone])
+    published = Footprint("m", "numpy", 15.0, 1.0, 1.0, 99.0, 112.0, 4.6, 14.9, ("stdout", "mqtt"))
+    head, rule, *rows = markdown([alone, published]).splitlines()
+    assert head.endswith("| sinks |") and rule.count("---") == 9
+    assert rows == [
+        "| m | numpy | 95 | 108 | 4.5 | 14.9 (cap 15) | 1 | 1 | stdout |",
+        "| m | numpy | 99 | 112 | 4.6 | 14.9 (cap 15) | 1 | 1 | stdout, mqtt |",
+    ]
+
+
 def test_the_table_says_what_was_not_measured():
     row = Footprint("m", "numba", 15.0, 3.2, 1.1, 95.0, None, 4.5, 14.9)
     table = markdown([row])
@@ -64,6 +81,18 @@ def test_a_real_daemon_is_measured(walking_video, tmp_path):
     assert row["pss_mb"] > 20 and row["rss_mb"] >= row["pss_mb"]
     assert row["first_document_cold"] > 0 and row["first_document_warm"] > 0
     assert 0 < row["fps"] <= 16 and row["cpu_ms_per_frame"] > 0  # the cap holds (one frame of slack)
+
+
+@pytest.mark.slow
+def test_a_daemon_publishing_to_mqtt_is_measured(walking_video, tmp_path, broker):
+    out = tmp_path / "footprint.json"
+    args = ["--footprint", "--models", MOVENET, "--kernels", "numpy", "--source", str(walking_video)]
+    args += ["--sink", "mqtt", "--set", f"mqtt.port={broker.port}", "--set", "mqtt.host=127.0.0.1"]
+    proc = run_cli("bench", *args, "--seconds", "1.5", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text())["footprint"]
+    assert row["sinks"] == ["stdout", "mqtt"] and row["pss_mb"] > 20
+    assert "Received PUBLISH from edgepose" in broker.log()  # the measured daemon published
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="SINK",
-        help="sinks to publish to (default: the configured ones, stdout sent to the null device)",
+        help="sinks to publish to (default: the configured ones, stdout sent to the null device); "
+        "--footprint, --summary: the daemons publish to these beside stdout (mqtt: as on a Pi)",
     )
     p.add_argument(
         "--engine",
@@ -260,7 +261,7 @@ def footprint_bench(args: argparse.Namespace, config: Config) -> int:
     check_fps_cap(args)
     uri, _ = with_source(config)
     rows = [
-        footprint.measure(model, kernel, uri, args.fps_cap, args.seconds, extra=args.overrides)
+        footprint.measure(model, kernel, uri, args.fps_cap, args.seconds, extra=args.overrides, sinks=args.sink)
         for model in split_list(args.models, "models") or (config.model.name,)
         for kernel in kernels
     ]
@@ -312,7 +313,7 @@ def summary_bench(args: argparse.Namespace, config: Config) -> int:
                 progress(f"{model}: footprint at {s['threads']} thread(s), {kernel} kernels, cap {args.fps_cap:g} fps")
                 at = [f"model.threads={s['threads']}", f"model.accelerator={s['accelerator']}"]
                 measured = footprint.measure(
-                    model, kernel, uri, args.fps_cap, args.seconds, extra=[*args.overrides, *at]
+                    model, kernel, uri, args.fps_cap, args.seconds, extra=[*args.overrides, *at], sinks=args.sink
                 )
                 prints.append(measured)
             rows.append(summary.join(s, measured, config.model.overlap))

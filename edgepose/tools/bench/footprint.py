@@ -54,6 +54,7 @@ class Footprint:
     rss_mb: float | None
     cpu_ms_per_frame: float | None
     fps: float | None  # documents a second in the window (at most the cap)
+    sinks: tuple[str, ...] = ("stdout",)  # where the daemon published
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,11 @@ class _Lines:
         self._thread.join(timeout=5)
 
 
-def daemon_argv(model: str, kernel: str, source: str, fps: float, cache_dir: Path, extra: Sequence[str]) -> list[str]:
-    """``edgepose run`` on ``source`` looping at its native pace, capped at ``fps``, documents to stdout."""
+def daemon_argv(
+    model: str, kernel: str, source: str, fps: float, cache_dir: Path, extra: Sequence[str], sinks: Sequence[str] = ()
+) -> list[str]:
+    """``edgepose run`` on ``source`` looping at its native pace, capped at ``fps``, documents to
+    stdout (which the bench counts) and to ``sinks`` as well (``mqtt``: what a daemon on a Pi runs)."""
     sets = [
         f"cameras.cam0.source.uri={source}",
         "cameras.cam0.source.loop=true",
@@ -124,6 +128,8 @@ def daemon_argv(model: str, kernel: str, source: str, fps: float, cache_dir: Pat
         *extra,
     ]
     argv = [sys.executable, "-m", "edgepose", "run", "-q", "--model", model, "--sink", "stdout"]
+    for sink in dict.fromkeys(s for s in sinks if s != "stdout"):
+        argv += ["--sink", sink]
     for s in sets:
         argv += ["--set", s]
     return argv
@@ -186,17 +192,19 @@ def measure(
     seconds: float = 10.0,
     settle: float = 2.0,
     extra: Sequence[str] = (),
+    sinks: Sequence[str] = (),
 ) -> Footprint:
     """One model and kernel set: a cold start (empty Numba cache), then a warm one that is measured."""
     with tempfile.TemporaryDirectory(prefix="edgepose-footprint-") as cache:
-        argv = daemon_argv(model, kernel, source, fps, Path(cache), extra)
+        argv = daemon_argv(model, kernel, source, fps, Path(cache), extra, sinks)
         cold = run_once(argv, settle=0.0, seconds=0.0)
         warm = run_once(argv, settle, seconds)
     cpu_ms = warm.cpu_seconds * 1e3 / warm.frames if warm.frames else None
     fps_seen = warm.frames / warm.seconds if warm.seconds else None
     first = (_round(cold.first_document, 2), _round(warm.first_document, 2))
     memory = (_round(warm.pss_mb, 1), _round(warm.rss_mb, 1))
-    return Footprint(model, kernel, fps, *first, *memory, _round(cpu_ms, 2), _round(fps_seen, 1))
+    published = ("stdout", *dict.fromkeys(s for s in sinks if s != "stdout"))
+    return Footprint(model, kernel, fps, *first, *memory, _round(cpu_ms, 2), _round(fps_seen, 1), published)
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -204,12 +212,16 @@ def _round(value: float | None, digits: int) -> float | None:
 
 
 def markdown(rows: Sequence[Footprint]) -> str:
-    """The table a Pi user posts: one row per model and kernel set."""
+    """The table a Pi user posts: one row per model and kernel set; a sinks column when some daemon
+    published beyond stdout (MQTT's client and ``ssl`` are memory too)."""
+    shown = any(r.sinks != ("stdout",) for r in rows)
     head = "| model | kernels | PSS MB | RSS MB | CPU ms a frame | at fps | first document cold s | warm s |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    lines = [head + " sinks |" if shown else head, "|---|---|---|---|---|---|---|---|" + ("---|" if shown else "")]
     for r in rows:
         cells = [r.model, r.kernel, cell(r.pss_mb), cell(r.rss_mb), cell(r.cpu_ms_per_frame)]
         cells += [f"{cell(r.fps)} (cap {r.fps_cap:g})", cell(r.first_document_cold), cell(r.first_document_warm)]
+        if shown:
+            cells.append(", ".join(r.sinks))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
