@@ -8,7 +8,12 @@ as fast as possible), the documents to stdout, tracking on as configured.
   cache (cold: what the first start after an install costs) and again with the cache that run
   left (warm: every later start);
 - PSS (``/proc/PID/smaps_rollup``: shared pages divided among the processes that map them, so what
-  the daemon adds to the board) and RSS, at the end of the measuring window;
+  the daemon adds to the board) and RSS, at the end of the measuring window. The bench itself is a
+  Python process with NumPy, OpenCV and LiteRT loaded: every library page it shares with the daemon
+  would halve the daemon's share of it (9-13 MB less PSS than the daemon holds alone). So the
+  daemon's mappings of the files the bench maps are counted whole (:func:`bench_share_kb`), as on
+  a board where the daemon runs alone; libc's pages, shared there with the system's processes too,
+  are then counted whole as well, so the figure errs high by a megabyte or two;
 - CPU ms a frame: the process's user + system time over the window, divided by the documents in it.
 
 The daemon runs with the environment the service unit gives it (:data:`UNIT_ENVIRONMENT`: two
@@ -50,11 +55,12 @@ class Footprint:
     fps_cap: float
     first_document_cold: float | None
     first_document_warm: float | None
-    pss_mb: float | None
+    pss_mb: float | None  # as if the daemon ran alone (see the module docstring)
     rss_mb: float | None
     cpu_ms_per_frame: float | None
     fps: float | None  # documents a second in the window (at most the cap)
     sinks: tuple[str, ...] = ("stdout",)  # where the daemon published
+    pss_beside_bench_mb: float | None = None  # PSS as read, the bench's share of common pages taken off
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,12 @@ class Sample:
     """One daemon run: when its first document came, and the window's figures."""
 
     first_document: float | None
-    pss_mb: float | None
+    pss_mb: float | None  # as if alone: the pages shared with the bench counted whole
     rss_mb: float | None
     cpu_seconds: float
     frames: int
     seconds: float
+    pss_beside_bench_mb: float | None = None  # as /proc reads it with the bench beside the daemon
 
 
 def memory_mb(smaps_rollup: Path) -> tuple[float | None, float | None]:
@@ -81,6 +88,46 @@ def memory_mb(smaps_rollup: Path) -> tuple[float | None, float | None]:
         if key in ("Pss", "Rss") and rest.split():
             found[key] = int(rest.split()[0]) / 1024  # kB
     return found.get("Pss"), found.get("Rss")
+
+
+def file_mappings(maps: str) -> set[tuple[str, int]]:
+    """(device, inode) of every file a ``/proc/PID/maps`` text maps (inode 0: anonymous, left out)."""
+    found = set()
+    for line in maps.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[4].isdigit() and int(fields[4]):
+            found.add((fields[3], int(fields[4])))
+    return found
+
+
+def bench_share_kb(smaps: str, bench_files: set[tuple[str, int]]) -> int:
+    """kB of PSS the daemon's ``/proc/PID/smaps`` text lost to sharing the files ``bench_files``
+    with the bench: for each mapping of such a file, its Rss less its Pss."""
+    total, shared, rss = 0, False, 0
+    for line in smaps.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if not fields[0].endswith(":"):  # a mapping's header line: range perms offset dev inode [path]
+            shared = len(fields) >= 5 and fields[4].isdigit() and (fields[3], int(fields[4])) in bench_files
+        elif shared and fields[0] == "Rss:":
+            rss = int(fields[1])
+        elif shared and fields[0] == "Pss:":
+            total += rss - int(fields[1])
+    return total
+
+
+def pss_alone_mb(proc_dir: Path, own_maps: Path = Path("/proc/self/maps")) -> float | None:
+    """The daemon's PSS in MB with its share of the pages it has in common with the bench given
+    back (:func:`bench_share_kb`); None where ``/proc`` does not say."""
+    pss, _ = memory_mb(proc_dir / "smaps_rollup")
+    if pss is None:
+        return None
+    try:
+        lost = bench_share_kb((proc_dir / "smaps").read_text(), file_mappings(own_maps.read_text()))
+    except OSError:
+        return None
+    return pss + lost / 1024
 
 
 def cpu_seconds(stat: Path) -> float:
@@ -171,7 +218,8 @@ def run_once(
         cpu0, frames0, w0 = cpu_seconds(proc_dir / "stat"), lines.count, clock()
         time.sleep(seconds)
         cpu1, frames1, w1 = cpu_seconds(proc_dir / "stat"), lines.count, clock()
-        pss, rss = memory_mb(proc_dir / "smaps_rollup")
+        read, rss = memory_mb(proc_dir / "smaps_rollup")
+        alone = pss_alone_mb(proc_dir)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -181,7 +229,7 @@ def run_once(
                 proc.kill()
                 proc.wait()
         lines.join()
-    return Sample(lines.first - t0, pss, rss, cpu1 - cpu0, frames1 - frames0, w1 - w0)
+    return Sample(lines.first - t0, alone, rss, cpu1 - cpu0, frames1 - frames0, w1 - w0, read)
 
 
 def measure(
@@ -204,7 +252,8 @@ def measure(
     first = (_round(cold.first_document, 2), _round(warm.first_document, 2))
     memory = (_round(warm.pss_mb, 1), _round(warm.rss_mb, 1))
     published = ("stdout", *dict.fromkeys(s for s in sinks if s != "stdout"))
-    return Footprint(model, kernel, fps, *first, *memory, _round(cpu_ms, 2), _round(fps_seen, 1), published)
+    figures = (_round(cpu_ms, 2), _round(fps_seen, 1), published, _round(warm.pss_beside_bench_mb, 1))
+    return Footprint(model, kernel, fps, *first, *memory, *figures)
 
 
 def _round(value: float | None, digits: int) -> float | None:
