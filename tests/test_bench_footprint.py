@@ -64,9 +64,9 @@ def test_pages_shared_with_the_bench_count_whole_in_the_daemons_pss():
         "7f1000000000-7f1000001000 rw-p 00000000 00:00 0\n"
         "7f1000400000-7f1000600000 r--p 00000000 fd:02 2002    /other/disk/same-inode.so\n"
     )
-    assert bench == {("fd:01", 1001), ("fd:02", 2002)}  # the anonymous mapping is no file
+    assert bench == {((0xFD, 0x01), 1001), ((0xFD, 0x02), 2002)}  # the anonymous mapping is no file
     assert bench_share_kb(SMAPS, bench) == 500  # libpython: shared with the bench; cv2: same inode, other disk
-    assert bench_share_kb(SMAPS, bench | {("fd:01", 3003)}) == 700  # libc too, when the bench maps it
+    assert bench_share_kb(SMAPS, bench | {((0xFD, 0x01), 3003)}) == 700  # libc too, when the bench maps it
 
 
 def test_the_daemon_loops_the_source_at_a_cameras_pace(tmp_path):

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from edgepose.errors import InputError
+from edgepose.inference.residency import parse_maps
 
 # What systemd/edgepose.service sets for the daemon's memory (glibc's malloc arenas): the bench
 # measures the daemon as the unit runs it. The caller's own environment wins, to try other values.
@@ -90,30 +91,23 @@ def memory_mb(smaps_rollup: Path) -> tuple[float | None, float | None]:
     return found.get("Pss"), found.get("Rss")
 
 
-def file_mappings(maps: str) -> set[tuple[str, int]]:
+def file_mappings(maps: str) -> set[tuple[tuple[int, int], int]]:
     """(device, inode) of every file a ``/proc/PID/maps`` text maps (inode 0: anonymous, left out)."""
-    found = set()
-    for line in maps.splitlines():
-        fields = line.split()
-        if len(fields) >= 6 and fields[4].isdigit() and int(fields[4]):
-            found.add((fields[3], int(fields[4])))
-    return found
+    return {(m.device, m.inode) for m in parse_maps(maps) if m.inode}
 
 
-def bench_share_kb(smaps: str, bench_files: set[tuple[str, int]]) -> int:
+def bench_share_kb(smaps: str, bench_files: set[tuple[tuple[int, int], int]]) -> int:
     """kB of PSS the daemon's ``/proc/PID/smaps`` text lost to sharing the files ``bench_files``
     with the bench: for each mapping of such a file, its Rss less its Pss."""
     total, shared, rss = 0, False, 0
     for line in smaps.splitlines():
-        fields = line.split()
-        if not fields:
-            continue
-        if not fields[0].endswith(":"):  # a mapping's header line: range perms offset dev inode [path]
-            shared = len(fields) >= 5 and fields[4].isdigit() and (fields[3], int(fields[4])) in bench_files
-        elif shared and fields[0] == "Rss:":
-            rss = int(fields[1])
-        elif shared and fields[0] == "Pss:":
-            total += rss - int(fields[1])
+        key, _, rest = line.partition(":")
+        if key == "Rss" and shared:
+            rss = int(rest.split()[0])
+        elif key == "Pss" and shared:
+            total += rss - int(rest.split()[0])
+        elif header := next(parse_maps(line), None):  # a mapping's line, as in /proc/PID/maps
+            shared = (header.device, header.inode) in bench_files
     return total
 
 
