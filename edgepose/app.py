@@ -90,7 +90,7 @@ def make_estimator(choice: EngineChoice, config: Config, stats: RunStats | None 
         from edgepose.estimation.blazepose import BlazePoseEstimator, find_detector, open_detector
 
         detector_path = find_detector(choice.model_path, config.model.detector, model_dirs(config))
-        detector = open_detector(detector_path, config.model.threads)
+        detector = open_detector(detector_path, config.model.threads, config.model.cache_dir)
         log.info("BlazePose person detector %s", detector_path)
         return BlazePoseEstimator(engine, detector, config.decoder, model_name=name, stats=stats)
     return PoseEstimator(

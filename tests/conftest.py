@@ -9,6 +9,8 @@ the project root). Nothing is copied into the repository and nothing is download
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"shared test assets not found at {SHARED}; set EDGEPOSE_SHARED")
     # The CLI and the library find models by manifest name through this one setting.
     os.environ["EDGEPOSE_MODEL_DIRS"] = f"{SHARED / 'models'}{os.pathsep}{SHARED / 'images'}"
+    # The daemons started here keep dense copies of sparse models in the model cache
+    # (edgepose.inference.densify): one for this run, not the user's.
+    cache = Path(tempfile.mkdtemp(prefix="edgepose-tests-cache-"))
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")

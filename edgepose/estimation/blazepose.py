@@ -475,9 +475,15 @@ def find_detector(model_path: Path, configured: str, dirs: Sequence[Path]) -> Pa
     )
 
 
-def open_detector(path: Path, threads: int) -> PoseDetector:
-    """The detector at ``path`` on the CPU (MediaPipe ships no Edge TPU build of it)."""
+def open_detector(path: Path, threads: int, cache_dir: str | None = None) -> PoseDetector:
+    """The detector at ``path`` on the CPU (MediaPipe ships no Edge TPU build of it). With a
+    ``cache_dir`` (``model.cache_dir``; "" for the default), its sparse weights load from a dense
+    copy kept there (:mod:`edgepose.inference.densify`); None loads the file as it is."""
+    from edgepose.inference.densify import dense_model
     from edgepose.inference.engine import LiteRtEngine
     from edgepose.inference.modelfile import read_model
 
-    return PoseDetector(LiteRtEngine(read_model(path), threads), name=path.name)
+    model = read_model(path)
+    if cache_dir is not None:
+        model = dense_model(model, cache_dir)
+    return PoseDetector(LiteRtEngine(model, threads), name=path.name)

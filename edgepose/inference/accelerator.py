@@ -21,6 +21,7 @@ from typing import Any
 from edgepose.config.sections import ModelConfig
 from edgepose.errors import InputError, UnavailableError
 from edgepose.health import Health
+from edgepose.inference.densify import dense_model
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import ModelFile, read_model
 from edgepose.inference.runtime import Runtime, import_runtime
@@ -253,11 +254,12 @@ def open_engine(
 
     def cpu_builder(path: Path, first: ModelFile | None = None) -> Callable[[], LiteRtEngine]:
         # The first build loads ``first`` (read already); a rebuild reads the file again, so what the
-        # builder keeps is a name, not a copy of the model. BlazePose's segmentation branch is cut.
+        # builder keeps is a name, not a copy of the model. Sparse weights load from a dense copy,
+        # and BlazePose's segmentation branch is cut.
         held = [first] if first is not None else []
 
         def build() -> LiteRtEngine:
-            loaded = without_unread_outputs(held.pop() if held else read_model(path))
+            loaded = without_unread_outputs(dense_model(held.pop() if held else read_model(path), model.cache_dir))
             return LiteRtEngine(loaded, model.threads, None, runtime, "cpu", spill_to=spill)
 
         return build
