@@ -23,7 +23,7 @@ from edgepose.errors import InputError, UnavailableError
 from edgepose.health import Health
 from edgepose.inference.densify import dense_model
 from edgepose.inference.engine import LiteRtEngine
-from edgepose.inference.modelfile import ModelFile, read_model
+from edgepose.inference.modelfile import ModelFile, edgetpu_compiled_file, read_model
 from edgepose.inference.runtime import Runtime, import_runtime
 from edgepose.inference.spill import spill_directory
 from edgepose.inference.supervisor import SupervisedEngine, SupervisorPolicy
@@ -113,7 +113,7 @@ def _add_suffix(name: str) -> str:
 
 def _is_edgetpu_file(name: str, dirs: Sequence[Path], manifest: Mapping[str, ModelEntry]) -> bool:
     try:
-        return read_model(locate(name, dirs, manifest)).edgetpu_compiled
+        return edgetpu_compiled_file(locate(name, dirs, manifest))
     except InputError:
         return False
 
