@@ -7,11 +7,14 @@ Image and video sources convert with :func:`bgr_to_rgb` as they read, writers an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgepose.errors import UnavailableError
+
+if TYPE_CHECKING:
+    from edgepose.sources.framepool import FramePool
 
 
 def require_cv2() -> Any:
@@ -26,10 +29,12 @@ def require_cv2() -> Any:
     return cv2
 
 
-def bgr_to_rgb(image: np.ndarray) -> np.ndarray:
-    """A new RGB image from an OpenCV (BGR) one."""
+def bgr_to_rgb(image: np.ndarray, pool: FramePool | None = None) -> np.ndarray:
+    """An RGB image from an OpenCV (BGR) one: new, or a free buffer of ``pool`` written over."""
     cv2 = require_cv2()
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if pool is None:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=pool.take(image.shape, image.dtype))
 
 
 def rgb_to_bgr(image: np.ndarray) -> np.ndarray:

@@ -499,3 +499,21 @@ def test_looping_video_keeps_media_time_increasing(walking_video):
     monos = [source.read().mono for _ in range(6)]
     source.close()
     np.testing.assert_allclose(np.diff(monos), 1 / source.fps, atol=1e-6)  # no jump back at the loop
+
+
+def test_a_stream_decodes_dropped_frames_into_one_buffer_and_keeps_held_ones(http_camera):
+    # edgepose.sources.framepool: a frame still held is never written over; dropped ones are reused.
+    source = OpenCvCapture(f"{http_camera}/stream.mjpg", "stream")
+    source.open()
+    try:
+        kept = source.read()
+        before = kept.image.copy()
+        seen = set()
+        for _ in range(3):
+            frame = source.read()
+            seen.add(frame.image.__array_interface__["data"][0])
+            del frame
+    finally:
+        source.close()
+    np.testing.assert_array_equal(kept.image, before)
+    assert len(seen) == 1

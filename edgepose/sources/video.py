@@ -11,6 +11,7 @@ from edgepose.frame import Frame
 from edgepose.opencv import bgr_to_rgb, require_cv2
 from edgepose.sources.base import Clocks, Source
 from edgepose.sources.decoding import FFMPEG_DEFAULT, DecodeThreads, threads_in_use
+from edgepose.sources.framepool import FramePool
 from edgepose.sources.paths import check_path
 
 
@@ -51,6 +52,8 @@ class VideoFileSource(Source):
         self._open_wall = 0.0
         self._file_frame = 0
         self._probed: Any = None  # the frame open() read to check the file: the first read returns it
+        self._bgr: Any = None  # the decoded frame, written over by each read (:mod:`edgepose.sources.framepool`)
+        self._pool = FramePool()
 
     @property
     def live(self) -> bool:
@@ -94,7 +97,7 @@ class VideoFileSource(Source):
         if self._probed is not None:
             ok, bgr, self._probed = True, self._probed, None
         else:
-            ok, bgr = self._cap.read()
+            ok, bgr = self._decode()
         if not ok:
             if not self.loop:
                 return None
@@ -103,7 +106,7 @@ class VideoFileSource(Source):
             self._cap = self._capture(cv2)
             self._start_mono = self.clocks.mono()
             self._file_frame = 0
-            ok, bgr = self._cap.read()
+            ok, bgr = self._decode()
             if not ok:
                 raise FrameError(f"video {self.path} cannot be rewound")
         if self.realtime and self.fps > 0:
@@ -117,9 +120,14 @@ class VideoFileSource(Source):
         else:
             offset = self._count / self.fps
             wall, mono = self._open_wall + offset, self._open_mono + offset
-        frame = Frame(bgr_to_rgb(bgr), self._count, wall, mono, self.name)
+        frame = Frame(bgr_to_rgb(bgr, self._pool), self._count, wall, mono, self.name)
+        self._bgr = bgr  # converted: the next frame is decoded into it
         self._count += 1
         return frame
+
+    def _decode(self) -> tuple[bool, Any]:
+        # OpenCV writes into the buffer given when the size matches, else allocates (a new resolution).
+        return self._cap.read(self._bgr) if self._bgr is not None else self._cap.read()
 
     def close(self) -> None:
         if self._cap is not None:
