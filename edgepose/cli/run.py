@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     # The service layer: signals (SIGTERM stops, SIGHUP reloads), systemd notify and watchdog,
     # the health endpoint. Without systemd it runs the same way, silently.
     from edgepose.service.daemon import serve
+    from edgepose.service.heap import pin_mmap_threshold
+
+    pin_mmap_threshold()  # before a model is read: see edgepose.service.heap
 
     return serve(
         config,
