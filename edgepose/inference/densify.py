@@ -2,7 +2,7 @@
 
 MediaPipe's person detector (``pose_detection.tflite``) stores 38 convolution weights as sparse
 float16 in TFLite's sparsity format, each behind a ``DENSIFY`` and a ``DEQUANTIZE`` operator. The
-interpreter runs ``DENSIFY`` once, into 5.4 MB of dense float16 that it keeps for its life beside
+interpreter runs ``DENSIFY`` once, into 5.2 MB of dense float16 that it keeps for its life beside
 the float32 weights XNNPACK packs from them. Stored dense in the file instead, those weights are
 read once while XNNPACK packs them, and the file's pages are then given back
 (:mod:`edgepose.inference.residency`): the BlazePose daemon is 7-8 MB smaller. The dense values are
