@@ -82,7 +82,9 @@ class ModelConfig:
         factory=tuple, doc="extra directories searched for model files (EDGEPOSE_MODEL_DIRS is searched first)"
     )
     cache_dir: str = setting(
-        "", "where `edgepose models fetch` stores models; empty: $CACHE_DIRECTORY or ~/.cache/edgepose/models"
+        "",
+        "where `edgepose models fetch` stores models (and dense/, dense copies of sparse models); "
+        "empty: $CACHE_DIRECTORY or ~/.cache/edgepose/models",
     )
     resize: Literal["bilinear", "antialiased_fast", "antialiased", "area"] = setting(
         "bilinear",
