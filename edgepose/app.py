@@ -88,9 +88,11 @@ def make_estimator(choice: EngineChoice, config: Config, stats: RunStats | None 
     engine = choice.engine
     if matches_landmarks(engine.outputs, engine.input):
         from edgepose.estimation.blazepose import BlazePoseEstimator, find_detector, open_detector
+        from edgepose.inference.densify import wants_dense
 
         detector_path = find_detector(choice.model_path, config.model.detector, model_dirs(config))
-        detector = open_detector(detector_path, config.model.threads, config.model.cache_dir)
+        dense = wants_dense(config.model.sparse_weights)
+        detector = open_detector(detector_path, config.model.threads, config.model.cache_dir if dense else None)
         log.info("BlazePose person detector %s", detector_path)
         return BlazePoseEstimator(engine, detector, config.decoder, model_name=name, stats=stats)
     return PoseEstimator(

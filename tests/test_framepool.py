@@ -16,6 +16,7 @@ from edgepose.sources.framepool import FramePool
 from edgepose.sources.video import VideoFileSource
 
 cv2 = pytest.importorskip("cv2")
+pytestmark = pytest.mark.pi  # the OpenCV a Pi has decodes into the buffer given too
 
 
 def address(image: np.ndarray) -> int:

@@ -94,6 +94,12 @@ class ModelConfig:
     detector: str = setting(
         "", "BlazePose: the person detector (name or path); empty: pose_detection.tflite beside the model or in dirs"
     )
+    sparse_weights: Literal["auto", "dense", "sparse"] = setting(
+        "auto",
+        "weights a model stores sparse (BlazePose's detector): dense loads a dense copy kept in the model cache "
+        "(5 MB less; on ARM it loses XNNPACK's sparse kernels, about twice the detector's work), sparse loads them "
+        "as stored; auto: dense off ARM, and on boards with less than 1 GiB of memory",
+    )
 
 
 @dataclass(frozen=True)

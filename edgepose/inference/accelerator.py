@@ -21,7 +21,7 @@ from typing import Any
 from edgepose.config.sections import ModelConfig
 from edgepose.errors import InputError, UnavailableError
 from edgepose.health import Health
-from edgepose.inference.densify import dense_model
+from edgepose.inference.densify import dense_model, wants_dense
 from edgepose.inference.engine import LiteRtEngine
 from edgepose.inference.modelfile import ModelFile, edgetpu_compiled_file, read_model
 from edgepose.inference.runtime import Runtime, import_runtime
@@ -251,15 +251,19 @@ def open_engine(
     notify = on_fallback or (lambda _reason: None)
 
     spill = spill_directory([Path(tempfile.gettempdir()), cache_dir(model.cache_dir)])
+    dense = wants_dense(model.sparse_weights)
 
     def cpu_builder(path: Path, first: ModelFile | None = None) -> Callable[[], LiteRtEngine]:
         # The first build loads ``first`` (read already); a rebuild reads the file again, so what the
-        # builder keeps is a name, not a copy of the model. Sparse weights load from a dense copy,
-        # and BlazePose's segmentation branch is cut.
+        # builder keeps is a name, not a copy of the model. Sparse weights load from a dense copy
+        # (model.sparse_weights), and BlazePose's segmentation branch is cut.
         held = [first] if first is not None else []
 
         def build() -> LiteRtEngine:
-            loaded = without_unread_outputs(dense_model(held.pop() if held else read_model(path), model.cache_dir))
+            loaded = held.pop() if held else read_model(path)
+            if dense:
+                loaded = dense_model(loaded, model.cache_dir)
+            loaded = without_unread_outputs(loaded)
             return LiteRtEngine(loaded, model.threads, None, runtime, "cpu", spill_to=spill)
 
         return build

@@ -6,7 +6,15 @@ interpreter runs ``DENSIFY`` once, into 5.2 MB of dense float16 that it keeps fo
 the float32 weights XNNPACK packs from them. Stored dense in the file instead, those weights are
 read once while XNNPACK packs them, and the file's pages are then given back
 (:mod:`edgepose.inference.residency`): the BlazePose daemon is 7-8 MB smaller. The dense values are
-the sparse ones put in their places, so the outputs are the same to the bit.
+the sparse ones put in their places, so on x86 the outputs are the same to the bit.
+
+On ARM, though, the sparse weights are worth their memory: the delegate then asks XNNPACK for
+sparse inference (``XNN_FLAG_HINT_SPARSE_INFERENCE``), whose kernels skip the zeros, and the dense
+copy took twice the instructions a detector invoke (Bookworm arm64 under qemu: 5.8-6.3 s against
+2.8-2.9 s; qemu's times are not a Pi's, their ratio is the work). Elsewhere XNNPACK has no sparse
+kernels and the dense copy costs nothing. ``model.sparse_weights: auto`` (:func:`wants_dense`)
+therefore loads the dense copy off ARM, and on ARM only on a board with less than 1 GiB, where
+5 MB is what counts. On ARM the two give outputs within 5e-4 of each other, not to the bit.
 
 The rewrite needs the flatbuffer object API (``ai_edge_litert.schema_py_generated``), which unpacks
 every weight into Python objects and would leave megabytes of freed objects in the daemon's heap.
@@ -21,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -41,6 +50,20 @@ FORMAT = 1  # bump when the rewrite changes, so that a cached file from an older
 CHILD_TIMEOUT_S = 300.0  # a Pi Zero 2 W takes a few seconds; a wedged child must not hold the start up
 
 Densifier = Callable[[Path, Path], None]  # (source model, destination file): raises on failure
+
+
+def wants_dense(choice: str, machine: str | None = None, memory_mb: Callable[[], int | None] | None = None) -> bool:
+    """Whether ``model.sparse_weights`` (``auto``, ``dense``, ``sparse``) loads dense copies here:
+    ``auto`` off ARM, and on ARM boards with less than ``SMALL_BOARD_MB`` of memory."""
+    from edgepose.kernels import SMALL_BOARD_MB, board_memory_mb
+
+    if choice != "auto":
+        return choice == "dense"
+    machine = (machine if machine is not None else platform.machine()).lower()
+    if not machine.startswith(("arm", "aarch64")):
+        return True
+    memory = (memory_mb or board_memory_mb)()
+    return memory is not None and memory < SMALL_BOARD_MB
 
 
 def sparse_weight_count(content: bytes) -> int:
