@@ -6,10 +6,10 @@ from typing import Any
 
 from edgepose.errors import FrameError, UnavailableError
 from edgepose.frame import Frame
-from edgepose.opencv import bgr_to_rgb, require_cv2
+from edgepose.opencv import require_cv2
 from edgepose.sources.base import Clocks, Source
 from edgepose.sources.decoding import FFMPEG_DEFAULT, DecodeThreads, threads_in_use
-from edgepose.sources.framepool import FramePool
+from edgepose.sources.framepool import DecodeBuffers
 
 OPEN_TIMEOUT_MS = 10_000  # a stream that does not answer is a failed open, not a hang
 READ_TIMEOUT_MS = 5_000  # a stream that stops sending is a failed read (the retry wrapper reopens)
@@ -47,8 +47,7 @@ class OpenCvCapture(Source):
         self.decode_threads = DecodeThreads(decode_threads, f"camera {camera}")
         self._cap: Any = None
         self._count = 0
-        self._bgr: Any = None  # the decoded frame, written over by each read (:mod:`edgepose.sources.framepool`)
-        self._pool = FramePool()
+        self._buffers = DecodeBuffers()
 
     def open(self) -> None:
         cv2 = require_cv2()
@@ -83,13 +82,11 @@ class OpenCvCapture(Source):
     def read(self) -> Frame | None:
         if self._cap is None:
             raise FrameError(f"{self.uri} is not open")
-        # OpenCV writes into the buffer given when the size matches, else allocates (a new mode).
-        ok, bgr = self._cap.read(self._bgr) if self._bgr is not None else self._cap.read()
+        ok, bgr = self._buffers.read(self._cap)
         if not ok or bgr is None:
             raise FrameError(f"no frame from {self.uri} (disconnected, ended or timed out)")
         mono, wall = self.clocks.mono(), self.clocks.wall()
-        frame = Frame(bgr_to_rgb(bgr, self._pool), self._count, wall, mono, self.name)
-        self._bgr = bgr
+        frame = Frame(self._buffers.rgb(bgr), self._count, wall, mono, self.name)
         self._count += 1
         return frame
 

@@ -1,9 +1,10 @@
 """Frame buffers a source fills again once nothing holds them.
 
 An OpenCV source allocated two images a frame: the decoded BGR and the RGB copy the pipeline gets
-(2.7 MB each at 720p). Freed by another thread a frame later, blocks that size leave glibc's heaps
-fragmented, and what they hold is not given back: 5-7 MB of BlazePose full's footprint. A source
-decodes into one BGR buffer of its own instead, and converts into an RGB buffer from this pool.
+(2.7 MB each at 720p), freed by another thread a frame later. With glibc's mmap threshold pinned
+(:mod:`edgepose.service.heap`), each would be a fresh mapping, faulted in and zeroed every frame
+(10 ms a frame more for BlazePose full). A source decodes into one BGR buffer of its own instead
+(:class:`DecodeBuffers`), and converts into an RGB buffer from this pool.
 
 A buffer is free when the pool holds the only reference to it: a frame, a view of its image (NumPy
 keeps the owner as every view's ``base``) or a thread working on it keeps it taken, so a frame
@@ -14,8 +15,11 @@ which the pool does not keep once it is full.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
+
+from edgepose.opencv import bgr_to_rgb
 
 POOL_SIZE = 4  # a frame being decoded, one queued, one in the pipeline, one held (preview, overlap)
 
@@ -48,6 +52,25 @@ class FramePool:
 
     def _free(self, index: int) -> bool:
         return sys.getrefcount(self._buffers[index]) <= FREE_REFERENCES
+
+
+class DecodeBuffers:
+    """An OpenCV source's frame buffers: the decoded BGR, written over by each read, and the pool
+    its RGB frames come from."""
+
+    def __init__(self) -> None:
+        self.bgr: Any = None
+        self.pool = FramePool()
+
+    def read(self, cap: Any) -> tuple[bool, Any]:
+        """``cap.read()`` into the kept buffer; OpenCV allocates anew when the size changed."""
+        return cap.read(self.bgr) if self.bgr is not None else cap.read()
+
+    def rgb(self, bgr: np.ndarray) -> np.ndarray:
+        """The RGB frame of ``bgr`` in a free pooled buffer; ``bgr`` becomes the next read's buffer."""
+        image = bgr_to_rgb(bgr, self.pool)
+        self.bgr = bgr
+        return image
 
 
 def _only_the_list() -> int:

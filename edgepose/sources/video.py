@@ -8,10 +8,10 @@ from typing import Any
 
 from edgepose.errors import FrameError, InputError
 from edgepose.frame import Frame
-from edgepose.opencv import bgr_to_rgb, require_cv2
+from edgepose.opencv import require_cv2
 from edgepose.sources.base import Clocks, Source
 from edgepose.sources.decoding import FFMPEG_DEFAULT, DecodeThreads, threads_in_use
-from edgepose.sources.framepool import FramePool
+from edgepose.sources.framepool import DecodeBuffers
 from edgepose.sources.paths import check_path
 
 
@@ -52,8 +52,7 @@ class VideoFileSource(Source):
         self._open_wall = 0.0
         self._file_frame = 0
         self._probed: Any = None  # the frame open() read to check the file: the first read returns it
-        self._bgr: Any = None  # the decoded frame, written over by each read (:mod:`edgepose.sources.framepool`)
-        self._pool = FramePool()
+        self._buffers = DecodeBuffers()
 
     @property
     def live(self) -> bool:
@@ -97,7 +96,7 @@ class VideoFileSource(Source):
         if self._probed is not None:
             ok, bgr, self._probed = True, self._probed, None
         else:
-            ok, bgr = self._decode()
+            ok, bgr = self._buffers.read(self._cap)
         if not ok:
             if not self.loop:
                 return None
@@ -106,7 +105,7 @@ class VideoFileSource(Source):
             self._cap = self._capture(cv2)
             self._start_mono = self.clocks.mono()
             self._file_frame = 0
-            ok, bgr = self._decode()
+            ok, bgr = self._buffers.read(self._cap)
             if not ok:
                 raise FrameError(f"video {self.path} cannot be rewound")
         if self.realtime and self.fps > 0:
@@ -120,14 +119,9 @@ class VideoFileSource(Source):
         else:
             offset = self._count / self.fps
             wall, mono = self._open_wall + offset, self._open_mono + offset
-        frame = Frame(bgr_to_rgb(bgr, self._pool), self._count, wall, mono, self.name)
-        self._bgr = bgr  # converted: the next frame is decoded into it
+        frame = Frame(self._buffers.rgb(bgr), self._count, wall, mono, self.name)
         self._count += 1
         return frame
-
-    def _decode(self) -> tuple[bool, Any]:
-        # OpenCV writes into the buffer given when the size matches, else allocates (a new resolution).
-        return self._cap.read(self._bgr) if self._bgr is not None else self._cap.read()
 
     def close(self) -> None:
         if self._cap is not None:
