@@ -204,6 +204,6 @@ def test_an_estimator_makes_its_input_buffers_at_its_first_region(
     engine = LiteRtEngine(without_unread_outputs(read_model(models_dir / "pose_landmark_lite.tflite")), 1)
     template = BlazePoseEstimator(engine, detector, DecoderConfig(), "pose_landmark_lite")
     camera = template.sibling(DecoderConfig())
-    assert template._tensors == [] and camera._tensors == []
+    assert template.input_buffers == camera.input_buffers == 0
     assert camera.estimate(Frame(squat_rgb, 0, 0.0, 0.0)).poses
-    assert len(camera._tensors) == 2 and template._tensors == []
+    assert camera.input_buffers == 1 and template.input_buffers == 0  # serial: one pair (test_input_buffers)

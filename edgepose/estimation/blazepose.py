@@ -58,6 +58,7 @@ from edgepose.decode.blazepose.outputs import (
 from edgepose.decode.blazepose.outputs import landmark_layout as find_landmark_layout
 from edgepose.decode.blazepose.region import RotatedRect, rect_from_points, warp
 from edgepose.errors import InputError
+from edgepose.estimation.buffers import TurnBuffers
 from edgepose.estimation.estimator import ReadsSetup
 from edgepose.estimation.preprocess import full_region
 from edgepose.frame import Frame
@@ -312,12 +313,10 @@ class BlazePoseEstimator(ReadsSetup):
         ignored = tuple(engine.outputs[i].name for i in layout.ignored) + dropped_outputs(engine)
         self.setup = BlazePoseSetup(BlazePoseDecoder(layout, ignored), decoder_config)
         _, self.in_h, self.in_w, _ = engine.input.shape
-        # Two input buffers used in turn: with overlap, frame n+1 is cut while n's tensor is read.
-        # Made at the first region: the estimator a model is loaded with is often only the template
-        # of the cameras' siblings (each with buffers of its own) and never cuts a frame.
-        self._crops: list[np.ndarray] = []
-        self._tensors: list[np.ndarray] = []
-        self._turn = 0
+        # A crop and its float tensor: one pair when serial, two in turn when frames overlap
+        # (edgepose.estimation.buffers). Made at the first region: the estimator a model is loaded
+        # with is often only the template of the cameras' siblings and never cuts a frame.
+        self._inputs: TurnBuffers[tuple[np.ndarray, np.ndarray]] = TurnBuffers(self._input_pair)
         self._next: RotatedRect | None = None  # the next frame's region, from this frame's landmarks
 
     def setup_for(self, decoder_config: DecoderConfig) -> BlazePoseSetup:
@@ -346,13 +345,25 @@ class BlazePoseEstimator(ReadsSetup):
 
     def estimate(self, frame: Frame, continuous: bool = False) -> FrameResult:
         """Poses of one frame, in source pixels, with per-stage timings in milliseconds (the detector in preprocess)."""
-        prepared = self.prepare(frame, continuous)
+        prepared = self._prepare(frame, continuous, overlapped=False)
         t1 = self.clock()
         outputs = self.engine.invoke(prepared.tensor)
         return self.finish(prepared, outputs, (self.clock() - t1) * 1e3)
 
     def prepare(self, frame: Frame, continuous: bool = False) -> BlazePrepared:
-        """The landmark input of ``frame``: from the carried region on video, else the detector's."""
+        """The landmark input of ``frame``: from the carried region on video, else the detector's; in
+        a tensor the next :meth:`prepare` does not write over (its invoke may still be reading it)."""
+        return self._prepare(frame, continuous, overlapped=True)
+
+    @property
+    def input_buffers(self) -> int:
+        """Input pairs (crop, tensor) made so far: 1 on the serial schedule, 2 once frames overlap."""
+        return self._inputs.made
+
+    def _input_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((self.in_h, self.in_w, 3), np.uint8), np.zeros((1, self.in_h, self.in_w, 3), np.float32)
+
+    def _prepare(self, frame: Frame, continuous: bool, overlapped: bool) -> BlazePrepared:
         setup = self.setup
         t0 = self.clock()
         rect = self._next if continuous else None
@@ -366,13 +377,8 @@ class BlazePoseEstimator(ReadsSetup):
             )
         tensor = self.engine.no_region  # nobody found: the engine answers without running the model
         if rect is not None:
-            if not self._tensors:
-                self._crops = [np.zeros((self.in_h, self.in_w, 3), np.uint8) for _ in range(2)]
-                self._tensors = [np.zeros((1, self.in_h, self.in_w, 3), np.float32) for _ in range(2)]
-            turn = self._turn
-            self._turn ^= 1
-            tensor = self._tensors[turn]
-            crop = warp(frame.image, rect, self.in_w, self.in_h, "replicate", self._crops[turn])
+            buffer, tensor = self._inputs.next() if overlapped else self._inputs.current()
+            crop = warp(frame.image, rect, self.in_w, self.in_h, "replicate", buffer)
             np.multiply(crop, np.float32(1.0 / 255.0), out=tensor[0])
         return BlazePrepared(frame, setup, rect, tensor, (self.clock() - t0) * 1e3, continuous, detected)
 

@@ -26,6 +26,7 @@ from edgepose.config.sections import DecoderConfig
 from edgepose.decode import FORMATS, OutputFormat, choose_decoder, plausibility
 from edgepose.decode.base import Decoded, Decoder
 from edgepose.decode.crop_region import CropRegion
+from edgepose.estimation.buffers import TurnBuffers
 from edgepose.estimation.preprocess import (
     InputConvention,
     InputTensor,
@@ -179,11 +180,10 @@ class PoseEstimator(ReadsSetup):
         self.clock = clock
         # NHWC, or NCHW (today's Ultralytics exports): the tensor is built in the model's own layout.
         self.in_h, self.in_w, self.channels_first = input_geometry(engine.input.shape)
-        # Two input tensors, used in turn: with overlap, frame n+1 is cut while frame n's tensor may
-        # still be read by the invoke. Made for the input's size, dtype and value range (_inputs_for).
-        self._inputs: tuple[InputTensor, ...] = ()
+        # Input tensors for the input's size, dtype and value range (_inputs_for): one when serial,
+        # two in turn when frames overlap (edgepose.estimation.buffers).
+        self._inputs: TurnBuffers[InputTensor] | None = None
         self._inputs_key: tuple[object, ...] = ()
-        self._turn = 0
         # One crop region across decoder setups: a reload keeps following the person.
         self.crop = CropRegion(self.in_w, self.in_h)
 
@@ -257,13 +257,22 @@ class PoseEstimator(ReadsSetup):
 
     def estimate(self, frame: Frame, continuous: bool = False) -> FrameResult:
         """Poses of one frame, in source pixels, with per-stage timings in milliseconds."""
-        prepared = self.prepare(frame, continuous)
+        prepared = self._prepare(frame, continuous, overlapped=False)
         t1 = self.clock()
         outputs = self.engine.invoke(prepared.tensor)
         return self.finish(prepared, outputs, (self.clock() - t1) * 1e3)
 
     def prepare(self, frame: Frame, continuous: bool = False) -> Prepared:
-        """Cut and convert the model input of ``frame`` (the crop region from the last finished frame)."""
+        """Cut and convert the model input of ``frame`` (the crop region from the last finished frame)
+        into a tensor the next :meth:`prepare` does not write over: its invoke may still be reading it."""
+        return self._prepare(frame, continuous, overlapped=True)
+
+    @property
+    def input_buffers(self) -> int:
+        """Input tensors made for the input as it is now: 1 on the serial schedule, 2 once frames overlap."""
+        return self._inputs.made if self._inputs is not None else 0
+
+    def _prepare(self, frame: Frame, continuous: bool, overlapped: bool) -> Prepared:
         setup = self.setup  # once: the whole frame is decoded with one decoder
         t0 = self.clock()
         size = setup.decoder.input_size_for(frame.width, frame.height)  # dynamic inputs (MoveNet MultiPose)
@@ -271,19 +280,19 @@ class PoseEstimator(ReadsSetup):
             self._fit_input(*size)
         region = self.region_for(frame, continuous, setup)
         convention = setup.convention
-        target = self._inputs_for(convention)[self._turn]
-        self._turn ^= 1
+        inputs = self._inputs_for(convention)
+        target = inputs.next() if overlapped else inputs.current()
         tensor = fill_input(frame.image, region, target, self.resize, convention.pad)
         return Prepared(frame, setup, region, tensor, (self.clock() - t0) * 1e3, continuous)
 
-    def _inputs_for(self, convention: InputConvention) -> tuple[InputTensor, ...]:
-        """The two reused input tensors for the engine's input as it is now (made again only when its
+    def _inputs_for(self, convention: InputConvention) -> TurnBuffers[InputTensor]:
+        """The reused input tensors for the engine's input as it is now (made again only when its
         size, dtype or quantization, or the decoder's value range, changes)."""
         spec = self.engine.input
         quantization = (spec.dtype, spec.scale, spec.zero_point)
         key = (self.in_h, self.in_w, *quantization, convention.value_range, self.channels_first)
-        if key != self._inputs_key:
-            self._inputs = tuple(input_tensor(*key) for _ in range(2))
+        if self._inputs is None or key != self._inputs_key:
+            self._inputs = TurnBuffers(partial(input_tensor, *key))
             self._inputs_key = key
         return self._inputs
 
