@@ -114,6 +114,9 @@ def test_watchdog_pings_stop_within_one_interval_when_the_pipeline_stalls(listen
         assert took < 1.0 + 1.5, f"a stuck pipeline delayed the stop by {took:.1f} s"
         assert code == 1, log  # forced: the pipeline never finished its frame
         assert "did not stop within service.shutdown_timeout" in log
+        # Where it was stuck, so a stop that times out can be told apart: writing to the full pipe.
+        where = log.split("the pipeline thread was at", 1)[1]
+        assert "edgepose/sinks/" in where and "write" in where, log
         listener.wait_for("STOPPING", "1", timeout=2)
 
         # When did the pipeline last make progress? The last complete document is the last frame

@@ -47,6 +47,7 @@ from edgepose.service.health_http import HealthServer, Probe
 from edgepose.service.http_guard import Limits
 from edgepose.service.notify import Notifier, watchdog_interval
 from edgepose.service.reload import Reloader, ReloadPlan, plan_reload
+from edgepose.service.stuck import thread_stack
 
 log = logging.getLogger(__name__)
 
@@ -422,8 +423,9 @@ class Daemon:
                 self.forced = True
                 log.error(
                     "the pipeline did not stop within service.shutdown_timeout (%g s): closing the sinks "
-                    "and exiting without it",
+                    "and exiting without it; the pipeline thread was at (innermost last):\n%s",
                     timeout,
+                    thread_stack(worker),
                 )
                 self.app.stop()  # the rest of the stop steps, from here: sinks publish offline, source closes
         if self.health_server is not None:
