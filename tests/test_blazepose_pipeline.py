@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -543,20 +544,30 @@ def test_a_frame_whose_landmarks_are_not_finite_fails_before_its_region_is_carri
 def test_the_detector_reads_the_letterboxed_frame_in_minus_one_to_one_from_one_buffer(
     models_dir: Path, squat_rgb: np.ndarray
 ) -> None:
-    """What the detector is fed is MediaPipe's [-1, 1] letterbox; its input is one array reused, as
-    the detector runs on every frame with nobody in view."""
+    """What the detector is fed is MediaPipe's [-1, 1] letterbox, written into the same memory every
+    call (the interpreter's own input), as the detector runs on every frame with nobody in view."""
     from edgepose.decode.blazepose.region import RotatedRect, warp
     from edgepose.estimation.blazepose import open_detector
     from edgepose.estimation.preprocess import full_region
 
     detector = open_detector(models_dir / "pose_detection.tflite", threads=1)
     fed: list[np.ndarray] = []
-    invoke = detector.engine.invoke
-    detector.engine.invoke = lambda tensor: fed.append(tensor) or invoke(tensor)  # type: ignore[method-assign]
+    where: list[int] = []
+    invoke_filled = detector.engine.invoke_filled
+
+    def spy(fill: Callable[[np.ndarray], None]) -> list[np.ndarray]:
+        def record(view: np.ndarray) -> None:
+            fill(view)
+            fed.append(view.copy())
+            where.append(view.__array_interface__["data"][0])
+
+        return invoke_filled(record)
+
+    detector.engine.invoke_filled = spy  # type: ignore[method-assign]
     for image in (squat_rgb, squat_rgb[::-1].copy()):
         detector.find(image)
         h, w = image.shape[:2]
         region = full_region(w, h, detector.in_w, detector.in_h)
         rgb = warp(image, RotatedRect(w / 2, h / 2, region.w, region.h), detector.in_w, detector.in_h, "zero")
         np.testing.assert_array_equal(fed[-1], (rgb.astype(np.float32) * np.float32(2.0 / 255.0) - 1.0)[None])
-    assert fed[0] is fed[1] and fed[0].dtype == np.float32
+    assert where[0] == where[1] and fed[0].dtype == np.float32

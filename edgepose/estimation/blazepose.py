@@ -235,10 +235,10 @@ class PoseDetector:
         self.options = dataclasses.replace(options, num_keypoints=keypoints, scale=float(self.in_w))
         self.invokes = 0  # detector runs so far (how often tracking was lost, on video)
         self._lock = threading.Lock()
+        # Its crop, reused; the float input is written into the interpreter's own (invoke_filled). With
+        # nobody in view the detector runs every frame: fresh arrays a call grow the heap by what
+        # malloc keeps of them, and an input of ours would be 600 kB and a copy a frame.
         self._buffer = np.zeros((self.in_h, self.in_w, 3), np.uint8)
-        # Its input, reused: on a frame with nobody in view the detector runs every frame, and three
-        # fresh float arrays a call grow the heap by what malloc keeps of them.
-        self._tensor = np.zeros((1, self.in_h, self.in_w, 3), np.float32)
 
     def find(self, image: np.ndarray) -> RotatedRect | None:
         """The rotated square around the best person of an RGB frame (source pixels), or None."""
@@ -247,9 +247,11 @@ class PoseDetector:
         letterbox = RotatedRect(width / 2, height / 2, region.w, region.h)
         with self._lock:
             rgb = warp(image, letterbox, self.in_w, self.in_h, "zero", self._buffer)
-            tensor = self._tensor  # [-1, 1]: rgb * (2 / 255) - 1 in float32, in place
-            np.subtract(np.multiply(rgb, np.float32(2.0 / 255.0), out=tensor[0]), np.float32(1.0), out=tensor[0])
-            outputs = self.engine.invoke(tensor)
+
+            def fill(tensor: np.ndarray) -> None:  # [-1, 1]: rgb * (2 / 255) - 1 in float32, in place
+                np.subtract(np.multiply(rgb, np.float32(2.0 / 255.0), out=tensor[0]), np.float32(1.0), out=tensor[0])
+
+            outputs = self.engine.invoke_filled(fill)
             self.invokes += 1
         found = decode_detections(outputs[self.boxes_index], outputs[self.scores_index], self.anchors, self.options)
         best = weighted_nms(found, self.options.iou_threshold, self.options.max_detections)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -74,6 +75,15 @@ class InferenceEngine(Protocol):
     accelerator: str = "cpu"
 
     def invoke(self, tensor: np.ndarray) -> list[np.ndarray]: ...
+
+    def invoke_filled(self, fill: Callable[[np.ndarray], None]) -> list[np.ndarray]:
+        """Invoke on the input ``fill`` writes in place into the array it is given (the input's shape
+        and dtype, to be written whole and not kept). This default gives it a fresh array; an engine
+        with an input of its own (:class:`LiteRtEngine`) gives its own, so the caller keeps no input
+        and nothing is copied."""
+        tensor = np.empty(self.input.shape, self.input.dtype)
+        fill(tensor)
+        return self.invoke(tensor)
 
     def resize_input(self, shape: tuple[int, ...]) -> None:
         """Resize a dynamic input (MoveNet MultiPose); a fixed input cannot be."""
@@ -164,6 +174,17 @@ class LiteRtEngine(InferenceEngine):
     def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
         """Run the model on one input tensor; returns copies of every output, in output order."""
         self._interp.set_tensor(self.input.index, tensor)
+        self._interp.invoke()
+        return [self._interp.get_tensor(o.index) for o in self.outputs]
+
+    def invoke_filled(self, fill: Callable[[np.ndarray], None]) -> list[np.ndarray]:
+        """:meth:`invoke` with ``fill`` writing the interpreter's own input buffer. The view is let go
+        before the invoke: the interpreter refuses to run while an array refers to its memory."""
+        view = self._interp.tensor(self.input.index)()
+        try:
+            fill(view)
+        finally:
+            del view
         self._interp.invoke()
         return [self._interp.get_tensor(o.index) for o in self.outputs]
 
