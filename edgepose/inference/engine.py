@@ -174,8 +174,7 @@ class LiteRtEngine(InferenceEngine):
     def invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
         """Run the model on one input tensor; returns copies of every output, in output order."""
         self._interp.set_tensor(self.input.index, tensor)
-        self._interp.invoke()
-        return [self._interp.get_tensor(o.index) for o in self.outputs]
+        return self._run()
 
     def invoke_filled(self, fill: Callable[[np.ndarray], None]) -> list[np.ndarray]:
         """:meth:`invoke` with ``fill`` writing the interpreter's own input buffer. The view is let go
@@ -185,6 +184,10 @@ class LiteRtEngine(InferenceEngine):
             fill(view)
         finally:
             del view
+        return self._run()
+
+    def _run(self) -> list[np.ndarray]:
+        """Invoke on the input as it is; copies of every output, in output order."""
         self._interp.invoke()
         return [self._interp.get_tensor(o.index) for o in self.outputs]
 
